@@ -1,0 +1,218 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Cache holds the keys and values of the positions a sequence has seen, so
+// that generation processes each new token once.
+type Cache struct {
+	k, v  []float32 // (layers, positions, kv_dim)
+	n     int       // positions filled
+	ctx   int       // positions available
+	kvDim int
+}
+
+// NewCache makes an empty cache for up to m.Positions() positions.
+func (m *Model) NewCache() *Cache {
+	c := m.Config
+	size := c.Layers * m.Positions() * c.KVDim()
+	return &Cache{k: make([]float32, size), v: make([]float32, size), ctx: m.Positions(), kvDim: c.KVDim()}
+}
+
+// Len is how many positions the cache holds.
+func (c *Cache) Len() int { return c.n }
+
+// Truncate forgets every position from n on (to reuse a shared prefix).
+func (c *Cache) Truncate(n int) {
+	if n < c.n {
+		c.n = n
+	}
+}
+
+// CopyFrom makes c hold the same positions as o (both from the same model).
+func (c *Cache) CopyFrom(o *Cache) {
+	if c.ctx != o.ctx || len(c.k) != len(o.k) {
+		panic("model: CopyFrom between caches of different models")
+	}
+	kv := c.kvDim
+	layers := len(c.k) / (c.ctx * kv)
+	for l := 0; l < layers; l++ {
+		base := l * c.ctx * kv
+		copy(c.k[base:base+o.n*kv], o.k[base:base+o.n*kv])
+		copy(c.v[base:base+o.n*kv], o.v[base:base+o.n*kv])
+	}
+	c.n = o.n
+}
+
+// inferBuf is the scratch space of one Forward call.
+type inferBuf struct {
+	x, xb, q, k, v, ao, h1, h3, hb, att, logits []float32
+	pos                                         []int32
+}
+
+var inferPool sync.Pool
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// Step is one sequence's part of a Forward call: its cache and the tokens to
+// append to it.
+type Step struct {
+	Cache  *Cache
+	Tokens []int
+	// Logits receives the next-token logits after the last token (vocab
+	// values); nil to skip the classifier.
+	Logits []float32
+}
+
+// Forward appends each step's tokens to its cache and computes the logits
+// after each step's last token. Steps of several sequences are batched: their
+// rows share every matrix multiplication.
+func (m *Model) Forward(steps []Step) error {
+	c := m.Config
+	M := 0
+	for i, s := range steps {
+		if len(s.Tokens) == 0 {
+			return fmt.Errorf("step %d: no tokens", i)
+		}
+		if s.Cache.n+len(s.Tokens) > s.Cache.ctx {
+			return fmt.Errorf("step %d: %d positions exceed the model's context of %d", i, s.Cache.n+len(s.Tokens), s.Cache.ctx)
+		}
+		for _, t := range s.Tokens {
+			if t < 0 || t >= c.Vocab {
+				return fmt.Errorf("step %d: token %d outside the vocabulary of %d", i, t, c.Vocab)
+			}
+		}
+		if s.Logits != nil && len(s.Logits) != c.Vocab {
+			return fmt.Errorf("step %d: logits buffer has %d values, want %d", i, len(s.Logits), c.Vocab)
+		}
+		M += len(s.Tokens)
+	}
+	b, _ := inferPool.Get().(*inferBuf)
+	if b == nil {
+		b = &inferBuf{}
+	}
+	defer inferPool.Put(b)
+	dim, kv, hid := c.Dim, c.KVDim(), c.Hidden
+	b.x = grow(b.x, M*dim)
+	b.xb = grow(b.xb, M*dim)
+	b.q = grow(b.q, M*dim)
+	b.k = grow(b.k, M*kv)
+	b.v = grow(b.v, M*kv)
+	b.ao = grow(b.ao, M*dim)
+	b.h1 = grow(b.h1, M*hid)
+	b.h3 = grow(b.h3, M*hid)
+	b.hb = grow(b.hb, M*hid)
+	if cap(b.pos) < M {
+		b.pos = make([]int32, M)
+	}
+	b.pos = b.pos[:M]
+	r := 0
+	for _, s := range steps {
+		for i, t := range s.Tokens {
+			copy(b.x[r*dim:(r+1)*dim], m.W.Emb[t*dim:(t+1)*dim])
+			b.pos[r] = int32(s.Cache.n + i)
+			r++
+		}
+	}
+	w := m.W
+	for l := 0; l < c.Layers; l++ {
+		rmsnormForward(b.xb, nil, b.x, layer(w.RmsAtt, l, dim), dim, c.NormEps)
+		linear(b.q, b.xb, layer(w.Wq, l, dim*dim), M, dim, dim)
+		linear(b.k, b.xb, layer(w.Wk, l, kv*dim), M, dim, kv)
+		linear(b.v, b.xb, layer(w.Wv, l, kv*dim), M, dim, kv)
+		m.ropeForward(b.q, dim, b.pos)
+		m.ropeForward(b.k, kv, b.pos)
+		// store k, v into the caches, then attend
+		r := 0
+		for _, s := range steps {
+			ck := s.Cache.k[l*s.Cache.ctx*kv:]
+			cv := s.Cache.v[l*s.Cache.ctx*kv:]
+			for i := range s.Tokens {
+				p := s.Cache.n + i
+				copy(ck[p*kv:(p+1)*kv], b.k[(r+i)*kv:(r+i+1)*kv])
+				copy(cv[p*kv:(p+1)*kv], b.v[(r+i)*kv:(r+i+1)*kv])
+			}
+			r += len(s.Tokens)
+		}
+		m.attendCached(b, steps, l)
+		gemm(false, true, M, dim, dim, b.ao, dim, layer(w.Wo, l, dim*dim), dim, 1, b.x, dim)
+		rmsnormForward(b.xb, nil, b.x, layer(w.RmsFfn, l, dim), dim, c.NormEps)
+		linear(b.h1, b.xb, layer(w.W1, l, hid*dim), M, dim, hid)
+		linear(b.h3, b.xb, layer(w.W3, l, hid*dim), M, dim, hid)
+		swigluForward(b.hb, b.h1, b.h3)
+		gemm(false, true, M, dim, hid, b.hb, hid, layer(w.W2, l, dim*hid), hid, 1, b.x, dim)
+	}
+	r = 0
+	for _, s := range steps {
+		r += len(s.Tokens)
+		s.Cache.n += len(s.Tokens)
+		if s.Logits == nil {
+			continue
+		}
+		last := b.x[(r-1)*dim : r*dim]
+		rmsnormForward(b.xb[:dim], nil, last, w.RmsFinal, dim, c.NormEps)
+		linear(s.Logits, b.xb[:dim], w.classifier(), 1, dim, c.Vocab)
+	}
+	return nil
+}
+
+// attendCached: for every row, each query head attends over its cache's
+// positions 0..pos (causal), writing b.ao.
+func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
+	c := m.Config
+	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	r := 0
+	for _, s := range steps {
+		ck := s.Cache.k[l*s.Cache.ctx*kv:]
+		cv := s.Cache.v[l*s.Cache.ctx*kv:]
+		for i := range s.Tokens {
+			p := s.Cache.n + i
+			b.att = grow(b.att, p+1)
+			att := b.att
+			for h := 0; h < c.Heads; h++ {
+				q := b.q[r*dim+h*hs : r*dim+(h+1)*hs]
+				ko := (h / group) * hs
+				mx := float32(math.Inf(-1))
+				for j := 0; j <= p; j++ {
+					kj := ck[j*kv+ko : j*kv+ko+hs]
+					var sc float32
+					for d := range q {
+						sc += q[d] * kj[d]
+					}
+					sc *= scale
+					att[j] = sc
+					if sc > mx {
+						mx = sc
+					}
+				}
+				var sum float32
+				for j := 0; j <= p; j++ {
+					e := float32(math.Exp(float64(att[j] - mx)))
+					att[j] = e
+					sum += e
+				}
+				out := b.ao[r*dim+h*hs : r*dim+(h+1)*hs]
+				clear(out)
+				inv := 1 / sum
+				for j := 0; j <= p; j++ {
+					a := att[j] * inv
+					vj := cv[j*kv+ko : j*kv+ko+hs]
+					for d := range out {
+						out[d] += a * vj[d]
+					}
+				}
+			}
+			r++
+		}
+	}
+}

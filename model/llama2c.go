@@ -1,0 +1,178 @@
+package model
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// The llama2.c "version 0" checkpoint: 7 little-endian int32 (dim, hidden_dim,
+// n_layers, n_heads, n_kv_heads, vocab_size, seq_len; a negative vocab_size
+// means a separate classifier follows), then the float32 tensors in the order
+// of Config.shapes, with two legacy RoPE tables of seq_len*head_size/2 floats
+// each between rms_final and wcls.
+
+const llama2cHeader = 7 * 4
+
+// LoadLlama2C reads a llama2.c checkpoint.
+func LoadLlama2C(path string) (*Model, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", path, err)
+	}
+	m, err := ReadLlama2C(bufio.NewReaderSize(f, 1<<20), st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// ReadLlama2C decodes a llama2.c checkpoint of the given total size in bytes
+// (size < 0: unknown, then trailing data is not checked).
+func ReadLlama2C(r io.Reader, size int64) (*Model, error) {
+	var hdr [7]int32
+	if err := binary.Read(r, binary.LittleEndian, &hdr); err != nil {
+		return nil, fmt.Errorf("header: %w (a llama2.c checkpoint starts with 7 int32)", err)
+	}
+	cfg := Config{
+		Dim: int(hdr[0]), Hidden: int(hdr[1]), Layers: int(hdr[2]), Heads: int(hdr[3]),
+		KVHeads: int(hdr[4]), Vocab: int(hdr[5]), SeqLen: int(hdr[6]),
+		SharedClassifier: hdr[5] > 0, NormEps: 1e-5, RopeTheta: 10000,
+	}
+	if cfg.Vocab < 0 {
+		cfg.Vocab = -cfg.Vocab
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("header %v: %w (not a llama2.c checkpoint?)", hdr, err)
+	}
+	ropeFloats := int64(cfg.SeqLen) * int64(cfg.HeadSize())
+	want := int64(llama2cHeader) + 4*(int64(cfg.NumParams())+ropeFloats)
+	if size >= 0 && size != want {
+		what := "truncated"
+		if size > want {
+			what = "has trailing bytes"
+		}
+		return nil, fmt.Errorf("file is %d bytes, the header %v implies %d: %s", size, hdr, want, what)
+	}
+	p := NewParams(cfg)
+	for _, s := range cfg.shapes() {
+		if s.name == "wcls" {
+			if _, err := io.CopyN(io.Discard, r, 4*ropeFloats); err != nil {
+				return nil, fmt.Errorf("rope tables: %w", truncated(err))
+			}
+		}
+		if err := binary.Read(r, binary.LittleEndian, *s.ptr(p)); err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", s.name, truncated(err))
+		}
+	}
+	if err := p.CheckFinite(cfg); err != nil {
+		return nil, err
+	}
+	return New(cfg, p)
+}
+
+func truncated(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errors.New("file truncated")
+	}
+	return err
+}
+
+// WriteLlama2C writes m in the llama2.c format (legacy RoPE tables included,
+// as llama2.c's export writes them), atomically.
+func (m *Model) WriteLlama2C(path string) error {
+	c := m.Config
+	if c.NormEps != 1e-5 || c.RopeTheta != 10000 {
+		return fmt.Errorf("export %s: llama2.c fixes norm_eps 1e-5 and rope_theta 10000; this model has %g and %g", path, c.NormEps, c.RopeTheta)
+	}
+	return writeAtomic(path, func(w io.Writer) error {
+		vocab := int32(c.Vocab)
+		if !c.SharedClassifier {
+			vocab = -vocab
+		}
+		hdr := []int32{int32(c.Dim), int32(c.Hidden), int32(c.Layers), int32(c.Heads), int32(c.KVHeads), vocab, int32(c.SeqLen)}
+		if err := binary.Write(w, binary.LittleEndian, hdr); err != nil {
+			return err
+		}
+		for _, s := range c.shapes() {
+			if s.name == "wcls" {
+				if err := writeRopeTables(w, c); err != nil {
+					return err
+				}
+			}
+			if err := binary.Write(w, binary.LittleEndian, *s.ptr(m.W)); err != nil {
+				return err
+			}
+		}
+		if c.SharedClassifier {
+			return writeRopeTables(w, c)
+		}
+		return nil
+	})
+}
+
+// writeRopeTables writes the real and imaginary RoPE tables llama2.c's legacy
+// format carries (freq_cis_real, freq_cis_imag), each (seq_len, head_size/2).
+func writeRopeTables(w io.Writer, c Config) error {
+	hs := c.HeadSize()
+	re := make([]float32, c.SeqLen*hs/2)
+	im := make([]float32, c.SeqLen*hs/2)
+	for pos := 0; pos < c.SeqLen; pos++ {
+		for i := 0; i < hs/2; i++ {
+			f := 1 / math.Pow(float64(c.RopeTheta), float64(2*i)/float64(hs))
+			re[pos*hs/2+i] = float32(math.Cos(float64(pos) * f))
+			im[pos*hs/2+i] = float32(math.Sin(float64(pos) * f))
+		}
+	}
+	if err := binary.Write(w, binary.LittleEndian, re); err != nil {
+		return err
+	}
+	return binary.Write(w, binary.LittleEndian, im)
+}
+
+// writeAtomic writes a file through a temporary file in the same folder and
+// renames it over path, so a crash leaves the old file or the new one.
+func writeAtomic(path string, fill func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err = fill(bw); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = bw.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

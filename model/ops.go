@@ -1,0 +1,116 @@
+package model
+
+import (
+	"math"
+)
+
+// Each op's forward and backward side by side. Shapes: M rows of width n.
+
+// rmsnormForward: x (M,n), g (n) -> out (M,n); rstd (M) keeps 1/rms for backward.
+// out = x / sqrt(mean(x²) + eps) * g   (Zhang & Sennrich 2019)
+func rmsnormForward(out, rstd, x, g []float32, n int, eps float32) {
+	for r := 0; r*n < len(x); r++ {
+		xr := x[r*n : (r+1)*n]
+		var ss float32
+		for _, v := range xr {
+			ss += v * v
+		}
+		s := float32(1 / math.Sqrt(float64(ss/float32(n)+eps)))
+		if rstd != nil {
+			rstd[r] = s
+		}
+		or := out[r*n : (r+1)*n]
+		for i, v := range xr {
+			or[i] = v * s * g[i]
+		}
+	}
+}
+
+// rmsnormBackward: given dout (M,n), adds to dx (M,n) and dg (n).
+// dx = s·(dout∘g) − x·s³/n·Σ(dout∘g∘x);  dg = Σ_rows dout∘x·s
+func rmsnormBackward(dx, dg, dout, x, g, rstd []float32, n int) {
+	for r := 0; r*n < len(x); r++ {
+		xr, dr, dxr := x[r*n:(r+1)*n], dout[r*n:(r+1)*n], dx[r*n:(r+1)*n]
+		s := rstd[r]
+		var dot float32
+		for i := range xr {
+			dot += dr[i] * g[i] * xr[i]
+		}
+		c := dot * s * s * s / float32(n)
+		for i := range xr {
+			dxr[i] += s*dr[i]*g[i] - c*xr[i]
+			dg[i] += dr[i] * xr[i] * s
+		}
+	}
+}
+
+// ropeForward rotates adjacent pairs (2i, 2i+1) within each head of x (M, width)
+// by the angle of each row's position (Su et al. 2021, RoFormer eq. 34).
+func (m *Model) ropeForward(x []float32, width int, pos []int32) {
+	hs := m.Config.HeadSize()
+	half := hs / 2
+	for r, p := range pos {
+		cs, sn := m.ropeCos[int(p)*half:int(p+1)*half], m.ropeSin[int(p)*half:int(p+1)*half]
+		row := x[r*width : (r+1)*width]
+		for h := 0; h < width; h += hs {
+			v := row[h : h+hs]
+			for i := 0; i < half; i++ {
+				a, b := v[2*i], v[2*i+1]
+				v[2*i] = a*cs[i] - b*sn[i]
+				v[2*i+1] = a*sn[i] + b*cs[i]
+			}
+		}
+	}
+}
+
+// ropeBackward applies the transposed (inverse) rotation to a gradient in place.
+func (m *Model) ropeBackward(dx []float32, width int, pos []int32) {
+	hs := m.Config.HeadSize()
+	half := hs / 2
+	for r, p := range pos {
+		cs, sn := m.ropeCos[int(p)*half:int(p+1)*half], m.ropeSin[int(p)*half:int(p+1)*half]
+		row := dx[r*width : (r+1)*width]
+		for h := 0; h < width; h += hs {
+			v := row[h : h+hs]
+			for i := 0; i < half; i++ {
+				a, b := v[2*i], v[2*i+1]
+				v[2*i] = a*cs[i] + b*sn[i]
+				v[2*i+1] = -a*sn[i] + b*cs[i]
+			}
+		}
+	}
+}
+
+// swigluForward: out = silu(h1) ∘ h3, silu(z) = z·σ(z) (Shazeer 2020).
+func swigluForward(out, h1, h3 []float32) {
+	for i, z := range h1 {
+		out[i] = z / (1 + float32(math.Exp(float64(-z)))) * h3[i]
+	}
+}
+
+// swigluBackward: from dout, writes dh1 and dh3.
+// d silu(z)/dz = σ(z)·(1 + z·(1 − σ(z)))
+func swigluBackward(dh1, dh3, dout, h1, h3 []float32) {
+	for i, z := range h1 {
+		sg := 1 / (1 + float32(math.Exp(float64(-z))))
+		silu := z * sg
+		dh3[i] = dout[i] * silu
+		dh1[i] = dout[i] * h3[i] * sg * (1 + z*(1-sg))
+	}
+}
+
+// logSoftmaxAt returns log softmax(logits)[target] and the log-sum-exp.
+func logSoftmaxAt(logits []float32, target int) (logp, lse float32) {
+	mx := logits[0]
+	for _, v := range logits[1:] {
+		if v > mx {
+			mx = v
+		}
+	}
+	var s float64
+	for _, v := range logits {
+		s += math.Exp(float64(v - mx))
+	}
+	lse = mx + float32(math.Log(s))
+	return logits[target] - lse, lse
+}
