@@ -1,0 +1,111 @@
+package model
+
+import (
+	"math"
+)
+
+// Backward propagates the gradients set with SetGrad / SetTokenGrads
+// (dObjective/dlogp per completion token) through the pass and adds the
+// weight gradients to g. Rows without a gradient contribute nothing.
+func (p *Pass) Backward(g *Params) {
+	m := p.m
+	c := m.Config
+	L, dim, kv, hid, V := c.Layers, c.Dim, c.KVDim(), c.Hidden, c.Vocab
+	M, S := p.M, len(p.scored)
+	w := m.W
+
+	// classifier: d logp/d logits = onehot(target) − softmax(logits)
+	p.dlogit = grow(p.dlogit, S*V)
+	parallelFor(S, 16, func(lo, hi int) {
+		for s := lo; s < hi; s++ {
+			gs := p.dlogp[s]
+			row, out := p.logits[s*V:(s+1)*V], p.dlogit[s*V:(s+1)*V]
+			if gs == 0 {
+				clear(out)
+				continue
+			}
+			lse := p.lse[s]
+			for i, z := range row {
+				out[i] = -gs * float32(math.Exp(float64(z-lse)))
+			}
+			out[p.pk.Targets[p.scored[s]]] += gs
+		}
+	})
+	p.dxf = grow(p.dxf, S*dim)
+	clear(p.dxf)
+	dcls := g.Wcls
+	if c.SharedClassifier {
+		dcls = g.Emb
+	}
+	linearBackward(p.dxf, dcls, p.dlogit, p.xf, w.classifier(), S, dim, V)
+	// final RMSNorm of the scored rows, scattered into the residual gradient
+	p.dx = grow(p.dx, M*dim)
+	clear(p.dx)
+	xl := p.xin[L]
+	for s := 0; s < S; s++ {
+		r := int(p.scored[s])
+		rmsnormBackward(p.dx[r*dim:(r+1)*dim], g.RmsFinal, p.dxf[s*dim:(s+1)*dim], xl[r*dim:(r+1)*dim], w.RmsFinal, p.rstdf[s:s+1], dim)
+	}
+
+	p.dxn, p.dq = grow(p.dxn, M*dim), grow(p.dq, M*dim)
+	p.dk, p.dv = grow(p.dk, M*kv), grow(p.dv, M*kv)
+	p.dao = grow(p.dao, M*dim)
+	p.dhb, p.dh1, p.dh3 = grow(p.dhb, M*hid), grow(p.dh1, M*hid), grow(p.dh3, M*hid)
+	for l := L - 1; l >= 0; l-- {
+		// MLP: xout = xmid + hb·W2ᵀ; p.dx is dxout and becomes dxmid
+		clear(p.dhb)
+		linearBackward(p.dhb, layer(g.W2, l, dim*hid), p.dx, p.hb[l], layer(w.W2, l, dim*hid), M, hid, dim)
+		parallelFor(M, 64, func(lo, hi int) {
+			a, b := lo*hid, hi*hid
+			swigluBackward(p.dh1[a:b], p.dh3[a:b], p.dhb[a:b], p.h1[l][a:b], p.h3[l][a:b])
+		})
+		clear(p.dxn)
+		linearBackward(p.dxn, layer(g.W1, l, hid*dim), p.dh1, p.xnF[l], layer(w.W1, l, hid*dim), M, dim, hid)
+		linearBackward(p.dxn, layer(g.W3, l, hid*dim), p.dh3, p.xnF[l], layer(w.W3, l, hid*dim), M, dim, hid)
+		m.rowsRMSNormBackward(p.dx, layer(g.RmsFfn, l, dim), p.dxn, p.xmid[l], layer(w.RmsFfn, l, dim), p.rstdF[l])
+
+		// attention: xmid = xin + ao·Woᵀ; p.dx is dxmid and becomes dxin
+		clear(p.dao)
+		linearBackward(p.dao, layer(g.Wo, l, dim*dim), p.dx, p.ao[l], layer(w.Wo, l, dim*dim), M, dim, dim)
+		m.attentionBackward(p, l, p.dao, p.dq, p.dk, p.dv)
+		parallelFor(M, 64, func(lo, hi int) {
+			m.ropeBackward(p.dq[lo*dim:hi*dim], dim, p.pk.Pos[lo:hi])
+			m.ropeBackward(p.dk[lo*kv:hi*kv], kv, p.pk.Pos[lo:hi])
+		})
+		clear(p.dxn)
+		linearBackward(p.dxn, layer(g.Wq, l, dim*dim), p.dq, p.xnA[l], layer(w.Wq, l, dim*dim), M, dim, dim)
+		linearBackward(p.dxn, layer(g.Wk, l, kv*dim), p.dk, p.xnA[l], layer(w.Wk, l, kv*dim), M, dim, kv)
+		linearBackward(p.dxn, layer(g.Wv, l, kv*dim), p.dv, p.xnA[l], layer(w.Wv, l, kv*dim), M, dim, kv)
+		m.rowsRMSNormBackward(p.dx, layer(g.RmsAtt, l, dim), p.dxn, p.xin[l], layer(w.RmsAtt, l, dim), p.rstdA[l])
+	}
+	// embedding: scatter-add the rows' gradients to their tokens
+	for r := 0; r < M; r++ {
+		t := int(p.pk.Tokens[r])
+		er, dr := g.Emb[t*dim:(t+1)*dim], p.dx[r*dim:(r+1)*dim]
+		for i := range er {
+			er[i] += dr[i]
+		}
+	}
+}
+
+// rowsRMSNormBackward adds the input gradient of an RMSNorm to dx and its gain
+// gradient to dg, rows in parallel. Each block of rows sums its own part of dg;
+// the parts are added in block order so the result does not depend on timing.
+func (m *Model) rowsRMSNormBackward(dx, dg, dout, x, gain, rstd []float32) {
+	dim := m.Config.Dim
+	M := len(rstd)
+	const block = 64
+	nb := (M + block - 1) / block
+	parts := make([]float32, nb*dim)
+	parallelFor(nb, 1, func(lo, hi int) {
+		for bi := lo; bi < hi; bi++ {
+			a, b := bi*block, min((bi+1)*block, M)
+			rmsnormBackward(dx[a*dim:b*dim], parts[bi*dim:(bi+1)*dim], dout[a*dim:b*dim], x[a*dim:b*dim], gain, rstd[a:b], dim)
+		}
+	})
+	for bi := 0; bi < nb; bi++ {
+		for i, v := range parts[bi*dim : (bi+1)*dim] {
+			dg[i] += v
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package model
+
+import (
+	"fmt"
+)
+
+// Pass is the record of one batched forward pass (the activations backward
+// needs) and its results: the log-probability of every completion token.
+// Reuse a Pass across steps to reuse its memory.
+type Pass struct {
+	m  *Model
+	pk packed
+	M  int // B*T rows
+
+	xin              [][]float32 // per layer + final: residual stream entering layer l (M,dim)
+	xnA, rstdA       [][]float32 // attention RMSNorm output (M,dim), 1/rms (M)
+	q, k, v          [][]float32 // after RoPE: (M,dim), (M,kv), (M,kv)
+	att              [][]float32 // attention probabilities (B,H,T,T), only allowed entries meaningful
+	ao               [][]float32 // attention output before Wo (M,dim)
+	xmid             [][]float32 // residual after attention (M,dim)
+	xnF, rstdF       [][]float32 // MLP RMSNorm output, 1/rms
+	h1, h3, hb       [][]float32 // (M,hidden): gate pre-activation, up, silu(h1)*h3
+	scored           []int32     // rows with a target (S)
+	xf, rstdf        []float32   // final RMSNorm of scored rows (S,dim), (S)
+	logits, lse      []float32   // (S,vocab), (S)
+	logp             []float32   // (S) log-prob of each scored row's target
+	rowToScored      []int32     // (M) index into scored, or -1
+	dlogp            []float32   // (S) dObjective/dlogp, set before Backward
+	dx, dxn, dq, dk  []float32
+	dv, dao, dhb     []float32
+	dh1, dh3, dlogit []float32
+	dxf              []float32
+}
+
+// Score runs the batched forward pass over exs, keeping what Backward needs.
+// pass may be nil or a Pass to reuse.
+func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
+	if pass == nil {
+		pass = &Pass{}
+	}
+	p := pass
+	p.m = m
+	if err := m.pack(exs, &p.pk); err != nil {
+		return nil, fmt.Errorf("score: %w", err)
+	}
+	c := m.Config
+	L, dim, kv, hid, H := c.Layers, c.Dim, c.KVDim(), c.Hidden, c.Heads
+	B, T := p.pk.B, p.pk.T
+	M := B * T
+	p.M = M
+	alloc := func(s [][]float32, n, per int) [][]float32 {
+		if len(s) != n {
+			s = make([][]float32, n)
+		}
+		for i := range s {
+			s[i] = grow(s[i], per)
+		}
+		return s
+	}
+	p.xin = alloc(p.xin, L+1, M*dim)
+	p.xnA, p.rstdA = alloc(p.xnA, L, M*dim), alloc(p.rstdA, L, M)
+	p.q, p.k, p.v = alloc(p.q, L, M*dim), alloc(p.k, L, M*kv), alloc(p.v, L, M*kv)
+	p.att = alloc(p.att, L, B*H*T*T)
+	p.ao, p.xmid = alloc(p.ao, L, M*dim), alloc(p.xmid, L, M*dim)
+	p.xnF, p.rstdF = alloc(p.xnF, L, M*dim), alloc(p.rstdF, L, M)
+	p.h1, p.h3, p.hb = alloc(p.h1, L, M*hid), alloc(p.h3, L, M*hid), alloc(p.hb, L, M*hid)
+
+	w := m.W
+	x := p.xin[0]
+	for r := 0; r < M; r++ {
+		t := p.pk.Tokens[r]
+		copy(x[r*dim:(r+1)*dim], w.Emb[int(t)*dim:int(t+1)*dim])
+	}
+	for l := 0; l < L; l++ {
+		xin, xmid := p.xin[l], p.xmid[l]
+		// attention block: xmid = xin + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(xin)
+		m.rowsRMSNorm(p.xnA[l], p.rstdA[l], xin, layer(w.RmsAtt, l, dim))
+		linear(p.q[l], p.xnA[l], layer(w.Wq, l, dim*dim), M, dim, dim)
+		linear(p.k[l], p.xnA[l], layer(w.Wk, l, kv*dim), M, dim, kv)
+		linear(p.v[l], p.xnA[l], layer(w.Wv, l, kv*dim), M, dim, kv)
+		parallelFor(M, 64, func(lo, hi int) {
+			m.ropeForward(p.q[l][lo*dim:hi*dim], dim, p.pk.Pos[lo:hi])
+			m.ropeForward(p.k[l][lo*kv:hi*kv], kv, p.pk.Pos[lo:hi])
+		})
+		m.attentionForward(p, l)
+		copy(xmid, xin)
+		gemm(false, true, M, dim, dim, p.ao[l], dim, layer(w.Wo, l, dim*dim), dim, 1, xmid, dim)
+		// MLP block: xout = xmid + W2·(silu(W1·n) ∘ W3·n), n = rmsnorm(xmid)
+		m.rowsRMSNorm(p.xnF[l], p.rstdF[l], xmid, layer(w.RmsFfn, l, dim))
+		linear(p.h1[l], p.xnF[l], layer(w.W1, l, hid*dim), M, dim, hid)
+		linear(p.h3[l], p.xnF[l], layer(w.W3, l, hid*dim), M, dim, hid)
+		parallelFor(M, 64, func(lo, hi int) {
+			swigluForward(p.hb[l][lo*hid:hi*hid], p.h1[l][lo*hid:hi*hid], p.h3[l][lo*hid:hi*hid])
+		})
+		xout := p.xin[l+1]
+		copy(xout, xmid)
+		gemm(false, true, M, dim, hid, p.hb[l], hid, layer(w.W2, l, dim*hid), hid, 1, xout, dim)
+	}
+	m.classify(p)
+	return p, nil
+}
+
+// rowsRMSNorm normalizes the rows of x in parallel.
+func (m *Model) rowsRMSNorm(out, rstd, x, g []float32) {
+	dim := m.Config.Dim
+	parallelFor(len(rstd), 64, func(lo, hi int) {
+		rmsnormForward(out[lo*dim:hi*dim], rstd[lo:hi], x[lo*dim:hi*dim], g, dim, m.Config.NormEps)
+	})
+}
+
+// classify computes log-probs of the targets at the scored rows only.
+func (m *Model) classify(p *Pass) {
+	c := m.Config
+	dim, V := c.Dim, c.Vocab
+	p.scored = p.scored[:0]
+	p.rowToScored = growInt(p.rowToScored, p.M)
+	for r := 0; r < p.M; r++ {
+		p.rowToScored[r] = -1
+		if p.pk.Targets[r] >= 0 {
+			p.rowToScored[r] = int32(len(p.scored))
+			p.scored = append(p.scored, int32(r))
+		}
+	}
+	S := len(p.scored)
+	p.xf, p.rstdf = grow(p.xf, S*dim), grow(p.rstdf, S)
+	p.logits, p.lse, p.logp = grow(p.logits, S*V), grow(p.lse, S), grow(p.logp, S)
+	xl := p.xin[c.Layers]
+	parallelFor(S, 64, func(lo, hi int) {
+		for s := lo; s < hi; s++ {
+			r := int(p.scored[s])
+			rmsnormForward(p.xf[s*dim:(s+1)*dim], p.rstdf[s:s+1], xl[r*dim:(r+1)*dim], m.W.RmsFinal, dim, c.NormEps)
+		}
+	})
+	linear(p.logits, p.xf, m.W.classifier(), S, dim, V)
+	parallelFor(S, 16, func(lo, hi int) {
+		for s := lo; s < hi; s++ {
+			r := int(p.scored[s])
+			p.logp[s], p.lse[s] = logSoftmaxAt(p.logits[s*V:(s+1)*V], int(p.pk.Targets[r]))
+		}
+	})
+	p.dlogp = grow(p.dlogp, S)
+	clear(p.dlogp)
+}
+
+// Tokens returns the per-token log-probs of completion j of example i.
+func (p *Pass) Tokens(i, j int) []float32 {
+	start := int(p.pk.spans[i][j])
+	n := p.completionLen(i, j)
+	s := p.rowToScored[start]
+	return p.logp[s : int(s)+n]
+}
+
+func (p *Pass) completionLen(i, j int) int { return p.pk.spanLen[i][j] }
+
+// Sum is the summed log-prob of completion j of example i.
+func (p *Pass) Sum(i, j int) float64 {
+	var s float64
+	for _, v := range p.Tokens(i, j) {
+		s += float64(v)
+	}
+	return s
+}
+
+// SetGrad sets dObjective/dlogp for every token of completion j of example i
+// to g (a loss on summed log-probs gives each token the same weight).
+func (p *Pass) SetGrad(i, j int, g float32) {
+	start := p.rowToScored[p.pk.spans[i][j]]
+	n := p.completionLen(i, j)
+	for s := int(start); s < int(start)+n; s++ {
+		p.dlogp[s] = g
+	}
+}
+
+// SetTokenGrads sets dObjective/dlogp per token of completion j of example i.
+func (p *Pass) SetTokenGrads(i, j int, g []float32) {
+	start := p.rowToScored[p.pk.spans[i][j]]
+	copy(p.dlogp[start:int(start)+p.completionLen(i, j)], g)
+}
