@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"time"
+
+	"fspo/model"
+)
+
+func init() {
+	register(&command{name: "generate", summary: "continue a prompt with the model (greedy, temperature, top-p)", run: runGenerate})
+}
+
+// runGenerate prints what llama2.c's run prints for the same settings: the
+// prompt's text followed by the generated text, then a newline; --steps
+// counts positions including BOS and the prompt.
+func runGenerate(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "generate", "[--model M] [--prompt P] [--steps N] [--temperature T] [--topp P] [--seed S]")
+	modelFlag := fs.String("model", "", "checkpoint file, model folder or name (default: stories260K found via $FSPO_MODELS, ../shared/models or the cache)")
+	prompt := fs.String("prompt", "", "text to continue")
+	steps := fs.Int("steps", 256, "positions to run, counting BOS and the prompt (0: the model's context)")
+	temp := fs.Float64("temperature", 1.0, "sampling temperature; 0 is greedy")
+	topp := fs.Float64("topp", 0.9, "nucleus sampling mass in (0,1]; 1 turns it off")
+	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *temp < 0 || *topp <= 0 || *topp > 1 {
+		return fmt.Errorf("%w: fspo generate: --temperature must be ≥ 0 and --topp in (0,1]", errUsage)
+	}
+	m, tok, err := loadModel(env, *modelFlag)
+	if err != nil {
+		return err
+	}
+	if *steps <= 0 || *steps > m.Positions() {
+		*steps = m.Positions()
+	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano())
+	}
+	ids := tok.Encode(*prompt, true, false)
+	if len(ids) >= m.Positions() {
+		return fmt.Errorf("prompt has %d tokens; the model's context is %d positions", len(ids), m.Positions())
+	}
+	w := bufio.NewWriter(env.Stdout)
+	defer w.Flush()
+	prev := ids[0]
+	for _, t := range ids[1:] {
+		w.WriteString(tok.DecodePrintable(prev, t))
+		prev = t
+	}
+	start := time.Now()
+	n := 0
+	opt := model.GenOptions{MaxTokens: *steps - len(ids) + 1, Temperature: float32(*temp), TopP: float32(*topp), Seed: *seed, StopAtBOS: true}
+	if opt.MaxTokens <= 0 {
+		w.WriteString("\n")
+		return nil
+	}
+	_, err = m.Generate(ctx, ids, opt, func(t int) bool {
+		w.WriteString(tok.DecodePrintable(prev, t))
+		prev = t
+		n++
+		return true
+	})
+	w.WriteString("\n")
+	if err != nil {
+		return err
+	}
+	if el := time.Since(start); n > 0 {
+		fmt.Fprintf(env.Stderr, "achieved tok/s: %.1f\n", float64(n+len(ids)-1)/el.Seconds())
+	}
+	return nil
+}

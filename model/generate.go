@@ -1,0 +1,107 @@
+package model
+
+import (
+	"context"
+	"fmt"
+)
+
+// Special token ids of the llama2.c tokenizers.
+const (
+	BOS = 1
+	EOS = 2
+)
+
+// GenOptions controls generation.
+type GenOptions struct {
+	MaxTokens   int     // new tokens at most (0: until the context is full)
+	Temperature float32 // 0: greedy
+	TopP        float32
+	Seed        uint64 // sequence i of a batch uses Seed+i
+	// StopAtBOS also ends a sequence at BOS, as llama2.c's run does (its
+	// stories separate documents with BOS).
+	StopAtBOS bool
+}
+
+// Generated is one sequence's output.
+type Generated struct {
+	Tokens       []int  // new tokens, without the stop token
+	FinishReason string // "stop" (EOS/BOS) or "length"
+}
+
+// Generate continues prompt (token ids, normally starting with BOS). emit,
+// when not nil, sees each new token as it is chosen and may return false to
+// stop early.
+func (m *Model) Generate(ctx context.Context, prompt []int, opt GenOptions, emit func(tok int) bool) (Generated, error) {
+	var e func(int, int) bool
+	if emit != nil {
+		e = func(_, tok int) bool { return emit(tok) }
+	}
+	out, err := m.GenerateBatch(ctx, [][]int{prompt}, opt, e)
+	if err != nil {
+		return Generated{}, err
+	}
+	return out[0], nil
+}
+
+// GenerateBatch continues several prompts at once: each step runs every
+// unfinished sequence's next token through one batched forward pass.
+// emit(i, tok) sees sequence i's tokens as they come.
+func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptions, emit func(i, tok int) bool) ([]Generated, error) {
+	n := len(prompts)
+	out := make([]Generated, n)
+	caches := make([]*Cache, n)
+	samplers := make([]*Sampler, n)
+	logits := make([][]float32, n)
+	limit := make([]int, n)
+	steps := make([]Step, 0, n)
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("generate: prompt %d is empty (start it with BOS)", i)
+		}
+		if len(p) >= m.Positions() {
+			return nil, fmt.Errorf("generate: prompt %d has %d tokens, the model's context is %d", i, len(p), m.Positions())
+		}
+		caches[i] = m.NewCache()
+		samplers[i] = NewSampler(opt.Temperature, opt.TopP, opt.Seed+uint64(i))
+		logits[i] = make([]float32, m.Config.Vocab)
+		limit[i] = m.Positions() - len(p) + 1 // the last token is never fed back
+		if opt.MaxTokens > 0 && opt.MaxTokens < limit[i] {
+			limit[i] = opt.MaxTokens
+		}
+		steps = append(steps, Step{Cache: caches[i], Tokens: p, Logits: logits[i]})
+	}
+	active := make([]int, n)
+	for i := range active {
+		active[i] = i
+	}
+	for len(active) > 0 {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		if err := m.Forward(steps); err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
+		next := active[:0]
+		steps = steps[:0]
+		for _, i := range active {
+			tok := samplers[i].Sample(logits[i])
+			if tok == EOS || (opt.StopAtBOS && tok == BOS) {
+				out[i].FinishReason = "stop"
+				continue
+			}
+			out[i].Tokens = append(out[i].Tokens, tok)
+			if emit != nil && !emit(i, tok) {
+				out[i].FinishReason = "stop"
+				continue
+			}
+			if len(out[i].Tokens) >= limit[i] {
+				out[i].FinishReason = "length"
+				continue
+			}
+			next = append(next, i)
+			steps = append(steps, Step{Cache: caches[i], Tokens: []int{tok}, Logits: logits[i]})
+		}
+		active = next
+	}
+	return out, nil
+}
