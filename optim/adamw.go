@@ -118,13 +118,14 @@ type adamwConsts struct {
 func adamwUpdate(p, g, m, v []float32, k *adamwConsts) {
 	n := len(p)
 	g, m, v = g[:n], m[:n], v[:n]
+	start := adamwVec(p, g, m, v, k)
 	decay, w1, beta2, w2, eps, negStep, bc2Sqrt := k.decay, k.w1, k.beta2, k.w2, k.eps, k.negStep, k.bc2Sqrt
 	if decay != 1 {
-		for i := range p {
+		for i := start; i < n; i++ {
 			p[i] *= decay
 		}
 	}
-	for i := range p {
+	for i := start; i < n; i++ {
 		gi := g[i]
 		mi := m[i]
 		// torch.lerp: a + w·(b−a) for |w| < 0.5, else b − (b−a)·(1−w).

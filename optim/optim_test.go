@@ -424,3 +424,48 @@ func benchmarkOptimizer(b *testing.B, o Optimizer) {
 		o.Step(params, grads, 1e-4)
 	}
 }
+
+// TestVectorLoopsMatchScalar runs every update variant with the vector
+// loops on and off and requires bit-identical parameters and state.
+func TestVectorLoopsMatchScalar(t *testing.T) {
+	if !useVec {
+		t.Skip("no vector loops in this build or CPU")
+	}
+	makers := map[string]func() Optimizer{
+		"adamw":                  func() Optimizer { return &AdamW{Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1} },
+		"adamw beta1 0.3":        func() Optimizer { return &AdamW{Beta1: 0.3, Beta2: 0.999, Eps: 1e-6} },
+		"rmsprop":                func() Optimizer { return NewRMSprop() },
+		"rmsprop wd momentum":    func() Optimizer { return &RMSprop{Alpha: 0.99, Eps: 1e-8, WeightDecay: 0.05, Momentum: 0.9} },
+		"rmsprop centered":       func() Optimizer { return &RMSprop{Alpha: 0.9, Eps: 1e-8, Centered: true, Momentum: 0.5} },
+		"rmsprop centered alpha": func() Optimizer { return &RMSprop{Alpha: 0.4, Eps: 1e-8, Centered: true} },
+	}
+	for name, mk := range makers {
+		t.Run(name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			params := []tensor.Tensor{tensor.New("a", 7, 9), tensor.New("b", 13), tensor.New("c", 8, 8)}
+			for _, p := range params {
+				for j := range p.Data {
+					p.Data[j] = float32(r.NormFloat64())
+				}
+			}
+			vecP, scalarP := cloneAll(params), cloneAll(params)
+			vec, scalar := mk(), mk()
+			defer func() { useVec = true }()
+			for range 20 {
+				g := randomGrads(r, params)
+				useVec = true
+				vec.Step(vecP, cloneAll(g), 3e-3)
+				useVec = false
+				scalar.Step(scalarP, cloneAll(g), 3e-3)
+			}
+			a, b := append(vecP, vec.State()...), append(scalarP, scalar.State()...)
+			for i := range a {
+				for j := range a[i].Data {
+					if math.Float32bits(a[i].Data[j]) != math.Float32bits(b[i].Data[j]) {
+						t.Fatalf("%s[%d]: vector %v, scalar %v", a[i].Name, j, a[i].Data[j], b[i].Data[j])
+					}
+				}
+			}
+		})
+	}
+}

@@ -134,8 +134,9 @@ type rmspropConsts struct {
 func rmspropUpdate(p, g, sq, buf, avg []float32, k *rmspropConsts) {
 	n := len(p)
 	g, sq = g[:n], sq[:n]
+	start := rmspropVec(p, g, sq, buf, avg, k)
 	alpha, w, eps, mom, negLR, wd := k.alpha, k.w, k.eps, k.momentum, k.negLR, k.wd
-	for i := range p {
+	for i := start; i < n; i++ {
 		gi := g[i]
 		if wd != 0 {
 			gi += float32(wd * p[i])
