@@ -1,0 +1,117 @@
+package tensor
+
+import "fmt"
+
+// Gemm computes C = op(A) op(B) + beta*C with BLAS row-major semantics:
+// op(A) is M x K, op(B) is K x N and C is M x N with row stride ldc. Without
+// transA, A is stored M x K with row stride lda; with transA it is stored
+// K x M (op(A) = A^T). B likewise: K x N, or N x K with transB. With
+// beta == 0, C is overwritten without being read (NaNs in C are ignored).
+// Large products are split over Threads() threads with ParallelFor.
+//
+// Bad shapes or slices too short for them are programmer errors and panic
+// with a message naming the operand.
+func Gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, M, N, K, a, lda, b, ldb, c, ldc)
+	gemm(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, true)
+}
+
+// GemmSerial is Gemm on the caller's goroutine only, for callers that
+// parallelize around it (for example over attention heads).
+func GemmSerial(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, M, N, K, a, lda, b, ldb, c, ldc)
+	gemm(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, false)
+}
+
+func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
+	if M == 0 || N == 0 {
+		return
+	}
+	if K == 0 || (beta != 0 && beta != 1) {
+		scaleC(M, N, beta, c, ldc)
+		if K == 0 {
+			return
+		}
+		beta = 1
+	}
+	if level > levelGo {
+		gemmSIMD(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, parallel)
+		return
+	}
+	gemmGo(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc)
+}
+
+// checkGemm panics when a shape is negative, a leading dimension is smaller
+// than its row, or a slice is too short for the rows it must hold.
+func checkGemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if M < 0 || N < 0 || K < 0 {
+		panic(fmt.Sprintf("tensor.Gemm: negative shape M=%d N=%d K=%d", M, N, K))
+	}
+	checkOperand("A", transA, M, K, a, lda)
+	checkOperand("B", transB, K, N, b, ldb)
+	checkOperand("C", false, M, N, c, ldc)
+}
+
+// checkOperand checks a rows x cols operand stored with row stride ld, or
+// stored transposed (cols x rows) when trans.
+func checkOperand(name string, trans bool, rows, cols int, s []float32, ld int) {
+	if trans {
+		rows, cols = cols, rows
+	}
+	if rows == 0 || cols == 0 {
+		return
+	}
+	if ld < cols {
+		panic(fmt.Sprintf("tensor.Gemm: %s is stored %dx%d but its leading dimension is %d < %d", name, rows, cols, ld, cols))
+	}
+	if need := (rows-1)*ld + cols; len(s) < need {
+		panic(fmt.Sprintf("tensor.Gemm: %s is stored %dx%d with leading dimension %d and needs %d values, has %d", name, rows, cols, ld, need, len(s)))
+	}
+}
+
+// scaleC sets C = beta*C; beta == 0 writes zeros without reading C.
+func scaleC(M, N int, beta float32, c []float32, ldc int) {
+	for i := range M {
+		row := c[i*ldc : i*ldc+N]
+		if beta == 0 {
+			clear(row)
+			continue
+		}
+		if beta != 1 {
+			Scale(beta, row)
+		}
+	}
+}
+
+// gemmGo is the portable matrix multiplication, used when the CPU or the
+// build has no SIMD; beta is 0 or 1 here.
+func gemmGo(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	at := func(i, k int) float32 {
+		if transA {
+			return a[k*lda+i]
+		}
+		return a[i*lda+k]
+	}
+	for i := range M {
+		ci := c[i*ldc : i*ldc+N]
+		if beta == 0 {
+			clear(ci)
+		}
+		if transB {
+			// C[i,j] += sum_k A(i,k) B[j,k]: a dot product over contiguous B rows.
+			for j := range ci {
+				bj := b[j*ldb : j*ldb+K]
+				var s float32
+				for k, bv := range bj {
+					s += at(i, k) * bv
+				}
+				ci[j] += s
+			}
+			continue
+		}
+		// C[i,:] += A(i,k) B[k,:]: axpy over contiguous B rows.
+		for k := range K {
+			axpyGo(at(i, k), b[k*ldb:k*ldb+N], ci)
+		}
+	}
+}

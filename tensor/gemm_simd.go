@@ -1,0 +1,345 @@
+//go:build goexperiment.simd && amd64
+
+package tensor
+
+import (
+	"sync"
+
+	"simd/archsimd"
+)
+
+// The SIMD matrix multiplication follows the BLIS loop structure (Van Zee &
+// van de Geijn, "BLIS: A Framework for Rapidly Instantiating BLAS
+// Functionality", ACM TOMS 41(3), 2015): C is cut into column panels as wide
+// as a micro-kernel, K into blocks of at most kcMax, rows into strips of MR;
+// the B panel of one K block stays in L1 while the strips of A stream by.
+// Only what cannot be read in place is packed: a transposed B, the last
+// partial column panel, and the last partial row strip of a transposed A.
+
+const (
+	kcMax     = 256 // K block: a 256 x 32 panel of B is 32 KiB, one L1
+	mcDefault = 64  // rows per work item: 64 x 256 floats of A fit in L2
+	// Below this many flops a product runs on one thread: waking helpers
+	// costs a few microseconds.
+	parallelMinFlops = 1 << 18
+)
+
+// Products with few rows take GEMV-like paths that read B in place.
+var (
+	smallNT = 4 // NT with M <= smallNT: dot products against rows of B
+	smallNN = 2 // NN with M <= smallNN: axpys over rows of B
+)
+
+// panel is a range of C's columns computed by one micro-kernel width.
+type panel struct {
+	j0, w int       // columns [j0, j0+w) of C
+	nr    int       // kernel width (8, 16 or 32); w <= nr
+	b     []float32 // B(k, j0+j) = b[k*sb+j]
+	sb    int
+}
+
+// mr is the number of rows the panel's kernel computes at once.
+func (p *panel) mr() int {
+	if p.nr == 8 {
+		return 8
+	}
+	return 4
+}
+
+var packPool = sync.Pool{New: func() any { return new([]float32) }}
+
+func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
+	if !transA && transB && M <= smallNT {
+		dotNT(M, N, K, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if !transA && !transB && M <= smallNN {
+		axpyNN(M, N, K, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	nrMain := 16
+	if level >= levelAVX512 {
+		nrMain = 32
+	}
+	// Column panels: full main-width panels, then the rest either as one
+	// padded main panel or, when it is at most half of one, as 8-wide panels.
+	var panels [64]panel
+	ps := panels[:0]
+	packLen := 0
+	add := func(j0, w, nr int) {
+		p := panel{j0: j0, w: w, nr: nr}
+		if transB || w < nr {
+			p.sb = nr
+			packLen += K * nr
+		} else {
+			p.b, p.sb = b[j0:], ldb
+		}
+		ps = append(ps, p)
+	}
+	j := 0
+	for ; N-j >= nrMain; j += nrMain {
+		add(j, nrMain, nrMain)
+	}
+	if w := N - j; w > nrMain/2 {
+		add(j, w, nrMain)
+	} else {
+		for ; j < N; j += 8 {
+			add(j, min(8, N-j), 8)
+		}
+	}
+	var buf *[]float32
+	if packLen > 0 {
+		buf = packPool.Get().(*[]float32)
+		if cap(*buf) < packLen {
+			*buf = make([]float32, packLen)
+		}
+		pk := (*buf)[:packLen]
+		off := 0
+		for i := range ps {
+			p := &ps[i]
+			if p.b != nil {
+				continue
+			}
+			p.b = pk[off : off+K*p.nr]
+			off += K * p.nr
+			packB(transB, K, p.j0, p.w, p.nr, b, ldb, p.b)
+		}
+	}
+
+	// Work items: row blocks x groups of panels, enough of them to share out.
+	target := 1
+	if parallel && 2*M*N*K >= parallelMinFlops {
+		target = chunksPerThread * Threads()
+	}
+	mc := mcDefault
+	if nb := (M + mc - 1) / mc; nb*len(ps) < target {
+		rb := (target + len(ps) - 1) / len(ps)
+		mc = max(8, ((M+rb-1)/rb+7)/8*8)
+	}
+	rb := (M + mc - 1) / mc
+	pg := min(len(ps), max(1, (target+rb-1)/rb))
+	items := rb * pg
+	run := func(lo, hi int) {
+		for it := lo; it < hi; it++ {
+			r, g := it/pg, it%pg
+			p0, p1 := g*len(ps)/pg, (g+1)*len(ps)/pg
+			gemmBlock(transA, r*mc, min(M, (r+1)*mc), ps[p0:p1], M, K, a, lda, beta, c, ldc)
+		}
+	}
+	if target > 1 && items > 1 {
+		ParallelFor(items, 1, run)
+	} else {
+		run(0, items)
+	}
+	if buf != nil {
+		packPool.Put(buf)
+	}
+}
+
+// packB writes columns [j0, j0+w) of op(B) into dst k-major with row length
+// nr, zero-padding columns w..nr-1.
+func packB(transB bool, K, j0, w, nr int, b []float32, ldb int, dst []float32) {
+	if !transB {
+		for k := range K {
+			row := dst[k*nr : k*nr+nr]
+			copy(row, b[k*ldb+j0:k*ldb+j0+w])
+			clear(row[w:])
+		}
+		return
+	}
+	if w < nr {
+		clear(dst)
+	}
+	for j := range w {
+		src := b[(j0+j)*ldb : (j0+j)*ldb+K]
+		for k, v := range src {
+			dst[k*nr+j] = v
+		}
+	}
+}
+
+// gemmBlock computes rows [i0, i1) of C for the given panels.
+func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda int, beta float32, c []float32, ldc int) {
+	var tile [8 * 32]float32   // partial tiles are computed here, then copied
+	var apack [8 * kcMax]float32 // a partial strip of a transposed A
+	nk := (K + kcMax - 1) / kcMax
+	for kb := range nk {
+		pc, pe := kb*K/nk, (kb+1)*K/nk
+		kc := pe - pc
+		acc := kb > 0 || beta != 0
+		for pi := range ps {
+			p := &ps[pi]
+			mr := p.mr()
+			bp := p.b[pc*p.sb:]
+			for i := i0; i < i1; i += mr {
+				rows := min(mr, M-i)
+				full := rows == mr && p.w == p.nr
+				dst, ldd, accK := c[i*ldc+p.j0:], ldc, acc
+				if !full {
+					dst, ldd, accK = tile[:], p.nr, false
+				}
+				if transA {
+					as, sa := a[pc*lda+i:], lda
+					if rows < mr {
+						clear(apack[:kc*mr])
+						for k := range kc {
+							copy(apack[k*mr:k*mr+rows], a[(pc+k)*lda+i:(pc+k)*lda+i+rows])
+						}
+						as, sa = apack[:], mr
+					}
+					switch p.nr {
+					case 32:
+						k4x32cols(kc, as, sa, bp, p.sb, dst, ldd, accK)
+					case 16:
+						k4x16cols(kc, as, sa, bp, p.sb, dst, ldd, accK)
+					default:
+						k8x8cols(kc, as, sa, bp, p.sb, dst, ldd, accK)
+					}
+				} else {
+					var ar [8][]float32
+					for r := range mr {
+						ii := min(i+r, M-1) // rows past M repeat the last; their results are dropped
+						ar[r] = a[ii*lda+pc : ii*lda+pe]
+					}
+					switch p.nr {
+					case 32:
+						k4x32rows(kc, (*[4][]float32)(ar[:4]), bp, p.sb, dst, ldd, accK)
+					case 16:
+						k4x16rows(kc, (*[4][]float32)(ar[:4]), bp, p.sb, dst, ldd, accK)
+					default:
+						k8x8rows(kc, &ar, bp, p.sb, dst, ldd, accK)
+					}
+				}
+				if !full {
+					for r := range rows {
+						crow := c[(i+r)*ldc+p.j0 : (i+r)*ldc+p.j0+p.w]
+						trow := tile[r*p.nr : r*p.nr+p.w]
+						if acc {
+							for j, v := range trow {
+								crow[j] += v
+							}
+						} else {
+							copy(crow, trow)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// dotNT computes C = A B^T + beta C for a few rows of A (decoding): each
+// output is a dot product of a row of A with a row of B, eight rows of B at
+// a time so the eight sums leave in one vector.
+func dotNT(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	n := 0
+	for ; n+8 <= N; n += 8 {
+		b0, b1, b2, b3 := b[n*ldb:n*ldb+K], b[(n+1)*ldb:(n+1)*ldb+K], b[(n+2)*ldb:(n+2)*ldb+K], b[(n+3)*ldb:(n+3)*ldb+K]
+		b4, b5, b6, b7 := b[(n+4)*ldb:(n+4)*ldb+K], b[(n+5)*ldb:(n+5)*ldb+K], b[(n+6)*ldb:(n+6)*ldb+K], b[(n+7)*ldb:(n+7)*ldb+K]
+		for i := range M {
+			ai := a[i*lda : i*lda+K]
+			var s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x8
+			k := 0
+			for ; k+8 <= K; k += 8 {
+				x := archsimd.LoadFloat32x8Slice(ai[k:])
+				s0 = x.MulAdd(archsimd.LoadFloat32x8Slice(b0[k:]), s0)
+				s1 = x.MulAdd(archsimd.LoadFloat32x8Slice(b1[k:]), s1)
+				s2 = x.MulAdd(archsimd.LoadFloat32x8Slice(b2[k:]), s2)
+				s3 = x.MulAdd(archsimd.LoadFloat32x8Slice(b3[k:]), s3)
+				s4 = x.MulAdd(archsimd.LoadFloat32x8Slice(b4[k:]), s4)
+				s5 = x.MulAdd(archsimd.LoadFloat32x8Slice(b5[k:]), s5)
+				s6 = x.MulAdd(archsimd.LoadFloat32x8Slice(b6[k:]), s6)
+				s7 = x.MulAdd(archsimd.LoadFloat32x8Slice(b7[k:]), s7)
+			}
+			if k < K {
+				x := archsimd.LoadFloat32x8SlicePart(ai[k:])
+				s0 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b0[k:]), s0)
+				s1 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b1[k:]), s1)
+				s2 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b2[k:]), s2)
+				s3 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b3[k:]), s3)
+				s4 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b4[k:]), s4)
+				s5 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b5[k:]), s5)
+				s6 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b6[k:]), s6)
+				s7 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b7[k:]), s7)
+			}
+			st8(c[i*ldc+n:], hsum8(s0, s1, s2, s3, s4, s5, s6, s7), beta != 0)
+		}
+	}
+	for ; n < N; n++ {
+		bn := b[n*ldb : n*ldb+K]
+		for i := range M {
+			s := dotSIMD(a[i*lda:i*lda+K], bn)
+			if beta != 0 {
+				s += c[i*ldc+n]
+			}
+			c[i*ldc+n] = s
+		}
+	}
+}
+
+// hsum8 returns the vector of the horizontal sums of s0..s7.
+func hsum8(s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x8) archsimd.Float32x8 {
+	// Within each 128-bit half: [sum s0, sum s1, sum s2, sum s3] of that half.
+	q0 := s0.AddPairsGrouped(s1).AddPairsGrouped(s2.AddPairsGrouped(s3))
+	q1 := s4.AddPairsGrouped(s5).AddPairsGrouped(s6.AddPairsGrouped(s7))
+	lo := q0.Select128FromPair(0, 2, q1) // low halves of q0, q1
+	hi := q0.Select128FromPair(1, 3, q1) // high halves of q0, q1
+	return lo.Add(hi)
+}
+
+// axpyNN computes C = A B + beta C for a few rows of A (decoding): row i of
+// C accumulates A[i,k] times row k of B, 32 columns at a time, and narrow
+// leftovers with the K loop unrolled by four for independent sums.
+func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := range M {
+		ai := a[i*lda : i*lda+K]
+		ci := c[i*ldc : i*ldc+N]
+		n := 0
+		for ; n+32 <= N; n += 32 {
+			var s0, s1, s2, s3 archsimd.Float32x8
+			if beta != 0 {
+				s0 = archsimd.LoadFloat32x8Slice(ci[n:])
+				s1 = archsimd.LoadFloat32x8Slice(ci[n+8:])
+				s2 = archsimd.LoadFloat32x8Slice(ci[n+16:])
+				s3 = archsimd.LoadFloat32x8Slice(ci[n+24:])
+			}
+			off := n
+			for _, av := range ai {
+				bk := b[off : off+32]
+				x := archsimd.BroadcastFloat32x8(av)
+				s0 = x.MulAdd(archsimd.LoadFloat32x8Slice(bk), s0)
+				s1 = x.MulAdd(archsimd.LoadFloat32x8Slice(bk[8:]), s1)
+				s2 = x.MulAdd(archsimd.LoadFloat32x8Slice(bk[16:]), s2)
+				s3 = x.MulAdd(archsimd.LoadFloat32x8Slice(bk[24:]), s3)
+				off += ldb
+			}
+			s0.StoreSlice(ci[n:])
+			s1.StoreSlice(ci[n+8:])
+			s2.StoreSlice(ci[n+16:])
+			s3.StoreSlice(ci[n+24:])
+		}
+		for ; n < N; n += 8 {
+			w := min(8, N-n)
+			var s0, s1, s2, s3 archsimd.Float32x8
+			if beta != 0 {
+				s0 = archsimd.LoadFloat32x8SlicePart(ci[n : n+w])
+			}
+			k := 0
+			for ; k+4 <= K; k += 4 {
+				off := k*ldb + n
+				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s0)
+				off += ldb
+				s1 = archsimd.BroadcastFloat32x8(ai[k+1]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s1)
+				off += ldb
+				s2 = archsimd.BroadcastFloat32x8(ai[k+2]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s2)
+				off += ldb
+				s3 = archsimd.BroadcastFloat32x8(ai[k+3]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s3)
+			}
+			for ; k < K; k++ {
+				off := k*ldb + n
+				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s0)
+			}
+			s0.Add(s1).Add(s2.Add(s3)).StoreSlicePart(ci[n : n+w])
+		}
+	}
+}

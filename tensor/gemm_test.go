@@ -1,0 +1,220 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// forLevels runs f once per instruction-set level this machine supports, so
+// the portable and SIMD paths are both tested in one run.
+func forLevels(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	saved := level
+	defer func() { level = saved }()
+	for l := levelGo; l <= maxLevel; l++ {
+		level = l
+		t.Run(SIMDLevel(), f)
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// refGemm is the textbook triple loop in float64. It also returns, per
+// element, sum_k |op(A)(i,k) op(B)(k,j)| + |beta C(i,j)| for error bounds.
+func refGemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) (want, mag []float64) {
+	want = make([]float64, M*N)
+	mag = make([]float64, M*N)
+	for i := range M {
+		for j := range N {
+			var s, m float64
+			for k := range K {
+				var av, bv float32
+				if transA {
+					av = a[k*lda+i]
+				} else {
+					av = a[i*lda+k]
+				}
+				if transB {
+					bv = b[j*ldb+k]
+				} else {
+					bv = b[k*ldb+j]
+				}
+				s += float64(av) * float64(bv)
+				m += math.Abs(float64(av) * float64(bv))
+			}
+			if beta != 0 {
+				s += float64(beta) * float64(c[i*ldc+j])
+				m += math.Abs(float64(beta) * float64(c[i*ldc+j]))
+			}
+			want[i*N+j], mag[i*N+j] = s, m
+		}
+	}
+	return want, mag
+}
+
+type gemmCase struct {
+	transA, transB bool
+	M, N, K        int
+	pad            int // extra row stride of A, B and C
+	beta           float32
+}
+
+func (g gemmCase) String() string {
+	op := map[bool]string{false: "N", true: "T"}
+	return fmt.Sprintf("%s%s_M%d_N%d_K%d_pad%d_beta%g", op[g.transA], op[g.transB], g.M, g.N, g.K, g.pad, g.beta)
+}
+
+func gemmCases() []gemmCase {
+	var cs []gemmCase
+	// The model's shapes, with M cut down where it does not change the path.
+	for _, n := range []int{32, 64, 172, 512} {
+		for _, k := range []int{64, 172} {
+			cs = append(cs, gemmCase{false, true, 67, n, k, 0, 0}, gemmCase{false, true, 1, n, k, 0, 1}, gemmCase{false, true, 5, n, k, 0, 0})
+		}
+	}
+	for _, n := range []int{64, 172} {
+		for _, k := range []int{32, 64, 172, 512} {
+			cs = append(cs, gemmCase{false, false, 70, n, k, 0, 0})
+		}
+		for _, m := range []int{32, 64, 172} {
+			cs = append(cs, gemmCase{true, false, m, n, 600, 0, 1})
+		}
+	}
+	// Attention, head size 8, strided.
+	cs = append(cs,
+		gemmCase{false, true, 37, 37, 8, 56, 0},  // Q K^T
+		gemmCase{false, false, 37, 8, 37, 24, 0}, // P V
+		gemmCase{true, false, 37, 8, 37, 24, 1},  // dV = P^T dO
+		gemmCase{false, false, 1, 8, 300, 56, 0}, // decoding P V
+		gemmCase{false, false, 1, 300, 8, 0, 0},  // decoding q K^T with K^T stored
+		gemmCase{false, true, 1, 300, 8, 24, 0},  // decoding q K^T
+	)
+	// Odd sizes and tails through every path.
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 60 {
+		cs = append(cs, gemmCase{
+			transA: r.IntN(2) == 0, transB: r.IntN(2) == 0,
+			M: 1 + r.IntN(40), N: 1 + r.IntN(70), K: 1 + r.IntN(300),
+			pad: r.IntN(3) * 3, beta: float32(r.IntN(2)),
+		})
+	}
+	cs = append(cs, gemmCase{false, false, 3, 4, 0, 0, 1}, gemmCase{false, false, 3, 4, 0, 0, 0}, gemmCase{true, true, 9, 33, 17, 1, 0.5})
+	return cs
+}
+
+func TestGemm(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		for ci, g := range gemmCases() {
+			r := rand.New(rand.NewPCG(uint64(ci), 7))
+			ar, ac := g.M, g.K
+			if g.transA {
+				ar, ac = g.K, g.M
+			}
+			br, bc := g.K, g.N
+			if g.transB {
+				br, bc = g.N, g.K
+			}
+			lda, ldb, ldc := ac+g.pad, bc+g.pad, g.N+g.pad
+			a := randSlice(r, max(0, (ar-1)*lda+ac))
+			b := randSlice(r, max(0, (br-1)*ldb+bc))
+			c0 := randSlice(r, (g.M-1)*ldc+g.N)
+			if g.beta == 0 {
+				for i := range c0 {
+					c0[i] = float32(math.NaN()) // beta 0 must not read C
+				}
+			}
+			want, mag := refGemm(g.transA, g.transB, g.M, g.N, g.K, a, lda, b, ldb, g.beta, c0, ldc)
+			for _, serial := range []bool{false, true} {
+				c := append([]float32(nil), c0...)
+				if serial {
+					GemmSerial(g.transA, g.transB, g.M, g.N, g.K, a, lda, b, ldb, g.beta, c, ldc)
+				} else {
+					Gemm(g.transA, g.transB, g.M, g.N, g.K, a, lda, b, ldb, g.beta, c, ldc)
+				}
+				bad := 0
+				for i := range g.M {
+					for j := range g.N {
+						got, w := float64(c[i*ldc+j]), want[i*g.N+j]
+						// Rounding-error bound of a float32 sum of K+1 terms (Higham, "Accuracy and
+						// Stability of Numerical Algorithms", 2nd ed., eq. 3.5): (K+1) u sum|terms|.
+						tol := float64(g.K+2)*0x1p-24*mag[i*g.N+j] + 1e-30
+						if !(math.Abs(got-w) <= tol) {
+							if bad++; bad <= 3 {
+								t.Errorf("%v serial=%v: C[%d,%d] = %g, want %g (tol %g)", g, serial, i, j, got, w, tol)
+							}
+						}
+					}
+					// Padding between rows of C must be untouched.
+					for j := g.N; j < ldc && i < g.M-1; j++ {
+						if got, w := c[i*ldc+j], c0[i*ldc+j]; math.Float32bits(got) != math.Float32bits(w) {
+							t.Errorf("%v: padding C[%d,%d] changed to %g", g, i, j, got)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestGemmLargeParallel(t *testing.T) {
+	// Big enough to be split over threads, with every size odd.
+	defer SetThreads(Threads())
+	for _, threads := range []int{1, 2, 3} {
+		SetThreads(threads)
+		forLevels(t, func(t *testing.T) {
+			g := gemmCase{false, true, 301, 173, 97, 0, 1}
+			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+				g.transA, g.transB = tr[0], tr[1]
+				r := rand.New(rand.NewPCG(3, 4))
+				a, b, c := randSlice(r, g.M*g.K), randSlice(r, g.K*g.N), randSlice(r, g.M*g.N)
+				lda, ldb := g.K, g.N
+				if g.transA {
+					lda = g.M
+				}
+				if g.transB {
+					ldb = g.K
+				}
+				want, mag := refGemm(g.transA, g.transB, g.M, g.N, g.K, a, lda, b, ldb, 1, c, g.N)
+				Gemm(g.transA, g.transB, g.M, g.N, g.K, a, lda, b, ldb, 1, c, g.N)
+				for i, w := range want {
+					if d := math.Abs(float64(c[i]) - w); d > float64(g.K+2)*0x1p-24*mag[i] {
+						t.Fatalf("%v threads=%d: C[%d] = %g, want %g", g, threads, i, c[i], w)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestGemmBadShapesPanic(t *testing.T) {
+	cases := []struct {
+		name string
+		f    func()
+		want string
+	}{
+		{"short A", func() { Gemm(false, false, 2, 2, 2, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) },
+			"tensor.Gemm: A is stored 2x2 with leading dimension 2 and needs 4 values, has 3"},
+		{"small ldb", func() { Gemm(false, true, 2, 3, 2, make([]float32, 4), 2, make([]float32, 6), 1, 0, make([]float32, 6), 3) },
+			"tensor.Gemm: B is stored 3x2 but its leading dimension is 1 < 2"},
+		{"negative", func() { GemmSerial(false, false, -1, 2, 2, nil, 2, nil, 2, 0, nil, 2) },
+			"tensor.Gemm: negative shape M=-1 N=2 K=2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if got := fmt.Sprint(recover()); got != tc.want {
+					t.Errorf("panic %q, want %q", got, tc.want)
+				}
+			}()
+			tc.f()
+		})
+	}
+}

@@ -1,0 +1,222 @@
+//go:build goexperiment.simd && amd64
+
+package tensor
+
+import "simd/archsimd"
+
+// Register-blocked micro-kernels of the SIMD matrix multiplication. Each
+// computes one MR x NR tile of C from a kc-long slice of the K dimension:
+//
+//	C[r][j] (+)= sum_k A(r,k) * B(k,j),  r < MR, j < NR
+//
+// B is always read "k-major": row k of the panel is b[k*sb : k*sb+NR], which
+// is either a packed panel (sb = NR) or the caller's row-major B itself
+// (sb = ldb). A comes in two forms: "rows" kernels get MR row slices with
+// A(r,k) = a_r[k] (op(A) = A), "cols" kernels get one slice with
+// A(r,k) = a[k*sa+r] (op(A) = A^T, or a packed strip). With acc the tile is
+// added to C, otherwise C is overwritten without being read, so NaNs already
+// in C do not leak into the result (BLAS beta = 0).
+//
+// The register budget decides the tile: the compiler allocates 15 vector
+// registers (X15 is reserved) and its fused multiply-add overwrites a
+// multiplicand, so a broadcast used twice costs a register copy. A 4x32 tile
+// of Float32x16 keeps 8 accumulators, 2 B vectors and the broadcast in
+// registers; 6x32 spills (checked with go build -gcflags=-S).
+
+// st16 stores v to c[:16], adding what is there when acc.
+func st16(c []float32, v archsimd.Float32x16, acc bool) {
+	if acc {
+		v = v.Add(archsimd.LoadFloat32x16Slice(c))
+	}
+	v.StoreSlice(c)
+}
+
+// st8 stores v to c[:8], adding what is there when acc.
+func st8(c []float32, v archsimd.Float32x8, acc bool) {
+	if acc {
+		v = v.Add(archsimd.LoadFloat32x8Slice(c))
+	}
+	v.StoreSlice(c)
+}
+
+// k4x32rows is the AVX-512 4x32 kernel with A given as rows.
+func k4x32rows(kc int, a *[4][]float32, b []float32, sb int, c []float32, ldc int, acc bool) {
+	a0, a1, a2, a3 := a[0][:kc], a[1][:kc], a[2][:kc], a[3][:kc]
+	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16
+	off := 0
+	for k := range a0 {
+		bk := b[off : off+32]
+		b0 := archsimd.LoadFloat32x16Slice(bk)
+		b1 := archsimd.LoadFloat32x16Slice(bk[16:])
+		x := archsimd.BroadcastFloat32x16(a0[k])
+		c00 = x.MulAdd(b0, c00)
+		c01 = x.MulAdd(b1, c01)
+		x = archsimd.BroadcastFloat32x16(a1[k])
+		c10 = x.MulAdd(b0, c10)
+		c11 = x.MulAdd(b1, c11)
+		x = archsimd.BroadcastFloat32x16(a2[k])
+		c20 = x.MulAdd(b0, c20)
+		c21 = x.MulAdd(b1, c21)
+		x = archsimd.BroadcastFloat32x16(a3[k])
+		c30 = x.MulAdd(b0, c30)
+		c31 = x.MulAdd(b1, c31)
+		off += sb
+	}
+	st4x32(c, ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
+}
+
+// k4x32cols is the AVX-512 4x32 kernel with A(r,k) = a[k*sa+r].
+func k4x32cols(kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16
+	offA, offB := 0, 0
+	for range kc {
+		ak := a[offA : offA+4]
+		bk := b[offB : offB+32]
+		b0 := archsimd.LoadFloat32x16Slice(bk)
+		b1 := archsimd.LoadFloat32x16Slice(bk[16:])
+		x := archsimd.BroadcastFloat32x16(ak[0])
+		c00 = x.MulAdd(b0, c00)
+		c01 = x.MulAdd(b1, c01)
+		x = archsimd.BroadcastFloat32x16(ak[1])
+		c10 = x.MulAdd(b0, c10)
+		c11 = x.MulAdd(b1, c11)
+		x = archsimd.BroadcastFloat32x16(ak[2])
+		c20 = x.MulAdd(b0, c20)
+		c21 = x.MulAdd(b1, c21)
+		x = archsimd.BroadcastFloat32x16(ak[3])
+		c30 = x.MulAdd(b0, c30)
+		c31 = x.MulAdd(b1, c31)
+		offA += sa
+		offB += sb
+	}
+	st4x32(c, ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
+}
+
+func st4x32(c []float32, ldc int, acc bool, c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16) {
+	st16(c[0:], c00, acc)
+	st16(c[16:], c01, acc)
+	st16(c[ldc:], c10, acc)
+	st16(c[ldc+16:], c11, acc)
+	st16(c[2*ldc:], c20, acc)
+	st16(c[2*ldc+16:], c21, acc)
+	st16(c[3*ldc:], c30, acc)
+	st16(c[3*ldc+16:], c31, acc)
+}
+
+// k4x16rows is the AVX2 4x16 kernel with A given as rows.
+func k4x16rows(kc int, a *[4][]float32, b []float32, sb int, c []float32, ldc int, acc bool) {
+	a0, a1, a2, a3 := a[0][:kc], a[1][:kc], a[2][:kc], a[3][:kc]
+	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8
+	off := 0
+	for k := range a0 {
+		bk := b[off : off+16]
+		b0 := archsimd.LoadFloat32x8Slice(bk)
+		b1 := archsimd.LoadFloat32x8Slice(bk[8:])
+		x := archsimd.BroadcastFloat32x8(a0[k])
+		c00 = x.MulAdd(b0, c00)
+		c01 = x.MulAdd(b1, c01)
+		x = archsimd.BroadcastFloat32x8(a1[k])
+		c10 = x.MulAdd(b0, c10)
+		c11 = x.MulAdd(b1, c11)
+		x = archsimd.BroadcastFloat32x8(a2[k])
+		c20 = x.MulAdd(b0, c20)
+		c21 = x.MulAdd(b1, c21)
+		x = archsimd.BroadcastFloat32x8(a3[k])
+		c30 = x.MulAdd(b0, c30)
+		c31 = x.MulAdd(b1, c31)
+		off += sb
+	}
+	st4x16(c, ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
+}
+
+// k4x16cols is the AVX2 4x16 kernel with A(r,k) = a[k*sa+r].
+func k4x16cols(kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8
+	offA, offB := 0, 0
+	for range kc {
+		ak := a[offA : offA+4]
+		bk := b[offB : offB+16]
+		b0 := archsimd.LoadFloat32x8Slice(bk)
+		b1 := archsimd.LoadFloat32x8Slice(bk[8:])
+		x := archsimd.BroadcastFloat32x8(ak[0])
+		c00 = x.MulAdd(b0, c00)
+		c01 = x.MulAdd(b1, c01)
+		x = archsimd.BroadcastFloat32x8(ak[1])
+		c10 = x.MulAdd(b0, c10)
+		c11 = x.MulAdd(b1, c11)
+		x = archsimd.BroadcastFloat32x8(ak[2])
+		c20 = x.MulAdd(b0, c20)
+		c21 = x.MulAdd(b1, c21)
+		x = archsimd.BroadcastFloat32x8(ak[3])
+		c30 = x.MulAdd(b0, c30)
+		c31 = x.MulAdd(b1, c31)
+		offA += sa
+		offB += sb
+	}
+	st4x16(c, ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
+}
+
+func st4x16(c []float32, ldc int, acc bool, c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8) {
+	st8(c[0:], c00, acc)
+	st8(c[8:], c01, acc)
+	st8(c[ldc:], c10, acc)
+	st8(c[ldc+8:], c11, acc)
+	st8(c[2*ldc:], c20, acc)
+	st8(c[2*ldc+8:], c21, acc)
+	st8(c[3*ldc:], c30, acc)
+	st8(c[3*ldc+8:], c31, acc)
+}
+
+// k8x8rows is the 8x8 kernel for narrow B (attention values, head size 8),
+// A given as rows. Each broadcast is used once, so no register copies.
+func k8x8rows(kc int, a *[8][]float32, b []float32, sb int, c []float32, ldc int, acc bool) {
+	a0, a1, a2, a3 := a[0][:kc], a[1][:kc], a[2][:kc], a[3][:kc]
+	a4, a5, a6, a7 := a[4][:kc], a[5][:kc], a[6][:kc], a[7][:kc]
+	var c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8
+	off := 0
+	for k := range a0 {
+		bk := archsimd.LoadFloat32x8Slice(b[off : off+8])
+		c0 = archsimd.BroadcastFloat32x8(a0[k]).MulAdd(bk, c0)
+		c1 = archsimd.BroadcastFloat32x8(a1[k]).MulAdd(bk, c1)
+		c2 = archsimd.BroadcastFloat32x8(a2[k]).MulAdd(bk, c2)
+		c3 = archsimd.BroadcastFloat32x8(a3[k]).MulAdd(bk, c3)
+		c4 = archsimd.BroadcastFloat32x8(a4[k]).MulAdd(bk, c4)
+		c5 = archsimd.BroadcastFloat32x8(a5[k]).MulAdd(bk, c5)
+		c6 = archsimd.BroadcastFloat32x8(a6[k]).MulAdd(bk, c6)
+		c7 = archsimd.BroadcastFloat32x8(a7[k]).MulAdd(bk, c7)
+		off += sb
+	}
+	st8x8(c, ldc, acc, c0, c1, c2, c3, c4, c5, c6, c7)
+}
+
+// k8x8cols is the 8x8 kernel with A(r,k) = a[k*sa+r].
+func k8x8cols(kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	var c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8
+	offA, offB := 0, 0
+	for range kc {
+		ak := a[offA : offA+8]
+		bk := archsimd.LoadFloat32x8Slice(b[offB : offB+8])
+		c0 = archsimd.BroadcastFloat32x8(ak[0]).MulAdd(bk, c0)
+		c1 = archsimd.BroadcastFloat32x8(ak[1]).MulAdd(bk, c1)
+		c2 = archsimd.BroadcastFloat32x8(ak[2]).MulAdd(bk, c2)
+		c3 = archsimd.BroadcastFloat32x8(ak[3]).MulAdd(bk, c3)
+		c4 = archsimd.BroadcastFloat32x8(ak[4]).MulAdd(bk, c4)
+		c5 = archsimd.BroadcastFloat32x8(ak[5]).MulAdd(bk, c5)
+		c6 = archsimd.BroadcastFloat32x8(ak[6]).MulAdd(bk, c6)
+		c7 = archsimd.BroadcastFloat32x8(ak[7]).MulAdd(bk, c7)
+		offA += sa
+		offB += sb
+	}
+	st8x8(c, ldc, acc, c0, c1, c2, c3, c4, c5, c6, c7)
+}
+
+func st8x8(c []float32, ldc int, acc bool, c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8) {
+	st8(c[0:], c0, acc)
+	st8(c[ldc:], c1, acc)
+	st8(c[2*ldc:], c2, acc)
+	st8(c[3*ldc:], c3, acc)
+	st8(c[4*ldc:], c4, acc)
+	st8(c[5*ldc:], c5, acc)
+	st8(c[6*ldc:], c6, acc)
+	st8(c[7*ldc:], c7, acc)
+}

@@ -1,0 +1,30 @@
+package tensor
+
+// Instruction-set levels of the kernels. The level is chosen once at start-up
+// from the build (GOEXPERIMENT=simd on amd64) and the CPU's features; tests
+// lower it to run every path on the same machine.
+const (
+	levelGo     = iota // portable Go
+	levelAVX2          // 256-bit AVX2 + FMA
+	levelAVX512        // AVX-512F for the main matrix kernel, AVX2 elsewhere
+)
+
+var (
+	maxLevel = detectLevel() // best level this build and CPU support
+	level    = maxLevel      // level in use
+)
+
+// SIMD reports whether the kernels use SIMD instructions (AVX2 and FMA, and
+// AVX-512 for the main matrix kernel when the CPU has it).
+func SIMD() bool { return level > levelGo }
+
+// SIMDLevel names the instruction set the kernels use: "avx512", "avx2" or "go".
+func SIMDLevel() string {
+	switch level {
+	case levelAVX512:
+		return "avx512"
+	case levelAVX2:
+		return "avx2"
+	}
+	return "go"
+}

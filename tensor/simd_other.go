@@ -1,0 +1,23 @@
+//go:build !(goexperiment.simd && amd64)
+
+package tensor
+
+// Without GOEXPERIMENT=simd on amd64 only the portable kernels exist; the
+// SIMD entry points below are never called because level stays levelGo.
+
+func detectLevel() int { return levelGo }
+
+func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
+	panic("tensor: SIMD kernels are not built")
+}
+
+func dotSIMD(a, b []float32) float32                 { panic("tensor: SIMD kernels are not built") }
+func axpySIMD(alpha float32, x, y []float32)         { panic("tensor: SIMD kernels are not built") }
+func scaleSIMD(alpha float32, x []float32)           { panic("tensor: SIMD kernels are not built") }
+func addSIMD(dst, a, b []float32)                    { panic("tensor: SIMD kernels are not built") }
+func mulSIMD(dst, a, b []float32)                    { panic("tensor: SIMD kernels are not built") }
+func sumSIMD(x []float32) float32                    { panic("tensor: SIMD kernels are not built") }
+func sumSquaresSIMD(x []float32) float32             { panic("tensor: SIMD kernels are not built") }
+func maxSIMD(x []float32) float32                    { panic("tensor: SIMD kernels are not built") }
+func argmaxSIMD(x []float32) int                     { panic("tensor: SIMD kernels are not built") }
+func expSubSIMD(dst, x []float32, m float32) float32 { panic("tensor: SIMD kernels are not built") }

@@ -1,0 +1,209 @@
+//go:build goexperiment.simd && amd64
+
+package tensor
+
+import (
+	"math"
+	"math/bits"
+
+	"simd/archsimd"
+)
+
+// AVX2 vector ops. Reductions keep four accumulators (32 elements per step)
+// so that the 4-cycle latency of an add or FMA does not serialize the loop;
+// tails go through the zero-filling partial loads.
+
+func hsum(v archsimd.Float32x8) float32 {
+	h := v.GetLo().Add(v.GetHi())
+	h = h.AddPairs(h)
+	h = h.AddPairs(h)
+	return h.GetElem(0)
+}
+
+func dotSIMD(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 archsimd.Float32x8
+	i := 0
+	for ; i+32 <= len(a); i += 32 {
+		x, y := a[i:i+32], b[i:i+32]
+		s0 = archsimd.LoadFloat32x8Slice(x).MulAdd(archsimd.LoadFloat32x8Slice(y), s0)
+		s1 = archsimd.LoadFloat32x8Slice(x[8:]).MulAdd(archsimd.LoadFloat32x8Slice(y[8:]), s1)
+		s2 = archsimd.LoadFloat32x8Slice(x[16:]).MulAdd(archsimd.LoadFloat32x8Slice(y[16:]), s2)
+		s3 = archsimd.LoadFloat32x8Slice(x[24:]).MulAdd(archsimd.LoadFloat32x8Slice(y[24:]), s3)
+	}
+	for ; i < len(a); i += 8 {
+		s0 = archsimd.LoadFloat32x8SlicePart(a[i:]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[i:]), s0)
+	}
+	return hsum(s0.Add(s1).Add(s2.Add(s3)))
+}
+
+func axpySIMD(alpha float32, x, y []float32) {
+	y = y[:len(x)]
+	al := archsimd.BroadcastFloat32x8(alpha)
+	i := 0
+	for ; i+16 <= len(x); i += 16 {
+		xs, ys := x[i:i+16], y[i:i+16]
+		al.MulAdd(archsimd.LoadFloat32x8Slice(xs), archsimd.LoadFloat32x8Slice(ys)).StoreSlice(ys)
+		al.MulAdd(archsimd.LoadFloat32x8Slice(xs[8:]), archsimd.LoadFloat32x8Slice(ys[8:])).StoreSlice(ys[8:])
+	}
+	for ; i < len(x); i += 8 {
+		al.MulAdd(archsimd.LoadFloat32x8SlicePart(x[i:]), archsimd.LoadFloat32x8SlicePart(y[i:])).StoreSlicePart(y[i:])
+	}
+}
+
+func scaleSIMD(alpha float32, x []float32) {
+	al := archsimd.BroadcastFloat32x8(alpha)
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		archsimd.LoadFloat32x8Slice(x[i:]).Mul(al).StoreSlice(x[i:])
+	}
+	if i < len(x) {
+		archsimd.LoadFloat32x8SlicePart(x[i:]).Mul(al).StoreSlicePart(x[i:])
+	}
+}
+
+func addSIMD(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	i := 0
+	for ; i+8 <= len(dst); i += 8 {
+		archsimd.LoadFloat32x8Slice(a[i:]).Add(archsimd.LoadFloat32x8Slice(b[i:])).StoreSlice(dst[i:])
+	}
+	if i < len(dst) {
+		archsimd.LoadFloat32x8SlicePart(a[i:]).Add(archsimd.LoadFloat32x8SlicePart(b[i:])).StoreSlicePart(dst[i:])
+	}
+}
+
+func mulSIMD(dst, a, b []float32) {
+	a, b = a[:len(dst)], b[:len(dst)]
+	i := 0
+	for ; i+8 <= len(dst); i += 8 {
+		archsimd.LoadFloat32x8Slice(a[i:]).Mul(archsimd.LoadFloat32x8Slice(b[i:])).StoreSlice(dst[i:])
+	}
+	if i < len(dst) {
+		archsimd.LoadFloat32x8SlicePart(a[i:]).Mul(archsimd.LoadFloat32x8SlicePart(b[i:])).StoreSlicePart(dst[i:])
+	}
+}
+
+func sumSIMD(x []float32) float32 {
+	var s0, s1, s2, s3 archsimd.Float32x8
+	i := 0
+	for ; i+32 <= len(x); i += 32 {
+		xs := x[i : i+32]
+		s0 = s0.Add(archsimd.LoadFloat32x8Slice(xs))
+		s1 = s1.Add(archsimd.LoadFloat32x8Slice(xs[8:]))
+		s2 = s2.Add(archsimd.LoadFloat32x8Slice(xs[16:]))
+		s3 = s3.Add(archsimd.LoadFloat32x8Slice(xs[24:]))
+	}
+	for ; i < len(x); i += 8 {
+		s0 = s0.Add(archsimd.LoadFloat32x8SlicePart(x[i:]))
+	}
+	return hsum(s0.Add(s1).Add(s2.Add(s3)))
+}
+
+func sumSquaresSIMD(x []float32) float32 {
+	var s0, s1, s2, s3 archsimd.Float32x8
+	i := 0
+	for ; i+32 <= len(x); i += 32 {
+		xs := x[i : i+32]
+		v := archsimd.LoadFloat32x8Slice(xs)
+		s0 = v.MulAdd(v, s0)
+		v = archsimd.LoadFloat32x8Slice(xs[8:])
+		s1 = v.MulAdd(v, s1)
+		v = archsimd.LoadFloat32x8Slice(xs[16:])
+		s2 = v.MulAdd(v, s2)
+		v = archsimd.LoadFloat32x8Slice(xs[24:])
+		s3 = v.MulAdd(v, s3)
+	}
+	for ; i < len(x); i += 8 {
+		v := archsimd.LoadFloat32x8SlicePart(x[i:])
+		s0 = v.MulAdd(v, s0)
+	}
+	return hsum(s0.Add(s1).Add(s2.Add(s3)))
+}
+
+func maxSIMD(x []float32) float32 {
+	m := float32(math.Inf(-1))
+	i := 0
+	if len(x) >= 8 {
+		v := archsimd.LoadFloat32x8Slice(x)
+		for i = 8; i+8 <= len(x); i += 8 {
+			v = v.Max(archsimd.LoadFloat32x8Slice(x[i:]))
+		}
+		h := v.GetLo().Max(v.GetHi())
+		var t [4]float32
+		h.Store(&t)
+		m = max(t[0], t[1], t[2], t[3])
+	}
+	for _, v := range x[i:] {
+		if v > m {
+			m = v
+		}
+	}
+	return m
+}
+
+func argmaxSIMD(x []float32) int {
+	m := maxSIMD(x)
+	mv := archsimd.BroadcastFloat32x8(m)
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		if bm := archsimd.LoadFloat32x8Slice(x[i:]).Equal(mv).ToBits(); bm != 0 {
+			return i + bits.TrailingZeros8(bm)
+		}
+	}
+	for ; i < len(x); i++ {
+		if x[i] == m {
+			return i
+		}
+	}
+	// Only reachable when x holds NaNs and no element equals the max.
+	return 0
+}
+
+// exp8 is expf (exp.go) on eight lanes, with the same constants and ranges.
+func exp8(x archsimd.Float32x8) archsimd.Float32x8 {
+	xc := x.Max(archsimd.BroadcastFloat32x8(expLo)).Min(archsimd.BroadcastFloat32x8(expHi))
+	n := xc.Mul(archsimd.BroadcastFloat32x8(expLog2e)).RoundToEven()
+	r := n.MulAdd(archsimd.BroadcastFloat32x8(-expC1), xc)
+	r = n.MulAdd(archsimd.BroadcastFloat32x8(-expC2), r)
+	p := archsimd.BroadcastFloat32x8(expP0)
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x8(expP1))
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x8(expP2))
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x8(expP3))
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x8(expP4))
+	p = p.MulAdd(r, archsimd.BroadcastFloat32x8(expP5))
+	y := p.MulAdd(r.Mul(r), r).Add(archsimd.BroadcastFloat32x8(1))
+	e := n.ConvertToInt32().Add(archsimd.BroadcastInt32x8(127)).ShiftAllLeft(23).AsFloat32x8()
+	y = y.Mul(e)
+	y = y.Masked(x.GreaterEqual(archsimd.BroadcastFloat32x8(expLo)))
+	y = y.Merge(archsimd.BroadcastFloat32x8(float32(math.Inf(1))), x.LessEqual(archsimd.BroadcastFloat32x8(expHi)))
+	return y.Merge(x, x.Equal(x)) // NaN in, NaN out
+}
+
+var lanes8 = [8]int32{0, 1, 2, 3, 4, 5, 6, 7}
+
+func expSubSIMD(dst, x []float32, m float32) float32 {
+	x = x[:len(dst)]
+	mv := archsimd.BroadcastFloat32x8(m)
+	var s0, s1 archsimd.Float32x8
+	i := 0
+	for ; i+16 <= len(dst); i += 16 {
+		e0 := exp8(archsimd.LoadFloat32x8Slice(x[i:]).Sub(mv))
+		e1 := exp8(archsimd.LoadFloat32x8Slice(x[i+8:]).Sub(mv))
+		e0.StoreSlice(dst[i:])
+		e1.StoreSlice(dst[i+8:])
+		s0 = s0.Add(e0)
+		s1 = s1.Add(e1)
+	}
+	for ; i < len(dst); i += 8 {
+		n := min(8, len(dst)-i)
+		e := exp8(archsimd.LoadFloat32x8SlicePart(x[i : i+n]).Sub(mv))
+		if n < 8 {
+			// Lanes past the end hold exp(0-m); keep them out of the sum.
+			e = e.Masked(archsimd.LoadInt32x8(&lanes8).Less(archsimd.BroadcastInt32x8(int32(n))))
+		}
+		e.StoreSlicePart(dst[i : i+n])
+		s0 = s0.Add(e)
+	}
+	return hsum(s0.Add(s1))
+}
