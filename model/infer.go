@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sync"
+
+	"fspo/tensor"
 )
 
 // Cache holds the keys and values of the positions a sequence has seen, so
@@ -37,12 +39,10 @@ func (c *Cache) CopyFrom(o *Cache) {
 	if c.ctx != o.ctx || len(c.k) != len(o.k) {
 		panic("model: CopyFrom between caches of different models")
 	}
-	kv := c.kvDim
-	layers := len(c.k) / (c.ctx * kv)
-	for l := 0; l < layers; l++ {
-		base := l * c.ctx * kv
-		copy(c.k[base:base+o.n*kv], o.k[base:base+o.n*kv])
-		copy(c.v[base:base+o.n*kv], o.v[base:base+o.n*kv])
+	for row := 0; row < len(c.k)/c.ctx; row++ { // one row per (layer, kv head, channel)
+		base := row * c.ctx
+		copy(c.k[base:base+o.n], o.k[base:base+o.n])
+		copy(c.v[base:base+o.n], o.v[base:base+o.n])
 	}
 	c.n = o.n
 }
@@ -130,15 +130,19 @@ func (m *Model) Forward(steps []Step) error {
 		linear(b.v, b.xb, layer(w.Wv, l, kv*dim), M, dim, kv)
 		m.ropeForward(b.q, dim, b.pos)
 		m.ropeForward(b.k, kv, b.pos)
-		// store k, v into the caches, then attend
+		// store k, v into the caches (transposed), then attend
 		r := 0
 		for _, s := range steps {
-			ck := s.Cache.k[l*s.Cache.ctx*kv:]
-			cv := s.Cache.v[l*s.Cache.ctx*kv:]
+			ctx := s.Cache.ctx
+			ck := s.Cache.k[l*kv*ctx : (l+1)*kv*ctx]
+			cv := s.Cache.v[l*kv*ctx : (l+1)*kv*ctx]
 			for i := range s.Tokens {
 				p := s.Cache.n + i
-				copy(ck[p*kv:(p+1)*kv], b.k[(r+i)*kv:(r+i+1)*kv])
-				copy(cv[p*kv:(p+1)*kv], b.v[(r+i)*kv:(r+i+1)*kv])
+				kr, vr := b.k[(r+i)*kv:(r+i+1)*kv], b.v[(r+i)*kv:(r+i+1)*kv]
+				for ch := range kr {
+					ck[ch*ctx+p] = kr[ch]
+					cv[ch*ctx+p] = vr[ch]
+				}
 			}
 			r += len(s.Tokens)
 		}
@@ -165,7 +169,9 @@ func (m *Model) Forward(steps []Step) error {
 }
 
 // attendCached: for every row, each query head attends over its cache's
-// positions 0..pos (causal), writing b.ao.
+// positions 0..pos (causal), writing b.ao. With the cache transposed, the
+// scores are head_size AXPYs over positions and each output channel one dot
+// product over positions.
 func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 	c := m.Config
 	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
@@ -173,43 +179,25 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	r := 0
 	for _, s := range steps {
-		ck := s.Cache.k[l*s.Cache.ctx*kv:]
-		cv := s.Cache.v[l*s.Cache.ctx*kv:]
+		ctx := s.Cache.ctx
+		ck := s.Cache.k[l*kv*ctx : (l+1)*kv*ctx]
+		cv := s.Cache.v[l*kv*ctx : (l+1)*kv*ctx]
 		for i := range s.Tokens {
-			p := s.Cache.n + i
-			b.att = grow(b.att, p+1)
+			n := s.Cache.n + i + 1 // positions seen
+			b.att = grow(b.att, n)
 			att := b.att
 			for h := 0; h < c.Heads; h++ {
 				q := b.q[r*dim+h*hs : r*dim+(h+1)*hs]
-				ko := (h / group) * hs
-				mx := float32(math.Inf(-1))
-				for j := 0; j <= p; j++ {
-					kj := ck[j*kv+ko : j*kv+ko+hs]
-					var sc float32
-					for d := range q {
-						sc += q[d] * kj[d]
-					}
-					sc *= scale
-					att[j] = sc
-					if sc > mx {
-						mx = sc
-					}
+				kh := (h / group) * hs
+				clear(att)
+				for d := 0; d < hs; d++ {
+					tensor.Axpy(q[d]*scale, ck[(kh+d)*ctx:(kh+d)*ctx+n], att)
 				}
-				var sum float32
-				for j := 0; j <= p; j++ {
-					e := float32(math.Exp(float64(att[j] - mx)))
-					att[j] = e
-					sum += e
-				}
+				mx := tensor.Max(att)
+				inv := 1 / tensor.ExpSub(att, att, mx)
 				out := b.ao[r*dim+h*hs : r*dim+(h+1)*hs]
-				clear(out)
-				inv := 1 / sum
-				for j := 0; j <= p; j++ {
-					a := att[j] * inv
-					vj := cv[j*kv+ko : j*kv+ko+hs]
-					for d := range out {
-						out[d] += a * vj[d]
-					}
+				for d := 0; d < hs; d++ {
+					out[d] = tensor.Dot(att, cv[(kh+d)*ctx:(kh+d)*ctx+n]) * inv
 				}
 			}
 			r++

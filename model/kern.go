@@ -1,8 +1,10 @@
 package model
 
+import "fspo/tensor"
+
 // gemm computes C(MxN) = op(A)·op(B) + beta·C in row-major BLAS terms.
 // It is a variable so the engine can run on the tensor package's kernels.
-var gemm = naiveGemm
+var gemm = tensor.Gemm
 
 func naiveGemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	for i := 0; i < M; i++ {
@@ -45,4 +47,4 @@ func linearBackward(dx, dw, dy, x, w []float32, M, in, out int) {
 }
 
 // parallelFor runs fn over [0,n) in chunks on the engine's threads.
-var parallelFor = func(n, grain int, fn func(lo, hi int)) { fn(0, n) }
+var parallelFor = tensor.ParallelFor
