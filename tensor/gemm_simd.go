@@ -160,7 +160,7 @@ func packB(transB bool, K, j0, w, nr int, b []float32, ldb int, dst []float32) {
 
 // gemmBlock computes rows [i0, i1) of C for the given panels.
 func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda int, beta float32, c []float32, ldc int) {
-	var tile [8 * 32]float32   // partial tiles are computed here, then copied
+	var tile [8 * 32]float32     // partial tiles are computed here, then copied
 	var apack [8 * kcMax]float32 // a partial strip of a transposed A
 	nk := (K + kcMax - 1) / kcMax
 	for kb := range nk {

@@ -200,9 +200,13 @@ func TestGemmBadShapesPanic(t *testing.T) {
 		f    func()
 		want string
 	}{
-		{"short A", func() { Gemm(false, false, 2, 2, 2, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2) },
+		{"short A", func() {
+			Gemm(false, false, 2, 2, 2, make([]float32, 3), 2, make([]float32, 4), 2, 0, make([]float32, 4), 2)
+		},
 			"tensor.Gemm: A is stored 2x2 with leading dimension 2 and needs 4 values, has 3"},
-		{"small ldb", func() { Gemm(false, true, 2, 3, 2, make([]float32, 4), 2, make([]float32, 6), 1, 0, make([]float32, 6), 3) },
+		{"small ldb", func() {
+			Gemm(false, true, 2, 3, 2, make([]float32, 4), 2, make([]float32, 6), 1, 0, make([]float32, 6), 3)
+		},
 			"tensor.Gemm: B is stored 3x2 but its leading dimension is 1 < 2"},
 		{"negative", func() { GemmSerial(false, false, -1, 2, 2, nil, 2, nil, 2, 0, nil, 2) },
 			"tensor.Gemm: negative shape M=-1 N=2 K=2"},
