@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -130,35 +133,49 @@ func (r *Reader) readLine() ([]byte, error) {
 	}
 }
 
-// recordKeys are the JSON keys of Record, in the order they are written.
+// recordKeys are the JSON keys of Record, in the order they are written:
+// the eight string fields first.
 var recordKeys = []string{"user", "prompt", "chosen", "rejected", "description", "id", "source",
 	"rejected_description", "chosen_score", "rejected_score", "meta"}
 
 // parseLine decodes and validates one line. The returned error has no file
 // or line set.
 func parseLine(line []byte) (Record, *FieldError) {
-	if len(bytes.TrimSpace(line)) == 0 {
+	trimmed := bytes.TrimSpace(line)
+	if len(trimmed) == 0 {
 		return Record{}, &FieldError{Field: "line", Problem: "empty"}
 	}
 	if !utf8.Valid(line) {
 		return Record{}, &FieldError{Field: "line", Problem: "invalid UTF-8"}
 	}
-	var rec Record
-	strField := map[string]*string{
-		"user": &rec.User, "prompt": &rec.Prompt, "chosen": &rec.Chosen, "rejected": &rec.Rejected,
-		"description": &rec.Description, "id": &rec.ID, "source": &rec.Source,
-		"rejected_description": &rec.RejectedDescription,
+	if !json.Valid(line) {
+		// Only the error path pays for the decoder, which explains the problem.
+		if ferr := walkObject(line, func(string, json.RawMessage) *FieldError { return nil }); ferr != nil {
+			return Record{}, ferr
+		}
+		return Record{}, &FieldError{Field: "json", Problem: "invalid JSON"}
 	}
-	present := make(map[string]bool, len(recordKeys))
-	err := walkObject(line, func(key string, raw json.RawMessage) *FieldError {
-		present[key] = true
-		if p, ok := strField[key]; ok {
+	if trimmed[0] != '{' {
+		return Record{}, &FieldError{Field: "line", Problem: "not a JSON object"}
+	}
+	var rec Record
+	strField := [...]*string{&rec.User, &rec.Prompt, &rec.Chosen, &rec.Rejected,
+		&rec.Description, &rec.ID, &rec.Source, &rec.RejectedDescription}
+	var seen uint32
+	err := members(trimmed, func(key string, raw []byte) *FieldError {
+		i := slices.Index(recordKeys, key)
+		if i < 0 {
+			return &FieldError{Field: fieldName(key), Problem: "unknown field"}
+		}
+		if seen&(1<<i) != 0 {
+			return &FieldError{Field: fieldName(key), Problem: "duplicate field"}
+		}
+		seen |= 1 << i
+		if i < len(strField) {
 			if k := jsonKind(raw); k != "string" {
 				return &FieldError{Field: key, Problem: "must be a string, got " + k}
 			}
-			if err := json.Unmarshal(raw, p); err != nil {
-				return &FieldError{Field: key, Problem: err.Error()}
-			}
+			*strField[i] = unquote(raw)
 			return nil
 		}
 		switch key {
@@ -170,16 +187,15 @@ func parseLine(line []byte) (Record, *FieldError) {
 			if k != "number" {
 				return &FieldError{Field: key, Problem: "must be a number, got " + k}
 			}
-			var f float64
-			if err := json.Unmarshal(raw, &f); err != nil {
-				return &FieldError{Field: key, Problem: strings.TrimPrefix(err.Error(), "json: ")}
+			f, err := strconv.ParseFloat(string(raw), 64)
+			if err != nil {
+				return &FieldError{Field: key, Problem: fmt.Sprintf("number %s out of range", raw)}
 			}
 			if key == "chosen_score" {
 				rec.ChosenScore = &f
 			} else {
 				rec.RejectedScore = &f
 			}
-			return nil
 		case "meta":
 			k := jsonKind(raw)
 			if k == "null" {
@@ -191,16 +207,15 @@ func parseLine(line []byte) (Record, *FieldError) {
 			if err := json.Unmarshal(raw, &rec.Meta); err != nil {
 				return &FieldError{Field: key, Problem: "must be an object of strings"}
 			}
-			return nil
 		}
-		return &FieldError{Field: key, Problem: "unknown field"}
+		return nil
 	})
 	if err != nil {
 		return Record{}, err
 	}
-	for _, k := range recordKeys[:4] {
-		if *strField[k] == "" && present[k] {
-			return Record{}, &FieldError{Field: k, Problem: "empty"}
+	for i := range 4 { // user, prompt, chosen, rejected
+		if *strField[i] == "" && seen&(1<<i) != 0 {
+			return Record{}, &FieldError{Field: recordKeys[i], Problem: "empty"}
 		}
 	}
 	if cerr := rec.Check(); cerr != nil {
@@ -231,7 +246,7 @@ func walkObject(data []byte, f func(key string, raw json.RawMessage) *FieldError
 			return &FieldError{Field: "json", Problem: "object key is not a string"}
 		}
 		if seen[key] {
-			return &FieldError{Field: key, Problem: "duplicate field"}
+			return &FieldError{Field: fieldName(key), Problem: "duplicate field"}
 		}
 		seen[key] = true
 		var raw json.RawMessage
@@ -249,6 +264,20 @@ func walkObject(data []byte, f func(key string, raw json.RawMessage) *FieldError
 		return &FieldError{Field: "line", Problem: "trailing data after the JSON object"}
 	}
 	return nil
+}
+
+// fieldName is key as an error's field: quoted when empty or unusual, so
+// the message stays readable whatever the key.
+func fieldName(key string) string {
+	for _, c := range key {
+		if !(c == '_' || c == '-' || c == '.' || unicode.IsLetter(c) || unicode.IsDigit(c)) {
+			return strconv.Quote(key)
+		}
+	}
+	if key == "" {
+		return `""`
+	}
+	return key
 }
 
 func syntaxProblem(err error) *FieldError {
