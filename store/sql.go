@@ -1,0 +1,304 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Conn is the little a backend must provide: parameterised SQL with $1-style
+// placeholders (both SQLite and PostgreSQL accept them) and transactions.
+type Conn interface {
+	// Exec runs a statement and returns the number of rows it changed.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+	// Query runs a query; the caller closes the rows.
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
+	// Tx runs fn in one transaction, committing when fn returns nil and
+	// rolling back otherwise. It returns only after the commit finished.
+	Tx(ctx context.Context, fn func(tx Conn) error) error
+}
+
+// Rows is a result set.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// SQL implements Store on top of a backend's Conn.
+type SQL struct {
+	c     Conn
+	d     Dialect
+	close func() error
+}
+
+var _ Store = (*SQL)(nil)
+
+// Open migrates the database behind c to the newest schema and returns the
+// store. closeFn releases the backend's connections.
+func Open(ctx context.Context, c Conn, d Dialect, closeFn func() error) (*SQL, error) {
+	if err := migrate(ctx, c, d); err != nil {
+		return nil, fmt.Errorf("migrate %s database: %w", d.Name, err)
+	}
+	return &SQL{c: c, d: d, close: closeFn}, nil
+}
+
+// Close releases the backend's connections.
+func (s *SQL) Close() error { return s.close() }
+
+// queryRow scans the single row of a query; ErrNotFound when there is none.
+func queryRow(ctx context.Context, c Conn, query string, args []any, dest ...any) error {
+	rows, err := c.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return ErrNotFound
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Err()
+}
+
+func (s *SQL) conflict(err error) error {
+	if err != nil && s.d.IsConflict != nil && s.d.IsConflict(err) {
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	}
+	return err
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// CreateUser implements Store.
+func (s *SQL) CreateUser(ctx context.Context, u User, tokenHash []byte) error {
+	if u.ID == "" || len(tokenHash) == 0 {
+		return errors.New("create user: empty id or token hash")
+	}
+	if u.Created.IsZero() {
+		u.Created = time.Now()
+	}
+	_, err := s.c.Exec(ctx, `INSERT INTO users (id, name, token_hash, created) VALUES ($1, $2, $3, $4)`,
+		u.ID, u.Name, tokenHash, micros(u.Created))
+	if err != nil {
+		return fmt.Errorf("create user %s: %w", u.ID, s.conflict(err))
+	}
+	return nil
+}
+
+// UserByToken implements Store.
+func (s *SQL) UserByToken(ctx context.Context, tokenHash []byte) (User, error) {
+	var u User
+	var created int64
+	err := queryRow(ctx, s.c, `SELECT id, name, created FROM users WHERE token_hash = $1`, []any{tokenHash},
+		&u.ID, &u.Name, &created)
+	if err != nil {
+		return User{}, fmt.Errorf("find user by token: %w", err)
+	}
+	u.Created = fromMicros(created)
+	return u, nil
+}
+
+// AddPreference implements Store.
+func (s *SQL) AddPreference(ctx context.Context, p Preference) (Preference, error) {
+	if p.Created.IsZero() {
+		p.Created = time.Now()
+	}
+	err := queryRow(ctx, s.c, `INSERT INTO preferences (user_id, prompt, chosen, rejected, source, created)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		[]any{p.User, p.Prompt, p.Chosen, p.Rejected, p.Source, micros(p.Created)}, &p.ID)
+	if err != nil {
+		return Preference{}, fmt.Errorf("add preference of user %s: %w", p.User, err)
+	}
+	p.Created = fromMicros(micros(p.Created))
+	return p, nil
+}
+
+// Preferences implements Store.
+func (s *SQL) Preferences(ctx context.Context, user string, q PrefQuery) ([]Preference, error) {
+	query := `SELECT id, user_id, prompt, chosen, rejected, source, created FROM preferences
+		WHERE user_id = $1 AND ($2 = '' OR source = $2) ORDER BY id DESC`
+	args := []any{user, q.Source}
+	if q.Last > 0 {
+		query += ` LIMIT $3`
+		args = append(args, q.Last)
+	}
+	rows, err := s.c.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list preferences of user %s: %w", user, err)
+	}
+	defer rows.Close()
+	var out []Preference
+	for rows.Next() {
+		var p Preference
+		var created int64
+		if err := rows.Scan(&p.ID, &p.User, &p.Prompt, &p.Chosen, &p.Rejected, &p.Source, &created); err != nil {
+			return nil, fmt.Errorf("list preferences of user %s: %w", user, err)
+		}
+		p.Created = fromMicros(created)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list preferences of user %s: %w", user, err)
+	}
+	// Newest first from the query (so LIMIT keeps the most recent); callers get oldest first.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// CountPreferences implements Store.
+func (s *SQL) CountPreferences(ctx context.Context, user, source string) (int, error) {
+	var n int
+	err := queryRow(ctx, s.c, `SELECT COUNT(*) FROM preferences WHERE user_id = $1 AND ($2 = '' OR source = $2)`,
+		[]any{user, source}, &n)
+	if err != nil {
+		return 0, fmt.Errorf("count preferences of user %s: %w", user, err)
+	}
+	return n, nil
+}
+
+// DeletePreference implements Store.
+func (s *SQL) DeletePreference(ctx context.Context, user string, id int64) error {
+	n, err := s.c.Exec(ctx, `DELETE FROM preferences WHERE id = $1 AND user_id = $2`, id, user)
+	if err != nil {
+		return fmt.Errorf("delete preference %d: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("delete preference %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// CreateStudy implements Store.
+func (s *SQL) CreateStudy(ctx context.Context, st Study) error {
+	if st.Created.IsZero() {
+		st.Created = time.Now()
+	}
+	qs, err := json.Marshal(nonNil(st.Questions))
+	if err != nil {
+		return fmt.Errorf("create study %s: %w", st.ID, err)
+	}
+	ls, err := json.Marshal(nonNil(st.LabelQuestions))
+	if err != nil {
+		return fmt.Errorf("create study %s: %w", st.ID, err)
+	}
+	_, err = s.c.Exec(ctx, `INSERT INTO studies (id, name, questions, label_questions, pairs, system_a, system_b, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		st.ID, st.Name, string(qs), string(ls), st.Pairs, st.SystemA, st.SystemB, micros(st.Created))
+	if err != nil {
+		return fmt.Errorf("create study %s: %w", st.ID, s.conflict(err))
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+const studyColumns = `id, name, questions, label_questions, pairs, system_a, system_b, created`
+
+func scanStudy(rows interface{ Scan(...any) error }) (Study, error) {
+	var st Study
+	var qs, ls string
+	var created int64
+	if err := rows.Scan(&st.ID, &st.Name, &qs, &ls, &st.Pairs, &st.SystemA, &st.SystemB, &created); err != nil {
+		return Study{}, err
+	}
+	if err := json.Unmarshal([]byte(qs), &st.Questions); err != nil {
+		return Study{}, fmt.Errorf("study %s: questions column: %w", st.ID, err)
+	}
+	if err := json.Unmarshal([]byte(ls), &st.LabelQuestions); err != nil {
+		return Study{}, fmt.Errorf("study %s: label_questions column: %w", st.ID, err)
+	}
+	st.Created = fromMicros(created)
+	return st, nil
+}
+
+// Study implements Store.
+func (s *SQL) Study(ctx context.Context, id string) (Study, error) {
+	sts, err := s.studies(ctx, `SELECT `+studyColumns+` FROM studies WHERE id = $1`, id)
+	if err != nil {
+		return Study{}, fmt.Errorf("study %s: %w", id, err)
+	}
+	if len(sts) == 0 {
+		return Study{}, fmt.Errorf("study %s: %w", id, ErrNotFound)
+	}
+	return sts[0], nil
+}
+
+// Studies implements Store.
+func (s *SQL) Studies(ctx context.Context) ([]Study, error) {
+	sts, err := s.studies(ctx, `SELECT `+studyColumns+` FROM studies ORDER BY created, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list studies: %w", err)
+	}
+	return sts, nil
+}
+
+func (s *SQL) studies(ctx context.Context, query string, args ...any) ([]Study, error) {
+	rows, err := s.c.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Study
+	for rows.Next() {
+		st, err := scanStudy(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// AddVote implements Store.
+func (s *SQL) AddVote(ctx context.Context, v Vote) error {
+	if v.Created.IsZero() {
+		v.Created = time.Now()
+	}
+	_, err := s.c.Exec(ctx, `INSERT INTO votes (study_id, user_id, question, left_system, winner, created)
+		VALUES ($1, $2, $3, $4, $5, $6)`, v.Study, v.User, v.Question, v.Left, v.Winner, micros(v.Created))
+	if err != nil {
+		return fmt.Errorf("add vote of user %s in study %s question %d: %w", v.User, v.Study, v.Question, s.conflict(err))
+	}
+	return nil
+}
+
+// Votes implements Store.
+func (s *SQL) Votes(ctx context.Context, study, user string) ([]Vote, error) {
+	rows, err := s.c.Query(ctx, `SELECT study_id, user_id, question, left_system, winner, created FROM votes
+		WHERE study_id = $1 AND ($2 = '' OR user_id = $2) ORDER BY created, user_id, question`, study, user)
+	if err != nil {
+		return nil, fmt.Errorf("list votes of study %s: %w", study, err)
+	}
+	defer rows.Close()
+	var out []Vote
+	for rows.Next() {
+		var v Vote
+		var created int64
+		if err := rows.Scan(&v.Study, &v.User, &v.Question, &v.Left, &v.Winner, &created); err != nil {
+			return nil, fmt.Errorf("list votes of study %s: %w", study, err)
+		}
+		v.Created = fromMicros(created)
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list votes of study %s: %w", study, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,288 @@
+// Package storetest is the conformance suite every store backend runs: the
+// same assertions against SQLite and PostgreSQL.
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"fspo/store"
+)
+
+// Run runs the suite. open returns a new, empty, migrated store each call
+// (a fresh file or schema); the suite closes it.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Users", testUsers},
+		{"Preferences", testPreferences},
+		{"PreferenceIsolation", testIsolation},
+		{"Studies", testStudies},
+		{"Votes", testVotes},
+		{"ConcurrentWrites", testConcurrentWrites},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			})
+			tc.fn(t, s)
+		})
+	}
+}
+
+func hash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// MustUser creates a user whose token is "token-"+id.
+func MustUser(t *testing.T, s store.Store, id string) store.User {
+	t.Helper()
+	u := store.User{ID: id, Name: "name of " + id}
+	if err := s.CreateUser(context.Background(), u, hash("token-"+id)); err != nil {
+		t.Fatalf("CreateUser(%s): %v", id, err)
+	}
+	return u
+}
+
+func testUsers(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	MustUser(t, s, "bob")
+	got, err := s.UserByToken(ctx, hash("token-bob"))
+	if err != nil {
+		t.Fatalf("UserByToken(bob): %v", err)
+	}
+	if got.ID != "bob" || got.Name != "name of bob" || got.Created.IsZero() {
+		t.Errorf("UserByToken(bob) = %+v, want id bob, name, creation time", got)
+	}
+	if _, err := s.UserByToken(ctx, hash("token-carol")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UserByToken(unknown) error = %v, want ErrNotFound", err)
+	}
+	if err := s.CreateUser(ctx, store.User{ID: "alice"}, hash("other")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateUser(duplicate id) error = %v, want ErrConflict", err)
+	}
+	if err := s.CreateUser(ctx, store.User{ID: "dave"}, hash("token-alice")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateUser(duplicate token) error = %v, want ErrConflict", err)
+	}
+}
+
+func addPrefs(t *testing.T, s store.Store, user, source string, n int) []store.Preference {
+	t.Helper()
+	var out []store.Preference
+	for i := range n {
+		p, err := s.AddPreference(context.Background(), store.Preference{
+			User: user, Prompt: fmt.Sprintf("%s q%d", user, i), Chosen: "good 'quoted' \"text\"; DROP TABLE users; --",
+			Rejected: "bad ✓", Source: source,
+		})
+		if err != nil {
+			t.Fatalf("AddPreference(%s #%d): %v", user, i, err)
+		}
+		if p.ID == 0 || p.Created.IsZero() {
+			t.Fatalf("AddPreference returned %+v, want id and creation time set", p)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func prompts(ps []store.Preference) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Prompt)
+	}
+	return out
+}
+
+func testPreferences(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	added := addPrefs(t, s, "alice", "api", 5)
+	addPrefs(t, s, "alice", "study:s1", 2)
+
+	all, err := s.Preferences(ctx, "alice", store.PrefQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"alice q0", "alice q1", "alice q2", "alice q3", "alice q4", "alice q0", "alice q1"}
+	if got := prompts(all); !reflect.DeepEqual(got, want) {
+		t.Errorf("Preferences(all) prompts = %q, want %q (oldest first)", got, want)
+	}
+	if !reflect.DeepEqual(all[0], added[0]) {
+		t.Errorf("stored preference = %+v, want as returned by AddPreference %+v", all[0], added[0])
+	}
+	last, err := s.Preferences(ctx, "alice", store.PrefQuery{Source: "api", Last: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := prompts(last), []string{"alice q3", "alice q4"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Preferences(api, last 2) = %q, want %q", got, want)
+	}
+	for _, tc := range []struct {
+		source string
+		want   int
+	}{{"", 7}, {"api", 5}, {"study:s1", 2}, {"web", 0}} {
+		got, err := s.CountPreferences(ctx, "alice", tc.source)
+		if err != nil || got != tc.want {
+			t.Errorf("CountPreferences(%q) = %d, %v; want %d", tc.source, got, err, tc.want)
+		}
+	}
+	if err := s.DeletePreference(ctx, "alice", added[1].ID); err != nil {
+		t.Fatalf("DeletePreference(own): %v", err)
+	}
+	if err := s.DeletePreference(ctx, "alice", added[1].ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeletePreference(already deleted) error = %v, want ErrNotFound", err)
+	}
+	if n, _ := s.CountPreferences(ctx, "alice", ""); n != 6 {
+		t.Errorf("count after delete = %d, want 6", n)
+	}
+	if _, err := s.AddPreference(ctx, store.Preference{User: "nobody", Prompt: "x", Source: "api"}); err == nil {
+		t.Errorf("AddPreference(unknown user) succeeded, want a foreign-key error")
+	}
+}
+
+func testIsolation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	MustUser(t, s, "bob")
+	a := addPrefs(t, s, "alice", "api", 2)
+	addPrefs(t, s, "bob", "api", 3)
+	if err := s.DeletePreference(ctx, "bob", a[0].ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("bob deleting alice's preference: error = %v, want ErrNotFound", err)
+	}
+	got, err := s.Preferences(ctx, "bob", store.PrefQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range got {
+		if p.User != "bob" {
+			t.Errorf("bob's list holds %+v", p)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("bob has %d preferences, want 3", len(got))
+	}
+	if n, _ := s.CountPreferences(ctx, "alice", ""); n != 2 {
+		t.Errorf("alice has %d preferences after bob's delete attempt, want 2", n)
+	}
+}
+
+func testStudies(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	st := store.Study{ID: "s1", Name: "pilot", Questions: []string{"q1", "q2 ✓"}, LabelQuestions: nil,
+		Pairs: 3, SystemA: "fspo", SystemB: "base", Created: time.UnixMicro(1_700_000_000_000_000).UTC()}
+	if err := s.CreateStudy(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateStudy(ctx, st); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateStudy(duplicate) error = %v, want ErrConflict", err)
+	}
+	got, err := s.Study(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := st
+	want.LabelQuestions = []string{}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Study(s1) = %+v, want %+v", got, want)
+	}
+	if _, err := s.Study(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Study(unknown) error = %v, want ErrNotFound", err)
+	}
+	st2 := store.Study{ID: "s2", Name: "second", Questions: []string{"x"}, LabelQuestions: []string{"l"},
+		Pairs: 1, SystemA: "a", SystemB: "b", Created: st.Created.Add(time.Second)}
+	if err := s.CreateStudy(ctx, st2); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Studies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all[0].ID != "s1" || all[1].ID != "s2" || all[1].LabelQuestions[0] != "l" {
+		t.Errorf("Studies() = %+v, want s1 then s2", all)
+	}
+}
+
+func testVotes(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	MustUser(t, s, "bob")
+	if err := s.CreateStudy(ctx, store.Study{ID: "s1", Questions: []string{"a", "b"}, SystemA: "fspo", SystemB: "base"}); err != nil {
+		t.Fatal(err)
+	}
+	votes := []store.Vote{
+		{Study: "s1", User: "alice", Question: 0, Left: "fspo", Winner: "fspo"},
+		{Study: "s1", User: "alice", Question: 1, Left: "base", Winner: "fspo"},
+		{Study: "s1", User: "bob", Question: 0, Left: "base", Winner: "base"},
+	}
+	for _, v := range votes {
+		if err := s.AddVote(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AddVote(ctx, votes[0]); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("AddVote(again) error = %v, want ErrConflict", err)
+	}
+	all, err := s.Votes(ctx, "s1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 {
+		t.Fatalf("Votes(s1) has %d votes, want 3", len(all))
+	}
+	alice, err := s.Votes(ctx, "s1", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(alice) != 2 || alice[0].Question != 0 || alice[1].Winner != "fspo" || alice[1].Left != "base" {
+		t.Errorf("Votes(s1, alice) = %+v", alice)
+	}
+	if err := s.AddVote(ctx, store.Vote{Study: "missing", User: "alice", Winner: "x", Left: "x"}); err == nil {
+		t.Errorf("AddVote(unknown study) succeeded, want a foreign-key error")
+	}
+}
+
+// testConcurrentWrites checks that parallel writers all succeed (no "database
+// is locked") and every acknowledged write is readable.
+func testConcurrentWrites(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const users, each = 4, 15
+	for u := range users {
+		MustUser(t, s, fmt.Sprintf("u%d", u))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, users*each)
+	for u := range users {
+		for i := range each {
+			wg.Go(func() {
+				_, err := s.AddPreference(ctx, store.Preference{User: fmt.Sprintf("u%d", u), Prompt: fmt.Sprint(i), Source: "api"})
+				if err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent AddPreference: %v", err)
+	}
+	for u := range users {
+		n, err := s.CountPreferences(ctx, fmt.Sprintf("u%d", u), "")
+		if err != nil || n != each {
+			t.Errorf("user u%d: %d preferences, %v; want %d", u, n, err, each)
+		}
+	}
+}
