@@ -140,14 +140,15 @@ func (c WarmupLinear) Validate() error {
 	return nil
 }
 
-// ScheduleNames lists the names ParseSchedule accepts.
+// ScheduleNames lists the names ParseSchedule accepts; "warmup-cosine" and
+// "warmup-linear" (or with an underscore) are accepted as aliases.
 var ScheduleNames = []string{"constant", "cosine", "linear"}
 
 // ParseSchedule builds a validated schedule from its name: "constant"
-// (warm-up then constant; total is not used), "cosine" (WarmupCosine) or
-// "linear" (WarmupLinear). The decaying schedules take an optional minimum
-// ratio after a colon, e.g. "cosine:0.1" ends at 10% of peak; the default
-// is 0.
+// (warm-up then constant; total is not used), "cosine" or "warmup-cosine"
+// (WarmupCosine) and "linear" or "warmup-linear" (WarmupLinear). The
+// decaying schedules take an optional minimum ratio after a colon, e.g.
+// "cosine:0.1" ends at 10% of peak; the default is 0.
 func ParseSchedule(name string, peak float32, warmup, total int64) (Schedule, error) {
 	base, ratioText, hasRatio := strings.Cut(name, ":")
 	var ratio float32
@@ -168,9 +169,9 @@ func ParseSchedule(name string, peak float32, warmup, total int64) (Schedule, er
 	switch base {
 	case "constant":
 		s = Constant{Peak: peak, Warmup: warmup}
-	case "cosine":
+	case "cosine", "warmup-cosine", "warmup_cosine":
 		s = WarmupCosine{Peak: peak, Warmup: warmup, Total: total, MinRatio: ratio}
-	case "linear":
+	case "linear", "warmup-linear", "warmup_linear":
 		s = WarmupLinear{Peak: peak, Warmup: warmup, Total: total, MinRatio: ratio}
 	default:
 		return nil, fmt.Errorf("unknown schedule %q (want one of %s, optionally with :min_ratio)", name, strings.Join(ScheduleNames, ", "))
