@@ -2,6 +2,8 @@ package model
 
 import (
 	"math"
+
+	"fspo/tensor"
 )
 
 // Grouped-query causal attention over packed rows (Vaswani et al. 2017;
@@ -18,6 +20,10 @@ func (p *Pass) keyRanges(r, t int) (a, b int) {
 	return a, b
 }
 
+// attention works per (row b, kv head) on blocks of query rows: for the block
+// [t0,t1) only keys [0,t1) can be seen, so the score block is (t1-t0)×t1.
+const attBlock = 64
+
 func (m *Model) attentionForward(p *Pass, l int) {
 	c := m.Config
 	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
@@ -28,55 +34,31 @@ func (m *Model) attentionForward(p *Pass, l int) {
 	parallelFor(B*KVH, 1, func(lo, hi int) {
 		for task := lo; task < hi; task++ {
 			b, kh := task/KVH, task%KVH
+			kb, vb := k[b*T*kv+kh*hs:], v[b*T*kv+kh*hs:]
 			for h := kh * group; h < (kh+1)*group; h++ {
-				for t := 0; t < T; t++ {
-					r := b*T + t
-					a, s := p.keyRanges(r, t)
-					qr := q[r*dim+h*hs : r*dim+(h+1)*hs]
-					arow := att[((b*H+h)*T+t)*T : ((b*H+h)*T+t+1)*T]
-					mx := float32(math.Inf(-1))
-					score := func(j int) {
-						kr := k[(b*T+j)*kv+kh*hs : (b*T+j)*kv+(kh+1)*hs]
-						var d float32
-						for i := range qr {
-							d += qr[i] * kr[i]
+				P := att[(b*H+h)*T*T : (b*H+h+1)*T*T] // (T,T) row-major
+				qb, ob := q[b*T*dim+h*hs:], ao[b*T*dim+h*hs:]
+				for t0 := 0; t0 < T; t0 += attBlock {
+					t1 := min(t0+attBlock, T)
+					// S[t0:t1, 0:t1] = Q[t0:t1] · K[0:t1]ᵀ
+					tensor.GemmSerial(false, true, t1-t0, t1, hs, qb[t0*dim:], dim, kb, kv, 0, P[t0*T:], T)
+					for t := t0; t < t1; t++ {
+						row := P[t*T : t*T+t1]
+						a, s := p.keyRanges(b*T+t, t)
+						tensor.Scale(scale, row[:a])
+						tensor.Scale(scale, row[s:t+1])
+						mx := float32(math.Inf(-1))
+						if a > 0 {
+							mx = tensor.Max(row[:a])
 						}
-						d *= scale
-						arow[j] = d
-						mx = max(mx, d)
+						mx = max(mx, tensor.Max(row[s:t+1]))
+						sum := tensor.ExpSub(row[:a], row[:a], mx) + tensor.ExpSub(row[s:t+1], row[s:t+1], mx)
+						clear(row[a:s])
+						clear(row[t+1:])
+						tensor.Scale(1/sum, row[:t+1])
 					}
-					for j := 0; j < a; j++ {
-						score(j)
-					}
-					for j := s; j <= t; j++ {
-						score(j)
-					}
-					var sum float32
-					for j := 0; j < a; j++ {
-						arow[j] = float32(math.Exp(float64(arow[j] - mx)))
-						sum += arow[j]
-					}
-					for j := s; j <= t; j++ {
-						arow[j] = float32(math.Exp(float64(arow[j] - mx)))
-						sum += arow[j]
-					}
-					inv := 1 / sum
-					out := ao[r*dim+h*hs : r*dim+(h+1)*hs]
-					clear(out)
-					acc := func(j int) {
-						arow[j] *= inv
-						pj := arow[j]
-						vr := v[(b*T+j)*kv+kh*hs : (b*T+j)*kv+(kh+1)*hs]
-						for i := range out {
-							out[i] += pj * vr[i]
-						}
-					}
-					for j := 0; j < a; j++ {
-						acc(j)
-					}
-					for j := s; j <= t; j++ {
-						acc(j)
-					}
+					// O[t0:t1] = P[t0:t1, 0:t1] · V[0:t1]
+					tensor.GemmSerial(false, false, t1-t0, hs, t1, P[t0*T:], T, vb, kv, 0, ob[t0*dim:], dim)
 				}
 			}
 		}
@@ -85,7 +67,7 @@ func (m *Model) attentionForward(p *Pass, l int) {
 
 // attentionBackward: from dao (M,dim) writes dq (M,dim) and dk, dv (M,kv).
 //
-//	dP = dO·vᵀ;  dv += Pᵀ·dO;  dS = P∘(dP − rowsum(P∘dP));  dq = scale·dS·k;  dk += scale·dSᵀ·q
+//	dP = dO·Vᵀ;  dV += Pᵀ·dO;  dS = P∘(dP − rowsum(P∘dP));  dQ = scale·dS·K;  dK += scale·dSᵀ·Q
 func (m *Model) attentionBackward(p *Pass, l int, dao, dq, dk, dv []float32) {
 	c := m.Config
 	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
@@ -93,54 +75,35 @@ func (m *Model) attentionBackward(p *Pass, l int, dao, dq, dk, dv []float32) {
 	group := H / KVH
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	q, k, v, att := p.q[l], p.k[l], p.v[l], p.att[l]
-	clear(dq)
 	clear(dk)
 	clear(dv)
 	parallelFor(B*KVH, 1, func(lo, hi int) {
-		dP := make([]float32, T)
+		dS := make([]float32, attBlock*T)
 		for task := lo; task < hi; task++ {
 			b, kh := task/KVH, task%KVH
+			kb, vb := k[b*T*kv+kh*hs:], v[b*T*kv+kh*hs:]
+			dkb, dvb := dk[b*T*kv+kh*hs:], dv[b*T*kv+kh*hs:]
 			for h := kh * group; h < (kh+1)*group; h++ {
-				for t := 0; t < T; t++ {
-					r := b*T + t
-					a, s := p.keyRanges(r, t)
-					arow := att[((b*H+h)*T+t)*T : ((b*H+h)*T+t+1)*T]
-					do := dao[r*dim+h*hs : r*dim+(h+1)*hs]
-					var dot float32
-					pass1 := func(j int) {
-						off := (b*T+j)*kv + kh*hs
-						vr, dvr := v[off:off+hs], dv[off:off+hs]
-						var d float32
-						pj := arow[j]
-						for i := range do {
-							d += do[i] * vr[i]
-							dvr[i] += pj * do[i]
-						}
-						dP[j] = d
-						dot += pj * d
+				P := att[(b*H+h)*T*T : (b*H+h+1)*T*T]
+				qb, dqb, dob := q[b*T*dim+h*hs:], dq[b*T*dim+h*hs:], dao[b*T*dim+h*hs:]
+				for t0 := 0; t0 < T; t0 += attBlock {
+					t1 := min(t0+attBlock, T)
+					n := t1 - t0
+					Pb := P[t0*T:]
+					// dV[0:t1] += P[t0:t1,0:t1]ᵀ · dO[t0:t1]
+					tensor.GemmSerial(true, false, t1, hs, n, Pb, T, dob[t0*dim:], dim, 1, dvb, kv)
+					// dP = dO[t0:t1] · V[0:t1]ᵀ  (into dS)
+					tensor.GemmSerial(false, true, n, t1, hs, dob[t0*dim:], dim, vb, kv, 0, dS, T)
+					for t := t0; t < t1; t++ {
+						pr, dr := Pb[(t-t0)*T:(t-t0)*T+t1], dS[(t-t0)*T:(t-t0)*T+t1]
+						dot := tensor.Dot(pr, dr)
+						tensor.Mul(dr, pr, dr)
+						tensor.Axpy(-dot, pr, dr)
+						tensor.Scale(scale, dr)
 					}
-					for j := 0; j < a; j++ {
-						pass1(j)
-					}
-					for j := s; j <= t; j++ {
-						pass1(j)
-					}
-					qr, dqr := q[r*dim+h*hs:r*dim+(h+1)*hs], dq[r*dim+h*hs:r*dim+(h+1)*hs]
-					pass2 := func(j int) {
-						ds := arow[j] * (dP[j] - dot) * scale
-						off := (b*T+j)*kv + kh*hs
-						kr, dkr := k[off:off+hs], dk[off:off+hs]
-						for i := range qr {
-							dqr[i] += ds * kr[i]
-							dkr[i] += ds * qr[i]
-						}
-					}
-					for j := 0; j < a; j++ {
-						pass2(j)
-					}
-					for j := s; j <= t; j++ {
-						pass2(j)
-					}
+					// dQ[t0:t1] = dS · K[0:t1];  dK[0:t1] += dSᵀ · Q[t0:t1]
+					tensor.GemmSerial(false, false, n, hs, t1, dS, T, kb, kv, 0, dqb[t0*dim:], dim)
+					tensor.GemmSerial(true, false, t1, hs, n, dS, T, qb[t0*dim:], dim, 1, dkb, kv)
 				}
 			}
 		}

@@ -1,7 +1,7 @@
 package model
 
 import (
-	"math"
+	"fspo/tensor"
 )
 
 // Backward propagates the gradients set with SetGrad / SetTokenGrads
@@ -24,10 +24,8 @@ func (p *Pass) Backward(g *Params) {
 				clear(out)
 				continue
 			}
-			lse := p.lse[s]
-			for i, z := range row {
-				out[i] = -gs * float32(math.Exp(float64(z-lse)))
-			}
+			tensor.ExpSub(out, row, p.lse[s]) // softmax
+			tensor.Scale(-gs, out)
 			out[p.pk.Targets[p.scored[s]]] += gs
 		}
 	})

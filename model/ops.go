@@ -2,6 +2,8 @@ package model
 
 import (
 	"math"
+
+	"fspo/tensor"
 )
 
 // Each op's forward and backward side by side. Shapes: M rows of width n.
@@ -11,36 +13,29 @@ import (
 func rmsnormForward(out, rstd, x, g []float32, n int, eps float32) {
 	for r := 0; r*n < len(x); r++ {
 		xr := x[r*n : (r+1)*n]
-		var ss float32
-		for _, v := range xr {
-			ss += v * v
-		}
-		s := float32(1 / math.Sqrt(float64(ss/float32(n)+eps)))
+		s := float32(1 / math.Sqrt(float64(tensor.SumSquares(xr)/float32(n)+eps)))
 		if rstd != nil {
 			rstd[r] = s
 		}
 		or := out[r*n : (r+1)*n]
-		for i, v := range xr {
-			or[i] = v * s * g[i]
-		}
+		tensor.Mul(or, xr, g)
+		tensor.Scale(s, or)
 	}
 }
 
 // rmsnormBackward: given dout (M,n), adds to dx (M,n) and dg (n).
 // dx = s·(dout∘g) − x·s³/n·Σ(dout∘g∘x);  dg = Σ_rows dout∘x·s
 func rmsnormBackward(dx, dg, dout, x, g, rstd []float32, n int) {
+	tmp := make([]float32, n)
 	for r := 0; r*n < len(x); r++ {
 		xr, dr, dxr := x[r*n:(r+1)*n], dout[r*n:(r+1)*n], dx[r*n:(r+1)*n]
 		s := rstd[r]
-		var dot float32
-		for i := range xr {
-			dot += dr[i] * g[i] * xr[i]
-		}
-		c := dot * s * s * s / float32(n)
-		for i := range xr {
-			dxr[i] += s*dr[i]*g[i] - c*xr[i]
-			dg[i] += dr[i] * xr[i] * s
-		}
+		tensor.Mul(tmp, dr, g)
+		c := tensor.Dot(tmp, xr) * s * s * s / float32(n)
+		tensor.Axpy(s, tmp, dxr)
+		tensor.Axpy(-c, xr, dxr)
+		tensor.Mul(tmp, dr, xr)
+		tensor.Axpy(s, tmp, dg)
 	}
 }
 
@@ -82,35 +77,36 @@ func (m *Model) ropeBackward(dx []float32, width int, pos []int32) {
 }
 
 // swigluForward: out = silu(h1) ∘ h3, silu(z) = z·σ(z) (Shazeer 2020).
+// out doubles as scratch for exp(−h1).
 func swigluForward(out, h1, h3 []float32) {
 	for i, z := range h1 {
-		out[i] = z / (1 + float32(math.Exp(float64(-z)))) * h3[i]
+		out[i] = -z
+	}
+	tensor.ExpSub(out, out, 0)
+	for i, z := range h1 {
+		out[i] = z / (1 + out[i]) * h3[i]
 	}
 }
 
-// swigluBackward: from dout, writes dh1 and dh3.
+// swigluBackward: from dout, writes dh1 and dh3 (dh1 doubles as scratch).
 // d silu(z)/dz = σ(z)·(1 + z·(1 − σ(z)))
 func swigluBackward(dh1, dh3, dout, h1, h3 []float32) {
 	for i, z := range h1 {
-		sg := 1 / (1 + float32(math.Exp(float64(-z))))
-		silu := z * sg
-		dh3[i] = dout[i] * silu
+		dh1[i] = -z
+	}
+	tensor.ExpSub(dh1, dh1, 0)
+	for i, z := range h1 {
+		sg := 1 / (1 + dh1[i])
+		dh3[i] = dout[i] * z * sg
 		dh1[i] = dout[i] * h3[i] * sg * (1 + z*(1-sg))
 	}
 }
 
-// logSoftmaxAt returns log softmax(logits)[target] and the log-sum-exp.
-func logSoftmaxAt(logits []float32, target int) (logp, lse float32) {
-	mx := logits[0]
-	for _, v := range logits[1:] {
-		if v > mx {
-			mx = v
-		}
-	}
-	var s float64
-	for _, v := range logits {
-		s += math.Exp(float64(v - mx))
-	}
-	lse = mx + float32(math.Log(s))
+// logSoftmaxAt returns log softmax(logits)[target] and the log-sum-exp;
+// scratch (len(logits)) receives exp(logits − max).
+func logSoftmaxAt(logits, scratch []float32, target int) (logp, lse float32) {
+	mx := tensor.Max(logits)
+	sum := tensor.ExpSub(scratch, logits, mx)
+	lse = mx + float32(math.Log(float64(sum)))
 	return logits[target] - lse, lse
 }

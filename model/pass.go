@@ -133,9 +133,10 @@ func (m *Model) classify(p *Pass) {
 	})
 	linear(p.logits, p.xf, m.W.classifier(), S, dim, V)
 	parallelFor(S, 16, func(lo, hi int) {
+		scratch := make([]float32, V)
 		for s := lo; s < hi; s++ {
 			r := int(p.scored[s])
-			p.logp[s], p.lse[s] = logSoftmaxAt(p.logits[s*V:(s+1)*V], int(p.pk.Targets[r]))
+			p.logp[s], p.lse[s] = logSoftmaxAt(p.logits[s*V:(s+1)*V], scratch, int(p.pk.Targets[r]))
 		}
 	})
 	p.dlogp = grow(p.dlogp, S)

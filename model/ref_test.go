@@ -68,7 +68,7 @@ func TestCachedForwardMatchesReferenceLogprobs(t *testing.T) {
 			if err := m.Forward([]Step{{Cache: cache, Tokens: tc.Tokens[i : i+1], Logits: logits}}); err != nil {
 				t.Fatal(err)
 			}
-			lp, _ := logSoftmaxAt(logits, tc.Tokens[i+1])
+			lp, _ := logSoftmaxAt(logits, make([]float32, len(logits)), tc.Tokens[i+1])
 			maxDiff = math.Max(maxDiff, math.Abs(float64(lp)-tc.Logprobs[i]))
 		}
 		if maxDiff > 1e-4 {

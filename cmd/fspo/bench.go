@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"time"
+
+	"fspo/model"
+	"fspo/optim"
+	"fspo/tensor"
+)
+
+func init() {
+	register(&command{name: "bench", summary: "measure generation and training speed and matmul GFLOP/s (medians)", run: runBench})
+}
+
+// benchResult is what --json prints; keys of the maps are thread counts.
+type benchResult struct {
+	Generate map[string]float64 `json:"generate_tokens_per_s"`
+	Train    map[string]float64 `json:"train_tokens_per_s"`
+	GemmGF   map[string]float64 `json:"gemm_gflops,omitempty"`
+	Config   map[string]any     `json:"config"`
+}
+
+func runBench(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench", "[--model M] [--threads 1,2] [--repeats N] [--json]")
+	modelFlag := fs.String("model", "", "checkpoint file, model folder or name")
+	threadList := fs.String("threads", "1,2", "comma-separated thread counts to measure")
+	repeats := fs.Int("repeats", 5, "runs per measurement; the median is reported")
+	positions := fs.Int("positions", 512, "generation: positions per run (batch 1, greedy, from BOS)")
+	batch := fs.Int("batch", 8, "training: sequences per step")
+	seqLen := fs.Int("seq", 256, "training: tokens per sequence")
+	steps := fs.Int("steps", 5, "training: steps per run")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var threads []int
+	for _, s := range splitComma(*threadList) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%w: fspo bench: --threads %q: want positive integers like 1,2", errUsage, *threadList)
+		}
+		threads = append(threads, n)
+	}
+	m, _, err := loadModel(env, *modelFlag)
+	if err != nil {
+		return err
+	}
+	defer tensor.SetThreads(0)
+	res := benchResult{Generate: map[string]float64{}, Train: map[string]float64{}, GemmGF: map[string]float64{},
+		Config: map[string]any{"positions": *positions, "batch": *batch, "seq": *seqLen, "steps_per_run": *steps, "repeats": *repeats, "simd": tensor.SIMDLevel()}}
+	cfg := m.Config
+	for _, th := range threads {
+		tensor.SetThreads(th)
+		key := strconv.Itoa(th)
+		gen, err := median(*repeats, func() (float64, error) {
+			start := time.Now()
+			out, err := m.Generate(ctx, []int{model.BOS}, model.GenOptions{MaxTokens: *positions - 1}, nil)
+			return float64(len(out.Tokens)) / time.Since(start).Seconds(), err
+		})
+		if err != nil {
+			return err
+		}
+		res.Generate[key] = gen
+		tr, err := median(*repeats, func() (float64, error) { return benchTrain(ctx, m, *batch, *seqLen, *steps) })
+		if err != nil {
+			return err
+		}
+		res.Train[key] = tr
+		// the largest matmul of a training step: the MLP up-projection x·W1ᵀ
+		res.GemmGF[key] = tensor.MeasureGemm(false, true, *batch**seqLen, cfg.Hidden, cfg.Dim, th, 300*time.Millisecond)
+	}
+	if *asJSON {
+		return json.NewEncoder(env.Stdout).Encode(res)
+	}
+	fmt.Fprintf(env.Stdout, "fspo bench (%s, medians of %d runs, kernels: %s)\n", "stories260K", *repeats, tensor.SIMDLevel())
+	fmt.Fprintf(env.Stdout, "%-8s %22s %22s %18s\n", "threads", "generate tok/s (b=1)", fmt.Sprintf("train tok/s (%dx%d)", *batch, *seqLen), "matmul GFLOP/s")
+	for _, th := range threads {
+		k := strconv.Itoa(th)
+		fmt.Fprintf(env.Stdout, "%-8d %22.0f %22.0f %18.1f\n", th, res.Generate[k], res.Train[k], res.GemmGF[k])
+	}
+	return nil
+}
+
+// benchTrain times steps of forward + backward + AdamW on random tokens and
+// returns tokens per second. The model's weights are restored afterwards.
+func benchTrain(ctx context.Context, m *model.Model, batch, seq, steps int) (float64, error) {
+	work := m.Clone()
+	cfg := work.Config
+	rng := rand.New(rand.NewPCG(1, 2))
+	exs := make([]model.Example, batch)
+	for i := range exs {
+		toks := make([]int, seq+1)
+		toks[0] = model.BOS
+		for j := 1; j <= seq; j++ {
+			toks[j] = 3 + rng.IntN(cfg.Vocab-3)
+		}
+		exs[i] = model.Example{Prompt: toks[:1], Completions: [][]int{toks[1:]}}
+	}
+	grads := model.NewParams(cfg)
+	opt := optim.NewAdamW()
+	params, gts := work.W.Tensors(cfg), grads.Tensors(cfg)
+	var pass *model.Pass
+	var err error
+	step := func() error {
+		if pass, err = work.Score(exs, pass); err != nil {
+			return err
+		}
+		for i := range exs {
+			pass.SetGrad(i, 0, -1/float32(batch*seq))
+		}
+		grads.Zero(cfg)
+		pass.Backward(grads)
+		opt.Step(params, gts, 1e-4)
+		return nil
+	}
+	if err := step(); err != nil { // warm-up: allocations
+		return 0, err
+	}
+	start := time.Now()
+	for s := 0; s < steps; s++ {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if err := step(); err != nil {
+			return 0, err
+		}
+	}
+	return float64(steps*batch*seq) / time.Since(start).Seconds(), nil
+}
+
+func median(n int, f func() (float64, error)) (float64, error) {
+	xs := make([]float64, 0, n)
+	for i := 0; i < max(n, 1); i++ {
+		x, err := f()
+		if err != nil {
+			return 0, err
+		}
+		xs = append(xs, x)
+	}
+	sort.Float64s(xs)
+	return xs[len(xs)/2], nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
