@@ -322,3 +322,23 @@ func roundTrip(t *testing.T, b []byte) {
 	}
 	equal(t, c2, c)
 }
+
+// BenchmarkSaveLoad writes and reads a stories260K-sized checkpoint: 260K
+// parameters and AdamW's two moment buffers.
+func BenchmarkSaveLoad(b *testing.B) {
+	c := &Checkpoint{Format: "llama", Params: []tensor.Tensor{tensor.New("w", 260, 1000)},
+		Optim: []tensor.Tensor{tensor.New("adamw.m/w", 260, 1000), tensor.New("adamw.v/w", 260, 1000)}}
+	for i := range c.Params[0].Data {
+		c.Params[0].Data[i] = float32(i)
+	}
+	path := filepath.Join(b.TempDir(), "bench.ckpt")
+	b.SetBytes(3 * 260000 * 4)
+	for range b.N {
+		if err := Save(path, c); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Load(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
