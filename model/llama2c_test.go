@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"fspo/ckpt"
 )
 
 func TestExportRoundTrip(t *testing.T) {
@@ -128,4 +130,34 @@ func FuzzReadLlama2C(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLoadOwnCheckpoint(t *testing.T) {
+	m := tinyModel(t, false, 9)
+	cp, err := m.Checkpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "m.fspo")
+	if err := ckpt.Save(path, cp); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Config != m.Config {
+		t.Fatalf("config %+v, want %+v", back.Config, m.Config)
+	}
+	bt := back.W.Tensors(back.Config)
+	for i, tt := range m.W.Tensors(m.Config) {
+		if !equalF32(tt.Data, bt[i].Data) {
+			t.Fatalf("tensor %s differs", tt.Name)
+		}
+	}
+	raw, _ := os.ReadFile(path)
+	os.WriteFile(path, raw[:len(raw)-9], 0o644)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), path) {
+		t.Fatalf("truncated checkpoint: error %v, want one naming the file", err)
+	}
 }
