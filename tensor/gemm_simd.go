@@ -46,7 +46,50 @@ func (p *panel) mr() int {
 	return 4
 }
 
-var packPool = sync.Pool{New: func() any { return new([]float32) }}
+// gemmJob holds one call's panels and packing buffer; jobs are pooled so a
+// call allocates nothing, and run is bound once so ParallelFor gets a
+// function value without a new closure.
+type gemmJob struct {
+	transA      bool
+	M, K        int
+	a           []float32
+	lda         int
+	beta        float32
+	c           []float32
+	ldc         int
+	ps          []panel
+	pack        []float32
+	mc, pg      int
+	run, dotRun func(lo, hi int)
+	dotB        []float32 // dot form: op(B)^T, N rows of K
+	dotN, dotLd int
+}
+
+var jobPool = sync.Pool{New: func() any {
+	j := new(gemmJob)
+	j.run, j.dotRun = j.items, j.dotRows
+	return j
+}}
+
+// items computes work items [lo, hi): item it is row block it/pg of mc rows
+// times panel group it%pg.
+func (j *gemmJob) items(lo, hi int) {
+	for it := lo; it < hi; it++ {
+		r, g := it/j.pg, it%j.pg
+		p0, p1 := g*len(j.ps)/j.pg, (g+1)*len(j.ps)/j.pg
+		gemmBlock(j.transA, r*j.mc, min(j.M, (r+1)*j.mc), j.ps[p0:p1], j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc)
+	}
+}
+
+// dotRows computes rows [lo, hi) of C in the dot form.
+func (j *gemmJob) dotRows(lo, hi int) {
+	dotNT(hi-lo, j.dotN, j.K, j.a[lo*j.lda:], j.lda, j.dotB, j.dotLd, j.beta, j.c[lo*j.ldc:], j.ldc)
+}
+
+func (j *gemmJob) release() {
+	j.a, j.c, j.dotB = nil, nil, nil
+	jobPool.Put(j)
+}
 
 func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
 	if !transA && transB && M <= smallNT {
@@ -57,14 +100,40 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 		axpyNN(M, N, K, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	threads := 1
+	if parallel && 2*M*N*K >= parallelMinFlops {
+		threads = Threads()
+	}
+	j := jobPool.Get().(*gemmJob)
+	defer j.release()
+	j.transA, j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc = transA, M, K, a, lda, beta, c, ldc
+	if !transA && N <= 8 && K >= 32 {
+		// Narrow C with a long K (attention's P V): dot products of rows of A
+		// with the N rows of op(B)^T beat broadcasting into a half-empty tile.
+		j.dotN, j.dotB, j.dotLd = N, b, ldb
+		if !transB {
+			j.pack = grow(j.pack, N*K)
+			for k := range K {
+				for n, v := range b[k*ldb : k*ldb+N] {
+					j.pack[n*K+k] = v
+				}
+			}
+			j.dotB, j.dotLd = j.pack, K
+		}
+		if threads > 1 {
+			ParallelFor(M, 8, j.dotRun)
+		} else {
+			j.dotRows(0, M)
+		}
+		return
+	}
 	nrMain := 16
 	if level >= levelAVX512 {
 		nrMain = 32
 	}
 	// Column panels: full main-width panels, then the rest either as one
 	// padded main panel or, when it is at most half of one, as 8-wide panels.
-	var panels [64]panel
-	ps := panels[:0]
+	ps := j.ps[:0]
 	packLen := 0
 	add := func(j0, w, nr int) {
 		p := panel{j0: j0, w: w, nr: nr}
@@ -76,40 +145,36 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 		}
 		ps = append(ps, p)
 	}
-	j := 0
-	for ; N-j >= nrMain; j += nrMain {
-		add(j, nrMain, nrMain)
+	col := 0
+	for ; N-col >= nrMain; col += nrMain {
+		add(col, nrMain, nrMain)
 	}
-	if w := N - j; w > nrMain/2 {
-		add(j, w, nrMain)
+	if w := N - col; w > nrMain/2 {
+		add(col, w, nrMain)
 	} else {
-		for ; j < N; j += 8 {
-			add(j, min(8, N-j), 8)
+		for ; col < N; col += 8 {
+			add(col, min(8, N-col), 8)
 		}
 	}
-	var buf *[]float32
 	if packLen > 0 {
-		buf = packPool.Get().(*[]float32)
-		if cap(*buf) < packLen {
-			*buf = make([]float32, packLen)
-		}
-		pk := (*buf)[:packLen]
+		j.pack = grow(j.pack, packLen)
 		off := 0
 		for i := range ps {
 			p := &ps[i]
 			if p.b != nil {
 				continue
 			}
-			p.b = pk[off : off+K*p.nr]
+			p.b = j.pack[off : off+K*p.nr]
 			off += K * p.nr
 			packB(transB, K, p.j0, p.w, p.nr, b, ldb, p.b)
 		}
 	}
+	j.ps = ps
 
 	// Work items: row blocks x groups of panels, enough of them to share out.
 	target := 1
-	if parallel && 2*M*N*K >= parallelMinFlops {
-		target = chunksPerThread * Threads()
+	if threads > 1 {
+		target = chunksPerThread * threads
 	}
 	mc := mcDefault
 	if nb := (M + mc - 1) / mc; nb*len(ps) < target {
@@ -117,23 +182,24 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 		mc = max(8, ((M+rb-1)/rb+7)/8*8)
 	}
 	rb := (M + mc - 1) / mc
-	pg := min(len(ps), max(1, (target+rb-1)/rb))
-	items := rb * pg
-	run := func(lo, hi int) {
-		for it := lo; it < hi; it++ {
-			r, g := it/pg, it%pg
-			p0, p1 := g*len(ps)/pg, (g+1)*len(ps)/pg
-			gemmBlock(transA, r*mc, min(M, (r+1)*mc), ps[p0:p1], M, K, a, lda, beta, c, ldc)
-		}
-	}
+	j.mc, j.pg = mc, min(len(ps), max(1, (target+rb-1)/rb))
+	items := rb * j.pg
 	if target > 1 && items > 1 {
-		ParallelFor(items, 1, run)
+		ParallelFor(items, 1, j.run)
 	} else {
-		run(0, items)
+		j.items(0, items)
 	}
-	if buf != nil {
-		packPool.Put(buf)
+	for i := range ps {
+		ps[i].b = nil
 	}
+}
+
+// grow returns s resized to n, reallocating only when it is too small.
+func grow(s []float32, n int) []float32 {
+	if cap(s) < n {
+		return make([]float32, n)
+	}
+	return s[:n]
 }
 
 // packB writes columns [j0, j0+w) of op(B) into dst k-major with row length
@@ -233,6 +299,9 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 // a time so the eight sums leave in one vector.
 func dotNT(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	n := 0
+	if level >= levelAVX512 && K >= 16 {
+		n = dotNT16(M, N, K, a, lda, b, ldb, beta, c, ldc)
+	}
 	for ; n+8 <= N; n += 8 {
 		b0, b1, b2, b3 := b[n*ldb:n*ldb+K], b[(n+1)*ldb:(n+1)*ldb+K], b[(n+2)*ldb:(n+2)*ldb+K], b[(n+3)*ldb:(n+3)*ldb+K]
 		b4, b5, b6, b7 := b[(n+4)*ldb:(n+4)*ldb+K], b[(n+5)*ldb:(n+5)*ldb+K], b[(n+6)*ldb:(n+6)*ldb+K], b[(n+7)*ldb:(n+7)*ldb+K]
@@ -343,3 +412,46 @@ func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float3
 		}
 	}
 }
+
+// dotNT16 is the AVX-512 body of dotNT for K >= 16: it computes the first
+// N/8*8 columns and returns how many it did.
+func dotNT16(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) int {
+	n := 0
+	for ; n+8 <= N; n += 8 {
+		b0, b1, b2, b3 := b[n*ldb:n*ldb+K], b[(n+1)*ldb:(n+1)*ldb+K], b[(n+2)*ldb:(n+2)*ldb+K], b[(n+3)*ldb:(n+3)*ldb+K]
+		b4, b5, b6, b7 := b[(n+4)*ldb:(n+4)*ldb+K], b[(n+5)*ldb:(n+5)*ldb+K], b[(n+6)*ldb:(n+6)*ldb+K], b[(n+7)*ldb:(n+7)*ldb+K]
+		for i := range M {
+			ai := a[i*lda : i*lda+K]
+			var s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x16
+			k := 0
+			for ; k+16 <= K; k += 16 {
+				x := archsimd.LoadFloat32x16Slice(ai[k:])
+				s0 = x.MulAdd(archsimd.LoadFloat32x16Slice(b0[k:]), s0)
+				s1 = x.MulAdd(archsimd.LoadFloat32x16Slice(b1[k:]), s1)
+				s2 = x.MulAdd(archsimd.LoadFloat32x16Slice(b2[k:]), s2)
+				s3 = x.MulAdd(archsimd.LoadFloat32x16Slice(b3[k:]), s3)
+				s4 = x.MulAdd(archsimd.LoadFloat32x16Slice(b4[k:]), s4)
+				s5 = x.MulAdd(archsimd.LoadFloat32x16Slice(b5[k:]), s5)
+				s6 = x.MulAdd(archsimd.LoadFloat32x16Slice(b6[k:]), s6)
+				s7 = x.MulAdd(archsimd.LoadFloat32x16Slice(b7[k:]), s7)
+			}
+			if k < K {
+				x := archsimd.LoadFloat32x16SlicePart(ai[k:])
+				s0 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b0[k:]), s0)
+				s1 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b1[k:]), s1)
+				s2 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b2[k:]), s2)
+				s3 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b3[k:]), s3)
+				s4 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b4[k:]), s4)
+				s5 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b5[k:]), s5)
+				s6 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b6[k:]), s6)
+				s7 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b7[k:]), s7)
+			}
+			h := hsum8(fold(s0), fold(s1), fold(s2), fold(s3), fold(s4), fold(s5), fold(s6), fold(s7))
+			st8(c[i*ldc+n:], h, beta != 0)
+		}
+	}
+	return n
+}
+
+// fold adds the two 256-bit halves of v.
+func fold(v archsimd.Float32x16) archsimd.Float32x8 { return v.GetLo().Add(v.GetHi()) }

@@ -1,0 +1,139 @@
+package tensor
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// gemmShape is one matrix product the engine runs (model dim 64, hidden 172,
+// kv_dim 32, vocab 512, batch x sequence 2048 rows, head size 8).
+type gemmShape struct {
+	name           string
+	transA, transB bool
+	M, N, K        int
+	lda, ldb, ldc  int // 0 means packed
+	beta           float32
+}
+
+func modelShapes() []gemmShape {
+	var s []gemmShape
+	for _, n := range []int{32, 64, 172, 512} {
+		for _, k := range []int{64, 172} {
+			if (n == 32 || n == 512) && k == 172 {
+				continue // no such weight
+			}
+			s = append(s, gemmShape{name: fmt.Sprintf("fwd_NT_M2048_N%d_K%d", n, k), transB: true, M: 2048, N: n, K: k})
+		}
+	}
+	for _, n := range []int{64, 172} {
+		for _, k := range []int{32, 64, 172, 512} {
+			if n == 172 && k != 64 {
+				continue
+			}
+			s = append(s, gemmShape{name: fmt.Sprintf("dx_NN_M2048_N%d_K%d", n, k), M: 2048, N: n, K: k})
+		}
+	}
+	for _, m := range []int{32, 64, 172, 512} {
+		for _, n := range []int{64, 172} {
+			if n == 172 && m != 64 {
+				continue
+			}
+			s = append(s, gemmShape{name: fmt.Sprintf("dW_TN_M%d_N%d_K2048", m, n), transA: true, M: m, N: n, K: 2048, beta: 1})
+		}
+	}
+	for _, m := range []int{1, 4, 16} {
+		s = append(s, gemmShape{name: fmt.Sprintf("dec_NT_M%d_N172_K64", m), transB: true, M: m, N: 172, K: 64})
+		s = append(s, gemmShape{name: fmt.Sprintf("dec_NT_M%d_N512_K64", m), transB: true, M: m, N: 512, K: 64})
+	}
+	for _, t := range []int{64, 256, 512} {
+		s = append(s,
+			gemmShape{name: fmt.Sprintf("att_QKt_NT_T%d", t), transB: true, M: t, N: t, K: 8, lda: 64, ldb: 32},
+			gemmShape{name: fmt.Sprintf("att_PV_NN_T%d", t), M: t, N: 8, K: t, ldb: 32, ldc: 64},
+		)
+	}
+	s = append(s,
+		gemmShape{name: "dec_att_PV_NN_M1_N8_K512", M: 1, N: 8, K: 512, ldb: 32, ldc: 64},
+		gemmShape{name: "dec_att_qKt_NN_M1_N512_K8", M: 1, N: 512, K: 8, lda: 64, ldb: 512},
+		gemmShape{name: "dec_att_qKt_NT_M1_N512_K8", transB: true, M: 1, N: 512, K: 8, lda: 64, ldb: 32},
+	)
+	return s
+}
+
+func (g gemmShape) operands() (a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	r := rand.New(rand.NewPCG(1, 1))
+	ar, ac, br, bc := g.M, g.K, g.K, g.N
+	if g.transA {
+		ar, ac = ac, ar
+	}
+	if g.transB {
+		br, bc = bc, br
+	}
+	lda, ldb, ldc = max(g.lda, ac), max(g.ldb, bc), max(g.ldc, g.N)
+	return randSlice(r, ar*lda), lda, randSlice(r, br*ldb), ldb, randSlice(r, g.M*ldc), ldc
+}
+
+func BenchmarkGemm(b *testing.B) {
+	defer SetThreads(Threads())
+	for _, g := range modelShapes() {
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", g.name, threads), func(b *testing.B) {
+				SetThreads(threads)
+				a, lda, bb, ldb, c, ldc := g.operands()
+				for b.Loop() {
+					Gemm(g.transA, g.transB, g.M, g.N, g.K, a, lda, bb, ldb, g.beta, c, ldc)
+				}
+				b.ReportMetric(2*float64(g.M*g.N*g.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+func BenchmarkGemmSquare1024(b *testing.B) {
+	defer SetThreads(Threads())
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			b.ReportMetric(MeasureGemm(false, false, 1024, 1024, 1024, threads, b.Elapsed()+1), "GFLOP/s")
+			g := gemmShape{M: 1024, N: 1024, K: 1024}
+			SetThreads(threads)
+			a, lda, bb, ldb, c, ldc := g.operands()
+			for b.Loop() {
+				Gemm(false, false, 1024, 1024, 1024, a, lda, bb, ldb, 0, c, ldc)
+			}
+			b.ReportMetric(2*1024*1024*1024*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+func BenchmarkVec(b *testing.B) {
+	r := rand.New(rand.NewPCG(2, 2))
+	for _, n := range []int{64, 512} {
+		x, y, d := randSlice(r, n), randSlice(r, n), make([]float32, n)
+		var sink float32
+		ops := []struct {
+			name string
+			f    func()
+		}{
+			{"Dot", func() { sink += Dot(x, y) }},
+			{"Axpy", func() { Axpy(0.5, x, d) }},
+			{"Scale", func() { Scale(1.0001, d) }},
+			{"Add", func() { Add(d, x, y) }},
+			{"Mul", func() { Mul(d, x, y) }},
+			{"Sum", func() { sink += Sum(x) }},
+			{"SumSquares", func() { sink += SumSquares(x) }},
+			{"Max", func() { sink += Max(x) }},
+			{"Argmax", func() { sink += float32(Argmax(x)) }},
+			{"ExpSub", func() { sink += ExpSub(d, x, 3) }},
+			{"Softmax", func() { copy(d, x); Softmax(d) }},
+		}
+		for _, op := range ops {
+			b.Run(fmt.Sprintf("%s/n=%d", op.name, n), func(b *testing.B) {
+				for b.Loop() {
+					op.f()
+				}
+				b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gelem/s")
+			})
+		}
+		_ = sink
+	}
+}
