@@ -1,0 +1,75 @@
+package fewshot
+
+import (
+	"testing"
+
+	"fspo/dataset"
+	"fspo/episode"
+	"fspo/model"
+	"fspo/modelpath"
+	"fspo/tokenizer"
+)
+
+func loadTok(t *testing.T) *tokenizer.Tokenizer {
+	p, err := modelpath.FindDefault()
+	if err != nil {
+		t.Skipf("stories260K not available: %v", err)
+	}
+	tok, err := tokenizer.Load(p.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestRoundTrip(t *testing.T) {
+	tok := loadTok(t)
+	for _, v := range []episode.Variant{episode.Plain, episode.COT, episode.Oracle} {
+		for _, l := range []episode.Layout{episode.Compact, episode.Paper} {
+			c := Codec{Tok: tok, Variant: v, Layout: l}
+			resp := "Once upon a time, there was a dog named Max.\nHe was happy."
+			desc := "Likes dogs and happy endings; dislikes the rain."
+			comp := c.Completion(resp, desc)
+			if comp[len(comp)-1] != model.EOS {
+				t.Fatalf("%s/%s: completion does not end with EOS", v, l.Name)
+			}
+			head := c.Header()
+			for i := range head {
+				if comp[i] != head[i] {
+					t.Fatalf("%s/%s: completion does not start with the header tokens", v, l.Name)
+				}
+			}
+			gotDesc, gotResp, err := c.Parse(comp[len(head):])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gotResp != resp {
+				t.Errorf("%s/%s: response %q, want %q", v, l.Name, gotResp, resp)
+			}
+			if v == episode.COT && gotDesc != desc {
+				t.Errorf("%s/%s: description %q, want %q", v, l.Name, gotDesc, desc)
+			}
+		}
+	}
+}
+
+func TestEncodeEpisode(t *testing.T) {
+	tok := loadTok(t)
+	rec := func(p, c, r string) dataset.Record {
+		return dataset.Record{User: "u", Prompt: p, Chosen: c, Rejected: r, Description: "likes cats", RejectedDescription: "likes dogs"}
+	}
+	ep := episode.Episode{User: "u", Shots: []dataset.Record{rec("One day,", "a cat sat.", "a dog ran.")}, Query: rec("Once upon a time,", "the cat slept.", "the dog barked.")}
+	c := Codec{Tok: tok, Variant: episode.COT, Layout: episode.Compact}
+	p, ch, rj := c.Encode(ep, "")
+	if p[0] != model.BOS {
+		t.Fatal("prompt does not start with BOS")
+	}
+	d, r, err := c.Parse(ch[len(c.Header()):])
+	if err != nil || d != "likes cats" || r != "the cat slept." {
+		t.Errorf("chosen parsed as %q / %q (%v)", d, r, err)
+	}
+	d, r, err = c.Parse(rj[len(c.Header()):])
+	if err != nil || d != "likes dogs" || r != "the dog barked." {
+		t.Errorf("rejected parsed as %q / %q (%v)", d, r, err)
+	}
+}

@@ -1,0 +1,88 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// metricsLog appends Metrics lines to metrics.jsonl. Opened for a resumed run,
+// it first drops the lines of steps after the checkpoint (they will be
+// recomputed identically) and any partial last line.
+type metricsLog struct {
+	f *os.File
+	w *bufio.Writer
+}
+
+func openMetrics(path string, after int64) (*metricsLog, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("train: metrics: %w", err)
+	}
+	var keep []byte
+	for len(raw) > 0 {
+		i := bytes.IndexByte(raw, '\n')
+		if i < 0 {
+			break // a partial line from a crash
+		}
+		line := raw[:i+1]
+		raw = raw[i+1:]
+		var m Metrics
+		if json.Unmarshal(line, &m) != nil || m.Step > after {
+			break
+		}
+		keep = append(keep, line...)
+	}
+	if err := writeFileAtomic(path, keep); err != nil {
+		return nil, fmt.Errorf("train: metrics: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("train: metrics: %w", err)
+	}
+	return &metricsLog{f: f, w: bufio.NewWriter(f)}, nil
+}
+
+func (l *metricsLog) Write(m Metrics) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	l.w.Write(b)
+	return l.w.WriteByte('\n')
+}
+
+func (l *metricsLog) Sync() error {
+	if err := l.w.Flush(); err != nil {
+		return fmt.Errorf("train: metrics: %w", err)
+	}
+	return l.f.Sync()
+}
+
+func (l *metricsLog) Close() error {
+	l.w.Flush()
+	return l.f.Close()
+}
+
+// ReadMetrics reads a metrics.jsonl file.
+func ReadMetrics(path string) ([]Metrics, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Metrics
+	sc := bufio.NewScanner(f)
+	line := 0
+	for sc.Scan() {
+		line++
+		var m Metrics
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		out = append(out, m)
+	}
+	return out, sc.Err()
+}

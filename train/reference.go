@@ -1,0 +1,90 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"fspo/model"
+)
+
+type refLogprobs struct {
+	Chosen   float64 `json:"c"`
+	Rejected float64 `json:"r"`
+}
+
+type referenceFile struct {
+	Items    string        `json:"items"` // data hash
+	Logprobs []refLogprobs `json:"logprobs"`
+}
+
+// referenceLogprobs returns the frozen reference model's summed log-probs of
+// every item's chosen and rejected completion, computed once (chosen and
+// rejected share one pass over the prompt) and kept in Dir.
+func (r *Run) referenceLogprobs(ctx context.Context, hash string) ([]refLogprobs, error) {
+	path := filepath.Join(r.Dir, ReferenceFile)
+	if raw, err := os.ReadFile(path); err == nil {
+		var f referenceFile
+		if err := json.Unmarshal(raw, &f); err != nil {
+			return nil, fmt.Errorf("train: reference log-probs %s: %w (delete it to recompute)", path, err)
+		}
+		if f.Items == hash && len(f.Logprobs) == len(r.Items) {
+			return f.Logprobs, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	out := make([]refLogprobs, len(r.Items))
+	var pass *model.Pass
+	const batch = 8
+	for lo := 0; lo < len(r.Items); lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+batch, len(r.Items))
+		exs := make([]model.Example, 0, hi-lo)
+		for _, it := range r.Items[lo:hi] {
+			exs = append(exs, model.Example{Prompt: it.Prompt, Completions: [][]int{it.Chosen, it.Rejected}})
+		}
+		var err error
+		if pass, err = r.Ref.Score(exs, pass); err != nil {
+			return nil, fmt.Errorf("train: reference log-probs: %w", err)
+		}
+		for k := range exs {
+			out[lo+k] = refLogprobs{Chosen: pass.Sum(k, 0), Rejected: pass.Sum(k, 1)}
+		}
+	}
+	raw, err := json.Marshal(referenceFile{Items: hash, Logprobs: out})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, raw); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return out, nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,327 @@
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"fspo/ckpt"
+	"fspo/model"
+	"fspo/optim"
+	"fspo/pref"
+)
+
+// Item is one tokenized few-shot example: the prompt (BOS, the shots and the
+// question) and the two completions (each ending with EOS).
+type Item struct {
+	User     string
+	Prompt   []int
+	Chosen   []int
+	Rejected []int
+}
+
+// Files of a run folder.
+const (
+	CheckpointFile = "checkpoint.fspo" // weights + optimizer state, rewritten every CheckpointEvery steps
+	ModelFile      = "model.fspo"      // the final weights, written when the stage completes
+	MetricsFile    = "metrics.jsonl"
+	ReferenceFile  = "reference.json" // the frozen reference model's log-probs, computed once
+)
+
+// Metrics is one line of metrics.jsonl.
+type Metrics struct {
+	Step       int64   `json:"step"`
+	Loss       float64 `json:"loss"`
+	LR         float64 `json:"lr"`
+	GradNorm   float64 `json:"grad_norm"`
+	Accuracy   float64 `json:"reward_accuracy,omitempty"` // pref stage: share of pairs with a positive implicit reward margin
+	Margin     float64 `json:"reward_margin,omitempty"`   // pref stage: mean β·h
+	Tokens     int64   `json:"tokens"`
+	TokensPerS float64 `json:"tokens_per_s"`
+	ElapsedS   float64 `json:"elapsed_s"`
+}
+
+// Run is one training stage over Items, writing into Dir.
+type Run struct {
+	Config Config
+	Dir    string
+	Model  *model.Model // trained in place
+	Ref    *model.Model // frozen reference (pref stage)
+	Items  []Item
+	// Meta is stored in every checkpoint (e.g. the base model and data paths).
+	Meta map[string]string
+	// Progress, when set, is called after every step with that step's metrics.
+	Progress func(m Metrics, total int64)
+}
+
+// TotalSteps is the number of optimizer steps the run makes.
+func (r *Run) TotalSteps() int64 {
+	if r.Config.Steps > 0 {
+		return r.Config.Steps
+	}
+	return int64(math.Ceil(r.Config.Epochs * float64(len(r.Items)) / float64(r.Config.Batch)))
+}
+
+// batchAt returns the items of step s: epoch e visits the items in a
+// permutation drawn from (Seed, e), so the order depends on the step number
+// alone and a resumed run sees exactly the batches the uninterrupted run saw.
+func (r *Run) batchAt(s int64) []int {
+	n := int64(len(r.Items))
+	B := int64(r.Config.Batch)
+	out := make([]int, 0, B)
+	var perm []int
+	permEpoch := int64(-1)
+	for k := s * B; k < (s+1)*B; k++ {
+		e := k / n
+		if e != permEpoch {
+			rng := rand.New(rand.NewPCG(uint64(r.Config.Seed), uint64(e)))
+			perm = rng.Perm(int(n))
+			permEpoch = e
+		}
+		out = append(out, perm[k%n])
+	}
+	return out
+}
+
+// itemsHash identifies the training data, so a resume with other data fails.
+func (r *Run) itemsHash() string {
+	h := sha256.New()
+	var buf [4]byte
+	put := func(xs []int) {
+		binary.LittleEndian.PutUint32(buf[:], uint32(len(xs)))
+		h.Write(buf[:])
+		for _, x := range xs {
+			binary.LittleEndian.PutUint32(buf[:], uint32(x))
+			h.Write(buf[:])
+		}
+	}
+	for _, it := range r.Items {
+		put(it.Prompt)
+		put(it.Chosen)
+		put(it.Rejected)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil)[:12])
+}
+
+// Train runs the stage to completion, resuming from Dir's checkpoint when
+// one is there. On cancellation it saves a checkpoint and returns ctx.Err().
+func (r *Run) Train(ctx context.Context) error {
+	c := r.Config
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if len(r.Items) == 0 {
+		return errors.New("train: no examples")
+	}
+	if c.Stage == "pref" && r.Ref == nil {
+		return errors.New("train: the pref stage needs a reference model")
+	}
+	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	for i, it := range r.Items {
+		if len(it.Prompt) == 0 || len(it.Chosen) == 0 || (c.Stage == "pref" && len(it.Rejected) == 0) {
+			return fmt.Errorf("train: example %d (user %s) has an empty prompt or completion", i, it.User)
+		}
+		if n := len(it.Prompt) + max(len(it.Chosen), len(it.Rejected)) - 1; n > r.Model.Positions() {
+			return fmt.Errorf("train: example %d (user %s) needs %d positions, the model has %d; use fewer shots or shorter responses", i, it.User, n, r.Model.Positions())
+		}
+	}
+	mcfg := r.Model.Config
+	params := r.Model.W.Tensors(mcfg)
+	grads := model.NewParams(mcfg)
+	gts := grads.Tensors(mcfg)
+	opt, err := r.newOptimizer()
+	if err != nil {
+		return err
+	}
+	hash := r.itemsHash()
+	total := r.TotalSteps()
+	start, err := r.resume(opt, hash)
+	if err != nil {
+		return err
+	}
+	var ref []refLogprobs
+	if c.Stage == "pref" {
+		if ref, err = r.referenceLogprobs(ctx, hash); err != nil {
+			return err
+		}
+	}
+	sched, err := optim.ParseSchedule(fmt.Sprintf("%s:%g", c.Schedule, c.MinLRRatio), float32(c.LR), min(c.Warmup, total/2), total)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	mlog, err := openMetrics(filepath.Join(r.Dir, MetricsFile), start)
+	if err != nil {
+		return err
+	}
+	defer mlog.Close()
+
+	save := func(step int64) error { return r.save(CheckpointFile, step, opt, hash) }
+	var pass *model.Pass
+	t0 := time.Now()
+	var tokens int64
+	obj := c.objective()
+	for step := start; step < total; step++ {
+		if err := ctx.Err(); err != nil {
+			if serr := save(step); serr != nil {
+				return errors.Join(err, serr)
+			}
+			return err
+		}
+		idx := r.batchAt(step)
+		exs := make([]model.Example, len(idx))
+		for k, i := range idx {
+			it := r.Items[i]
+			if c.Stage == "sft" {
+				exs[k] = model.Example{Prompt: it.Prompt, Completions: [][]int{it.Chosen}}
+			} else {
+				exs[k] = model.Example{Prompt: it.Prompt, Completions: [][]int{it.Chosen, it.Rejected}}
+			}
+			tokens += int64(exs[k].RowLen())
+		}
+		if pass, err = r.Model.Score(exs, pass); err != nil {
+			return fmt.Errorf("train step %d: %w", step, err)
+		}
+		m := Metrics{Step: step + 1}
+		if c.Stage == "sft" {
+			// mean negative log-likelihood per preferred-completion token
+			n := 0
+			var sum float64
+			for k := range exs {
+				n += len(exs[k].Completions[0])
+				sum += pass.Sum(k, 0)
+			}
+			m.Loss = -sum / float64(n)
+			for k := range exs {
+				pass.SetGrad(k, 0, float32(-1/float64(n)))
+			}
+		} else {
+			B := float64(len(exs))
+			for k, i := range idx {
+				it := r.Items[i]
+				p := pref.Pair{Chosen: pass.Sum(k, 0), Rejected: pass.Sum(k, 1), RefChosen: ref[i].Chosen, RefRejected: ref[i].Rejected,
+					ChosenLen: len(it.Chosen), RejectedLen: len(it.Rejected)}
+				loss, dc, dr := obj.Loss(p)
+				m.Loss += loss / B
+				margin := obj.Margin(p)
+				m.Margin += margin / B
+				if margin > 0 {
+					m.Accuracy += 1 / B
+				}
+				// L = mean over the batch; the policy's log-probs are the only inputs with a gradient
+				pass.SetGrad(k, 0, float32(dc/B))
+				pass.SetGrad(k, 1, float32(dr/B))
+			}
+		}
+		grads.Zero(mcfg)
+		pass.Backward(grads)
+		if c.Clip > 0 {
+			m.GradNorm = float64(optim.ClipGradNorm(gts, float32(c.Clip)))
+		} else {
+			m.GradNorm = optim.GradNorm(gts)
+		}
+		if math.IsNaN(m.Loss) || math.IsNaN(m.GradNorm) || math.IsInf(m.GradNorm, 0) {
+			return fmt.Errorf("train step %d: loss %v, gradient norm %v: training diverged (lower lr?)", step+1, m.Loss, m.GradNorm)
+		}
+		lr := sched.LR(step)
+		opt.Step(params, gts, lr)
+		m.LR = float64(lr)
+		m.Tokens = tokens
+		m.ElapsedS = time.Since(t0).Seconds()
+		m.TokensPerS = float64(tokens) / m.ElapsedS
+		if (step+1)%c.LogEvery == 0 || step+1 == total {
+			if err := mlog.Write(m); err != nil {
+				return err
+			}
+		}
+		if r.Progress != nil {
+			r.Progress(m, total)
+		}
+		if (step+1)%c.CheckpointEvery == 0 && step+1 < total {
+			if err := mlog.Sync(); err != nil {
+				return err
+			}
+			if err := save(step + 1); err != nil {
+				return err
+			}
+		}
+	}
+	if err := mlog.Sync(); err != nil {
+		return err
+	}
+	if err := save(total); err != nil {
+		return err
+	}
+	return r.save(ModelFile, total, nil, hash)
+}
+
+func (r *Run) newOptimizer() (optim.Optimizer, error) {
+	c := r.Config
+	switch c.Optimizer {
+	case "adamw":
+		o := optim.NewAdamW()
+		o.WeightDecay = float32(c.WeightDecay)
+		return o, nil
+	case "rmsprop":
+		o := optim.NewRMSprop()
+		o.WeightDecay = float32(c.WeightDecay)
+		return o, nil
+	}
+	return nil, fmt.Errorf("train: unknown optimizer %q", c.Optimizer)
+}
+
+// save writes the weights (and the optimizer state, when opt is set) to a file of Dir.
+func (r *Run) save(name string, step int64, opt optim.Optimizer, hash string) error {
+	cfgJSON, err := json.Marshal(r.Model.Config)
+	if err != nil {
+		return err
+	}
+	trainJSON, _ := json.Marshal(r.Config)
+	meta := map[string]string{"train_config": string(trainJSON), "items": hash}
+	for k, v := range r.Meta {
+		meta[k] = v
+	}
+	cp := &ckpt.Checkpoint{Format: "llama", Config: cfgJSON, Step: step, Meta: meta, Params: r.Model.W.Tensors(r.Model.Config)}
+	if opt != nil {
+		cp.Optim = opt.State()
+	}
+	if err := ckpt.Save(filepath.Join(r.Dir, name), cp); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// resume loads Dir's checkpoint, if any, and returns the step to continue from.
+func (r *Run) resume(opt optim.Optimizer, hash string) (int64, error) {
+	path := filepath.Join(r.Dir, CheckpointFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	cp, err := ckpt.Load(path)
+	if err != nil {
+		return 0, fmt.Errorf("train: resume: %w", err)
+	}
+	if got := cp.Meta["items"]; got != hash {
+		return 0, fmt.Errorf("train: resume from %s: it was trained on other examples (data hash %s, now %s); use a new --out folder", path, got, hash)
+	}
+	trainJSON, _ := json.Marshal(r.Config)
+	if got := cp.Meta["train_config"]; got != string(trainJSON) {
+		return 0, fmt.Errorf("train: resume from %s: the training config changed (was %s); use a new --out folder or the same settings", path, got)
+	}
+	if err := r.Model.W.SetTensors(r.Model.Config, cp.Params); err != nil {
+		return 0, fmt.Errorf("train: resume from %s: %w", path, err)
+	}
+	if err := opt.SetState(cp.Optim); err != nil {
+		return 0, fmt.Errorf("train: resume from %s: %w", path, err)
+	}
+	return cp.Step, nil
+}
