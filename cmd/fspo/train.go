@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"fspo/episode"
+	"fspo/fewshot"
+	"fspo/model"
+	"fspo/train"
+)
+
+func init() {
+	register(&command{name: "train", summary: "train one FSPO stage: few-shot Pref-FT (sft) or IPO against the frozen initial model (pref)", run: runTrain})
+}
+
+// trainFlags are the flags of `fspo train`, shared with `fspo demo`.
+type trainFlags struct {
+	data, out, init, config, variant, layout string
+	shots, passes                            int
+	cfg                                      train.Config
+}
+
+func runTrain(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "train", "--data DIR --out RUN --stage sft|pref [--init MODEL] [--config FILE] [flags]")
+	var tf trainFlags
+	stage := fs.String("stage", "sft", "sft (few-shot Pref-FT) or pref (preference optimization against --init, frozen)")
+	fs.StringVar(&tf.data, "data", "", "dataset folder (preferences.jsonl + manifest.json)")
+	fs.StringVar(&tf.out, "out", "", "run folder: checkpoints, metrics; an interrupted run resumes from it")
+	fs.StringVar(&tf.init, "init", "", "initial model: checkpoint, run's model.fspo, folder or name (default stories260K)")
+	fs.StringVar(&tf.config, "config", "", "YAML or JSON file of training settings (flags override it)")
+	fs.StringVar(&tf.variant, "variant", "plain", "prompt variant: plain, cot, preferred-only, zero-shot, oracle")
+	fs.StringVar(&tf.layout, "layout", "compact", "prompt layout: compact or paper")
+	fs.IntVar(&tf.shots, "shots", 4, "N: examples of the user in each prompt")
+	fs.IntVar(&tf.passes, "passes", 0, "episode passes over each user's records (0: 2(N+1))")
+	d := train.Default("sft")
+	beta := fs.Float64("beta", 0, "preference β (default "+fmt.Sprint(d.Beta)+")")
+	objective := fs.String("objective", "", "ipo, ipo_norm, dpo or cdpo (default ipo)")
+	lr := fs.Float64("lr", 0, "peak learning rate (default by stage)")
+	steps := fs.Int64("steps", 0, "optimizer steps (default: --epochs over the episodes)")
+	epochs := fs.Float64("epochs", 0, "passes over the episodes (default 1)")
+	batch := fs.Int("batch", 0, "episodes per step (default "+fmt.Sprint(d.Batch)+")")
+	seed := fs.Int64("seed", 0, "seed (default 1)")
+	optName := fs.String("optimizer", "", "adamw or rmsprop")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if tf.data == "" || tf.out == "" {
+		return fmt.Errorf("%w: fspo train: --data and --out are required", errUsage)
+	}
+	cfg := train.Default(*stage)
+	if tf.config != "" {
+		var err error
+		if cfg, err = train.LoadConfig(tf.config, cfg); err != nil {
+			return err
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["stage"] {
+		cfg.Stage = *stage
+	}
+	if set["beta"] {
+		cfg.Beta = *beta
+	}
+	if set["objective"] {
+		cfg.Objective = *objective
+	}
+	if set["lr"] {
+		cfg.LR = *lr
+	}
+	if set["steps"] {
+		cfg.Steps = *steps
+	}
+	if set["epochs"] {
+		cfg.Epochs = *epochs
+	}
+	if set["batch"] {
+		cfg.Batch = *batch
+	}
+	if set["seed"] {
+		cfg.Seed = *seed
+	}
+	if set["optimizer"] {
+		cfg.Optimizer = *optName
+	}
+	tf.cfg = cfg
+	return trainStage(ctx, env, tf)
+}
+
+// trainStage prepares the data and runs one stage into tf.out.
+func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
+	if err := tf.cfg.Validate(); err != nil {
+		return err
+	}
+	v, err := episode.ParseVariant(tf.variant)
+	if err != nil {
+		return fmt.Errorf("%w: --variant: %v", errUsage, err)
+	}
+	layout, err := episode.ParseLayout(tf.layout)
+	if err != nil {
+		return fmt.Errorf("%w: --layout: %v", errUsage, err)
+	}
+	m, tok, err := loadModel(env, tf.init)
+	if err != nil {
+		return err
+	}
+	codec := fewshot.Codec{Tok: tok, Variant: v, Layout: layout}
+	items, st, err := train.Prepare(train.Data{Dir: tf.data, Variant: v, Layout: layout, Shots: tf.shots, Passes: tf.passes, Seed: tf.cfg.Seed}, codec, m.Positions())
+	if err != nil {
+		return err
+	}
+	var ref *model.Model
+	if tf.cfg.Stage == "pref" {
+		ref = m.Clone()
+	}
+	if err := os.MkdirAll(tf.out, 0o755); err != nil {
+		return err
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	r := &train.Run{Config: tf.cfg, Dir: tf.out, Model: m, Ref: ref, Items: items,
+		Meta: map[string]string{"init": abs(tf.init), "data": abs(tf.data), "variant": string(v), "layout": layout.Name, "shots": fmt.Sprint(tf.shots)}}
+	fmt.Fprintf(env.Stderr, "train %s (%s, %d shots): %d users, %d episodes, prompt tokens %d/%d/%d (min/mean/max), longest episode %d positions, %d steps\n",
+		tf.cfg.Stage, v, tf.shots, st.Users, st.Episodes, st.PromptTokens[0], st.PromptTokens[1], st.PromptTokens[2], st.Positions, r.TotalSteps())
+	pr := newProgress(env, "train "+filepath.Base(tf.out), r.TotalSteps())
+	r.Progress = func(mt train.Metrics, total int64) {
+		note := fmt.Sprintf("loss %.4f lr %.2g %.0f tok/s", mt.Loss, mt.LR, mt.TokensPerS)
+		if tf.cfg.Stage == "pref" {
+			note += fmt.Sprintf(" acc %.2f", mt.Accuracy)
+		}
+		pr.set(mt.Step, note)
+	}
+	err = r.Train(ctx)
+	pr.done()
+	if err != nil {
+		return err
+	}
+	if err := train.PlotMetrics(filepath.Join(tf.out, train.MetricsFile), filepath.Join(tf.out, "curves.png")); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "train: wrote %s\n", filepath.Join(tf.out, train.ModelFile))
+	return nil
+}
