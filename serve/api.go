@@ -1,0 +1,168 @@
+package serve
+
+import (
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"fspo/store"
+)
+
+type prefJSON struct {
+	ID       int64     `json:"id"`
+	Prompt   string    `json:"prompt"`
+	Chosen   string    `json:"chosen"`
+	Rejected string    `json:"rejected"`
+	Source   string    `json:"source"`
+	Created  time.Time `json:"created"`
+}
+
+func toPrefJSON(p store.Preference) prefJSON {
+	return prefJSON{ID: p.ID, Prompt: p.Prompt, Chosen: p.Chosen, Rejected: p.Rejected, Source: p.Source, Created: p.Created}
+}
+
+// createUser: POST /api/users (admin) {"name"} → 201 {"id","token"}. The
+// token is shown only here; the store keeps its hash.
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if r.ContentLength != 0 && !s.decodeJSON(w, r, &req, true) {
+		return
+	}
+	if msg := s.checkText("name", req.Name, false); msg != "" {
+		badRequest(w, "%s", msg)
+		return
+	}
+	u, token, err := s.newUser(r, req.Name)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": u.ID, "token": token, "name": u.Name})
+}
+
+func (s *Server) newUser(r *http.Request, name string) (store.User, string, error) {
+	u := store.User{ID: newID("u_"), Name: name, Created: s.cfg.Now()}
+	token := newToken()
+	if err := s.cfg.Store.CreateUser(r.Context(), u, HashToken(token)); err != nil {
+		return store.User{}, "", err
+	}
+	return u, token, nil
+}
+
+// savePreference validates and stores one preference of the user; it
+// returns an HTTP status and message when the input is refused.
+func (s *Server) savePreference(r *http.Request, p store.Preference) (store.Preference, int, string, error) {
+	for _, f := range []struct{ name, v string }{{"prompt", p.Prompt}, {"chosen", p.Chosen}, {"rejected", p.Rejected}} {
+		if msg := s.checkText(f.name, f.v, true); msg != "" {
+			return p, http.StatusBadRequest, msg, nil
+		}
+	}
+	if p.Chosen == p.Rejected {
+		return p, http.StatusBadRequest, `"chosen" and "rejected" are the same text`, nil
+	}
+	n, err := s.cfg.Store.CountPreferences(r.Context(), p.User, "")
+	if err != nil {
+		return p, 0, "", err
+	}
+	if n >= s.cfg.MaxPreferences {
+		return p, http.StatusForbidden, "preference limit reached (" + strconv.Itoa(s.cfg.MaxPreferences) + "); delete some first", nil
+	}
+	p.Created = s.cfg.Now()
+	p, err = s.cfg.Store.AddPreference(r.Context(), p)
+	return p, 0, "", err
+}
+
+// addPreference: POST /api/preferences {"prompt","chosen","rejected"} → 201.
+// The 201 is sent only after the store committed the row.
+func (s *Server) addPreference(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Prompt   string `json:"prompt"`
+		Chosen   string `json:"chosen"`
+		Rejected string `json:"rejected"`
+	}
+	if !s.decodeJSON(w, r, &req, true) {
+		return
+	}
+	u := userFrom(r.Context())
+	p, status, msg, err := s.savePreference(r, store.Preference{User: u.ID, Prompt: req.Prompt, Chosen: req.Chosen, Rejected: req.Rejected, Source: "api"})
+	switch {
+	case err != nil:
+		s.internal(w, r, err)
+	case status != 0:
+		writeError(w, status, "invalid_request_error", msg)
+	default:
+		writeJSON(w, http.StatusCreated, toPrefJSON(p))
+	}
+}
+
+// listPreferences: GET /api/preferences → {"data": [...]} (the caller's own, oldest first).
+func (s *Server) listPreferences(w http.ResponseWriter, r *http.Request) {
+	prefs, err := s.cfg.Store.Preferences(r.Context(), userFrom(r.Context()).ID, store.PrefQuery{})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := make([]prefJSON, len(prefs))
+	for i, p := range prefs {
+		out[i] = toPrefJSON(p)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+}
+
+// deletePreference: DELETE /api/preferences/{id} → 204, or 404 when the id
+// is unknown or belongs to someone else.
+func (s *Server) deletePreference(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		badRequest(w, "preference id %q is not a positive integer", r.PathValue("id"))
+		return
+	}
+	err = s.cfg.Store.DeletePreference(r.Context(), userFrom(r.Context()).ID, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found_error", "no preference "+strconv.FormatInt(id, 10)+" of yours")
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// describeMe: GET /api/me/description → {"description", "shots"}: the
+// model's description of the caller, inferred from their selected shots.
+func (s *Server) describeMe(w http.ResponseWriter, r *http.Request) {
+	u := userFrom(r.Context())
+	shots, err := s.selectShots(r.Context(), u.ID, s.cfg.Strategy, s.cfg.Shots, 0)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	desc, err := s.cfg.Engine.Describe(r.Context(), shots)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"description": desc, "shots": len(shots), "engine": s.cfg.Engine.Name()})
+}
+
+// models: GET /v1/models, as OpenAI clients list them.
+func (s *Server) models(w http.ResponseWriter, r *http.Request) {
+	var data []map[string]any
+	for _, name := range s.engineNames() {
+		data = append(data, map[string]any{"id": name, "object": "model", "owned_by": "fspo"})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+}
+
+func (s *Server) engineNames() []string {
+	names := make([]string, 0, len(s.engines))
+	for n := range s.engines {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,214 @@
+package serve_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"fspo/serve"
+)
+
+func TestHealthz(t *testing.T) {
+	e := newEnv(t, nil)
+	code, body, _ := e.do("GET", "/healthz", "", nil)
+	if got := decode[map[string]string](t, body); code != 200 || got["status"] != "ok" || got["engine"] != "fake" {
+		t.Errorf("GET /healthz = %d %s, want 200 status ok engine fake", code, body)
+	}
+}
+
+func TestCreateUserNeedsAdminToken(t *testing.T) {
+	e := newEnv(t, nil)
+	_, userToken := e.user("alice")
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"no token", "", 401},
+		{"wrong token", "admin-token-0123456789abcdeX", 401},
+		{"admin token prefix", adminToken[:10], 401},
+		{"user token", userToken, 401},
+		{"admin token", adminToken, 201},
+	} {
+		code, body, _ := e.do("POST", "/api/users", tc.token, map[string]string{"name": "x"})
+		if code != tc.want {
+			t.Errorf("%s: POST /api/users = %d %s, want %d", tc.name, code, body, tc.want)
+		}
+	}
+	// The store keeps only the token's hash.
+	if _, err := e.store.UserByToken(t.Context(), []byte(userToken)); err == nil {
+		t.Errorf("the raw token finds a user; tokens must be stored hashed")
+	}
+	if _, err := e.store.UserByToken(t.Context(), serve.HashToken(userToken)); err != nil {
+		t.Errorf("the token's hash finds no user: %v", err)
+	}
+}
+
+func TestPreferencesCRUD(t *testing.T) {
+	e := newEnv(t, nil)
+	_, tok := e.user("alice")
+	id1 := e.pref(tok, "q1", "good <b>1</b>", "bad 1")
+	id2 := e.pref(tok, "q2", "good 2", "bad 2")
+
+	code, body, _ := e.do("GET", "/api/preferences", tok, nil)
+	list := decode[struct {
+		Data []struct {
+			ID                               int64
+			Prompt, Chosen, Rejected, Source string
+		}
+	}](t, body)
+	if code != 200 || len(list.Data) != 2 || list.Data[0].ID != id1 || list.Data[0].Chosen != "good <b>1</b>" || list.Data[1].Source != "api" {
+		t.Fatalf("GET /api/preferences = %d %s", code, body)
+	}
+	if code, body, _ := e.do("DELETE", fmt.Sprintf("/api/preferences/%d", id1), tok, nil); code != 204 {
+		t.Errorf("DELETE own = %d %s, want 204", code, body)
+	}
+	if code, _, _ := e.do("DELETE", fmt.Sprintf("/api/preferences/%d", id1), tok, nil); code != 404 {
+		t.Errorf("DELETE again = %d, want 404", code)
+	}
+	if code, _, _ := e.do("DELETE", "/api/preferences/abc", tok, nil); code != 400 {
+		t.Errorf("DELETE bad id = %d, want 400", code)
+	}
+	_, body, _ = e.do("GET", "/api/preferences", tok, nil)
+	if !strings.Contains(string(body), fmt.Sprintf(`"id":%d`, id2)) || strings.Contains(string(body), fmt.Sprintf(`"id":%d,`, id1)) {
+		t.Errorf("after delete: %s", body)
+	}
+}
+
+// TestUsersSeeOnlyTheirOwnData tries another user's ids and tokens everywhere.
+func TestUsersSeeOnlyTheirOwnData(t *testing.T) {
+	e := newEnv(t, nil)
+	_, alice := e.user("alice")
+	_, bob := e.user("bob")
+	aliceID := e.pref(alice, "alice's question", "alice secret chosen", "alice rejected")
+	e.pref(bob, "bob's question", "bob chosen", "bob rejected")
+
+	if code, _, _ := e.do("DELETE", fmt.Sprintf("/api/preferences/%d", aliceID), bob, nil); code != 404 {
+		t.Errorf("bob deleting alice's preference = %d, want 404", code)
+	}
+	_, body, _ := e.do("GET", "/api/preferences", bob, nil)
+	if strings.Contains(string(body), "alice") {
+		t.Errorf("bob's list shows alice's data: %s", body)
+	}
+	// Bob's completions and description must not use alice's shots.
+	_, body, _ = e.do("POST", "/v1/chat/completions", bob, map[string]any{"messages": []map[string]string{{"role": "user", "content": "hi"}}})
+	if strings.Contains(string(body), "alice") || !strings.Contains(string(body), "bob chosen") {
+		t.Errorf("bob's completion: %s", body)
+	}
+	_, body, _ = e.do("GET", "/api/me/description", bob, nil)
+	if d := decode[map[string]any](t, body); d["description"] != "likes: bob chosen" || d["shots"] != 1.0 {
+		t.Errorf("bob's description = %s", body)
+	}
+	// Alice's data is intact.
+	_, body, _ = e.do("GET", "/api/preferences", alice, nil)
+	if !strings.Contains(string(body), "alice secret chosen") {
+		t.Errorf("alice lost her preference: %s", body)
+	}
+	for _, tok := range []string{"", "fspo_notatoken", alice + "x", strings.ToUpper(alice), adminToken} {
+		if code, _, hdr := e.do("GET", "/api/preferences", tok, nil); code != 401 || hdr.Get("WWW-Authenticate") == "" {
+			t.Errorf("GET /api/preferences with token %q = %d, want 401 with WWW-Authenticate", tok, code)
+		}
+	}
+}
+
+func TestInputLimits(t *testing.T) {
+	e := newEnv(t, func(c *serve.Config) { c.MaxBodyBytes = 2000; c.MaxTextChars = 100; c.MaxTokens = 64 })
+	_, tok := e.user("alice")
+	long := strings.Repeat("é", 101)
+	chat := func(extra string) string {
+		return `{"messages":[{"role":"user","content":"hi"}]` + extra + `}`
+	}
+	for _, tc := range []struct {
+		name, path, body string
+		want             int
+		msg              string
+	}{
+		{"body too large", "/api/preferences", `{"prompt":"` + strings.Repeat("x", 3000) + `"}`, 413, "larger than the limit of 2000 bytes"},
+		{"prompt too long", "/api/preferences", `{"prompt":"` + long + `","chosen":"a","rejected":"b"}`, 400, `"prompt" has 101 characters; the limit is 100`},
+		{"empty chosen", "/api/preferences", `{"prompt":"q","chosen":"","rejected":"b"}`, 400, `"chosen" is empty`},
+		{"same answers", "/api/preferences", `{"prompt":"q","chosen":"a","rejected":"a"}`, 400, "same text"},
+		{"unknown field", "/api/preferences", `{"prompt":"q","chosen":"a","rejected":"b","x":1}`, 400, "unknown field"},
+		{"bad json", "/api/preferences", `{"prompt":`, 400, "bad JSON"},
+		{"empty body", "/api/preferences", ``, 400, "empty request body"},
+		{"trailing data", "/api/preferences", `{"prompt":"q","chosen":"a","rejected":"b"} {}`, 400, "trailing data"},
+		{"question too long", "/v1/chat/completions", `{"messages":[{"role":"user","content":"` + long + `"}]}`, 400, `"question" has 101 characters`},
+		{"no user message", "/v1/chat/completions", `{"messages":[{"role":"system","content":"x"}]}`, 400, `no message with role "user"`},
+		{"max_tokens too big", "/v1/chat/completions", chat(`,"max_tokens":65`), 400, "max_tokens 65 is outside 1..64"},
+		{"temperature", "/v1/chat/completions", chat(`,"temperature":3`), 400, "temperature 3"},
+		{"n", "/v1/chat/completions", chat(`,"n":2`), 400, `"n": 1`},
+		{"strategy", "/v1/chat/completions", chat(`,"shot_strategy":"best"`), 400, `unknown shot_strategy "best"`},
+		{"model", "/v1/chat/completions", chat(`,"model":"gpt-9"`), 400, `unknown model "gpt-9"`},
+		{"image part", "/v1/chat/completions", `{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}`, 400, "image_url"},
+		{"prompt list", "/v1/completions", `{"prompt":["a","b"]}`, 400, "exactly one string"},
+	} {
+		code, body, _ := e.do("POST", tc.path, tok, tc.body)
+		var got struct {
+			Error struct{ Message, Type string }
+		}
+		decodeErr := json.Unmarshal(body, &got)
+		if code != tc.want || decodeErr != nil || !strings.Contains(got.Error.Message, tc.msg) {
+			t.Errorf("%s: %d %s, want %d with a JSON error containing %q", tc.name, code, body, tc.want, tc.msg)
+		}
+	}
+}
+
+func TestMaxPreferences(t *testing.T) {
+	e := newEnv(t, func(c *serve.Config) { c.MaxPreferences = 2 })
+	_, tok := e.user("alice")
+	e.pref(tok, "q", "a", "b")
+	e.pref(tok, "q", "a", "b")
+	if code, body, _ := e.do("POST", "/api/preferences", tok, map[string]string{"prompt": "q", "chosen": "a", "rejected": "b"}); code != 403 || !strings.Contains(string(body), "limit") {
+		t.Errorf("third preference = %d %s, want 403 limit", code, body)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var clock = func() time.Time { return now }
+	e := newEnv(t, func(c *serve.Config) { c.RateLimit = rate.Every(10 * time.Second); c.RateBurst = 3; c.Now = clock })
+	_, alice := e.user("alice")
+	_, bob := e.user("bob")
+	for i := range 3 {
+		if code, _, _ := e.do("GET", "/api/preferences", alice, nil); code != 200 {
+			t.Fatalf("request %d = %d, want 200 within the burst", i, code)
+		}
+	}
+	code, body, hdr := e.do("GET", "/api/preferences", alice, nil)
+	retry, err := strconv.Atoi(hdr.Get("Retry-After"))
+	if code != 429 || err != nil || retry < 1 || retry > 10 || !strings.Contains(string(body), "rate limit") {
+		t.Errorf("4th request = %d %s Retry-After %q, want 429 with Retry-After in 1..10", code, body, hdr.Get("Retry-After"))
+	}
+	if code, _, _ := e.do("GET", "/api/preferences", bob, nil); code != 200 {
+		t.Errorf("bob is limited by alice's requests: %d", code)
+	}
+}
+
+// TestTokensNeverLogged runs requests that carry tokens (valid, invalid, in
+// headers and form bodies) and checks that no token reaches the log.
+func TestTokensNeverLogged(t *testing.T) {
+	e := newEnv(t, nil)
+	_, tok := e.user("alice")
+	e.pref(tok, "q", "a", "b")
+	e.do("GET", "/api/preferences", tok, nil)
+	e.do("GET", "/api/preferences", tok+"wrong", nil)
+	e.do("POST", "/v1/chat/completions", tok, map[string]any{"messages": []map[string]string{{"role": "user", "content": "hi"}}, "stream": true})
+	e.do("POST", "/api/users", "bad-admin", nil)
+	resp, err := e.srv.Client().PostForm(e.srv.URL+"/signin", map[string][]string{"token": {tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	logs := e.logs.String()
+	if !strings.Contains(logs, "/api/preferences") || !strings.Contains(logs, "status=401") {
+		t.Fatalf("the log misses the requests: %s", logs)
+	}
+	for _, secret := range []string{tok, adminToken, tok[5:25], "bad-admin"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log contains a token fragment %q:\n%s", secret, logs)
+		}
+	}
+}

@@ -1,0 +1,49 @@
+package serve
+
+import "context"
+
+// Engine answers questions with a (personalized) language model.
+// Implementations must be safe for concurrent use.
+type Engine interface {
+	// Answer generates a reply to Question. With Personalize, Shots (the
+	// user's labelled preferences, oldest first) become the few-shot
+	// context; otherwise the reply is the base (zero-shot) behaviour. Stream,
+	// when set, receives text pieces as they are generated. Description is
+	// the model's inferred user description (COT models), or "".
+	Answer(ctx context.Context, req AnswerRequest) (Answer, error)
+	// Pair samples two answers to Question made to differ (as the synthesis
+	// does: persona steering, temperature), for labelling.
+	Pair(ctx context.Context, question string, seed uint64) (a, b string, err error)
+	// Describe returns the model's description of a user from their shots
+	// ("" when the model has no COT stage).
+	Describe(ctx context.Context, shots []Shot) (string, error)
+	Name() string
+}
+
+// Shot is one labelled preference used as a few-shot example.
+type Shot struct{ Prompt, Chosen, Rejected string }
+
+// AnswerRequest is one generation.
+type AnswerRequest struct {
+	Question    string
+	Shots       []Shot
+	Personalize bool
+	MaxTokens   int
+	Temperature float32
+	TopP        float32
+	Seed        uint64
+	// Stream, when set, receives each generated piece of text; an error
+	// from it stops the generation.
+	Stream func(piece string) error
+}
+
+// Answer is a generated reply.
+type Answer struct {
+	Text         string
+	Description  string
+	PromptTokens int
+	// CompletionTokens counts the generated tokens.
+	CompletionTokens int
+	// FinishReason is "stop" (end of sequence) or "length" (MaxTokens reached).
+	FinishReason string
+}

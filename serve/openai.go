@@ -1,0 +1,365 @@
+package serve
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strings"
+)
+
+// ErrInvalid marks engine errors caused by the request (say, a question
+// longer than the model's context); the server answers 400 with the message.
+var ErrInvalid = errors.New("invalid request")
+
+// The OpenAI-compatible endpoints follow the Chat Completions and
+// Completions API references (platform.openai.com/docs/api-reference/chat,
+// …/completions), including streaming as server-sent events ending in
+// "data: [DONE]". Extensions: "personalize" (default true), "shots" (how many
+// preferences), "shot_strategy"; responses carry "fspo": {user_description, shots, …}.
+
+// genFields are the request fields shared by both endpoints.
+type genFields struct {
+	Model               string   `json:"model"`
+	MaxTokens           *int     `json:"max_tokens"`
+	MaxCompletionTokens *int     `json:"max_completion_tokens"`
+	Temperature         *float64 `json:"temperature"`
+	TopP                *float64 `json:"top_p"`
+	Seed                *int64   `json:"seed"`
+	N                   *int     `json:"n"`
+	Stream              bool     `json:"stream"`
+	StreamOptions       *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	Personalize  *bool  `json:"personalize"`
+	Shots        *int   `json:"shots"`
+	ShotStrategy string `json:"shot_strategy"`
+}
+
+type chatRequest struct {
+	genFields
+	Messages []struct {
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
+	} `json:"messages"`
+}
+
+type completionRequest struct {
+	genFields
+	Prompt json.RawMessage `json:"prompt"`
+}
+
+// fspoInfo is the extension field of every response.
+type fspoInfo struct {
+	UserDescription string `json:"user_description"`
+	Shots           int    `json:"shots"`
+	Personalized    bool   `json:"personalized"`
+	Strategy        string `json:"shot_strategy"`
+	Seed            uint64 `json:"seed"`
+}
+
+type usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	TotalTokens      int `json:"total_tokens"`
+}
+
+// job is a validated generation request.
+type job struct {
+	chat         bool
+	engine       Engine
+	req          AnswerRequest
+	strategy     string
+	nShots       int
+	stream       bool
+	includeUsage bool
+}
+
+// messageText reads a chat message's content: a string or an array of
+// {"type":"text","text":…} parts.
+func messageText(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return s, nil
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(raw, &parts); err != nil {
+		return "", errors.New("content must be a string or an array of text parts")
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Type != "text" {
+			return "", fmt.Errorf("content part of type %q is not supported (only text)", p.Type)
+		}
+		b.WriteString(p.Text)
+	}
+	return b.String(), nil
+}
+
+// prepare validates the shared fields; it returns the message of a 400.
+func (s *Server) prepare(g genFields, question string) (job, string) {
+	j := job{stream: g.Stream, strategy: s.cfg.Strategy, nShots: s.cfg.Shots}
+	j.includeUsage = g.StreamOptions != nil && g.StreamOptions.IncludeUsage
+	if msg := s.checkText("question", question, true); msg != "" {
+		return j, msg
+	}
+	switch e, ok := s.engines[g.Model]; {
+	case g.Model == "":
+		j.engine = s.cfg.Engine
+	case ok:
+		j.engine = e
+	default:
+		return j, fmt.Sprintf("unknown model %q; GET /v1/models lists them", g.Model)
+	}
+	if g.N != nil && *g.N != 1 {
+		return j, `only "n": 1 is supported`
+	}
+	j.req = AnswerRequest{Question: question, Personalize: true, MaxTokens: s.cfg.MaxTokens, Temperature: 1, TopP: 1}
+	if g.MaxCompletionTokens != nil {
+		g.MaxTokens = g.MaxCompletionTokens
+	}
+	if g.MaxTokens != nil {
+		if *g.MaxTokens < 1 || *g.MaxTokens > s.cfg.MaxTokens {
+			return j, fmt.Sprintf("max_tokens %d is outside 1..%d", *g.MaxTokens, s.cfg.MaxTokens)
+		}
+		j.req.MaxTokens = *g.MaxTokens
+	}
+	if g.Temperature != nil {
+		if *g.Temperature < 0 || *g.Temperature > 2 {
+			return j, fmt.Sprintf("temperature %g is outside 0..2", *g.Temperature)
+		}
+		j.req.Temperature = float32(*g.Temperature)
+	}
+	if g.TopP != nil {
+		if *g.TopP <= 0 || *g.TopP > 1 {
+			return j, fmt.Sprintf("top_p %g is outside (0, 1]", *g.TopP)
+		}
+		j.req.TopP = float32(*g.TopP)
+	}
+	if g.Seed != nil {
+		j.req.Seed = uint64(*g.Seed)
+	} else {
+		j.req.Seed = rand.Uint64()
+	}
+	if g.Personalize != nil {
+		j.req.Personalize = *g.Personalize
+	}
+	if g.Shots != nil {
+		if *g.Shots < 0 || *g.Shots > 64 {
+			return j, fmt.Sprintf("shots %d is outside 0..64", *g.Shots)
+		}
+		j.nShots = *g.Shots
+	}
+	if g.ShotStrategy != "" {
+		if _, ok := strategies[g.ShotStrategy]; !ok {
+			names := make([]string, 0, len(strategies))
+			for k := range strategies {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			return j, fmt.Sprintf("unknown shot_strategy %q (want one of %s)", g.ShotStrategy, strings.Join(names, ", "))
+		}
+		j.strategy = g.ShotStrategy
+	}
+	return j, ""
+}
+
+// chatCompletions: POST /v1/chat/completions. The question is the last user
+// message; earlier turns are not part of the FSPO prompt format.
+func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
+	var req chatRequest
+	if !s.decodeJSON(w, r, &req, false) {
+		return
+	}
+	question, found := "", false
+	for i := len(req.Messages) - 1; i >= 0 && !found; i-- {
+		if req.Messages[i].Role == "user" {
+			text, err := messageText(req.Messages[i].Content)
+			if err != nil {
+				badRequest(w, "messages[%d]: %v", i, err)
+				return
+			}
+			question, found = text, true
+		}
+	}
+	if !found {
+		badRequest(w, `"messages" has no message with role "user"`)
+		return
+	}
+	j, msg := s.prepare(req.genFields, question)
+	if msg != "" {
+		badRequest(w, "%s", msg)
+		return
+	}
+	j.chat = true
+	s.run(w, r, j)
+}
+
+// completions: POST /v1/completions with "prompt" a string (or an array of one).
+func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
+	var req completionRequest
+	if !s.decodeJSON(w, r, &req, false) {
+		return
+	}
+	var prompt string
+	if err := json.Unmarshal(req.Prompt, &prompt); err != nil {
+		var list []string
+		if err := json.Unmarshal(req.Prompt, &list); err != nil || len(list) != 1 {
+			badRequest(w, `"prompt" must be a string or an array of exactly one string`)
+			return
+		}
+		prompt = list[0]
+	}
+	j, msg := s.prepare(req.genFields, prompt)
+	if msg != "" {
+		badRequest(w, "%s", msg)
+		return
+	}
+	s.run(w, r, j)
+}
+
+// run selects the shots, calls the engine and writes the response, streamed or whole.
+func (s *Server) run(w http.ResponseWriter, r *http.Request, j job) {
+	ctx := r.Context()
+	u := userFrom(ctx)
+	if j.req.Personalize {
+		shots, err := s.selectShots(ctx, u.ID, j.strategy, j.nShots, j.req.Seed)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		j.req.Shots = shots
+	}
+	id := newID("cmpl-")
+	if j.chat {
+		id = newID("chatcmpl-")
+	}
+	created := s.cfg.Now().Unix()
+	object := "text_completion"
+	if j.chat {
+		object = "chat.completion"
+	}
+	info := fspoInfo{Shots: len(j.req.Shots), Personalized: j.req.Personalize, Strategy: j.strategy, Seed: j.req.Seed}
+
+	var sse *sseWriter
+	if j.stream {
+		sse = &sseWriter{w: w, rc: http.NewResponseController(w)}
+		object += ".chunk"
+		if j.chat {
+			object = "chat.completion.chunk"
+		}
+		first := true
+		j.req.Stream = func(piece string) error {
+			c := chunk(id, object, created, j.engine.Name(), j.chat, piece, nil, nil)
+			if first && j.chat {
+				c["choices"].([]any)[0].(map[string]any)["delta"].(map[string]any)["role"] = "assistant"
+			}
+			first = false
+			return sse.send(c)
+		}
+	}
+	ans, err := j.engine.Answer(ctx, j.req)
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			s.cfg.Logger.Info("client went away during generation", "path", r.URL.Path, "user", u.ID)
+		case sse != nil && sse.started:
+			sse.send(map[string]any{"error": map[string]string{"message": "generation failed: " + publicError(err), "type": "server_error"}})
+		case errors.Is(err, ErrInvalid):
+			badRequest(w, "%v", err)
+		default:
+			s.internal(w, r, err)
+		}
+		if ctx.Err() == nil && !errors.Is(err, ErrInvalid) {
+			s.cfg.Logger.Error("generation failed", "user", u.ID, "err", err)
+		}
+		return
+	}
+	info.UserDescription = ans.Description
+	use := usage{ans.PromptTokens, ans.CompletionTokens, ans.PromptTokens + ans.CompletionTokens}
+	finish := ans.FinishReason
+	if finish == "" {
+		finish = "stop"
+	}
+	if sse != nil {
+		sse.send(chunk(id, object, created, j.engine.Name(), j.chat, "", &finish, &info))
+		if j.includeUsage {
+			sse.send(map[string]any{"id": id, "object": object, "created": created, "model": j.engine.Name(),
+				"choices": []any{}, "usage": use})
+		}
+		sse.done()
+		return
+	}
+	choice := map[string]any{"index": 0, "finish_reason": finish, "logprobs": nil}
+	if j.chat {
+		choice["message"] = map[string]any{"role": "assistant", "content": ans.Text}
+	} else {
+		choice["text"] = ans.Text
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": object, "created": created,
+		"model": j.engine.Name(), "choices": []any{choice}, "usage": use, "fspo": info})
+}
+
+// publicError keeps engine messages out of responses except for ErrInvalid ones.
+func publicError(err error) string {
+	if errors.Is(err, ErrInvalid) {
+		return err.Error()
+	}
+	return "internal error; see the server log"
+}
+
+// chunk builds one streamed piece; the final one has finish set and no text.
+func chunk(id, object string, created int64, model string, chat bool, text string, finish *string, info *fspoInfo) map[string]any {
+	choice := map[string]any{"index": 0, "finish_reason": finish, "logprobs": nil}
+	if chat {
+		delta := map[string]any{}
+		if finish == nil {
+			delta["content"] = text
+		}
+		choice["delta"] = delta
+	} else {
+		choice["text"] = text
+	}
+	c := map[string]any{"id": id, "object": object, "created": created, "model": model, "choices": []any{choice}}
+	if info != nil {
+		c["fspo"] = info
+	}
+	return c
+}
+
+// sseWriter writes server-sent events ("data: JSON\n\n"), flushing each.
+type sseWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+}
+
+func (e *sseWriter) send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return e.raw(b)
+}
+
+func (e *sseWriter) raw(b []byte) error {
+	if !e.started {
+		h := e.w.Header()
+		h.Set("Content-Type", "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no")
+		e.w.WriteHeader(http.StatusOK)
+		e.started = true
+	}
+	if _, err := fmt.Fprintf(e.w, "data: %s\n\n", b); err != nil {
+		return err
+	}
+	return e.rc.Flush()
+}
+
+func (e *sseWriter) done() { e.raw([]byte("[DONE]")) }

@@ -1,0 +1,275 @@
+package serve
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"fspo/store"
+)
+
+// A study system is "fspo" or "base" (the default engine with or without
+// the user's shots), or "ENGINE", "ENGINE:fspo", "ENGINE:base" for a named engine.
+type system struct {
+	engine      Engine
+	personalize bool
+}
+
+func (s *Server) parseSystem(spec string) (system, error) {
+	switch spec {
+	case "fspo":
+		return system{s.cfg.Engine, true}, nil
+	case "base":
+		return system{s.cfg.Engine, false}, nil
+	}
+	name, mode, _ := strings.Cut(spec, ":")
+	e, ok := s.engines[name]
+	if !ok {
+		return system{}, fmt.Errorf("unknown system %q: want fspo, base, or an engine name (%s) optionally with :fspo or :base", spec, strings.Join(s.engineNames(), ", "))
+	}
+	switch mode {
+	case "", "fspo":
+		return system{e, true}, nil
+	case "base":
+		return system{e, false}, nil
+	}
+	return system{}, fmt.Errorf("system %q: mode %q is not fspo or base", spec, mode)
+}
+
+// studyInput is the body of POST /api/studies.
+type studyInput struct {
+	Name           string    `json:"name"`
+	Questions      []string  `json:"questions"`
+	LabelQuestions []string  `json:"label_questions"`
+	Pairs          int       `json:"pairs"`
+	Systems        [2]string `json:"systems"`
+}
+
+// newStudy validates in; the string is the message of a 400.
+func (s *Server) newStudy(in studyInput) (store.Study, string) {
+	st := store.Study{ID: newID("s_"), Name: strings.TrimSpace(in.Name), Pairs: in.Pairs,
+		SystemA: in.Systems[0], SystemB: in.Systems[1], Created: s.cfg.Now()}
+	if msg := s.checkText("name", st.Name, true); msg != "" {
+		return st, msg
+	}
+	clean := func(field string, qs []string) ([]string, string) {
+		var out []string
+		for i, q := range qs {
+			q = strings.TrimSpace(q)
+			if q == "" {
+				continue
+			}
+			if msg := s.checkText(fmt.Sprintf("%s[%d]", field, i), q, true); msg != "" {
+				return nil, msg
+			}
+			out = append(out, q)
+		}
+		if len(out) > 200 {
+			return nil, fmt.Sprintf("%q has %d entries; the limit is 200", field, len(out))
+		}
+		return out, ""
+	}
+	var msg string
+	if st.Questions, msg = clean("questions", in.Questions); msg != "" {
+		return st, msg
+	}
+	if st.LabelQuestions, msg = clean("label_questions", in.LabelQuestions); msg != "" {
+		return st, msg
+	}
+	if len(st.Questions) == 0 {
+		return st, `"questions" is empty`
+	}
+	if st.Pairs < 0 || st.Pairs > 50 {
+		return st, fmt.Sprintf(`"pairs" %d is outside 0..50`, st.Pairs)
+	}
+	for _, sys := range in.Systems {
+		if _, err := s.parseSystem(sys); err != nil {
+			return st, err.Error()
+		}
+	}
+	if st.SystemA == st.SystemB {
+		return st, fmt.Sprintf("both systems are %q; a study compares two different ones", st.SystemA)
+	}
+	return st, ""
+}
+
+// apiCreateStudy: POST /api/studies (admin) → 201 {"id", …}.
+func (s *Server) apiCreateStudy(w http.ResponseWriter, r *http.Request) {
+	var in studyInput
+	if !s.decodeJSON(w, r, &in, true) {
+		return
+	}
+	st, msg := s.newStudy(in)
+	if msg != "" {
+		badRequest(w, "%s", msg)
+		return
+	}
+	if err := s.cfg.Store.CreateStudy(r.Context(), st); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": st.ID, "name": st.Name, "questions": st.Questions,
+		"label_questions": st.LabelQuestions, "pairs": st.Pairs, "systems": []string{st.SystemA, st.SystemB}})
+}
+
+// orderKey derives the key that randomizes left/right per (study, user,
+// question) from the admin token: stable across restarts, unknown to participants.
+func (s *Server) orderKey() []byte {
+	k := sha256.Sum256([]byte("fspo study order\x00" + s.cfg.AdminToken))
+	return k[:]
+}
+
+// studySeed is a keyed hash of the parts: the seed of a study's generations
+// and (its low bit) the side the first system is shown on.
+func (s *Server) studySeed(parts ...string) uint64 {
+	m := hmac.New(sha256.New, s.orderKey())
+	for _, p := range parts {
+		m.Write([]byte(p))
+		m.Write([]byte{0})
+	}
+	return binary.LittleEndian.Uint64(m.Sum(nil))
+}
+
+// leftSystem is the system shown on the left for this participant and question.
+func (s *Server) leftSystem(st store.Study, user string, q int) (left, right string) {
+	if s.studySeed("side", st.ID, user, strconv.Itoa(q))&1 == 0 {
+		return st.SystemA, st.SystemB
+	}
+	return st.SystemB, st.SystemA
+}
+
+// labelQuestion is the question of a participant's k-th labelling pair.
+func labelQuestion(st store.Study, k int) string {
+	qs := st.LabelQuestions
+	if len(qs) == 0 {
+		qs = st.Questions
+	}
+	return qs[k%len(qs)]
+}
+
+// answerAs generates the answer of one study system for user.
+func (s *Server) answerAs(ctx context.Context, spec, user, question string, seed uint64) (string, error) {
+	sys, err := s.parseSystem(spec)
+	if err != nil {
+		return "", err
+	}
+	req := AnswerRequest{Question: question, Personalize: sys.personalize, MaxTokens: s.cfg.MaxTokens,
+		Temperature: 1, TopP: 1, Seed: seed}
+	if sys.personalize {
+		if req.Shots, err = s.selectShots(ctx, user, s.cfg.Strategy, s.cfg.Shots, seed); err != nil {
+			return "", err
+		}
+	}
+	a, err := sys.engine.Answer(ctx, req)
+	if err != nil {
+		return "", fmt.Errorf("system %s: %w", spec, err)
+	}
+	return a.Text, nil
+}
+
+// Results summarizes a study: how often SystemA's answer was picked.
+type Results struct {
+	Study        string  `json:"study"`
+	Name         string  `json:"name"`
+	SystemA      string  `json:"system_a"`
+	SystemB      string  `json:"system_b"`
+	Votes        int     `json:"votes"`
+	WinsA        int     `json:"wins_a"`
+	WinRate      float64 `json:"win_rate"`
+	Low95        float64 `json:"wilson_low_95"`
+	High95       float64 `json:"wilson_high_95"`
+	PValue       float64 `json:"p_value_one_sided"`
+	Participants int     `json:"participants"`
+}
+
+func (s *Server) results(ctx context.Context, id string) (store.Study, []store.Vote, Results, error) {
+	st, err := s.cfg.Store.Study(ctx, id)
+	if err != nil {
+		return st, nil, Results{}, err
+	}
+	votes, err := s.cfg.Store.Votes(ctx, id, "")
+	if err != nil {
+		return st, nil, Results{}, err
+	}
+	return st, votes, summarize(st, votes), nil
+}
+
+// summarize computes the win rate of SystemA with a Wilson 95% interval and
+// the one-sided exact binomial p-value against "no preference" (p = 1/2).
+func summarize(st store.Study, votes []store.Vote) Results {
+	res := Results{Study: st.ID, Name: st.Name, SystemA: st.SystemA, SystemB: st.SystemB, Votes: len(votes)}
+	people := map[string]bool{}
+	for _, v := range votes {
+		people[v.User] = true
+		if v.Winner == st.SystemA {
+			res.WinsA++
+		}
+	}
+	res.Participants = len(people)
+	if res.Votes > 0 {
+		res.WinRate = float64(res.WinsA) / float64(res.Votes)
+	}
+	res.Low95, res.High95 = Wilson(res.WinsA, res.Votes, z95)
+	res.PValue = BinomialUpperP(res.WinsA, res.Votes)
+	return res
+}
+
+// apiStudyResults: GET /api/studies/{id}/results (admin).
+func (s *Server) apiStudyResults(w http.ResponseWriter, r *http.Request) {
+	_, _, res, err := s.results(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found_error", "no study "+strconv.Quote(r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// studyCSV: one row per vote (admin; API and web).
+func (s *Server) studyCSV(w http.ResponseWriter, r *http.Request) {
+	st, votes, _, err := s.results(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		http.Error(w, "no such study", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="study-`+st.ID+`.csv"`)
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"study", "participant", "question_index", "question", "left_system", "right_system", "winner", "winner_is_a", "created"})
+	for _, v := range votes {
+		q := ""
+		if v.Question >= 0 && v.Question < len(st.Questions) {
+			q = st.Questions[v.Question]
+		}
+		right := st.SystemA
+		if v.Left == st.SystemA {
+			right = st.SystemB
+		}
+		cw.Write([]string{st.ID, v.User, strconv.Itoa(v.Question), csvSafe(q), v.Left, right, v.Winner,
+			strconv.FormatBool(v.Winner == st.SystemA), v.Created.Format(time.RFC3339)})
+	}
+	cw.Flush()
+}
+
+// csvSafe defuses cells a spreadsheet would run as formulas (OWASP "CSV Injection").
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}

@@ -1,0 +1,373 @@
+package serve
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"fspo/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+const (
+	sessionCookie = "fspo_session"
+	csrfCookie    = "fspo_csrf"
+)
+
+// pages are the parsed templates, one set per page (each with the layout).
+type pages struct{ t map[string]*template.Template }
+
+func loadPages() (*pages, error) {
+	funcs := template.FuncMap{"pct": func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }}
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	p := &pages{t: map[string]*template.Template{}}
+	for _, n := range names {
+		if n == "templates/layout.html" {
+			continue
+		}
+		t, err := template.New("").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		if err != nil {
+			return nil, fmt.Errorf("parse template %s: %w", n, err)
+		}
+		p.t[strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")] = t
+	}
+	return p, nil
+}
+
+// pageData is what every page template sees; Data is the page's own.
+type pageData struct {
+	Title string
+	CSRF  string
+	User  *store.User
+	Admin bool
+	Flash string
+	Error string
+	Data  any
+}
+
+// session is who a web request comes from.
+type session struct {
+	user  *store.User
+	admin bool
+	csrf  string
+}
+
+func (s *Server) webRoutes() {
+	m := s.mux
+	m.HandleFunc("GET /{$}", s.page(s.home))
+	m.HandleFunc("POST /signin", s.form(s.signin))
+	m.HandleFunc("POST /signout", s.form(s.signout))
+	m.HandleFunc("GET /label", s.page(s.needUser(s.labelPage)))
+	m.HandleFunc("POST /label", s.form(s.needUser(s.labelPost)))
+	m.HandleFunc("GET /ask", s.page(s.needUser(s.askPage)))
+	m.HandleFunc("POST /ask", s.form(s.needUser(s.askPage)))
+	m.HandleFunc("GET /prefs", s.page(s.needUser(s.prefsPage)))
+	m.HandleFunc("POST /prefs/{id}/delete", s.form(s.needUser(s.prefDelete)))
+	m.HandleFunc("GET /studies", s.page(s.studiesPage))
+	m.HandleFunc("POST /studies", s.form(s.needAdmin(s.studyCreate)))
+	m.HandleFunc("GET /study/{id}", s.page(s.needUser(s.studyPage)))
+	m.HandleFunc("POST /study/{id}/vote", s.form(s.needUser(s.studyVote)))
+	m.HandleFunc("GET /study/{id}/results", s.page(s.needAdmin(s.resultsPage)))
+	m.HandleFunc("GET /study/{id}/results.csv", s.page(s.needAdmin(func(w http.ResponseWriter, r *http.Request, _ *session) {
+		s.studyCSV(w, r)
+	})))
+}
+
+type webHandler func(w http.ResponseWriter, r *http.Request, ss *session)
+
+// page resolves the session of a GET page and makes sure a CSRF cookie exists.
+func (s *Server) page(h webHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ss, err := s.session(w, r)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		securityHeaders(w)
+		h(w, r, ss)
+	}
+}
+
+// form is page for POSTs: it also checks the CSRF token (double-submit
+// cookie) and, when sent, that Origin is this host.
+func (s *Server) form(h webHandler) http.HandlerFunc {
+	return s.page(func(w http.ResponseWriter, r *http.Request, ss *session) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, "bad form: "+err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		sent := r.PostForm.Get("csrf")
+		if origin := r.Header.Get("Origin"); origin != "" {
+			if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
+				http.Error(w, "cross-origin form post refused", http.StatusForbidden)
+				return
+			}
+		}
+		if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(ss.csrf)) != 1 {
+			http.Error(w, "missing or stale form token; reload the page and try again", http.StatusForbidden)
+			return
+		}
+		h(w, r, ss)
+	})
+}
+
+func securityHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+}
+
+func (s *Server) cookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request) (*session, error) {
+	ss := &session{}
+	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) >= 32 {
+		ss.csrf = c.Value
+	} else {
+		ss.csrf = newID("")
+		ss.csrf += newID("")
+		s.cookie(w, r, csrfCookie, ss.csrf, 0)
+	}
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return ss, nil
+	}
+	if s.isAdmin(c.Value) {
+		ss.admin = true
+		setLogUser(r, "admin")
+		return ss, nil
+	}
+	u, ok, err := s.lookupUser(r.Context(), c.Value)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		ss.user = &u
+		setLogUser(r, u.ID)
+	}
+	return ss, nil
+}
+
+func (s *Server) needUser(h webHandler) webHandler {
+	return func(w http.ResponseWriter, r *http.Request, ss *session) {
+		if ss.user == nil {
+			http.Redirect(w, r, "/", http.StatusSeeOther)
+			return
+		}
+		h(w, r, ss)
+	}
+}
+
+func (s *Server) needAdmin(h webHandler) webHandler {
+	return func(w http.ResponseWriter, r *http.Request, ss *session) {
+		if !ss.admin {
+			s.render(w, r, ss, http.StatusForbidden, "message", "Forbidden", "This page is for the study administrator.")
+			return
+		}
+		h(w, r, ss)
+	}
+}
+
+// render executes a page into a buffer first, so a template error becomes a clean 500.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, ss *session, status int, name, title string, data any) {
+	pd := pageData{Title: title, CSRF: ss.csrf, User: ss.user, Admin: ss.admin, Data: data}
+	switch r.URL.Query().Get("flash") {
+	case "saved":
+		pd.Flash = "Saved your preference."
+	case "deleted":
+		pd.Flash = "Deleted."
+	case "created":
+		pd.Flash = "Study created."
+	}
+	var buf bytes.Buffer
+	if err := s.pages.t[name].ExecuteTemplate(&buf, "layout", pd); err != nil {
+		s.internal(w, r, fmt.Errorf("render %s: %w", name, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+func (s *Server) message(w http.ResponseWriter, r *http.Request, ss *session, status int, title, msg string) {
+	s.render(w, r, ss, status, "message", title, msg)
+}
+
+// allowWeb applies the user's rate limit to pages that run the model.
+func (s *Server) allowWeb(w http.ResponseWriter, r *http.Request, ss *session) bool {
+	if wait := s.limits.reserve(ss.user.ID); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		s.message(w, r, ss, http.StatusTooManyRequests, "Slow down", "Too many requests; wait a moment and reload.")
+		return false
+	}
+	return true
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request, ss *session) {
+	s.render(w, r, ss, http.StatusOK, "home", "Home", nil)
+}
+
+func (s *Server) signin(w http.ResponseWriter, r *http.Request, ss *session) {
+	token := strings.TrimSpace(r.PostForm.Get("token"))
+	ok := s.isAdmin(token)
+	if !ok {
+		_, found, err := s.lookupUser(r.Context(), token)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		ok = found
+	}
+	if !ok {
+		s.message(w, r, ss, http.StatusUnauthorized, "Sign-in failed", "That token is not valid.")
+		return
+	}
+	s.cookie(w, r, sessionCookie, token, 30*24*3600)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func (s *Server) signout(w http.ResponseWriter, r *http.Request, ss *session) {
+	s.cookie(w, r, sessionCookie, "", -1)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+type labelData struct {
+	Question, A, B, Study string
+	Step, Of, MaxChars    int
+	Questions             []string
+}
+
+func (s *Server) labelPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	d := labelData{Question: strings.TrimSpace(r.URL.Query().Get("question")), Questions: s.cfg.Questions, MaxChars: s.cfg.MaxTextChars}
+	if d.Question == "" {
+		s.render(w, r, ss, http.StatusOK, "label", "Label", d)
+		return
+	}
+	if msg := s.checkText("question", d.Question, true); msg != "" {
+		s.message(w, r, ss, http.StatusBadRequest, "Question refused", msg)
+		return
+	}
+	if !s.allowWeb(w, r, ss) {
+		return
+	}
+	var err error
+	if d.A, d.B, err = s.cfg.Engine.Pair(r.Context(), d.Question, rand.Uint64()); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.render(w, r, ss, http.StatusOK, "label", "Label", d)
+}
+
+// labelPost stores the pick of a pair as a preference ("web", or "study:ID").
+func (s *Server) labelPost(w http.ResponseWriter, r *http.Request, ss *session) {
+	f := r.PostForm
+	p := store.Preference{User: ss.user.ID, Prompt: f.Get("question"), Source: "web"}
+	switch f.Get("pick") {
+	case "a":
+		p.Chosen, p.Rejected = f.Get("a"), f.Get("b")
+	case "b":
+		p.Chosen, p.Rejected = f.Get("b"), f.Get("a")
+	default:
+		s.message(w, r, ss, http.StatusBadRequest, "Bad form", `"pick" must be a or b`)
+		return
+	}
+	next := "/label?flash=saved"
+	if id := f.Get("study"); id != "" {
+		if _, err := s.cfg.Store.Study(r.Context(), id); err != nil {
+			s.message(w, r, ss, http.StatusBadRequest, "Bad form", "unknown study")
+			return
+		}
+		p.Source = "study:" + id
+		next = "/study/" + url.PathEscape(id)
+	}
+	_, status, msg, err := s.savePreference(r, p)
+	switch {
+	case err != nil:
+		s.internal(w, r, err)
+	case status != 0:
+		s.message(w, r, ss, status, "Preference refused", msg)
+	default:
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	}
+}
+
+type askData struct {
+	Question, Answer, Description string
+	Personalize, Answered         bool
+	Shots, MaxChars               int
+}
+
+func (s *Server) askPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	d := askData{Personalize: true, MaxChars: s.cfg.MaxTextChars}
+	if r.Method == http.MethodPost {
+		d.Question = strings.TrimSpace(r.PostForm.Get("question"))
+		d.Personalize = r.PostForm.Get("personalize") == "1"
+		if msg := s.checkText("question", d.Question, true); msg != "" {
+			s.message(w, r, ss, http.StatusBadRequest, "Question refused", msg)
+			return
+		}
+		if !s.allowWeb(w, r, ss) {
+			return
+		}
+		req := AnswerRequest{Question: d.Question, Personalize: d.Personalize, MaxTokens: s.cfg.MaxTokens, Temperature: 1, TopP: 1, Seed: rand.Uint64()}
+		if d.Personalize {
+			shots, err := s.selectShots(r.Context(), ss.user.ID, s.cfg.Strategy, s.cfg.Shots, req.Seed)
+			if err != nil {
+				s.internal(w, r, err)
+				return
+			}
+			req.Shots = shots
+		}
+		a, err := s.cfg.Engine.Answer(r.Context(), req)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		d.Answer, d.Description, d.Shots, d.Answered = a.Text, a.Description, len(req.Shots), true
+	}
+	s.render(w, r, ss, http.StatusOK, "ask", "Ask", d)
+}
+
+func (s *Server) prefsPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	prefs, err := s.cfg.Store.Preferences(r.Context(), ss.user.ID, store.PrefQuery{})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.render(w, r, ss, http.StatusOK, "prefs", "My preferences", prefs)
+}
+
+func (s *Server) prefDelete(w http.ResponseWriter, r *http.Request, ss *session) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err == nil {
+		err = s.cfg.Store.DeletePreference(r.Context(), ss.user.ID, id)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, strconv.ErrSyntax) && !errors.Is(err, strconv.ErrRange) {
+		s.internal(w, r, err)
+		return
+	}
+	if err != nil {
+		s.message(w, r, ss, http.StatusNotFound, "Not found", "No such preference of yours.")
+		return
+	}
+	http.Redirect(w, r, "/prefs?flash=deleted", http.StatusSeeOther)
+}
