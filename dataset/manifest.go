@@ -113,11 +113,14 @@ func WriteManifest(dir string, m Manifest) error {
 	if err := m.Check(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep the config's bytes as given
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	data = append(data, '\n')
+	data := buf.Bytes()
 	tmp, err := os.CreateTemp(dir, ".manifest-*.tmp")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -177,6 +180,9 @@ func parseManifest(data []byte) (Manifest, *FieldError) {
 				return &FieldError{Field: key, Problem: err.Error()}
 			}
 			for name, fraw := range files {
+				if k := jsonKind(fraw); k != "object" {
+					return &FieldError{Field: "files", Problem: fmt.Sprintf("%s: must be an object, got %s", name, k)}
+				}
 				if err := walkObject(fraw, func(k string, _ json.RawMessage) *FieldError {
 					if !fileInfoKeys[k] {
 						return &FieldError{Field: "files", Problem: fmt.Sprintf("%s: unknown field %q", name, k)}

@@ -123,6 +123,10 @@ func (r *Reader) readLine() ([]byte, error) {
 			if len(r.buf) == 0 {
 				return nil, io.EOF
 			}
+			if len(r.buf) > MaxLine { // an unterminated last line has no '\n' to allow for
+				return nil, &FieldError{File: r.name, Line: r.line + 1, Field: "line",
+					Problem: fmt.Sprintf("longer than %d bytes", MaxLine)}
+			}
 			r.line++
 			r.next += int64(len(r.buf))
 			r.lineN = len(r.buf)

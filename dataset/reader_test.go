@@ -151,3 +151,25 @@ func TestReadAllAndOffsets(t *testing.T) {
 		t.Errorf("ReadAll with a blank line: %v", err)
 	}
 }
+
+func TestReaderMaxLineBoundary(t *testing.T) {
+	pad := func(n int) string { // a valid record line of exactly n bytes
+		base := `{"user":"u","prompt":"","chosen":"a","rejected":"b"}`
+		return strings.Replace(base, `"prompt":""`, `"prompt":"`+strings.Repeat("x", n-len(base))+`"`, 1)
+	}
+	for _, tc := range []struct {
+		name    string
+		in      string
+		wantErr bool
+	}{
+		{"max with newline", pad(MaxLine) + "\n", false},
+		{"max without newline", pad(MaxLine), false},
+		{"over with newline", pad(MaxLine+1) + "\n", true},
+		{"over without newline", pad(MaxLine + 1), true},
+	} {
+		_, err := NewReader(strings.NewReader(tc.in), "f").Next()
+		if (err != nil) != tc.wantErr {
+			t.Errorf("%s: err = %v, want error %v", tc.name, err, tc.wantErr)
+		}
+	}
+}
