@@ -123,11 +123,25 @@ func (m *Model) Forward(steps []Step) error {
 		}
 	}
 	w := m.W
+	// y (M,out) (+)= x (M,in) · W[l]ᵀ, through the transposed copy for a few rows
+	useT, tw := M <= decodeRows, &transposed{}
+	if useT {
+		tw = m.transposedWeights()
+	}
+	mm := func(y, x, wl, wt []float32, l, in, out int, beta float32) {
+		if useT {
+			gemm(false, false, M, out, in, x, in, wt[l*in*out:(l+1)*in*out], out, beta, y, out)
+		} else {
+			gemm(false, true, M, out, in, x, in, wl[l*in*out:(l+1)*in*out], in, beta, y, out)
+		}
+	}
+	lin := func(y, x, wl, wt []float32, l, in, out int) { mm(y, x, wl, wt, l, in, out, 0) }
+	linAdd := func(y, x, wl, wt []float32, l, in, out int) { mm(y, x, wl, wt, l, in, out, 1) }
 	for l := 0; l < c.Layers; l++ {
 		rmsnormForward(b.xb, nil, b.x, layer(w.RmsAtt, l, dim), dim, c.NormEps)
-		linear(b.q, b.xb, layer(w.Wq, l, dim*dim), M, dim, dim)
-		linear(b.k, b.xb, layer(w.Wk, l, kv*dim), M, dim, kv)
-		linear(b.v, b.xb, layer(w.Wv, l, kv*dim), M, dim, kv)
+		lin(b.q, b.xb, w.Wq, tw.wq, l, dim, dim)
+		lin(b.k, b.xb, w.Wk, tw.wk, l, dim, kv)
+		lin(b.v, b.xb, w.Wv, tw.wv, l, dim, kv)
 		m.ropeForward(b.q, dim, b.pos)
 		m.ropeForward(b.k, kv, b.pos)
 		// store k, v into the caches (transposed), then attend
@@ -147,12 +161,12 @@ func (m *Model) Forward(steps []Step) error {
 			r += len(s.Tokens)
 		}
 		m.attendCached(b, steps, l)
-		gemm(false, true, M, dim, dim, b.ao, dim, layer(w.Wo, l, dim*dim), dim, 1, b.x, dim)
+		linAdd(b.x, b.ao, w.Wo, tw.wo, l, dim, dim)
 		rmsnormForward(b.xb, nil, b.x, layer(w.RmsFfn, l, dim), dim, c.NormEps)
-		linear(b.h1, b.xb, layer(w.W1, l, hid*dim), M, dim, hid)
-		linear(b.h3, b.xb, layer(w.W3, l, hid*dim), M, dim, hid)
+		lin(b.h1, b.xb, w.W1, tw.w1, l, dim, hid)
+		lin(b.h3, b.xb, w.W3, tw.w3, l, dim, hid)
 		swigluForward(b.hb, b.h1, b.h3)
-		gemm(false, true, M, dim, hid, b.hb, hid, layer(w.W2, l, dim*hid), hid, 1, b.x, dim)
+		linAdd(b.x, b.hb, w.W2, tw.w2, l, hid, dim)
 	}
 	r = 0
 	for _, s := range steps {
@@ -163,7 +177,11 @@ func (m *Model) Forward(steps []Step) error {
 		}
 		last := b.x[(r-1)*dim : r*dim]
 		rmsnormForward(b.xb[:dim], nil, last, w.RmsFinal, dim, c.NormEps)
-		linear(s.Logits, b.xb[:dim], w.classifier(), 1, dim, c.Vocab)
+		if useT {
+			gemm(false, false, 1, c.Vocab, dim, b.xb[:dim], dim, tw.cls, c.Vocab, 0, s.Logits, c.Vocab)
+		} else {
+			linear(s.Logits, b.xb[:dim], w.classifier(), 1, dim, c.Vocab)
+		}
 	}
 	return nil
 }
@@ -184,8 +202,10 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 		cv := s.Cache.v[l*kv*ctx : (l+1)*kv*ctx]
 		for i := range s.Tokens {
 			n := s.Cache.n + i + 1 // positions seen
-			b.att = grow(b.att, n)
-			att := b.att
+			if cap(b.att) < n {
+				b.att = make([]float32, 0, ctx)
+			}
+			att := b.att[:n]
 			for h := 0; h < c.Heads; h++ {
 				q := b.q[r*dim+h*hs : r*dim+(h+1)*hs]
 				kh := (h / group) * hs

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // Model is a Llama-2 transformer: token embedding, Layers blocks of
@@ -14,6 +15,50 @@ type Model struct {
 	W      *Params
 
 	ropeCos, ropeSin []float32 // (positions, head_size/2)
+
+	tmu sync.Mutex
+	t   *transposed // weights transposed for decoding, built on first use
+}
+
+// transposed holds Wᵀ of every matrix a token passes through, (in, out)
+// row-major, so that a single row's x·Wᵀ is a sum of scaled rows (no
+// horizontal additions), which is what decoding one token needs.
+type transposed struct {
+	version                    uint64
+	wq, wk, wv, wo, w1, w2, w3 []float32
+	cls                        []float32
+}
+
+// decodeRows is the most rows a Forward call sends through the transposed
+// weights; larger calls (prefill) use the blocked matrix product directly.
+const decodeRows = 4
+
+func (m *Model) transposedWeights() *transposed {
+	m.tmu.Lock()
+	defer m.tmu.Unlock()
+	v := m.W.version.Load()
+	if m.t != nil && m.t.version == v {
+		return m.t
+	}
+	c := m.Config
+	d, kv, h := c.Dim, c.KVDim(), c.Hidden
+	tr := func(w []float32, rows, cols int) []float32 {
+		out := make([]float32, len(w))
+		for l := 0; l < len(w)/(rows*cols); l++ {
+			src, dst := w[l*rows*cols:(l+1)*rows*cols], out[l*rows*cols:(l+1)*rows*cols]
+			for r := 0; r < rows; r++ {
+				for k := 0; k < cols; k++ {
+					dst[k*rows+r] = src[r*cols+k]
+				}
+			}
+		}
+		return out
+	}
+	t := &transposed{version: v,
+		wq: tr(m.W.Wq, d, d), wk: tr(m.W.Wk, kv, d), wv: tr(m.W.Wv, kv, d), wo: tr(m.W.Wo, d, d),
+		w1: tr(m.W.W1, h, d), w2: tr(m.W.W2, d, h), w3: tr(m.W.W3, h, d), cls: tr(m.W.classifier(), c.Vocab, d)}
+	m.t = t
+	return t
 }
 
 // New wraps weights p (not copied) of shape c.
@@ -54,7 +99,6 @@ func (m *Model) setPositions(n int) {
 
 // Clone returns a model with its own copy of the weights.
 func (m *Model) Clone() *Model {
-	c := *m
-	c.W = m.W.Clone(m.Config)
-	return &c
+	c := &Model{Config: m.Config, W: m.W.Clone(m.Config), ropeCos: m.ropeCos, ropeSin: m.ropeSin}
+	return c
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"fspo/tensor"
 )
@@ -23,7 +24,14 @@ type Params struct {
 	W3       []float32 // (layers, hidden, dim)  up
 	RmsFinal []float32 // (dim)
 	Wcls     []float32 // (vocab, dim); nil when the classifier shares Emb
+
+	// version counts in-place changes (Changed), so derived copies of the
+	// weights (the transposed matrices decoding uses) know when to refresh.
+	version atomic.Uint64
 }
+
+// Changed records that the values were modified in place (an optimizer step).
+func (p *Params) Changed() { p.version.Add(1) }
 
 type shape struct {
 	name string
@@ -93,6 +101,7 @@ func (p *Params) SetTensors(c Config, ts []tensor.Tensor) error {
 		}
 		copy(*s.ptr(p), t.Data)
 		delete(byName, s.name)
+		p.Changed()
 	}
 	for name := range byName {
 		return fmt.Errorf("tensor %s: not part of this model", name)

@@ -234,6 +234,7 @@ func (r *Run) Train(ctx context.Context) error {
 		}
 		lr := sched.LR(step)
 		opt.Step(params, gts, lr)
+		r.Model.W.Changed()
 		m.LR = float64(lr)
 		m.Tokens = tokens
 		m.ElapsedS = time.Since(t0).Seconds()
