@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"fspo/train"
+)
+
+func init() {
+	register(&command{name: "demo", summary: "the whole loop on the stories domain: synthetic users → Pref-FT → IPO → win rates", run: runDemo})
+}
+
+// demoStage is one training run of the demo.
+type demoStage struct {
+	name, stage, variant, init string // init: "" = base model, else another stage's name
+	shots                      int
+}
+
+// The methods of METHOD.md §4 that need training: few-shot Pref-FT, FSPO
+// (IPO from it), their COT versions, and IPO without shots.
+var demoStages = []demoStage{
+	{name: "prefft", stage: "sft", variant: "plain", shots: 4},
+	{name: "fspo", stage: "pref", variant: "plain", init: "prefft", shots: 4},
+	{name: "prefft_cot", stage: "sft", variant: "cot", shots: 4},
+	{name: "fspo_cot", stage: "pref", variant: "cot", init: "prefft_cot", shots: 4},
+	{name: "ipo", stage: "pref", variant: "zero-shot", shots: 0},
+}
+
+func runDemo(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "demo", "[--out DIR] [--quick] [--model M]")
+	out := fs.String("out", "fspo-demo", "folder for the data, runs and report; rerun to resume")
+	quick := fs.Bool("quick", false, "a ~1-minute smoke version (few users, few steps)")
+	modelFlag := fs.String("model", "", "base model (default stories260K)")
+	seed := fs.Int64("seed", 1, "seed of everything")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	start := time.Now()
+	data := filepath.Join(*out, "data")
+	step := func(name string, f func() error) error {
+		t0 := time.Now()
+		fmt.Fprintf(env.Stderr, "== %s\n", name)
+		if err := f(); err != nil {
+			return fmt.Errorf("demo %s: %w", name, err)
+		}
+		fmt.Fprintf(env.Stderr, "== %s done in %s\n", name, time.Since(t0).Round(time.Second))
+		return nil
+	}
+	synthArgs := []string{"synth", "--domain", "stories", "--out", data, "--seed", fmt.Sprint(*seed)}
+	if *modelFlag != "" {
+		synthArgs = append(synthArgs, "--model", *modelFlag)
+	}
+	if *quick {
+		synthArgs = append(synthArgs, "--quick")
+	}
+	if err := step("synthesize users and preferences", func() error { return Run(ctx, env, synthArgs) }); err != nil {
+		return err
+	}
+	runs := map[string]string{}
+	for _, st := range demoStages {
+		runDir := filepath.Join(*out, "runs", st.name)
+		runs[st.name] = runDir
+		init := *modelFlag
+		if st.init != "" {
+			init = filepath.Join(runs[st.init], train.ModelFile)
+		}
+		cfg := demoTrainConfig(st, *quick, *seed)
+		tf := trainFlags{data: data, out: runDir, init: init, variant: st.variant, layout: "compact", shots: st.shots, cfg: cfg}
+		if _, err := os.Stat(filepath.Join(runDir, train.ModelFile)); err == nil {
+			fmt.Fprintf(env.Stderr, "== train %s: already done (%s)\n", st.name, runDir)
+			continue
+		}
+		if err := step("train "+st.name, func() error { return trainStage(ctx, env, tf) }); err != nil {
+			return err
+		}
+	}
+	evalDir := filepath.Join(*out, "eval")
+	evalArgs := []string{"eval", "--data", data, "--out", evalDir, "--seed", fmt.Sprint(*seed),
+		"--prefft", runs["prefft"], "--fspo", runs["fspo"], "--fspo-cot", runs["fspo_cot"], "--ipo", runs["ipo"]}
+	if *modelFlag != "" {
+		evalArgs = append(evalArgs, "--base", *modelFlag)
+	}
+	if *quick {
+		evalArgs = append(evalArgs, "--quick")
+	}
+	if err := step("evaluate", func() error { return Run(ctx, env, evalArgs) }); err != nil {
+		return err
+	}
+	if err := printDemoTable(env, filepath.Join(evalDir, "report.json")); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "\nfspo demo finished in %s; report: %s\n", time.Since(start).Round(time.Second), filepath.Join(evalDir, "report.md"))
+	return nil
+}
+
+// demoTrainConfig holds the demo's training settings (see the README's sweep).
+func demoTrainConfig(st demoStage, quick bool, seed int64) train.Config {
+	c := train.Default(st.stage)
+	c.Seed = seed
+	if quick {
+		c.Steps, c.Warmup, c.CheckpointEvery, c.LogEvery = 6, 2, 3, 1
+	}
+	return c
+}
+
+// printDemoTable prints the win rates of report.json.
+func printDemoTable(env *Env, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep struct {
+		Winrates       map[string]float64    `json:"winrates"`
+		CI95           map[string][2]float64 `json:"ci95"`
+		RewardAccuracy map[string]float64    `json:"reward_accuracy"`
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	order := []string{"base", "fewshot_prompting", "prefft", "ipo", "fspo", "fspo_cot", "oracle"}
+	seen := map[string]bool{}
+	for _, m := range order {
+		seen[m] = true
+	}
+	var extra []string
+	for m := range rep.Winrates {
+		if !seen[m] {
+			extra = append(extra, m)
+		}
+	}
+	sort.Strings(extra)
+	fmt.Fprintf(env.Stdout, "\n%-18s %10s %18s %16s\n", "method", "win rate", "95% CI", "reward accuracy")
+	for _, m := range append(order, extra...) {
+		w, ok := rep.Winrates[m]
+		if !ok {
+			continue
+		}
+		acc := "-"
+		if a, ok := rep.RewardAccuracy[m]; ok {
+			acc = fmt.Sprintf("%.1f%%", 100*a)
+		}
+		ci := rep.CI95[m]
+		fmt.Fprintf(env.Stdout, "%-18s %9.1f%% %8.1f – %5.1f%% %16s\n", m, w, ci[0], ci[1], acc)
+	}
+	return nil
+}
