@@ -1,0 +1,83 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+
+	"fspo/episode"
+	"fspo/fewshot"
+	"fspo/model"
+)
+
+// Accuracy is the implicit-reward accuracy of one preference-trained model
+// on the held-out pairs (METHOD.md §4): the share of pairs (in percent)
+// whose implicit reward β·log πθ(y|x)/πref(y|x) ranks the chosen response
+// above the rejected one (Rafailov et al. 2023, "Direct Preference
+// Optimization", §5, eq. 5), with log-probs summed over the completion
+// tokens under the prompt the model was trained with.
+type Accuracy struct {
+	Cell
+	Beta       float64 `json:"beta"`
+	BetaSource string  `json:"beta_source"` // "run" (its training config) or "default"
+	Reference  string  `json:"reference"`
+	RefSource  string  `json:"reference_source"`
+	MeanMargin float64 `json:"mean_margin"` // mean β·h over the pairs
+}
+
+// scoreBatch is how many examples go through one scoring pass.
+const scoreBatch = 16
+
+// implicitAccuracy scores every episode's chosen and rejected completion
+// under policy and reference.
+func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, eps []episode.Episode, others *episode.Others, policy, ref *model.Model, beta float64, stream string) (Cell, float64, error) {
+	exs := make([]model.Example, len(eps))
+	for i, ep := range eps {
+		other := others.For(ep, c.Seed)
+		p, ch, rj := codec.Encode(ep, other)
+		if codec.Variant == episode.COT && ep.Query.RejectedDescription == "" && other == "" {
+			return Cell{}, 0, fmt.Errorf("episode %d (user %s): the cot rejected completion needs another user's description and there is none", i, ep.User)
+		}
+		if n := len(p) + max(len(ch), len(rj)) - 1; n > policy.Positions() {
+			return Cell{}, 0, fmt.Errorf("episode %d (user %s, query %s): %d positions, the model has %d", i, ep.User, ep.Query.Key(), n, policy.Positions())
+		}
+		exs[i] = model.Example{Prompt: p, Completions: [][]int{ch, rj}}
+	}
+	sums := func(m *model.Model) ([][2]float64, error) {
+		out := make([][2]float64, len(exs))
+		var pass *model.Pass
+		for lo := 0; lo < len(exs); lo += scoreBatch {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			hi := min(lo+scoreBatch, len(exs))
+			var err error
+			if pass, err = m.Score(exs[lo:hi], pass); err != nil {
+				return nil, err
+			}
+			for k := lo; k < hi; k++ {
+				out[k] = [2]float64{pass.Sum(k-lo, 0), pass.Sum(k-lo, 1)}
+			}
+		}
+		return out, nil
+	}
+	pol, err := sums(policy)
+	if err != nil {
+		return Cell{}, 0, err
+	}
+	rf, err := sums(ref)
+	if err != nil {
+		return Cell{}, 0, err
+	}
+	items := make([]Scored, len(eps))
+	var margin float64
+	for i, ep := range eps {
+		m := beta * ((pol[i][0] - rf[i][0]) - (pol[i][1] - rf[i][1]))
+		margin += m
+		items[i] = Scored{User: ep.User}
+		if m > 0 {
+			items[i].Score = 1
+		}
+	}
+	cell := Bootstrap(items, c.Resamples, c.Seed, stream)
+	return cell, margin / float64(len(eps)), nil
+}

@@ -1,0 +1,169 @@
+// Package eval measures how well each method personalizes (METHOD.md §4;
+// Singh et al. 2025, "FSPO", arXiv 2502.19312, §5): for every held-out user
+// and query it generates a response per method, judges it pairwise against
+// the base model's response in both orders, and reports win rates with
+// bootstrap confidence intervals over users, split by user kind, the
+// implicit-reward accuracy of the preference-trained models on held-out
+// pairs, and mean response lengths.
+package eval
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// The methods compared (METHOD.md §4), in report order.
+const (
+	Base     = "base"              // the base model, zero-shot
+	FewShot  = "fewshot_prompting" // the base model with the few-shot prompt
+	PrefFT   = "prefft"            // few-shot Pref-FT (stage 1)
+	IPO      = "ipo"               // IPO trained without shots (non-personalized)
+	FSPO     = "fspo"              // few-shot IPO (stage 2)
+	FSPOCOT  = "fspo_cot"          // FSPO with the user-description chain of thought
+	OracleBK = "oracle"            // best of K base samples under the true reward
+)
+
+// Methods lists every method in report order.
+var Methods = []string{Base, FewShot, PrefFT, IPO, FSPO, FSPOCOT, OracleBK}
+
+// TrainedMethods are the methods whose model is a training run.
+var TrainedMethods = []string{PrefFT, IPO, FSPO, FSPOCOT}
+
+// PreferenceMethods are the methods trained against a reference model; their
+// implicit-reward accuracy is measured.
+var PreferenceMethods = []string{IPO, FSPO, FSPOCOT}
+
+// User kinds: trained attribute combinations, held-out combinations of seen
+// values (the paper's "interpolated" users), and users with an attribute
+// value never seen in training.
+const (
+	KindSeen         = "seen"
+	KindInterpolated = "interpolated"
+	KindUnseen       = "unseen"
+)
+
+// Kinds lists the user kinds in report order.
+var Kinds = []string{KindSeen, KindInterpolated, KindUnseen}
+
+// Rewarder is a user's exact reward for a response (the stories domain's
+// ground truth, synth/stories' Profile).
+type Rewarder interface {
+	Reward(text string) float64
+}
+
+// Config is one evaluation. The zero value of a field means its default
+// (Defaults); Runs and Refs are keyed by method name.
+type Config struct {
+	Data      string            // folder with preferences.jsonl and manifest.json
+	Base      string            // base model checkpoint (llama2.c .bin or model.fspo)
+	Tokenizer string            // tokenizer file of the base model
+	Runs      map[string]string // trained methods: run folder (holding model.fspo) or model file
+	// Refs overrides the reference model of a preference-trained method
+	// (run folder or model file); see reference.go for the defaults.
+	Refs map[string]string
+
+	Shots       int     // shots per episode (as in training)
+	Layout      string  // "compact" or "paper" (as in training)
+	Queries     int     // queries per held-out user; 0: every evaluation episode
+	OracleK     int     // base samples the oracle picks from
+	Temperature float64 // sampling temperature of every method
+	TopP        float64 // nucleus mass; 1 turns it off
+	MaxTokens   int     // response token cap; 0: the longest training response
+	Seed        int64
+	Resamples   int     // bootstrap resamples over users
+	Beta        float64 // β of the implicit reward when a run does not record it
+	Out         string  // output folder
+
+	// Judge compares responses; nil is the exact reward judge (Rewards).
+	Judge Judge `json:"-"`
+	// Rewards holds every held-out user's exact reward. Required by the
+	// reward judge and the oracle; optional with another judge (samples then
+	// still carry rewards when present).
+	Rewards map[string]Rewarder `json:"-"`
+	// Kinds maps held-out users to a kind; users not in it are
+	// "interpolated" when the manifest lists them so, else "seen".
+	Kinds map[string]string `json:"-"`
+	// Progress receives progress lines; nil discards them.
+	Progress io.Writer `json:"-"`
+}
+
+// Defaults are the settings of the default demo (stories260K, compact layout).
+func Defaults() Config {
+	return Config{
+		Shots: 4, Layout: "compact", Queries: 4, OracleK: 8,
+		Temperature: 1, TopP: 0.9, Seed: 1, Resamples: 2000, Beta: 0.05,
+	}
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var bad []string
+	if c.Data == "" {
+		bad = append(bad, "data: missing (the folder with preferences.jsonl and manifest.json)")
+	}
+	if c.Base == "" {
+		bad = append(bad, "base: missing (the base model checkpoint)")
+	}
+	if c.Tokenizer == "" {
+		bad = append(bad, "tokenizer: missing")
+	}
+	if c.Out == "" {
+		bad = append(bad, "out: missing (the output folder)")
+	}
+	for m := range c.Runs {
+		if !isOneOf(m, TrainedMethods) {
+			bad = append(bad, fmt.Sprintf("runs: %q is not a trained method (want one of %s)", m, strings.Join(TrainedMethods, ", ")))
+		}
+	}
+	for m := range c.Refs {
+		if !isOneOf(m, PreferenceMethods) {
+			bad = append(bad, fmt.Sprintf("refs: %q is not a preference-trained method (want one of %s)", m, strings.Join(PreferenceMethods, ", ")))
+		}
+	}
+	if c.Shots < 1 {
+		bad = append(bad, fmt.Sprintf("shots: %d must be at least 1", c.Shots))
+	}
+	if c.Queries < 0 {
+		bad = append(bad, fmt.Sprintf("queries: %d must not be negative", c.Queries))
+	}
+	if c.OracleK < 1 {
+		bad = append(bad, fmt.Sprintf("oracle k: %d must be at least 1", c.OracleK))
+	}
+	if c.Temperature < 0 || !(c.TopP > 0 && c.TopP <= 1) {
+		bad = append(bad, fmt.Sprintf("temperature %g must be ≥ 0 and top-p %g in (0,1]", c.Temperature, c.TopP))
+	}
+	if c.MaxTokens < 0 {
+		bad = append(bad, fmt.Sprintf("max tokens: %d must not be negative", c.MaxTokens))
+	}
+	if c.Resamples < 100 {
+		bad = append(bad, fmt.Sprintf("resamples: %d is too few for a 95%% interval (want at least 100)", c.Resamples))
+	}
+	if !(c.Beta > 0) {
+		bad = append(bad, fmt.Sprintf("beta: %g must be positive", c.Beta))
+	}
+	for u, k := range c.Kinds {
+		if !isOneOf(k, Kinds) {
+			bad = append(bad, fmt.Sprintf("kinds: user %q has kind %q (want seen, interpolated or unseen)", u, k))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("eval config: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func isOneOf(s string, list []string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Config) progress(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, "eval: "+format+"\n", args...)
+	}
+}

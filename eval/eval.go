@@ -1,0 +1,221 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"fspo/episode"
+	"fspo/tokenizer"
+)
+
+// judgeWorkers bounds the comparisons in flight (an LLM judge calls out).
+const judgeWorkers = 8
+
+// Run evaluates every method whose model is given (the others are reported
+// as absent with the reason), writes the outputs into c.Out (WriteOutputs)
+// and returns the report.
+func Run(ctx context.Context, c Config) (*Report, error) {
+	t0 := time.Now()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	layout, err := episode.ParseLayout(c.Layout)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	d, err := loadData(c)
+	if err != nil {
+		return nil, err
+	}
+	judge := c.Judge
+	if judge == nil {
+		judge = RewardJudge{Rewards: c.Rewards}
+	}
+	if _, ok := judge.(RewardJudge); ok || c.Rewards != nil {
+		for u := range d.test {
+			if c.Rewards[u] == nil {
+				return nil, fmt.Errorf("eval: held-out user %q has no reward (the reward judge and the oracle need every user's)", u)
+			}
+		}
+	}
+	tok, err := tokenizer.Load(c.Tokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	var ms models
+	base, err := ms.load(c.Base)
+	if err != nil {
+		return nil, fmt.Errorf("eval base: %w", err)
+	}
+	if err := tok.CheckVocab(base.model.Config.Vocab); err != nil {
+		return nil, fmt.Errorf("eval: base model %s with tokenizer %s: %w", base.path, c.Tokenizer, err)
+	}
+	cp, err := measureCaps(tok, d.train)
+	if err != nil && c.MaxTokens == 0 {
+		return nil, err
+	}
+	g := &generator{cfg: c, tok: tok, layout: layout, caps: cp}
+	rep := newReport(c, judge.Name(), d, g)
+	c.progress("%d held-out users, %d queries, token cap %d", len(d.test), len(d.episodes), g.maxTokens(episode.Plain))
+
+	// Generation, method by method, each in batches.
+	chosen := map[string][]response{}
+	runs := map[string]*loaded{}
+	for _, method := range Methods {
+		j := job{method: method, variant: variantOf[method], k: 1}
+		switch method {
+		case Base, FewShot:
+			j.model = base.model
+		case OracleBK:
+			if c.Rewards == nil {
+				rep.Absent[method] = "needs the users' exact rewards"
+				continue
+			}
+			j.model, j.k = base.model, c.OracleK
+		default:
+			path, ok := c.Runs[method]
+			if !ok {
+				rep.Absent[method] = "no model given"
+				continue
+			}
+			l, err := ms.load(path)
+			if err != nil {
+				return nil, fmt.Errorf("eval %s: %w", method, err)
+			}
+			if err := checkTrainedLike(method, l, c); err != nil {
+				return nil, err
+			}
+			if l.model.Config.Vocab != base.model.Config.Vocab {
+				return nil, fmt.Errorf("eval %s: %s has a %d-token vocabulary, the base model %d", method, l.path, l.model.Config.Vocab, base.model.Config.Vocab)
+			}
+			runs[method], j.model = l, l.model
+			rep.Models[method] = l.path
+		}
+		if method == Base || method == FewShot || method == OracleBK {
+			rep.Models[method] = base.path
+		}
+		tg := time.Now()
+		out, err := g.generate(ctx, j, d.episodes)
+		if err != nil {
+			return nil, err
+		}
+		chosen[method] = pick(out, method, c, d.episodes)
+		rep.Timings["generate_"+method] = time.Since(tg).Seconds()
+		rep.Methods = append(rep.Methods, method)
+	}
+
+	// Judging against the base model's responses, in both orders.
+	tj := time.Now()
+	samples, err := judgeAll(ctx, judge, c, d, rep.Methods, chosen)
+	if err != nil {
+		return nil, err
+	}
+	rep.Timings["judge"] = time.Since(tj).Seconds()
+	rep.summarize(samples, c)
+
+	// Implicit-reward accuracy of the preference-trained models.
+	ta := time.Now()
+	for _, method := range PreferenceMethods {
+		l, ok := runs[method]
+		if !ok {
+			continue
+		}
+		acc, err := accuracyOf(ctx, c, g, &ms, d, method, l)
+		if err != nil {
+			return nil, fmt.Errorf("eval %s: implicit-reward accuracy: %w", method, err)
+		}
+		rep.Accuracy[method] = acc
+		rep.RewardAccuracy[method] = acc.Rate
+		c.progress("%s: implicit-reward accuracy %.1f%% on %d held-out pairs", method, acc.Rate, acc.N)
+	}
+	rep.Timings["reward_accuracy"] = time.Since(ta).Seconds()
+	rep.Timings["total"] = time.Since(t0).Seconds()
+	if err := WriteOutputs(c.Out, rep, samples); err != nil {
+		return nil, err
+	}
+	c.progress("wrote %s", c.Out)
+	return rep, nil
+}
+
+// pick keeps one response per episode: the only one, or for the oracle the
+// best of its K samples under the user's true reward (the first on ties).
+func pick(out [][]response, method string, c Config, eps []episode.Episode) []response {
+	res := make([]response, len(out))
+	for i, rs := range out {
+		best := 0
+		if method == OracleBK {
+			r := c.Rewards[eps[i].User]
+			bestR := r.Reward(rs[0].Text)
+			for s := 1; s < len(rs); s++ {
+				if v := r.Reward(rs[s].Text); v > bestR {
+					best, bestR = s, v
+				}
+			}
+		}
+		res[i] = rs[best]
+	}
+	return res
+}
+
+// judgeAll judges every method's response against the base model's, in
+// both orders, and returns the samples in method then episode order.
+func judgeAll(ctx context.Context, j Judge, c Config, d *data, methods []string, chosen map[string][]response) ([]Sample, error) {
+	n := len(d.episodes)
+	samples := make([]Sample, len(methods)*n)
+	grp, gctx := errgroup.WithContext(ctx)
+	grp.SetLimit(judgeWorkers)
+	for mi, method := range methods {
+		for i, ep := range d.episodes {
+			grp.Go(func() error {
+				r, b := chosen[method][i], chosen[Base][i]
+				desc := ep.Query.Description
+				o, err := BothOrders(gctx, j, Comparison{User: ep.User, Description: desc, Prompt: ep.Query.Prompt, A: r.Text, B: b.Text})
+				if err != nil {
+					return fmt.Errorf("eval: judge %s for user %s, query %s: %w", method, ep.User, ep.Query.Key(), err)
+				}
+				s := Sample{User: ep.User, Kind: d.kinds[ep.User], Description: desc, Method: method, Query: ep.Query.Key(),
+					Prompt: ep.Query.Prompt, Response: r.Text, ResponseDescription: r.Description, BaselineResponse: b.Text,
+					Reward: o.Reward, BaselineReward: o.BaselineReward, VerdictMethodFirst: o.First, VerdictBaselineFirst: o.Second,
+					Consistent: o.Consistent, Score: o.Score, Tokens: r.Tokens, BaselineTokens: b.Tokens, Finish: r.Finish, ParseError: r.ParseError}
+				if s.Reward == nil && c.Rewards != nil {
+					rw, bw := c.Rewards[ep.User].Reward(r.Text), c.Rewards[ep.User].Reward(b.Text)
+					s.Reward, s.BaselineReward = &rw, &bw
+				}
+				samples[mi*n+i] = s
+				return nil
+			})
+		}
+	}
+	if err := grp.Wait(); err != nil {
+		return nil, err
+	}
+	return samples, nil
+}
+
+// accuracyOf measures one preference-trained run against its reference.
+func accuracyOf(ctx context.Context, c Config, g *generator, ms *models, d *data, method string, l *loaded) (Accuracy, error) {
+	refPath, refSource, err := referenceFor(method, l, c)
+	if err != nil {
+		return Accuracy{}, err
+	}
+	ref, err := ms.load(refPath)
+	if err != nil {
+		return Accuracy{}, fmt.Errorf("reference: %w", err)
+	}
+	beta, fromRun, err := betaOf(l, c.Beta)
+	if err != nil {
+		return Accuracy{}, err
+	}
+	src := "default"
+	if fromRun {
+		src = "run"
+	}
+	cell, margin, err := implicitAccuracy(ctx, c, g.codec(variantOf[method]), d.episodes, d.others, l.model, ref.model, beta, "accuracy/"+method)
+	if err != nil {
+		return Accuracy{}, err
+	}
+	return Accuracy{Cell: cell, Beta: beta, BetaSource: src, Reference: ref.path, RefSource: refSource, MeanMargin: margin}, nil
+}

@@ -1,0 +1,131 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"fspo/episode"
+	"fspo/fewshot"
+	"fspo/model"
+	"fspo/tokenizer"
+)
+
+// chunk bounds the sequences generated at once: each holds a KV cache of
+// the model's whole context (stories260K: 0.66 MB).
+const chunk = 128
+
+// job is one method's generation: which model continues which prompt.
+type job struct {
+	method string
+	model  *model.Model
+	// variant of the prompt; "" continues the query's text itself (the
+	// base model's natural use: a story opening continued as a story).
+	variant episode.Variant
+	k       int // samples per episode
+}
+
+// response is one generated response.
+type response struct {
+	Text        string
+	Description string // COT: the description the model wrote first
+	Tokens      int    // tokens of the response text
+	Finish      string // "stop" or "length"
+	ParseError  string // COT output without a response part
+}
+
+// generator turns episodes into prompts and generates responses.
+type generator struct {
+	cfg    Config
+	tok    *tokenizer.Tokenizer
+	layout episode.Layout
+	caps   caps
+}
+
+func (g *generator) codec(v episode.Variant) fewshot.Codec {
+	return fewshot.Codec{Tok: g.tok, Variant: v, Layout: g.layout}
+}
+
+// prompt is the token sequence generation continues: BOS and the query's
+// text for the raw job, else BOS, the variant's prompt and the completion
+// header (forced, as every training completion starts with it).
+func (g *generator) prompt(v episode.Variant, ep episode.Episode) []int {
+	if v == "" {
+		return g.tok.Encode(ep.Query.Prompt, true, false)
+	}
+	c := g.codec(v)
+	return append(c.Prompt(ep.Shots, ep.Query.Prompt, ep.Query.Description), c.Header()...)
+}
+
+// maxTokens is the cap on generated tokens: the longest training response,
+// and for COT also the longest description and the separator before the
+// response. Config.MaxTokens overrides the response part.
+func (g *generator) maxTokens(v episode.Variant) int {
+	n := g.caps.response
+	if g.cfg.MaxTokens > 0 {
+		n = g.cfg.MaxTokens
+	}
+	if v == episode.COT {
+		c := g.codec(v)
+		n += g.caps.description + len(c.Completion("", "")) - len(c.Header()) - 1
+	}
+	return n
+}
+
+// generate runs job j over the episodes; out[i][s] is sample s of episode i.
+// Sequence q = i*k+s is sampled with seed seedFor(method)+q, so a rerun with
+// the same data and seed writes the same responses.
+func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) ([][]response, error) {
+	limit := g.maxTokens(j.variant)
+	prompts := make([][]int, 0, len(eps)*j.k)
+	for i, ep := range eps {
+		p := g.prompt(j.variant, ep)
+		if need := len(p) + limit; need > j.model.Positions() {
+			return nil, fmt.Errorf("eval %s: episode %d (user %s, query %s): prompt of %d tokens + %d response tokens exceeds the model's %d positions; use fewer shots or a smaller token cap",
+				j.method, i, ep.User, ep.Query.Key(), len(p), limit, j.model.Positions())
+		}
+		for range j.k {
+			prompts = append(prompts, p)
+		}
+	}
+	opt := model.GenOptions{MaxTokens: limit, Temperature: float32(g.cfg.Temperature), TopP: float32(g.cfg.TopP), StopAtBOS: true}
+	seed := seedFor(g.cfg.Seed, j.method)
+	gens := make([]model.Generated, 0, len(prompts))
+	t0 := time.Now()
+	for lo := 0; lo < len(prompts); lo += chunk {
+		hi := min(lo+chunk, len(prompts))
+		opt.Seed = seed + uint64(lo)
+		out, err := j.model.GenerateBatch(ctx, prompts[lo:hi], opt, nil)
+		if err != nil {
+			return nil, fmt.Errorf("eval %s: %w", j.method, err)
+		}
+		gens = append(gens, out...)
+		g.cfg.progress("%s: generated %d/%d responses (%.1fs)", j.method, hi, len(prompts), time.Since(t0).Seconds())
+	}
+	codec := g.codec(j.variant)
+	res := make([][]response, len(eps))
+	for i := range eps {
+		res[i] = make([]response, j.k)
+		for s := range j.k {
+			gen := gens[i*j.k+s]
+			r := response{Finish: gen.FinishReason}
+			if j.variant == "" {
+				r.Text = codec.Text(gen.Tokens)
+			} else {
+				desc, text, err := codec.Parse(gen.Tokens)
+				r.Description, r.Text = desc, text
+				if err != nil {
+					r.ParseError = err.Error()
+				}
+			}
+			r.Tokens = len(g.tok.Encode(r.Text, false, false))
+			res[i][s] = r
+		}
+	}
+	return res, nil
+}
+
+// seedFor derives a method's sampling seed from the run's seed.
+func seedFor(seed int64, method string) uint64 {
+	return streamID(fmt.Sprintf("generate/%d/%s", seed, method))
+}

@@ -1,0 +1,202 @@
+package eval
+
+import (
+	"fmt"
+	"sort"
+
+	"fspo/dataset"
+	"fspo/episode"
+)
+
+// Sample is one judged pair, a line of samples.jsonl: everything needed to
+// recompute the report's win rates (Summarize).
+type Sample struct {
+	User        string `json:"user"`
+	Kind        string `json:"kind"`
+	Description string `json:"description"` // the user's true description
+	Method      string `json:"method"`
+	Query       string `json:"query"` // the query record's key
+	Prompt      string `json:"prompt"`
+	Response    string `json:"response"`
+	// ResponseDescription is the description fspo_cot wrote before its response.
+	ResponseDescription string   `json:"response_description,omitempty"`
+	BaselineResponse    string   `json:"baseline_response"`
+	Reward              *float64 `json:"reward"`
+	BaselineReward      *float64 `json:"baseline_reward"`
+	// Verdicts name the winner ("method", "baseline" or "tie") with the
+	// method's response shown first, then with the baseline's first.
+	VerdictMethodFirst   string  `json:"verdict_method_first"`
+	VerdictBaselineFirst string  `json:"verdict_baseline_first"`
+	Consistent           bool    `json:"consistent"`
+	Score                float64 `json:"score"` // 1 win, 0.5 tie, 0 loss; dropped unless consistent
+	Tokens               int     `json:"tokens"`
+	BaselineTokens       int     `json:"baseline_tokens"`
+	Finish               string  `json:"finish"`
+	ParseError           string  `json:"parse_error,omitempty"`
+}
+
+// Report is report.json.
+type Report struct {
+	// Winrates is each evaluated method's win rate against base in percent
+	// (base itself: 50), over every held-out user; CI95 its interval.
+	Winrates map[string]float64    `json:"winrates"`
+	CI95     map[string][2]float64 `json:"ci95"`
+	// RewardAccuracy is the implicit-reward accuracy in percent (Accuracy
+	// has the details).
+	RewardAccuracy map[string]float64 `json:"reward_accuracy"`
+	Config         ReportConfig       `json:"config"`
+
+	Methods  []string                   `json:"methods"` // evaluated, in report order
+	Absent   map[string]string          `json:"absent"`  // method → why it was not evaluated
+	Models   map[string]string          `json:"models"`  // method → model file
+	Overall  map[string]Cell            `json:"overall"`
+	ByKind   map[string]map[string]Cell `json:"by_kind"` // kind → method → cell
+	Users    map[string]int             `json:"users"`   // kind → held-out users evaluated
+	Queries  int                        `json:"queries"` // judged (user, query) pairs per method
+	Accuracy map[string]Accuracy        `json:"accuracy"`
+	// MeanTokens is each method's mean response length in tokens.
+	MeanTokens   map[string]float64 `json:"mean_tokens"`
+	MeanReward   map[string]float64 `json:"mean_reward,omitempty"`
+	Inconsistent map[string]int     `json:"inconsistent"` // pairs dropped because the orders disagreed
+	ParseErrors  map[string]int     `json:"parse_errors"` // COT outputs without a response part
+	Timings      map[string]float64 `json:"timings_s"`
+}
+
+// ReportConfig records what was evaluated and how.
+type ReportConfig struct {
+	Data        string                      `json:"data"`
+	DataFiles   map[string]dataset.FileInfo `json:"data_files"` // the manifest's hashes, verified
+	Base        string                      `json:"base"`
+	Tokenizer   string                      `json:"tokenizer"`
+	Runs        map[string]string           `json:"runs"`
+	Refs        map[string]string           `json:"refs,omitempty"`
+	Judge       string                      `json:"judge"`
+	Shots       int                         `json:"shots"`
+	Layout      string                      `json:"layout"`
+	Queries     int                         `json:"queries_per_user"`
+	OracleK     int                         `json:"oracle_k"`
+	Temperature float64                     `json:"temperature"`
+	TopP        float64                     `json:"top_p"`
+	MaxTokens   map[string]int              `json:"max_tokens"` // response cap per prompt variant
+	Seed        int64                       `json:"seed"`
+	Resamples   int                         `json:"resamples"`
+	BaseNote    string                      `json:"base_prompt"`
+}
+
+func newReport(c Config, judge string, d *data, g *generator) *Report {
+	r := &Report{
+		Winrates: map[string]float64{}, CI95: map[string][2]float64{}, RewardAccuracy: map[string]float64{},
+		Absent: map[string]string{}, Models: map[string]string{}, Accuracy: map[string]Accuracy{},
+		Timings: map[string]float64{}, Users: map[string]int{},
+		Config: ReportConfig{Data: c.Data, DataFiles: d.manifest.Files, Base: c.Base, Tokenizer: c.Tokenizer, Runs: c.Runs, Refs: c.Refs,
+			Judge: judge, Shots: c.Shots, Layout: c.Layout, Queries: c.Queries, OracleK: c.OracleK, Temperature: c.Temperature,
+			TopP: c.TopP, Seed: c.Seed, Resamples: c.Resamples,
+			MaxTokens: map[string]int{"response": g.maxTokens(episode.Plain), "cot": g.maxTokens(episode.COT)},
+			BaseNote:  "base and oracle continue the query's story opening directly (BOS + opening), the base model's natural use"},
+	}
+	if r.Config.Runs == nil {
+		r.Config.Runs = map[string]string{}
+	}
+	for _, k := range d.kinds {
+		r.Users[k]++
+	}
+	r.Queries = len(d.episodes)
+	return r
+}
+
+// Table is the win-rate part of a report, computed from samples alone.
+type Table struct {
+	Overall      map[string]Cell
+	ByKind       map[string]map[string]Cell
+	MeanTokens   map[string]float64
+	MeanReward   map[string]float64
+	Inconsistent map[string]int
+	ParseErrors  map[string]int
+}
+
+// Summarize computes win rates with bootstrap intervals (Bootstrap) per
+// method, overall and per user kind, from judged samples; pairs whose two
+// orders disagree are dropped. Anyone can recompute report.json's numbers
+// from samples.jsonl with it.
+func Summarize(samples []Sample, resamples int, seed int64) Table {
+	t := Table{Overall: map[string]Cell{}, ByKind: map[string]map[string]Cell{}, MeanTokens: map[string]float64{},
+		MeanReward: map[string]float64{}, Inconsistent: map[string]int{}, ParseErrors: map[string]int{}}
+	all := map[string][]Scored{}
+	byKind := map[string]map[string][]Scored{}
+	count := map[string]int{}
+	rewarded := map[string]int{}
+	for _, s := range samples {
+		count[s.Method]++
+		t.MeanTokens[s.Method] += float64(s.Tokens)
+		if s.Reward != nil {
+			t.MeanReward[s.Method] += *s.Reward
+			rewarded[s.Method]++
+		}
+		if s.ParseError != "" {
+			t.ParseErrors[s.Method]++
+		}
+		if !s.Consistent {
+			t.Inconsistent[s.Method]++
+			continue
+		}
+		it := Scored{User: s.User, Score: s.Score}
+		all[s.Method] = append(all[s.Method], it)
+		if byKind[s.Kind] == nil {
+			byKind[s.Kind] = map[string][]Scored{}
+		}
+		byKind[s.Kind][s.Method] = append(byKind[s.Kind][s.Method], it)
+	}
+	for m, n := range count {
+		t.MeanTokens[m] /= float64(n)
+		if rewarded[m] > 0 {
+			t.MeanReward[m] /= float64(rewarded[m])
+		} else {
+			delete(t.MeanReward, m)
+		}
+	}
+	for m, items := range all {
+		t.Overall[m] = Bootstrap(items, resamples, seed, "winrate/"+m)
+	}
+	for k, ms := range byKind {
+		t.ByKind[k] = map[string]Cell{}
+		for m, items := range ms {
+			t.ByKind[k][m] = Bootstrap(items, resamples, seed, "winrate/"+k+"/"+m)
+		}
+	}
+	return t
+}
+
+func (r *Report) summarize(samples []Sample, c Config) {
+	t := Summarize(samples, c.Resamples, c.Seed)
+	r.Overall, r.ByKind, r.MeanTokens, r.MeanReward = t.Overall, t.ByKind, t.MeanTokens, t.MeanReward
+	r.Inconsistent, r.ParseErrors = t.Inconsistent, t.ParseErrors
+	for m, cell := range t.Overall {
+		r.Winrates[m] = cell.Rate
+		r.CI95[m] = cell.CI95
+	}
+}
+
+// sortedKinds lists the kinds present, in report order.
+func sortedKinds(byKind map[string]map[string]Cell) []string {
+	var ks []string
+	for _, k := range Kinds {
+		if _, ok := byKind[k]; ok {
+			ks = append(ks, k)
+		}
+	}
+	var extra []string
+	for k := range byKind {
+		if !isOneOf(k, Kinds) {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(extra)
+	return append(ks, extra...)
+}
+
+func fmtCell(c Cell, ok bool) string {
+	if !ok {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f [%.1f, %.1f]", c.Rate, c.CI95[0], c.CI95[1])
+}
