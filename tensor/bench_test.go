@@ -50,6 +50,7 @@ func modelShapes() []gemmShape {
 		s = append(s,
 			gemmShape{name: fmt.Sprintf("att_QKt_NT_T%d", t), transB: true, M: t, N: t, K: 8, lda: 64, ldb: 32},
 			gemmShape{name: fmt.Sprintf("att_PV_NN_T%d", t), M: t, N: 8, K: t, ldb: 32, ldc: 64},
+			gemmShape{name: fmt.Sprintf("att_dV_TN_T%d", t), transA: true, M: t, N: 8, K: t, ldb: 64, ldc: 32, beta: 1},
 		)
 	}
 	s = append(s,

@@ -107,6 +107,24 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	j := jobPool.Get().(*gemmJob)
 	defer j.release()
 	j.transA, j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc = transA, M, K, a, lda, beta, c, ldc
+	if transA && N <= 8 && M >= 32 {
+		// Narrow C from a transposed A (attention's P^T dO): C^T = op(B)^T A is
+		// wide, so the 4x32 kernel computes it and it is transposed into C.
+		t := grow(j.pack, N*M)
+		j.pack = t
+		gemmSIMD(!transB, false, N, M, K, b, ldb, a, lda, 0, t, M, parallel)
+		for i := range M {
+			ci := c[i*ldc : i*ldc+N]
+			for n := range ci {
+				if beta == 0 {
+					ci[n] = t[n*M+i]
+				} else {
+					ci[n] += t[n*M+i]
+				}
+			}
+		}
+		return
+	}
 	if !transA && N <= 8 && K >= 32 {
 		// Narrow C with a long K (attention's P V): dot products of rows of A
 		// with the N rows of op(B)^T beat broadcasting into a half-empty tile.
@@ -227,7 +245,7 @@ func packB(transB bool, K, j0, w, nr int, b []float32, ldb int, dst []float32) {
 // gemmBlock computes rows [i0, i1) of C for the given panels.
 func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda int, beta float32, c []float32, ldc int) {
 	var tile [8 * 32]float32     // partial tiles are computed here, then copied
-	var apack [8 * kcMax]float32 // a partial strip of a transposed A
+	var apack [8 * kcMax]float32 // a partial strip of A, zero-padded to MR rows
 	nk := (K + kcMax - 1) / kcMax
 	for kb := range nk {
 		pc, pe := kb*K/nk, (kb+1)*K/nk
@@ -237,56 +255,48 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 			p := &ps[pi]
 			mr := p.mr()
 			bp := p.b[pc*p.sb:]
-			for i := i0; i < i1; i += mr {
-				rows := min(mr, M-i)
-				full := rows == mr && p.w == p.nr
-				dst, ldd, accK := c[i*ldc+p.j0:], ldc, acc
-				if !full {
-					dst, ldd, accK = tile[:], p.nr, false
+			i := i0
+			if p.w == p.nr {
+				// Whole strips go straight to C.
+				if ns := (i1 - i0) / mr; ns > 0 {
+					if transA {
+						kernel(p.nr, true, ns, kc, a[pc*lda+i0:], lda, bp, p.sb, c[i0*ldc+p.j0:], ldc, acc)
+					} else {
+						kernel(p.nr, false, ns, kc, a[i0*lda+pc:], lda, bp, p.sb, c[i0*ldc+p.j0:], ldc, acc)
+					}
+					i += ns * mr
 				}
-				if transA {
-					as, sa := a[pc*lda+i:], lda
-					if rows < mr {
-						clear(apack[:kc*mr])
-						for k := range kc {
-							copy(apack[k*mr:k*mr+rows], a[(pc+k)*lda+i:(pc+k)*lda+i+rows])
-						}
-						as, sa = apack[:], mr
+			}
+			// Partial tiles: computed into tile, then the valid part copied.
+			for ; i < i1; i += mr {
+				rows := min(mr, i1-i)
+				switch {
+				case rows == mr && transA:
+					kernel(p.nr, true, 1, kc, a[pc*lda+i:], lda, bp, p.sb, tile[:], p.nr, false)
+				case rows == mr:
+					kernel(p.nr, false, 1, kc, a[i*lda+pc:], lda, bp, p.sb, tile[:], p.nr, false)
+				case transA:
+					clear(apack[:kc*mr])
+					for k := range kc {
+						copy(apack[k*mr:k*mr+rows], a[(pc+k)*lda+i:(pc+k)*lda+i+rows])
 					}
-					switch p.nr {
-					case 32:
-						k4x32cols(kc, as, sa, bp, p.sb, dst, ldd, accK)
-					case 16:
-						k4x16cols(kc, as, sa, bp, p.sb, dst, ldd, accK)
-					default:
-						k8x8cols(kc, as, sa, bp, p.sb, dst, ldd, accK)
-					}
-				} else {
-					var ar [8][]float32
-					for r := range mr {
-						ii := min(i+r, M-1) // rows past M repeat the last; their results are dropped
-						ar[r] = a[ii*lda+pc : ii*lda+pe]
-					}
-					switch p.nr {
-					case 32:
-						k4x32rows(kc, (*[4][]float32)(ar[:4]), bp, p.sb, dst, ldd, accK)
-					case 16:
-						k4x16rows(kc, (*[4][]float32)(ar[:4]), bp, p.sb, dst, ldd, accK)
-					default:
-						k8x8rows(kc, &ar, bp, p.sb, dst, ldd, accK)
-					}
-				}
-				if !full {
+					kernel(p.nr, true, 1, kc, apack[:], mr, bp, p.sb, tile[:], p.nr, false)
+				default:
+					clear(apack[:kc*mr])
 					for r := range rows {
-						crow := c[(i+r)*ldc+p.j0 : (i+r)*ldc+p.j0+p.w]
-						trow := tile[r*p.nr : r*p.nr+p.w]
-						if acc {
-							for j, v := range trow {
-								crow[j] += v
-							}
-						} else {
-							copy(crow, trow)
+						copy(apack[r*kc:r*kc+kc], a[(i+r)*lda+pc:(i+r)*lda+pe])
+					}
+					kernel(p.nr, false, 1, kc, apack[:], kc, bp, p.sb, tile[:], p.nr, false)
+				}
+				for r := range rows {
+					crow := c[(i+r)*ldc+p.j0 : (i+r)*ldc+p.j0+p.w]
+					trow := tile[r*p.nr : r*p.nr+p.w]
+					if acc {
+						for j, v := range trow {
+							crow[j] += v
 						}
+					} else {
+						copy(crow, trow)
 					}
 				}
 			}
@@ -294,66 +304,23 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 	}
 }
 
-// dotNT computes C = A B^T + beta C for a few rows of A (decoding): each
-// output is a dot product of a row of A with a row of B, eight rows of B at
-// a time so the eight sums leave in one vector.
-func dotNT(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	n := 0
-	if level >= levelAVX512 && K >= 16 {
-		n = dotNT16(M, N, K, a, lda, b, ldb, beta, c, ldc)
+// kernel runs the micro-kernel of width nr on ns strips; cols selects the
+// transposed-A form (sa is then the stride between k steps, else between rows).
+func kernel(nr int, cols bool, ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	switch {
+	case nr == 32 && cols:
+		k4x32cols(ns, kc, a, sa, b, sb, c, ldc, acc)
+	case nr == 32:
+		k4x32rows(ns, kc, a, sa, b, sb, c, ldc, acc)
+	case nr == 16 && cols:
+		k4x16cols(ns, kc, a, sa, b, sb, c, ldc, acc)
+	case nr == 16:
+		k4x16rows(ns, kc, a, sa, b, sb, c, ldc, acc)
+	case cols:
+		k8x8cols(ns, kc, a, sa, b, sb, c, ldc, acc)
+	default:
+		k8x8rows(ns, kc, a, sa, b, sb, c, ldc, acc)
 	}
-	for ; n+8 <= N; n += 8 {
-		b0, b1, b2, b3 := b[n*ldb:n*ldb+K], b[(n+1)*ldb:(n+1)*ldb+K], b[(n+2)*ldb:(n+2)*ldb+K], b[(n+3)*ldb:(n+3)*ldb+K]
-		b4, b5, b6, b7 := b[(n+4)*ldb:(n+4)*ldb+K], b[(n+5)*ldb:(n+5)*ldb+K], b[(n+6)*ldb:(n+6)*ldb+K], b[(n+7)*ldb:(n+7)*ldb+K]
-		for i := range M {
-			ai := a[i*lda : i*lda+K]
-			var s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x8
-			k := 0
-			for ; k+8 <= K; k += 8 {
-				x := archsimd.LoadFloat32x8Slice(ai[k:])
-				s0 = x.MulAdd(archsimd.LoadFloat32x8Slice(b0[k:]), s0)
-				s1 = x.MulAdd(archsimd.LoadFloat32x8Slice(b1[k:]), s1)
-				s2 = x.MulAdd(archsimd.LoadFloat32x8Slice(b2[k:]), s2)
-				s3 = x.MulAdd(archsimd.LoadFloat32x8Slice(b3[k:]), s3)
-				s4 = x.MulAdd(archsimd.LoadFloat32x8Slice(b4[k:]), s4)
-				s5 = x.MulAdd(archsimd.LoadFloat32x8Slice(b5[k:]), s5)
-				s6 = x.MulAdd(archsimd.LoadFloat32x8Slice(b6[k:]), s6)
-				s7 = x.MulAdd(archsimd.LoadFloat32x8Slice(b7[k:]), s7)
-			}
-			if k < K {
-				x := archsimd.LoadFloat32x8SlicePart(ai[k:])
-				s0 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b0[k:]), s0)
-				s1 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b1[k:]), s1)
-				s2 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b2[k:]), s2)
-				s3 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b3[k:]), s3)
-				s4 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b4[k:]), s4)
-				s5 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b5[k:]), s5)
-				s6 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b6[k:]), s6)
-				s7 = x.MulAdd(archsimd.LoadFloat32x8SlicePart(b7[k:]), s7)
-			}
-			st8(c[i*ldc+n:], hsum8(s0, s1, s2, s3, s4, s5, s6, s7), beta != 0)
-		}
-	}
-	for ; n < N; n++ {
-		bn := b[n*ldb : n*ldb+K]
-		for i := range M {
-			s := dotSIMD(a[i*lda:i*lda+K], bn)
-			if beta != 0 {
-				s += c[i*ldc+n]
-			}
-			c[i*ldc+n] = s
-		}
-	}
-}
-
-// hsum8 returns the vector of the horizontal sums of s0..s7.
-func hsum8(s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x8) archsimd.Float32x8 {
-	// Within each 128-bit half: [sum s0, sum s1, sum s2, sum s3] of that half.
-	q0 := s0.AddPairsGrouped(s1).AddPairsGrouped(s2.AddPairsGrouped(s3))
-	q1 := s4.AddPairsGrouped(s5).AddPairsGrouped(s6.AddPairsGrouped(s7))
-	lo := q0.Select128FromPair(0, 2, q1) // low halves of q0, q1
-	hi := q0.Select128FromPair(1, 3, q1) // high halves of q0, q1
-	return lo.Add(hi)
 }
 
 // axpyNN computes C = A B + beta C for a few rows of A (decoding): row i of
@@ -391,67 +358,36 @@ func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float3
 			w := min(8, N-n)
 			var s0, s1, s2, s3 archsimd.Float32x8
 			if beta != 0 {
-				s0 = archsimd.LoadFloat32x8SlicePart(ci[n : n+w])
+				s0 = ld8(ci[n : n+w])
 			}
 			k := 0
 			for ; k+4 <= K; k += 4 {
 				off := k*ldb + n
-				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s0)
+				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(ld8(b[off:off+w]), s0)
 				off += ldb
-				s1 = archsimd.BroadcastFloat32x8(ai[k+1]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s1)
+				s1 = archsimd.BroadcastFloat32x8(ai[k+1]).MulAdd(ld8(b[off:off+w]), s1)
 				off += ldb
-				s2 = archsimd.BroadcastFloat32x8(ai[k+2]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s2)
+				s2 = archsimd.BroadcastFloat32x8(ai[k+2]).MulAdd(ld8(b[off:off+w]), s2)
 				off += ldb
-				s3 = archsimd.BroadcastFloat32x8(ai[k+3]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s3)
+				s3 = archsimd.BroadcastFloat32x8(ai[k+3]).MulAdd(ld8(b[off:off+w]), s3)
 			}
 			for ; k < K; k++ {
 				off := k*ldb + n
-				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+w]), s0)
+				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(ld8(b[off:off+w]), s0)
 			}
-			s0.Add(s1).Add(s2.Add(s3)).StoreSlicePart(ci[n : n+w])
+			if s0 = s0.Add(s1).Add(s2.Add(s3)); w == 8 {
+				s0.StoreSlice(ci[n:])
+			} else {
+				s0.StoreSlicePart(ci[n : n+w])
+			}
 		}
 	}
 }
 
-// dotNT16 is the AVX-512 body of dotNT for K >= 16: it computes the first
-// N/8*8 columns and returns how many it did.
-func dotNT16(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) int {
-	n := 0
-	for ; n+8 <= N; n += 8 {
-		b0, b1, b2, b3 := b[n*ldb:n*ldb+K], b[(n+1)*ldb:(n+1)*ldb+K], b[(n+2)*ldb:(n+2)*ldb+K], b[(n+3)*ldb:(n+3)*ldb+K]
-		b4, b5, b6, b7 := b[(n+4)*ldb:(n+4)*ldb+K], b[(n+5)*ldb:(n+5)*ldb+K], b[(n+6)*ldb:(n+6)*ldb+K], b[(n+7)*ldb:(n+7)*ldb+K]
-		for i := range M {
-			ai := a[i*lda : i*lda+K]
-			var s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x16
-			k := 0
-			for ; k+16 <= K; k += 16 {
-				x := archsimd.LoadFloat32x16Slice(ai[k:])
-				s0 = x.MulAdd(archsimd.LoadFloat32x16Slice(b0[k:]), s0)
-				s1 = x.MulAdd(archsimd.LoadFloat32x16Slice(b1[k:]), s1)
-				s2 = x.MulAdd(archsimd.LoadFloat32x16Slice(b2[k:]), s2)
-				s3 = x.MulAdd(archsimd.LoadFloat32x16Slice(b3[k:]), s3)
-				s4 = x.MulAdd(archsimd.LoadFloat32x16Slice(b4[k:]), s4)
-				s5 = x.MulAdd(archsimd.LoadFloat32x16Slice(b5[k:]), s5)
-				s6 = x.MulAdd(archsimd.LoadFloat32x16Slice(b6[k:]), s6)
-				s7 = x.MulAdd(archsimd.LoadFloat32x16Slice(b7[k:]), s7)
-			}
-			if k < K {
-				x := archsimd.LoadFloat32x16SlicePart(ai[k:])
-				s0 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b0[k:]), s0)
-				s1 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b1[k:]), s1)
-				s2 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b2[k:]), s2)
-				s3 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b3[k:]), s3)
-				s4 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b4[k:]), s4)
-				s5 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b5[k:]), s5)
-				s6 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b6[k:]), s6)
-				s7 = x.MulAdd(archsimd.LoadFloat32x16SlicePart(b7[k:]), s7)
-			}
-			h := hsum8(fold(s0), fold(s1), fold(s2), fold(s3), fold(s4), fold(s5), fold(s6), fold(s7))
-			st8(c[i*ldc+n:], h, beta != 0)
-		}
+// ld8 loads s[:8], or the first len(s) < 8 values zero-filled.
+func ld8(s []float32) archsimd.Float32x8 {
+	if len(s) >= 8 {
+		return archsimd.LoadFloat32x8Slice(s)
 	}
-	return n
+	return archsimd.LoadFloat32x8SlicePart(s)
 }
-
-// fold adds the two 256-bit halves of v.
-func fold(v archsimd.Float32x16) archsimd.Float32x8 { return v.GetLo().Add(v.GetHi()) }

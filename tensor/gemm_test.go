@@ -96,6 +96,8 @@ func gemmCases() []gemmCase {
 		gemmCase{false, false, 1, 8, 300, 56, 0}, // decoding P V
 		gemmCase{false, false, 1, 300, 8, 0, 0},  // decoding q K^T with K^T stored
 		gemmCase{false, true, 1, 300, 8, 24, 0},  // decoding q K^T
+		gemmCase{true, true, 45, 5, 50, 3, 0},    // narrow C from A^T B^T
+		gemmCase{false, false, 45, 7, 50, 3, 1},  // narrow C, dot form
 	)
 	// Odd sizes and tails through every path.
 	r := rand.New(rand.NewPCG(1, 2))

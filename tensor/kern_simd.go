@@ -11,11 +11,12 @@ import "simd/archsimd"
 //
 // B is always read "k-major": row k of the panel is b[k*sb : k*sb+NR], which
 // is either a packed panel (sb = NR) or the caller's row-major B itself
-// (sb = ldb). A comes in two forms: "rows" kernels get MR row slices with
-// A(r,k) = a_r[k] (op(A) = A), "cols" kernels get one slice with
-// A(r,k) = a[k*sa+r] (op(A) = A^T, or a packed strip). With acc the tile is
-// added to C, otherwise C is overwritten without being read, so NaNs already
-// in C do not leak into the result (BLAS beta = 0).
+// (sb = ldb). A comes in two forms: "rows" kernels read A(r,k) = a[r*lda+k]
+// (op(A) = A), "cols" kernels read A(r,k) = a[k*sa+r] (op(A) = A^T). Each
+// call computes ns strips of MR rows one below the other, so the loop over
+// strips costs no call. With acc the tile is added to C, otherwise C is
+// overwritten without being read, so NaNs already in C do not leak into the
+// result (BLAS beta = 0).
 //
 // The register budget decides the tile: the compiler allocates 15 vector
 // registers (X15 is reserved) and its fused multiply-add overwrites a
@@ -40,56 +41,61 @@ func st8(c []float32, v archsimd.Float32x8, acc bool) {
 }
 
 // k4x32rows is the AVX-512 4x32 kernel with A given as rows.
-func k4x32rows(kc int, a *[4][]float32, b []float32, sb int, c []float32, ldc int, acc bool) {
-	a0, a1, a2, a3 := a[0][:kc], a[1][:kc], a[2][:kc], a[3][:kc]
-	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16
-	off := 0
-	for k := range a0 {
-		bk := b[off : off+32]
-		b0 := archsimd.LoadFloat32x16Slice(bk)
-		b1 := archsimd.LoadFloat32x16Slice(bk[16:])
-		x := archsimd.BroadcastFloat32x16(a0[k])
-		c00 = x.MulAdd(b0, c00)
-		c01 = x.MulAdd(b1, c01)
-		x = archsimd.BroadcastFloat32x16(a1[k])
-		c10 = x.MulAdd(b0, c10)
-		c11 = x.MulAdd(b1, c11)
-		x = archsimd.BroadcastFloat32x16(a2[k])
-		c20 = x.MulAdd(b0, c20)
-		c21 = x.MulAdd(b1, c21)
-		x = archsimd.BroadcastFloat32x16(a3[k])
-		c30 = x.MulAdd(b0, c30)
-		c31 = x.MulAdd(b1, c31)
-		off += sb
+func k4x32rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	for s := range ns {
+		as := a[4*s*lda:]
+		a0, a1, a2, a3 := as[:kc], as[lda:lda+kc], as[2*lda:2*lda+kc], as[3*lda:3*lda+kc]
+		var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16
+		off := 0
+		for k := range a0 {
+			bk := b[off : off+32]
+			b0 := archsimd.LoadFloat32x16Slice(bk)
+			b1 := archsimd.LoadFloat32x16Slice(bk[16:])
+			x := archsimd.BroadcastFloat32x16(a0[k])
+			c00 = x.MulAdd(b0, c00)
+			c01 = x.MulAdd(b1, c01)
+			x = archsimd.BroadcastFloat32x16(a1[k])
+			c10 = x.MulAdd(b0, c10)
+			c11 = x.MulAdd(b1, c11)
+			x = archsimd.BroadcastFloat32x16(a2[k])
+			c20 = x.MulAdd(b0, c20)
+			c21 = x.MulAdd(b1, c21)
+			x = archsimd.BroadcastFloat32x16(a3[k])
+			c30 = x.MulAdd(b0, c30)
+			c31 = x.MulAdd(b1, c31)
+			off += sb
+		}
+		st4x32(c[4*s*ldc:], ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
 	}
-	st4x32(c, ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
 }
 
 // k4x32cols is the AVX-512 4x32 kernel with A(r,k) = a[k*sa+r].
-func k4x32cols(kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
-	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16
-	offA, offB := 0, 0
-	for range kc {
-		ak := a[offA : offA+4]
-		bk := b[offB : offB+32]
-		b0 := archsimd.LoadFloat32x16Slice(bk)
-		b1 := archsimd.LoadFloat32x16Slice(bk[16:])
-		x := archsimd.BroadcastFloat32x16(ak[0])
-		c00 = x.MulAdd(b0, c00)
-		c01 = x.MulAdd(b1, c01)
-		x = archsimd.BroadcastFloat32x16(ak[1])
-		c10 = x.MulAdd(b0, c10)
-		c11 = x.MulAdd(b1, c11)
-		x = archsimd.BroadcastFloat32x16(ak[2])
-		c20 = x.MulAdd(b0, c20)
-		c21 = x.MulAdd(b1, c21)
-		x = archsimd.BroadcastFloat32x16(ak[3])
-		c30 = x.MulAdd(b0, c30)
-		c31 = x.MulAdd(b1, c31)
-		offA += sa
-		offB += sb
+func k4x32cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	for s := range ns {
+		var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16
+		offA, offB := 4*s, 0
+		for range kc {
+			ak := a[offA : offA+4]
+			bk := b[offB : offB+32]
+			b0 := archsimd.LoadFloat32x16Slice(bk)
+			b1 := archsimd.LoadFloat32x16Slice(bk[16:])
+			x := archsimd.BroadcastFloat32x16(ak[0])
+			c00 = x.MulAdd(b0, c00)
+			c01 = x.MulAdd(b1, c01)
+			x = archsimd.BroadcastFloat32x16(ak[1])
+			c10 = x.MulAdd(b0, c10)
+			c11 = x.MulAdd(b1, c11)
+			x = archsimd.BroadcastFloat32x16(ak[2])
+			c20 = x.MulAdd(b0, c20)
+			c21 = x.MulAdd(b1, c21)
+			x = archsimd.BroadcastFloat32x16(ak[3])
+			c30 = x.MulAdd(b0, c30)
+			c31 = x.MulAdd(b1, c31)
+			offA += sa
+			offB += sb
+		}
+		st4x32(c[4*s*ldc:], ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
 	}
-	st4x32(c, ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
 }
 
 func st4x32(c []float32, ldc int, acc bool, c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16) {
@@ -104,56 +110,61 @@ func st4x32(c []float32, ldc int, acc bool, c00, c01, c10, c11, c20, c21, c30, c
 }
 
 // k4x16rows is the AVX2 4x16 kernel with A given as rows.
-func k4x16rows(kc int, a *[4][]float32, b []float32, sb int, c []float32, ldc int, acc bool) {
-	a0, a1, a2, a3 := a[0][:kc], a[1][:kc], a[2][:kc], a[3][:kc]
-	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8
-	off := 0
-	for k := range a0 {
-		bk := b[off : off+16]
-		b0 := archsimd.LoadFloat32x8Slice(bk)
-		b1 := archsimd.LoadFloat32x8Slice(bk[8:])
-		x := archsimd.BroadcastFloat32x8(a0[k])
-		c00 = x.MulAdd(b0, c00)
-		c01 = x.MulAdd(b1, c01)
-		x = archsimd.BroadcastFloat32x8(a1[k])
-		c10 = x.MulAdd(b0, c10)
-		c11 = x.MulAdd(b1, c11)
-		x = archsimd.BroadcastFloat32x8(a2[k])
-		c20 = x.MulAdd(b0, c20)
-		c21 = x.MulAdd(b1, c21)
-		x = archsimd.BroadcastFloat32x8(a3[k])
-		c30 = x.MulAdd(b0, c30)
-		c31 = x.MulAdd(b1, c31)
-		off += sb
+func k4x16rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	for s := range ns {
+		as := a[4*s*lda:]
+		a0, a1, a2, a3 := as[:kc], as[lda:lda+kc], as[2*lda:2*lda+kc], as[3*lda:3*lda+kc]
+		var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8
+		off := 0
+		for k := range a0 {
+			bk := b[off : off+16]
+			b0 := archsimd.LoadFloat32x8Slice(bk)
+			b1 := archsimd.LoadFloat32x8Slice(bk[8:])
+			x := archsimd.BroadcastFloat32x8(a0[k])
+			c00 = x.MulAdd(b0, c00)
+			c01 = x.MulAdd(b1, c01)
+			x = archsimd.BroadcastFloat32x8(a1[k])
+			c10 = x.MulAdd(b0, c10)
+			c11 = x.MulAdd(b1, c11)
+			x = archsimd.BroadcastFloat32x8(a2[k])
+			c20 = x.MulAdd(b0, c20)
+			c21 = x.MulAdd(b1, c21)
+			x = archsimd.BroadcastFloat32x8(a3[k])
+			c30 = x.MulAdd(b0, c30)
+			c31 = x.MulAdd(b1, c31)
+			off += sb
+		}
+		st4x16(c[4*s*ldc:], ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
 	}
-	st4x16(c, ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
 }
 
 // k4x16cols is the AVX2 4x16 kernel with A(r,k) = a[k*sa+r].
-func k4x16cols(kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
-	var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8
-	offA, offB := 0, 0
-	for range kc {
-		ak := a[offA : offA+4]
-		bk := b[offB : offB+16]
-		b0 := archsimd.LoadFloat32x8Slice(bk)
-		b1 := archsimd.LoadFloat32x8Slice(bk[8:])
-		x := archsimd.BroadcastFloat32x8(ak[0])
-		c00 = x.MulAdd(b0, c00)
-		c01 = x.MulAdd(b1, c01)
-		x = archsimd.BroadcastFloat32x8(ak[1])
-		c10 = x.MulAdd(b0, c10)
-		c11 = x.MulAdd(b1, c11)
-		x = archsimd.BroadcastFloat32x8(ak[2])
-		c20 = x.MulAdd(b0, c20)
-		c21 = x.MulAdd(b1, c21)
-		x = archsimd.BroadcastFloat32x8(ak[3])
-		c30 = x.MulAdd(b0, c30)
-		c31 = x.MulAdd(b1, c31)
-		offA += sa
-		offB += sb
+func k4x16cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	for s := range ns {
+		var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8
+		offA, offB := 4*s, 0
+		for range kc {
+			ak := a[offA : offA+4]
+			bk := b[offB : offB+16]
+			b0 := archsimd.LoadFloat32x8Slice(bk)
+			b1 := archsimd.LoadFloat32x8Slice(bk[8:])
+			x := archsimd.BroadcastFloat32x8(ak[0])
+			c00 = x.MulAdd(b0, c00)
+			c01 = x.MulAdd(b1, c01)
+			x = archsimd.BroadcastFloat32x8(ak[1])
+			c10 = x.MulAdd(b0, c10)
+			c11 = x.MulAdd(b1, c11)
+			x = archsimd.BroadcastFloat32x8(ak[2])
+			c20 = x.MulAdd(b0, c20)
+			c21 = x.MulAdd(b1, c21)
+			x = archsimd.BroadcastFloat32x8(ak[3])
+			c30 = x.MulAdd(b0, c30)
+			c31 = x.MulAdd(b1, c31)
+			offA += sa
+			offB += sb
+		}
+		st4x16(c[4*s*ldc:], ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
 	}
-	st4x16(c, ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
 }
 
 func st4x16(c []float32, ldc int, acc bool, c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8) {
@@ -167,47 +178,52 @@ func st4x16(c []float32, ldc int, acc bool, c00, c01, c10, c11, c20, c21, c30, c
 	st8(c[3*ldc+8:], c31, acc)
 }
 
-// k8x8rows is the 8x8 kernel for narrow B (attention values, head size 8),
-// A given as rows. Each broadcast is used once, so no register copies.
-func k8x8rows(kc int, a *[8][]float32, b []float32, sb int, c []float32, ldc int, acc bool) {
-	a0, a1, a2, a3 := a[0][:kc], a[1][:kc], a[2][:kc], a[3][:kc]
-	a4, a5, a6, a7 := a[4][:kc], a[5][:kc], a[6][:kc], a[7][:kc]
-	var c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8
-	off := 0
-	for k := range a0 {
-		bk := archsimd.LoadFloat32x8Slice(b[off : off+8])
-		c0 = archsimd.BroadcastFloat32x8(a0[k]).MulAdd(bk, c0)
-		c1 = archsimd.BroadcastFloat32x8(a1[k]).MulAdd(bk, c1)
-		c2 = archsimd.BroadcastFloat32x8(a2[k]).MulAdd(bk, c2)
-		c3 = archsimd.BroadcastFloat32x8(a3[k]).MulAdd(bk, c3)
-		c4 = archsimd.BroadcastFloat32x8(a4[k]).MulAdd(bk, c4)
-		c5 = archsimd.BroadcastFloat32x8(a5[k]).MulAdd(bk, c5)
-		c6 = archsimd.BroadcastFloat32x8(a6[k]).MulAdd(bk, c6)
-		c7 = archsimd.BroadcastFloat32x8(a7[k]).MulAdd(bk, c7)
-		off += sb
+// k8x8rows is the 8x8 kernel for narrow B (head size 8), A given as rows.
+// Each broadcast is used once, so it needs no register copies.
+func k8x8rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	for s := range ns {
+		as := a[8*s*lda:]
+		a0, a1, a2, a3 := as[:kc], as[lda:lda+kc], as[2*lda:2*lda+kc], as[3*lda:3*lda+kc]
+		a4, a5, a6, a7 := as[4*lda:4*lda+kc], as[5*lda:5*lda+kc], as[6*lda:6*lda+kc], as[7*lda:7*lda+kc]
+		var c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8
+		off := 0
+		for k := range a0 {
+			bk := archsimd.LoadFloat32x8Slice(b[off : off+8])
+			c0 = archsimd.BroadcastFloat32x8(a0[k]).MulAdd(bk, c0)
+			c1 = archsimd.BroadcastFloat32x8(a1[k]).MulAdd(bk, c1)
+			c2 = archsimd.BroadcastFloat32x8(a2[k]).MulAdd(bk, c2)
+			c3 = archsimd.BroadcastFloat32x8(a3[k]).MulAdd(bk, c3)
+			c4 = archsimd.BroadcastFloat32x8(a4[k]).MulAdd(bk, c4)
+			c5 = archsimd.BroadcastFloat32x8(a5[k]).MulAdd(bk, c5)
+			c6 = archsimd.BroadcastFloat32x8(a6[k]).MulAdd(bk, c6)
+			c7 = archsimd.BroadcastFloat32x8(a7[k]).MulAdd(bk, c7)
+			off += sb
+		}
+		st8x8(c[8*s*ldc:], ldc, acc, c0, c1, c2, c3, c4, c5, c6, c7)
 	}
-	st8x8(c, ldc, acc, c0, c1, c2, c3, c4, c5, c6, c7)
 }
 
 // k8x8cols is the 8x8 kernel with A(r,k) = a[k*sa+r].
-func k8x8cols(kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
-	var c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8
-	offA, offB := 0, 0
-	for range kc {
-		ak := a[offA : offA+8]
-		bk := archsimd.LoadFloat32x8Slice(b[offB : offB+8])
-		c0 = archsimd.BroadcastFloat32x8(ak[0]).MulAdd(bk, c0)
-		c1 = archsimd.BroadcastFloat32x8(ak[1]).MulAdd(bk, c1)
-		c2 = archsimd.BroadcastFloat32x8(ak[2]).MulAdd(bk, c2)
-		c3 = archsimd.BroadcastFloat32x8(ak[3]).MulAdd(bk, c3)
-		c4 = archsimd.BroadcastFloat32x8(ak[4]).MulAdd(bk, c4)
-		c5 = archsimd.BroadcastFloat32x8(ak[5]).MulAdd(bk, c5)
-		c6 = archsimd.BroadcastFloat32x8(ak[6]).MulAdd(bk, c6)
-		c7 = archsimd.BroadcastFloat32x8(ak[7]).MulAdd(bk, c7)
-		offA += sa
-		offB += sb
+func k8x8cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	for s := range ns {
+		var c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8
+		offA, offB := 8*s, 0
+		for range kc {
+			ak := a[offA : offA+8]
+			bk := archsimd.LoadFloat32x8Slice(b[offB : offB+8])
+			c0 = archsimd.BroadcastFloat32x8(ak[0]).MulAdd(bk, c0)
+			c1 = archsimd.BroadcastFloat32x8(ak[1]).MulAdd(bk, c1)
+			c2 = archsimd.BroadcastFloat32x8(ak[2]).MulAdd(bk, c2)
+			c3 = archsimd.BroadcastFloat32x8(ak[3]).MulAdd(bk, c3)
+			c4 = archsimd.BroadcastFloat32x8(ak[4]).MulAdd(bk, c4)
+			c5 = archsimd.BroadcastFloat32x8(ak[5]).MulAdd(bk, c5)
+			c6 = archsimd.BroadcastFloat32x8(ak[6]).MulAdd(bk, c6)
+			c7 = archsimd.BroadcastFloat32x8(ak[7]).MulAdd(bk, c7)
+			offA += sa
+			offB += sb
+		}
+		st8x8(c[8*s*ldc:], ldc, acc, c0, c1, c2, c3, c4, c5, c6, c7)
 	}
-	st8x8(c, ldc, acc, c0, c1, c2, c3, c4, c5, c6, c7)
 }
 
 func st8x8(c []float32, ldc int, acc bool, c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8) {
