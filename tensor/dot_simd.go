@@ -57,7 +57,6 @@ func hsum4(s0, s1, s2, s3 archsimd.Float32x8) archsimd.Float32x4 {
 // fold adds the two 256-bit halves of v.
 func fold(v archsimd.Float32x16) archsimd.Float32x8 { return v.GetLo().Add(v.GetHi()) }
 
-
 // dot1x4 returns [a0.b0, a0.b1, a0.b2, a0.b3] (AVX2).
 func dot1x4(a0, b0, b1, b2, b3 []float32) archsimd.Float32x4 {
 	b0, b1, b2, b3 = b0[:len(a0)], b1[:len(a0)], b2[:len(a0)], b3[:len(a0)]
@@ -79,7 +78,6 @@ func dot1x4(a0, b0, b1, b2, b3 []float32) archsimd.Float32x4 {
 	}
 	return hsum4(s0, s1, s2, s3)
 }
-
 
 // dot1x4w is dot1x4 on 16 lanes (AVX-512).
 func dot1x4w(a0, b0, b1, b2, b3 []float32) archsimd.Float32x4 {
