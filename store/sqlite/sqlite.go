@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
+	"sync"
 
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -31,6 +33,9 @@ var Dialect = store.Dialect{
 		return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	},
 }
+
+// MaxConns bounds the open connections (readers run in parallel in WAL mode).
+const MaxConns = 16
 
 // BusyTimeoutMS is how long a writer waits for the database lock before failing.
 const BusyTimeoutMS = 10000
@@ -55,11 +60,15 @@ func Open(ctx context.Context, path string) (*store.SQL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
+	// Keep connections open: a new one re-runs the pragmas above, and the
+	// default of two idle connections would churn under concurrent requests.
+	db.SetMaxOpenConns(MaxConns)
+	db.SetMaxIdleConns(MaxConns)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	s, err := store.Open(ctx, conn{db: db}, Dialect, db.Close)
+	s, err := store.Open(ctx, conn{db: db, wmu: new(sync.Mutex)}, Dialect, db.Close)
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -68,9 +77,26 @@ func Open(ctx context.Context, path string) (*store.SQL, error) {
 }
 
 // conn adapts database/sql to store.Conn; tx is set inside a transaction.
+//
+// SQLite has one writer at a time. Writers of this process queue on wmu
+// instead of on the busy handler, whose sleep-and-retry polling gives long
+// tail latencies under load; the busy timeout still covers other processes.
+// Readers do not take wmu (WAL lets them run beside the writer).
 type conn struct {
-	db *sql.DB
-	tx *sql.Tx
+	db  *sql.DB
+	tx  *sql.Tx
+	wmu *sync.Mutex
+}
+
+// isWrite reports whether a statement writes (so Query of INSERT … RETURNING queues too).
+func isWrite(query string) bool {
+	q := strings.ToUpper(strings.TrimSpace(query))
+	for _, p := range []string{"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"} {
+		if strings.HasPrefix(q, p) {
+			return true
+		}
+	}
+	return false
 }
 
 type execQuerier interface {
@@ -86,6 +112,10 @@ func (c conn) q() execQuerier {
 }
 
 func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if c.tx == nil {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+	}
 	res, err := c.q().ExecContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
@@ -94,22 +124,35 @@ func (c conn) Exec(ctx context.Context, query string, args ...any) (int64, error
 }
 
 func (c conn) Query(ctx context.Context, query string, args ...any) (store.Rows, error) {
+	locked := c.tx == nil && isWrite(query)
+	if locked {
+		c.wmu.Lock()
+	}
 	r, err := c.q().QueryContext(ctx, query, args...)
 	if err != nil {
+		if locked {
+			c.wmu.Unlock()
+		}
 		return nil, err
 	}
-	return rows{r}, nil
+	out := &rows{Rows: r}
+	if locked {
+		out.done = c.wmu.Unlock
+	}
+	return out, nil
 }
 
 func (c conn) Tx(ctx context.Context, fn func(store.Conn) error) error {
 	if c.tx != nil {
 		return fn(c)
 	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(conn{db: c.db, tx: tx}); err != nil {
+	if err := fn(conn{db: c.db, tx: tx, wmu: c.wmu}); err != nil {
 		tx.Rollback()
 		return err
 	}
@@ -119,6 +162,15 @@ func (c conn) Tx(ctx context.Context, fn func(store.Conn) error) error {
 	return nil
 }
 
-type rows struct{ *sql.Rows }
+type rows struct {
+	*sql.Rows
+	done func()
+	once sync.Once
+}
 
-func (r rows) Close() { r.Rows.Close() }
+func (r *rows) Close() {
+	r.Rows.Close()
+	if r.done != nil {
+		r.once.Do(r.done)
+	}
+}

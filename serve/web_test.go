@@ -1,0 +1,247 @@
+package serve_test
+
+import (
+	"encoding/csv"
+	"fmt"
+	"fspo/serve"
+	"fspo/store"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// browser is a cookie-keeping HTTP client that reads form tokens from pages.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+func newBrowser(t *testing.T, e *env) *browser {
+	jar, _ := cookiejar.New(nil)
+	c := *e.srv.Client()
+	c.Jar = jar
+	return &browser{t: t, base: e.srv.URL, c: &c}
+}
+
+var (
+	csrfRe   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	hiddenRe = regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)">`)
+)
+
+func (b *browser) get(path string) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.base + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if m := csrfRe.FindStringSubmatch(string(body)); m != nil {
+		b.csrf = m[1]
+	}
+	return resp.StatusCode, string(body)
+}
+
+func (b *browser) post(path string, form url.Values) (int, string) {
+	b.t.Helper()
+	if form.Get("csrf") == "" && b.csrf != "" {
+		form.Set("csrf", b.csrf)
+	}
+	resp, err := b.c.PostForm(b.base+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if m := csrfRe.FindStringSubmatch(string(body)); m != nil {
+		b.csrf = m[1]
+	}
+	return resp.StatusCode, string(body)
+}
+
+// hidden returns a page's hidden form fields, unescaped.
+func hidden(page string) url.Values {
+	v := url.Values{}
+	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return v
+}
+
+func (b *browser) signin(token string) {
+	b.t.Helper()
+	b.get("/")
+	if code, body := b.post("/signin", url.Values{"token": {token}}); code != 200 || !strings.Contains(body, "Sign out") {
+		b.t.Fatalf("sign in: %d %s", code, body)
+	}
+}
+
+func TestWebLabelAskAndDelete(t *testing.T) {
+	e := newEnv(t, nil)
+	_, tok := e.user("alice")
+	b := newBrowser(t, e)
+	if code, body := b.post("/signin", url.Values{"token": {tok}, "csrf": {"forged"}}); code != 403 {
+		t.Errorf("sign-in with a forged form token = %d %s, want 403", code, body)
+	}
+	b.get("/")
+	if code, body := b.post("/signin", url.Values{"token": {"wrong"}}); code != 401 || !strings.Contains(body, "not valid") {
+		t.Errorf("sign-in with a wrong token = %d", code)
+	}
+	b.signin(tok)
+
+	_, page := b.get("/label?question=" + url.QueryEscape(`Tell me about <script>x</script>`))
+	if strings.Contains(page, "<script>x</script>") || !strings.Contains(page, "&lt;script&gt;x&lt;/script&gt;") {
+		t.Errorf("the question is not HTML-escaped on the label page")
+	}
+	form := hidden(page)
+	form.Set("pick", "b")
+	if code, body := b.post("/label", form); code != 200 || !strings.Contains(body, "Saved your preference") {
+		t.Fatalf("label post: %d %s", code, body)
+	}
+	prefs, err := e.store.Preferences(t.Context(), decodeUserID(t, e, tok), storePrefQuery())
+	if err != nil || len(prefs) != 1 || !strings.HasPrefix(prefs[0].Chosen, "B: ") || !strings.HasPrefix(prefs[0].Rejected, "A: ") || prefs[0].Source != "web" {
+		t.Fatalf("stored preferences %+v, %v: want B chosen over A from the web", prefs, err)
+	}
+
+	if code, body := b.post("/ask", url.Values{"question": {"a question"}, "personalize": {"1"}}); code != 200 ||
+		!strings.Contains(body, "personalized with 1 shots") || !strings.Contains(body, "What the model thinks you like") {
+		t.Errorf("ask: %d %s", code, body)
+	}
+	if _, body := b.post("/ask", url.Values{"question": {"a question"}}); !strings.Contains(body, "base answer") {
+		t.Errorf("ask without personalization: %s", body)
+	}
+
+	_, page = b.get("/prefs")
+	if !strings.Contains(page, "B: a bold answer") {
+		t.Errorf("prefs page misses the preference")
+	}
+	// Another user cannot delete it.
+	_, bobTok := e.user("bob")
+	bob := newBrowser(t, e)
+	bob.signin(bobTok)
+	if code, _ := bob.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{}); code != 404 {
+		t.Errorf("bob deleting alice's preference on the web = %d, want 404", code)
+	}
+	// Alice's form token does not work in bob's session.
+	if code, _ := bob.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{"csrf": {b.csrf}}); code != 403 {
+		t.Errorf("bob posting with alice's form token = %d, want 403", code)
+	}
+	// A cross-origin post is refused even with the right token.
+	req, _ := http.NewRequest("POST", e.srv.URL+fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), strings.NewReader("csrf="+b.csrf))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://evil.example")
+	if resp, err := b.c.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Errorf("cross-origin delete: %v %v, want 403", resp.StatusCode, err)
+	}
+	if code, body := b.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{}); code != 200 || !strings.Contains(body, "No preferences yet") {
+		t.Errorf("delete own: %d %s", code, body)
+	}
+	// Signed out, the pages send you to sign in.
+	b.post("/signout", url.Values{})
+	if _, body := b.get("/prefs"); !strings.Contains(body, `id="signin"`) {
+		t.Errorf("after sign-out /prefs does not lead to the sign-in form")
+	}
+}
+
+// TestWebStudyFlow: the admin creates a study, a participant labels the
+// pairs, then picks the personalized answer each time wherever it is shown;
+// the results must count every pick for system A ("fspo").
+func TestWebStudyFlow(t *testing.T) {
+	e := newEnv(t, nil)
+	questions := []string{"q one", "q two", "q three", "q four"}
+	code, body, _ := e.do("POST", "/api/studies", adminToken, map[string]any{"name": "pilot", "questions": questions,
+		"label_questions": []string{"label me"}, "pairs": 2, "systems": []string{"fspo", "base"}})
+	if code != 201 {
+		t.Fatalf("create study: %d %s", code, body)
+	}
+	id := decode[map[string]any](t, body)["id"].(string)
+	if code, _, _ := e.do("POST", "/api/studies", "", map[string]any{"name": "x"}); code != 401 {
+		t.Errorf("create study without the admin token = %d", code)
+	}
+	if code, body, _ := e.do("POST", "/api/studies", adminToken, map[string]any{"name": "x", "questions": []string{"q"}, "systems": []string{"fspo", "gpt"}}); code != 400 || !strings.Contains(decode[struct{ Error struct{ Message string } }](t, body).Error.Message, `unknown system "gpt"`) {
+		t.Errorf("study with an unknown system = %d %s", code, body)
+	}
+
+	_, tok := e.user("participant")
+	b := newBrowser(t, e)
+	b.signin(tok)
+	if code, _ := b.post("/study/"+id+"/vote", url.Values{"q": {"0"}, "side": {"left"}}); code != 409 {
+		t.Errorf("voting before labelling = %d, want 409", code)
+	}
+	for step := 1; step <= 2; step++ {
+		_, page := b.get("/study/" + id)
+		if !strings.Contains(page, fmt.Sprintf("label pair %d of 2", step)) || !strings.Contains(page, "label me") {
+			t.Fatalf("step %d: not the labelling page:\n%s", step, page)
+		}
+		form := hidden(page)
+		form.Set("pick", "a")
+		b.post("/label", form)
+	}
+	sides := map[string]int{}
+	for range questions {
+		_, page := b.get("/study/" + id)
+		left := regexp.MustCompile(`id="answer-left">([^<]*)<`).FindStringSubmatch(page)
+		if left == nil {
+			t.Fatalf("not a comparison page:\n%s", page)
+		}
+		if h := hidden(page); len(h) != 2 || h.Get("q") == "" || h.Get("csrf") == "" {
+			t.Errorf("the comparison form carries more than the question and form token: %v", h)
+		}
+		side := "right"
+		if strings.Contains(left[1], "personalized with 2 shots") {
+			side = "left"
+		}
+		sides[side]++
+		q := hidden(page).Get("q")
+		b.post("/study/"+id+"/vote", url.Values{"q": {q}, "side": {side}})
+		// A double click does not count twice.
+		b.post("/study/"+id+"/vote", url.Values{"q": {q}, "side": {"left"}})
+	}
+	if _, page := b.get("/study/" + id); !strings.Contains(page, "Thank you") {
+		t.Errorf("after all questions: not the thank-you page")
+	}
+	t.Logf("personalized answer shown on the left %d times, right %d times", sides["left"], sides["right"])
+
+	code, body, _ = e.do("GET", "/api/studies/"+id+"/results", adminToken, nil)
+	res := decode[map[string]any](t, body)
+	if code != 200 || res["votes"] != 4.0 || res["wins_a"] != 4.0 || res["win_rate"] != 1.0 || res["participants"] != 1.0 {
+		t.Errorf("results = %d %s, want 4 of 4 for fspo", code, body)
+	}
+	if p := res["p_value_one_sided"].(float64); p != 1.0/16 {
+		t.Errorf("p-value = %v, want 1/16", p)
+	}
+	if code, _, _ := e.do("GET", "/api/studies/"+id+"/results", tok, nil); code != 401 {
+		t.Errorf("participant reading results = %d, want 401", code)
+	}
+	if code, _ := b.get("/study/" + id + "/results"); code != 403 {
+		t.Errorf("participant opening the results page = %d, want 403", code)
+	}
+
+	admin := newBrowser(t, e)
+	admin.signin(adminToken)
+	if _, page := admin.get("/study/" + id + "/results"); !strings.Contains(page, "100.0%") {
+		t.Errorf("results page misses the win rate:\n%s", page)
+	}
+	code, csvText := admin.get("/study/" + id + "/results.csv")
+	rows, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
+	if code != 200 || err != nil || len(rows) != 5 || rows[0][0] != "study" || rows[1][6] != "fspo" || rows[1][7] != "true" {
+		t.Errorf("CSV = %d %q %v", code, rows, err)
+	}
+}
+
+func decodeUserID(t *testing.T, e *env, token string) string {
+	u, err := e.store.UserByToken(t.Context(), serve.HashToken(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+func storePrefQuery() store.PrefQuery { return store.PrefQuery{} }
