@@ -22,6 +22,10 @@ const (
 	// Below this many flops a product runs on one thread: waking helpers
 	// costs a few microseconds.
 	parallelMinFlops = 1 << 18
+	// With at least this many rows, B is packed even when it could be read
+	// in place: a packed panel is contiguous, while rows of B a power-of-two
+	// stride apart fall into few L1 sets and evict each other.
+	packMinRows = 64
 )
 
 // Products with few rows take GEMV-like paths that read B in place.
@@ -155,7 +159,7 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	packLen := 0
 	add := func(j0, w, nr int) {
 		p := panel{j0: j0, w: w, nr: nr}
-		if transB || w < nr {
+		if transB || w < nr || M >= packMinRows {
 			p.sb = nr
 			packLen += K * nr
 		} else {
