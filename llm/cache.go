@@ -26,6 +26,7 @@ import (
 // necessarily a power loss; sqlite.org/wal.html). Safe for concurrent use.
 type Cache struct {
 	db   *sql.DB
+	get  *sql.Stmt // prepared: lookups dominate a resumed run
 	path string
 	mu   sync.Mutex // serialises writers (SQLite has one writer at a time)
 	hits atomic.Int64
@@ -61,7 +62,7 @@ func NewCache(path string) (*Cache, error) {
 		return nil, errors.New("open llm cache: empty path")
 	}
 	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
-		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)"
+		"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_pragma=cache_size(-65536)&_pragma=mmap_size(268435456)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open llm cache %s: %w", path, err)
@@ -77,16 +78,24 @@ func NewCache(path string) (*Cache, error) {
 		db.Close()
 		return nil, fmt.Errorf("open llm cache %s: journal mode %q, want wal (%v)", path, mode, err)
 	}
-	return &Cache{db: db, path: path}, nil
+	get, err := db.Prepare("SELECT response FROM calls WHERE key = ?")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open llm cache %s: %w", path, err)
+	}
+	return &Cache{db: db, get: get, path: path}, nil
 }
 
 // Close closes the database.
-func (c *Cache) Close() error { return c.db.Close() }
+func (c *Cache) Close() error {
+	c.get.Close()
+	return c.db.Close()
+}
 
 // Get returns the cached response under key (Cached set) and whether it was found.
 func (c *Cache) Get(ctx context.Context, key string) (Response, bool, error) {
 	var text string
-	err := c.db.QueryRowContext(ctx, "SELECT response FROM calls WHERE key = ?", key).Scan(&text)
+	err := c.get.QueryRowContext(ctx, key).Scan(&text)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Response{}, false, nil
 	}
