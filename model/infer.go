@@ -49,8 +49,9 @@ func (c *Cache) CopyFrom(o *Cache) {
 
 // inferBuf is the scratch space of one Forward call.
 type inferBuf struct {
-	x, xb, q, k, v, ao, h1, h3, hb, att, logits []float32
-	pos                                         []int32
+	x, xb, q, k, v, ao, h1, h3, hb []float32
+	pos                            []int32
+	rowCache                       []*Cache // the cache of each row
 }
 
 var inferPool sync.Pool
@@ -189,23 +190,35 @@ func (m *Model) Forward(steps []Step) error {
 // attendCached: for every row, each query head attends over its cache's
 // positions 0..pos (causal), writing b.ao. With the cache transposed, the
 // scores are head_size AXPYs over positions and each output channel one dot
-// product over positions.
+// product over positions. Rows are independent and run in parallel.
 func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 	c := m.Config
 	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hs)))
-	r := 0
+	b.rowCache = b.rowCache[:0]
 	for _, s := range steps {
-		ctx := s.Cache.ctx
-		ck := s.Cache.k[l*kv*ctx : (l+1)*kv*ctx]
-		cv := s.Cache.v[l*kv*ctx : (l+1)*kv*ctx]
-		for i := range s.Tokens {
-			n := s.Cache.n + i + 1 // positions seen
-			if cap(b.att) < n {
-				b.att = make([]float32, 0, ctx)
-			}
-			att := b.att[:n]
+		for range s.Tokens {
+			b.rowCache = append(b.rowCache, s.Cache)
+		}
+	}
+	work := 0
+	for r := range b.rowCache {
+		work += int(b.pos[r]) + 1
+	}
+	grain := len(b.rowCache)
+	if work*c.Heads*hs*3 > 1<<16 { // worth sharing out across threads
+		grain = 1
+	}
+	parallelFor(len(b.rowCache), grain, func(lo, hi int) {
+		att := make([]float32, 0, m.Positions())
+		for r := lo; r < hi; r++ {
+			cache := b.rowCache[r]
+			ctx := cache.ctx
+			ck := cache.k[l*kv*ctx : (l+1)*kv*ctx]
+			cv := cache.v[l*kv*ctx : (l+1)*kv*ctx]
+			n := int(b.pos[r]) + 1 // positions seen
+			att := att[:n]
 			for h := 0; h < c.Heads; h++ {
 				q := b.q[r*dim+h*hs : r*dim+(h+1)*hs]
 				kh := (h / group) * hs
@@ -220,7 +233,6 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 					out[d] = tensor.Dot(att, cv[(kh+d)*ctx:(kh+d)*ctx+n]) * inv
 				}
 			}
-			r++
 		}
-	}
+	})
 }
