@@ -1,0 +1,180 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"fspo/dataset"
+	"fspo/episode"
+	"fspo/fewshot"
+	"fspo/model"
+)
+
+// ModelEngine is the Engine of a loaded checkpoint: it renders the user's
+// shots and the question with the episode templates (the text the model was
+// trained on, via fewshot.Codec), forces the completion header and samples.
+// Concurrent requests generate in parallel, each with its own KV cache.
+type ModelEngine struct {
+	Label string
+	Model *model.Model
+	// Codec holds the tokenizer, the trained variant (plain, cot,
+	// preferred-only) and the layout.
+	Codec fewshot.Codec
+	// RawBase makes the non-personalized answer a plain continuation of the
+	// question text (the base stories model's natural use) instead of the
+	// zero-shot template.
+	RawBase bool
+	// PairTemperatures are the two sampling temperatures of Pair (default
+	// 0.7 and 1.2): different temperatures make the answers differ in style.
+	PairTemperatures [2]float32
+}
+
+var _ Engine = (*ModelEngine)(nil)
+
+// Name implements Engine.
+func (e *ModelEngine) Name() string { return e.Label }
+
+func toRecords(shots []Shot) []dataset.Record {
+	recs := make([]dataset.Record, len(shots))
+	for i, s := range shots {
+		recs[i] = dataset.Record{Prompt: s.Prompt, Chosen: s.Chosen, Rejected: s.Rejected}
+	}
+	return recs
+}
+
+// codecFor is the codec of a request: the trained variant, or zero-shot.
+func (e *ModelEngine) codecFor(personalize bool) fewshot.Codec {
+	c := e.Codec
+	if !personalize {
+		c.Variant = episode.ZeroShot
+	}
+	return c
+}
+
+// prompt builds the token prompt, dropping the oldest shots while the prompt
+// and reserve tokens do not fit the context. It returns the shots kept.
+func (e *ModelEngine) prompt(c fewshot.Codec, shots []Shot, question string, raw bool, reserve int) ([]int, int, error) {
+	if raw {
+		p := c.Tok.Encode(question, true, false)
+		if len(p)+reserve > e.Model.Positions() {
+			return nil, 0, fmt.Errorf("%w: the question has %d tokens; with %d to generate that exceeds the model's %d positions", ErrInvalid, len(p), reserve, e.Model.Positions())
+		}
+		return p, 0, nil
+	}
+	for drop := 0; drop <= len(shots); drop++ {
+		kept := shots[drop:]
+		p := append(c.Prompt(toRecords(kept), question, ""), c.Header()...)
+		if len(p)+reserve <= e.Model.Positions() {
+			return p, len(kept), nil
+		}
+	}
+	return nil, 0, fmt.Errorf("%w: the question does not fit the model's %d positions with %d tokens to generate", ErrInvalid, e.Model.Positions(), reserve)
+}
+
+// Answer implements Engine. Shots that do not fit the context are dropped
+// oldest first. For COT models the description is not streamed; the
+// response part is.
+func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, error) {
+	raw := !req.Personalize && e.RawBase
+	c := e.codecFor(req.Personalize)
+	reserve := min(req.MaxTokens, e.Model.Positions()/4)
+	p, _, err := e.prompt(c, req.Shots, req.Question, raw, reserve)
+	if err != nil {
+		return Answer{}, err
+	}
+	cot := c.Variant == episode.COT && !raw
+	sep := c.Tok.Encode("\n"+c.Layout.Preferred, false, false)
+	var gen []int
+	inResponse, first := !cot, true
+	var streamErr error
+	emit := func(tok int) bool {
+		gen = append(gen, tok)
+		if req.Stream == nil {
+			return true
+		}
+		if !inResponse {
+			inResponse = len(gen) >= len(sep) && slices.Equal(gen[len(gen)-len(sep):], sep)
+			return true
+		}
+		if tok == model.EOS || tok == model.BOS {
+			return true
+		}
+		piece := c.Tok.Decode(0, tok)
+		if first {
+			piece, first = strings.TrimPrefix(piece, " "), false
+		}
+		if piece != "" {
+			if streamErr = req.Stream(piece); streamErr != nil {
+				return false
+			}
+		}
+		return true
+	}
+	maxTokens := req.MaxTokens
+	if cot {
+		maxTokens += e.Model.Positions() / 4 // room for the description before the response
+	}
+	g, err := e.Model.Generate(ctx, p, model.GenOptions{MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
+		Seed: req.Seed, StopAtBOS: true}, emit)
+	if err != nil {
+		return Answer{}, fmt.Errorf("engine %s: %w", e.Label, err)
+	}
+	if streamErr != nil {
+		return Answer{}, streamErr
+	}
+	a := Answer{PromptTokens: len(p), CompletionTokens: len(g.Tokens), FinishReason: g.FinishReason}
+	if cot {
+		// A COT output cut off before its response part keeps its description and an empty answer.
+		a.Description, a.Text, _ = c.Parse(g.Tokens)
+	} else {
+		a.Text = c.Text(g.Tokens)
+	}
+	return a, nil
+}
+
+// Pair implements Engine: two base (zero-shot) answers sampled at the two
+// PairTemperatures with seeds seed and seed+1; up to four tries until they differ.
+func (e *ModelEngine) Pair(ctx context.Context, question string, seed uint64) (string, string, error) {
+	temps := e.PairTemperatures
+	if temps == [2]float32{} {
+		temps = [2]float32{0.7, 1.2}
+	}
+	for try := range uint64(4) {
+		var out [2]string
+		g, gctx := errgroup.WithContext(ctx)
+		for i := range 2 {
+			g.Go(func() error {
+				a, err := e.Answer(gctx, AnswerRequest{Question: question, MaxTokens: e.Model.Positions() / 4,
+					Temperature: temps[i], TopP: 0.95, Seed: seed + 2*try + uint64(i)})
+				out[i] = a.Text
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return "", "", err
+		}
+		if out[0] != out[1] && out[0] != "" && out[1] != "" {
+			return out[0], out[1], nil
+		}
+	}
+	return "", "", errors.New("pair: four samples in a row gave equal or empty answers")
+}
+
+// Describe implements Engine: for a COT model, the description it writes
+// (greedily) when asked the most recent shot's question; "" otherwise.
+func (e *ModelEngine) Describe(ctx context.Context, shots []Shot) (string, error) {
+	if e.Codec.Variant != episode.COT || len(shots) == 0 {
+		return "", nil
+	}
+	a, err := e.Answer(ctx, AnswerRequest{Question: shots[len(shots)-1].Prompt, Shots: shots, Personalize: true,
+		MaxTokens: 1, Temperature: 0, TopP: 1})
+	if err != nil {
+		return "", err
+	}
+	return a.Description, nil
+}
