@@ -14,6 +14,26 @@ func dotNT(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32
 	wide := level >= levelAVX512 && K >= 16
 	acc := beta != 0
 	n := 0
+	if K == 8 {
+		// Head size 8 (decoding's q K^T): a whole dot product is one vector
+		// multiply, and eight of them reduce into one vector of outputs.
+		for ; n+8 <= N; n += 8 {
+			bn := b[n*ldb:]
+			for i := range M {
+				x := archsimd.LoadFloat32x8Slice(a[i*lda:][:8])
+				h := hsum8(
+					archsimd.LoadFloat32x8Slice(bn[:8]).Mul(x),
+					archsimd.LoadFloat32x8Slice(bn[ldb:][:8]).Mul(x),
+					archsimd.LoadFloat32x8Slice(bn[2*ldb:][:8]).Mul(x),
+					archsimd.LoadFloat32x8Slice(bn[3*ldb:][:8]).Mul(x),
+					archsimd.LoadFloat32x8Slice(bn[4*ldb:][:8]).Mul(x),
+					archsimd.LoadFloat32x8Slice(bn[5*ldb:][:8]).Mul(x),
+					archsimd.LoadFloat32x8Slice(bn[6*ldb:][:8]).Mul(x),
+					archsimd.LoadFloat32x8Slice(bn[7*ldb:][:8]).Mul(x))
+				st8(c[i*ldc+n:], h, acc)
+			}
+		}
+	}
 	for ; n+4 <= N; n += 4 {
 		b0, b1, b2, b3 := b[n*ldb:][:K], b[(n+1)*ldb:][:K], b[(n+2)*ldb:][:K], b[(n+3)*ldb:][:K]
 		for i := range M {
@@ -45,6 +65,16 @@ func st4(c []float32, v archsimd.Float32x4, acc bool) {
 		v = v.Add(archsimd.LoadFloat32x4Slice(c))
 	}
 	v.StoreSlice(c)
+}
+
+// hsum8 returns the vector of the horizontal sums of s0..s7.
+func hsum8(s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x8) archsimd.Float32x8 {
+	// Within each 128-bit half: [sum s0, sum s1, sum s2, sum s3] of that half.
+	q0 := s0.AddPairsGrouped(s1).AddPairsGrouped(s2.AddPairsGrouped(s3))
+	q1 := s4.AddPairsGrouped(s5).AddPairsGrouped(s6.AddPairsGrouped(s7))
+	lo := q0.Select128FromPair(0, 2, q1) // low halves of q0, q1
+	hi := q0.Select128FromPair(1, 3, q1) // high halves of q0, q1
+	return lo.Add(hi)
 }
 
 // hsum4 returns the horizontal sums of s0..s3 as one vector.

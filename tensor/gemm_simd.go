@@ -358,40 +358,37 @@ func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float3
 			s2.StoreSlice(ci[n+16:])
 			s3.StoreSlice(ci[n+24:])
 		}
-		for ; n < N; n += 8 {
-			w := min(8, N-n)
+		for ; n+8 <= N; n += 8 {
 			var s0, s1, s2, s3 archsimd.Float32x8
 			if beta != 0 {
-				s0 = ld8(ci[n : n+w])
+				s0 = archsimd.LoadFloat32x8Slice(ci[n : n+8])
 			}
-			k := 0
-			for ; k+4 <= K; k += 4 {
-				off := k*ldb + n
-				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(ld8(b[off:off+w]), s0)
+			k, off := 0, n
+			for ; k+4 <= len(ai); k += 4 {
+				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(archsimd.LoadFloat32x8Slice(b[off:off+8]), s0)
+				s1 = archsimd.BroadcastFloat32x8(ai[k+1]).MulAdd(archsimd.LoadFloat32x8Slice(b[off+ldb:off+ldb+8]), s1)
+				s2 = archsimd.BroadcastFloat32x8(ai[k+2]).MulAdd(archsimd.LoadFloat32x8Slice(b[off+2*ldb:off+2*ldb+8]), s2)
+				s3 = archsimd.BroadcastFloat32x8(ai[k+3]).MulAdd(archsimd.LoadFloat32x8Slice(b[off+3*ldb:off+3*ldb+8]), s3)
+				off += 4 * ldb
+			}
+			for ; k < len(ai); k++ {
+				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(archsimd.LoadFloat32x8Slice(b[off:off+8]), s0)
 				off += ldb
-				s1 = archsimd.BroadcastFloat32x8(ai[k+1]).MulAdd(ld8(b[off:off+w]), s1)
+			}
+			s0.Add(s1).Add(s2.Add(s3)).StoreSlice(ci[n : n+8])
+		}
+		if n < N {
+			// Fewer than 8 columns left: zero-filling partial loads.
+			var s0 archsimd.Float32x8
+			if beta != 0 {
+				s0 = archsimd.LoadFloat32x8SlicePart(ci[n:])
+			}
+			off := n
+			for _, av := range ai {
+				s0 = archsimd.BroadcastFloat32x8(av).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+N-n]), s0)
 				off += ldb
-				s2 = archsimd.BroadcastFloat32x8(ai[k+2]).MulAdd(ld8(b[off:off+w]), s2)
-				off += ldb
-				s3 = archsimd.BroadcastFloat32x8(ai[k+3]).MulAdd(ld8(b[off:off+w]), s3)
 			}
-			for ; k < K; k++ {
-				off := k*ldb + n
-				s0 = archsimd.BroadcastFloat32x8(ai[k]).MulAdd(ld8(b[off:off+w]), s0)
-			}
-			if s0 = s0.Add(s1).Add(s2.Add(s3)); w == 8 {
-				s0.StoreSlice(ci[n:])
-			} else {
-				s0.StoreSlicePart(ci[n : n+w])
-			}
+			s0.StoreSlicePart(ci[n:])
 		}
 	}
-}
-
-// ld8 loads s[:8], or the first len(s) < 8 values zero-filled.
-func ld8(s []float32) archsimd.Float32x8 {
-	if len(s) >= 8 {
-		return archsimd.LoadFloat32x8Slice(s)
-	}
-	return archsimd.LoadFloat32x8SlicePart(s)
 }
