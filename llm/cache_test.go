@@ -183,9 +183,10 @@ func TestCacheResume(t *testing.T) {
 	readAll(t, path, keys)
 	el := time.Since(start)
 	t.Logf("re-read %d entries in %v (%.1f µs/entry)", n, el, float64(el.Microseconds())/float64(n))
-	// 100k in seconds means well under 50 µs each; allow slack for a loaded machine.
-	if per := el / time.Duration(n); per > 200*time.Microsecond {
-		t.Errorf("re-read took %v per entry, want < 200µs", per)
+	// 100k in seconds means tens of µs each; the bound leaves slack for a
+	// loaded machine, and the race detector's slowdown is not measured.
+	if per := el / time.Duration(n); per > 250*time.Microsecond && !raceEnabled {
+		t.Errorf("re-read took %v per entry, want < 250µs", per)
 	}
 }
 
