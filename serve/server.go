@@ -103,12 +103,13 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// DefaultQuestions are offered for labelling when the configuration has none.
+// DefaultQuestions are offered for labelling when the configuration has
+// none: story openings, as the default stories model continues them.
 var DefaultQuestions = []string{
-	"Tell me a story about a cat.",
-	"Write a short story about a day at the park.",
-	"Tell me a story about a dragon who is afraid of the dark.",
-	"Write a bedtime story about the sea.",
+	"Once upon a time, there was a cat",
+	"One day, Tom went to the park.",
+	"Lily found a big red ball.",
+	"It was a sunny day at the beach.",
 }
 
 // Server handles the API and the web pages.

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"fspo/episode"
+	"fspo/fewshot"
+	"fspo/serve"
+	"fspo/store"
+	"fspo/store/postgres"
+	"fspo/store/sqlite"
+)
+
+func init() {
+	register(&command{name: "serve", summary: "personalization server: OpenAI-compatible API, preferences, web app and studies", run: runServe})
+}
+
+// openStore opens --db: sqlite:PATH or postgres://… (postgresql:// too).
+func openStore(ctx context.Context, db string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(db, "sqlite:"):
+		return sqlite.Open(ctx, strings.TrimPrefix(strings.TrimPrefix(db, "sqlite:"), "//"))
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		return postgres.Open(ctx, db)
+	}
+	return nil, fmt.Errorf("%w: fspo serve: --db %q: want sqlite:PATH or postgres://USER@HOST/DB", errUsage, db)
+}
+
+// readQuestions reads one question per line (blank lines and # comments skipped).
+func readQuestions(path string, maxChars int) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read questions: %w", err)
+	}
+	defer f.Close()
+	var qs []string
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		q := strings.TrimSpace(sc.Text())
+		if q == "" || strings.HasPrefix(q, "#") {
+			continue
+		}
+		if n := len([]rune(q)); n > maxChars {
+			return nil, fmt.Errorf("questions %s:%d: %d characters; the limit is %d", path, line, n, maxChars)
+		}
+		qs = append(qs, q)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read questions %s: %w", path, err)
+	}
+	if len(qs) == 0 {
+		return nil, fmt.Errorf("questions %s: no questions", path)
+	}
+	return qs, nil
+}
+
+func runServe(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "serve", "--db sqlite:PATH|postgres://… [--addr HOST:PORT] [--model M] [flags]   (admin token in $FSPO_ADMIN_TOKEN)")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0: any free port)")
+	modelFlag := fs.String("model", "", "checkpoint file, model folder or name (default stories260K)")
+	db := fs.String("db", "", "store: sqlite:PATH (one server) or postgres://USER@HOST/DB (several servers)")
+	variant := fs.String("variant", "plain", "the template the model was trained with: plain, cot or preferred-only")
+	layout := fs.String("layout", "compact", "the template layout: compact or paper")
+	rawBase := fs.Bool("raw-base", false, `non-personalized answers continue the question text itself (the untrained stories model's use) instead of the zero-shot template`)
+	engines := map[string]string{}
+	fs.Func("engine", "a further model for studies, NAME=PATH (repeatable)", func(v string) error {
+		name, path, ok := strings.Cut(v, "=")
+		if !ok || name == "" || path == "" || strings.Contains(name, ":") {
+			return fmt.Errorf("want NAME=PATH with a NAME without ':', got %q", v)
+		}
+		engines[name] = path
+		return nil
+	})
+	shots := fs.Int("shots", 8, "preferences used as shots by the recent and random strategies")
+	strategy := fs.String("strategy", "recent", "shot selection: recent, random or all-fit")
+	budget := fs.Int("shot-budget", 6000, "bytes of shots the all-fit strategy may use")
+	maxTokens := fs.Int("max-tokens", 256, "largest max_tokens of a completion (and the default)")
+	maxChars := fs.Int("max-chars", 4000, "longest question, prompt or answer text, in characters")
+	rps := fs.Float64("rate", 10, "requests per second per user")
+	burst := fs.Int("burst", 20, "burst of requests per user")
+	questions := fs.String("questions", "", "file of questions offered for labelling, one per line")
+	grace := fs.Duration("grace", 15*time.Second, "how long running requests may finish at shutdown")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	admin := env.Getenv("FSPO_ADMIN_TOKEN")
+	if len(admin) < 16 {
+		return fmt.Errorf("%w: fspo serve: set FSPO_ADMIN_TOKEN to a secret of at least 16 characters (e.g. openssl rand -hex 32)", errUsage)
+	}
+	if *db == "" {
+		return fmt.Errorf("%w: fspo serve: --db is required (sqlite:fspo.db for one server)", errUsage)
+	}
+	v, err := episode.ParseVariant(*variant)
+	if err != nil || v == episode.ZeroShot || v == episode.Oracle {
+		return fmt.Errorf("%w: fspo serve: --variant %q: want plain, cot or preferred-only", errUsage, *variant)
+	}
+	switch *strategy {
+	case "recent", "random", "all-fit":
+	default:
+		return fmt.Errorf("%w: fspo serve: unknown shot strategy %q (want recent, random or all-fit)", errUsage, *strategy)
+	}
+	lay, err := episode.ParseLayout(*layout)
+	if err != nil {
+		return fmt.Errorf("%w: fspo serve: --layout: %v", errUsage, err)
+	}
+
+	load := func(name, path string) (*serve.ModelEngine, error) {
+		m, tok, err := loadModel(env, path)
+		if err != nil {
+			return nil, err
+		}
+		return &serve.ModelEngine{Label: name, Model: m, RawBase: *rawBase, Codec: fewshot.Codec{Tok: tok, Variant: v, Layout: lay}}, nil
+	}
+	mainName := "fspo"
+	if _, dup := engines[mainName]; dup {
+		return fmt.Errorf("%w: fspo serve: --engine fspo=…: the name fspo is the --model's", errUsage)
+	}
+	eng, err := load(mainName, *modelFlag)
+	if err != nil {
+		return err
+	}
+	more := map[string]serve.Engine{}
+	for name, path := range engines {
+		if more[name], err = load(name, path); err != nil {
+			return fmt.Errorf("--engine %s: %w", name, err)
+		}
+	}
+
+	cfg := serve.Config{Engine: eng, Engines: more, AdminToken: admin, Shots: *shots, Strategy: *strategy, ShotBudget: *budget,
+		MaxTokens: *maxTokens, MaxTextChars: *maxChars, RateLimit: rate.Limit(*rps), RateBurst: *burst,
+		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
+	if *rps <= 0 {
+		cfg.RateLimit = rate.Inf
+	}
+	if *questions != "" {
+		if cfg.Questions, err = readQuestions(*questions, *maxChars); err != nil {
+			return err
+		}
+	}
+	st, err := openStore(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cfg.Store = st
+	s, err := serve.New(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: fspo serve: %v", errUsage, err)
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("fspo serve: listen on %s: %w", *addr, err)
+	}
+	fmt.Fprintf(env.Stdout, "fspo serve: listening on http://%s (model with %s, store %s)\n", ln.Addr(), fmt.Sprintf("%d parameters", eng.Model.Config.NumParams()), strings.SplitN(*db, ":", 2)[0])
+	if err := s.Serve(ctx, ln, *grace); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, "fspo serve: stopped")
+	return nil
+}
