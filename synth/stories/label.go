@@ -1,0 +1,205 @@
+package stories
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+
+	"fspo/dataset"
+)
+
+// UserStats summarises one user's labels.
+type UserStats struct {
+	ID    string `json:"id"`
+	Kind  Kind   `json:"kind"`
+	Pairs int    `json:"pairs"` // labelled pairs written
+	// Ties is how many drawn pairs were dropped because their reward margin
+	// was below MinMargin.
+	Ties    int `json:"ties"`
+	Flipped int `json:"flipped"` // labels reversed by the Bradley–Terry noise
+	// LabelEntropy is the mean binary entropy (nats) of the labels written:
+	// H(σ(|Δr|/Noise)) per pair, 0 without noise.
+	LabelEntropy float64 `json:"label_entropy"`
+	// Undecided is the share of all candidate pairs on the user's openings
+	// whose margin is below MinMargin: how often the profile cannot decide.
+	Undecided  float64 `json:"undecided"`
+	MeanMargin float64 `json:"mean_margin"` // mean |Δr| of the pairs written
+	Short      bool    `json:"short"`       // fewer pairs than PairsPerUser cleared the margin
+}
+
+// byPrompt groups candidate indices by prompt index.
+func byPrompt(cands []Candidate) map[int][]int {
+	g := map[int][]int{}
+	for i, c := range cands {
+		g[c.PromptIndex] = append(g[c.PromptIndex], i)
+	}
+	return g
+}
+
+// promptKeys returns the prompt indices of groups in increasing order.
+func promptKeys(groups map[int][]int) []int {
+	keys := make([]int, 0, len(groups))
+	for p := range groups {
+		keys = append(keys, p)
+	}
+	sort.Ints(keys)
+	return keys
+}
+
+func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
+
+// binaryEntropy is −p ln p − (1−p) ln(1−p), in nats.
+func binaryEntropy(p float64) float64 {
+	if p <= 0 || p >= 1 {
+		return 0
+	}
+	return -p*math.Log(p) - (1-p)*math.Log(1-p)
+}
+
+// labelUser draws the user's labelled pairs: openings in a seeded random
+// order, round robin, and for each a random unused pair of that opening's
+// candidates; a pair is kept when the user's reward margin |Δr| is at least
+// opt.MinMargin (closer pairs are dropped as ties). The higher-reward
+// response is chosen; with opt.Noise > 0 the label is instead drawn from the
+// Bradley–Terry model P(a ≻ b) = σ((r_a − r_b)/Noise) (Bradley & Terry
+// 1952). Train users get pairs on training openings, every other kind on
+// held-out openings.
+func labelUser(u *Profile, cands []Candidate, rewards []float64, groups map[int][]int, opt *Options) ([]dataset.Record, UserStats) {
+	st := UserStats{ID: u.ID, Kind: u.Kind}
+	var prompts []int
+	for _, p := range promptKeys(groups) {
+		if idx := groups[p]; len(idx) >= 2 && cands[idx[0]].HeldOut == (u.Kind != Train) {
+			prompts = append(prompts, p)
+		}
+	}
+	// Undecided share over every pair of the user's openings.
+	var all, undecided int
+	for _, p := range prompts {
+		idx := groups[p]
+		for x := range idx {
+			for y := x + 1; y < len(idx); y++ {
+				all++
+				if math.Abs(rewards[idx[x]]-rewards[idx[y]]) < opt.MinMargin {
+					undecided++
+				}
+			}
+		}
+	}
+	if all > 0 {
+		st.Undecided = float64(undecided) / float64(all)
+	}
+	if len(prompts) == 0 {
+		st.Short = opt.PairsPerUser > 0
+		return nil, st
+	}
+	var h uint64
+	for _, c := range u.ID {
+		h = mix(h ^ uint64(c))
+	}
+	rng := rand.New(rand.NewPCG(mix(uint64(opt.Seed)), h))
+	rng.Shuffle(len(prompts), func(i, j int) { prompts[i], prompts[j] = prompts[j], prompts[i] })
+	used := map[[2]int]bool{}
+	var recs []dataset.Record
+	var entropy, margin float64
+	for k, tries := 0, 0; len(recs) < opt.PairsPerUser && tries < 100*opt.PairsPerUser; k, tries = k+1, tries+1 {
+		idx := groups[prompts[k%len(prompts)]]
+		x, y := rng.IntN(len(idx)), rng.IntN(len(idx)-1)
+		if y >= x {
+			y++
+		}
+		a, b := idx[min(x, y)], idx[max(x, y)]
+		if used[[2]int{a, b}] {
+			continue
+		}
+		used[[2]int{a, b}] = true
+		d := rewards[a] - rewards[b]
+		if math.Abs(d) < opt.MinMargin {
+			st.Ties++
+			continue
+		}
+		w, l := a, b
+		if d < 0 {
+			w, l = b, a
+		}
+		flipped := false
+		if opt.Noise > 0 {
+			p := sigmoid(math.Abs(d) / opt.Noise)
+			entropy += binaryEntropy(p)
+			if rng.Float64() >= p {
+				w, l, flipped = l, w, true
+				st.Flipped++
+			}
+		}
+		margin += math.Abs(d)
+		cw, cl := rewards[w], rewards[l]
+		recs = append(recs, dataset.Record{
+			User: u.ID, Prompt: cands[w].Prompt, Chosen: cands[w].Response, Rejected: cands[l].Response,
+			Description: u.Description, ID: "stories-" + u.ID + "-" + cands[a].ID + "-" + cands[b].ID,
+			Source: "stories", RejectedDescription: cands[l].PersonaDescription,
+			ChosenScore: &cw, RejectedScore: &cl,
+			Meta: map[string]string{
+				"kind": string(u.Kind), "chosen_id": cands[w].ID, "rejected_id": cands[l].ID,
+				"margin": strconv.FormatFloat(math.Abs(d), 'f', 3, 64), "flipped": strconv.FormatBool(flipped),
+			},
+		})
+	}
+	st.Pairs = len(recs)
+	st.Short = len(recs) < opt.PairsPerUser
+	if len(recs) > 0 {
+		st.LabelEntropy = entropy / float64(len(recs))
+		st.MeanMargin = margin / float64(len(recs))
+	}
+	return recs, st
+}
+
+// disagreement is the cross-user disagreement matrix over every candidate
+// pair of the same opening: D[u][v] is the share of pairs that both users
+// decide (margin ≥ MinMargin) on which they prefer different responses;
+// −1 when they decide no pair in common. The diagonal is 0.
+func disagreement(rewards [][]float64, groups map[int][]int, minMargin float64) [][]float64 {
+	n := len(rewards)
+	signs := make([][]int8, n)
+	for u := range n {
+		for _, p := range promptKeys(groups) {
+			idx := groups[p]
+			for x := range idx {
+				for y := x + 1; y < len(idx); y++ {
+					d := rewards[u][idx[x]] - rewards[u][idx[y]]
+					var s int8
+					switch {
+					case d >= minMargin:
+						s = 1
+					case d <= -minMargin:
+						s = -1
+					}
+					signs[u] = append(signs[u], s)
+				}
+			}
+		}
+	}
+	D := make([][]float64, n)
+	for u := range n {
+		D[u] = make([]float64, n)
+	}
+	for u := range n {
+		for v := u + 1; v < n; v++ {
+			var both, differ int
+			for k, s := range signs[u] {
+				t := signs[v][k]
+				if s != 0 && t != 0 {
+					both++
+					if s != t {
+						differ++
+					}
+				}
+			}
+			val := -1.0
+			if both > 0 {
+				val = float64(differ) / float64(both)
+			}
+			D[u][v], D[v][u] = val, val
+		}
+	}
+	return D
+}
