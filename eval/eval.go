@@ -128,7 +128,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			return nil, fmt.Errorf("eval %s: implicit-reward accuracy: %w", method, err)
 		}
 		rep.Accuracy[method] = acc
-		rep.RewardAccuracy[method] = acc.Rate
+		rep.RewardAccuracy[method] = acc.Rate / 100
 		c.progress("%s: implicit-reward accuracy %.1f%% on %d held-out pairs", method, acc.Rate, acc.N)
 	}
 	rep.Timings["reward_accuracy"] = time.Since(ta).Seconds()

@@ -131,25 +131,23 @@ func betaOf(l *loaded, def float64) (float64, bool, error) {
 // meta "init", which fspo train records and which the pref stage freezes
 // as its reference, METHOD.md §3); else the default — the stage-1 model
 // (prefft) for fspo, the base model for ipo. fspo_cot has no default: its
-// stage-1 model is a COT run, not prefft.
-func referenceFor(method string, l *loaded, c Config) (string, string, error) {
+// stage-1 model is a COT run, not prefft. When an ipo run's meta init is a
+// folder without a model (what a run started without an explicit initial
+// model records), its reference is the base model, and the returned source
+// says so.
+func referenceFor(method string, l *loaded, c Config) (path, source string, err error) {
 	if p, ok := c.Refs[method]; ok {
 		return p, "configured", nil
 	}
 	if p := l.meta["init"]; p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", "", fmt.Errorf("reference of %s (meta init of %s): %w", method, l.path, err)
+		file, err := resolveInit(p)
+		switch {
+		case err == nil:
+			return file, "run meta init", nil
+		case method == IPO:
+			return c.Base, fmt.Sprintf("default: the base model (the run's meta init %s is not a model)", p), nil
 		}
-		if st, _ := os.Stat(p); st.IsDir() {
-			if _, err := modelFile(p); err != nil {
-				paths, rerr := modelpath.Resolve(p, os.Getenv)
-				if rerr != nil {
-					return "", "", fmt.Errorf("reference of %s: meta init of %s is %s: %w (give the reference explicitly)", method, l.path, p, rerr)
-				}
-				return paths.Checkpoint, "run meta init", nil
-			}
-		}
-		return p, "run meta init", nil
+		return "", "", fmt.Errorf("reference of %s: meta init of %s: %w (give the reference explicitly)", method, l.path, err)
 	}
 	switch method {
 	case FSPO:
@@ -161,4 +159,17 @@ func referenceFor(method string, l *loaded, c Config) (string, string, error) {
 		return c.Base, "default: the base model", nil
 	}
 	return "", "", fmt.Errorf("reference of %s: %s records no init (give the reference explicitly)", method, l.path)
+}
+
+// resolveInit finds the model file a recorded init path names: a model
+// file, a run folder, or a model folder (checkpoint and tokenizer).
+func resolveInit(p string) (string, error) {
+	if f, err := modelFile(p); err == nil {
+		return f, nil
+	}
+	paths, err := modelpath.Resolve(p, os.Getenv)
+	if err != nil {
+		return "", err
+	}
+	return paths.Checkpoint, nil
 }

@@ -41,8 +41,8 @@ type Report struct {
 	// (base itself: 50), over every held-out user; CI95 its interval.
 	Winrates map[string]float64    `json:"winrates"`
 	CI95     map[string][2]float64 `json:"ci95"`
-	// RewardAccuracy is the implicit-reward accuracy in percent (Accuracy
-	// has the details).
+	// RewardAccuracy is the implicit-reward accuracy as a fraction in
+	// [0, 1] (Accuracy has the details, in percent).
 	RewardAccuracy map[string]float64 `json:"reward_accuracy"`
 	Config         ReportConfig       `json:"config"`
 

@@ -1,0 +1,112 @@
+package eval
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestReferenceFor(t *testing.T) {
+	dir := t.TempDir()
+	modelPath := filepath.Join(dir, "m.bin")
+	if err := os.WriteFile(modelPath, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	emptyDir := t.TempDir()
+	c := Config{Base: "BASE", Runs: map[string]string{PrefFT: "PREFFT"}}
+	withRef := c
+	withRef.Refs = map[string]string{FSPO: "REF"}
+	tests := []struct {
+		name       string
+		method     string
+		meta       map[string]string
+		cfg        Config
+		path, src  string // src: a prefix of the source
+		errContain string
+	}{
+		{"configured wins", FSPO, map[string]string{"init": modelPath}, withRef, "REF", "configured", ""},
+		{"meta init file", FSPO, map[string]string{"init": modelPath}, c, modelPath, "run meta init", ""},
+		{"fspo default prefft", FSPO, nil, c, "PREFFT", "default: the prefft run", ""},
+		{"fspo no prefft", FSPO, nil, Config{Base: "BASE"}, "", "", "no prefft run"},
+		{"ipo default base", IPO, nil, c, "BASE", "default: the base model", ""},
+		{"ipo init folder without model", IPO, map[string]string{"init": emptyDir}, c, "BASE", "default: the base model (the run's meta init", ""},
+		{"fspo init folder without model", FSPO, map[string]string{"init": emptyDir}, c, "", "", "give the reference explicitly"},
+		{"cot has no default", FSPOCOT, nil, c, "", "", "records no init"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path, src, err := referenceFor(tc.method, &loaded{path: "RUN", meta: tc.meta}, tc.cfg)
+			if tc.errContain != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errContain) {
+					t.Fatalf("error %v, want one containing %q", err, tc.errContain)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if path != tc.path || !strings.HasPrefix(src, tc.src) {
+				t.Errorf("got %q (%s), want %q (%s…)", path, src, tc.path, tc.src)
+			}
+		})
+	}
+}
+
+func TestCheckTrainedLike(t *testing.T) {
+	c := Config{Layout: "compact", Shots: 4}
+	tests := []struct {
+		method  string
+		meta    map[string]string
+		wantErr string
+	}{
+		{FSPO, map[string]string{"variant": "plain", "layout": "compact", "shots": "4"}, ""},
+		{FSPO, nil, ""}, // nothing recorded: nothing to check
+		{IPO, map[string]string{"variant": "zero-shot", "layout": "compact", "shots": "0"}, ""},
+		{FSPO, map[string]string{"variant": "cot"}, `"cot" prompt`},
+		{FSPOCOT, map[string]string{"variant": "cot", "layout": "paper"}, `"paper" layout`},
+		{PrefFT, map[string]string{"variant": "plain", "shots": "8"}, "8 shots"},
+	}
+	for _, tc := range tests {
+		err := checkTrainedLike(tc.method, &loaded{path: "RUN", meta: tc.meta}, c)
+		if tc.wantErr == "" && err != nil {
+			t.Errorf("%s %v: %v", tc.method, tc.meta, err)
+		}
+		if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Errorf("%s %v: error %v, want one containing %q", tc.method, tc.meta, err, tc.wantErr)
+		}
+	}
+}
+
+func TestModelFileUnfinishedRun(t *testing.T) {
+	run := t.TempDir()
+	if err := os.WriteFile(filepath.Join(run, "checkpoint.fspo"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := modelFile(run)
+	if err == nil || !strings.Contains(err.Error(), "has not finished") {
+		t.Errorf("error %v, want one saying the training has not finished", err)
+	}
+	if _, err := modelFile(filepath.Join(run, "nope")); err == nil {
+		t.Error("missing path: no error")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := Defaults()
+	good.Data, good.Base, good.Tokenizer, good.Out = "d", "b", "t", "o"
+	if err := good.Validate(); err != nil {
+		t.Fatalf("defaults with paths: %v", err)
+	}
+	bad := good
+	bad.Shots, bad.TopP, bad.Runs, bad.Kinds = 0, 1.5, map[string]string{"oracle": "x"}, map[string]string{"u": "weird"}
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"shots", "top-p", `"oracle" is not a trained method`, `user "u" has kind "weird"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
