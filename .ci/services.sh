@@ -9,10 +9,14 @@
 
 fspo_services_log() { echo "services.sh: $*" >&2; }
 
+# fspo_services_as DIR CMD…: runs CMD from DIR (the postgres user may not be
+# allowed into the caller's folder), leaving the caller's folder unchanged.
+fspo_services_as() { (cd "$1" && shift && "$@"); }
+
 fspo_services_start() {
 	local need=() pgbin port dir runas=()
 	command -v chromium >/dev/null 2>&1 || need+=(chromium)
-	pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+	pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1) || pgbin=""
 	[ -n "$pgbin" ] && [ -x "$pgbin/initdb" ] || need+=(postgresql)
 	if [ ${#need[@]} -gt 0 ]; then
 		if [ "$(id -u)" -ne 0 ]; then
@@ -23,7 +27,7 @@ fspo_services_start() {
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -q </dev/null >&2 || return 1
 		apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null >&2 || return 1
-		pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+		pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1) || pgbin=""
 	fi
 	[ -x "$pgbin/initdb" ] || { fspo_services_log "no initdb under /usr/lib/postgresql/*/bin"; return 1; }
 
@@ -41,12 +45,12 @@ fspo_services_start() {
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
 	done
 
-	"${runas[@]}" "$pgbin/initdb" -D "$dir/data" -U fspo -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 </dev/null || {
+	fspo_services_as "$dir" "${runas[@]}" "$pgbin/initdb" -D "$dir/data" -U fspo -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 </dev/null || {
 		fspo_services_log "initdb failed:"; cat "$dir/initdb.log" >&2; return 1; }
-	"${runas[@]}" "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+	fspo_services_as "$dir" "${runas[@]}" "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
 		-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null </dev/null || {
 		fspo_services_log "postgres failed to start:"; cat "$dir/server.log" >&2; return 1; }
-	"${runas[@]}" "$pgbin/createdb" -h 127.0.0.1 -p "$port" -U fspo fspo_test </dev/null || return 1
+	fspo_services_as "$dir" "${runas[@]}" "$pgbin/createdb" -h 127.0.0.1 -p "$port" -U fspo fspo_test </dev/null || return 1
 
 	export FSPO_PG_DIR="$dir" FSPO_PG_BIN="$pgbin"
 	export FSPO_TEST_POSTGRES="postgres://fspo@127.0.0.1:$port/fspo_test?sslmode=disable"
@@ -59,7 +63,7 @@ fspo_services_stop() {
 	[ -n "${FSPO_PG_DIR:-}" ] && [ -d "$FSPO_PG_DIR/data" ] || return 0
 	local runas=()
 	[ "$(id -u)" -eq 0 ] && runas=(runuser -u postgres --)
-	"${runas[@]}" "$FSPO_PG_BIN/pg_ctl" -D "$FSPO_PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 </dev/null
+	fspo_services_as / "${runas[@]}" "$FSPO_PG_BIN/pg_ctl" -D "$FSPO_PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 </dev/null
 	rm -rf "$FSPO_PG_DIR"
 	unset FSPO_PG_DIR FSPO_TEST_POSTGRES
 }
