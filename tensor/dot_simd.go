@@ -100,11 +100,11 @@ func dot1x4(a0, b0, b1, b2, b3 []float32) archsimd.Float32x4 {
 		s3 = archsimd.LoadFloat32x8Slice(b3[k:k+8]).MulAdd(x, s3)
 	}
 	if k < len(a0) {
-		x := archsimd.LoadFloat32x8SlicePart(a0[k:])
-		s0 = archsimd.LoadFloat32x8SlicePart(b0[k:]).MulAdd(x, s0)
-		s1 = archsimd.LoadFloat32x8SlicePart(b1[k:]).MulAdd(x, s1)
-		s2 = archsimd.LoadFloat32x8SlicePart(b2[k:]).MulAdd(x, s2)
-		s3 = archsimd.LoadFloat32x8SlicePart(b3[k:]).MulAdd(x, s3)
+		x := loadPart8(a0[k:])
+		s0 = loadPart8(b0[k:]).MulAdd(x, s0)
+		s1 = loadPart8(b1[k:]).MulAdd(x, s1)
+		s2 = loadPart8(b2[k:]).MulAdd(x, s2)
+		s3 = loadPart8(b3[k:]).MulAdd(x, s3)
 	}
 	return hsum4(s0, s1, s2, s3)
 }
@@ -122,11 +122,11 @@ func dot1x4w(a0, b0, b1, b2, b3 []float32) archsimd.Float32x4 {
 		s3 = archsimd.LoadFloat32x16Slice(b3[k:k+16]).MulAdd(x, s3)
 	}
 	if k < len(a0) {
-		x := archsimd.LoadFloat32x16SlicePart(a0[k:])
-		s0 = archsimd.LoadFloat32x16SlicePart(b0[k:]).MulAdd(x, s0)
-		s1 = archsimd.LoadFloat32x16SlicePart(b1[k:]).MulAdd(x, s1)
-		s2 = archsimd.LoadFloat32x16SlicePart(b2[k:]).MulAdd(x, s2)
-		s3 = archsimd.LoadFloat32x16SlicePart(b3[k:]).MulAdd(x, s3)
+		x := loadPart16(a0[k:])
+		s0 = loadPart16(b0[k:]).MulAdd(x, s0)
+		s1 = loadPart16(b1[k:]).MulAdd(x, s1)
+		s2 = loadPart16(b2[k:]).MulAdd(x, s2)
+		s3 = loadPart16(b3[k:]).MulAdd(x, s3)
 	}
 	return hsum4(fold(s0), fold(s1), fold(s2), fold(s3))
 }

@@ -381,14 +381,14 @@ func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float3
 			// Fewer than 8 columns left: zero-filling partial loads.
 			var s0 archsimd.Float32x8
 			if beta != 0 {
-				s0 = archsimd.LoadFloat32x8SlicePart(ci[n:])
+				s0 = loadPart8(ci[n:])
 			}
 			off := n
 			for _, av := range ai {
-				s0 = archsimd.BroadcastFloat32x8(av).MulAdd(archsimd.LoadFloat32x8SlicePart(b[off:off+N-n]), s0)
+				s0 = archsimd.BroadcastFloat32x8(av).MulAdd(loadPart8(b[off:off+N-n]), s0)
 				off += ldb
 			}
-			s0.StoreSlicePart(ci[n:])
+			storePart8(s0, ci[n:])
 		}
 	}
 }

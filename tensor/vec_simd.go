@@ -13,6 +13,40 @@ import (
 // so that the 4-cycle latency of an add or FMA does not serialize the loop;
 // tails go through the zero-filling partial loads.
 
+// loadPart8 loads s[:8], or the first len(s) < 8 values zero-filled. The
+// partial case copies through a local array instead of using
+// LoadFloat32x8SlicePart, whose pointer to a full [8]float32 past the end of
+// an allocation trips the checkptr instrumentation of -race builds.
+func loadPart8(s []float32) archsimd.Float32x8 {
+	if len(s) >= 8 {
+		return archsimd.LoadFloat32x8Slice(s)
+	}
+	var t [8]float32
+	copy(t[:], s)
+	return archsimd.LoadFloat32x8(&t)
+}
+
+// loadPart16 is loadPart8 for 16 lanes.
+func loadPart16(s []float32) archsimd.Float32x16 {
+	if len(s) >= 16 {
+		return archsimd.LoadFloat32x16Slice(s)
+	}
+	var t [16]float32
+	copy(t[:], s)
+	return archsimd.LoadFloat32x16(&t)
+}
+
+// storePart8 stores the first min(8, len(s)) lanes of v to s.
+func storePart8(v archsimd.Float32x8, s []float32) {
+	if len(s) >= 8 {
+		v.StoreSlice(s)
+		return
+	}
+	var t [8]float32
+	v.Store(&t)
+	copy(s, t[:])
+}
+
 func hsum(v archsimd.Float32x8) float32 {
 	h := v.GetLo().Add(v.GetHi())
 	h = h.AddPairs(h)
@@ -32,7 +66,7 @@ func dotSIMD(a, b []float32) float32 {
 		s3 = archsimd.LoadFloat32x8Slice(x[24:]).MulAdd(archsimd.LoadFloat32x8Slice(y[24:]), s3)
 	}
 	for ; i < len(a); i += 8 {
-		s0 = archsimd.LoadFloat32x8SlicePart(a[i:]).MulAdd(archsimd.LoadFloat32x8SlicePart(b[i:]), s0)
+		s0 = loadPart8(a[i:]).MulAdd(loadPart8(b[i:]), s0)
 	}
 	return hsum(s0.Add(s1).Add(s2.Add(s3)))
 }
@@ -47,7 +81,7 @@ func axpySIMD(alpha float32, x, y []float32) {
 		al.MulAdd(archsimd.LoadFloat32x8Slice(xs[8:]), archsimd.LoadFloat32x8Slice(ys[8:])).StoreSlice(ys[8:])
 	}
 	for ; i < len(x); i += 8 {
-		al.MulAdd(archsimd.LoadFloat32x8SlicePart(x[i:]), archsimd.LoadFloat32x8SlicePart(y[i:])).StoreSlicePart(y[i:])
+		storePart8(al.MulAdd(loadPart8(x[i:]), loadPart8(y[i:])), y[i:])
 	}
 }
 
@@ -58,7 +92,7 @@ func scaleSIMD(alpha float32, x []float32) {
 		archsimd.LoadFloat32x8Slice(x[i:]).Mul(al).StoreSlice(x[i:])
 	}
 	if i < len(x) {
-		archsimd.LoadFloat32x8SlicePart(x[i:]).Mul(al).StoreSlicePart(x[i:])
+		storePart8(loadPart8(x[i:]).Mul(al), x[i:])
 	}
 }
 
@@ -69,7 +103,7 @@ func addSIMD(dst, a, b []float32) {
 		archsimd.LoadFloat32x8Slice(a[i:]).Add(archsimd.LoadFloat32x8Slice(b[i:])).StoreSlice(dst[i:])
 	}
 	if i < len(dst) {
-		archsimd.LoadFloat32x8SlicePart(a[i:]).Add(archsimd.LoadFloat32x8SlicePart(b[i:])).StoreSlicePart(dst[i:])
+		storePart8(loadPart8(a[i:]).Add(loadPart8(b[i:])), dst[i:])
 	}
 }
 
@@ -80,7 +114,7 @@ func mulSIMD(dst, a, b []float32) {
 		archsimd.LoadFloat32x8Slice(a[i:]).Mul(archsimd.LoadFloat32x8Slice(b[i:])).StoreSlice(dst[i:])
 	}
 	if i < len(dst) {
-		archsimd.LoadFloat32x8SlicePart(a[i:]).Mul(archsimd.LoadFloat32x8SlicePart(b[i:])).StoreSlicePart(dst[i:])
+		storePart8(loadPart8(a[i:]).Mul(loadPart8(b[i:])), dst[i:])
 	}
 }
 
@@ -95,7 +129,7 @@ func sumSIMD(x []float32) float32 {
 		s3 = s3.Add(archsimd.LoadFloat32x8Slice(xs[24:]))
 	}
 	for ; i < len(x); i += 8 {
-		s0 = s0.Add(archsimd.LoadFloat32x8SlicePart(x[i:]))
+		s0 = s0.Add(loadPart8(x[i:]))
 	}
 	return hsum(s0.Add(s1).Add(s2.Add(s3)))
 }
@@ -115,7 +149,7 @@ func sumSquaresSIMD(x []float32) float32 {
 		s3 = v.MulAdd(v, s3)
 	}
 	for ; i < len(x); i += 8 {
-		v := archsimd.LoadFloat32x8SlicePart(x[i:])
+		v := loadPart8(x[i:])
 		s0 = v.MulAdd(v, s0)
 	}
 	return hsum(s0.Add(s1).Add(s2.Add(s3)))
@@ -197,12 +231,12 @@ func expSubSIMD(dst, x []float32, m float32) float32 {
 	}
 	for ; i < len(dst); i += 8 {
 		n := min(8, len(dst)-i)
-		e := exp8(archsimd.LoadFloat32x8SlicePart(x[i : i+n]).Sub(mv))
+		e := exp8(loadPart8(x[i : i+n]).Sub(mv))
 		if n < 8 {
 			// Lanes past the end hold exp(0-m); keep them out of the sum.
 			e = e.Masked(archsimd.LoadInt32x8(&lanes8).Less(archsimd.BroadcastInt32x8(int32(n))))
 		}
-		e.StoreSlicePart(dst[i : i+n])
+		storePart8(e, dst[i:i+n])
 		s0 = s0.Add(e)
 	}
 	return hsum(s0.Add(s1))
