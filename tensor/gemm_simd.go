@@ -21,7 +21,7 @@ const (
 	mcDefault = 64  // rows per work item: 64 x 256 floats of A fit in L2
 	// Below this many flops a product runs on one thread: waking helpers
 	// costs a few microseconds.
-	parallelMinFlops = 1 << 18
+	parallelMinFlops = 1 << 20
 	// With at least this many rows, B is packed even when it could be read
 	// in place: a packed panel is contiguous, while rows of B a power-of-two
 	// stride apart fall into few L1 sets and evict each other.

@@ -218,26 +218,42 @@ var lanes8 = [8]int32{0, 1, 2, 3, 4, 5, 6, 7}
 
 func expSubSIMD(dst, x []float32, m float32) float32 {
 	x = x[:len(dst)]
+	// exp8 inlined by hand, its constants broadcast once per call: as a call,
+	// the loop spilled every live vector around it and ran 2x slower.
 	mv := archsimd.BroadcastFloat32x8(m)
-	var s0, s1 archsimd.Float32x8
+	lo, hi := archsimd.BroadcastFloat32x8(expLo), archsimd.BroadcastFloat32x8(expHi)
+	log2e := archsimd.BroadcastFloat32x8(expLog2e)
+	c1, c2 := archsimd.BroadcastFloat32x8(-expC1), archsimd.BroadcastFloat32x8(-expC2)
+	p0, p1, p2 := archsimd.BroadcastFloat32x8(expP0), archsimd.BroadcastFloat32x8(expP1), archsimd.BroadcastFloat32x8(expP2)
+	p3, p4, p5 := archsimd.BroadcastFloat32x8(expP3), archsimd.BroadcastFloat32x8(expP4), archsimd.BroadcastFloat32x8(expP5)
+	one, bias := archsimd.BroadcastFloat32x8(1), archsimd.BroadcastInt32x8(127)
+	inf := archsimd.BroadcastFloat32x8(float32(math.Inf(1)))
+	var sum archsimd.Float32x8
 	i := 0
-	for ; i+16 <= len(dst); i += 16 {
-		e0 := exp8(archsimd.LoadFloat32x8Slice(x[i:]).Sub(mv))
-		e1 := exp8(archsimd.LoadFloat32x8Slice(x[i+8:]).Sub(mv))
-		e0.StoreSlice(dst[i:])
-		e1.StoreSlice(dst[i+8:])
-		s0 = s0.Add(e0)
-		s1 = s1.Add(e1)
+	for ; i+8 <= len(dst); i += 8 {
+		v := archsimd.LoadFloat32x8Slice(x[i : i+8]).Sub(mv)
+		xc := v.Max(lo).Min(hi)
+		n := xc.Mul(log2e).RoundToEven()
+		r := n.MulAdd(c1, xc)
+		r = n.MulAdd(c2, r)
+		p := p0.MulAdd(r, p1)
+		p = p.MulAdd(r, p2)
+		p = p.MulAdd(r, p3)
+		p = p.MulAdd(r, p4)
+		p = p.MulAdd(r, p5)
+		y := p.MulAdd(r.Mul(r), r).Add(one)
+		y = y.Mul(n.ConvertToInt32().Add(bias).ShiftAllLeft(23).AsFloat32x8())
+		y = y.Masked(v.GreaterEqual(lo)).Merge(inf, v.LessEqual(hi)).Merge(v, v.Equal(v))
+		y.StoreSlice(dst[i : i+8])
+		sum = sum.Add(y)
 	}
-	for ; i < len(dst); i += 8 {
-		n := min(8, len(dst)-i)
-		e := exp8(loadPart8(x[i : i+n]).Sub(mv))
-		if n < 8 {
-			// Lanes past the end hold exp(0-m); keep them out of the sum.
-			e = e.Masked(archsimd.LoadInt32x8(&lanes8).Less(archsimd.BroadcastInt32x8(int32(n))))
-		}
-		storePart8(e, dst[i:i+n])
-		s0 = s0.Add(e)
+	if i < len(dst) {
+		n := len(dst) - i
+		e := exp8(loadPart8(x[i:]).Sub(mv))
+		// Lanes past the end hold exp(0-m); keep them out of the sum.
+		e = e.Masked(archsimd.LoadInt32x8(&lanes8).Less(archsimd.BroadcastInt32x8(int32(n))))
+		storePart8(e, dst[i:])
+		sum = sum.Add(e)
 	}
-	return hsum(s0.Add(s1))
+	return hsum(sum)
 }
