@@ -97,6 +97,7 @@ func gemmCases() []gemmCase {
 		gemmCase{false, false, 1, 300, 8, 0, 0},  // decoding q K^T with K^T stored
 		gemmCase{false, true, 1, 300, 8, 24, 0},  // decoding q K^T
 		gemmCase{true, true, 45, 5, 50, 3, 0},    // narrow C from A^T B^T
+		gemmCase{false, false, 22, 40, 8, 5, 1},  // K = 8 path, B in place, accumulating
 		gemmCase{false, false, 45, 7, 50, 3, 1},  // narrow C, dot form
 	)
 	// Odd sizes and tails through every path.
