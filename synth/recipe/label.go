@@ -75,6 +75,8 @@ type UserStat struct {
 	Inconsistent int `json:"inconsistent"`
 	Undecided    int `json:"undecided"`
 	Failed       int `json:"failed"`
+	// Identical pairs of candidates with the same text, not judged.
+	Identical int `json:"identical,omitempty"`
 	// EntropyBefore and EntropyAfter are the mean label entropies (nats)
 	// before refinement and after the last round.
 	EntropyBefore float64  `json:"entropy_before"`
@@ -159,6 +161,7 @@ func (p *pipeline) label(ctx context.Context) (*Report, error) {
 // (Singh et al. 2025, §5, "iterative persona refinement").
 func (p *pipeline) labelUser(ctx context.Context, u *user) (*userResult, error) {
 	var pairs []pair
+	identical := 0
 	for _, q := range p.userQuestions(u) {
 		var idx []int
 		for k, c := range p.cands[q.ID] {
@@ -167,8 +170,13 @@ func (p *pipeline) labelUser(ctx context.Context, u *user) (*userResult, error) 
 			}
 		}
 		var qp []pair
+		cs := p.cands[q.ID]
 		for a := 0; a < len(idx); a++ {
 			for b := a + 1; b < len(idx); b++ {
+				if cs[idx[a]].Text == cs[idx[b]].Text {
+					identical++ // nothing to prefer
+					continue
+				}
 				qp = append(qp, pair{q: q, i: idx[a], j: idx[b]})
 			}
 		}
@@ -179,7 +187,7 @@ func (p *pipeline) labelUser(ctx context.Context, u *user) (*userResult, error) 
 		}
 		pairs = append(pairs, qp...)
 	}
-	res := &userResult{stat: UserStat{User: u.ID, Index: u.Index, Pairs: len(pairs)}, labels: map[string]int8{}}
+	res := &userResult{stat: UserStat{User: u.ID, Index: u.Index, Pairs: len(pairs), Identical: identical}, labels: map[string]int8{}}
 	desc := u.Description
 	var outs []outcome
 	for round := 0; ; round++ {

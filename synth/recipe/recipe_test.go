@@ -1,10 +1,14 @@
 package recipe
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"fspo/dataset"
+	"fspo/synth/recipe/recipetest"
 )
 
 func TestBuiltinRecipes(t *testing.T) {
@@ -141,6 +145,49 @@ func TestSimilarityAndEntropy(t *testing.T) {
 		got, ok := tc.o.entropy()
 		if ok != tc.ok || got < tc.want-1e-12 || got > tc.want+1e-12 {
 			t.Errorf("entropy(%v) = %v, %v; want %v, %v", tc.o, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestCustomRecipeRuns runs a user's YAML recipe for a new domain end to end.
+func TestCustomRecipeRuns(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tiny.yaml")
+	src := strings.Replace(minimal, "count: 2\n", "count: 3\n", 1)
+	src = strings.Replace(src, `prompt: "{{.Description}} {{.Question}} {{.A}} {{.B}}"`,
+		`prompt: "## User Description\n{{.Description}}\n\n## Response A\n{{.A}}\n\n## Response B\n{{.B}}\n"`, 1)
+	src += "refine:\n  rounds: 2\n  prompt: \"{{.Description}} {{.A}} {{.B}}\"\n  schema: {type: object, properties: {preferred: {type: string}, clause: {type: string}}}\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, srv := newClient(t, recipetest.Script, filepath.Join(dir, "cache.sqlite"))
+	rep, err := Run(context.Background(), Config{Recipe: r, Client: client, Out: filepath.Join(dir, "out"), Seed: 1, EmbedQuestions: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 × 3 candidates; 2 users × 2 questions × 3 pairs judged in both
+	// orders, again after each clause, and one refine call per clause.
+	want := 2 * 3
+	for _, u := range rep.PerUser {
+		want += (1+len(u.Clauses))*2*2*3 + len(u.Clauses)
+	}
+	if got := len(srv.Requests()); got != want {
+		t.Errorf("requests = %d, want %d", got, want)
+	}
+	if rep.Users != 2 || rep.Records == 0 || rep.Similarity.EmbeddingNote != "not computed" {
+		t.Errorf("report: %d users, %d records, embedding note %q; %+v %+v", rep.Users, rep.Records, rep.Similarity.EmbeddingNote, rep.PerUser, rep.Calls.Failures)
+	}
+	recs, err := dataset.ReadAll(filepath.Join(dir, "out", "preferences.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if rec.Source != "tiny" || rec.Meta["chosen_steering"] != "persona" {
+			t.Errorf("record %+v", rec)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"fspo/llm/llmtest"
 )
@@ -97,6 +98,10 @@ func Script(req llmtest.ChatRequest) llmtest.Reply {
 	case "refine":
 		return reply(map[string]string{"preferred": "A", "clause": "[clause " + h[:4] + "]"})
 	case "":
+		// Sampling at a temperature: the seed (one per candidate) varies the text.
+		if req.Seed != nil {
+			h = fmt.Sprintf("%08x", hash(prompt, strconv.FormatInt(*req.Seed, 10))>>32)
+		}
 		words := strings.Fields(prompt)
 		if len(words) > 10 {
 			words = words[len(words)-10:]
@@ -120,7 +125,7 @@ func lastWords(s string, n int) string {
 func Flaky(every uint64, attempts int, f llmtest.Fault, next llmtest.Script) llmtest.Script {
 	return func(req llmtest.ChatRequest) llmtest.Reply {
 		if hash(req.Last(), "flaky")%every == 0 && req.Attempt <= attempts {
-			return llmtest.Reply{Fault: f}
+			return llmtest.Reply{Fault: f, RetryAfter: 10 * time.Millisecond}
 		}
 		return next(req)
 	}
