@@ -167,3 +167,36 @@ func TestSynthRecipeUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestSynthRecipeEnsembleConfig runs with --config: two endpoints (models
+// m1 and m2) share the candidate responses, and the records say which
+// model wrote each response.
+func TestSynthRecipeEnsembleConfig(t *testing.T) {
+	srv := llmtest.New(recipetest.Script)
+	defer srv.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "llm.yaml")
+	yaml := fmt.Sprintf("endpoints:\n  - {name: a, base_url: %q, model: m1, embedding_model: e1}\n  - {name: b, base_url: %q, model: m2}\nconcurrency: 4\nretries: 2\n", srv.BaseURL, srv.BaseURL)
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &out, Getenv: os.Getenv}
+	err := Run(context.Background(), env, []string{"synth-recipe", "--recipe", "elix", "--config", cfg, "--out", filepath.Join(dir, "out"),
+		"--users", "3", "--questions", "3", "--responses", "4", "--seed", "5"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "out", "preferences.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{`"chosen_model":"m1"`, `"chosen_model":"m2"`} {
+		if !bytes.Contains(b, []byte(m)) {
+			t.Errorf("no record with %s: the ensemble was not used", m)
+		}
+	}
+	if !strings.Contains(out.String(), "0 calls finally failed") {
+		t.Errorf("summary: %s", out.String())
+	}
+}

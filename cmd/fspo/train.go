@@ -104,7 +104,7 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	if err != nil {
 		return fmt.Errorf("%w: --layout: %v", errUsage, err)
 	}
-	m, tok, err := loadModel(env, tf.init)
+	m, tok, paths, err := loadModelPaths(env, tf.init)
 	if err != nil {
 		return err
 	}
@@ -120,9 +120,13 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	if err := os.MkdirAll(tf.out, 0o755); err != nil {
 		return err
 	}
+	// the run folder is a model folder of its own: its tokenizer travels with it
+	if err := copyFile(paths.Tokenizer, filepath.Join(tf.out, filepath.Base(paths.Tokenizer))); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	r := &train.Run{Config: tf.cfg, Dir: tf.out, Model: m, Ref: ref, Items: items,
-		Meta: map[string]string{"init": abs(tf.init), "data": abs(tf.data), "variant": string(v), "layout": layout.Name, "shots": fmt.Sprint(tf.shots)}}
+		Meta: map[string]string{"init": abs(paths.Checkpoint), "data": abs(tf.data), "variant": string(v), "layout": layout.Name, "shots": fmt.Sprint(tf.shots)}}
 	fmt.Fprintf(env.Stderr, "train %s (%s, %d shots): %d users, %d episodes, prompt tokens %d/%d/%d (min/mean/max), longest episode %d positions, %d steps\n",
 		tf.cfg.Stage, v, tf.shots, st.Users, st.Episodes, st.PromptTokens[0], st.PromptTokens[1], st.PromptTokens[2], st.Positions, r.TotalSteps())
 	pr := newProgress(env, "train "+filepath.Base(tf.out), r.TotalSteps())
@@ -143,4 +147,20 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	}
 	fmt.Fprintf(env.Stderr, "train: wrote %s\n", filepath.Join(tf.out, train.ModelFile))
 	return nil
+}
+
+// copyFile copies src to dst (through a temporary file and a rename).
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(dst); err == nil && string(old) == string(data) {
+		return nil
+	}
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
 }

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"fspo/eval"
+	"fspo/modelpath"
+	"fspo/synth/stories"
+)
+
+func init() {
+	register(&command{name: "eval", summary: "win rates of every method against the base model on held-out users, with intervals; report.md/json, samples, plot", run: runEval})
+}
+
+func runEval(ctx context.Context, env *Env, args []string) error {
+	flags := newFlags(env, "eval", "--data DIR --out DIR [--prefft RUN] [--ipo RUN] [--fspo RUN] [--fspo-cot RUN] [flags]")
+	d := eval.Defaults()
+	c := d
+	flags.StringVar(&c.Data, "data", "", "dataset folder (preferences.jsonl, manifest.json; users.json for the stories reward)")
+	flags.StringVar(&c.Out, "out", "", "output folder: report.md, report.json, samples.jsonl, winrates.png")
+	base := flags.String("base", "", "base model: checkpoint, folder or name (default stories260K)")
+	runs := map[string]*string{}
+	for _, m := range []struct{ flag, method string }{{"prefft", eval.PrefFT}, {"ipo", eval.IPO}, {"fspo", eval.FSPO}, {"fspo-cot", eval.FSPOCOT}} {
+		runs[m.method] = flags.String(m.flag, "", "run folder (or model file) of "+m.method+"; not given: reported absent")
+	}
+	refs := map[string]*string{}
+	for _, m := range []struct{ flag, method string }{{"ipo-ref", eval.IPO}, {"fspo-ref", eval.FSPO}, {"fspo-cot-ref", eval.FSPOCOT}} {
+		refs[m.method] = flags.String(m.flag, "", "reference model of "+m.method+" for the implicit reward (default: the run's initial model)")
+	}
+	flags.IntVar(&c.Shots, "shots", d.Shots, "shots per prompt, as in training")
+	flags.StringVar(&c.Layout, "layout", d.Layout, "prompt layout, as in training: compact or paper")
+	flags.IntVar(&c.Queries, "queries", d.Queries, "queries per held-out user (0: every evaluation episode)")
+	flags.IntVar(&c.OracleK, "oracle-k", d.OracleK, "base samples the oracle picks the best of")
+	flags.Float64Var(&c.Temperature, "temperature", d.Temperature, "sampling temperature of every method")
+	flags.Float64Var(&c.TopP, "topp", d.TopP, "nucleus sampling mass in (0,1]")
+	flags.IntVar(&c.MaxTokens, "max-tokens", 0, "response token cap (0: the longest training response)")
+	flags.Int64Var(&c.Seed, "seed", d.Seed, "seed of episodes, sampling and the bootstrap")
+	flags.IntVar(&c.Resamples, "resamples", d.Resamples, "bootstrap resamples over users")
+	flags.Float64Var(&c.Beta, "beta", d.Beta, "β of the implicit reward when a run does not record it")
+	quick := flags.Bool("quick", false, "a smoke run: 2 queries per user, oracle of 4, 500 resamples")
+	judgeKind := flags.String("judge", "reward", "reward (the stories users' exact reward) or llm")
+	endpoint := flags.String("endpoint", "", "OpenAI-compatible endpoint of the LLM judge")
+	judgeModel := flags.String("model", "", "model name of the LLM judge")
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	if c.Data == "" || c.Out == "" {
+		return fmt.Errorf("%w: fspo eval: --data and --out are required", errUsage)
+	}
+	if *quick {
+		c.Queries, c.OracleK, c.Resamples = 2, 4, 500
+	}
+	paths, err := modelpath.Resolve(*base, env.Getenv)
+	if err != nil {
+		return err
+	}
+	c.Base, c.Tokenizer = paths.Checkpoint, paths.Tokenizer
+	c.Runs, c.Refs = map[string]string{}, map[string]string{}
+	for m, p := range runs {
+		if *p != "" {
+			c.Runs[m] = *p
+		}
+	}
+	for m, p := range refs {
+		if *p != "" {
+			c.Refs[m] = *p
+		}
+	}
+	users, err := stories.LoadUsers(c.Data)
+	switch {
+	case err == nil:
+		c.Rewards, c.Kinds = map[string]eval.Rewarder{}, map[string]string{}
+		for i := range users.Users {
+			u := &users.Users[i]
+			c.Rewards[u.ID] = u
+			switch u.Kind {
+			case stories.HeldOut:
+				c.Kinds[u.ID] = eval.KindSeen
+			case stories.Interpolated:
+				c.Kinds[u.ID] = eval.KindInterpolated
+			case stories.Unseen:
+				c.Kinds[u.ID] = eval.KindUnseen
+			}
+		}
+	case errors.Is(err, fs.ErrNotExist) && *judgeKind != "reward":
+		// another domain: no exact reward; the LLM judge decides and the oracle is absent
+	default:
+		return fmt.Errorf("fspo eval: the reward judge needs the users' profiles: %w", err)
+	}
+	switch *judgeKind {
+	case "reward":
+	case "llm":
+		if *endpoint == "" || *judgeModel == "" {
+			return fmt.Errorf("%w: fspo eval: --judge llm needs --endpoint URL and --model NAME", errUsage)
+		}
+		return fmt.Errorf("fspo eval: --judge llm: the LLM judge is not available yet in this build; use --judge reward")
+	default:
+		return fmt.Errorf("%w: fspo eval: --judge %q is not reward or llm", errUsage, *judgeKind)
+	}
+	c.Progress = env.Stderr
+	rep, err := eval.Run(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "eval: %d queries per method in %.1fs; wrote %s\n", rep.Queries, rep.Timings["total"], filepath.Join(c.Out, eval.ReportMD))
+	_, err = fmt.Fprint(env.Stdout, rep.Markdown())
+	return err
+}
