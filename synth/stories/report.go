@@ -52,10 +52,10 @@ type Report struct {
 	SelfSimilarity float64 `json:"self_similarity"`
 	ResponseTokens Summary `json:"response_tokens"`
 	ResponseWords  Summary `json:"response_words"`
-	// EpisodeTokens is the token length of 4-shot episodes built from the
-	// 5 longest records, per "layout/variant" (see episodeTokens): upper
-	// bounds to compare with the model's 512 positions.
-	EpisodeTokens map[string]int `json:"episode_tokens_4shot_max"`
+	// EpisodeTokens is the token length of the 4-shot episodes of one
+	// evaluation pass, per "layout/variant" (see episodeTokens), to compare
+	// with the model's 512 positions.
+	EpisodeTokens map[string]Summary `json:"episode_tokens_4shot"`
 	// Mentions is the share of candidates mentioning each value ("category:word").
 	Mentions map[string]float64 `json:"mentions"`
 
@@ -275,8 +275,12 @@ func (r *Report) markdown() string {
 	fmt.Fprintf(&b, "\nResponse length: tokens mean %.1f, p95 %d, range %d–%d; words mean %.1f, range %d–%d.\n",
 		r.ResponseTokens.Mean, r.ResponseTokens.P95, r.ResponseTokens.Min, r.ResponseTokens.Max,
 		r.ResponseWords.Mean, r.ResponseWords.Min, r.ResponseWords.Max)
-	fmt.Fprintf(&b, "Longest 4-shot episode (5 longest records, tokens with BOS/EOS): paper layout %d, compact %d, compact COT %d.\n",
-		r.EpisodeTokens["paper/plain"], r.EpisodeTokens["compact/plain"], r.EpisodeTokens["compact/cot"])
+	b.WriteString("\n4-shot episodes (one evaluation pass; tokens with BOS and EOS):\n\n| layout/variant | mean | p95 | max |\n| --- | --- | --- | --- |\n")
+	for _, k := range []string{"compact/plain", "compact/cot", "paper/plain"} {
+		if s, ok := r.EpisodeTokens[k]; ok {
+			fmt.Fprintf(&b, "| %s | %.0f | %d | %d |\n", k, s.Mean, s.P95, s.Max)
+		}
+	}
 	keys := make([]string, 0, len(r.Mentions))
 	for k := range r.Mentions {
 		keys = append(keys, k)

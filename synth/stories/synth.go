@@ -345,36 +345,32 @@ func fillReport(rep *Report, uf *UsersFile, cands []Candidate, rewards [][]float
 	}
 	rep.MeanLabelEntropy = ent / float64(len(rep.PerUser))
 	rep.MeanUndecided = und / float64(len(rep.PerUser))
-	rep.EpisodeTokens = episodeTokens(all, tok)
-	return nil
+	var err error
+	rep.EpisodeTokens, err = episodeTokens(all, opt.Seed, tok)
+	return err
 }
 
-// episodeTokens is the token length (BOS and EOS included) of 4-shot
-// episodes built from the five longest records (four as shots, the fifth as
-// the query with its chosen response as the completion) in the paper and
-// compact layouts of package episode, and in the compact COT variant with
-// the longest user description: upper bounds to compare with the model's
+// episodeTokens measures the 4-shot episodes of package episode (one
+// evaluation pass over every user's records) in the compact layout (plain
+// and COT variants) and the paper layout (plain): tokens of the prompt and
+// the longer completion, with BOS and EOS, to compare with the model's
 // positions.
-func episodeTokens(recs []dataset.Record, tok *tokenizer.Tokenizer) map[string]int {
-	if len(recs) < 5 {
-		return nil
+func episodeTokens(recs []dataset.Record, seed int64, tok *tokenizer.Tokenizer) (map[string]Summary, error) {
+	eps := episode.Build(dataset.GroupByUser(recs), 4, episode.EvalPasses, seed)
+	if len(eps) == 0 {
+		return nil, nil
 	}
-	s := append([]dataset.Record(nil), recs...)
-	size := func(r dataset.Record) int { return len(r.Prompt) + len(r.Chosen) + len(r.Rejected) }
-	sort.SliceStable(s, func(i, j int) bool { return size(s[i]) > size(s[j]) })
-	desc := ""
-	for _, r := range recs {
-		if len(r.Description) > len(desc) {
-			desc = r.Description
+	count := func(s string) int { return len(tok.Encode(s, true, true)) }
+	out := map[string]Summary{}
+	for _, c := range []struct {
+		v episode.Variant
+		l episode.Layout
+	}{{episode.Plain, episode.Compact}, {episode.COT, episode.Compact}, {episode.Plain, episode.Paper}} {
+		st, err := episode.Measure(eps, c.v, c.l, count)
+		if err != nil {
+			return nil, fmt.Errorf("measure episodes: %w", err)
 		}
+		out[c.l.Name+"/"+string(c.v)] = Summary{Mean: st.Mean, P95: st.P95, Min: st.Min, Max: st.Max}
 	}
-	count := func(v episode.Variant, l episode.Layout) int {
-		text := episode.PromptFor(v, l, s[:4], s[4].Prompt, desc) + episode.Completion(v, l, s[4].Chosen, desc)
-		return len(tok.Encode(text, true, true))
-	}
-	return map[string]int{
-		"paper/plain":   count(episode.Plain, episode.Paper),
-		"compact/plain": count(episode.Plain, episode.Compact),
-		"compact/cot":   count(episode.COT, episode.Compact),
-	}
+	return out, nil
 }

@@ -177,8 +177,8 @@ func TestSynthesizeOutputs(t *testing.T) {
 	if rep.Distinct1 <= 0 || rep.Distinct2 <= rep.Distinct1 || rep.SelfSimilarity <= 0 || rep.SelfSimilarity >= 1 {
 		t.Errorf("pool statistics implausible: %+v", rep)
 	}
-	if n := rep.EpisodeTokens["compact/plain"]; n == 0 || n > m.Positions() {
-		t.Errorf("longest compact 4-shot episode %d tokens, want in (0, %d]", n, m.Positions())
+	if s := rep.EpisodeTokens["compact/plain"]; s.Max == 0 || s.Max > m.Positions() {
+		t.Errorf("longest compact 4-shot episode %d tokens, want in (0, %d]", s.Max, m.Positions())
 	}
 }
 
