@@ -173,6 +173,8 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	}
 	if w := N - col; w > nrMain/2 {
 		add(col, w, nrMain)
+	} else if w > 8 && nrMain == 32 {
+		add(col, w, 16) // AVX-512 4x16 tile, e.g. the last 12 of 172 columns
 	} else {
 		for ; col < N; col += 8 {
 			add(col, min(8, N-col), 8)
@@ -316,6 +318,10 @@ func kernel(nr int, cols bool, ns, kc int, a []float32, sa int, b []float32, sb 
 		k4x32cols(ns, kc, a, sa, b, sb, c, ldc, acc)
 	case nr == 32:
 		k4x32rows(ns, kc, a, sa, b, sb, c, ldc, acc)
+	case nr == 16 && cols && level >= levelAVX512:
+		k4x16wcols(ns, kc, a, sa, b, sb, c, ldc, acc)
+	case nr == 16 && level >= levelAVX512:
+		k4x16wrows(ns, kc, a, sa, b, sb, c, ldc, acc)
 	case nr == 16 && cols:
 		k4x16cols(ns, kc, a, sa, b, sb, c, ldc, acc)
 	case nr == 16:

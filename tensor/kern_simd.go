@@ -109,6 +109,53 @@ func st4x32(c []float32, ldc int, acc bool, c00, c01, c10, c11, c20, c21, c30, c
 	st16(c[3*ldc+16:], c31, acc)
 }
 
+// k4x16wrows is the AVX-512 4x16 kernel with A given as rows, for column
+// remainders of 9 to 16 (four chains of FMAs, just enough for their latency).
+func k4x16wrows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	for s := range ns {
+		as := a[4*s*lda:]
+		a0, a1, a2, a3 := as[:kc], as[lda:lda+kc], as[2*lda:2*lda+kc], as[3*lda:3*lda+kc]
+		var c0, c1, c2, c3 archsimd.Float32x16
+		off := 0
+		for k := range a0 {
+			bk := archsimd.LoadFloat32x16Slice(b[off : off+16])
+			c0 = archsimd.BroadcastFloat32x16(a0[k]).MulAdd(bk, c0)
+			c1 = archsimd.BroadcastFloat32x16(a1[k]).MulAdd(bk, c1)
+			c2 = archsimd.BroadcastFloat32x16(a2[k]).MulAdd(bk, c2)
+			c3 = archsimd.BroadcastFloat32x16(a3[k]).MulAdd(bk, c3)
+			off += sb
+		}
+		cs := c[4*s*ldc:]
+		st16(cs, c0, acc)
+		st16(cs[ldc:], c1, acc)
+		st16(cs[2*ldc:], c2, acc)
+		st16(cs[3*ldc:], c3, acc)
+	}
+}
+
+// k4x16wcols is k4x16wrows with A(r,k) = a[k*sa+r].
+func k4x16wcols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+	for s := range ns {
+		var c0, c1, c2, c3 archsimd.Float32x16
+		offA, offB := 4*s, 0
+		for range kc {
+			ak := a[offA : offA+4]
+			bk := archsimd.LoadFloat32x16Slice(b[offB : offB+16])
+			c0 = archsimd.BroadcastFloat32x16(ak[0]).MulAdd(bk, c0)
+			c1 = archsimd.BroadcastFloat32x16(ak[1]).MulAdd(bk, c1)
+			c2 = archsimd.BroadcastFloat32x16(ak[2]).MulAdd(bk, c2)
+			c3 = archsimd.BroadcastFloat32x16(ak[3]).MulAdd(bk, c3)
+			offA += sa
+			offB += sb
+		}
+		cs := c[4*s*ldc:]
+		st16(cs, c0, acc)
+		st16(cs[ldc:], c1, acc)
+		st16(cs[2*ldc:], c2, acc)
+		st16(cs[3*ldc:], c3, acc)
+	}
+}
+
 // k4x16rows is the AVX2 4x16 kernel with A given as rows.
 func k4x16rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float32, ldc int, acc bool) {
 	for s := range ns {
