@@ -15,17 +15,6 @@ import (
 	"fspo/synth/recipe"
 )
 
-func init() {
-	// "synth-recipe" runs the LLM recipe pipeline until `fspo synth` exists
-	// and dispatches --recipe runs and `fspo synth merge` here.
-	register(&command{name: "synth-recipe", summary: "synthetic preferences from an LLM recipe (reviews, elix, roleplay, a YAML file); merge shards", run: func(ctx context.Context, env *Env, args []string) error {
-		if len(args) > 0 && args[0] == "merge" {
-			return runSynthMerge(ctx, env, args[1:])
-		}
-		return runSynthRecipe(ctx, env, args)
-	}})
-}
-
 // runSynthRecipe implements `fspo synth --recipe NAME --endpoint URL --model
 // NAME --out DIR [...]`: config = recipe defaults < --config file < flags.
 func runSynthRecipe(ctx context.Context, env *Env, args []string) error {

@@ -67,7 +67,7 @@ func TestSynthRecipeKillResume(t *testing.T) {
 	}
 	dir := t.TempDir()
 	args := func(url, out string) []string {
-		return []string{"synth-recipe", "--recipe", "reviews", "--endpoint", url, "--model", "m1",
+		return []string{"synth", "--recipe", "reviews", "--endpoint", url, "--model", "m1",
 			"--out", out, "--questions", "4", "--responses", "3", "--seed", "42", "--workers", "4"}
 	}
 
@@ -154,11 +154,11 @@ func TestSynthRecipeUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"synth-recipe", "--out", "x"}, "--recipe is required"},
-		{[]string{"synth-recipe", "--recipe", "reviews", "--out", "x"}, "--endpoint URL and --model"},
-		{[]string{"synth-recipe", "--recipe", "reviews", "--out", "x", "--endpoint", "u", "--model", "m", "--shard", "3/3"}, "--shard \"3/3\""},
-		{[]string{"synth-recipe", "--recipe", "nosuch", "--out", "x", "--endpoint", "u", "--model", "m"}, "not built in"},
-		{[]string{"synth-recipe", "merge", "--out", "x"}, "part directories"},
+		{[]string{"synth", "--recipe", "", "--out", "x"}, "--recipe is required"},
+		{[]string{"synth", "--recipe", "reviews", "--out", "x"}, "--endpoint URL and --model"},
+		{[]string{"synth", "--recipe", "reviews", "--out", "x", "--endpoint", "u", "--model", "m", "--shard", "3/3"}, "--shard \"3/3\""},
+		{[]string{"synth", "--recipe", "nosuch", "--out", "x", "--endpoint", "u", "--model", "m"}, "not built in"},
+		{[]string{"synth", "merge", "--out", "x"}, "part directories"},
 	} {
 		var b bytes.Buffer
 		err := Run(context.Background(), &Env{Stdout: &b, Stderr: &b, Getenv: os.Getenv}, tc.args)
@@ -182,7 +182,7 @@ func TestSynthRecipeEnsembleConfig(t *testing.T) {
 	}
 	var out bytes.Buffer
 	env := &Env{Stdout: &out, Stderr: &out, Getenv: os.Getenv}
-	err := Run(context.Background(), env, []string{"synth-recipe", "--recipe", "elix", "--config", cfg, "--out", filepath.Join(dir, "out"),
+	err := Run(context.Background(), env, []string{"synth", "--recipe", "elix", "--config", cfg, "--out", filepath.Join(dir, "out"),
 		"--users", "3", "--questions", "3", "--responses", "4", "--seed", "5"})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
