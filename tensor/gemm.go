@@ -86,32 +86,52 @@ func scaleC(M, N int, beta float32, c []float32, ldc int) {
 // gemmGo is the portable matrix multiplication, used when the CPU or the
 // build has no SIMD; beta is 0 or 1 here.
 func gemmGo(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	at := func(i, k int) float32 {
-		if transA {
-			return a[k*lda+i]
-		}
-		return a[i*lda+k]
+	var col []float32 // column i of a transposed A
+	if transA {
+		col = make([]float32, K)
 	}
 	for i := range M {
 		ci := c[i*ldc : i*ldc+N]
 		if beta == 0 {
 			clear(ci)
 		}
+		var ai []float32 // row i of op(A)
+		if transA {
+			for k := range col {
+				col[k] = a[k*lda+i]
+			}
+			ai = col
+		} else {
+			ai = a[i*lda : i*lda+K]
+		}
 		if transB {
-			// C[i,j] += sum_k A(i,k) B[j,k]: a dot product over contiguous B rows.
+			// C[i,j] += op(A)[i,:] . B[j,:], both contiguous.
 			for j := range ci {
-				bj := b[j*ldb : j*ldb+K]
-				var s float32
-				for k, bv := range bj {
-					s += at(i, k) * bv
-				}
-				ci[j] += s
+				ci[j] += dotGo(ai, b[j*ldb:j*ldb+K])
 			}
 			continue
 		}
-		// C[i,:] += A(i,k) B[k,:]: axpy over contiguous B rows.
-		for k := range K {
-			axpyGo(at(i, k), b[k*ldb:k*ldb+N], ci)
+		// C[i,:] += op(A)[i,k] B[k,:] over contiguous rows of B.
+		for k, av := range ai {
+			axpyGo(av, b[k*ldb:k*ldb+N], ci)
 		}
 	}
+}
+
+// dotGo is the portable dot product with four partial sums for
+// instruction-level parallelism.
+func dotGo(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }

@@ -38,7 +38,7 @@ func TestTune(t *testing.T) {
 	defer SetThreads(Threads())
 	re := regexp.MustCompile(os.Getenv("TUNE"))
 	wall := os.Getenv("TUNEWALL") != ""
-	shapes := append(modelShapes(), gemmShape{name: "tiny_NT_1_8_8", transB: true, M: 1, N: 8, K: 8}, gemmShape{name: "tiny_NN_1_8_8", M: 1, N: 8, K: 8}, gemmShape{name: "np_NN_1024_1024_1024", M: 1024, N: 1024, K: 1024}, gemmShape{name: "np_NN_2048_172_64", M: 2048, N: 172, K: 64})
+	shapes := append(modelShapes(), gemmShape{name: "np_NN_1024_1024_1024", M: 1024, N: 1024, K: 1024}, gemmShape{name: "np_NN_2048_172_64", M: 2048, N: 172, K: 64})
 	for _, g := range shapes {
 		if !re.MatchString(g.name) {
 			continue

@@ -23,11 +23,7 @@ func Dot(a, b []float32) float32 {
 	if level > levelGo {
 		return dotSIMD(a, b)
 	}
-	var s float32
-	for i, v := range a {
-		s += v * b[i]
-	}
-	return s
+	return dotGo(a, b)
 }
 
 // Axpy sets y += alpha*x.
