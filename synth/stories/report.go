@@ -187,15 +187,15 @@ func offDiagonal(D [][]float64) (mean, minV float64, at [2]int) {
 	return mean / float64(n), minV, at
 }
 
-// heat adapts a disagreement matrix to plotter.GridXYZ; row 0 is drawn at
-// the top, undefined entries are NaN.
+// heat adapts a disagreement matrix to plotter.GridXYZ: cell (c, r) is
+// users c and r (user 0 at the bottom left), undefined entries are NaN.
 type heat [][]float64
 
 func (h heat) Dims() (c, r int) { return len(h), len(h) }
 func (h heat) X(c int) float64  { return float64(c) }
 func (h heat) Y(r int) float64  { return float64(r) }
 func (h heat) Z(c, r int) float64 {
-	v := h[len(h)-1-r][c]
+	v := h[r][c]
 	if v < 0 {
 		return math.NaN()
 	}
@@ -206,9 +206,9 @@ func (h heat) Z(c, r int) float64 {
 // 1 = always disagree).
 func writePNG(path string, D [][]float64, users []string) error {
 	pl := plot.New()
-	pl.Title.Text = fmt.Sprintf("user disagreement (%d users; 0 agree … 1 disagree)", len(users))
-	pl.X.Label.Text = "user (file order: train, heldout, interpolated, unseen)"
-	pl.Y.Label.Text = "user (first at top)"
+	pl.Title.Text = fmt.Sprintf("disagreement of %d users (red 0: always agree … white 1: always disagree; grey: no common pair)", len(users))
+	pl.X.Label.Text = "user number (train, then heldout, interpolated, unseen)"
+	pl.Y.Label.Text = "user number"
 	hm := plotter.NewHeatMap(heat(D), palette.Heat(32, 1))
 	hm.Min, hm.Max = 0, 1
 	hm.NaN = color.Gray{Y: 128}

@@ -127,11 +127,14 @@ func (d *drawer) draw(likeOK func(Value) bool, first *Value) Profile {
 	return p
 }
 
-// likesKey identifies a profile's set of liked values.
+// likesKey identifies a profile's set of liked names, animals, places and
+// objects (moods left out, so two users never share their main likes).
 func likesKey(p Profile) string {
 	var ks []string
 	for _, v := range likedValues(p) {
-		ks = append(ks, v.key())
+		if v.Category != Mood {
+			ks = append(ks, v.key())
+		}
 	}
 	sort.Strings(ks)
 	return strings.Join(ks, ",")
@@ -168,7 +171,7 @@ func drawUsers(total int, seed int64) (UsersFile, error) {
 		uf.Reserved = append(uf.Reserved, Pref{Category: c, Value: v.Word})
 	}
 	notReserved := func(v Value) bool { return !d.reserved[v.key()] }
-	seen := map[string]bool{} // liked-value sets: no two users like the same values
+	seen := map[string]bool{} // likesKey of every user drawn: no two share their main likes
 	var users []Profile
 	add := func(kind Kind, draw func() (Profile, bool)) error {
 		for try := 0; try < 10000; try++ {
