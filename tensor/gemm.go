@@ -38,7 +38,19 @@ func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, l
 		gemmSIMD(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, parallel)
 		return
 	}
-	gemmGo(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc)
+	if !parallel || Threads() == 1 || 2*M*N*K < 1<<20 {
+		gemmGo(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	ParallelFor(M, 8, func(i0, i1 int) {
+		var ai []float32
+		if transA {
+			ai = a[i0:] // columns i0.. of the stored K x M matrix
+		} else {
+			ai = a[i0*lda:] // rows i0..
+		}
+		gemmGo(transA, transB, i1-i0, N, K, ai, lda, b, ldb, beta, c[i0*ldc:], ldc)
+	})
 }
 
 // checkGemm panics when a shape is negative, a leading dimension is smaller
