@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -325,16 +326,7 @@ func (p *pipeline) record(u *user, desc string, pr pair, win, lose, rounds int) 
 	c, r := cs[win], cs[lose]
 	rejDesc := r.Steer
 	if r.Kind != "persona" {
-		var others []*user
-		for _, o := range p.users {
-			if o.ok && o.Index != u.Index {
-				others = append(others, o)
-			}
-		}
-		rejDesc = ""
-		if len(others) > 0 {
-			rejDesc = others[p.rng("rejected-description", u.ID, pr.key()).IntN(len(others))].Description
-		}
+		rejDesc = p.otherDescription(u, pr)
 	}
 	return dataset.Record{
 		User:                u.ID,
@@ -370,4 +362,22 @@ func meanEntropy(outs []outcome) float64 {
 		return 0
 	}
 	return sum / float64(n)
+}
+
+// otherDescription draws, from (seed, user, pair), the description of a
+// user other than u among those whose persona is known ("" when none).
+func (p *pipeline) otherDescription(u *user, pr pair) string {
+	n := len(p.pool)
+	self, found := slices.BinarySearchFunc(p.pool, u.Index, func(o *user, idx int) int { return o.Index - idx })
+	if found {
+		n--
+	}
+	if n <= 0 {
+		return ""
+	}
+	k := p.rng("rejected-description", u.ID, pr.key()).IntN(n)
+	if found && k >= self {
+		k++
+	}
+	return p.pool[k].Description
 }

@@ -78,6 +78,7 @@ type pipeline struct {
 	cfg   Config
 	r     *Recipe
 	users []*user
+	pool  []*user // users whose persona is known, in index order
 	qs    []question
 	cands map[string][]*candidate // question ID → K candidates (nil entries failed)
 	acct  *accounting
@@ -419,12 +420,13 @@ func (p *pipeline) candidates(ctx context.Context) error {
 			qs = append(qs, q)
 		}
 	}
-	var pool []*user
+	p.pool = nil
 	for _, u := range p.users {
 		if u.ok {
-			pool = append(pool, u)
+			p.pool = append(p.pool, u)
 		}
 	}
+	pool := p.pool
 	useViews := false
 	for _, s := range p.r.Responses.Steering {
 		useViews = useViews || s == "view"

@@ -16,7 +16,7 @@ import (
 )
 
 // newClient starts a scripted server and returns a cached client for it.
-func newClient(t *testing.T, script llmtest.Script, cachePath string) (llm.Client, *llmtest.Server) {
+func newClient(t testing.TB, script llmtest.Script, cachePath string) (llm.Client, *llmtest.Server) {
 	t.Helper()
 	srv := llmtest.New(script)
 	t.Cleanup(srv.Close)
@@ -39,7 +39,7 @@ func newClient(t *testing.T, script llmtest.Script, cachePath string) (llm.Clien
 	return llm.Cached(ens, cache), srv
 }
 
-func mustLoad(t *testing.T, name string) *Recipe {
+func mustLoad(t testing.TB, name string) *Recipe {
 	t.Helper()
 	r, err := Load(name)
 	if err != nil {
@@ -345,5 +345,22 @@ func TestRefinementAppendsClauses(t *testing.T) {
 	}
 	if withClause == 0 {
 		t.Error("no record carries a refined description")
+	}
+}
+
+// BenchmarkRunReviews runs the full reviews recipe (8 users, 40 questions
+// each, 4 candidates) against the scripted server; -benchtime=1x.
+func BenchmarkRunReviews(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		client, srv := newClient(b, recipetest.Script, filepath.Join(dir, "cache.sqlite"))
+		rep, err := Run(context.Background(), Config{Recipe: mustLoad(b, "reviews"), Client: client, Out: filepath.Join(dir, "out"), Seed: int64(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(srv.Requests())), "requests")
+		b.ReportMetric(float64(rep.Records), "records")
+		b.ReportMetric(rep.EntropyBefore, "H_before")
+		b.ReportMetric(rep.EntropyAfter, "H_after")
 	}
 }
