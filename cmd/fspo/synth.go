@@ -40,7 +40,7 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 	domain := fs.String("domain", "stories", "synthetic domain: stories (offline, programmatic users); LLM domains use --recipe")
 	out := fs.String("out", "", "output directory (rerun the same command to resume an interrupted run)")
 	modelFlag := fs.String("model", "", "base model writing the candidates (default stories260K)")
-	quick := fs.Bool("quick", false, "a few-second run for smoke tests (12 users, 12 openings, 6 candidates each); other flags override it")
+	quick := fs.Bool("quick", false, "a few-second run for smoke tests (12 users, 8+4 openings, 6 candidates each); other flags override it")
 	users := fs.Int("users", def.Users, "users: two thirds train, the rest held out (heldout, interpolated, unseen)")
 	seed := fs.Int64("seed", def.Seed, "seed of every random choice")
 	prompts := fs.Int("prompts", def.Prompts, fmt.Sprintf("training story openings (at most %d)", len(stories.TrainPrompts())))

@@ -65,11 +65,11 @@ type Options struct {
 }
 
 // DefaultOptions is the default run: 72 users (48 train, 24 held out), 40
-// training and 12 held-out openings, 12 candidates each, 16 pairs per user.
+// training and 12 held-out openings, 16 candidates each, 24 pairs per user.
 func DefaultOptions() Options {
 	return Options{
-		Model: "stories260K", Users: 72, Seed: 1, Prompts: 40, HeldOutPrompts: 12, PoolSize: 12,
-		PairsPerUser: 16, MinMargin: 0.25, Noise: 0.1, Temperature: 0.9, TopP: 0.95,
+		Model: "stories260K", Users: 72, Seed: 1, Prompts: 40, HeldOutPrompts: 12, PoolSize: 16,
+		PairsPerUser: 24, MinMargin: 0.25, Noise: 0.1, Temperature: 0.9, TopP: 0.95,
 		ShortTokens: 28, LongTokens: 40, Batch: 96,
 	}
 }
@@ -216,7 +216,7 @@ func Synthesize(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, o
 		}
 	}
 	rep := &Report{Domain: "stories", Seed: opt.Seed, Users: len(uf.Users), Kinds: map[Kind]int{},
-		Prompts: opt.Prompts, HeldOutPrompts: opt.HeldOutPrompts, Candidates: len(cands)}
+		Prompts: opt.Prompts, HeldOutPrompts: opt.HeldOutPrompts, Candidates: len(cands), ShortUsers: []string{}}
 	prefPath := filepath.Join(opt.Out, PreferencesName)
 	w, err := dataset.Append(prefPath)
 	if err != nil {
