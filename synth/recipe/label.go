@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,17 +94,76 @@ type userResult struct {
 	labels  map[string]int8 // pair key → +1 (i preferred) / -1, for the disagreement matrix
 }
 
+// errLate marks a record that would land out of order: a call that failed
+// in an earlier run has now been answered, for a user whose records are
+// already followed by later ones in the file.
+var errLate = errors.New("record for a user already written")
+
 // label judges every user of this shard, refines personas, and appends each
 // user's records once that user's labels are final, in user order, skipping
 // records already in the file (a resumed run), so an interrupted and
-// resumed run writes the same bytes as an uninterrupted one.
+// resumed run writes the same bytes as an uninterrupted one. When a rerun
+// recovers records of users already written (their calls had failed), the
+// file is rebuilt in order from the cache into a temporary file that then
+// replaces it, so records stay grouped by user and in order.
 func (p *pipeline) label(ctx context.Context) (*Report, error) {
 	path := partPath(p.cfg.Out, "preferences.jsonl")
+	rep, err := p.labelInto(ctx, path, true)
+	if !errors.Is(err, errLate) {
+		return rep, err
+	}
+	fmt.Fprintf(p.log, "synth: %v; rebuilding %s in order from the call cache\n", err, path)
+	tmp := path + ".rebuild"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("synth: %w", err)
+	}
+	p.acct.drop("label", "refine")
+	if rep, err = p.labelInto(ctx, tmp, false); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, fmt.Errorf("synth: %w", err)
+	}
+	return rep, nil
+}
+
+// lastUserIndex is the user index of the last record of the file (-1 when
+// empty); the file is in user order, so it is the largest.
+func lastUserIndex(path string) (int, error) {
+	rd, err := dataset.Open(path)
+	if err != nil {
+		return -1, err
+	}
+	defer rd.Close()
+	last := -1
+	for {
+		r, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return last, nil
+		}
+		if err != nil {
+			return -1, err
+		}
+		idx, err := strconv.Atoi(r.Meta["user_index"])
+		if err != nil {
+			return -1, fmt.Errorf("%s:%d: meta.user_index: %q is not an integer", path, rd.Line(), r.Meta["user_index"])
+		}
+		last = idx
+	}
+}
+
+func (p *pipeline) labelInto(ctx context.Context, path string, checkLate bool) (*Report, error) {
 	w, err := dataset.Append(path)
 	if err != nil {
 		return nil, fmt.Errorf("synth: %w", err)
 	}
 	defer w.Close()
+	lastIdx := -1
+	if checkLate {
+		if lastIdx, err = lastUserIndex(path); err != nil {
+			return nil, fmt.Errorf("synth: %w", err)
+		}
+	}
 	rep := &Report{Recipe: p.r.Name, RecipeHash: p.r.Hash(), Seed: p.cfg.Seed, Shard: fmt.Sprintf("%d/%d", p.cfg.Shard, p.cfg.Shards), Questions: len(p.qs)}
 	var mine []*user
 	for _, u := range p.users {
@@ -133,10 +194,16 @@ func (p *pipeline) label(ctx context.Context) (*Report, error) {
 		}
 		for _, res := range results {
 			var todo []dataset.Record
+			late := false
 			for _, r := range res.records {
 				if !w.Has(r.ID) {
 					todo = append(todo, r)
+				} else if len(todo) > 0 {
+					late = true // a missing record precedes one already written
 				}
+			}
+			if checkLate && len(todo) > 0 && (late || res.stat.Index < lastIdx) {
+				return nil, fmt.Errorf("user %s: %d records now answered: %w", res.stat.User, len(todo), errLate)
 			}
 			if len(todo) > 0 {
 				if err := w.WriteBatch(todo); err != nil {

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -569,6 +570,17 @@ func (a *accounting) skip(stage, item, why string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.skipped = append(a.skipped, Failure{Stage: stage, Item: item, Kind: "skipped", Error: why})
+}
+
+// drop forgets the counts and failures of stages that are about to be run again.
+func (a *accounting) drop(stages ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, st := range stages {
+		delete(a.stages, st)
+		a.failures = slices.DeleteFunc(a.failures, func(f Failure) bool { return f.Stage == st })
+		a.skipped = slices.DeleteFunc(a.skipped, func(f Failure) bool { return f.Stage == st })
+	}
 }
 
 func (a *accounting) lastError(stage string) string {

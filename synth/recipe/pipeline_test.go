@@ -364,3 +364,41 @@ func BenchmarkRunReviews(b *testing.B) {
 		b.ReportMetric(rep.EntropyAfter, "H_after")
 	}
 }
+
+// TestRerunRecoversFailedCallsInOrder: a run where one user's judge calls
+// fail for good, rerun once the endpoint answers them (same cache), ends
+// with exactly the file of a run that never failed.
+func TestRerunRecoversFailedCallsInOrder(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Recipe: mustLoad(t, "reviews"), Users: 4, Questions: 3, Responses: 3, Seed: 13}
+	clean, _ := newClient(t, recipetest.Script, filepath.Join(dir, "clean.sqlite"))
+	cfg.Client, cfg.Out = clean, filepath.Join(dir, "clean")
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := readFile(t, filepath.Join(dir, "clean", "preferences.jsonl"))
+
+	cache := filepath.Join(dir, "shared.sqlite")
+	broken, _ := newClient(t, recipetest.Broken("## User Description\nThis user prefers negative reviews.", recipetest.Script), cache)
+	cfg.Client, cfg.Out = broken, filepath.Join(dir, "out")
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Calls.FailedCalls == 0 {
+		t.Fatal("no call failed")
+	}
+	var log strings.Builder
+	fixed, _ := newClient(t, recipetest.Script, cache)
+	cfg.Client, cfg.Log = fixed, &log
+	rep, err = Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Calls.FailedCalls != 0 || !strings.Contains(log.String(), "rebuilding") {
+		t.Errorf("rerun: %d failed calls, log %q; want 0 and a rebuild", rep.Calls.FailedCalls, log.String())
+	}
+	if got := readFile(t, filepath.Join(dir, "out", "preferences.jsonl")); !bytes.Equal(got, want) {
+		t.Errorf("recovered file (%d bytes) differs from the clean run's (%d bytes)", len(got), len(want))
+	}
+}
