@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -31,6 +32,8 @@ type Cache struct {
 	mu   sync.Mutex // serialises writers (SQLite has one writer at a time)
 	hits atomic.Int64
 	miss atomic.Int64
+	// flight joins concurrent misses of one key into one call.
+	flight singleflight.Group
 }
 
 const cacheSchema = `
@@ -253,18 +256,34 @@ func (c *cachedClient) Complete(ctx context.Context, req Request) (Response, err
 		c.cache.hits.Add(1)
 		return resp, nil
 	}
-	c.cache.miss.Add(1)
-	resp, err := c.inner.Complete(ctx, req)
-	if err != nil {
-		if ctx.Err() == nil && FailureKind(err) != KindCanceled {
-			if rerr := c.cache.RecordFailure(context.WithoutCancel(ctx), key, req.Stage, "", err); rerr != nil {
-				return Response{}, errors.Join(err, rerr)
+	// Concurrent identical requests share one call: the first makes it, the
+	// others get its response marked Cached (nothing is paid for twice).
+	leader := false
+	v, err, _ := c.cache.flight.Do(key, func() (any, error) {
+		leader = true
+		c.cache.miss.Add(1)
+		resp, err := c.inner.Complete(ctx, req)
+		if err != nil {
+			if ctx.Err() == nil && FailureKind(err) != KindCanceled {
+				if rerr := c.cache.RecordFailure(context.WithoutCancel(ctx), key, req.Stage, "", err); rerr != nil {
+					return Response{}, errors.Join(err, rerr)
+				}
 			}
+			return Response{}, err
 		}
+		if err := c.cache.Put(context.WithoutCancel(ctx), key, req.Stage, resp); err != nil {
+			return Response{}, err
+		}
+		return resp, nil
+	})
+	if err != nil {
 		return Response{}, err
 	}
-	if err := c.cache.Put(context.WithoutCancel(ctx), key, req.Stage, resp); err != nil {
-		return Response{}, err
+	resp := v.(Response)
+	if !leader {
+		c.cache.hits.Add(1)
+		resp.Cached = true
+		resp.Logprobs = append([]TokenLogprob(nil), resp.Logprobs...)
 	}
 	return resp, nil
 }

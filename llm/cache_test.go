@@ -219,3 +219,24 @@ func BenchmarkCacheResume100k(b *testing.B) {
 		b.ReportMetric(time.Since(start).Seconds(), "s/100k")
 	}
 }
+
+func TestCachedJoinsConcurrentDuplicates(t *testing.T) {
+	srv := llmtest.New(func(r llmtest.ChatRequest) llmtest.Reply {
+		return llmtest.Reply{Text: r.Last(), Delay: 100 * time.Millisecond}
+	})
+	defer srv.Close()
+	c := openCache(t, filepath.Join(t.TempDir(), "calls.db"))
+	resps := runParallel(t, Cached(mustNew(t, testConfig(srv)), c), 8, func(int) Request { return userReq("t", "same") })
+	cached := 0
+	for _, r := range resps {
+		if r.Text != "same" {
+			t.Errorf("text %q", r.Text)
+		}
+		if r.Cached {
+			cached++
+		}
+	}
+	if n := len(srv.Requests()); n != 1 || cached != 7 || c.Stats().CachedHits != 7 {
+		t.Errorf("server saw %d requests, %d responses cached, %d hits; want 1, 7, 7", n, cached, c.Stats().CachedHits)
+	}
+}
