@@ -203,3 +203,48 @@ func disagreement(rewards [][]float64, groups map[int][]int, minMargin float64) 
 	}
 	return D
 }
+
+// headroom compares, on the user's openings, the user's rewards of the
+// base model's own (unsteered) continuations with (a) the best candidate of
+// each opening's pool and (b) every steered candidate: win rates with ties
+// counted ½, as the evaluation counts them. ok is false when the user's
+// openings have no unsteered candidate.
+func headroom(u *Profile, cands []Candidate, rewards []float64, groups map[int][]int) (best, steered float64, ok bool) {
+	var bw, bn, sw, sn float64
+	win := func(a, b float64) float64 {
+		switch {
+		case a > b:
+			return 1
+		case a == b:
+			return 0.5
+		}
+		return 0
+	}
+	for _, p := range promptKeys(groups) {
+		idx := groups[p]
+		if cands[idx[0]].HeldOut != (u.Kind != Train) {
+			continue
+		}
+		top := math.Inf(-1)
+		for _, i := range idx {
+			top = math.Max(top, rewards[i])
+		}
+		for _, b := range idx {
+			if cands[b].Steer != "" {
+				continue
+			}
+			bw += win(top, rewards[b])
+			bn++
+			for _, s := range idx {
+				if cands[s].Steer != "" {
+					sw += win(rewards[s], rewards[b])
+					sn++
+				}
+			}
+		}
+	}
+	if bn == 0 || sn == 0 {
+		return 0, 0, false
+	}
+	return bw / bn, sw / sn, true
+}

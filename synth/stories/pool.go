@@ -56,6 +56,7 @@ type Candidate struct {
 	// response: the model continues after it, and it stays part of the
 	// response (so the persona's words are really in the story the users
 	// judge, and a trained model learns to write such openings itself).
+	// Empty for an unsteered candidate (the base model's own continuation).
 	Steer              string  `json:"steer"`
 	Response           string  `json:"response"`
 	Tokens             int     `json:"tokens"` // tokens of Response alone (tokenizer.Encode without BOS)
@@ -100,9 +101,18 @@ func fill(tmpl string, all Persona, used *Persona) string {
 
 // planPersona draws the persona and steering text of candidate j of prompt
 // i: a random value of every category, one steering template (which names
-// two or three of them) and, with probability 1/2, a mood sentence.
-func planPersona(seed int64, i, j int, prompt string) (Persona, string) {
+// two or three of them) and, with probability 1/2, a mood sentence. When
+// unsteered, the persona has only a length and the steering text is empty:
+// the base model's own continuation of the opening.
+func planPersona(seed int64, i, j int, prompt string, unsteered bool) (Persona, string) {
 	rng := rand.New(rand.NewPCG(mix(uint64(seed)), mix(uint64(i)<<20|uint64(j))))
+	if unsteered {
+		p := Persona{Length: "short"}
+		if rng.IntN(2) == 0 {
+			p.Length = "long"
+		}
+		return p, ""
+	}
 	pickWord := func(c Category) string { vs := Values(c); return vs[rng.IntN(len(vs))].Word }
 	all := Persona{Name: pickWord(Name), Animal: pickWord(Animal), Place: pickWord(Place), Object: pickWord(Object), Mood: pickWord(Mood)}
 	var used Persona
@@ -125,8 +135,8 @@ func planPool(opt *Options, tok *tokenizer.Tokenizer, prompts []string, nTrain i
 	var slots []slot
 	for i, pr := range prompts {
 		for j := range opt.PoolSize {
-			per, steer := planPersona(opt.Seed, i, j, pr)
-			input := tok.Encode(pr+" "+steer, true, false)
+			per, steer := planPersona(opt.Seed, i, j, pr, opt.Unsteered > 0 && j%opt.Unsteered == opt.Unsteered-1)
+			input := tok.Encode(strings.TrimSpace(pr+" "+steer), true, false)
 			steerToks := len(tok.Encode(steer, false, false))
 			limit := opt.ShortTokens
 			if per.Length == "long" {
@@ -172,11 +182,13 @@ func sentenceEnds(text string) []int {
 	return ends
 }
 
-// finish cuts a steered response (white space collapsed) at a sentence end
-// after the steering text (which ends one, at offset steerLen): the first
-// such end for a short persona, the last for a long one, among those whose
-// text has at most limit tokens by count; the steering text alone when
-// none qualifies.
+// finish cuts a response (white space collapsed) at a sentence end after
+// the steering text (which ends one, at offset steerLen): the first such
+// end for a short persona, the last for a long one, among those whose text
+// has at most limit tokens by count; the steering text alone when none
+// qualifies. An unsteered response (steerLen 0) without a sentence end in
+// the limit is cut after its last whole word in the limit (and is
+// reported as unfinished).
 func finish(text string, steerLen, limit int, long bool, count func(string) int) string {
 	text = strings.Join(strings.Fields(text), " ")
 	best := steerLen
@@ -190,6 +202,14 @@ func finish(text string, steerLen, limit int, long bool, count func(string) int)
 		best = e
 		if !long {
 			break
+		}
+	}
+	if best == 0 {
+		words := strings.Fields(text)
+		for n := len(words); n > 0; n-- {
+			if t := strings.Join(words[:n], " "); count(t) <= limit {
+				return t
+			}
 		}
 	}
 	return text[:best]
@@ -228,6 +248,9 @@ func generatePool(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer,
 		for k, s := range chunk {
 			c := s.c
 			c.Response = finish(c.Steer+tok.DecodeAll(gen[k].Tokens), len(c.Steer), s.limit, c.Persona.Length == "long", count)
+			if c.Response == "" {
+				return nil, fmt.Errorf("candidate %s: the model wrote nothing after %q", c.ID, c.Prompt)
+			}
 			c.Tokens = len(tok.Encode(c.Response, false, false))
 			line, err := json.Marshal(c)
 			if err != nil {

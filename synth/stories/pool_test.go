@@ -45,6 +45,24 @@ func TestFinish(t *testing.T) {
 		{"unbalanced quote", ` He said "hi. Go`, 20, true, "Tom had a cat."},
 		{"closing quote kept", ` He said "Hi!" Then`, 20, true, `Tom had a cat. He said "Hi!"`},
 	}
+	unsteered := []struct {
+		name, text string
+		limit      int
+		long       bool
+		want       string
+	}{
+		{"unsteered long", " there was a cat. It ran. It", 20, true, "there was a cat. It ran."},
+		{"unsteered short", " there was a cat. It ran. It", 20, false, "there was a cat."},
+		{"unsteered without an end: whole words in the limit", " there was a big cat and", 4, true, "there was a big"},
+	}
+	for _, tc := range unsteered {
+		if got := finish(tc.text, 0, tc.limit, tc.long, words); got != tc.want {
+			t.Errorf("%s: finish = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if per, steer := planPersona(1, 0, 3, "One day,", true); steer != "" || len(per.Prefs()) != 1 {
+		t.Errorf("unsteered persona %+v, steering %q", per, steer)
+	}
 	for _, tc := range tests {
 		if got := finish(steer+tc.cont, len(steer), tc.limit, tc.long, words); got != tc.want {
 			t.Errorf("%s: finish = %q, want %q", tc.name, got, tc.want)
@@ -55,8 +73,8 @@ func TestFinish(t *testing.T) {
 func TestPlanPersona(t *testing.T) {
 	seenTemplates := map[string]bool{}
 	for j := range 200 {
-		per, steer := planPersona(7, 3, j, "It was a rainy day.")
-		again, steer2 := planPersona(7, 3, j, "It was a rainy day.")
+		per, steer := planPersona(7, 3, j, "It was a rainy day.", false)
+		again, steer2 := planPersona(7, 3, j, "It was a rainy day.", false)
 		if per != again || steer != steer2 {
 			t.Fatalf("candidate %d: not deterministic", j)
 		}
@@ -89,7 +107,7 @@ func TestPlanPersona(t *testing.T) {
 		seenTemplates[strings.SplitN(steer, " ", 2)[0]] = true
 	}
 	for j := range 50 {
-		per, steer := planPersona(7, 3, j, "Once upon a time,")
+		per, steer := planPersona(7, 3, j, "Once upon a time,", false)
 		if first := strings.Fields(steer)[0]; first[0] >= 'A' && first[0] <= 'Z' && first != per.Name {
 			t.Errorf("after a comma the steering text continues the sentence: %q", steer)
 		}

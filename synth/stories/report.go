@@ -59,6 +59,17 @@ type Report struct {
 	// Mentions is the share of candidates mentioning each value ("category:word").
 	Mentions map[string]float64 `json:"mentions"`
 
+	// BestVsBase is, per user kind, the mean win rate (ties ½, exact
+	// reward) of the best candidate of an opening's pool over the base
+	// model's own continuations of it: what picking from the pool could
+	// reach against the base. SteeredVsBase is the same for a random
+	// steered candidate: what steering without personalization reaches.
+	BestVsBase    map[Kind]float64 `json:"best_vs_base"`
+	SteeredVsBase map[Kind]float64 `json:"steered_vs_base"`
+	// Unfinished counts unsteered candidates with no sentence end in their
+	// token limit (cut after a whole word instead).
+	Unfinished int `json:"unfinished"`
+
 	PerUser          []UserStats `json:"per_user"`
 	MeanLabelEntropy float64     `json:"mean_label_entropy"`
 	MeanUndecided    float64     `json:"mean_undecided"`
@@ -289,6 +300,15 @@ func (r *Report) markdown() string {
 	b.WriteString("\nShare of candidates mentioning each value:\n\n")
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s %.0f%%; ", k, 100*r.Mentions[k])
+	}
+	if len(r.BestVsBase) > 0 {
+		b.WriteString("\n\nWin rate against the base model's own continuations (exact reward, ties ½), mean over users:\n\n| kind | best of pool | random steered |\n| --- | --- | --- |\n")
+		for _, k := range []Kind{Train, HeldOut, Interpolated, Unseen} {
+			if v, ok := r.BestVsBase[k]; ok {
+				fmt.Fprintf(&b, "| %s | %.1f%% | %.1f%% |\n", k, 100*v, 100*r.SteeredVsBase[k])
+			}
+		}
+		fmt.Fprintf(&b, "\nUnsteered candidates without a sentence end in their limit: %d.", r.Unfinished)
 	}
 	fmt.Fprintf(&b, "\n\n## Labels\n\nMean label entropy %.3f nats; mean undecided share %.3f.\n", r.MeanLabelEntropy, r.MeanUndecided)
 	if len(r.ShortUsers) > 0 {

@@ -169,3 +169,28 @@ func TestLabelUser(t *testing.T) {
 		t.Errorf("flip rate %v with noise 1000, want ≈ 0.5", rate)
 	}
 }
+
+func TestHeadroom(t *testing.T) {
+	cands := []Candidate{
+		{ID: "a", PromptIndex: 0, Steer: "x.", Response: "A cat and a cat."}, // reward 1
+		{ID: "b", PromptIndex: 0, Steer: "x.", Response: "A dog."},           // 0
+		{ID: "c", PromptIndex: 0, Response: "A cat."},                        // 0.5, unsteered
+		{ID: "d", PromptIndex: 0, Response: "A bird."},                       // 0, unsteered
+		{ID: "e", PromptIndex: 1, HeldOut: true, Response: "A cat."},         // another user's opening
+	}
+	u := &Profile{ID: "u", Kind: Train, Prefs: []Pref{{Animal, "cat", 1}}}
+	rewards := make([]float64, len(cands))
+	for i, c := range cands {
+		rewards[i] = u.Reward(c.Response)
+	}
+	best, steered, ok := headroom(u, cands, rewards, byPrompt(cands))
+	// best (1) beats both base continuations; steered vs base:
+	// 1>0.5, 1>0, 0<0.5, 0=0 → 2.5 of 4.
+	if !ok || best != 1 || steered != 0.625 {
+		t.Errorf("headroom = %v, %v, %v; want 1, 0.625, true", best, steered, ok)
+	}
+	held := &Profile{ID: "h", Kind: Unseen, Prefs: u.Prefs}
+	if _, _, ok := headroom(held, cands, rewards, byPrompt(cands)); ok {
+		t.Error("held-out user: its opening has no steered candidate, want ok = false")
+	}
+}

@@ -42,7 +42,11 @@ type Options struct {
 	Prompts        int `json:"prompts"`
 	HeldOutPrompts int `json:"held_out_prompts"`
 	// PoolSize is the number of candidates per opening.
-	PoolSize     int `json:"pool_size"`
+	PoolSize int `json:"pool_size"`
+	// Unsteered makes every Unsteered-th candidate of an opening the base
+	// model's own continuation, without persona steering (0: none): the
+	// responses a personalized model must beat.
+	Unsteered    int `json:"unsteered"`
 	PairsPerUser int `json:"pairs_per_user"`
 	// MinMargin is the least reward difference for a pair to be labelled;
 	// closer pairs are ties and dropped. Half a mention of a weight-0.5 value
@@ -68,7 +72,7 @@ type Options struct {
 // training and 12 held-out openings, 16 candidates each, 24 pairs per user.
 func DefaultOptions() Options {
 	return Options{
-		Model: "stories260K", Users: 72, Seed: 1, Prompts: 40, HeldOutPrompts: 12, PoolSize: 16,
+		Model: "stories260K", Users: 72, Seed: 1, Prompts: 40, HeldOutPrompts: 12, PoolSize: 16, Unsteered: 4,
 		PairsPerUser: 24, MinMargin: 0.25, Noise: 0.1, Temperature: 0.9, TopP: 0.95,
 		ShortTokens: 28, LongTokens: 40, Batch: 96,
 	}
@@ -98,6 +102,8 @@ func (o *Options) Check() error {
 		return bad("held_out_prompts", o.HeldOutPrompts, fmt.Sprintf("must be in 1..%d", len(heldOutPrompts)))
 	case o.PoolSize < 2 || o.PoolSize > 100:
 		return bad("pool_size", o.PoolSize, "must be in 2..100")
+	case o.Unsteered < 0 || o.Unsteered == 1:
+		return bad("unsteered", o.Unsteered, "must be 0 (none) or at least 2 (every k-th candidate)")
 	case o.PairsPerUser < 1:
 		return bad("pairs_per_user", o.PairsPerUser, "must be at least 1")
 	case !(o.MinMargin > 0) || math.IsInf(o.MinMargin, 0):
@@ -337,6 +343,26 @@ func fillReport(rep *Report, uf *UsersFile, cands []Candidate, rewards [][]float
 			}
 		}
 		rep.Mentions[v.key()] = float64(n) / float64(len(texts))
+	}
+	sum, n := map[Kind][2]float64{}, map[Kind]float64{}
+	for u := range uf.Users {
+		best, steered, ok := headroom(&uf.Users[u], cands, rewards[u], groups)
+		if ok {
+			k := uf.Users[u].Kind
+			sum[k] = [2]float64{sum[k][0] + best, sum[k][1] + steered}
+			n[k]++
+		}
+	}
+	if len(n) > 0 {
+		rep.BestVsBase, rep.SteeredVsBase = map[Kind]float64{}, map[Kind]float64{}
+		for k, c := range n {
+			rep.BestVsBase[k], rep.SteeredVsBase[k] = sum[k][0]/c, sum[k][1]/c
+		}
+	}
+	for _, c := range cands {
+		if c.Steer == "" && len(sentenceEnds(c.Response)) == 0 {
+			rep.Unfinished++
+		}
 	}
 	var ent, und float64
 	for _, s := range rep.PerUser {

@@ -174,6 +174,11 @@ func TestSynthesizeOutputs(t *testing.T) {
 			t.Errorf("report.md lacks %q", want)
 		}
 	}
+	for _, k := range []Kind{Train, HeldOut, Interpolated, Unseen} {
+		if b, s := rep.BestVsBase[k], rep.SteeredVsBase[k]; b <= s || b < 0.5 {
+			t.Errorf("%s users: best of pool wins %.2f against the base, a random steered candidate %.2f", k, b, s)
+		}
+	}
 	if rep.Distinct1 <= 0 || rep.Distinct2 <= rep.Distinct1 || rep.SelfSimilarity <= 0 || rep.SelfSimilarity >= 1 {
 		t.Errorf("pool statistics implausible: %+v", rep)
 	}
