@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"fspo/dataset"
+	"fspo/judge"
+	"fspo/llm"
 )
 
 // verdict is the judge's answer for one order of one pair, in terms of the
@@ -35,31 +37,27 @@ type pair struct {
 
 func (pr pair) key() string { return fmt.Sprintf("%s/%d-%d", pr.q.ID, pr.i, pr.j) }
 
-// outcome is a pair judged in both orders: ab shows i as A, ba shows j as A.
-type outcome struct{ ab, ba verdict }
+// outcome is a pair judged in both orders: ab shows i as A, ba shows j as
+// A; pab and pba are the probabilities each order gives to i being preferred.
+type outcome struct {
+	ab, ba   verdict
+	pab, pba float64
+}
 
 func (o outcome) consistent() bool { return o.ab == o.ba && (o.ab == first || o.ab == second) }
 func (o outcome) open() bool {
 	return o.ab != failed && o.ba != failed && (o.ab == undecided || o.ba == undecided)
 }
 
-// entropy is the binary entropy (nats) of the pair's label distribution
-// taken as the mean of the two orders' votes for i (1, 0, or 0.5 when
-// undecided); ok is false when an order failed.
+// entropy is the binary entropy (nats) of the pair's label distribution,
+// taken as the mean of the two orders' probabilities for i (with the
+// structured judge: 1, 0, or ½ when undecided); ok is false when an order
+// failed.
 func (o outcome) entropy() (float64, bool) {
 	if o.ab == failed || o.ba == failed {
 		return 0, false
 	}
-	vote := func(v verdict) float64 {
-		switch v {
-		case first:
-			return 1
-		case second:
-			return 0
-		}
-		return 0.5
-	}
-	p := (vote(o.ab) + vote(o.ba)) / 2
+	p := (o.pab + o.pba) / 2
 	if p <= 0 || p >= 1 {
 		return 0, true
 	}
@@ -315,51 +313,91 @@ func (p *pipeline) labelUser(ctx context.Context, u *user) (*userResult, error) 
 
 // judgeAll labels every pair in both orders with description desc.
 func (p *pipeline) judgeAll(ctx context.Context, u *user, desc string, round int, pairs []pair) ([]outcome, error) {
-	outs := make([]outcome, len(pairs))
+	// votes[n] is order n%2 of pair n/2: its verdict and the probability
+	// that candidate i is preferred.
+	type vote struct {
+		v verdict
+		p float64
+	}
+	votes := make([]vote, 2*len(pairs))
 	err := p.each(ctx, 2*len(pairs), func(ctx context.Context, n int) error {
 		pr, swap := pairs[n/2], n%2 == 1
 		cs := p.cands[pr.q.ID]
 		a, b := cs[pr.i], cs[pr.j]
-		if swap {
-			a, b = b, a
-		}
 		order := "ab"
 		if swap {
-			order = "ba"
+			a, b, order = b, a, "ba"
 		}
 		item := fmt.Sprintf("%s/%s/%s/r%d", u.ID, pr.key(), order, round)
-		var ans struct {
-			Preferred string `json:"preferred"`
-		}
-		data := map[string]any{"Description": desc, "Question": pr.q.Text, "A": a.Text, "B": b.Text}
 		seed := seedFor(p.cfg.Seed, "label", u.ID, pr.q.Text, strconv.Itoa(pr.i), strconv.Itoa(pr.j), order)
-		_, ok, err := p.call(ctx, "label", item, &p.r.Label.Step, data, seed, &ans)
+		pA, ok, err := p.judgeOnce(ctx, item, seed, desc, pr.q.Text, a.Text, b.Text)
 		if err != nil || !ok {
 			return err
 		}
-		v := failed
-		switch strings.ToLower(strings.TrimSpace(ans.Preferred)) {
-		case "a":
-			v = first
-		case "b":
-			v = second
-		case "undecided", "tie", "neither":
-			v = undecided
-		default:
-			p.acct.fail("label", item, "invalid_answer", fmt.Errorf("preferred %q is not A, B or undecided", ans.Preferred))
-			return nil
-		}
-		if swap && v != undecided {
-			v = 3 - v // first <-> second
-		}
+		pi := pA // probability that candidate i is preferred
 		if swap {
-			outs[n/2].ba = v
-		} else {
-			outs[n/2].ab = v
+			pi = 1 - pA
 		}
+		v := undecided
+		switch m := p.r.Label.Margin; {
+		case pi > 0.5+m:
+			v = first
+		case pi < 0.5-m:
+			v = second
+		}
+		votes[n] = vote{v, pi}
 		return nil
 	})
+	outs := make([]outcome, len(pairs))
+	for k := range outs {
+		ab, ba := votes[2*k], votes[2*k+1]
+		outs[k] = outcome{ab: ab.v, ba: ba.v, pab: ab.p, pba: ba.p}
+	}
 	return outs, err
+}
+
+// judgeOnce asks the judge about one order of one pair and returns the
+// probability that a is preferred: from the recipe's structured prompt (A:
+// 1, B: 0, undecided: ½), or from the alpaca judge's letter probabilities.
+func (p *pipeline) judgeOnce(ctx context.Context, item string, seed int64, desc, question, a, b string) (float64, bool, error) {
+	if p.judge != nil {
+		msgs, err := p.judge.Prompt(desc, question, a, b)
+		if err != nil {
+			return 0, false, err
+		}
+		maxTok := p.r.Label.MaxTokens
+		if maxTok == 0 {
+			maxTok = 5
+		}
+		req := llm.Request{Stage: "label", Messages: msgs, Temperature: p.r.Label.Temperature, MaxTokens: maxTok, TopLogprobs: 5, Seed: seed}
+		resp, ok, err := p.complete(ctx, item, req)
+		if err != nil || !ok {
+			return 0, ok, err
+		}
+		pA, _, perr := judge.Preference(resp)
+		if perr != nil {
+			p.acct.fail("label", item, "invalid_answer", perr)
+			return 0, false, nil
+		}
+		return pA, true, nil
+	}
+	var ans struct {
+		Preferred string `json:"preferred"`
+	}
+	data := map[string]any{"Description": desc, "Question": question, "A": a, "B": b}
+	if _, ok, err := p.call(ctx, "label", item, &p.r.Label.Step, data, seed, &ans); err != nil || !ok {
+		return 0, ok, err
+	}
+	switch strings.ToLower(strings.TrimSpace(ans.Preferred)) {
+	case "a":
+		return 1, true, nil
+	case "b":
+		return 0, true, nil
+	case "undecided", "tie", "neither":
+		return 0.5, true, nil
+	}
+	p.acct.fail("label", item, "invalid_answer", fmt.Errorf("preferred %q is not A, B or undecided", ans.Preferred))
+	return 0, false, nil
 }
 
 // refine asks the judge to pick a side of an undecided pair and returns the

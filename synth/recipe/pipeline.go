@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"fspo/judge"
 	"fspo/llm"
 )
 
@@ -84,6 +85,7 @@ type pipeline struct {
 	cands map[string][]*candidate // question ID → K candidates (nil entries failed)
 	acct  *accounting
 	log   io.Writer
+	judge *judge.LLM // the alpaca judge, when the recipe labels with it
 }
 
 // Run executes the pipeline; rerunning the same configuration resumes it.
@@ -102,6 +104,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	p := &pipeline{cfg: cfg, r: cfg.Recipe, acct: newAccounting(), log: cfg.Log, cands: map[string][]*candidate{}}
+	if p.r.Label.Judge == "alpaca" {
+		// Only its prompt and answer parsing are used; calls go through p.complete.
+		p.judge = judge.NewLLM(cfg.Client, judge.LLMOptions{Template: p.r.Label.Prompt, Stage: "label"})
+	}
 	if err := p.personas(ctx); err != nil {
 		return nil, err
 	}
@@ -210,21 +216,30 @@ func (p *pipeline) call(ctx context.Context, stage, item string, st *Step, data 
 	if st.Schema != nil {
 		req.Schema = &llm.Schema{Name: strings.ReplaceAll(stage, "-", "_"), JSON: st.Schema}
 	}
-	resp, err := p.cfg.Client.Complete(ctx, req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return resp, false, ctx.Err()
-		}
-		p.acct.fail(stage, item, llm.FailureKind(err), err)
-		return resp, false, nil
+	resp, ok, err := p.complete(ctx, item, req)
+	if !ok || err != nil {
+		return resp, ok, err
 	}
-	p.acct.ok(stage, resp)
 	if out != nil {
 		if err := json.Unmarshal([]byte(resp.Text), out); err != nil {
 			p.acct.fail(stage, item, "invalid_json", fmt.Errorf("decode %s answer: %w", stage, err))
 			return resp, false, nil
 		}
 	}
+	return resp, true, nil
+}
+
+// complete sends one request and accounts for it; ok and err as for call.
+func (p *pipeline) complete(ctx context.Context, item string, req llm.Request) (llm.Response, bool, error) {
+	resp, err := p.cfg.Client.Complete(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return resp, false, ctx.Err()
+		}
+		p.acct.fail(req.Stage, item, llm.FailureKind(err), err)
+		return resp, false, nil
+	}
+	p.acct.ok(req.Stage, resp)
 	return resp, true, nil
 }
 

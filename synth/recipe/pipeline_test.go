@@ -402,3 +402,44 @@ func TestRerunRecoversFailedCallsInOrder(t *testing.T) {
 		t.Errorf("recovered file (%d bytes) differs from the clean run's (%d bytes)", len(got), len(want))
 	}
 }
+
+// TestAlpacaJudgeLabels labels with the project's AlpacaEval-style judge
+// (letter log-probabilities) instead of the structured prompt.
+func TestAlpacaJudgeLabels(t *testing.T) {
+	src, err := builtinFS.ReadFile("recipes/elix-easy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(src)
+	start, end := strings.Index(text, "\nlabel:\n"), strings.Index(text, "\nrefine:\n")
+	text = text[:start] + "\nlabel:\n  judge: alpaca\n  margin: 0.15\n" + text[end:]
+	r, err := Parse("elix-alpaca.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	client, srv := newClient(t, recipetest.Script, filepath.Join(dir, "cache.sqlite"))
+	rep, err := Run(context.Background(), Config{Recipe: r, Client: client, Out: filepath.Join(dir, "out"), Questions: 5, Responses: 4, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logprobs := 0
+	for _, req := range srv.Requests() {
+		if req.TopLogprobs > 0 && strings.Contains(req.Last(), "### Model m") {
+			logprobs++
+		}
+	}
+	if logprobs == 0 || rep.Calls.Stages["label"].Calls != logprobs {
+		t.Errorf("%d judge requests with log-probs, %d label calls; want all label calls through the judge prompt", logprobs, rep.Calls.Stages["label"].Calls)
+	}
+	if rep.Records == 0 || rep.Calls.FailedCalls != 0 || rep.Inconsistent == 0 {
+		t.Errorf("records %d, failed calls %d, inconsistent %d; want records, no failures, and the injected position bias dropped", rep.Records, rep.Calls.FailedCalls, rep.Inconsistent)
+	}
+	if !(rep.EntropyAfter < rep.EntropyBefore) || rep.EntropyBefore <= 0 {
+		t.Errorf("entropy %.3f -> %.3f, want a positive value that refinement lowers", rep.EntropyBefore, rep.EntropyAfter)
+	}
+	bad := strings.Replace(text, "margin: 0.15", "margin: 0.5", 1)
+	if _, err := Parse("x.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "label.margin") {
+		t.Errorf("margin 0.5: err = %v", err)
+	}
+}

@@ -22,6 +22,8 @@ import (
 	"text/template"
 
 	"go.yaml.in/yaml/v3"
+
+	"fspo/judge"
 )
 
 //go:embed recipes/*.yaml
@@ -116,10 +118,19 @@ type Responses struct {
 	View     Step     `yaml:"view"`
 }
 
-// Label is the pairwise judge: its schema must have "preferred" with values
-// "A", "B" or "undecided".
+// Label is the pairwise judge. With Judge "schema" (the default) the prompt
+// is a template of Description, Question, A and B, and its schema must have
+// "preferred" with values "A", "B" or "undecided". With Judge "alpaca" the
+// project's LLM judge decides (package judge: AlpacaEval's pairwise prompt
+// with a user description, the preference read from the log-probabilities
+// of the two letters); Prompt, when set, is a judge template in that
+// package's format, and a pair order is undecided when the preference is
+// within Margin of ½.
 type Label struct {
-	Step `yaml:",inline"`
+	Step  `yaml:",inline"`
+	Judge string `yaml:"judge"`
+	// Margin is the half-width around ½ of an undecided preference (alpaca judge).
+	Margin float64 `yaml:"margin"`
 	// PairsPerQuestion caps the labelled pairs per user and question (0: all K(K-1)/2).
 	PairsPerQuestion int `yaml:"pairs_per_question"`
 }
@@ -282,8 +293,25 @@ func (r *Recipe) validate() error {
 			return fmt.Errorf("responses.steering[%d]: %q is neither \"persona\" nor \"view\"", i, s)
 		}
 	}
-	if err := r.Label.compile("label", "preferred"); err != nil {
-		return err
+	switch r.Label.Judge {
+	case "", "schema":
+		if err := r.Label.compile("label", "preferred"); err != nil {
+			return err
+		}
+	case "alpaca":
+		if r.Label.Prompt != "" {
+			if err := judge.CheckTemplate(r.Label.Prompt); err != nil {
+				return fmt.Errorf("label.prompt: %w", err)
+			}
+		}
+		if r.Label.Schema != nil {
+			return errors.New("label.schema: the alpaca judge answers with a letter, not JSON; remove the schema")
+		}
+		if r.Label.Margin < 0 || r.Label.Margin >= 0.5 {
+			return fmt.Errorf("label.margin: %v must be in [0, 0.5)", r.Label.Margin)
+		}
+	default:
+		return fmt.Errorf("label.judge: %q is neither \"schema\" nor \"alpaca\"", r.Label.Judge)
 	}
 	if r.Label.PairsPerQuestion < 0 {
 		return fmt.Errorf("label.pairs_per_question: %d must be >= 0", r.Label.PairsPerQuestion)

@@ -136,11 +136,12 @@ func TestSimilarityAndEntropy(t *testing.T) {
 		want float64
 		ok   bool
 	}{
-		{outcome{first, first}, 0, true},
-		{outcome{second, second}, 0, true},
-		{outcome{first, second}, 0.6931471805599453, true},    // position bias: p = 1/2, ln 2
-		{outcome{first, undecided}, 0.5623351446188083, true}, // p = 3/4
-		{outcome{failed, first}, 0, false},
+		{outcome{ab: first, ba: first, pab: 1, pba: 1}, 0, true},
+		{outcome{ab: second, ba: second}, 0, true},
+		{outcome{ab: first, ba: second, pab: 1}, 0.6931471805599453, true},              // position bias: p = 1/2, ln 2
+		{outcome{ab: first, ba: undecided, pab: 1, pba: 0.5}, 0.5623351446188083, true}, // p = 3/4
+		{outcome{ab: first, ba: first, pab: 0.9, pba: 0.7}, 0.5004024235381879, true},   // letter probabilities: p = 0.8
+		{outcome{ab: failed, ba: first, pba: 1}, 0, false},
 	} {
 		got, ok := tc.o.entropy()
 		if ok != tc.ok || got < tc.want-1e-12 || got > tc.want+1e-12 {

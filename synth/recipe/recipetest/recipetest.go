@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -98,6 +99,9 @@ func Script(req llmtest.ChatRequest) llmtest.Reply {
 	case "refine":
 		return reply(map[string]string{"preferred": "A", "clause": "[clause " + h[:4] + "]"})
 	case "":
+		if strings.Contains(prompt, "### Model m\n") {
+			return alpaca(prompt)
+		}
 		// Sampling at a temperature: the seed (one per candidate) varies the text.
 		if req.Seed != nil {
 			h = fmt.Sprintf("%08x", hash(prompt, strconv.FormatInt(*req.Seed, 10))>>32)
@@ -140,4 +144,36 @@ func Broken(marker string, next llmtest.Script) llmtest.Script {
 		}
 		return next(req)
 	}
+}
+
+// between returns the text after start up to end (or the end of s).
+func between(s, start, end string) string {
+	_, after, ok := strings.Cut(s, start)
+	if !ok {
+		return ""
+	}
+	before, _, _ := strings.Cut(after, end)
+	return strings.TrimSpace(before)
+}
+
+// alpaca answers the project's AlpacaEval-style judge prompt (package judge)
+// with the letter m or M and its log-probabilities: P(m) is a logistic of
+// the hidden score difference, sharper with each refinement clause.
+func alpaca(prompt string) llmtest.Reply {
+	desc := between(prompt, "## User Description", "## Instruction")
+	a := between(prompt, "### Model m", "### Model M")
+	b := between(prompt, "### Model M", "## Your Task")
+	k := 4.0 * float64(1+3*Clauses(desc))
+	pm := 1 / (1 + math.Exp(-k*(unit(desc, a)-unit(desc, b))))
+	if hash(desc, a, b, "bias")%8 == 0 {
+		pm = 0.97 // position bias: prefers the first output
+	}
+	letter := "m"
+	if pm < 0.5 {
+		letter = "M"
+	}
+	return llmtest.Reply{Text: letter, Logprobs: []llmtest.Token{{
+		Token: letter, Logprob: math.Log(max(pm, 1-pm)),
+		Top: map[string]float64{"m": math.Log(pm), "M": math.Log(1 - pm)},
+	}}}
 }
