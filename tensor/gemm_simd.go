@@ -18,7 +18,7 @@ import (
 
 const (
 	kcMax     = 256 // K block: a 256 x 32 panel of B is 32 KiB, one L1
-	mcDefault = 64  // rows per work item: 64 x 256 floats of A fit in L2
+	mcDefault = 72  // rows per work item (a multiple of every MR): 72 x 256 floats of A fit in L2
 	// Below this many flops a product runs on one thread: waking helpers
 	// costs a few microseconds.
 	parallelMinFlops = 1 << 20
@@ -45,7 +45,7 @@ type panel struct {
 // mr is the number of rows the panel's kernel computes at once.
 func (p *panel) mr() int {
 	if p.nr == 8 {
-		return 8
+		return 6
 	}
 	return 4
 }
@@ -65,13 +65,18 @@ type gemmJob struct {
 	pack        []float32
 	mc, pg      int
 	run, dotRun func(lo, hi int)
+	fewRun      func(lo, hi int)
+	fewA, fewB  []float32 // gemmFewRows: packed op(A), caller's B
+	fewTransB   bool
+	fewN        int
+	fewLdb      int
 	dotB        []float32 // dot form: op(B)^T, N rows of K
 	dotN, dotLd int
 }
 
 var jobPool = sync.Pool{New: func() any {
 	j := new(gemmJob)
-	j.run, j.dotRun = j.items, j.dotRows
+	j.run, j.dotRun, j.fewRun = j.items, j.dotRows, j.fewPanels
 	return j
 }}
 
@@ -91,7 +96,7 @@ func (j *gemmJob) dotRows(lo, hi int) {
 }
 
 func (j *gemmJob) release() {
-	j.a, j.c, j.dotB = nil, nil, nil
+	j.a, j.c, j.dotB, j.fewB = nil, nil, nil, nil
 	jobPool.Put(j)
 }
 
@@ -111,13 +116,23 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	j := jobPool.Get().(*gemmJob)
 	defer j.release()
 	j.transA, j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc = transA, M, K, a, lda, beta, c, ldc
+	if M <= 8 && level >= levelAVX512 {
+		gemmFewRows(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, j, threads)
+		return
+	}
 	if transA && N <= 8 && M >= 32 {
 		// Narrow C from a transposed A (attention's P^T dO): C^T = op(B)^T A is
 		// wide, so the 4x32 kernel computes it and it is transposed into C.
 		t := grow(j.pack, N*M)
 		j.pack = t
 		gemmSIMD(!transB, false, N, M, K, b, ldb, a, lda, 0, t, M, parallel)
-		for i := range M {
+		i := 0
+		if N == 8 {
+			for ; i+8 <= M; i += 8 {
+				transpose8(t[i:], M, c[i*ldc:], ldc, beta != 0)
+			}
+		}
+		for ; i < M; i++ {
 			ci := c[i*ldc : i*ldc+N]
 			for n := range ci {
 				if beta == 0 {
@@ -203,7 +218,7 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	mc := mcDefault
 	if nb := (M + mc - 1) / mc; nb*len(ps) < target {
 		rb := (target + len(ps) - 1) / len(ps)
-		mc = max(8, ((M+rb-1)/rb+7)/8*8)
+		mc = max(12, ((M+rb-1)/rb+11)/12*12)
 	}
 	rb := (M + mc - 1) / mc
 	j.mc, j.pg = mc, min(len(ps), max(1, (target+rb-1)/rb))
@@ -229,6 +244,16 @@ func grow(s []float32, n int) []float32 {
 // packB writes columns [j0, j0+w) of op(B) into dst k-major with row length
 // nr, zero-padding columns w..nr-1.
 func packB(transB bool, K, j0, w, nr int, b []float32, ldb int, dst []float32) {
+	if !transB && w == nr {
+		// Whole rows of the panel: vector moves, not a memmove call per row.
+		for k := range K {
+			src, row := b[k*ldb+j0:k*ldb+j0+nr], dst[k*nr:k*nr+nr]
+			for j := 0; j+8 <= len(row); j += 8 {
+				archsimd.LoadFloat32x8Slice(src[j : j+8]).StoreSlice(row[j : j+8])
+			}
+		}
+		return
+	}
 	if !transB {
 		for k := range K {
 			row := dst[k*nr : k*nr+nr]
@@ -250,7 +275,7 @@ func packB(transB bool, K, j0, w, nr int, b []float32, ldb int, dst []float32) {
 
 // gemmBlock computes rows [i0, i1) of C for the given panels.
 func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda int, beta float32, c []float32, ldc int) {
-	var tile [8 * 32]float32     // partial tiles are computed here, then copied
+	var tile [6 * 32]float32     // partial tiles are computed here, then copied
 	var apack [8 * kcMax]float32 // a partial strip of A, zero-padded to MR rows
 	nk := (K + kcMax - 1) / kcMax
 	for kb := range nk {
@@ -327,9 +352,9 @@ func kernel(nr int, cols bool, ns, kc int, a []float32, sa int, b []float32, sb 
 	case nr == 16:
 		k4x16rows(ns, kc, a, sa, b, sb, c, ldc, acc)
 	case cols:
-		k8x8cols(ns, kc, a, sa, b, sb, c, ldc, acc)
+		k6x8cols(ns, kc, a, sa, b, sb, c, ldc, acc)
 	default:
-		k8x8rows(ns, kc, a, sa, b, sb, c, ldc, acc)
+		k6x8rows(ns, kc, a, sa, b, sb, c, ldc, acc)
 	}
 }
 
@@ -397,4 +422,33 @@ func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float3
 			storePart8(s0, ci[n:])
 		}
 	}
+}
+
+// transpose8 writes the transpose of the 8x8 block t[n*ld+i] (n, i < 8) to
+// c[i*ldc+n], adding to c when acc. Three rounds of shuffles (VSHUFPS twice,
+// then VPERM2F128) instead of 64 scalar moves.
+func transpose8(t []float32, ld int, c []float32, ldc int, acc bool) {
+	r0, r1 := archsimd.LoadFloat32x8Slice(t[0:8]), archsimd.LoadFloat32x8Slice(t[ld:ld+8])
+	r2, r3 := archsimd.LoadFloat32x8Slice(t[2*ld:2*ld+8]), archsimd.LoadFloat32x8Slice(t[3*ld:3*ld+8])
+	r4, r5 := archsimd.LoadFloat32x8Slice(t[4*ld:4*ld+8]), archsimd.LoadFloat32x8Slice(t[5*ld:5*ld+8])
+	r6, r7 := archsimd.LoadFloat32x8Slice(t[6*ld:6*ld+8]), archsimd.LoadFloat32x8Slice(t[7*ld:7*ld+8])
+	// Per 128-bit half: [r0_0 r0_1 r1_0 r1_1], [r0_2 r0_3 r1_2 r1_3], ...
+	a0, a1 := r0.SelectFromPairGrouped(0, 1, 4, 5, r1), r0.SelectFromPairGrouped(2, 3, 6, 7, r1)
+	a2, a3 := r2.SelectFromPairGrouped(0, 1, 4, 5, r3), r2.SelectFromPairGrouped(2, 3, 6, 7, r3)
+	a4, a5 := r4.SelectFromPairGrouped(0, 1, 4, 5, r5), r4.SelectFromPairGrouped(2, 3, 6, 7, r5)
+	a6, a7 := r6.SelectFromPairGrouped(0, 1, 4, 5, r7), r6.SelectFromPairGrouped(2, 3, 6, 7, r7)
+	// Per half: column j of rows 0-3 ([r0_j r1_j r2_j r3_j]), and of rows 4-7.
+	b0, b1 := a0.SelectFromPairGrouped(0, 2, 4, 6, a2), a0.SelectFromPairGrouped(1, 3, 5, 7, a2)
+	b2, b3 := a1.SelectFromPairGrouped(0, 2, 4, 6, a3), a1.SelectFromPairGrouped(1, 3, 5, 7, a3)
+	b4, b5 := a4.SelectFromPairGrouped(0, 2, 4, 6, a6), a4.SelectFromPairGrouped(1, 3, 5, 7, a6)
+	b6, b7 := a5.SelectFromPairGrouped(0, 2, 4, 6, a7), a5.SelectFromPairGrouped(1, 3, 5, 7, a7)
+	// Low halves hold columns 0-3, high halves columns 4-7.
+	st8(c[0:], b0.Select128FromPair(0, 2, b4), acc)
+	st8(c[ldc:], b1.Select128FromPair(0, 2, b5), acc)
+	st8(c[2*ldc:], b2.Select128FromPair(0, 2, b6), acc)
+	st8(c[3*ldc:], b3.Select128FromPair(0, 2, b7), acc)
+	st8(c[4*ldc:], b0.Select128FromPair(1, 3, b4), acc)
+	st8(c[5*ldc:], b1.Select128FromPair(1, 3, b5), acc)
+	st8(c[6*ldc:], b2.Select128FromPair(1, 3, b6), acc)
+	st8(c[7*ldc:], b3.Select128FromPair(1, 3, b7), acc)
 }

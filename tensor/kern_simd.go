@@ -225,14 +225,16 @@ func st4x16(c []float32, ldc int, acc bool, c00, c01, c10, c11, c20, c21, c30, c
 	st8(c[3*ldc+8:], c31, acc)
 }
 
-// k8x8rows is the 8x8 kernel for narrow B (head size 8), A given as rows.
-// Each broadcast is used once, so it needs no register copies.
-func k8x8rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float32, ldc int, acc bool) {
+// k6x8rows is the 6x8 kernel for narrow column panels (8 or fewer
+// columns), A given as rows. Each broadcast is used once, so it needs no
+// register copy; eight rows would need 8 accumulators + 8 broadcasts + B,
+// more than the 15 registers, and spill accumulators every step.
+func k6x8rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float32, ldc int, acc bool) {
 	for s := range ns {
-		as := a[8*s*lda:]
-		a0, a1, a2, a3 := as[:kc], as[lda:lda+kc], as[2*lda:2*lda+kc], as[3*lda:3*lda+kc]
-		a4, a5, a6, a7 := as[4*lda:4*lda+kc], as[5*lda:5*lda+kc], as[6*lda:6*lda+kc], as[7*lda:7*lda+kc]
-		var c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8
+		as := a[6*s*lda:]
+		a0, a1, a2 := as[:kc], as[lda:lda+kc], as[2*lda:2*lda+kc]
+		a3, a4, a5 := as[3*lda:3*lda+kc], as[4*lda:4*lda+kc], as[5*lda:5*lda+kc]
+		var c0, c1, c2, c3, c4, c5 archsimd.Float32x8
 		off := 0
 		for k := range a0 {
 			bk := archsimd.LoadFloat32x8Slice(b[off : off+8])
@@ -242,21 +244,19 @@ func k8x8rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float32
 			c3 = archsimd.BroadcastFloat32x8(a3[k]).MulAdd(bk, c3)
 			c4 = archsimd.BroadcastFloat32x8(a4[k]).MulAdd(bk, c4)
 			c5 = archsimd.BroadcastFloat32x8(a5[k]).MulAdd(bk, c5)
-			c6 = archsimd.BroadcastFloat32x8(a6[k]).MulAdd(bk, c6)
-			c7 = archsimd.BroadcastFloat32x8(a7[k]).MulAdd(bk, c7)
 			off += sb
 		}
-		st8x8(c[8*s*ldc:], ldc, acc, c0, c1, c2, c3, c4, c5, c6, c7)
+		st6x8(c[6*s*ldc:], ldc, acc, c0, c1, c2, c3, c4, c5)
 	}
 }
 
-// k8x8cols is the 8x8 kernel with A(r,k) = a[k*sa+r].
-func k8x8cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+// k6x8cols is the 6x8 kernel with A(r,k) = a[k*sa+r].
+func k6x8cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
 	for s := range ns {
-		var c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8
-		offA, offB := 8*s, 0
+		var c0, c1, c2, c3, c4, c5 archsimd.Float32x8
+		offA, offB := 6*s, 0
 		for range kc {
-			ak := a[offA : offA+8]
+			ak := a[offA : offA+6]
 			bk := archsimd.LoadFloat32x8Slice(b[offB : offB+8])
 			c0 = archsimd.BroadcastFloat32x8(ak[0]).MulAdd(bk, c0)
 			c1 = archsimd.BroadcastFloat32x8(ak[1]).MulAdd(bk, c1)
@@ -264,22 +264,18 @@ func k8x8cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32,
 			c3 = archsimd.BroadcastFloat32x8(ak[3]).MulAdd(bk, c3)
 			c4 = archsimd.BroadcastFloat32x8(ak[4]).MulAdd(bk, c4)
 			c5 = archsimd.BroadcastFloat32x8(ak[5]).MulAdd(bk, c5)
-			c6 = archsimd.BroadcastFloat32x8(ak[6]).MulAdd(bk, c6)
-			c7 = archsimd.BroadcastFloat32x8(ak[7]).MulAdd(bk, c7)
 			offA += sa
 			offB += sb
 		}
-		st8x8(c[8*s*ldc:], ldc, acc, c0, c1, c2, c3, c4, c5, c6, c7)
+		st6x8(c[6*s*ldc:], ldc, acc, c0, c1, c2, c3, c4, c5)
 	}
 }
 
-func st8x8(c []float32, ldc int, acc bool, c0, c1, c2, c3, c4, c5, c6, c7 archsimd.Float32x8) {
+func st6x8(c []float32, ldc int, acc bool, c0, c1, c2, c3, c4, c5 archsimd.Float32x8) {
 	st8(c[0:], c0, acc)
 	st8(c[ldc:], c1, acc)
 	st8(c[2*ldc:], c2, acc)
 	st8(c[3*ldc:], c3, acc)
 	st8(c[4*ldc:], c4, acc)
 	st8(c[5*ldc:], c5, acc)
-	st8(c[6*ldc:], c6, acc)
-	st8(c[7*ldc:], c7, acc)
 }
