@@ -24,8 +24,10 @@ type Accuracy struct {
 	MeanMargin float64 `json:"mean_margin"` // mean β·h over the pairs
 }
 
-// scoreBatch is how many examples go through one scoring pass.
-const scoreBatch = 16
+// scoreBatch is how many examples go through one scoring pass. A pass keeps
+// every activation (its attention alone is B·heads·T²·layers floats: 140 MB
+// for 4 stories260K examples of 470 positions), so batches stay small.
+const scoreBatch = 4
 
 // implicitAccuracy scores every episode's chosen and rejected completion
 // under policy and reference.
@@ -42,9 +44,9 @@ func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, eps []
 		}
 		exs[i] = model.Example{Prompt: p, Completions: [][]int{ch, rj}}
 	}
+	var pass *model.Pass // shared by both models: they have the same shapes
 	sums := func(m *model.Model) ([][2]float64, error) {
 		out := make([][2]float64, len(exs))
-		var pass *model.Pass
 		for lo := 0; lo < len(exs); lo += scoreBatch {
 			if err := ctx.Err(); err != nil {
 				return nil, err

@@ -179,7 +179,8 @@ func judgeAll(ctx context.Context, j Judge, c Config, d *data, methods []string,
 				s := Sample{User: ep.User, Kind: d.kinds[ep.User], Description: desc, Method: method, Query: ep.Query.Key(),
 					Prompt: ep.Query.Prompt, Response: r.Text, ResponseDescription: r.Description, BaselineResponse: b.Text,
 					Reward: o.Reward, BaselineReward: o.BaselineReward, VerdictMethodFirst: o.First, VerdictBaselineFirst: o.Second,
-					Consistent: o.Consistent, Score: o.Score, Tokens: r.Tokens, BaselineTokens: b.Tokens, Finish: r.Finish, ParseError: r.ParseError}
+					Consistent: o.Consistent, Score: o.Score, Tokens: r.Tokens, BaselineTokens: b.Tokens, Finish: r.Finish, ParseError: r.ParseError,
+					ContextLimited: r.ContextLimited}
 				if s.Reward == nil && c.Rewards != nil {
 					rw, bw := c.Rewards[ep.User].Reward(r.Text), c.Rewards[ep.User].Reward(b.Text)
 					s.Reward, s.BaselineReward = &rw, &bw

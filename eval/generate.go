@@ -32,6 +32,8 @@ type response struct {
 	Tokens      int    // tokens of the response text
 	Finish      string // "stop" or "length"
 	ParseError  string // COT output without a response part
+	// ContextLimited: the prompt left less room than the token cap.
+	ContextLimited bool
 }
 
 // generator turns episodes into prompts and generates responses.
@@ -78,14 +80,22 @@ func (g *generator) maxTokens(v episode.Variant) int {
 func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) ([][]response, error) {
 	limit := g.maxTokens(j.variant)
 	prompts := make([][]int, 0, len(eps)*j.k)
+	var limited []bool
 	for i, ep := range eps {
 		p := g.prompt(j.variant, ep)
-		if need := len(p) + limit; need > j.model.Positions() {
-			return nil, fmt.Errorf("eval %s: episode %d (user %s, query %s): prompt of %d tokens + %d response tokens exceeds the model's %d positions; use fewer shots or a smaller token cap",
-				j.method, i, ep.User, ep.Query.Key(), len(p), limit, j.model.Positions())
+		// Room for the response: the model's context after the prompt. A
+		// prompt that leaves less than the cap is generated within the
+		// context (model.GenerateBatch stops there) and counted; one that
+		// leaves less than a plain response is an error.
+		room := j.model.Positions() - len(p)
+		if room < min(limit, g.maxTokens(episode.Plain)) {
+			return nil, fmt.Errorf("eval %s: episode %d (user %s, query %s): prompt of %d tokens leaves %d of the model's %d positions, fewer than the %d-token response cap; use fewer shots or a smaller token cap",
+				j.method, i, ep.User, ep.Query.Key(), len(p), room, j.model.Positions(), min(limit, g.maxTokens(episode.Plain)))
 		}
+		contextLimited := room < limit
 		for range j.k {
 			prompts = append(prompts, p)
+			limited = append(limited, contextLimited)
 		}
 	}
 	opt := model.GenOptions{MaxTokens: limit, Temperature: float32(g.cfg.Temperature), TopP: float32(g.cfg.TopP), StopAtBOS: true}
@@ -108,7 +118,7 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 		res[i] = make([]response, j.k)
 		for s := range j.k {
 			gen := gens[i*j.k+s]
-			r := response{Finish: gen.FinishReason}
+			r := response{Finish: gen.FinishReason, ContextLimited: limited[i*j.k+s]}
 			if j.variant == "" {
 				r.Text = codec.Text(gen.Tokens)
 			} else {

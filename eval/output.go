@@ -144,6 +144,9 @@ func (r *Report) Markdown() string {
 		if n := r.Inconsistent[m]; n > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d pairs dropped (orders disagreed)", m, n))
 		}
+		if n := r.ContextLimited[m]; n > 0 {
+			notes = append(notes, fmt.Sprintf("%s: %d prompts left less room in the context than the token cap", m, n))
+		}
 		if n := r.ParseErrors[m]; n > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d outputs without a response part (judged as empty)", m, n))
 		}

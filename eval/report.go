@@ -33,6 +33,9 @@ type Sample struct {
 	BaselineTokens       int     `json:"baseline_tokens"`
 	Finish               string  `json:"finish"`
 	ParseError           string  `json:"parse_error,omitempty"`
+	// ContextLimited: the prompt left less room in the model's context
+	// than the token cap, so the response could be cut shorter.
+	ContextLimited bool `json:"context_limited,omitempty"`
 }
 
 // Report is report.json.
@@ -59,7 +62,10 @@ type Report struct {
 	MeanReward   map[string]float64 `json:"mean_reward,omitempty"`
 	Inconsistent map[string]int     `json:"inconsistent"` // pairs dropped because the orders disagreed
 	ParseErrors  map[string]int     `json:"parse_errors"` // COT outputs without a response part
-	Timings      map[string]float64 `json:"timings_s"`
+	// ContextLimited counts responses whose room in the context was less
+	// than the token cap.
+	ContextLimited map[string]int     `json:"context_limited"`
+	Timings        map[string]float64 `json:"timings_s"`
 }
 
 // ReportConfig records what was evaluated and how.
@@ -106,12 +112,13 @@ func newReport(c Config, judge string, d *data, g *generator) *Report {
 
 // Table is the win-rate part of a report, computed from samples alone.
 type Table struct {
-	Overall      map[string]Cell
-	ByKind       map[string]map[string]Cell
-	MeanTokens   map[string]float64
-	MeanReward   map[string]float64
-	Inconsistent map[string]int
-	ParseErrors  map[string]int
+	Overall        map[string]Cell
+	ByKind         map[string]map[string]Cell
+	MeanTokens     map[string]float64
+	MeanReward     map[string]float64
+	Inconsistent   map[string]int
+	ParseErrors    map[string]int
+	ContextLimited map[string]int
 }
 
 // Summarize computes win rates with bootstrap intervals (Bootstrap) per
@@ -120,7 +127,7 @@ type Table struct {
 // from samples.jsonl with it.
 func Summarize(samples []Sample, resamples int, seed int64) Table {
 	t := Table{Overall: map[string]Cell{}, ByKind: map[string]map[string]Cell{}, MeanTokens: map[string]float64{},
-		MeanReward: map[string]float64{}, Inconsistent: map[string]int{}, ParseErrors: map[string]int{}}
+		MeanReward: map[string]float64{}, Inconsistent: map[string]int{}, ParseErrors: map[string]int{}, ContextLimited: map[string]int{}}
 	all := map[string][]Scored{}
 	byKind := map[string]map[string][]Scored{}
 	count := map[string]int{}
@@ -134,6 +141,9 @@ func Summarize(samples []Sample, resamples int, seed int64) Table {
 		}
 		if s.ParseError != "" {
 			t.ParseErrors[s.Method]++
+		}
+		if s.ContextLimited {
+			t.ContextLimited[s.Method]++
 		}
 		if !s.Consistent {
 			t.Inconsistent[s.Method]++
@@ -169,7 +179,7 @@ func Summarize(samples []Sample, resamples int, seed int64) Table {
 func (r *Report) summarize(samples []Sample, c Config) {
 	t := Summarize(samples, c.Resamples, c.Seed)
 	r.Overall, r.ByKind, r.MeanTokens, r.MeanReward = t.Overall, t.ByKind, t.MeanTokens, t.MeanReward
-	r.Inconsistent, r.ParseErrors = t.Inconsistent, t.ParseErrors
+	r.Inconsistent, r.ParseErrors, r.ContextLimited = t.Inconsistent, t.ParseErrors, t.ContextLimited
 	for m, cell := range t.Overall {
 		r.Winrates[m] = cell.Rate
 		r.CI95[m] = cell.CI95

@@ -280,7 +280,7 @@ func TestRunAbsentAndErrors(t *testing.T) {
 		{"run trained with another prompt", func(c *Config) { c.Runs = map[string]string{IPO: f.runs[FSPO]} }, `trained with the "plain" prompt`},
 		{"too many shots for the users", func(c *Config) { c.Shots = 6 }, "fewer than 7 records"},
 		{"missing data", func(c *Config) { c.Data = filepath.Join(f.dir, "nope") }, "nope"},
-		{"prompt too long for the context", func(c *Config) { c.MaxTokens = 600 }, "exceeds the model's 512 positions"},
+		{"prompt too long for the context", func(c *Config) { c.MaxTokens = 600 }, "leaves 505 of the model's 512 positions, fewer than the 600-token response cap"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
