@@ -25,37 +25,26 @@ type referenceFile struct {
 // every item's chosen and rejected completion, computed once (chosen and
 // rejected share one pass over the prompt) and kept in Dir.
 func (r *Run) referenceLogprobs(ctx context.Context, hash string) ([]refLogprobs, error) {
-	path := filepath.Join(r.Dir, ReferenceFile)
+	return cachedLogprobs(ctx, filepath.Join(r.Dir, ReferenceFile), hash, r.Ref, r.Items)
+}
+
+// cachedLogprobs scores items with m, or reads the scores from path when it
+// holds those of the same items (hash).
+func cachedLogprobs(ctx context.Context, path, hash string, m *model.Model, items []Item) ([]refLogprobs, error) {
 	if raw, err := os.ReadFile(path); err == nil {
 		var f referenceFile
 		if err := json.Unmarshal(raw, &f); err != nil {
 			return nil, fmt.Errorf("train: reference log-probs %s: %w (delete it to recompute)", path, err)
 		}
-		if f.Items == hash && len(f.Logprobs) == len(r.Items) {
+		if f.Items == hash && len(f.Logprobs) == len(items) {
 			return f.Logprobs, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	out := make([]refLogprobs, len(r.Items))
-	var pass *model.Pass
-	const batch = 8
-	for lo := 0; lo < len(r.Items); lo += batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		hi := min(lo+batch, len(r.Items))
-		exs := make([]model.Example, 0, hi-lo)
-		for _, it := range r.Items[lo:hi] {
-			exs = append(exs, model.Example{Prompt: it.Prompt, Completions: [][]int{it.Chosen, it.Rejected}})
-		}
-		var err error
-		if pass, err = r.Ref.Score(exs, pass); err != nil {
-			return nil, fmt.Errorf("train: reference log-probs: %w", err)
-		}
-		for k := range exs {
-			out[lo+k] = refLogprobs{Chosen: pass.Sum(k, 0), Rejected: pass.Sum(k, 1)}
-		}
+	out, err := scorePairs(ctx, m, items)
+	if err != nil {
+		return nil, err
 	}
 	raw, err := json.Marshal(referenceFile{Items: hash, Logprobs: out})
 	if err != nil {
@@ -63,6 +52,31 @@ func (r *Run) referenceLogprobs(ctx context.Context, hash string) ([]refLogprobs
 	}
 	if err := writeFileAtomic(path, raw); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	return out, nil
+}
+
+// scorePairs returns m's summed log-probs of each item's two completions.
+func scorePairs(ctx context.Context, m *model.Model, items []Item) ([]refLogprobs, error) {
+	out := make([]refLogprobs, len(items))
+	var pass *model.Pass
+	const batch = 8
+	for lo := 0; lo < len(items); lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+batch, len(items))
+		exs := make([]model.Example, 0, hi-lo)
+		for _, it := range items[lo:hi] {
+			exs = append(exs, model.Example{Prompt: it.Prompt, Completions: [][]int{it.Chosen, it.Rejected}})
+		}
+		var err error
+		if pass, err = m.Score(exs, pass); err != nil {
+			return nil, fmt.Errorf("train: score pairs: %w", err)
+		}
+		for k := range exs {
+			out[lo+k] = refLogprobs{Chosen: pass.Sum(k, 0), Rejected: pass.Sum(k, 1)}
+		}
 	}
 	return out, nil
 }

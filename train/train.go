@@ -34,19 +34,25 @@ const (
 	ModelFile      = "model.fspo"      // the final weights, written when the stage completes
 	MetricsFile    = "metrics.jsonl"
 	ReferenceFile  = "reference.json" // the frozen reference model's log-probs, computed once
+	// HeldoutReferenceFile holds the reference log-probs of the held-out pairs.
+	HeldoutReferenceFile = "reference_heldout.json"
 )
 
 // Metrics is one line of metrics.jsonl.
 type Metrics struct {
-	Step       int64   `json:"step"`
-	Loss       float64 `json:"loss"`
-	LR         float64 `json:"lr"`
-	GradNorm   float64 `json:"grad_norm"`
-	Accuracy   float64 `json:"reward_accuracy,omitempty"` // pref stage: share of pairs with a positive implicit reward margin
-	Margin     float64 `json:"reward_margin,omitempty"`   // pref stage: mean β·h
-	Tokens     int64   `json:"tokens"`
-	TokensPerS float64 `json:"tokens_per_s"`
-	ElapsedS   float64 `json:"elapsed_s"`
+	Step     int64   `json:"step"`
+	Loss     float64 `json:"loss"`
+	LR       float64 `json:"lr"`
+	GradNorm float64 `json:"grad_norm"`
+	Accuracy float64 `json:"reward_accuracy,omitempty"` // pref stage: share of pairs with a positive implicit reward margin
+	Margin   float64 `json:"reward_margin,omitempty"`   // pref stage: mean β·h
+	// HeldoutAccuracy is the implicit reward accuracy on Run.Heldout (when
+	// set), logged at checkpoints and at the end; HeldoutMargin the mean β·h.
+	HeldoutAccuracy *float64 `json:"heldout_accuracy,omitempty"`
+	HeldoutMargin   *float64 `json:"heldout_margin,omitempty"`
+	Tokens          int64    `json:"tokens"`
+	TokensPerS      float64  `json:"tokens_per_s"`
+	ElapsedS        float64  `json:"elapsed_s"`
 }
 
 // Run is one training stage over Items, writing into Dir.
@@ -56,6 +62,10 @@ type Run struct {
 	Model  *model.Model // trained in place
 	Ref    *model.Model // frozen reference (pref stage)
 	Items  []Item
+	// Heldout, when set, are pairs of users not trained on: their implicit
+	// reward accuracy (against Ref, or for the sft stage against the initial
+	// model) is logged at every checkpoint and at the end.
+	Heldout []Item
 	// Meta is stored in every checkpoint (e.g. the base model and data paths).
 	Meta map[string]string
 	// Progress, when set, is called after every step with that step's metrics.
@@ -92,7 +102,9 @@ func (r *Run) batchAt(s int64) []int {
 }
 
 // itemsHash identifies the training data, so a resume with other data fails.
-func (r *Run) itemsHash() string {
+func (r *Run) itemsHash() string { return itemsHash(r.Items) }
+
+func itemsHash(items []Item) string {
 	h := sha256.New()
 	var buf [4]byte
 	put := func(xs []int) {
@@ -103,7 +115,7 @@ func (r *Run) itemsHash() string {
 			h.Write(buf[:])
 		}
 	}
-	for _, it := range r.Items {
+	for _, it := range items {
 		put(it.Prompt)
 		put(it.Chosen)
 		put(it.Rejected)
@@ -145,6 +157,16 @@ func (r *Run) Train(ctx context.Context) error {
 	}
 	hash := r.itemsHash()
 	total := r.TotalSteps()
+	var heldRef []refLogprobs
+	if len(r.Heldout) > 0 {
+		refModel := r.Ref
+		if refModel == nil {
+			refModel = r.Model // the sft stage: its initial weights, scored before any resume
+		}
+		if heldRef, err = cachedLogprobs(ctx, filepath.Join(r.Dir, HeldoutReferenceFile), itemsHash(r.Heldout), refModel, r.Heldout); err != nil {
+			return err
+		}
+	}
 	start, err := r.resume(opt, hash)
 	if err != nil {
 		return err
@@ -239,7 +261,14 @@ func (r *Run) Train(ctx context.Context) error {
 		m.Tokens = tokens
 		m.ElapsedS = time.Since(t0).Seconds()
 		m.TokensPerS = float64(tokens) / m.ElapsedS
-		if (step+1)%c.LogEvery == 0 || step+1 == total {
+		if len(r.Heldout) > 0 && ((step+1)%c.CheckpointEvery == 0 || step+1 == total) {
+			acc, margin, err := r.heldoutAccuracy(ctx, heldRef)
+			if err != nil {
+				return err
+			}
+			m.HeldoutAccuracy, m.HeldoutMargin = &acc, &margin
+		}
+		if (step+1)%c.LogEvery == 0 || step+1 == total || m.HeldoutAccuracy != nil {
 			if err := mlog.Write(m); err != nil {
 				return err
 			}
@@ -325,4 +354,27 @@ func (r *Run) resume(opt optim.Optimizer, hash string) (int64, error) {
 		return 0, fmt.Errorf("train: resume from %s: %w", path, err)
 	}
 	return cp.Step, nil
+}
+
+// heldoutAccuracy is the share of held-out pairs whose implicit reward
+// β·(log πθ/πref) ranks the chosen completion above the rejected one, and
+// the mean margin.
+func (r *Run) heldoutAccuracy(ctx context.Context, ref []refLogprobs) (acc, margin float64, err error) {
+	cur, err := scorePairs(ctx, r.Model, r.Heldout)
+	if err != nil {
+		return 0, 0, err
+	}
+	obj := r.Config.objective()
+	if r.Config.Stage == "sft" {
+		obj = pref.Objective{Kind: "ipo", Beta: r.Config.Beta}
+	}
+	for i, it := range r.Heldout {
+		mg := obj.Margin(pref.Pair{Chosen: cur[i].Chosen, Rejected: cur[i].Rejected, RefChosen: ref[i].Chosen, RefRejected: ref[i].Rejected,
+			ChosenLen: len(it.Chosen), RejectedLen: len(it.Rejected)})
+		margin += mg / float64(len(cur))
+		if mg > 0 {
+			acc += 1 / float64(len(cur))
+		}
+	}
+	return acc, margin, nil
 }

@@ -20,7 +20,7 @@ func init() {
 // trainFlags are the flags of `fspo train`, shared with `fspo demo`.
 type trainFlags struct {
 	data, out, init, config, variant, layout string
-	shots, passes                            int
+	shots, passes, heldout                   int
 	cfg                                      train.Config
 }
 
@@ -36,6 +36,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&tf.layout, "layout", "compact", "prompt layout: compact or paper")
 	fs.IntVar(&tf.shots, "shots", 4, "N: examples of the user in each prompt")
 	fs.IntVar(&tf.passes, "passes", 0, "episode passes over each user's records (0: 2(N+1))")
+	fs.IntVar(&tf.heldout, "heldout", 64, "held-out users' pairs whose implicit reward accuracy is logged at checkpoints (0: none)")
 	d := train.Default("sft")
 	beta := fs.Float64("beta", 0, "preference β (default "+fmt.Sprint(d.Beta)+")")
 	objective := fs.String("objective", "", "ipo, ipo_norm, dpo or cdpo (default ipo)")
@@ -113,6 +114,14 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	if err != nil {
 		return err
 	}
+	var heldout []train.Item
+	if tf.heldout > 0 {
+		held, _, err := train.Prepare(train.Data{Dir: tf.data, Variant: v, Layout: layout, Shots: tf.shots, Passes: 1, Seed: tf.cfg.Seed, Users: "test"}, codec, m.Positions())
+		if err != nil {
+			return fmt.Errorf("held-out pairs: %w", err)
+		}
+		heldout = held[:min(tf.heldout, len(held))]
+	}
 	var ref *model.Model
 	if tf.cfg.Stage == "pref" {
 		ref = m.Clone()
@@ -125,7 +134,7 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	r := &train.Run{Config: tf.cfg, Dir: tf.out, Model: m, Ref: ref, Items: items,
+	r := &train.Run{Config: tf.cfg, Dir: tf.out, Model: m, Ref: ref, Items: items, Heldout: heldout,
 		Meta: map[string]string{"init": abs(paths.Checkpoint), "data": abs(tf.data), "variant": string(v), "layout": layout.Name, "shots": fmt.Sprint(tf.shots)}}
 	fmt.Fprintf(env.Stderr, "train %s (%s, %d shots): %d users, %d episodes, prompt tokens %d/%d/%d (min/mean/max), longest episode %d positions, %d steps\n",
 		tf.cfg.Stage, v, tf.shots, st.Users, st.Episodes, st.PromptTokens[0], st.PromptTokens[1], st.PromptTokens[2], st.Positions, r.TotalSteps())
@@ -134,6 +143,10 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 		note := fmt.Sprintf("loss %.4f lr %.2g %.0f tok/s", mt.Loss, mt.LR, mt.TokensPerS)
 		if tf.cfg.Stage == "pref" {
 			note += fmt.Sprintf(" acc %.2f", mt.Accuracy)
+		}
+		if mt.HeldoutAccuracy != nil {
+			note += fmt.Sprintf(" held-out acc %.2f", *mt.HeldoutAccuracy)
+			fmt.Fprintf(env.Stderr, "train %s step %d: held-out implicit reward accuracy %.3f, margin %.4f\n", filepath.Base(tf.out), mt.Step, *mt.HeldoutAccuracy, *mt.HeldoutMargin)
 		}
 		pr.set(mt.Step, note)
 	}
