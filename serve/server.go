@@ -1,8 +1,3 @@
-// Package serve is the personalization server: an OpenAI-compatible API
-// whose answers are personalized with the caller's stored preferences as
-// few-shot context (FSPO, arXiv 2502.19312), a preferences API, a small
-// server-rendered web app for labelling and asking, and a blind study mode
-// comparing two systems.
 package serve
 
 import (

@@ -108,7 +108,12 @@ func (s *Server) form(h webHandler) http.HandlerFunc {
 	return s.page(func(w http.ResponseWriter, r *http.Request, ss *session) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		if err := r.ParseForm(); err != nil {
-			http.Error(w, "bad form: "+err.Error(), http.StatusRequestEntityTooLarge)
+			status := http.StatusBadRequest
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				status = http.StatusRequestEntityTooLarge
+			}
+			http.Error(w, "bad form: "+err.Error(), status)
 			return
 		}
 		sent := r.PostForm.Get("csrf")

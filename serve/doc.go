@@ -1,0 +1,35 @@
+/*
+Package serve is the personalization server: an OpenAI-compatible API whose
+answers are personalized with the caller's stored preferences as few-shot
+context (FSPO, arXiv 2502.19312), a preferences API, a small server-rendered
+web app for labelling and asking, and a blind study mode comparing two systems.
+
+Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
+
+	GET    /healthz                          liveness, the default engine's name
+	POST   /api/users                        admin: {"name"} → 201 {"id", "token"} (the token is shown once)
+	POST   /api/preferences                  user: {"prompt", "chosen", "rejected"} → 201, after commit
+	GET    /api/preferences                  user: {"data": [...]}, own only, oldest first
+	DELETE /api/preferences/{id}             user: 204, or 404 (unknown or someone else's)
+	GET    /api/me/description               user: {"description", "shots"} (COT models)
+	GET    /v1/models                        user: the engines
+	POST   /v1/chat/completions              user: OpenAI Chat Completions, "stream" as SSE
+	POST   /v1/completions                   user: OpenAI Completions, "stream" as SSE
+	POST   /api/studies                      admin: {"name", "questions", "label_questions", "pairs", "systems": [A, B]}
+	GET    /api/studies/{id}/results         admin: win rate of A, Wilson 95% interval, one-sided exact binomial p
+	GET    /api/studies/{id}/results.csv     admin: one row per vote
+
+Completion extensions: "personalize" (default true), "shots" (0..64),
+"shot_strategy" ("recent", "random", "all-fit"); responses carry
+"fspo": {"user_description", "shots", "personalized", "shot_strategy", "seed"}.
+
+Web pages (cookie session, CSRF token on every form): / (sign in), /label,
+/ask, /prefs, /studies, /study/{id} (participate), /study/{id}/results and
+/study/{id}/results.csv (admin).
+
+Limits: request bodies (413), text fields (400), max_tokens (400), stored
+preferences per user (403), requests per user per second (429 with
+Retry-After). Tokens are random 256-bit strings stored as SHA-256 hashes;
+the request log holds method, path, status, size, duration and user id only.
+*/
+package serve
