@@ -53,7 +53,20 @@ func modelShapes() []gemmShape {
 			gemmShape{name: fmt.Sprintf("att_dV_TN_T%d", t), transA: true, M: t, N: 8, K: t, ldb: 64, ldc: 32, beta: 1},
 		)
 	}
+	// The engine's attention works on blocks of 64 query rows (model/attention.go).
+	for _, t := range []int{64, 256} {
+		s = append(s,
+			gemmShape{name: fmt.Sprintf("blk_QKt_NT_M64_N%d_K8", t), transB: true, M: 64, N: t, K: 8, lda: 64, ldb: 32, ldc: 256},
+			gemmShape{name: fmt.Sprintf("blk_PV_NN_M64_N8_K%d", t), M: 64, N: 8, K: t, lda: 256, ldb: 32, ldc: 64},
+			gemmShape{name: fmt.Sprintf("blk_dV_TN_M%d_N8_K64", t), transA: true, M: t, N: 8, K: 64, lda: 256, ldb: 64, ldc: 32, beta: 1},
+		)
+	}
+	// Decoding one token with transposed weights (model/infer.go): x W.
+	for _, nk := range [][2]int{{32, 64}, {64, 64}, {172, 64}, {64, 172}} {
+		s = append(s, gemmShape{name: fmt.Sprintf("dec_NN_M1_N%d_K%d", nk[0], nk[1]), M: 1, N: nk[0], K: nk[1]})
+	}
 	s = append(s,
+		gemmShape{name: "dec_cls_NN_M1_N512_K64", M: 1, N: 512, K: 64},
 		gemmShape{name: "dec_att_PV_NN_M1_N8_K512", M: 1, N: 8, K: 512, ldb: 32, ldc: 64},
 		gemmShape{name: "dec_att_qKt_NN_M1_N512_K8", M: 1, N: 512, K: 8, lda: 64, ldb: 512},
 		gemmShape{name: "dec_att_qKt_NT_M1_N512_K8", transB: true, M: 1, N: 512, K: 8, lda: 64, ldb: 32},

@@ -359,13 +359,39 @@ func kernel(nr int, cols bool, ns, kc int, a []float32, sa int, b []float32, sb 
 }
 
 // axpyNN computes C = A B + beta C for a few rows of A (decoding): row i of
-// C accumulates A[i,k] times row k of B, 32 columns at a time, and narrow
-// leftovers with the K loop unrolled by four for independent sums.
+// C accumulates A[i,k] times row k of B, 64 columns at a time on AVX-512
+// and 32 on AVX2, then 8 with the K loop unrolled by four for independent
+// sums, then the last few in scalar code.
 func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	for i := range M {
 		ai := a[i*lda : i*lda+K]
 		ci := c[i*ldc : i*ldc+N]
 		n := 0
+		if level >= levelAVX512 {
+			for ; n+64 <= N; n += 64 {
+				var s0, s1, s2, s3 archsimd.Float32x16
+				if beta != 0 {
+					s0 = archsimd.LoadFloat32x16Slice(ci[n : n+16])
+					s1 = archsimd.LoadFloat32x16Slice(ci[n+16 : n+32])
+					s2 = archsimd.LoadFloat32x16Slice(ci[n+32 : n+48])
+					s3 = archsimd.LoadFloat32x16Slice(ci[n+48 : n+64])
+				}
+				off := n
+				for _, av := range ai {
+					bk := b[off : off+64]
+					x := archsimd.BroadcastFloat32x16(av)
+					s0 = x.MulAdd(archsimd.LoadFloat32x16Slice(bk[0:16]), s0)
+					s1 = x.MulAdd(archsimd.LoadFloat32x16Slice(bk[16:32]), s1)
+					s2 = x.MulAdd(archsimd.LoadFloat32x16Slice(bk[32:48]), s2)
+					s3 = x.MulAdd(archsimd.LoadFloat32x16Slice(bk[48:64]), s3)
+					off += ldb
+				}
+				s0.StoreSlice(ci[n : n+16])
+				s1.StoreSlice(ci[n+16 : n+32])
+				s2.StoreSlice(ci[n+32 : n+48])
+				s3.StoreSlice(ci[n+48 : n+64])
+			}
+		}
 		for ; n+32 <= N; n += 32 {
 			var s0, s1, s2, s3 archsimd.Float32x8
 			if beta != 0 {
@@ -409,17 +435,19 @@ func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float3
 			s0.Add(s1).Add(s2.Add(s3)).StoreSlice(ci[n : n+8])
 		}
 		if n < N {
-			// Fewer than 8 columns left: zero-filling partial loads.
-			var s0 archsimd.Float32x8
-			if beta != 0 {
-				s0 = loadPart8(ci[n:])
+			// Fewer than 8 columns left: scalar, as a partial vector load per k
+			// would cost more.
+			cr := ci[n:]
+			if beta == 0 {
+				clear(cr)
 			}
 			off := n
 			for _, av := range ai {
-				s0 = archsimd.BroadcastFloat32x8(av).MulAdd(loadPart8(b[off:off+N-n]), s0)
+				for jj, bv := range b[off : off+len(cr)] {
+					cr[jj] += av * bv
+				}
 				off += ldb
 			}
-			storePart8(s0, ci[n:])
 		}
 	}
 }
