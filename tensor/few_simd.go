@@ -51,6 +51,7 @@ func (j *gemmJob) fewPanels(lo, hi int) {
 		if pack != nil {
 			fewPackPool.Put(&pack)
 		}
+		clearUpper()
 	}()
 	for p := lo; p < hi; p++ {
 		j0 := p * 16

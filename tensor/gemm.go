@@ -36,6 +36,7 @@ func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, l
 	}
 	if level > levelGo {
 		gemmSIMD(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, parallel)
+		clearUpper()
 		return
 	}
 	if !parallel || Threads() == 1 || 2*M*N*K < 1<<20 {

@@ -88,11 +88,13 @@ func (j *gemmJob) items(lo, hi int) {
 		p0, p1 := g*len(j.ps)/j.pg, (g+1)*len(j.ps)/j.pg
 		gemmBlock(j.transA, r*j.mc, min(j.M, (r+1)*j.mc), j.ps[p0:p1], j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc)
 	}
+	clearUpper() // this may run on a pool goroutine that runs scalar code next
 }
 
 // dotRows computes rows [lo, hi) of C in the dot form.
 func (j *gemmJob) dotRows(lo, hi int) {
 	dotNT(hi-lo, j.dotN, j.K, j.a[lo*j.lda:], j.lda, j.dotB, j.dotLd, j.beta, j.c[lo*j.ldc:], j.ldc)
+	clearUpper()
 }
 
 func (j *gemmJob) release() {
@@ -319,6 +321,7 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 					}
 					kernel(p.nr, false, 1, kc, apack[:], kc, bp, p.sb, tile[:], p.nr, false)
 				}
+				clearUpper() // scalar code next
 				for r := range rows {
 					crow := c[(i+r)*ldc+p.j0 : (i+r)*ldc+p.j0+p.w]
 					trow := tile[r*p.nr : r*p.nr+p.w]
@@ -438,6 +441,7 @@ func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float3
 			// Fewer than 8 columns left: scalar, as a partial vector load per k
 			// would cost more.
 			cr := ci[n:]
+			clearUpper() // scalar code next
 			if beta == 0 {
 				clear(cr)
 			}

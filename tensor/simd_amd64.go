@@ -13,3 +13,10 @@ func detectLevel() int {
 	}
 	return levelAVX2
 }
+
+// clearUpper zeroes the upper halves of the vector registers (VZEROUPPER)
+// after SIMD code, so that scalar float code that follows, compiled to
+// legacy SSE instructions, does not carry false dependencies on the dirty
+// 256/512-bit state (archsimd.ClearAVXUpperBits). Measured: the scalar
+// column tail of a 1 x 172 decoding product ran 1.5x faster after it.
+func clearUpper() { archsimd.ClearAVXUpperBits() }

@@ -4,7 +4,7 @@ package tensor
 
 // Kernel tuning on a shared machine: wall-clock benchmarks swing with the
 // load of other processes, so these measure the calling thread's CPU time
-// (CLOCK_THREAD_CPUTIME_ID) and keep the best of ten 10 ms windows.
+// (CLOCK_THREAD_CPUTIME_ID) and keep the best of thirty 3 ms windows.
 //
 //	GOEXPERIMENT=simd TUNE=. go test -run TestTune -v ./tensor      # Gemm, 1 thread, CPU time
 //	GOEXPERIMENT=simd TUNE=. TUNEWALL=1 go test -run TestTune -v ./tensor  # wall time, 1 and 2 threads
@@ -51,7 +51,7 @@ func TestTune(t *testing.T) {
 			}
 			SetThreads(th)
 			best := 0.0
-			for range 10 {
+			for range 30 {
 				n := 0
 				t0, w0 := threadCPU(), time.Now()
 				el := func() time.Duration {
@@ -61,7 +61,7 @@ func TestTune(t *testing.T) {
 					return threadCPU() - t0
 				}
 				batch := 1 + 1<<20/(g.M*g.N*g.K)
-				for el() < 10*time.Millisecond {
+				for el() < 3*time.Millisecond {
 					for range batch {
 						Gemm(g.transA, g.transB, g.M, g.N, g.K, a, lda, bb, ldb, g.beta, c, ldc)
 					}

@@ -21,7 +21,9 @@ func sameLen(op string, n int, s ...[]float32) {
 func Dot(a, b []float32) float32 {
 	sameLen("Dot", len(a), b)
 	if level > levelGo {
-		return dotSIMD(a, b)
+		r := dotSIMD(a, b)
+		clearUpper()
+		return r
 	}
 	return dotGo(a, b)
 }
@@ -31,6 +33,7 @@ func Axpy(alpha float32, x, y []float32) {
 	sameLen("Axpy", len(x), y)
 	if level > levelGo {
 		axpySIMD(alpha, x, y)
+		clearUpper()
 		return
 	}
 	axpyGo(alpha, x, y)
@@ -47,6 +50,7 @@ func axpyGo(alpha float32, x, y []float32) {
 func Scale(alpha float32, x []float32) {
 	if level > levelGo {
 		scaleSIMD(alpha, x)
+		clearUpper()
 		return
 	}
 	for i := range x {
@@ -59,6 +63,7 @@ func Add(dst, a, b []float32) {
 	sameLen("Add", len(dst), a, b)
 	if level > levelGo {
 		addSIMD(dst, a, b)
+		clearUpper()
 		return
 	}
 	for i := range dst {
@@ -71,6 +76,7 @@ func Mul(dst, a, b []float32) {
 	sameLen("Mul", len(dst), a, b)
 	if level > levelGo {
 		mulSIMD(dst, a, b)
+		clearUpper()
 		return
 	}
 	for i := range dst {
@@ -81,7 +87,9 @@ func Mul(dst, a, b []float32) {
 // Sum returns the sum of x.
 func Sum(x []float32) float32 {
 	if level > levelGo {
-		return sumSIMD(x)
+		r := sumSIMD(x)
+		clearUpper()
+		return r
 	}
 	var s float32
 	for _, v := range x {
@@ -93,7 +101,9 @@ func Sum(x []float32) float32 {
 // SumSquares returns sum_i x[i]^2.
 func SumSquares(x []float32) float32 {
 	if level > levelGo {
-		return sumSquaresSIMD(x)
+		r := sumSquaresSIMD(x)
+		clearUpper()
+		return r
 	}
 	var s float32
 	for _, v := range x {
@@ -106,7 +116,9 @@ func SumSquares(x []float32) float32 {
 // not looked for.
 func Max(x []float32) float32 {
 	if level > levelGo {
-		return maxSIMD(x)
+		r := maxSIMD(x)
+		clearUpper()
+		return r
 	}
 	m := float32(math.Inf(-1))
 	for _, v := range x {
@@ -124,7 +136,9 @@ func Argmax(x []float32) int {
 		return -1
 	}
 	if level > levelGo {
-		return argmaxSIMD(x)
+		r := argmaxSIMD(x)
+		clearUpper()
+		return r
 	}
 	best := 0
 	for i, v := range x {
@@ -142,7 +156,9 @@ func Argmax(x []float32) int {
 func ExpSub(dst, x []float32, m float32) (sum float32) {
 	sameLen("ExpSub", len(dst), x)
 	if level > levelGo {
-		return expSubSIMD(dst, x, m)
+		r := expSubSIMD(dst, x, m)
+		clearUpper()
+		return r
 	}
 	for i, v := range x {
 		e := expf(v - m)
