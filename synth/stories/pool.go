@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"fspo/model"
@@ -329,4 +330,53 @@ func readCandidates(path string, slots []slot, batch int) ([]Candidate, error) {
 		return nil, fmt.Errorf("resume %s: %w", path, err)
 	}
 	return got[:keep], nil
+}
+
+// LoadCandidates reads dir/candidates.jsonl strictly (unknown fields are
+// errors; every line a candidate with an id, a prompt and a response).
+// Errors name the file and line.
+func LoadCandidates(dir string) ([]Candidate, error) {
+	path := filepath.Join(dir, CandidatesName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load candidates: %w", err)
+	}
+	cands, err := parseCandidates(data)
+	if err != nil {
+		return nil, fmt.Errorf("load candidates %s:%w", path, err)
+	}
+	return cands, nil
+}
+
+func parseCandidates(data []byte) ([]Candidate, error) {
+	var out []Candidate
+	ids := map[string]bool{}
+	lines := bytes.Split(data, []byte("\n"))
+	for i, line := range lines {
+		if len(bytes.TrimSpace(line)) == 0 {
+			if i == len(lines)-1 {
+				break // the newline ending the last line
+			}
+			return nil, fmt.Errorf("%d: empty line", i+1)
+		}
+		var c Candidate
+		dec := json.NewDecoder(bytes.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("%d: %w", i+1, err)
+		}
+		switch {
+		case strings.TrimSpace(c.ID) == "":
+			return nil, fmt.Errorf("%d: id: missing", i+1)
+		case ids[c.ID]:
+			return nil, fmt.Errorf("%d: id %q listed twice", i+1, c.ID)
+		case strings.TrimSpace(c.Prompt) == "":
+			return nil, fmt.Errorf("%d: prompt: missing", i+1)
+		case strings.TrimSpace(c.Response) == "":
+			return nil, fmt.Errorf("%d: response: missing", i+1)
+		}
+		ids[c.ID] = true
+		out = append(out, c)
+	}
+	return out, nil
 }
