@@ -6,6 +6,7 @@ import (
 
 	"fspo/episode"
 	"fspo/fewshot"
+	"fspo/judge"
 	"fspo/model"
 )
 
@@ -16,7 +17,7 @@ import (
 // Optimization", §5, eq. 5), with log-probs summed over the completion
 // tokens under the prompt the model was trained with.
 type Accuracy struct {
-	Cell
+	judge.Summary
 	Beta       float64 `json:"beta"`
 	BetaSource string  `json:"beta_source"` // "run" (its training config) or "default"
 	Reference  string  `json:"reference"`
@@ -31,16 +32,16 @@ const scoreBatch = 4
 
 // implicitAccuracy scores every episode's chosen and rejected completion
 // under policy and reference.
-func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, eps []episode.Episode, others *episode.Others, policy, ref *model.Model, beta float64, stream string) (Cell, float64, error) {
+func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, eps []episode.Episode, others *episode.Others, policy, ref *model.Model, beta float64) (judge.Summary, float64, error) {
 	exs := make([]model.Example, len(eps))
 	for i, ep := range eps {
 		other := others.For(ep, c.Seed)
 		p, ch, rj := codec.Encode(ep, other)
 		if codec.Variant == episode.COT && ep.Query.RejectedDescription == "" && other == "" {
-			return Cell{}, 0, fmt.Errorf("episode %d (user %s): the cot rejected completion needs another user's description and there is none", i, ep.User)
+			return judge.Summary{}, 0, fmt.Errorf("episode %d (user %s): the cot rejected completion needs another user's description and there is none", i, ep.User)
 		}
 		if n := len(p) + max(len(ch), len(rj)) - 1; n > policy.Positions() {
-			return Cell{}, 0, fmt.Errorf("episode %d (user %s, query %s): %d positions, the model has %d", i, ep.User, ep.Query.Key(), n, policy.Positions())
+			return judge.Summary{}, 0, fmt.Errorf("episode %d (user %s, query %s): %d positions, the model has %d", i, ep.User, ep.Query.Key(), n, policy.Positions())
 		}
 		exs[i] = model.Example{Prompt: p, Completions: [][]int{ch, rj}}
 	}
@@ -64,22 +65,24 @@ func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, eps []
 	}
 	pol, err := sums(policy)
 	if err != nil {
-		return Cell{}, 0, err
+		return judge.Summary{}, 0, err
 	}
 	rf, err := sums(ref)
 	if err != nil {
-		return Cell{}, 0, err
+		return judge.Summary{}, 0, err
 	}
-	items := make([]Scored, len(eps))
+	// Each pair is an outcome for judge.WinRate: 1 when the implicit reward
+	// ranks the chosen response first, else 0 (a zero margin counts as wrong).
+	outs := make([]judge.Outcome, len(eps))
+	users := make([]string, len(eps))
 	var margin float64
 	for i, ep := range eps {
 		m := beta * ((pol[i][0] - rf[i][0]) - (pol[i][1] - rf[i][1]))
 		margin += m
-		items[i] = Scored{User: ep.User}
+		users[i] = ep.User
 		if m > 0 {
-			items[i].Score = 1
+			outs[i].Score = 1
 		}
 	}
-	cell := Bootstrap(items, c.Resamples, c.Seed, stream)
-	return cell, margin / float64(len(eps)), nil
+	return judge.WinRate(outs, users, c.Seed), margin / float64(len(eps)), nil
 }

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"fspo/judge"
 )
 
 // The methods compared (METHOD.md §4), in report order.
@@ -71,12 +73,11 @@ type Config struct {
 	TopP        float64 // nucleus mass; 1 turns it off
 	MaxTokens   int     // response token cap; 0: the longest training response
 	Seed        int64
-	Resamples   int     // bootstrap resamples over users
 	Beta        float64 // β of the implicit reward when a run does not record it
 	Out         string  // output folder
 
 	// Judge compares responses; nil is the exact reward judge (Rewards).
-	Judge Judge `json:"-"`
+	Judge judge.Judge `json:"-"`
 	// Rewards holds every held-out user's exact reward. Required by the
 	// reward judge and the oracle; optional with another judge (samples then
 	// still carry rewards when present).
@@ -92,7 +93,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Shots: 4, Layout: "compact", Queries: 4, OracleK: 8,
-		Temperature: 1, TopP: 0.9, Seed: 1, Resamples: 2000, Beta: 0.05,
+		Temperature: 1, TopP: 0.9, Seed: 1, Beta: 0.05,
 	}
 }
 
@@ -135,9 +136,6 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTokens < 0 {
 		bad = append(bad, fmt.Sprintf("max tokens: %d must not be negative", c.MaxTokens))
-	}
-	if c.Resamples < 100 {
-		bad = append(bad, fmt.Sprintf("resamples: %d is too few for a 95%% interval (want at least 100)", c.Resamples))
 	}
 	if !(c.Beta > 0) {
 		bad = append(bad, fmt.Sprintf("beta: %g must be positive", c.Beta))

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"fspo/episode"
+	"fspo/judge"
 	"fspo/tokenizer"
 )
 
@@ -30,11 +31,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	judge := c.Judge
-	if judge == nil {
-		judge = RewardJudge{Rewards: c.Rewards}
-	}
-	if _, ok := judge.(RewardJudge); ok || c.Rewards != nil {
+	if c.Judge == nil || c.Rewards != nil {
 		for u := range d.test {
 			if c.Rewards[u] == nil {
 				return nil, fmt.Errorf("eval: held-out user %q has no reward (the reward judge and the oracle need every user's)", u)
@@ -58,7 +55,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		return nil, err
 	}
 	g := &generator{cfg: c, tok: tok, layout: layout, caps: cp}
-	rep := newReport(c, judge.Name(), d, g)
+	rep := newReport(c, judgeName(c.Judge), d, g)
 	c.progress("%d held-out users, %d queries, token cap %d", len(d.test), len(d.episodes), g.maxTokens(episode.Plain))
 
 	// Generation, method by method, each in batches.
@@ -109,11 +106,15 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 
 	// Judging against the base model's responses, in both orders.
 	tj := time.Now()
-	samples, err := judgeAll(ctx, judge, c, d, rep.Methods, chosen)
+	samples, err := judgeAll(ctx, c, d, rep.Methods, chosen)
 	if err != nil {
 		return nil, err
 	}
 	rep.Timings["judge"] = time.Since(tj).Seconds()
+	if u, ok := c.Judge.(interface{ Usage() judge.Usage }); ok {
+		usage := u.Usage()
+		rep.JudgeUsage = &usage
+	}
 	rep.summarize(samples, c)
 
 	// Implicit-reward accuracy of the preference-trained models.
@@ -128,8 +129,8 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			return nil, fmt.Errorf("eval %s: implicit-reward accuracy: %w", method, err)
 		}
 		rep.Accuracy[method] = acc
-		rep.RewardAccuracy[method] = acc.Rate / 100
-		c.progress("%s: implicit-reward accuracy %.1f%% on %d held-out pairs", method, acc.Rate, acc.N)
+		rep.RewardAccuracy[method] = acc.Percent / 100
+		c.progress("%s: implicit-reward accuracy %.1f%% on %d held-out pairs", method, acc.Percent, acc.N)
 	}
 	rep.Timings["reward_accuracy"] = time.Since(ta).Seconds()
 	rep.Timings["total"] = time.Since(t0).Seconds()
@@ -162,7 +163,7 @@ func pick(out [][]response, method string, c Config, eps []episode.Episode) []re
 
 // judgeAll judges every method's response against the base model's, in
 // both orders, and returns the samples in method then episode order.
-func judgeAll(ctx context.Context, j Judge, c Config, d *data, methods []string, chosen map[string][]response) ([]Sample, error) {
+func judgeAll(ctx context.Context, c Config, d *data, methods []string, chosen map[string][]response) ([]Sample, error) {
 	n := len(d.episodes)
 	samples := make([]Sample, len(methods)*n)
 	grp, gctx := errgroup.WithContext(ctx)
@@ -171,19 +172,19 @@ func judgeAll(ctx context.Context, j Judge, c Config, d *data, methods []string,
 		for i, ep := range d.episodes {
 			grp.Go(func() error {
 				r, b := chosen[method][i], chosen[Base][i]
-				desc := ep.Query.Description
-				o, err := BothOrders(gctx, j, Comparison{User: ep.User, Description: desc, Prompt: ep.Query.Prompt, A: r.Text, B: b.Text})
-				if err != nil {
-					return fmt.Errorf("eval: judge %s for user %s, query %s: %w", method, ep.User, ep.Query.Key(), err)
-				}
-				s := Sample{User: ep.User, Kind: d.kinds[ep.User], Description: desc, Method: method, Query: ep.Query.Key(),
+				s := Sample{User: ep.User, Kind: d.kinds[ep.User], Description: ep.Query.Description, Method: method, Query: ep.Query.Key(),
 					Prompt: ep.Query.Prompt, Response: r.Text, ResponseDescription: r.Description, BaselineResponse: b.Text,
-					Reward: o.Reward, BaselineReward: o.BaselineReward, VerdictMethodFirst: o.First, VerdictBaselineFirst: o.Second,
-					Consistent: o.Consistent, Score: o.Score, Tokens: r.Tokens, BaselineTokens: b.Tokens, Finish: r.Finish, ParseError: r.ParseError,
-					ContextLimited: r.ContextLimited}
-				if s.Reward == nil && c.Rewards != nil {
-					rw, bw := c.Rewards[ep.User].Reward(r.Text), c.Rewards[ep.User].Reward(b.Text)
-					s.Reward, s.BaselineReward = &rw, &bw
+					Tokens: r.Tokens, BaselineTokens: b.Tokens, Finish: r.Finish, ParseError: r.ParseError, ContextLimited: r.ContextLimited}
+				j := c.Judge
+				if rw := c.Rewards[ep.User]; rw != nil {
+					rr, br := rw.Reward(r.Text), rw.Reward(b.Text)
+					s.Reward, s.BaselineReward = &rr, &br
+					if j == nil {
+						j = rewardJudge(rw)
+					}
+				}
+				if err := judgePair(gctx, j, &s); err != nil {
+					return fmt.Errorf("eval: judge %s for user %s, query %s: %w", method, ep.User, ep.Query.Key(), err)
 				}
 				samples[mi*n+i] = s
 				return nil
@@ -214,9 +215,9 @@ func accuracyOf(ctx context.Context, c Config, g *generator, ms *models, d *data
 	if fromRun {
 		src = "run"
 	}
-	cell, margin, err := implicitAccuracy(ctx, c, g.codec(variantOf[method]), d.episodes, d.others, l.model, ref.model, beta, "accuracy/"+method)
+	w, margin, err := implicitAccuracy(ctx, c, g.codec(variantOf[method]), d.episodes, d.others, l.model, ref.model, beta)
 	if err != nil {
 		return Accuracy{}, err
 	}
-	return Accuracy{Cell: cell, Beta: beta, BetaSource: src, Reference: ref.path, RefSource: refSource, MeanMargin: margin}, nil
+	return Accuracy{Summary: w, Beta: beta, BetaSource: src, Reference: ref.path, RefSource: refSource, MeanMargin: margin}, nil
 }

@@ -2,6 +2,8 @@ package eval
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -135,7 +137,9 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 	return res, nil
 }
 
-// seedFor derives a method's sampling seed from the run's seed.
+// seedFor derives a method's sampling seed from the run's seed: the first
+// 8 bytes of SHA-256("generate/<seed>/<method>").
 func seedFor(seed int64, method string) uint64 {
-	return streamID(fmt.Sprintf("generate/%d/%s", seed, method))
+	h := sha256.Sum256([]byte(fmt.Sprintf("generate/%d/%s", seed, method)))
+	return binary.LittleEndian.Uint64(h[:8])
 }

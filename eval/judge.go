@@ -3,115 +3,58 @@ package eval
 import (
 	"context"
 	"fmt"
+	"unicode/utf8"
+
+	"fspo/judge"
 )
 
-// Comparison is one pairwise question put to a judge: which of A and B
-// does the user described by Description prefer as a response to Prompt?
-type Comparison struct {
-	User        string
-	Description string
-	Prompt      string
-	A, B        string
+// rewardJudge is the stories domain's judge for one user: judge.Func over
+// the user's exact reward, so labels, win rates and the oracle all use the
+// same reward.
+func rewardJudge(r Rewarder) judge.Judge {
+	return judge.Func(func(_, _, response string) float64 { return r.Reward(response) })
 }
 
-// Verdict is a judge's answer: Winner is "A", "B" or "tie". ScoreA and
-// ScoreB are the judge's scores when it has them (the exact reward).
-type Verdict struct {
-	Winner         string   `json:"winner"`
-	ScoreA, ScoreB *float64 `json:"-"`
-}
-
-// Judge compares two responses for one user.
-type Judge interface {
-	Name() string
-	Compare(ctx context.Context, c Comparison) (Verdict, error)
-}
-
-// RewardJudge prefers the response with the higher exact reward; equal
-// rewards are a tie. It is the stories domain's judge: labels, win rates
-// and the oracle all use the same reward.
-type RewardJudge struct {
-	Rewards map[string]Rewarder
-}
-
-var _ Judge = RewardJudge{}
-
-// Name implements Judge.
-func (RewardJudge) Name() string { return "reward" }
-
-// Compare implements Judge.
-func (j RewardJudge) Compare(_ context.Context, c Comparison) (Verdict, error) {
-	r, ok := j.Rewards[c.User]
-	if !ok {
-		return Verdict{}, fmt.Errorf("reward judge: no reward for user %q", c.User)
+// judgeName names the judge in reports.
+func judgeName(j judge.Judge) string {
+	if j == nil {
+		return "reward"
 	}
-	a, b := r.Reward(c.A), r.Reward(c.B)
-	v := Verdict{Winner: "tie", ScoreA: &a, ScoreB: &b}
+	if n, ok := j.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	return fmt.Sprintf("%T", j)
+}
+
+// side names the winner of one order from the judge's probability that the
+// response shown first is preferred.
+func side(pFirst float64, first, second string) string {
 	switch {
-	case a > b:
-		v.Winner = "A"
-	case b > a:
-		v.Winner = "B"
+	case pFirst > 0.5:
+		return first
+	case pFirst < 0.5:
+		return second
 	}
-	return v, nil
+	return "tie"
 }
 
-// Outcome is a method's response judged against the baseline's in both
-// orders (METHOD.md §4): first with the method's response as A, then as B.
-type Outcome struct {
-	First, Second string // "method", "baseline" or "tie" per order
-	// Consistent is false when the two orders disagree; such pairs are
-	// dropped from win rates.
-	Consistent bool
-	// Score is 1 for a win, 0.5 for a tie, 0 for a loss (meaningful only
-	// when Consistent).
-	Score float64
-	// Reward and BaselineReward are the judge's scores from the first order,
-	// when it gives scores.
-	Reward, BaselineReward *float64
+// judgePair judges a method's response against the baseline's in both
+// orders (judge.BothOrders: pairs whose verdict flips are dropped, win 1,
+// tie 0.5) and fills the sample's verdict fields.
+func judgePair(ctx context.Context, j judge.Judge, s *Sample) error {
+	o, err := judge.BothOrders(ctx, j, s.Description, s.Prompt, s.Response, s.BaselineResponse)
+	if err != nil {
+		return err
+	}
+	s.PMethodFirst, s.PBaselineFirst = o.Forward, o.Backward
+	s.VerdictMethodFirst = side(o.Forward, "method", "baseline")
+	s.VerdictBaselineFirst = side(o.Backward, "baseline", "method")
+	s.Score, s.Dropped = o.Score, o.Dropped
+	return nil
 }
 
-// BothOrders judges response against baseline in both orders.
-func BothOrders(ctx context.Context, j Judge, c Comparison) (Outcome, error) {
-	c1 := c // A = method, B = baseline
-	v1, err := j.Compare(ctx, c1)
-	if err != nil {
-		return Outcome{}, err
-	}
-	c2 := c
-	c2.A, c2.B = c.B, c.A
-	v2, err := j.Compare(ctx, c2)
-	if err != nil {
-		return Outcome{}, err
-	}
-	first, err := side(v1.Winner, "method", "baseline")
-	if err != nil {
-		return Outcome{}, err
-	}
-	second, err := side(v2.Winner, "baseline", "method")
-	if err != nil {
-		return Outcome{}, err
-	}
-	o := Outcome{First: first, Second: second, Consistent: first == second,
-		Reward: v1.ScoreA, BaselineReward: v1.ScoreB}
-	switch first {
-	case "method":
-		o.Score = 1
-	case "tie":
-		o.Score = 0.5
-	}
-	return o, nil
-}
-
-// side names the winner of a verdict given what A and B stood for.
-func side(winner, a, b string) (string, error) {
-	switch winner {
-	case "A":
-		return a, nil
-	case "B":
-		return b, nil
-	case "tie":
-		return "tie", nil
-	}
-	return "", fmt.Errorf("judge verdict %q is not A, B or tie", winner)
+// outcome rebuilds the judge's outcome from a sample.
+func (s Sample) outcome() judge.Outcome {
+	return judge.Outcome{Forward: s.PMethodFirst, Backward: s.PBaselineFirst, Score: s.Score, Dropped: s.Dropped,
+		ResponseLen: utf8.RuneCountInString(s.Response), BaselineLen: utf8.RuneCountInString(s.BaselineResponse)}
 }

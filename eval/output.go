@@ -124,7 +124,7 @@ func (r *Report) Markdown() string {
 			row = append(row, fmtCell(c, ok))
 		}
 		if a, ok := r.Accuracy[m]; ok {
-			row = append(row, fmtCell(a.Cell, true))
+			row = append(row, fmtCell(a.Summary, true))
 		} else {
 			row = append(row, "—")
 		}
@@ -141,7 +141,7 @@ func (r *Report) Markdown() string {
 	}
 	var notes []string
 	for _, m := range Methods {
-		if n := r.Inconsistent[m]; n > 0 {
+		if n := r.Dropped[m]; n > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d pairs dropped (orders disagreed)", m, n))
 		}
 		if n := r.ContextLimited[m]; n > 0 {

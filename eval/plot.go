@@ -32,9 +32,9 @@ func plotWinrates(r *Report) ([]byte, error) {
 			continue
 		}
 		names = append(names, m)
-		bars.rates = append(bars.rates, c.Rate)
-		bars.lo = append(bars.lo, c.CI95[0])
-		bars.hi = append(bars.hi, c.CI95[1])
+		bars.rates = append(bars.rates, c.Percent)
+		bars.lo = append(bars.lo, c.Low)
+		bars.hi = append(bars.hi, c.High)
 	}
 	p := plot.New()
 	p.Title.Text = "Win rate vs base (judge: " + r.Config.Judge + ", 95% CI over users)"

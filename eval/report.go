@@ -6,6 +6,7 @@ import (
 
 	"fspo/dataset"
 	"fspo/episode"
+	"fspo/judge"
 )
 
 // Sample is one judged pair, a line of samples.jsonl: everything needed to
@@ -23,16 +24,20 @@ type Sample struct {
 	BaselineResponse    string   `json:"baseline_response"`
 	Reward              *float64 `json:"reward"`
 	BaselineReward      *float64 `json:"baseline_reward"`
-	// Verdicts name the winner ("method", "baseline" or "tie") with the
-	// method's response shown first, then with the baseline's first.
+	// The judge's probability that the response shown first is preferred,
+	// with the method's response first, then with the baseline's first, and
+	// the verdicts they give ("method", "baseline" or "tie").
+	PMethodFirst         float64 `json:"p_method_first"`
+	PBaselineFirst       float64 `json:"p_baseline_first"`
 	VerdictMethodFirst   string  `json:"verdict_method_first"`
 	VerdictBaselineFirst string  `json:"verdict_baseline_first"`
-	Consistent           bool    `json:"consistent"`
-	Score                float64 `json:"score"` // 1 win, 0.5 tie, 0 loss; dropped unless consistent
-	Tokens               int     `json:"tokens"`
-	BaselineTokens       int     `json:"baseline_tokens"`
-	Finish               string  `json:"finish"`
-	ParseError           string  `json:"parse_error,omitempty"`
+	// Dropped: the two orders disagree (left out of win rates).
+	Dropped        bool    `json:"dropped"`
+	Score          float64 `json:"score"` // 1 win, 0.5 tie, 0 loss
+	Tokens         int     `json:"tokens"`
+	BaselineTokens int     `json:"baseline_tokens"`
+	Finish         string  `json:"finish"`
+	ParseError     string  `json:"parse_error,omitempty"`
 	// ContextLimited: the prompt left less room in the model's context
 	// than the token cap, so the response could be cut shorter.
 	ContextLimited bool `json:"context_limited,omitempty"`
@@ -49,23 +54,29 @@ type Report struct {
 	RewardAccuracy map[string]float64 `json:"reward_accuracy"`
 	Config         ReportConfig       `json:"config"`
 
-	Methods  []string                   `json:"methods"` // evaluated, in report order
-	Absent   map[string]string          `json:"absent"`  // method → why it was not evaluated
-	Models   map[string]string          `json:"models"`  // method → model file
-	Overall  map[string]Cell            `json:"overall"`
-	ByKind   map[string]map[string]Cell `json:"by_kind"` // kind → method → cell
-	Users    map[string]int             `json:"users"`   // kind → held-out users evaluated
-	Queries  int                        `json:"queries"` // judged (user, query) pairs per method
-	Accuracy map[string]Accuracy        `json:"accuracy"`
+	Methods []string                            `json:"methods"` // evaluated, in report order
+	Absent  map[string]string                   `json:"absent"`  // method → why it was not evaluated
+	Models  map[string]string                   `json:"models"`  // method → model file
+	Overall map[string]judge.Summary            `json:"overall"`
+	ByKind  map[string]map[string]judge.Summary `json:"by_kind"` // kind → method → win rate
+	// LC is the length-controlled win rate (judge.LengthControlled) per
+	// method; LCErrors says why a method has none.
+	LC       map[string]judge.LC `json:"lc_winrates"`
+	LCErrors map[string]string   `json:"lc_errors,omitempty"`
+	Users    map[string]int      `json:"users"`   // kind → held-out users evaluated
+	Queries  int                 `json:"queries"` // judged (user, query) pairs per method
+	Accuracy map[string]Accuracy `json:"accuracy"`
 	// MeanTokens is each method's mean response length in tokens.
-	MeanTokens   map[string]float64 `json:"mean_tokens"`
-	MeanReward   map[string]float64 `json:"mean_reward,omitempty"`
-	Inconsistent map[string]int     `json:"inconsistent"` // pairs dropped because the orders disagreed
-	ParseErrors  map[string]int     `json:"parse_errors"` // COT outputs without a response part
+	MeanTokens  map[string]float64 `json:"mean_tokens"`
+	MeanReward  map[string]float64 `json:"mean_reward,omitempty"`
+	Dropped     map[string]int     `json:"dropped"`      // pairs whose two orders disagreed
+	ParseErrors map[string]int     `json:"parse_errors"` // COT outputs without a response part
 	// ContextLimited counts responses whose room in the context was less
 	// than the token cap.
 	ContextLimited map[string]int     `json:"context_limited"`
 	Timings        map[string]float64 `json:"timings_s"`
+	// JudgeUsage counts an LLM judge's calls, tokens and cost.
+	JudgeUsage *judge.Usage `json:"judge_usage,omitempty"`
 }
 
 // ReportConfig records what was evaluated and how.
@@ -85,18 +96,18 @@ type ReportConfig struct {
 	TopP        float64                     `json:"top_p"`
 	MaxTokens   map[string]int              `json:"max_tokens"` // response cap per prompt variant
 	Seed        int64                       `json:"seed"`
-	Resamples   int                         `json:"resamples"`
+	Resamples   int                         `json:"bootstrap_resamples"`
 	BaseNote    string                      `json:"base_prompt"`
 }
 
-func newReport(c Config, judge string, d *data, g *generator) *Report {
+func newReport(c Config, judgeLabel string, d *data, g *generator) *Report {
 	r := &Report{
 		Winrates: map[string]float64{}, CI95: map[string][2]float64{}, RewardAccuracy: map[string]float64{},
 		Absent: map[string]string{}, Models: map[string]string{}, Accuracy: map[string]Accuracy{},
 		Timings: map[string]float64{}, Users: map[string]int{},
 		Config: ReportConfig{Data: c.Data, DataFiles: d.manifest.Files, Base: c.Base, Tokenizer: c.Tokenizer, Runs: c.Runs, Refs: c.Refs,
-			Judge: judge, Shots: c.Shots, Layout: c.Layout, Queries: c.Queries, OracleK: c.OracleK, Temperature: c.Temperature,
-			TopP: c.TopP, Seed: c.Seed, Resamples: c.Resamples,
+			Judge: judgeLabel, Shots: c.Shots, Layout: c.Layout, Queries: c.Queries, OracleK: c.OracleK, Temperature: c.Temperature,
+			TopP: c.TopP, Seed: c.Seed, Resamples: judge.Resamples,
 			MaxTokens: map[string]int{"response": g.maxTokens(episode.Plain), "cot": g.maxTokens(episode.COT)},
 			BaseNote:  "base and oracle continue the query's story opening directly (BOS + opening), the base model's natural use"},
 	}
@@ -112,24 +123,40 @@ func newReport(c Config, judge string, d *data, g *generator) *Report {
 
 // Table is the win-rate part of a report, computed from samples alone.
 type Table struct {
-	Overall        map[string]Cell
-	ByKind         map[string]map[string]Cell
+	Overall        map[string]judge.Summary
+	ByKind         map[string]map[string]judge.Summary
+	LC             map[string]judge.LC
+	LCErrors       map[string]string
 	MeanTokens     map[string]float64
 	MeanReward     map[string]float64
-	Inconsistent   map[string]int
+	Dropped        map[string]int
 	ParseErrors    map[string]int
 	ContextLimited map[string]int
 }
 
-// Summarize computes win rates with bootstrap intervals (Bootstrap) per
-// method, overall and per user kind, from judged samples; pairs whose two
-// orders disagree are dropped. Anyone can recompute report.json's numbers
-// from samples.jsonl with it.
-func Summarize(samples []Sample, resamples int, seed int64) Table {
-	t := Table{Overall: map[string]Cell{}, ByKind: map[string]map[string]Cell{}, MeanTokens: map[string]float64{},
-		MeanReward: map[string]float64{}, Inconsistent: map[string]int{}, ParseErrors: map[string]int{}, ContextLimited: map[string]int{}}
-	all := map[string][]Scored{}
-	byKind := map[string]map[string][]Scored{}
+// Summarize computes each method's win rate against the baseline with its
+// bootstrap interval over users (judge.WinRate: dropped pairs left out,
+// seeded), overall and per user kind, and the length-controlled win rate.
+// Anyone can recompute report.json's numbers from samples.jsonl with it.
+func Summarize(samples []Sample, seed int64) Table {
+	t := Table{Overall: map[string]judge.Summary{}, ByKind: map[string]map[string]judge.Summary{}, LC: map[string]judge.LC{},
+		LCErrors: map[string]string{}, MeanTokens: map[string]float64{}, MeanReward: map[string]float64{},
+		Dropped: map[string]int{}, ParseErrors: map[string]int{}, ContextLimited: map[string]int{}}
+	type group struct {
+		outs  []judge.Outcome
+		users []string
+	}
+	all := map[string]*group{}
+	byKind := map[string]map[string]*group{}
+	add := func(m map[string]*group, key string, s Sample) {
+		g := m[key]
+		if g == nil {
+			g = &group{}
+			m[key] = g
+		}
+		g.outs = append(g.outs, s.outcome())
+		g.users = append(g.users, s.User)
+	}
 	count := map[string]int{}
 	rewarded := map[string]int{}
 	for _, s := range samples {
@@ -145,16 +172,14 @@ func Summarize(samples []Sample, resamples int, seed int64) Table {
 		if s.ContextLimited {
 			t.ContextLimited[s.Method]++
 		}
-		if !s.Consistent {
-			t.Inconsistent[s.Method]++
-			continue
+		if s.Dropped {
+			t.Dropped[s.Method]++
 		}
-		it := Scored{User: s.User, Score: s.Score}
-		all[s.Method] = append(all[s.Method], it)
+		add(all, s.Method, s)
 		if byKind[s.Kind] == nil {
-			byKind[s.Kind] = map[string][]Scored{}
+			byKind[s.Kind] = map[string]*group{}
 		}
-		byKind[s.Kind][s.Method] = append(byKind[s.Kind][s.Method], it)
+		add(byKind[s.Kind], s.Method, s)
 	}
 	for m, n := range count {
 		t.MeanTokens[m] /= float64(n)
@@ -164,30 +189,41 @@ func Summarize(samples []Sample, resamples int, seed int64) Table {
 			delete(t.MeanReward, m)
 		}
 	}
-	for m, items := range all {
-		t.Overall[m] = Bootstrap(items, resamples, seed, "winrate/"+m)
+	for m, g := range all {
+		if w := judge.WinRate(g.outs, g.users, seed); w.N > 0 {
+			t.Overall[m] = w
+		}
+		lc, err := judge.LengthControlled(g.outs)
+		if err != nil {
+			t.LCErrors[m] = err.Error()
+		} else {
+			t.LC[m] = lc
+		}
 	}
 	for k, ms := range byKind {
-		t.ByKind[k] = map[string]Cell{}
-		for m, items := range ms {
-			t.ByKind[k][m] = Bootstrap(items, resamples, seed, "winrate/"+k+"/"+m)
+		t.ByKind[k] = map[string]judge.Summary{}
+		for m, g := range ms {
+			if w := judge.WinRate(g.outs, g.users, seed); w.N > 0 {
+				t.ByKind[k][m] = w
+			}
 		}
 	}
 	return t
 }
 
 func (r *Report) summarize(samples []Sample, c Config) {
-	t := Summarize(samples, c.Resamples, c.Seed)
-	r.Overall, r.ByKind, r.MeanTokens, r.MeanReward = t.Overall, t.ByKind, t.MeanTokens, t.MeanReward
-	r.Inconsistent, r.ParseErrors, r.ContextLimited = t.Inconsistent, t.ParseErrors, t.ContextLimited
-	for m, cell := range t.Overall {
-		r.Winrates[m] = cell.Rate
-		r.CI95[m] = cell.CI95
+	t := Summarize(samples, c.Seed)
+	r.Overall, r.ByKind, r.LC, r.LCErrors = t.Overall, t.ByKind, t.LC, t.LCErrors
+	r.MeanTokens, r.MeanReward = t.MeanTokens, t.MeanReward
+	r.Dropped, r.ParseErrors, r.ContextLimited = t.Dropped, t.ParseErrors, t.ContextLimited
+	for m, w := range t.Overall {
+		r.Winrates[m] = w.Percent
+		r.CI95[m] = [2]float64{w.Low, w.High}
 	}
 }
 
 // sortedKinds lists the kinds present, in report order.
-func sortedKinds(byKind map[string]map[string]Cell) []string {
+func sortedKinds(byKind map[string]map[string]judge.Summary) []string {
 	var ks []string
 	for _, k := range Kinds {
 		if _, ok := byKind[k]; ok {
@@ -204,9 +240,9 @@ func sortedKinds(byKind map[string]map[string]Cell) []string {
 	return append(ks, extra...)
 }
 
-func fmtCell(c Cell, ok bool) string {
+func fmtCell(w judge.Summary, ok bool) string {
 	if !ok {
 		return "—"
 	}
-	return fmt.Sprintf("%.1f [%.1f, %.1f]", c.Rate, c.CI95[0], c.CI95[1])
+	return fmt.Sprintf("%.1f [%.1f, %.1f]", w.Percent, w.Low, w.High)
 }

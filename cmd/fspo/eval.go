@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"fspo/eval"
+	"fspo/judge"
+	"fspo/llm"
 	"fspo/modelpath"
 	"fspo/synth/stories"
 )
@@ -39,20 +42,30 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	flags.Float64Var(&c.TopP, "topp", d.TopP, "nucleus sampling mass in (0,1]")
 	flags.IntVar(&c.MaxTokens, "max-tokens", 0, "response token cap (0: the longest training response)")
 	flags.Int64Var(&c.Seed, "seed", d.Seed, "seed of episodes, sampling and the bootstrap")
-	flags.IntVar(&c.Resamples, "resamples", d.Resamples, "bootstrap resamples over users")
 	flags.Float64Var(&c.Beta, "beta", d.Beta, "β of the implicit reward when a run does not record it")
-	quick := flags.Bool("quick", false, "a smoke run: 2 queries per user, oracle of 4, 500 resamples")
+	quick := flags.Bool("quick", false, "a smoke run: 2 queries per user, oracle of 4")
 	judgeKind := flags.String("judge", "reward", "reward (the stories users' exact reward) or llm")
 	endpoint := flags.String("endpoint", "", "OpenAI-compatible endpoint of the LLM judge")
 	judgeModel := flags.String("model", "", "model name of the LLM judge")
+	keyEnv := flags.String("api-key-env", "", "environment variable holding the LLM judge's API key (none: no key sent)")
+	cachePath := flags.String("cache", "", "LLM judge call cache (SQLite; default OUT/llm-cache.sqlite)")
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
 	if c.Data == "" || c.Out == "" {
 		return fmt.Errorf("%w: fspo eval: --data and --out are required", errUsage)
 	}
+	switch *judgeKind {
+	case "reward":
+	case "llm":
+		if *endpoint == "" || *judgeModel == "" {
+			return fmt.Errorf("%w: fspo eval: --judge llm needs --endpoint URL and --model NAME", errUsage)
+		}
+	default:
+		return fmt.Errorf("%w: fspo eval: --judge %q is not reward or llm", errUsage, *judgeKind)
+	}
 	if *quick {
-		c.Queries, c.OracleK, c.Resamples = 2, 4, 500
+		c.Queries, c.OracleK = 2, 4
 	}
 	paths, err := modelpath.Resolve(*base, env.Getenv)
 	if err != nil {
@@ -91,15 +104,23 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	default:
 		return fmt.Errorf("fspo eval: the reward judge needs the users' profiles: %w", err)
 	}
-	switch *judgeKind {
-	case "reward":
-	case "llm":
-		if *endpoint == "" || *judgeModel == "" {
-			return fmt.Errorf("%w: fspo eval: --judge llm needs --endpoint URL and --model NAME", errUsage)
+	if *judgeKind == "llm" {
+		ens, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: *endpoint, Model: *judgeModel, APIKeyEnv: *keyEnv}}, Getenv: env.Getenv})
+		if err != nil {
+			return fmt.Errorf("fspo eval: %w", err)
 		}
-		return fmt.Errorf("fspo eval: --judge llm: the LLM judge is not available yet in this build; use --judge reward")
-	default:
-		return fmt.Errorf("%w: fspo eval: --judge %q is not reward or llm", errUsage, *judgeKind)
+		if err := os.MkdirAll(c.Out, 0o755); err != nil {
+			return fmt.Errorf("fspo eval: %w", err)
+		}
+		if *cachePath == "" {
+			*cachePath = filepath.Join(c.Out, "llm-cache.sqlite")
+		}
+		cache, err := llm.NewCache(*cachePath)
+		if err != nil {
+			return err
+		}
+		defer cache.Close()
+		c.Judge = judge.NewLLM(ens, judge.LLMOptions{Seed: c.Seed, Cache: cache})
 	}
 	c.Progress = env.Stderr
 	rep, err := eval.Run(ctx, c)
