@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -346,9 +347,25 @@ func (g grid) Y(r int) float64 { return float64(r) }
 
 func (m *Matrix) png(path string) error {
 	pl := plot.New()
-	pl.Title.Text = "disagreement between users (share of shared pairs)"
-	pl.X.Label.Text = "user"
-	pl.Y.Label.Text = "user (top = first)"
+	n := len(m.Users)
+	pl.Title.Text = "disagreement between users: blue 0 → red 1 (grey: no shared pairs)"
+	pl.X.Label.Text = "user index"
+	pl.Y.Label.Text = "user index"
+	step := max(1, n/16)
+	pl.X.Tick.Marker = plot.TickerFunc(func(_, _ float64) []plot.Tick {
+		var ts []plot.Tick
+		for c := 0; c < n; c += step {
+			ts = append(ts, plot.Tick{Value: float64(c), Label: strconv.Itoa(c)})
+		}
+		return ts
+	})
+	pl.Y.Tick.Marker = plot.TickerFunc(func(_, _ float64) []plot.Tick {
+		var ts []plot.Tick
+		for a := 0; a < n; a += step {
+			ts = append(ts, plot.Tick{Value: float64(n - 1 - a), Label: strconv.Itoa(a)}) // row a is drawn at y = n-1-a
+		}
+		return ts
+	})
 	cm := moreland.SmoothBlueRed()
 	cm.SetMin(0)
 	cm.SetMax(1)
