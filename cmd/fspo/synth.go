@@ -46,6 +46,7 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 	prompts := fs.Int("prompts", def.Prompts, fmt.Sprintf("training story openings (at most %d)", len(stories.TrainPrompts())))
 	heldOut := fs.Int("held-out-prompts", def.HeldOutPrompts, fmt.Sprintf("held-out story openings (at most %d)", len(stories.HeldOutPrompts())))
 	pool := fs.Int("pool", def.PoolSize, "candidate responses per opening")
+	unsteered := fs.Int("unsteered", def.Unsteered, "every k-th candidate is the base model's own continuation, without steering (0: none)")
 	pairs := fs.Int("pairs", def.PairsPerUser, "labelled pairs per user")
 	margin := fs.Float64("margin", def.MinMargin, "least reward difference for a pair to be labelled (closer pairs are dropped as ties)")
 	noise := fs.Float64("noise", def.Noise, "Bradley–Terry label noise temperature in reward units (0: exact labels)")
@@ -71,6 +72,7 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 		"users": func() { opt.Users = *users }, "seed": func() { opt.Seed = *seed },
 		"prompts": func() { opt.Prompts = *prompts }, "held-out-prompts": func() { opt.HeldOutPrompts = *heldOut },
 		"pool": func() { opt.PoolSize = *pool }, "pairs": func() { opt.PairsPerUser = *pairs },
+		"unsteered": func() { opt.Unsteered = *unsteered },
 		"margin": func() { opt.MinMargin = *margin }, "noise": func() { opt.Noise = *noise },
 		"temperature": func() { opt.Temperature = *temp }, "topp": func() { opt.TopP = *topp },
 		"batch": func() { opt.Batch = *batch },

@@ -54,6 +54,7 @@ func TestSynthUsageErrors(t *testing.T) {
 		{[]string{"synth", "--out", "x", "--users", "2"}, "users = 2"},
 		{[]string{"synth", "--out", "x", "--pool", "1"}, "pool_size = 1"},
 		{[]string{"synth", "--out", "x", "--margin", "0"}, "min_margin = 0"},
+		{[]string{"synth", "--out", "x", "--unsteered", "1"}, "unsteered = 1"},
 		{[]string{"synth", "--out", "x", "stray"}, `unexpected argument "stray"`},
 		// --recipe and merge go to the LLM recipe pipeline.
 		{[]string{"synth", "--recipe", "reviews", "--out", "x"}, "--endpoint URL and --model"},
