@@ -5,6 +5,7 @@
 # e.g. x/sweep/sweep.sh ./fspo out/data out/runs/prefft/model.fspo /tmp/sweep pref plain 60 "0.05:3e-4 0.25:1e-3"
 set -euo pipefail
 fspo=$1 data=$2 init=$3 out=$4 stage=$5 variant=$6 steps=$7 grid=$8
+mkdir -p "$out"
 shots=4
 [ "$variant" = zero-shot ] && shots=0
 printf '%-8s %-8s %-6s %s\n' beta lr step "held-out accuracy / margin"
