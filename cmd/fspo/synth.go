@@ -73,7 +73,7 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 		"prompts": func() { opt.Prompts = *prompts }, "held-out-prompts": func() { opt.HeldOutPrompts = *heldOut },
 		"pool": func() { opt.PoolSize = *pool }, "pairs": func() { opt.PairsPerUser = *pairs },
 		"unsteered": func() { opt.Unsteered = *unsteered },
-		"margin": func() { opt.MinMargin = *margin }, "noise": func() { opt.Noise = *noise },
+		"margin":    func() { opt.MinMargin = *margin }, "noise": func() { opt.Noise = *noise },
 		"temperature": func() { opt.Temperature = *temp }, "topp": func() { opt.TopP = *topp },
 		"batch": func() { opt.Batch = *batch },
 	} {
