@@ -69,13 +69,18 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for name, apply := range map[string]func(){
-		"users": func() { opt.Users = *users }, "seed": func() { opt.Seed = *seed },
-		"prompts": func() { opt.Prompts = *prompts }, "held-out-prompts": func() { opt.HeldOutPrompts = *heldOut },
-		"pool": func() { opt.PoolSize = *pool }, "pairs": func() { opt.PairsPerUser = *pairs },
-		"unsteered": func() { opt.Unsteered = *unsteered },
-		"margin":    func() { opt.MinMargin = *margin }, "noise": func() { opt.Noise = *noise },
-		"temperature": func() { opt.Temperature = *temp }, "topp": func() { opt.TopP = *topp },
-		"batch": func() { opt.Batch = *batch },
+		"users":            func() { opt.Users = *users },
+		"seed":             func() { opt.Seed = *seed },
+		"prompts":          func() { opt.Prompts = *prompts },
+		"held-out-prompts": func() { opt.HeldOutPrompts = *heldOut },
+		"pool":             func() { opt.PoolSize = *pool },
+		"unsteered":        func() { opt.Unsteered = *unsteered },
+		"pairs":            func() { opt.PairsPerUser = *pairs },
+		"margin":           func() { opt.MinMargin = *margin },
+		"noise":            func() { opt.Noise = *noise },
+		"temperature":      func() { opt.Temperature = *temp },
+		"topp":             func() { opt.TopP = *topp },
+		"batch":            func() { opt.Batch = *batch },
 	} {
 		if set[name] {
 			apply()
