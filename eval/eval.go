@@ -183,6 +183,14 @@ func judgeAll(ctx context.Context, c Config, d *data, methods []string, chosen m
 						j = rewardJudge(rw)
 					}
 				}
+				if r.ParseError != "" {
+					// The method wrote no response (a COT output without its
+					// response part): a loss whatever the judge would say of
+					// an empty text.
+					s.PMethodFirst, s.PBaselineFirst, s.VerdictMethodFirst, s.VerdictBaselineFirst = 0, 1, "baseline", "baseline"
+					samples[mi*n+i] = s
+					return nil
+				}
 				if err := judgePair(gctx, j, &s); err != nil {
 					return fmt.Errorf("eval: judge %s for user %s, query %s: %w", method, ep.User, ep.Query.Key(), err)
 				}

@@ -148,7 +148,7 @@ func (r *Report) Markdown() string {
 			notes = append(notes, fmt.Sprintf("%s: %d prompts left less room in the context than the token cap", m, n))
 		}
 		if n := r.ParseErrors[m]; n > 0 {
-			notes = append(notes, fmt.Sprintf("%s: %d outputs without a response part (judged as empty)", m, n))
+			notes = append(notes, fmt.Sprintf("%s: %d outputs without a response part (counted as losses)", m, n))
 		}
 	}
 	if len(notes) > 0 {

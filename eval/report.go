@@ -70,7 +70,7 @@ type Report struct {
 	MeanTokens  map[string]float64 `json:"mean_tokens"`
 	MeanReward  map[string]float64 `json:"mean_reward,omitempty"`
 	Dropped     map[string]int     `json:"dropped"`      // pairs whose two orders disagreed
-	ParseErrors map[string]int     `json:"parse_errors"` // COT outputs without a response part
+	ParseErrors map[string]int     `json:"parse_errors"` // COT outputs without a response part, counted as losses
 	// ContextLimited counts responses whose room in the context was less
 	// than the token cap.
 	ContextLimited map[string]int     `json:"context_limited"`

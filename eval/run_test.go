@@ -195,6 +195,8 @@ func TestRunEndToEnd(t *testing.T) {
 		}
 		want := 0.5
 		switch {
+		case s.ParseError != "":
+			want = 0 // no response: a loss
 		case *s.Reward > *s.BaselineReward:
 			want = 1
 		case *s.Reward < *s.BaselineReward:
