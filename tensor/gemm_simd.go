@@ -42,10 +42,14 @@ type panel struct {
 	sb    int
 }
 
-// mr is the number of rows the panel's kernel computes at once.
-func (p *panel) mr() int {
-	if p.nr == 8 {
+// mr is the number of rows the panel's kernel computes at once; cols
+// selects the transposed-A kernels.
+func (p *panel) mr(cols bool) int {
+	switch {
+	case p.nr == 8:
 		return 6
+	case cols && p.nr == 32, cols && p.nr == 16 && level < levelAVX512:
+		return 3
 	}
 	return 4
 }
@@ -286,7 +290,7 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 		acc := kb > 0 || beta != 0
 		for pi := range ps {
 			p := &ps[pi]
-			mr := p.mr()
+			mr := p.mr(transA)
 			bp := p.b[pc*p.sb:]
 			i := i0
 			if p.w == p.nr {
@@ -343,7 +347,7 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 func kernel(nr int, cols bool, ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
 	switch {
 	case nr == 32 && cols:
-		k4x32cols(ns, kc, a, sa, b, sb, c, ldc, acc)
+		k3x32cols(ns, kc, a, sa, b, sb, c, ldc, acc)
 	case nr == 32:
 		k4x32rows(ns, kc, a, sa, b, sb, c, ldc, acc)
 	case nr == 16 && cols && level >= levelAVX512:
@@ -351,7 +355,7 @@ func kernel(nr int, cols bool, ns, kc int, a []float32, sa int, b []float32, sb 
 	case nr == 16 && level >= levelAVX512:
 		k4x16wrows(ns, kc, a, sa, b, sb, c, ldc, acc)
 	case nr == 16 && cols:
-		k4x16cols(ns, kc, a, sa, b, sb, c, ldc, acc)
+		k3x16cols(ns, kc, a, sa, b, sb, c, ldc, acc)
 	case nr == 16:
 		k4x16rows(ns, kc, a, sa, b, sb, c, ldc, acc)
 	case cols:

@@ -69,13 +69,17 @@ func k4x32rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float3
 	}
 }
 
-// k4x32cols is the AVX-512 4x32 kernel with A(r,k) = a[k*sa+r].
-func k4x32cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+// k3x32cols is the AVX-512 kernel with A(r,k) = a[k*sa+r], three rows by
+// 32 columns. With four rows (as k4x32rows) the register allocator spilled a
+// broadcast every step; when that 64-byte stack slot straddled two cache
+// lines the reload missed store forwarding and the kernel ran 3x slower,
+// depending only on the caller's frame sizes. Three rows leave room.
+func k3x32cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
 	for s := range ns {
-		var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16
-		offA, offB := 4*s, 0
+		var c00, c01, c10, c11, c20, c21 archsimd.Float32x16
+		offA, offB := 3*s, 0
 		for range kc {
-			ak := a[offA : offA+4]
+			ak := a[offA : offA+3]
 			bk := b[offB : offB+32]
 			b0 := archsimd.LoadFloat32x16Slice(bk)
 			b1 := archsimd.LoadFloat32x16Slice(bk[16:])
@@ -88,13 +92,16 @@ func k4x32cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32
 			x = archsimd.BroadcastFloat32x16(ak[2])
 			c20 = x.MulAdd(b0, c20)
 			c21 = x.MulAdd(b1, c21)
-			x = archsimd.BroadcastFloat32x16(ak[3])
-			c30 = x.MulAdd(b0, c30)
-			c31 = x.MulAdd(b1, c31)
 			offA += sa
 			offB += sb
 		}
-		st4x32(c[4*s*ldc:], ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
+		cs := c[3*s*ldc:]
+		st16(cs, c00, acc)
+		st16(cs[16:], c01, acc)
+		st16(cs[ldc:], c10, acc)
+		st16(cs[ldc+16:], c11, acc)
+		st16(cs[2*ldc:], c20, acc)
+		st16(cs[2*ldc+16:], c21, acc)
 	}
 }
 
@@ -185,13 +192,14 @@ func k4x16rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float3
 	}
 }
 
-// k4x16cols is the AVX2 4x16 kernel with A(r,k) = a[k*sa+r].
-func k4x16cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
+// k3x16cols is the AVX2 kernel with A(r,k) = a[k*sa+r], three rows by 16
+// columns (four spilled a register, see k3x32cols).
+func k3x16cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
 	for s := range ns {
-		var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x8
-		offA, offB := 4*s, 0
+		var c00, c01, c10, c11, c20, c21 archsimd.Float32x8
+		offA, offB := 3*s, 0
 		for range kc {
-			ak := a[offA : offA+4]
+			ak := a[offA : offA+3]
 			bk := b[offB : offB+16]
 			b0 := archsimd.LoadFloat32x8Slice(bk)
 			b1 := archsimd.LoadFloat32x8Slice(bk[8:])
@@ -204,13 +212,16 @@ func k4x16cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32
 			x = archsimd.BroadcastFloat32x8(ak[2])
 			c20 = x.MulAdd(b0, c20)
 			c21 = x.MulAdd(b1, c21)
-			x = archsimd.BroadcastFloat32x8(ak[3])
-			c30 = x.MulAdd(b0, c30)
-			c31 = x.MulAdd(b1, c31)
 			offA += sa
 			offB += sb
 		}
-		st4x16(c[4*s*ldc:], ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
+		cs := c[3*s*ldc:]
+		st8(cs, c00, acc)
+		st8(cs[8:], c01, acc)
+		st8(cs[ldc:], c10, acc)
+		st8(cs[ldc+8:], c11, acc)
+		st8(cs[2*ldc:], c20, acc)
+		st8(cs[2*ldc+8:], c21, acc)
 	}
 }
 
