@@ -14,8 +14,10 @@ import (
 
 	"fspo/ckpt"
 	"fspo/dataset"
+	"fspo/episode"
 	"fspo/model"
 	"fspo/modelpath"
+	"fspo/tokenizer"
 )
 
 // fixture is a tiny data folder and runs made from the real stories260K
@@ -292,5 +294,35 @@ func TestRunAbsentAndErrors(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestRunContextLimited sets the response cap so that the plain prompts
+// just fit and the COT ones (whose cap adds the description) do not: the
+// COT responses are generated within the context and counted.
+func TestRunContextLimited(t *testing.T) {
+	f := newFixture(t)
+	c := f.config(t.TempDir())
+	d, err := loadData(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(c.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &generator{cfg: c, tok: tok, layout: episode.Compact}
+	longest := 0
+	for _, ep := range d.episodes {
+		longest = max(longest, len(g.prompt(episode.Plain, ep)), len(g.prompt(episode.COT, ep)))
+	}
+	c.MaxTokens = 512 - longest
+	c.Runs = map[string]string{FSPO: f.runs[FSPO], FSPOCOT: f.runs[FSPOCOT]}
+	rep, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ContextLimited[FSPOCOT] == 0 || rep.ContextLimited[FSPO] != 0 {
+		t.Errorf("context-limited responses %v, want some of fspo_cot and none of fspo", rep.ContextLimited)
 	}
 }
