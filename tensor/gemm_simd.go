@@ -271,7 +271,19 @@ func packB(transB bool, K, j0, w, nr int, b []float32, ldb int, dst []float32) {
 	if w < nr {
 		clear(dst)
 	}
-	for j := range w {
+	j8, k8 := w/8*8, K/8*8
+	for j := 0; j < j8; j += 8 {
+		// 8x8 blocks of B^T through the SIMD transpose, the rest scalar.
+		for k := 0; k < k8; k += 8 {
+			transpose8(b[(j0+j)*ldb+k:], ldb, dst[k*nr+j:], nr, false)
+		}
+		for jj := j; jj < j+8; jj++ {
+			for k := k8; k < K; k++ {
+				dst[k*nr+jj] = b[(j0+jj)*ldb+k]
+			}
+		}
+	}
+	for j := j8; j < w; j++ {
 		src := b[(j0+j)*ldb : (j0+j)*ldb+K]
 		for k, v := range src {
 			dst[k*nr+j] = v
