@@ -5,6 +5,22 @@
 // bootstrap confidence intervals over users, split by user kind, the
 // implicit-reward accuracy of the preference-trained models on held-out
 // pairs, and mean response lengths.
+//
+// Choices made here, and why:
+//   - base continues the query's story opening itself (BOS + opening), not
+//     the zero-shot template: stories260K never saw "Q: …\nA+: " headers,
+//     and a story opening continued as a story is its natural use; the
+//     training responses are such continuations too. fewshot_prompting
+//     gives the same base model the few-shot prompt and forces the header.
+//   - oracle is the best of K base samples under the user's true reward
+//     (the upper reference available without a description-trained model).
+//   - responses stop at EOS or at the longest training response's token
+//     count (plus the longest description for COT), whichever comes first.
+//   - a COT output without its response part is a loss: the method wrote
+//     no response.
+//   - sequence i of a method's batch samples with seed hash(seed,
+//     method)+i over episodes in a fixed order (users sorted, then
+//     episode.Build's order), so a rerun is identical.
 package eval
 
 import (
