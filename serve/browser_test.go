@@ -118,7 +118,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(e.srv.URL+"/studies"),
 		chromedp.Click(chromedp.CSS("a.join")),
 		chromedp.WaitVisible(chromedp.ID("pick-a")))
-	do("study label pair", chromedp.Click(chromedp.ID("pick-a")), chromedp.WaitVisible(chromedp.ID("answer-left")))
+	do("study label pair", chromedp.Click(chromedp.ID("pick-a")), chromedp.WaitVisible(chromedp.ID("step-1")))
 	for i := range 2 {
 		left := text("#answer-left")
 		if i == 0 {
@@ -135,7 +135,8 @@ func TestBrowser(t *testing.T) {
 		if strings.Contains(left, "personalized") {
 			pick = "pick-left"
 		}
-		next := "answer-left"
+		// Wait for an element only the next page has: both comparison pages have the answers.
+		next := "step-2"
 		if i == 1 {
 			next = "study-done"
 		}

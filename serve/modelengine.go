@@ -32,6 +32,16 @@ type ModelEngine struct {
 	// PairTemperatures are the two sampling temperatures of Pair (default
 	// 0.7 and 1.2): different temperatures make the answers differ in style.
 	PairTemperatures [2]float32
+	// Batcher, when set (and running), batches the generations of
+	// concurrent requests; otherwise each request generates on its own.
+	Batcher *Batcher
+}
+
+func (e *ModelEngine) generate(ctx context.Context, prompt []int, opt model.GenOptions, emit func(int) bool) (model.Generated, error) {
+	if e.Batcher != nil {
+		return e.Batcher.Generate(ctx, prompt, opt, emit)
+	}
+	return e.Model.Generate(ctx, prompt, opt, emit)
 }
 
 var _ Engine = (*ModelEngine)(nil)
@@ -119,7 +129,7 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 	if cot {
 		maxTokens += e.Model.Positions() / 4 // room for the description before the response
 	}
-	g, err := e.Model.Generate(ctx, p, model.GenOptions{MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
+	g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
 		Seed: req.Seed, StopAtBOS: true}, emit)
 	if err != nil {
 		return Answer{}, fmt.Errorf("engine %s: %w", e.Label, err)

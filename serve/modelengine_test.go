@@ -17,7 +17,7 @@ import (
 )
 
 // storiesEngine loads stories260K (skipping when it is not on this machine).
-func storiesEngine(t *testing.T, v episode.Variant) (*serve.ModelEngine, modelpath.Paths) {
+func storiesEngine(t testing.TB, v episode.Variant) (*serve.ModelEngine, modelpath.Paths) {
 	t.Helper()
 	p, err := modelpath.FindDefault()
 	if err != nil {

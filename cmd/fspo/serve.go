@@ -88,6 +88,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	rps := fs.Float64("rate", 10, "requests per second per user")
 	burst := fs.Int("burst", 20, "burst of requests per user")
 	questions := fs.String("questions", "", "file of questions offered for labelling, one per line")
+	batch := fs.Int("batch", 16, "generations of concurrent requests batched per forward pass (0: each alone)")
 	grace := fs.Duration("grace", 15*time.Second, "how long running requests may finish at shutdown")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -113,12 +114,20 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: fspo serve: --layout: %v", errUsage, err)
 	}
 
+	// The batchers stop after the server has finished its requests.
+	bctx, stopBatchers := context.WithCancel(context.Background())
+	defer stopBatchers()
 	load := func(name, path string) (*serve.ModelEngine, error) {
 		m, tok, err := loadModel(env, path)
 		if err != nil {
 			return nil, err
 		}
-		return &serve.ModelEngine{Label: name, Model: m, RawBase: *rawBase, Codec: fewshot.Codec{Tok: tok, Variant: v, Layout: lay}}, nil
+		e := &serve.ModelEngine{Label: name, Model: m, RawBase: *rawBase, Codec: fewshot.Codec{Tok: tok, Variant: v, Layout: lay}}
+		if *batch > 0 {
+			e.Batcher = serve.NewBatcher(m, *batch)
+			go e.Batcher.Run(bctx)
+		}
+		return e, nil
 	}
 	mainName := "fspo"
 	if _, dup := engines[mainName]; dup {
