@@ -2,7 +2,11 @@
 
 package tensor
 
-import "sync"
+import (
+	"sync"
+
+	"simd/archsimd"
+)
 
 // Products with at most 8 rows (attention's transposed dV and dK blocks,
 // small batches) run the AVX-512 4x16 kernel on one or two strips per
@@ -22,9 +26,15 @@ func gemmFewRows(transA, transB bool, M, N, K int, a []float32, lda int, b []flo
 	// op(A) packed k-major, eight rows wide, rows M..7 zero.
 	j.fewA = grow(j.fewA, K*8)
 	clear(j.fewA)
-	if transA {
+	if transA && M == 8 {
 		for k := range K {
-			copy(j.fewA[k*8:k*8+M], a[k*lda:k*lda+M])
+			archsimd.LoadFloat32x8Slice(a[k*lda : k*lda+8]).StoreSlice(j.fewA[k*8 : k*8+8])
+		}
+	} else if transA {
+		for k := range K {
+			for r, v := range a[k*lda : k*lda+M] {
+				j.fewA[k*8+r] = v
+			}
 		}
 	} else {
 		for r := range M {

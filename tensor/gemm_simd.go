@@ -156,7 +156,13 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 		j.dotN, j.dotB, j.dotLd = N, b, ldb
 		if !transB {
 			j.pack = grow(j.pack, N*K)
-			for k := range K {
+			k := 0
+			if N == 8 {
+				for ; k+8 <= K; k += 8 {
+					transpose8(b[k*ldb:], ldb, j.pack[k:], K, false)
+				}
+			}
+			for ; k < K; k++ {
 				for n, v := range b[k*ldb : k*ldb+N] {
 					j.pack[n*K+k] = v
 				}
