@@ -36,10 +36,11 @@ var (
 
 // panel is a range of C's columns computed by one micro-kernel width.
 type panel struct {
-	j0, w int       // columns [j0, j0+w) of C
-	nr    int       // kernel width (8, 16 or 32); w <= nr
-	b     []float32 // B(k, j0+j) = b[k*sb+j]
-	sb    int
+	j0, w  int       // columns [j0, j0+w) of C
+	nr     int       // kernel width (8, 16 or 32); w <= nr
+	b      []float32 // B(k, j0+j) = b[k*sb+j]
+	sb     int
+	packed bool // b is a packed copy, filled by packPanels
 }
 
 // mr is the number of rows the panel's kernel computes at once; cols
@@ -69,6 +70,10 @@ type gemmJob struct {
 	pack        []float32
 	mc, pg      int
 	run, dotRun func(lo, hi int)
+	packRun     func(lo, hi int)
+	packTransB  bool      // packPanels: the caller's B
+	packSrc     []float32 //
+	packLdb     int       //
 	fewRun      func(lo, hi int)
 	fewA, fewB  []float32 // gemmFewRows: packed op(A), caller's B
 	fewTransB   bool
@@ -80,7 +85,7 @@ type gemmJob struct {
 
 var jobPool = sync.Pool{New: func() any {
 	j := new(gemmJob)
-	j.run, j.dotRun, j.fewRun = j.items, j.dotRows, j.fewPanels
+	j.run, j.dotRun, j.fewRun, j.packRun = j.items, j.dotRows, j.fewPanels, j.packPanels
 	return j
 }}
 
@@ -102,7 +107,7 @@ func (j *gemmJob) dotRows(lo, hi int) {
 }
 
 func (j *gemmJob) release() {
-	j.a, j.c, j.dotB, j.fewB = nil, nil, nil, nil
+	j.a, j.c, j.dotB, j.fewB, j.packSrc = nil, nil, nil, nil, nil
 	jobPool.Put(j)
 }
 
@@ -207,20 +212,27 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 			add(col, min(8, N-col), 8)
 		}
 	}
+	j.ps = ps
 	if packLen > 0 {
 		j.pack = grow(j.pack, packLen)
 		off := 0
 		for i := range ps {
 			p := &ps[i]
 			if p.b != nil {
+				p.packed = false
 				continue
 			}
-			p.b = j.pack[off : off+K*p.nr]
+			p.b, p.packed = j.pack[off:off+K*p.nr], true
 			off += K * p.nr
-			packB(transB, K, p.j0, p.w, p.nr, b, ldb, p.b)
+		}
+		j.packTransB, j.packSrc, j.packLdb = transB, b, ldb
+		if threads > 1 && packLen >= 1<<15 && len(ps) > 1 {
+			// Packing a tall B (dW's K = 2048) is a sizable serial step otherwise.
+			ParallelFor(len(ps), 1, j.packRun)
+		} else {
+			j.packPanels(0, len(ps))
 		}
 	}
-	j.ps = ps
 
 	// Work items: row blocks x groups of panels, enough of them to share out.
 	target := 1
@@ -251,6 +263,16 @@ func grow(s []float32, n int) []float32 {
 		return make([]float32, n)
 	}
 	return s[:n]
+}
+
+// packPanels packs the panels [lo, hi) of the job that are marked packed.
+func (j *gemmJob) packPanels(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		if p := &j.ps[i]; p.packed {
+			packB(j.packTransB, j.K, p.j0, p.w, p.nr, j.packSrc, j.packLdb, p.b)
+		}
+	}
+	clearUpper()
 }
 
 // packB writes columns [j0, j0+w) of op(B) into dst k-major with row length
