@@ -13,8 +13,20 @@ import (
 // Functionality", ACM TOMS 41(3), 2015): C is cut into column panels as wide
 // as a micro-kernel, K into blocks of at most kcMax, rows into strips of MR;
 // the B panel of one K block stays in L1 while the strips of A stream by.
-// Only what cannot be read in place is packed: a transposed B, the last
-// partial column panel, and the last partial row strip of a transposed A.
+// B is packed when it is transposed, for the last partial column panel, and
+// whenever C has packMinRows rows or more; A is read in place except for a
+// partial last row strip.
+//
+// gemmSIMD picks a path by shape (checked in this order):
+//   - NT with M <= smallNT, NN with M <= smallNN: dotNT / axpyNN (decoding);
+//   - M <= 8 on AVX-512: gemmFewRows (few_simd.go);
+//   - TN with N <= 8: C^T = op(B)^T A through the wide kernels, transposed
+//     back (attention's dV = P^T dO);
+//   - NN/NT with N <= 8 and K >= 32: dot products against op(B)^T
+//     (attention's P V);
+//   - otherwise the blocked kernels: 4x32 (AVX-512) or 4x16 (AVX2) rows,
+//     3x32 / 3x16 for a transposed A, 4x16 AVX-512 and 6x8 for narrow
+//     column remainders.
 
 const (
 	kcMax     = 256 // K block: a 256 x 32 panel of B is 32 KiB, one L1
