@@ -43,6 +43,8 @@ func (s *syncBuffer) String() string {
 type env struct {
 	t     testing.TB
 	srv   *httptest.Server
+	base  string       // the server's URL
+	hc    *http.Client // the client do uses
 	store store.Store
 	eng   *servetest.Engine
 	logs  *syncBuffer
@@ -65,6 +67,7 @@ func newEnv(t testing.TB, configure func(*serve.Config)) *env {
 		t.Fatal(err)
 	}
 	e.srv = httptest.NewServer(s)
+	e.base, e.hc = e.srv.URL, e.srv.Client()
 	t.Cleanup(func() {
 		e.srv.Close()
 		st.Close()
@@ -88,7 +91,7 @@ func (e *env) do(method, path, token string, body any) (int, []byte, http.Header
 		}
 		rd = bytes.NewReader(js)
 	}
-	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	req, err := http.NewRequest(method, e.base+path, rd)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -98,7 +101,7 @@ func (e *env) do(method, path, token string, body any) (int, []byte, http.Header
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := e.srv.Client().Do(req)
+	resp, err := e.hc.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -17,10 +17,14 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"fspo/episode"
 	"fspo/serve"
 )
 
-var loadDuration = flag.Duration("serve.load", 0, "run TestLoad for this long (default: 1s, or 300ms with -short)")
+var (
+	loadDuration = flag.Duration("serve.load", 0, "run TestLoad for this long (default: 1s, or 300ms with -short)")
+	loadModel    = flag.Bool("serve.model", false, "TestLoad with stories260K (batched, 64-token answers) instead of the fake engine")
+)
 
 // loadStats is what a load run reports.
 type loadStats struct {
@@ -98,7 +102,16 @@ func TestLoad(t *testing.T) {
 			d = 300 * time.Millisecond
 		}
 	}
-	e := newEnv(t, func(c *serve.Config) { c.RateLimit = rate.Inf })
+	configure := func(c *serve.Config) { c.RateLimit = rate.Inf }
+	engine := "fake engine"
+	if *loadModel {
+		me, _ := storiesEngine(t, episode.Plain)
+		me.RawBase = true
+		me.Batcher = startBatcher(t, me.Model, 32)
+		configure = func(c *serve.Config) { c.RateLimit, c.Engine, c.MaxTokens = rate.Inf, me, 64 }
+		engine = "stories260K, batched"
+	}
+	e := newEnv(t, configure)
 	var tokens []string
 	for i := range 10 {
 		_, tok := e.user(fmt.Sprint("load", i))
@@ -106,7 +119,7 @@ func TestLoad(t *testing.T) {
 		tokens = append(tokens, tok)
 	}
 	st := runLoad(e.srv.URL, tokens, 50, d)
-	t.Logf("load, 50 clients: %v", st)
+	t.Logf("load, 50 clients, %s, SQLite: %v", engine, st)
 	if st.Errors > 0 || st.Requests < 50 {
 		t.Errorf("load run: %v; want no errors", st)
 	}

@@ -1,0 +1,77 @@
+package serve_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"fspo/serve"
+	"fspo/serve/servetest"
+	"fspo/store/postgres"
+)
+
+// TestTwoInstancesSharePostgres runs two servers on one PostgreSQL
+// database: what one acknowledges, the other serves.
+func TestTwoInstancesSharePostgres(t *testing.T) {
+	base := os.Getenv("FSPO_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("FSPO_TEST_POSTGRES is unset: no PostgreSQL server to test against (source .ci/services.sh to start one)")
+	}
+	ctx := context.Background()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "fspo_serve_" + hex.EncodeToString(b)
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+		c.Close(ctx)
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+
+	var urls []string
+	for range 2 {
+		st, err := postgres.Open(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := serve.New(serve.Config{Store: st, Engine: servetest.New("fake"), AdminToken: adminToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(s)
+		t.Cleanup(func() { srv.Close(); st.Close() })
+		urls = append(urls, srv.URL)
+	}
+	one := &env{t: t, base: urls[0], hc: http.DefaultClient}
+	two := &env{t: t, base: urls[1], hc: http.DefaultClient}
+	_, tok := one.user("alice")
+	id := one.pref(tok, "q", "shared across instances", "b")
+	code, body, _ := two.do("GET", "/api/preferences", tok, nil)
+	if code != 200 || !strings.Contains(string(body), "shared across instances") {
+		t.Errorf("instance two lists %d %s, want the preference made on instance one", code, body)
+	}
+	if code, _, _ := two.do("DELETE", "/api/preferences/"+strconv.FormatInt(id, 10), tok, nil); code != 204 {
+		t.Errorf("delete on instance two = %d", code)
+	}
+	if _, body, _ := one.do("GET", "/api/preferences", tok, nil); strings.Contains(string(body), "shared across") {
+		t.Errorf("instance one still lists the deleted preference: %s", body)
+	}
+}
