@@ -41,7 +41,7 @@ const (
 )
 
 // Products with few rows take GEMV-like paths that read B in place.
-var (
+const (
 	smallNT = 4 // NT with M <= smallNT: dot products against rows of B
 	smallNN = 2 // NN with M <= smallNN: axpys over rows of B
 )
