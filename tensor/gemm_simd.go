@@ -145,7 +145,8 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	}
 	if transA && N <= 8 && M >= 32 {
 		// Narrow C from a transposed A (attention's P^T dO): C^T = op(B)^T A is
-		// wide, so the 4x32 kernel computes it and it is transposed into C.
+		// wide, so the wide kernels compute it (gemmFewRows on AVX-512) and
+		// it is transposed into C.
 		t := grow(j.pack, N*M)
 		j.pack = t
 		gemmSIMD(!transB, false, N, M, K, b, ldb, a, lda, 0, t, M, parallel)
@@ -155,6 +156,7 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 				transpose8(t[i:], M, c[i*ldc:], ldc, beta != 0)
 			}
 		}
+		clearUpper() // scalar code next
 		for ; i < M; i++ {
 			ci := c[i*ldc : i*ldc+N]
 			for n := range ci {
