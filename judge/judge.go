@@ -100,3 +100,15 @@ func BothOrders(ctx context.Context, j Judge, description, prompt, response, bas
 	}
 	return o, nil
 }
+
+// Verdict names the winner that pA stands for: "A" (pA > 0.5), "B"
+// (pA < 0.5) or "tie".
+func Verdict(pA float64) string {
+	switch verdict(pA) {
+	case 1:
+		return "A"
+	case -1:
+		return "B"
+	}
+	return "tie"
+}

@@ -268,3 +268,14 @@ func TestLengthControlledEdgeCases(t *testing.T) {
 		t.Errorf("equal lengths: %+v, %v; want 62.5", lc, err)
 	}
 }
+
+func TestVerdict(t *testing.T) {
+	for _, tt := range []struct {
+		p    float64
+		want string
+	}{{1, "A"}, {0.51, "A"}, {0.5, "tie"}, {0.49, "B"}, {0, "B"}} {
+		if got := Verdict(tt.p); got != tt.want {
+			t.Errorf("Verdict(%v) = %q, want %q", tt.p, got, tt.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ func benchmarkOverhead(b *testing.B, cached bool) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
+	cpu0 := cpuTime()
 	start := time.Now()
 	for range workers {
 		wg.Add(1)
@@ -50,6 +52,7 @@ func benchmarkOverhead(b *testing.B, cached bool) {
 	}
 	wg.Wait()
 	el := time.Since(start)
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/call")
 	b.ReportMetric(float64(b.N)/el.Seconds(), "calls/s")
 	b.ReportMetric(float64(el.Microseconds())/float64(b.N), "µs/call")
 	st := e.Stats()
@@ -59,3 +62,12 @@ func benchmarkOverhead(b *testing.B, cached bool) {
 
 func BenchmarkClientOverhead256(b *testing.B)       { benchmarkOverhead(b, false) }
 func BenchmarkCachedClientOverhead256(b *testing.B) { benchmarkOverhead(b, true) }
+
+// cpuTime is the process's user+system CPU time (client and server both).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

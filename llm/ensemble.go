@@ -303,12 +303,19 @@ func (e *Ensemble) attempt(ctx context.Context, m *member, req Request, params o
 	if err != nil {
 		return Response{}, wrapAttempt(ctx, err)
 	}
+	// An answer that is then rejected was still paid for: count its tokens.
+	paid := func() {
+		in, out := int(cc.Usage.PromptTokens), int(cc.Usage.CompletionTokens)
+		e.acct.tokens(req.Stage, in, out, (float64(in)*m.ep.PriceIn+float64(out)*m.ep.PriceOut)/1e6)
+	}
 	if len(cc.Choices) == 0 {
+		paid()
 		return Response{}, &attemptError{kind: KindEmpty, err: errors.New("response has no choices")}
 	}
 	ch := cc.Choices[0]
 	if req.Schema != nil {
 		if err := req.Schema.Validate(ch.Message.Content); err != nil {
+			paid()
 			return Response{}, &attemptError{kind: KindSchema, err: err}
 		}
 	}

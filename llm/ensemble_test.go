@@ -146,6 +146,11 @@ func TestSchemaViolationRetriedThenRecorded(t *testing.T) {
 			if got := len(srv.Requests()); got != tt.wantCalls {
 				t.Errorf("server saw %d requests, want %d", got, tt.wantCalls)
 			}
+			// Every answer was paid for, rejected or not: 2 prompt words, 2 or 4 completion words each.
+			wantOut := 4*tt.wantCalls - 2*min(tt.badFirst, tt.wantCalls)
+			if st := e.Stats(); st.PromptTokens != 2*tt.wantCalls || st.CompletionTokens != wantOut {
+				t.Errorf("tokens %d in, %d out; want %d, %d", st.PromptTokens, st.CompletionTokens, 2*tt.wantCalls, wantOut)
+			}
 			rf := srv.Requests()[0].ResponseFormat
 			if rf == nil || rf.Type != "json_schema" || rf.JSONSchema == nil || rf.JSONSchema.Name != "answer" {
 				t.Errorf("response_format not sent as json_schema: %+v", rf)

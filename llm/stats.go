@@ -11,15 +11,17 @@ import (
 // CachedHits; the Cache fills CachedHits and the failures it has recorded;
 // Add combines them.
 type Stats struct {
-	Calls            int            `json:"calls"`       // calls answered by an endpoint
-	CachedHits       int            `json:"cached_hits"` // calls answered by the cache
-	Failures         map[string]int `json:"failures"`    // calls that finally failed, by kind
-	Retries          int            `json:"retries"`     // attempts after the first
-	PromptTokens     int            `json:"prompt_tokens"`
-	CompletionTokens int            `json:"completion_tokens"`
-	LatencyP50       time.Duration  `json:"latency_p50_ns"` // of the answering attempt
-	LatencyP99       time.Duration  `json:"latency_p99_ns"`
-	Cost             float64        `json:"cost"`
+	Calls      int            `json:"calls"`       // calls answered by an endpoint
+	CachedHits int            `json:"cached_hits"` // calls answered by the cache
+	Failures   map[string]int `json:"failures"`    // calls that finally failed, by kind
+	Retries    int            `json:"retries"`     // attempts after the first
+	// Tokens and Cost include answers rejected and retried (schema
+	// violations, empty choices): they were paid for.
+	PromptTokens     int           `json:"prompt_tokens"`
+	CompletionTokens int           `json:"completion_tokens"`
+	LatencyP50       time.Duration `json:"latency_p50_ns"` // of the answering attempt
+	LatencyP99       time.Duration `json:"latency_p99_ns"`
+	Cost             float64       `json:"cost"`
 	// Stages breaks calls, tokens and cost down by Request.Stage.
 	Stages map[string]StageStats `json:"stages,omitempty"`
 }

@@ -94,6 +94,7 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 	template := fs.String("template", "", "judge prompt file (default: the built-in judge/prompts/alpaca_pairwise_user.txt)")
 	seed := fs.Int64("seed", 1, "seed of the judge calls and of the bootstrap")
 	workers := fs.Int("workers", 8, "pairs judged at once (also the call concurrency with --endpoint)")
+	noLogprobs := fs.Bool("no-logprobs", false, "do not ask for log-probs (endpoints that reject them); the answer letter decides")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -152,7 +153,11 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer cache.Close()
-	j := judge.NewLLM(ens, judge.LLMOptions{Template: tmpl, Seed: *seed, Cache: cache})
+	jopts := judge.LLMOptions{Template: tmpl, Seed: *seed, Cache: cache}
+	if *noLogprobs {
+		jopts.TopLogprobs = -1
+	}
+	j := judge.NewLLM(ens, jopts)
 
 	pairs := make([]judgedPair, len(rows))
 	outs := make([]judge.Outcome, len(rows))
