@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"fmt"
 	"fspo/serve"
+	"fspo/serve/servetest"
 	"fspo/store"
 	"html"
 	"io"
@@ -245,3 +246,36 @@ func decodeUserID(t *testing.T, e *env, token string) string {
 }
 
 func storePrefQuery() store.PrefQuery { return store.PrefQuery{} }
+
+func TestStudySystems(t *testing.T) {
+	e := newEnv(t, func(c *serve.Config) { c.Engines = map[string]serve.Engine{"other": servetest.New("other")} })
+	for _, tc := range []struct {
+		systems []string
+		want    int
+		msg     string
+	}{
+		{[]string{"fspo", "base"}, 201, ""},
+		{[]string{"other", "fake:base"}, 201, ""},
+		{[]string{"other:fspo", "other:base"}, 201, ""},
+		{[]string{"other:xyz", "base"}, 400, `mode "xyz"`},
+		{[]string{"base", "base"}, 400, "both systems"},
+		{[]string{"fspo", ""}, 400, `unknown system ""`},
+	} {
+		code, body, _ := e.do("POST", "/api/studies", adminToken, map[string]any{"name": "s", "questions": []string{"q"}, "pairs": 1, "systems": tc.systems})
+		if code != tc.want || (tc.msg != "" && !strings.Contains(decode[struct{ Error struct{ Message string } }](t, body).Error.Message, tc.msg)) {
+			t.Errorf("systems %q: %d %s, want %d %q", tc.systems, code, body, tc.want, tc.msg)
+		}
+	}
+	for _, body := range []map[string]any{
+		{"name": "", "questions": []string{"q"}, "systems": []string{"fspo", "base"}},
+		{"name": "s", "questions": []string{" ", ""}, "systems": []string{"fspo", "base"}},
+		{"name": "s", "questions": []string{"q"}, "pairs": 51, "systems": []string{"fspo", "base"}},
+	} {
+		if code, out, _ := e.do("POST", "/api/studies", adminToken, body); code != 400 {
+			t.Errorf("study %v: %d %s, want 400", body, code, out)
+		}
+	}
+	if code, _, _ := e.do("GET", "/api/studies/s_missing/results", adminToken, nil); code != 404 {
+		t.Errorf("results of an unknown study = %d, want 404", code)
+	}
+}
