@@ -7,7 +7,8 @@ import "fmt"
 // transA, A is stored M x K with row stride lda; with transA it is stored
 // K x M (op(A) = A^T). B likewise: K x N, or N x K with transB. With
 // beta == 0, C is overwritten without being read (NaNs in C are ignored).
-// Large products are split over Threads() threads with ParallelFor.
+// C must not overlap A or B. Large products are split over Threads()
+// threads with ParallelFor; the result does not depend on the thread count.
 //
 // Bad shapes or slices too short for them are programmer errors and panic
 // with a message naming the operand.

@@ -229,3 +229,43 @@ func TestGemmBadShapesPanic(t *testing.T) {
 		})
 	}
 }
+
+func TestGemmSameResultAnyThreads(t *testing.T) {
+	// Training must be reproducible whatever the thread count: every element
+	// is summed in the same order however the work is split.
+	defer SetThreads(Threads())
+	shapes := []gemmCase{
+		{false, true, 2048 / 4, 172, 64, 0, 0},
+		{false, false, 300, 64, 512, 0, 1},
+		{true, false, 64, 172, 1024, 0, 1},
+		{true, false, 1024, 8, 128, 0, 1},
+		{false, false, 512, 8, 256, 0, 0},
+		{false, true, 6, 3000, 40, 0, 0},
+	}
+	for _, g := range shapes {
+		r := rand.New(rand.NewPCG(5, 5))
+		a, b, c0 := randSlice(r, g.M*g.K), randSlice(r, g.K*g.N), randSlice(r, g.M*g.N)
+		lda, ldb := g.K, g.N
+		if g.transA {
+			lda = g.M
+		}
+		if g.transB {
+			ldb = g.K
+		}
+		var first []float32
+		for _, threads := range []int{1, 2, 3} {
+			SetThreads(threads)
+			c := append([]float32(nil), c0...)
+			Gemm(g.transA, g.transB, g.M, g.N, g.K, a, lda, b, ldb, g.beta, c, g.N)
+			if first == nil {
+				first = c
+				continue
+			}
+			for i := range c {
+				if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
+					t.Fatalf("%v: threads=%d gives C[%d] = %g, threads=1 gives %g", g, threads, i, c[i], first[i])
+				}
+			}
+		}
+	}
+}
