@@ -1,9 +1,12 @@
 package llm
 
 import (
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openai/openai-go/v3"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -110,6 +113,31 @@ func TestPercentileIndex(t *testing.T) {
 	for _, tt := range tests {
 		if got := percentileIndex(tt.n, tt.q); got != tt.want {
 			t.Errorf("percentileIndex(%d, %v) = %d, want %d", tt.n, tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestRetryAfterHeader(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		header map[string]string
+		want   time.Duration
+	}{
+		{map[string]string{"Retry-After": "3"}, 3 * time.Second},
+		{map[string]string{"Retry-After": "0.5"}, 500 * time.Millisecond},
+		{map[string]string{"Retry-After-Ms": "250", "Retry-After": "9"}, 250 * time.Millisecond},
+		{map[string]string{"Retry-After": now.Add(4 * time.Second).Format(http.TimeFormat)}, 4 * time.Second},
+		{map[string]string{"Retry-After": "soon"}, 0},
+		{map[string]string{}, 0},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		for k, v := range tt.header {
+			h.Set(k, v)
+		}
+		err := &openai.Error{StatusCode: 429, Response: &http.Response{Header: h}}
+		if got := retryAfter(err, now); got != tt.want {
+			t.Errorf("retryAfter(%v) = %v, want %v", tt.header, got, tt.want)
 		}
 	}
 }
