@@ -452,6 +452,33 @@ func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float3
 				s2.StoreSlice(ci[n+32 : n+48])
 				s3.StoreSlice(ci[n+48 : n+64])
 			}
+			if n+32 <= N {
+				// 32 columns: even and odd k in separate sums, four FMA chains.
+				var s0, s1, t0, t1 archsimd.Float32x16
+				if beta != 0 {
+					s0 = archsimd.LoadFloat32x16Slice(ci[n : n+16])
+					s1 = archsimd.LoadFloat32x16Slice(ci[n+16 : n+32])
+				}
+				k, off := 0, n
+				for ; k+2 <= len(ai); k += 2 {
+					bk, bk1 := b[off:off+32], b[off+ldb:off+ldb+32]
+					x, y := archsimd.BroadcastFloat32x16(ai[k]), archsimd.BroadcastFloat32x16(ai[k+1])
+					s0 = x.MulAdd(archsimd.LoadFloat32x16Slice(bk[0:16]), s0)
+					s1 = x.MulAdd(archsimd.LoadFloat32x16Slice(bk[16:32]), s1)
+					t0 = y.MulAdd(archsimd.LoadFloat32x16Slice(bk1[0:16]), t0)
+					t1 = y.MulAdd(archsimd.LoadFloat32x16Slice(bk1[16:32]), t1)
+					off += 2 * ldb
+				}
+				if k < len(ai) {
+					bk := b[off : off+32]
+					x := archsimd.BroadcastFloat32x16(ai[k])
+					s0 = x.MulAdd(archsimd.LoadFloat32x16Slice(bk[0:16]), s0)
+					s1 = x.MulAdd(archsimd.LoadFloat32x16Slice(bk[16:32]), s1)
+				}
+				s0.Add(t0).StoreSlice(ci[n : n+16])
+				s1.Add(t1).StoreSlice(ci[n+16 : n+32])
+				n += 32
+			}
 		}
 		for ; n+32 <= N; n += 32 {
 			var s0, s1, s2, s3 archsimd.Float32x8
