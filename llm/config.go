@@ -62,7 +62,9 @@ type Config struct {
 	// Concurrency bounds the calls in flight (default 8).
 	Concurrency int `yaml:"concurrency" json:"concurrency"`
 	// RequestsPerS and TokensPerS bound the request rate and the rate of
-	// estimated tokens (prompt estimate + max tokens); 0 means unlimited.
+	// estimated tokens (prompt characters/4 + max tokens, or 256 when unset);
+	// 0 means unlimited. The token bucket holds one second's budget; a
+	// request estimated above it waits for a full bucket.
 	RequestsPerS float64 `yaml:"requests_per_s" json:"requests_per_s"`
 	TokensPerS   float64 `yaml:"tokens_per_s" json:"tokens_per_s"`
 	// Timeout bounds one attempt (default 60s).
