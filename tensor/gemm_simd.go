@@ -479,6 +479,33 @@ func axpyNN(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float3
 				s1.Add(t1).StoreSlice(ci[n+16 : n+32])
 				n += 32
 			}
+			for N-n > 8 {
+				// Up to 16 columns: whole vectors are loaded from B (the lanes
+				// past N hold the next row, or zeros at the end of b) and only
+				// the w valid lanes are stored.
+				w := min(16, N-n)
+				var s0, t0 archsimd.Float32x16
+				if beta != 0 {
+					s0 = loadPart16(ci[n : n+w])
+				}
+				k, off := 0, n
+				for ; k+2 <= len(ai); k += 2 {
+					s0 = archsimd.BroadcastFloat32x16(ai[k]).MulAdd(load16(b, off), s0)
+					t0 = archsimd.BroadcastFloat32x16(ai[k+1]).MulAdd(load16(b, off+ldb), t0)
+					off += 2 * ldb
+				}
+				if k < len(ai) {
+					s0 = archsimd.BroadcastFloat32x16(ai[k]).MulAdd(load16(b, off), s0)
+				}
+				if s0 = s0.Add(t0); w == 16 {
+					s0.StoreSlice(ci[n : n+16])
+				} else {
+					var t [16]float32
+					s0.Store(&t)
+					copy(ci[n:n+w], t[:w])
+				}
+				n += w
+			}
 		}
 		for ; n+32 <= N; n += 32 {
 			var s0, s1, s2, s3 archsimd.Float32x8
@@ -568,4 +595,12 @@ func transpose8(t []float32, ld int, c []float32, ldc int, acc bool) {
 	st8(c[5*ldc:], b1.Select128FromPair(1, 3, b5), acc)
 	st8(c[6*ldc:], b2.Select128FromPair(1, 3, b6), acc)
 	st8(c[7*ldc:], b3.Select128FromPair(1, 3, b7), acc)
+}
+
+// load16 loads b[off:off+16], zero-filling past the end of b.
+func load16(b []float32, off int) archsimd.Float32x16 {
+	if off+16 <= len(b) {
+		return archsimd.LoadFloat32x16Slice(b[off : off+16])
+	}
+	return loadPart16(b[off:])
 }

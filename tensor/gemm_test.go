@@ -98,6 +98,8 @@ func gemmCases() []gemmCase {
 		gemmCase{false, true, 1, 300, 8, 24, 0},  // decoding q K^T
 		gemmCase{true, true, 45, 5, 50, 3, 0},    // narrow C from A^T B^T
 		gemmCase{false, false, 22, 40, 8, 5, 1},  // K = 8 path, B in place, accumulating
+		gemmCase{false, false, 2, 112, 37, 3, 1}, // decoding blocks of 64, 32 and 16 columns
+		gemmCase{false, false, 1, 93, 37, 0, 0},  // ... and of 13 columns
 		gemmCase{false, false, 45, 7, 50, 3, 1},  // narrow C, dot form
 	)
 	// Odd sizes and tails through every path.
