@@ -25,14 +25,14 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// screenshotPath is where the browser test saves its picture of the study
-// comparison page: $FSPO_SCREENSHOT_DIR, or the system temp folder.
-func screenshotPath() string {
+// screenshotPath is where the browser test saves its pictures of the
+// pages: $FSPO_SCREENSHOT_DIR, or the system temp folder.
+func screenshotPath(page string) string {
 	dir := os.Getenv("FSPO_SCREENSHOT_DIR")
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	return filepath.Join(dir, "fspo-serve-study.png")
+	return filepath.Join(dir, "fspo-serve-"+page+".png")
 }
 
 // TestBrowser drives headless Chromium through sign-in, labelling, asking,
@@ -70,6 +70,17 @@ func TestBrowser(t *testing.T) {
 	}
 	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelT()
+	screenshot := func(page string) {
+		t.Helper()
+		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(screenshotPath(page), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot of the %s page: %s", page, screenshotPath(page))
+	}
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -98,6 +109,7 @@ func TestBrowser(t *testing.T) {
 	if q := text("#question"); q != "A story about a brave mouse" {
 		t.Errorf("label page question = %q", q)
 	}
+	screenshot("label")
 	do("pick b", chromedp.Click(chromedp.ID("pick-b")), chromedp.WaitVisible(chromedp.ID("flash")))
 
 	do("ask",
@@ -122,14 +134,7 @@ func TestBrowser(t *testing.T) {
 	for i := range 2 {
 		left := text("#answer-left")
 		if i == 0 {
-			shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(screenshotPath(), shot, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("screenshot of the comparison page: %s", screenshotPath())
+			screenshot("study")
 		}
 		pick := "pick-right"
 		if strings.Contains(left, "personalized") {
@@ -152,6 +157,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Navigate(e.srv.URL+"/studies"),
 		chromedp.Click(chromedp.CSS("a.results")),
 		chromedp.WaitVisible(chromedp.ID("winrate")))
+	screenshot("results")
 	if w := text("#winrate"); w != "100.0%" {
 		t.Errorf("win rate on the results page = %q, want 100.0%%", w)
 	}
