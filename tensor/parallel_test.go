@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestParallelForCoversRange(t *testing.T) {
@@ -104,5 +105,23 @@ func BenchmarkParallelFor(b *testing.B) {
 				ParallelFor(2, 1, func(lo, hi int) { x[lo]++ })
 			}
 		})
+	}
+}
+
+func TestParallelForRunsConcurrently(t *testing.T) {
+	// Sleeping chunks need no CPU, so two threads finish eight 10 ms chunks
+	// in about half the serial 80 ms. On a loaded machine the helper's OS
+	// thread may be descheduled for a while (the caller then does all the
+	// work, correctly but serially), so the best of five tries counts.
+	defer SetThreads(Threads())
+	SetThreads(2)
+	best := time.Hour
+	for range 5 {
+		start := time.Now()
+		ParallelFor(8, 1, func(lo, hi int) { time.Sleep(time.Duration(hi-lo) * 10 * time.Millisecond) })
+		best = min(best, time.Since(start))
+	}
+	if best > 65*time.Millisecond {
+		t.Errorf("8 x 10 ms on 2 threads took %v at best, want about 40 ms", best)
 	}
 }
