@@ -23,6 +23,13 @@ import "simd/archsimd"
 // multiplicand, so a broadcast used twice costs a register copy. A 4x32 tile
 // of Float32x16 keeps 8 accumulators, 2 B vectors and the broadcast in
 // registers; 6x32 spills (checked with go build -gcflags=-S).
+//
+// A spill inside a k loop is a trap beyond its own cost: stack slots of
+// 512-bit values are not 64-byte aligned, and when the slot straddles two
+// cache lines the reload misses store forwarding. A 4x32 kernel for a
+// transposed A spilled one broadcast and ran 3x slower or not depending only
+// on the callers' frame sizes; hence the 3-row cols kernels. After changing
+// a kernel, check its loop for (SP) operands in the -gcflags=-S listing.
 
 // st16 stores v to c[:16], adding what is there when acc.
 func st16(c []float32, v archsimd.Float32x16, acc bool) {
