@@ -9,6 +9,8 @@ package tensor
 //	GOEXPERIMENT=simd TUNE=. go test -run TestTune -v ./tensor      # Gemm, 1 thread, CPU time
 //	GOEXPERIMENT=simd TUNE=. TUNEWALL=1 go test -run TestTune -v ./tensor  # wall time, 1 and 2 threads
 //	GOEXPERIMENT=simd TUNEVEC=1 go test -run TestTuneVec -v ./tensor
+//
+// TUNELEVEL=avx2 measures the AVX2 kernels on an AVX-512 machine.
 
 import (
 	"fmt"
@@ -37,6 +39,10 @@ func TestTune(t *testing.T) {
 	runtime.LockOSThread()
 	defer SetThreads(Threads())
 	re := regexp.MustCompile(os.Getenv("TUNE"))
+	if os.Getenv("TUNELEVEL") == "avx2" && maxLevel >= levelAVX2 {
+		defer func(l int) { level = l }(level)
+		level = levelAVX2
+	}
 	wall := os.Getenv("TUNEWALL") != ""
 	shapes := append(modelShapes(), gemmShape{name: "np_NN_1024_1024_1024", M: 1024, N: 1024, K: 1024}, gemmShape{name: "np_NN_2048_172_64", M: 2048, N: 172, K: 64})
 	for _, g := range shapes {
