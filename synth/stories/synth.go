@@ -35,8 +35,11 @@ type Options struct {
 	Model string    `json:"model"`
 	// Users is the number of users: two thirds train, the rest split
 	// between heldout, interpolated and unseen users.
-	Users int   `json:"users"`
-	Seed  int64 `json:"seed"`
+	Users int `json:"users"`
+	// TestUsers is how many of them are held out (split evenly between
+	// heldout, interpolated and unseen); 0: a third.
+	TestUsers int   `json:"test_users,omitempty"`
+	Seed      int64 `json:"seed"`
 	// Prompts and HeldOutPrompts are how many of TrainPrompts and
 	// HeldOutPrompts to use.
 	Prompts        int `json:"prompts"`
@@ -191,7 +194,7 @@ func Synthesize(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, o
 	if err != nil {
 		return nil, err
 	}
-	uf, err := drawUsers(opt.Users, opt.Seed)
+	uf, err := drawUsers(opt.Users, opt.TestUsers, opt.Seed)
 	if err != nil {
 		return nil, err
 	}

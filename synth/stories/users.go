@@ -33,13 +33,19 @@ type userCounts struct {
 	Train, HeldOut, Interpolated, Unseen int
 }
 
-// countsFor splits total users into train (two thirds, rounded) and three
-// equal-as-possible held-out kinds (interpolated get the remainder first).
-func countsFor(total int) (userCounts, error) {
+// countsFor splits total users into train and three equal-as-possible
+// held-out kinds (interpolated get the remainder first); test held-out users
+// in all, or a third of total (rounded) when test is 0.
+func countsFor(total, test int) (userCounts, error) {
 	if total < 4 {
 		return userCounts{}, fmt.Errorf("users: %d is too few; need at least 4 (train, held-out, interpolated, unseen)", total)
 	}
-	test := max(3, int(math.Round(float64(total)/3)))
+	if test == 0 {
+		test = max(3, int(math.Round(float64(total)/3)))
+	}
+	if test < 3 || test > total-1 {
+		return userCounts{}, fmt.Errorf("users: %d held-out of %d users: need at least 3 (one per kind) and one train user", test, total)
+	}
 	c := userCounts{Train: total - test}
 	c.HeldOut, c.Interpolated, c.Unseen = test/3, test/3, test/3
 	if test%3 > 0 {
@@ -155,8 +161,8 @@ func likedValues(p Profile) []Value {
 // interpolated and unseen users, with ids u000, u001, … in that order.
 // One name, one animal and one object are reserved: no train, held-out or
 // interpolated user likes or dislikes them, and every unseen user likes one.
-func drawUsers(total int, seed int64) (UsersFile, error) {
-	counts, err := countsFor(total)
+func drawUsers(total, test int, seed int64) (UsersFile, error) {
+	counts, err := countsFor(total, test)
 	if err != nil {
 		return UsersFile{}, err
 	}
