@@ -49,9 +49,9 @@ func (c *Cache) CopyFrom(o *Cache) {
 
 // inferBuf is the scratch space of one Forward call.
 type inferBuf struct {
-	x, xb, q, k, v, ao, h1, h3, hb []float32
-	pos                            []int32
-	rowCache                       []*Cache // the cache of each row
+	x, xb, q, k, v, ao, h1, h3, hb, att []float32
+	pos                                 []int32
+	rowCache                            []*Cache // the cache of each row
 }
 
 var inferPool sync.Pool
@@ -187,10 +187,10 @@ func (m *Model) Forward(steps []Step) error {
 	return nil
 }
 
-// attendCached: for every row, each query head attends over its cache's
-// positions 0..pos (causal), writing b.ao. With the cache transposed, the
-// scores are head_size AXPYs over positions and each output channel one dot
-// product over positions. Rows are independent and run in parallel.
+// attendCached: for every row, each group of query heads attends over its
+// KV head's cached positions 0..pos (causal), writing b.ao (tensor.AttendT on
+// the transposed cache). Rows are independent and run in parallel when there
+// is enough work to pay for the handoff.
 func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 	c := m.Config
 	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
@@ -206,33 +206,27 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 	for r := range b.rowCache {
 		work += int(b.pos[r]) + 1
 	}
-	grain := len(b.rowCache)
-	if work*c.Heads*hs*3 > 1<<16 { // worth sharing out across threads
-		grain = 1
-	}
-	parallelFor(len(b.rowCache), grain, func(lo, hi int) {
-		att := make([]float32, 0, m.Positions())
+	rows := func(att []float32, lo, hi int) {
 		for r := lo; r < hi; r++ {
 			cache := b.rowCache[r]
 			ctx := cache.ctx
 			ck := cache.k[l*kv*ctx : (l+1)*kv*ctx]
 			cv := cache.v[l*kv*ctx : (l+1)*kv*ctx]
 			n := int(b.pos[r]) + 1 // positions seen
-			att := att[:n]
-			for h := 0; h < c.Heads; h++ {
-				q := b.q[r*dim+h*hs : r*dim+(h+1)*hs]
-				kh := (h / group) * hs
-				clear(att)
-				for d := 0; d < hs; d++ {
-					tensor.Axpy(q[d]*scale, ck[(kh+d)*ctx:(kh+d)*ctx+n], att)
-				}
-				mx := tensor.Max(att)
-				inv := 1 / tensor.ExpSub(att, att, mx)
-				out := b.ao[r*dim+h*hs : r*dim+(h+1)*hs]
-				for d := 0; d < hs; d++ {
-					out[d] = tensor.Dot(att, cv[(kh+d)*ctx:(kh+d)*ctx+n]) * inv
-				}
+			for g := 0; g < c.KVHeads; g++ {
+				h0 := r*dim + g*group*hs
+				tensor.AttendT(b.ao[h0:h0+group*hs], b.q[h0:h0+group*hs], group, hs,
+					ck[g*hs*ctx:(g+1)*hs*ctx], cv[g*hs*ctx:(g+1)*hs*ctx], ctx, n, scale, att)
 			}
 		}
+	}
+	scratch := tensor.AttendScratch(m.Positions())
+	if len(b.rowCache) == 1 || work*c.Heads*hs*3 <= 1<<16 || tensor.Threads() == 1 {
+		b.att = grow(b.att, scratch)
+		rows(b.att, 0, len(b.rowCache))
+		return
+	}
+	parallelFor(len(b.rowCache), 1, func(lo, hi int) {
+		rows(make([]float32, scratch), lo, hi)
 	})
 }

@@ -1,0 +1,60 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// AttendT is the attention of one decoding position: nq query heads that
+// share one key/value head (grouped-query attention, Ainslie et al. 2023)
+// attend over n cached positions whose keys and values are stored
+// transposed, channel-major: k[d*ld+p] is channel d of position p's key.
+//
+//	q (nq, hs), k and v (hs rows of stride ld, n ≤ ld positions) -> out (nq, hs)
+//	out[h][d] = Σ_p softmax_p(scale · q[h]·k_p) · v_p[d]   (Vaswani et al. 2017, eq. 1)
+//
+// att is scratch of at least AttendScratch(n) values. With AVX-512 and a
+// head size that is a multiple of 8, the scores of 8 channels are formed in
+// registers in one pass over the keys and the weighted sum of values in one
+// pass over att, instead of one pass per channel.
+func AttendT(out, q []float32, nq, hs int, k, v []float32, ld, n int, scale float32, att []float32) {
+	switch {
+	case n < 1 || n > ld:
+		panic(fmt.Sprintf("tensor.AttendT: %d positions with a stride of %d", n, ld))
+	case len(q) < nq*hs || len(out) < nq*hs:
+		panic(fmt.Sprintf("tensor.AttendT: q has %d and out %d values, want %d", len(q), len(out), nq*hs))
+	case len(k) < (hs-1)*ld+n || len(v) < (hs-1)*ld+n:
+		panic(fmt.Sprintf("tensor.AttendT: k has %d and v %d values, want %d", len(k), len(v), (hs-1)*ld+n))
+	case len(att) < AttendScratch(n):
+		panic(fmt.Sprintf("tensor.AttendT: att has %d values, want %d", len(att), AttendScratch(n)))
+	}
+	if level >= levelAVX512 && hs%8 == 0 {
+		for h := 0; h < nq; h++ {
+			attendHeadSIMD(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att)
+		}
+		clearUpper()
+		return
+	}
+	for h := 0; h < nq; h++ {
+		attendHead(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att[:n])
+	}
+}
+
+// AttendScratch is the scratch AttendT needs for n positions: n rounded up
+// to a multiple of 16.
+func AttendScratch(n int) int { return (n + 15) &^ 15 }
+
+// attendHead is AttendT for one head with the vector ops: scores by one AXPY
+// per channel, weighted values by one dot product per channel.
+func attendHead(out, q, k, v []float32, ld, n int, scale float32, att []float32) {
+	clear(att)
+	for d := range q {
+		Axpy(q[d]*scale, k[d*ld:d*ld+n], att)
+	}
+	inv := 1 / ExpSub(att, att, Max(att))
+	for d := range out {
+		out[d] = Dot(att, v[d*ld:d*ld+n]) * inv
+	}
+}
+
+var negInf = float32(math.Inf(-1))

@@ -1,0 +1,7 @@
+//go:build !(goexperiment.simd && amd64)
+
+package tensor
+
+func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []float32) {
+	panic("tensor: SIMD kernels are not built")
+}

@@ -1,0 +1,89 @@
+//go:build goexperiment.simd && amd64
+
+package tensor
+
+import "simd/archsimd"
+
+// attendHeadSIMD is one head of AttendT on 16 positions per vector (AVX-512),
+// head size a multiple of 8. att[:n] receives the scores, then their
+// exponentials; att[n:] up to the next multiple of 16 is -Inf, then 0, so
+// the last partial block needs no special case in the softmax or the sum.
+func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []float32) {
+	hs := len(q)
+	np := AttendScratch(n)
+	att = att[:np]
+	full := n &^ 15
+	// scores: att[p] = Σ_d scale·q[d]·k[d][p], 8 channels per pass
+	for c := 0; c < hs; c += 8 {
+		q0, q1 := archsimd.BroadcastFloat32x16(q[c]*scale), archsimd.BroadcastFloat32x16(q[c+1]*scale)
+		q2, q3 := archsimd.BroadcastFloat32x16(q[c+2]*scale), archsimd.BroadcastFloat32x16(q[c+3]*scale)
+		q4, q5 := archsimd.BroadcastFloat32x16(q[c+4]*scale), archsimd.BroadcastFloat32x16(q[c+5]*scale)
+		q6, q7 := archsimd.BroadcastFloat32x16(q[c+6]*scale), archsimd.BroadcastFloat32x16(q[c+7]*scale)
+		kc := k[c*ld:]
+		for p := 0; p < full; p += 16 {
+			s := archsimd.LoadFloat32x16Slice(kc[p:]).Mul(q0)
+			t := archsimd.LoadFloat32x16Slice(kc[ld+p:]).Mul(q1)
+			s = archsimd.LoadFloat32x16Slice(kc[2*ld+p:]).MulAdd(q2, s)
+			t = archsimd.LoadFloat32x16Slice(kc[3*ld+p:]).MulAdd(q3, t)
+			s = archsimd.LoadFloat32x16Slice(kc[4*ld+p:]).MulAdd(q4, s)
+			t = archsimd.LoadFloat32x16Slice(kc[5*ld+p:]).MulAdd(q5, t)
+			s = archsimd.LoadFloat32x16Slice(kc[6*ld+p:]).MulAdd(q6, s)
+			t = archsimd.LoadFloat32x16Slice(kc[7*ld+p:]).MulAdd(q7, t)
+			s = s.Add(t)
+			if c > 0 {
+				s = s.Add(archsimd.LoadFloat32x16Slice(att[p:]))
+			}
+			s.StoreSlice(att[p:])
+		}
+		if full < n {
+			p, m := full, n-full
+			s := loadPart16(kc[p : p+m]).Mul(q0)
+			t := loadPart16(kc[ld+p : ld+p+m]).Mul(q1)
+			s = loadPart16(kc[2*ld+p:2*ld+p+m]).MulAdd(q2, s)
+			t = loadPart16(kc[3*ld+p:3*ld+p+m]).MulAdd(q3, t)
+			s = loadPart16(kc[4*ld+p:4*ld+p+m]).MulAdd(q4, s)
+			t = loadPart16(kc[5*ld+p:5*ld+p+m]).MulAdd(q5, t)
+			s = loadPart16(kc[6*ld+p:6*ld+p+m]).MulAdd(q6, s)
+			t = loadPart16(kc[7*ld+p:7*ld+p+m]).MulAdd(q7, t)
+			s = s.Add(t)
+			if c > 0 {
+				s = s.Add(archsimd.LoadFloat32x16Slice(att[p:]))
+			}
+			s.StoreSlice(att[p:])
+		}
+	}
+	for p := n; p < np; p++ {
+		att[p] = negInf
+	}
+	inv := 1 / expSubSIMD(att, att, maxSIMD(att[:n]))
+	// out[d] = inv · Σ_p att[p]·v[d][p], 8 channels per pass over att
+	for c := 0; c < hs; c += 8 {
+		var s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x16
+		vc := v[c*ld:]
+		for p := 0; p < full; p += 16 {
+			a := archsimd.LoadFloat32x16Slice(att[p:])
+			s0 = archsimd.LoadFloat32x16Slice(vc[p:]).MulAdd(a, s0)
+			s1 = archsimd.LoadFloat32x16Slice(vc[ld+p:]).MulAdd(a, s1)
+			s2 = archsimd.LoadFloat32x16Slice(vc[2*ld+p:]).MulAdd(a, s2)
+			s3 = archsimd.LoadFloat32x16Slice(vc[3*ld+p:]).MulAdd(a, s3)
+			s4 = archsimd.LoadFloat32x16Slice(vc[4*ld+p:]).MulAdd(a, s4)
+			s5 = archsimd.LoadFloat32x16Slice(vc[5*ld+p:]).MulAdd(a, s5)
+			s6 = archsimd.LoadFloat32x16Slice(vc[6*ld+p:]).MulAdd(a, s6)
+			s7 = archsimd.LoadFloat32x16Slice(vc[7*ld+p:]).MulAdd(a, s7)
+		}
+		if full < n {
+			p, m := full, n-full
+			a := archsimd.LoadFloat32x16Slice(att[p:])
+			s0 = loadPart16(vc[p:p+m]).MulAdd(a, s0)
+			s1 = loadPart16(vc[ld+p:ld+p+m]).MulAdd(a, s1)
+			s2 = loadPart16(vc[2*ld+p:2*ld+p+m]).MulAdd(a, s2)
+			s3 = loadPart16(vc[3*ld+p:3*ld+p+m]).MulAdd(a, s3)
+			s4 = loadPart16(vc[4*ld+p:4*ld+p+m]).MulAdd(a, s4)
+			s5 = loadPart16(vc[5*ld+p:5*ld+p+m]).MulAdd(a, s5)
+			s6 = loadPart16(vc[6*ld+p:6*ld+p+m]).MulAdd(a, s6)
+			s7 = loadPart16(vc[7*ld+p:7*ld+p+m]).MulAdd(a, s7)
+		}
+		r := hsum8(fold(s0), fold(s1), fold(s2), fold(s3), fold(s4), fold(s5), fold(s6), fold(s7))
+		r.Mul(archsimd.BroadcastFloat32x8(inv)).StoreSlice(out[c : c+8])
+	}
+}

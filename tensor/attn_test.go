@@ -1,0 +1,87 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// attendRef is AttendT in float64 straight from the formula.
+func attendRef(q []float32, nq, hs int, k, v []float32, ld, n int, scale float32) []float64 {
+	out := make([]float64, nq*hs)
+	for h := 0; h < nq; h++ {
+		s := make([]float64, n)
+		mx := math.Inf(-1)
+		for p := 0; p < n; p++ {
+			for d := 0; d < hs; d++ {
+				s[p] += float64(scale) * float64(q[h*hs+d]) * float64(k[d*ld+p])
+			}
+			mx = math.Max(mx, s[p])
+		}
+		var sum float64
+		for p := range s {
+			s[p] = math.Exp(s[p] - mx)
+			sum += s[p]
+		}
+		for d := 0; d < hs; d++ {
+			for p := 0; p < n; p++ {
+				out[h*hs+d] += s[p] / sum * float64(v[d*ld+p])
+			}
+		}
+	}
+	return out
+}
+
+func TestAttendT(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		for _, tc := range []struct{ nq, hs, ld, n int }{
+			{1, 8, 16, 1}, {2, 8, 512, 1}, {2, 8, 512, 15}, {2, 8, 512, 16}, {2, 8, 512, 17},
+			{2, 8, 512, 300}, {2, 8, 512, 512}, {1, 16, 40, 33}, {3, 48, 64, 64}, {2, 6, 32, 20},
+		} {
+			t.Run(fmt.Sprintf("nq%d_hs%d_ld%d_n%d", tc.nq, tc.hs, tc.ld, tc.n), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.hs)))
+				rnd := func(n int, s float32) []float32 {
+					x := make([]float32, n)
+					for i := range x {
+						x[i] = s * float32(rng.NormFloat64())
+					}
+					return x
+				}
+				q, k, v := rnd(tc.nq*tc.hs, 2), rnd(tc.hs*tc.ld, 2), rnd(tc.hs*tc.ld, 1)
+				// positions past n hold values that must not count
+				for d := 0; d < tc.hs; d++ {
+					for p := tc.n; p < tc.ld; p++ {
+						k[d*tc.ld+p], v[d*tc.ld+p] = 1e30, float32(math.NaN())
+					}
+				}
+				scale := float32(1 / math.Sqrt(float64(tc.hs)))
+				out := make([]float32, tc.nq*tc.hs)
+				AttendT(out, q, tc.nq, tc.hs, k, v, tc.ld, tc.n, scale, make([]float32, AttendScratch(tc.n)))
+				want := attendRef(q, tc.nq, tc.hs, k, v, tc.ld, tc.n, scale)
+				for i := range out {
+					if got := float64(out[i]); math.Abs(got-want[i]) > 1e-5*(1+math.Abs(want[i])) {
+						t.Fatalf("out[%d] = %v, want %v", i, got, want[i])
+					}
+				}
+			})
+		}
+	})
+}
+
+func TestAttendTBadShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		att  int
+	}{{"no positions", 0, 16}, {"short scratch", 17, 17}} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("no panic")
+				}
+			}()
+			AttendT(make([]float32, 8), make([]float32, 8), 1, 8, make([]float32, 8*32), make([]float32, 8*32), 32, tc.n, 1, make([]float32, tc.att))
+		})
+	}
+}
