@@ -43,6 +43,7 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 	quick := fs.Bool("quick", false, "a few-second run for smoke tests (12 users, 8+4 openings, 6 candidates each); other flags override it")
 	users := fs.Int("users", def.Users, "users: two thirds train, the rest held out (heldout, interpolated, unseen)")
 	testUsers := fs.Int("test-users", def.TestUsers, "held-out users among --users (0: a third)")
+	bestChosen := fs.Bool("best-chosen", def.BestChosen, "one side of every pair is a best candidate of its opening for the user (else two random candidates)")
 	seed := fs.Int64("seed", def.Seed, "seed of every random choice")
 	prompts := fs.Int("prompts", def.Prompts, fmt.Sprintf("training story openings (at most %d)", len(stories.TrainPrompts())))
 	heldOut := fs.Int("held-out-prompts", def.HeldOutPrompts, fmt.Sprintf("held-out story openings (at most %d)", len(stories.HeldOutPrompts())))
@@ -72,6 +73,7 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 	for name, apply := range map[string]func(){
 		"users":            func() { opt.Users = *users },
 		"test-users":       func() { opt.TestUsers = *testUsers },
+		"best-chosen":      func() { opt.BestChosen = *bestChosen },
 		"seed":             func() { opt.Seed = *seed },
 		"prompts":          func() { opt.Prompts = *prompts },
 		"held-out-prompts": func() { opt.HeldOutPrompts = *heldOut },

@@ -108,6 +108,22 @@ func labelUser(u *Profile, cands []Candidate, rewards []float64, groups map[int]
 		if y >= x {
 			y++
 		}
+		if opt.BestChosen {
+			// one side is a best candidate of the opening for this user
+			var best []int
+			for i, c := range idx {
+				switch {
+				case len(best) == 0 || rewards[c] > rewards[idx[best[0]]]:
+					best = append(best[:0], i)
+				case rewards[c] == rewards[idx[best[0]]]:
+					best = append(best, i)
+				}
+			}
+			x = best[rng.IntN(len(best))]
+			if y == x {
+				continue
+			}
+		}
 		a, b := idx[min(x, y)], idx[max(x, y)]
 		if used[[2]int{a, b}] {
 			continue

@@ -38,8 +38,13 @@ type Options struct {
 	Users int `json:"users"`
 	// TestUsers is how many of them are held out (split evenly between
 	// heldout, interpolated and unseen); 0: a third.
-	TestUsers int   `json:"test_users,omitempty"`
-	Seed      int64 `json:"seed"`
+	TestUsers int `json:"test_users,omitempty"`
+	// BestChosen makes one side of every pair a best candidate of its
+	// opening for the user (the other drawn at random), instead of two
+	// random candidates: the preferred responses then show what the user
+	// wants, and few shots say more about the user.
+	BestChosen bool  `json:"best_chosen,omitempty"`
+	Seed       int64 `json:"seed"`
 	// Prompts and HeldOutPrompts are how many of TrainPrompts and
 	// HeldOutPrompts to use.
 	Prompts        int `json:"prompts"`
