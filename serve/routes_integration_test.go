@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"fspo/episode"
 	"fspo/serve"
 	"fspo/serve/servetest"
 )
@@ -192,5 +193,43 @@ func TestStudyResultsCSVAPI(t *testing.T) {
 	}
 	if code, _, _ := e.do("GET", "/api/studies/s_missing/results.csv", adminToken, nil); code != 404 {
 		t.Errorf("unknown study's CSV = %d, want 404", code)
+	}
+}
+
+// TestCOTDescriptionWithStoriesModel: with the real stories260K engine in
+// the COT variant, the description the engine infers reaches the caller in
+// the completion's fspo.user_description and in GET /api/me/description,
+// equal to the engine's own output for the same shots (greedy).
+func TestCOTDescriptionWithStoriesModel(t *testing.T) {
+	me, _ := storiesEngine(t, episode.COT)
+	e := newEnv(t, func(c *serve.Config) { c.Engine, c.MaxTokens = me, 16 })
+	_, tok := e.user("alice")
+	shot := serve.Shot{Prompt: "Once upon a time,", Chosen: "there was a happy dog named Max.", Rejected: "there was a sad cat."}
+	e.pref(tok, shot.Prompt, shot.Chosen, shot.Rejected)
+	ctx := t.Context()
+
+	want, err := me.Answer(ctx, serve.AnswerRequest{Question: "One day,", Shots: []serve.Shot{shot}, Personalize: true,
+		MaxTokens: 16, Temperature: 0, TopP: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := e.do("POST", "/v1/chat/completions", tok, map[string]any{"max_tokens": 16, "temperature": 0,
+		"messages": []map[string]string{{"role": "user", "content": "One day,"}}})
+	r := decode[chatResp](t, body)
+	if code != 200 || r.FSPO.Shots != 1 || r.FSPO.UserDescription != want.Description || r.Choices[0].Message.Content != want.Text {
+		t.Errorf("COT chat = %d %s\nwant description %q, text %q", code, body, want.Description, want.Text)
+	}
+	t.Logf("untrained COT output: description %q, response %q", want.Description, want.Text)
+	if want.Description == "" {
+		t.Errorf("the COT engine inferred an empty description; the test cannot tell it reached the response")
+	}
+
+	wantDesc, err := me.Describe(ctx, []serve.Shot{shot})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ = e.do("GET", "/api/me/description", tok, nil)
+	if d := decode[map[string]any](t, body); code != 200 || d["description"] != wantDesc || d["shots"] != 1.0 {
+		t.Errorf("GET /api/me/description = %d %s, want %q from 1 shot", code, body, wantDesc)
 	}
 }
