@@ -233,3 +233,37 @@ func TestCOTDescriptionWithStoriesModel(t *testing.T) {
 		t.Errorf("GET /api/me/description = %d %s, want %q from 1 shot", code, body, wantDesc)
 	}
 }
+
+// TestWebStudyCreate: the admin creates a study with the web form
+// (POST /studies) and it is listed on /studies; a signed-in user is refused
+// (403) and a malformed form gets a 400 page naming the field.
+func TestWebStudyCreate(t *testing.T) {
+	e := newEnv(t, nil)
+	form := func() url.Values {
+		return url.Values{"name": {"web study"}, "questions": {"q one\nq two"}, "label_questions": {"label me"},
+			"pairs": {"1"}, "system_a": {"fspo"}, "system_b": {"base"}}
+	}
+	_, tok := e.user("participant")
+	u := newBrowser(t, e)
+	u.signin(tok)
+	u.get("/studies")
+	if code, _ := u.post("/studies", form()); code != http.StatusForbidden {
+		t.Errorf("a user creating a study = %d, want 403", code)
+	}
+
+	admin := newBrowser(t, e)
+	admin.signin(adminToken)
+	admin.get("/studies")
+	bad := form()
+	bad.Set("pairs", "two")
+	if code, page := admin.post("/studies", bad); code != http.StatusBadRequest || !strings.Contains(page, "pairs must be a whole number") {
+		t.Errorf("pairs=two: %d, want 400 naming pairs", code)
+	}
+	code, page := admin.post("/studies", form())
+	if code != 200 || !strings.Contains(page, "web study") {
+		t.Errorf("create study by form: %d, the studies page does not list it", code)
+	}
+	if _, page := u.get("/studies"); !strings.Contains(page, "web study") {
+		t.Errorf("the participant's studies page does not list the new study")
+	}
+}
