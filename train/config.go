@@ -50,8 +50,8 @@ type Config struct {
 // Default returns the defaults for a stage.
 func Default(stage string) Config {
 	c := Config{
-		Stage: stage, Objective: "ipo", Beta: 0.05,
-		Optimizer: "adamw", LR: 1e-3, Schedule: "cosine", Warmup: 20, MinLRRatio: 0.1,
+		Stage: stage, Objective: "ipo", Beta: 0.25,
+		Optimizer: "adamw", LR: 2e-3, Schedule: "cosine", Warmup: 20, MinLRRatio: 0.1,
 		Clip: 1, Batch: 8, Epochs: 1, Seed: 1, CheckpointEvery: 50, LogEvery: 10,
 	}
 	if stage == "pref" {
