@@ -37,14 +37,15 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 		}
 		if full < n {
 			p, m := full, n-full
-			s := loadPart16(kc[p : p+m]).Mul(q0)
-			t := loadPart16(kc[ld+p : ld+p+m]).Mul(q1)
-			s = loadPart16(kc[2*ld+p:2*ld+p+m]).MulAdd(q2, s)
-			t = loadPart16(kc[3*ld+p:3*ld+p+m]).MulAdd(q3, t)
-			s = loadPart16(kc[4*ld+p:4*ld+p+m]).MulAdd(q4, s)
-			t = loadPart16(kc[5*ld+p:5*ld+p+m]).MulAdd(q5, t)
-			s = loadPart16(kc[6*ld+p:6*ld+p+m]).MulAdd(q6, s)
-			t = loadPart16(kc[7*ld+p:7*ld+p+m]).MulAdd(q7, t)
+			mk := tailMask(m)
+			s := loadTail(kc[p:], m, mk).Mul(q0)
+			t := loadTail(kc[ld+p:], m, mk).Mul(q1)
+			s = loadTail(kc[2*ld+p:], m, mk).MulAdd(q2, s)
+			t = loadTail(kc[3*ld+p:], m, mk).MulAdd(q3, t)
+			s = loadTail(kc[4*ld+p:], m, mk).MulAdd(q4, s)
+			t = loadTail(kc[5*ld+p:], m, mk).MulAdd(q5, t)
+			s = loadTail(kc[6*ld+p:], m, mk).MulAdd(q6, s)
+			t = loadTail(kc[7*ld+p:], m, mk).MulAdd(q7, t)
 			s = s.Add(t)
 			if c > 0 {
 				s = s.Add(archsimd.LoadFloat32x16Slice(att[p:]))
@@ -73,15 +74,16 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 		}
 		if full < n {
 			p, m := full, n-full
+			mk := tailMask(m)
 			a := archsimd.LoadFloat32x16Slice(att[p:])
-			s0 = loadPart16(vc[p:p+m]).MulAdd(a, s0)
-			s1 = loadPart16(vc[ld+p:ld+p+m]).MulAdd(a, s1)
-			s2 = loadPart16(vc[2*ld+p:2*ld+p+m]).MulAdd(a, s2)
-			s3 = loadPart16(vc[3*ld+p:3*ld+p+m]).MulAdd(a, s3)
-			s4 = loadPart16(vc[4*ld+p:4*ld+p+m]).MulAdd(a, s4)
-			s5 = loadPart16(vc[5*ld+p:5*ld+p+m]).MulAdd(a, s5)
-			s6 = loadPart16(vc[6*ld+p:6*ld+p+m]).MulAdd(a, s6)
-			s7 = loadPart16(vc[7*ld+p:7*ld+p+m]).MulAdd(a, s7)
+			s0 = loadTail(vc[p:], m, mk).MulAdd(a, s0)
+			s1 = loadTail(vc[ld+p:], m, mk).MulAdd(a, s1)
+			s2 = loadTail(vc[2*ld+p:], m, mk).MulAdd(a, s2)
+			s3 = loadTail(vc[3*ld+p:], m, mk).MulAdd(a, s3)
+			s4 = loadTail(vc[4*ld+p:], m, mk).MulAdd(a, s4)
+			s5 = loadTail(vc[5*ld+p:], m, mk).MulAdd(a, s5)
+			s6 = loadTail(vc[6*ld+p:], m, mk).MulAdd(a, s6)
+			s7 = loadTail(vc[7*ld+p:], m, mk).MulAdd(a, s7)
 		}
 		r := hsum8(fold(s0), fold(s1), fold(s2), fold(s3), fold(s4), fold(s5), fold(s6), fold(s7))
 		r.Mul(archsimd.BroadcastFloat32x8(inv)).StoreSlice(out[c : c+8])
