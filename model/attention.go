@@ -25,6 +25,10 @@ func (p *Pass) keyRanges(r, t int) (a, b int) {
 const attBlock = 64
 
 func (m *Model) attentionForward(p *Pass, l int) {
+	if p.rows {
+		m.attentionForwardRows(p, l)
+		return
+	}
 	c := m.Config
 	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
 	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
@@ -69,6 +73,10 @@ func (m *Model) attentionForward(p *Pass, l int) {
 //
 //	dP = dO·Vᵀ;  dV += Pᵀ·dO;  dS = P∘(dP − rowsum(P∘dP));  dQ = scale·dS·K;  dK += scale·dSᵀ·Q
 func (m *Model) attentionBackward(p *Pass, l int, dao, dq, dk, dv []float32) {
+	if p.rows {
+		m.attentionBackwardRows(p, l, dao, dq, dk, dv)
+		return
+	}
 	c := m.Config
 	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
 	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()

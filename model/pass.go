@@ -2,6 +2,9 @@ package model
 
 import (
 	"fmt"
+	"sync/atomic"
+
+	"fspo/tensor"
 )
 
 // Pass is the record of one batched forward pass (the activations backward
@@ -15,7 +18,12 @@ type Pass struct {
 	xin              [][]float32 // per layer + final: residual stream entering layer l (M,dim)
 	xnA, rstdA       [][]float32 // attention RMSNorm output (M,dim), 1/rms (M)
 	q, k, v          [][]float32 // after RoPE: (M,dim), (M,kv), (M,kv)
-	att              [][]float32 // attention probabilities (B,H,T,T), only allowed entries meaningful
+	att              [][]float32 // attention probabilities (B,H,T,attLd), only allowed entries meaningful
+	attLd            int         // row stride of att: T, or T rounded up to 16 for the row kernels
+	rows             bool        // attention on the row kernels (attrows.go)
+	kT, vT           [][]float32 // with rows: keys and values per (b, kv head) transposed, (B,KVH,hs,attLd)
+	dS               []float32   // with rows: score-gradient scratch, one (T,attLd) slot per chunk
+	slot             atomic.Int32
 	ao               [][]float32 // attention output before Wo (M,dim)
 	xmid             [][]float32 // residual after attention (M,dim)
 	xnF, rstdF       [][]float32 // MLP RMSNorm output, 1/rms
@@ -60,7 +68,13 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 	p.xin = alloc(p.xin, L+1, M*dim)
 	p.xnA, p.rstdA = alloc(p.xnA, L, M*dim), alloc(p.rstdA, L, M)
 	p.q, p.k, p.v = alloc(p.q, L, M*dim), alloc(p.k, L, M*kv), alloc(p.v, L, M*kv)
-	p.att = alloc(p.att, L, B*H*T*T)
+	p.rows = m.attRowsFast()
+	p.attLd = T
+	if p.rows {
+		p.attLd = tensor.AttendScratch(T)
+		p.kT, p.vT = alloc(p.kT, L, B*c.KVHeads*c.HeadSize()*p.attLd), alloc(p.vT, L, B*c.KVHeads*c.HeadSize()*p.attLd)
+	}
+	p.att = alloc(p.att, L, B*H*T*p.attLd)
 	p.ao, p.xmid = alloc(p.ao, L, M*dim), alloc(p.xmid, L, M*dim)
 	p.xnF, p.rstdF = alloc(p.xnF, L, M*dim), alloc(p.rstdF, L, M)
 	p.h1, p.h3, p.hb = alloc(p.h1, L, M*hid), alloc(p.h3, L, M*hid), alloc(p.hb, L, M*hid)
