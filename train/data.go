@@ -22,11 +22,16 @@ type Data struct {
 	Passes  int   // episode passes over each user's records; 0: 2(N+1) as in METHOD.md §2
 	Seed    int64 // episode shuffles
 	Users   string
+	// MaxDropped is the share of episodes that may be left out for not
+	// fitting the model's positions (counted in DataStats.Dropped); more is
+	// an error.
+	MaxDropped float64
 }
 
 // DataStats says what Prepare built.
 type DataStats struct {
 	Users, Records, Episodes int
+	Dropped                  int    // episodes left out for not fitting the context
 	PromptTokens             [3]int // min, mean, max
 	CompletionTokens         [3]int
 	Positions                int // longest prompt + completion
@@ -100,14 +105,14 @@ func Prepare(d Data, codec fewshot.Codec, maxPositions int) ([]Item, DataStats, 
 		sumC += len(c) + len(r)
 		items = append(items, Item{User: ep.User, Prompt: p, Chosen: c, Rejected: r})
 	}
-	if len(tooLong) > 0 {
+	if len(tooLong) > 0 && float64(len(tooLong)) > d.MaxDropped*float64(len(eps)) {
 		sort.Strings(tooLong)
 		return nil, st, fmt.Errorf("%s: %d of %d episodes with %d shots do not fit the model's %d positions (first: %s); use fewer shots or shorter responses", path, len(tooLong), len(eps), n, maxPositions, tooLong[0])
 	}
 	if len(items) == 0 {
 		return nil, st, fmt.Errorf("%s: no episodes", path)
 	}
-	st.Users, st.Records, st.Episodes = len(byUser), len(recs), len(items)
+	st.Users, st.Records, st.Episodes, st.Dropped = len(byUser), len(recs), len(items), len(tooLong)
 	st.PromptTokens[1] = sumP / len(items)
 	st.CompletionTokens[1] = sumC / (2 * len(items))
 	return items, st, nil

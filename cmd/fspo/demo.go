@@ -76,7 +76,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 			init = filepath.Join(runs[st.init], train.ModelFile)
 		}
 		cfg := demoTrainConfig(st, *quick, *seed)
-		tf := trainFlags{data: data, out: runDir, init: init, variant: st.variant, layout: "compact", shots: st.shots, heldout: 64, passes: demoPasses, cfg: cfg}
+		tf := trainFlags{data: data, out: runDir, init: init, variant: st.variant, layout: "compact", shots: st.shots, heldout: 64, passes: demoPasses, maxDropped: 0.05, cfg: cfg}
 		if _, err := os.Stat(filepath.Join(runDir, train.ModelFile)); err == nil {
 			fmt.Fprintf(env.Stderr, "== train %s: already done (%s)\n", st.name, runDir)
 			continue

@@ -21,6 +21,7 @@ func init() {
 type trainFlags struct {
 	data, out, init, config, variant, layout string
 	shots, passes, heldout                   int
+	maxDropped                               float64
 	cfg                                      train.Config
 }
 
@@ -36,6 +37,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&tf.layout, "layout", "compact", "prompt layout: compact or paper")
 	fs.IntVar(&tf.shots, "shots", 4, "N: examples of the user in each prompt")
 	fs.IntVar(&tf.passes, "passes", 0, "episode passes over each user's records (0: 2(N+1))")
+	fs.Float64Var(&tf.maxDropped, "max-dropped", 0.05, "share of episodes that may be left out for not fitting the context (more is an error)")
 	fs.IntVar(&tf.heldout, "heldout", 64, "held-out users' pairs whose implicit reward accuracy is logged at checkpoints (0: none)")
 	d := train.Default("sft")
 	beta := fs.Float64("beta", 0, "preference β (default "+fmt.Sprint(d.Beta)+")")
@@ -110,13 +112,13 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 		return err
 	}
 	codec := fewshot.Codec{Tok: tok, Variant: v, Layout: layout}
-	items, st, err := train.Prepare(train.Data{Dir: tf.data, Variant: v, Layout: layout, Shots: tf.shots, Passes: tf.passes, Seed: tf.cfg.Seed}, codec, m.Positions())
+	items, st, err := train.Prepare(train.Data{Dir: tf.data, Variant: v, Layout: layout, Shots: tf.shots, Passes: tf.passes, Seed: tf.cfg.Seed, MaxDropped: tf.maxDropped}, codec, m.Positions())
 	if err != nil {
 		return err
 	}
 	var heldout []train.Item
 	if tf.heldout > 0 {
-		held, _, err := train.Prepare(train.Data{Dir: tf.data, Variant: v, Layout: layout, Shots: tf.shots, Passes: 1, Seed: tf.cfg.Seed, Users: "test"}, codec, m.Positions())
+		held, _, err := train.Prepare(train.Data{Dir: tf.data, Variant: v, Layout: layout, Shots: tf.shots, Passes: 1, Seed: tf.cfg.Seed, Users: "test", MaxDropped: tf.maxDropped}, codec, m.Positions())
 		if err != nil {
 			return fmt.Errorf("held-out pairs: %w", err)
 		}
@@ -136,6 +138,9 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
 	r := &train.Run{Config: tf.cfg, Dir: tf.out, Model: m, Ref: ref, Items: items, Heldout: heldout,
 		Meta: map[string]string{"init": abs(paths.Checkpoint), "data": abs(tf.data), "variant": string(v), "layout": layout.Name, "shots": fmt.Sprint(tf.shots)}}
+	if st.Dropped > 0 {
+		fmt.Fprintf(env.Stderr, "train: left out %d of %d episodes longer than the model's %d positions\n", st.Dropped, st.Dropped+st.Episodes, m.Positions())
+	}
 	fmt.Fprintf(env.Stderr, "train %s (%s, %d shots): %d users, %d episodes, prompt tokens %d/%d/%d (min/mean/max), longest episode %d positions, %d steps\n",
 		tf.cfg.Stage, v, tf.shots, st.Users, st.Episodes, st.PromptTokens[0], st.PromptTokens[1], st.PromptTokens[2], st.Positions, r.TotalSteps())
 	pr := newProgress(env, "train "+filepath.Base(tf.out), r.TotalSteps())
