@@ -3,6 +3,8 @@ package model
 import (
 	"context"
 	"fmt"
+
+	"fspo/tensor"
 )
 
 // Special token ids of the llama2.c tokenizers.
@@ -69,6 +71,11 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 			limit[i] = opt.MaxTokens
 		}
 		steps = append(steps, Step{Cache: caches[i], Tokens: p, Logits: logits[i]})
+	}
+	if n == 1 && tensor.Threads() > 1 {
+		// one sequence: its attention heads are split with a spinning partner
+		caches[0].team = tensor.NewTeam()
+		defer caches[0].team.Close()
 	}
 	active := make([]int, n)
 	for i := range active {

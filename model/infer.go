@@ -16,6 +16,9 @@ type Cache struct {
 	n     int       // positions filled
 	ctx   int       // positions available
 	kvDim int
+	// team, when set, splits a single row's attention heads between two
+	// threads (set by GenerateBatch for one sequence on 2+ threads).
+	team *tensor.Team
 }
 
 // NewCache makes an empty cache for up to m.Positions() positions.
@@ -224,6 +227,13 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 		}
 	}
 	scratch := tensor.AttendScratch(m.Positions())
+	if tm := b.rowCache[0].team; len(b.rowCache) == 1 && tm != nil && work >= attendTeamMin {
+		b.att = grow(b.att, 2*scratch)
+		tm.For(items, func(worker, it int) {
+			items1(b.att[worker*scratch:(worker+1)*scratch], it, it+1)
+		})
+		return
+	}
 	threads := tensor.Threads()
 	if threads == 1 || len(b.rowCache) == 1 || work < attendParMin {
 		b.att = grow(b.att, scratch)
@@ -243,3 +253,7 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 // attendParMin is the fewest attended positions (summed over the rows of a
 // Forward call) for which attention runs on several threads.
 const attendParMin = 512
+
+// attendTeamMin is the fewest positions for which a decoded row's attention
+// is split over a Team.
+const attendTeamMin = 64
