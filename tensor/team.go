@@ -25,8 +25,10 @@ type teamJob struct {
 	done atomic.Int32
 }
 
-// teamSpins is how many empty polls the partner makes between yields of its
-// thread to other goroutines.
+// teamSpins is how many empty polls a spinning thread makes between yields
+// of its processor (about 10 µs): on a machine with more runnable threads
+// than cores, a partner preempted while holding an item then gets the core
+// of the caller waiting for it.
 const teamSpins = 1 << 12
 
 // NewTeam starts the partner goroutine.
@@ -42,8 +44,9 @@ func (t *Team) partner() {
 	for polls := 0; !t.stop.Load(); polls++ {
 		j := t.cur.Load()
 		if j == seen {
-			if polls%teamSpins == 0 {
+			if polls%teamSpins == teamSpins-1 {
 				runtime.Gosched()
+				osYield()
 			}
 			continue
 		}
@@ -72,8 +75,11 @@ func (t *Team) For(n int, fn func(worker, i int)) {
 	j := &teamJob{fn: fn, n: int32(n)}
 	t.cur.Store(j) // publishes fn and n to the partner
 	j.work(0)
-	for j.done.Load() < j.n {
+	for polls := 0; j.done.Load() < j.n; polls++ {
 		// the partner is finishing an item
+		if polls%teamSpins == teamSpins-1 {
+			osYield()
+		}
 	}
 }
 
