@@ -9,13 +9,23 @@ import (
 // work, for splitting jobs of a few microseconds (the attention of one
 // decoded token) where waking a parked helper (ParallelFor) costs more than
 // it saves. Items are claimed through an atomic counter, so the caller does
-// every item the partner has not started: a partner that the machine does
-// not schedule slows nothing down. The partner holds a thread while the
-// team lives; Close it when the burst of jobs is over.
+// every item the partner has not started. The partner holds a thread while
+// the team lives; Close it when the burst of jobs is over.
+//
+// On a machine with more runnable threads than cores the partner is
+// sometimes preempted holding an item, and the caller waits for it. After
+// teamStalls such waits within teamWindow jobs the team goes solo: the
+// caller runs the next teamSolo jobs alone and the partner parks, then the
+// pair is tried again.
 type Team struct {
 	cur    atomic.Pointer[teamJob]
 	stop   atomic.Bool
+	parked atomic.Bool
+	wake   chan struct{}
 	exited chan struct{}
+
+	// caller's side only
+	jobs, stalls, solo int
 }
 
 type teamJob struct {
@@ -25,15 +35,21 @@ type teamJob struct {
 	done atomic.Int32
 }
 
-// teamSpins is how many empty polls a spinning thread makes between yields
-// of its processor (about 10 µs): on a machine with more runnable threads
-// than cores, a partner preempted while holding an item then gets the core
-// of the caller waiting for it.
-const teamSpins = 1 << 12
+const (
+	// teamSpins is how many empty polls a spinning thread makes between
+	// yields of its processor (about 10 µs), so that a preempted partner
+	// can get the core of the caller waiting for it.
+	teamSpins = 1 << 12
+	// teamPark is how many empty polls the partner makes before parking.
+	teamPark   = 64 * teamSpins
+	teamStalls = 4
+	teamWindow = 256
+	teamSolo   = 4096
+)
 
 // NewTeam starts the partner goroutine.
 func NewTeam() *Team {
-	t := &Team{exited: make(chan struct{})}
+	t := &Team{wake: make(chan struct{}, 1), exited: make(chan struct{})}
 	go t.partner()
 	return t
 }
@@ -43,15 +59,22 @@ func (t *Team) partner() {
 	var seen *teamJob
 	for polls := 0; !t.stop.Load(); polls++ {
 		j := t.cur.Load()
-		if j == seen {
-			if polls%teamSpins == teamSpins-1 {
-				runtime.Gosched()
-				osYield()
-			}
+		if j != seen {
+			seen = j
+			j.work(1)
+			polls = 0
 			continue
 		}
-		seen = j
-		j.work(1)
+		switch {
+		case polls >= teamPark:
+			t.parked.Store(true)
+			<-t.wake
+			t.parked.Store(false)
+			polls = 0
+		case polls%teamSpins == teamSpins-1:
+			runtime.Gosched()
+			osYield()
+		}
 	}
 }
 
@@ -67,24 +90,54 @@ func (j *teamJob) work(worker int) {
 }
 
 // For calls fn(worker, i) for every i in [0,n), worker 0 being the caller
-// and 1 the partner, and returns when all calls have returned.
+// and 1 the partner, and returns when all calls have returned. For is
+// called from one goroutine at a time.
 func (t *Team) For(n int, fn func(worker, i int)) {
 	if n <= 0 {
 		return
 	}
+	if t.solo > 0 {
+		t.solo--
+		for i := 0; i < n; i++ {
+			fn(0, i)
+		}
+		return
+	}
+	if t.parked.Load() {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
 	j := &teamJob{fn: fn, n: int32(n)}
 	t.cur.Store(j) // publishes fn and n to the partner
 	j.work(0)
+	stalled := false
 	for polls := 0; j.done.Load() < j.n; polls++ {
 		// the partner is finishing an item
 		if polls%teamSpins == teamSpins-1 {
+			stalled = true
 			osYield()
 		}
+	}
+	if stalled {
+		t.stalls++
+	}
+	if t.jobs++; t.jobs == teamWindow {
+		t.jobs = 0
+		t.stalls = 0
+	}
+	if t.stalls >= teamStalls {
+		t.solo, t.stalls, t.jobs = teamSolo, 0, 0
 	}
 }
 
 // Close stops the partner and waits for it to exit.
 func (t *Team) Close() {
 	t.stop.Store(true)
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
 	<-t.exited
 }

@@ -29,3 +29,44 @@ func TestTeamForCoversEveryItemOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestTeamGoesSoloAfterStalls: a partner that holds items long makes the
+// caller run the following jobs alone, all items still done once.
+func TestTeamGoesSoloAfterStalls(t *testing.T) {
+	tm := NewTeam()
+	defer tm.Close()
+	var partnerItems atomic.Int32
+	for job := 0; job < 40 && tm.solo == 0; job++ {
+		tm.For(2, func(worker, i int) {
+			work := int64(100_000) // the caller's item leaves time to claim the other
+			if worker == 1 {
+				partnerItems.Add(1)
+				work = 2_000_000
+			}
+			for start := cpuSpin(); cpuSpin()-start < work; {
+			}
+		})
+	}
+	if partnerItems.Load() == 0 {
+		t.Skip("the partner never ran (machine too busy)")
+	}
+	if tm.solo == 0 {
+		t.Fatalf("after %d slow partner items the team is not solo", partnerItems.Load())
+	}
+	before := partnerItems.Load()
+	for job := 0; job < 10; job++ {
+		tm.For(3, func(worker, i int) {
+			if worker != 0 {
+				partnerItems.Add(1)
+			}
+		})
+	}
+	if partnerItems.Load() != before {
+		t.Fatalf("solo team gave %d items to the partner", partnerItems.Load()-before)
+	}
+}
+
+// cpuSpin returns a counter that grows with busy work (a few ns a step).
+var spinCounter atomic.Int64
+
+func cpuSpin() int64 { return spinCounter.Add(1) }
