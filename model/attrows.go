@@ -37,6 +37,7 @@ func (m *Model) attentionForwardRows(p *Pass, l int) {
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	q, k, v, att, ao := p.q[l], p.k[l], p.v[l], p.att[l], p.ao[l]
 	parallelFor(B*KVH, 1, func(lo, hi int) {
+		scr := make([]float32, ld) // the scores of one row, in L1
 		for task := lo; task < hi; task++ {
 			b, kh := task/KVH, task%KVH
 			kT, vT := p.kT[l][task*hs*ld:(task+1)*hs*ld], p.vT[l][task*hs*ld:(task+1)*hs*ld]
@@ -47,7 +48,7 @@ func (m *Model) attentionForwardRows(p *Pass, l int) {
 				for t := 0; t < T; t++ {
 					a, s := p.keyRanges(b*T+t, t) // keys [0,a) and [s,t]: [a,s) masked
 					o := (b*T+t)*dim + h*hs
-					tensor.AttnRowForward(P[t*ld:(t+1)*ld], ao[o:o+hs], q[o:o+hs], kT, vT, ld, t+1, a, s, scale)
+					tensor.AttnRowForward(P[t*ld:(t+1)*ld], scr, ao[o:o+hs], q[o:o+hs], kT, vT, ld, t+1, a, s, scale)
 				}
 			}
 		}

@@ -31,14 +31,19 @@ func checkAttnRow(op string, p []float32, kT, vT []float32, ld, n int) {
 
 // AttnRowForward: one query row q (8) over keys [0,n) except the masked
 // range [ma,mb): p[:AttendScratch(n)] receives the probabilities (0 where
-// masked and past n) and out[:8] the attended values.
-func AttnRowForward(p, out, q, kT, vT []float32, ld, n, ma, mb int, scale float32) {
+// masked and past n) and out[:8] the attended values. scr (AttendScratch(n)
+// values) holds the scores, so that p, a row of a large matrix, is written
+// once.
+func AttnRowForward(p, scr, out, q, kT, vT []float32, ld, n, ma, mb int, scale float32) {
 	checkAttnRow("AttnRowForward", p, kT, vT, ld, n)
+	if len(scr) < AttendScratch(n) {
+		panic(fmt.Sprintf("tensor.AttnRowForward: scratch has %d values, want %d", len(scr), AttendScratch(n)))
+	}
 	if ma < 0 || ma > mb || mb >= n {
 		panic(fmt.Sprintf("tensor.AttnRowForward: masked range [%d,%d) of %d keys", ma, mb, n))
 	}
 	if level >= levelAVX512 {
-		attnRowForwardSIMD(p, out[:8], q[:8], kT, vT, ld, n, ma, mb, scale)
+		attnRowForwardSIMD(p, scr, out[:8], q[:8], kT, vT, ld, n, ma, mb, scale)
 		clearUpper()
 		return
 	}

@@ -2,7 +2,7 @@
 
 package tensor
 
-func attnRowForwardSIMD(p, out, q, kT, vT []float32, ld, n, ma, mb int, scale float32) {
+func attnRowForwardSIMD(p, scr, out, q, kT, vT []float32, ld, n, ma, mb int, scale float32) {
 	panic("tensor: SIMD kernels are not built")
 }
 

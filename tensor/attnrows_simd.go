@@ -96,17 +96,17 @@ func weighted4(w, t []float32, ld, n int) archsimd.Float32x4 {
 	return hsum4(fold(s0), fold(s1), fold(s2), fold(s3))
 }
 
-func attnRowForwardSIMD(p, out, q, kT, vT []float32, ld, n, ma, mb int, scale float32) {
+func attnRowForwardSIMD(p, scr, out, q, kT, vT []float32, ld, n, ma, mb int, scale float32) {
 	np := AttendScratch(n)
-	p = p[:np]
-	scores8(p, q, kT, ld, n, scale)
+	p, scr = p[:np], scr[:np]
+	scores8(scr, q, kT, ld, n, scale)
 	for j := ma; j < mb; j++ {
-		p[j] = negInf
+		scr[j] = negInf
 	}
 	for j := n; j < np; j++ {
-		p[j] = negInf
+		scr[j] = negInf
 	}
-	softmax16(p, maxSIMD(p[:n]))
+	softmax16(p, scr, maxSIMD(scr[:n]))
 	weighted8(out, p, vT, ld, n)
 }
 
@@ -148,11 +148,13 @@ func attnColsAccumSIMD(dT []float32, ld int, w []float32, ldw int, g []float32, 
 	}
 }
 
-// softmax16 replaces p (a multiple of 16 long) by exp(p − m) / Σ exp(p − m),
-// -Inf entries becoming 0: expf (exp.go) on 16 lanes, then one scaling pass.
+// softmax16 sets dst to exp(s − m) / Σ exp(s − m) for s (a multiple of 16
+// long, overwritten by exp(s − m)), -Inf entries becoming 0: expf (exp.go)
+// on 16 lanes, then one scaling pass.
 // Inputs are scores minus their maximum, so at most 0; the overflow branch
 // of expf is not needed, and NaN is kept.
-func softmax16(p []float32, m float32) {
+func softmax16(dst, p []float32, m float32) {
+	dst = dst[:len(p)]
 	// The constants are broadcast inside the loop (from memory, a load each):
 	// hoisted, thirteen of them with the temporaries overflow the 15 vector
 	// registers and the spills made the loop 2x slower.
@@ -178,6 +180,6 @@ func softmax16(p []float32, m float32) {
 	}
 	inv := archsimd.BroadcastFloat32x16(1 / hsum(fold(sum)))
 	for j := 0; j+16 <= len(p); j += 16 {
-		archsimd.LoadFloat32x16Slice(p[j : j+16]).Mul(inv).StoreSlice(p[j : j+16])
+		archsimd.LoadFloat32x16Slice(p[j : j+16]).Mul(inv).StoreSlice(dst[j : j+16])
 	}
 }

@@ -34,7 +34,7 @@ func TestAttnRows(t *testing.T) {
 					if r >= tc.mb {
 						ma, mb = tc.ma, tc.mb
 					}
-					AttnRowForward(P[r*ld:], out[r*hs:], q[r*hs:], kT, vT, ld, r+1, ma, mb, scale)
+					AttnRowForward(P[r*ld:], make([]float32, ld), out[r*hs:], q[r*hs:], kT, vT, ld, r+1, ma, mb, scale)
 					AttnRowBackward(dS[r*ld:], dq[r*hs:], P[r*ld:], do[r*hs:], kT, vT, ld, r+1, scale)
 				}
 				dkT, dvT := make([]float32, hs*ld), make([]float32, hs*ld)
