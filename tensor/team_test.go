@@ -48,8 +48,8 @@ func TestTeamGoesSoloAfterStalls(t *testing.T) {
 			}
 		})
 	}
-	if partnerItems.Load() == 0 {
-		t.Skip("the partner never ran (machine too busy)")
+	if partnerItems.Load() < teamStalls {
+		t.Skipf("the partner ran %d items of 100 jobs (machine too busy)", partnerItems.Load())
 	}
 	if tm.solo == 0 {
 		t.Fatalf("after %d slow partner items the team is not solo", partnerItems.Load())
