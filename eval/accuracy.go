@@ -23,6 +23,9 @@ type Accuracy struct {
 	Reference  string  `json:"reference"`
 	RefSource  string  `json:"reference_source"`
 	MeanMargin float64 `json:"mean_margin"` // mean β·h over the pairs
+	// TooLong counts the pairs left out because prompt and completion do not
+	// fit the model's positions.
+	TooLong int `json:"too_long,omitempty"`
 }
 
 // scoreBatch is how many examples go through one scoring pass. A pass keeps
@@ -34,18 +37,25 @@ const scoreBatch = 2
 
 // implicitAccuracy scores every episode's chosen and rejected completion
 // under policy and reference.
-func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, eps []episode.Episode, others *episode.Others, policy, ref *model.Model, beta float64) (judge.Summary, float64, error) {
-	exs := make([]model.Example, len(eps))
-	for i, ep := range eps {
+func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, all []episode.Episode, others *episode.Others, policy, ref *model.Model, beta float64) (judge.Summary, float64, int, error) {
+	exs := make([]model.Example, 0, len(all))
+	eps := make([]episode.Episode, 0, len(all))
+	tooLong := 0
+	for i, ep := range all {
 		other := others.For(ep, c.Seed)
 		p, ch, rj := codec.Encode(ep, other)
 		if codec.Variant == episode.COT && ep.Query.RejectedDescription == "" && other == "" {
-			return judge.Summary{}, 0, fmt.Errorf("episode %d (user %s): the cot rejected completion needs another user's description and there is none", i, ep.User)
+			return judge.Summary{}, 0, 0, fmt.Errorf("episode %d (user %s): the cot rejected completion needs another user's description and there is none", i, ep.User)
 		}
 		if n := len(p) + max(len(ch), len(rj)) - 1; n > policy.Positions() {
-			return judge.Summary{}, 0, fmt.Errorf("episode %d (user %s, query %s): %d positions, the model has %d", i, ep.User, ep.Query.Key(), n, policy.Positions())
+			tooLong++ // counted in the report
+			continue
 		}
-		exs[i] = model.Example{Prompt: p, Completions: [][]int{ch, rj}}
+		exs = append(exs, model.Example{Prompt: p, Completions: [][]int{ch, rj}})
+		eps = append(eps, ep)
+	}
+	if len(exs) == 0 {
+		return judge.Summary{}, 0, tooLong, fmt.Errorf("all %d held-out pairs are longer than the model's %d positions", len(all), policy.Positions())
 	}
 	var pass *model.Pass // shared by both models: they have the same shapes
 	sums := func(m *model.Model) ([][2]float64, error) {
@@ -67,11 +77,11 @@ func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, eps []
 	}
 	pol, err := sums(policy)
 	if err != nil {
-		return judge.Summary{}, 0, err
+		return judge.Summary{}, 0, 0, err
 	}
 	rf, err := sums(ref)
 	if err != nil {
-		return judge.Summary{}, 0, err
+		return judge.Summary{}, 0, 0, err
 	}
 	// Each pair is an outcome for judge.WinRate: 1 when the implicit reward
 	// ranks the chosen response first, else 0 (a zero margin counts as wrong).
@@ -86,5 +96,5 @@ func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, eps []
 			outs[i].Score = 1
 		}
 	}
-	return judge.WinRate(outs, users, c.Seed), margin / float64(len(eps)), nil
+	return judge.WinRate(outs, users, c.Seed), margin / float64(len(eps)), tooLong, nil
 }

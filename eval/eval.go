@@ -223,9 +223,9 @@ func accuracyOf(ctx context.Context, c Config, g *generator, ms *models, d *data
 	if fromRun {
 		src = "run"
 	}
-	w, margin, err := implicitAccuracy(ctx, c, g.codec(variantOf[method]), d.episodes, d.others, l.model, ref.model, beta)
+	w, margin, tooLong, err := implicitAccuracy(ctx, c, g.codec(variantOf[method]), d.episodes, d.others, l.model, ref.model, beta)
 	if err != nil {
 		return Accuracy{}, err
 	}
-	return Accuracy{Summary: w, Beta: beta, BetaSource: src, Reference: ref.path, RefSource: refSource, MeanMargin: margin}, nil
+	return Accuracy{Summary: w, Beta: beta, BetaSource: src, Reference: ref.path, RefSource: refSource, MeanMargin: margin, TooLong: tooLong}, nil
 }

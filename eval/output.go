@@ -135,7 +135,11 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "\nImplicit-reward accuracy: share of held-out pairs with β·log πθ/πref(chosen) > β·log πθ/πref(rejected).\n\n")
 		for _, m := range PreferenceMethods {
 			if a, ok := r.Accuracy[m]; ok {
-				fmt.Fprintf(&b, "- %s: β %g (%s), reference %s (%s), mean margin %.4f, %d pairs\n", m, a.Beta, a.BetaSource, a.Reference, a.RefSource, a.MeanMargin, a.N)
+				fmt.Fprintf(&b, "- %s: β %g (%s), reference %s (%s), mean margin %.4f, %d pairs", m, a.Beta, a.BetaSource, a.Reference, a.RefSource, a.MeanMargin, a.N)
+				if a.TooLong > 0 {
+					fmt.Fprintf(&b, " (%d longer than the context left out)", a.TooLong)
+				}
+				b.WriteString("\n")
 			}
 		}
 	}
