@@ -32,24 +32,29 @@ func TestTeamForCoversEveryItemOnce(t *testing.T) {
 }
 
 // TestTeamGoesSoloAfterStalls: a partner that holds items long makes the
-// caller run the following jobs alone, all items still done once.
+// caller run the following jobs alone, all items still done once. The
+// caller's item waits (up to 50 ms) for the partner to claim the other; the
+// partner's item lasts until a timer releases it 20 ms later.
 func TestTeamGoesSoloAfterStalls(t *testing.T) {
 	tm := NewTeam()
 	defer tm.Close()
 	var partnerItems atomic.Int32
-	for job := 0; job < 100 && tm.solo == 0; job++ {
+	for job := 0; job < 10 && tm.solo == 0; job++ {
+		release := make(chan struct{})
+		time.AfterFunc(20*time.Millisecond, func() { close(release) })
+		claimed := partnerItems.Load()
 		tm.For(2, func(worker, i int) {
-			work := 300 * time.Microsecond // the caller's item leaves time to claim the other
 			if worker == 1 {
 				partnerItems.Add(1)
-				work = 2 * time.Millisecond
+				<-release
+				return
 			}
-			for start := time.Now(); time.Since(start) < work; {
+			for start := time.Now(); partnerItems.Load() == claimed && time.Since(start) < 50*time.Millisecond; {
 			}
 		})
 	}
 	if partnerItems.Load() < teamStalls {
-		t.Skipf("the partner ran %d items of 100 jobs (machine too busy)", partnerItems.Load())
+		t.Skipf("the partner ran %d items of 10 jobs (machine too busy)", partnerItems.Load())
 	}
 	if tm.solo == 0 {
 		t.Fatalf("after %d slow partner items the team is not solo", partnerItems.Load())
