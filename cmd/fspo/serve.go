@@ -100,6 +100,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if *db == "" {
 		return fmt.Errorf("%w: fspo serve: --db is required (sqlite:fspo.db for one server)", errUsage)
 	}
+	if !strings.HasPrefix(*db, "sqlite:") && !strings.HasPrefix(*db, "postgres://") && !strings.HasPrefix(*db, "postgresql://") {
+		return fmt.Errorf("%w: fspo serve: --db %q: want sqlite:PATH or postgres://USER@HOST/DB", errUsage, *db)
+	}
 	v, err := episode.ParseVariant(*variant)
 	if err != nil || v == episode.ZeroShot || v == episode.Oracle {
 		return fmt.Errorf("%w: fspo serve: --variant %q: want plain, cot or preferred-only", errUsage, *variant)
