@@ -3,6 +3,7 @@ package tensor
 import (
 	"runtime"
 	"sync/atomic"
+	"time"
 )
 
 // Team is the caller plus one partner goroutine that spins waiting for
@@ -13,10 +14,11 @@ import (
 // the team lives; Close it when the burst of jobs is over.
 //
 // On a machine with more runnable threads than cores the partner is
-// sometimes preempted holding an item, and the caller waits for it. After
-// teamStalls such waits within teamWindow jobs the team goes solo: the
-// caller runs the next teamSolo jobs alone and the partner parks, then the
-// pair is tried again.
+// sometimes preempted holding an item, and the caller waits for it, often
+// for a whole time slice of the other process (milliseconds, the time of
+// dozens of tokens). After teamStalls waits longer than teamStallTime
+// within teamWindow jobs the team goes solo: the caller runs the next
+// teamSolo jobs alone and the partner parks, then the pair is tried again.
 type Team struct {
 	cur    atomic.Pointer[teamJob]
 	stop   atomic.Bool
@@ -42,9 +44,12 @@ const (
 	teamSpins = 1 << 12
 	// teamPark is how many empty polls the partner makes before parking.
 	teamPark   = 64 * teamSpins
-	teamStalls = 4
-	teamWindow = 256
-	teamSolo   = 4096
+	teamStalls = 1
+	// teamStallTime is how long the caller waits for the partner before it
+	// counts a stall: longer than an interrupt, shorter than a time slice.
+	teamStallTime = 50 * time.Microsecond
+	teamWindow    = 256
+	teamSolo      = 1 << 14
 )
 
 // NewTeam starts the partner goroutine.
@@ -113,10 +118,15 @@ func (t *Team) For(n int, fn func(worker, i int)) {
 	t.cur.Store(j) // publishes fn and n to the partner
 	j.work(0)
 	stalled := false
+	var t0 time.Time
 	for polls := 0; j.done.Load() < j.n; polls++ {
 		// the partner is finishing an item
 		if polls%teamSpins == teamSpins-1 {
-			stalled = true
+			if t0.IsZero() {
+				t0 = time.Now()
+			} else if time.Since(t0) > teamStallTime {
+				stalled = true
+			}
 			osYield()
 		}
 	}
