@@ -212,6 +212,9 @@ func (m *Model) mlpTeam(tm *tensor.Team, b *inferBuf, tw *transposed, l int) {
 	hcut := splitCols(hid)
 	tm.For(2, func(_, i int) {
 		j0, j1 := [2]int{0, hcut}[i], [2]int{hcut, hid}[i]
+		if j0 == j1 {
+			return
+		}
 		gemm(false, false, 1, j1-j0, dim, b.xb, dim, w1[j0:], hid, 0, b.h1[j0:j1], hid)
 		gemm(false, false, 1, j1-j0, dim, b.xb, dim, w3[j0:], hid, 0, b.h3[j0:j1], hid)
 		swigluForward(b.hb[j0:j1], b.h1[j0:j1], b.h3[j0:j1])
@@ -219,19 +222,24 @@ func (m *Model) mlpTeam(tm *tensor.Team, b *inferBuf, tw *transposed, l int) {
 	dcut := splitCols(dim)
 	tm.For(2, func(_, i int) {
 		j0, j1 := [2]int{0, dcut}[i], [2]int{dcut, dim}[i]
+		if j0 == j1 {
+			return
+		}
 		gemm(false, false, 1, j1-j0, hid, b.hb, hid, w2[j0:], dim, 1, b.x[j0:j1], dim)
 	})
 }
 
-// splitCols cuts n columns in two near the middle at a multiple of 16.
-func splitCols(n int) int { return max(16, (n/2+15)/16*16) }
+// splitCols cuts n columns in two near the middle at a multiple of 16 (all
+// to the first part when n ≤ 16).
+func splitCols(n int) int { return min(n, max(16, (n/2+15)/16*16)) }
 
 // attendCached: for every row, each group of query heads attends over its
 // KV head's cached positions 0..pos (causal), writing b.ao (tensor.AttendT on
-// the transposed cache). The (row, KV head) items are independent; they are
-// shared out across threads when several rows bring enough work to pay
-// for waking a helper thread: for a single decoded row it never does
-// (measured: 2 threads decoded 20% slower than 1 with a split per layer).
+// the transposed cache). The (row, KV head) items are independent. A single
+// decoded row splits them over its cache's Team when it has one; several
+// rows share them out with ParallelFor when they bring enough work to pay
+// for waking a helper thread, which one row never does (measured: 2
+// threads decoded 20% slower than 1 with a ParallelFor per layer).
 func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 	c := m.Config
 	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()

@@ -29,3 +29,11 @@ func TestGenerateSameOnTwoThreads(t *testing.T) {
 		t.Fatalf("2 threads generated %v,\nwant (1 thread) %v", two, one)
 	}
 }
+
+func TestSplitCols(t *testing.T) {
+	for _, tc := range []struct{ n, want int }{{172, 96}, {64, 32}, {512, 256}, {40, 32}, {20, 16}, {16, 16}, {8, 8}} {
+		if got := splitCols(tc.n); got != tc.want {
+			t.Errorf("splitCols(%d) = %d, want %d", tc.n, got, tc.want)
+		}
+	}
+}
