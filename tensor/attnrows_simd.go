@@ -117,13 +117,42 @@ func attnRowBackwardSIMD(ds, dq, p, do, kT, vT []float32, ld, n int, scale float
 	for j := 0; j < np; j += 16 {
 		dv = archsimd.LoadFloat32x16Slice(p[j:]).MulAdd(archsimd.LoadFloat32x16Slice(ds[j:]), dv)
 	}
-	dot := archsimd.BroadcastFloat32x16(hsum(fold(dv)))
-	sc := archsimd.BroadcastFloat32x16(scale)
-	for j := 0; j < np; j += 16 {
-		x := archsimd.LoadFloat32x16Slice(ds[j:]).Sub(dot)
-		x.Mul(archsimd.LoadFloat32x16Slice(p[j:])).Mul(sc).StoreSlice(ds[j:])
+	// ds = scale·p∘(dP − dot), formed in the pass that takes channels 0..3
+	// of dq, which the pass for channels 4..7 then reads
+	a := dsWeighted4(ds, p, hsum(fold(dv)), scale, kT, ld, n)
+	b := weighted4(ds, kT[4*ld:], ld, n)
+	a.StoreSlice(dq[0:4])
+	b.StoreSlice(dq[4:8])
+}
+
+// dsWeighted4 replaces ds[:AttendScratch(n)] (dP) by scale·p∘(dP − dot) and
+// returns its products with rows 0..3 of t, as weighted4.
+func dsWeighted4(ds, p []float32, dot, scale float32, t []float32, ld, n int) archsimd.Float32x4 {
+	var s0, s1, s2, s3 archsimd.Float32x16
+	dv, sc := archsimd.BroadcastFloat32x16(dot), archsimd.BroadcastFloat32x16(scale)
+	full := n &^ 15
+	t0, t1, t2, t3 := t[:full], t[ld:ld+full], t[2*ld:2*ld+full], t[3*ld:3*ld+full]
+	t1, t2, t3 = t1[:len(t0)], t2[:len(t0)], t3[:len(t0)]
+	dd, pp := ds[:len(t0)], p[:len(t0)]
+	for j := 0; j+16 <= len(t0); j += 16 {
+		a := archsimd.LoadFloat32x16Slice(dd[j : j+16]).Sub(dv).Mul(archsimd.LoadFloat32x16Slice(pp[j : j+16])).Mul(sc)
+		a.StoreSlice(dd[j : j+16])
+		s0 = archsimd.LoadFloat32x16Slice(t0[j:j+16]).MulAdd(a, s0)
+		s1 = archsimd.LoadFloat32x16Slice(t1[j:j+16]).MulAdd(a, s1)
+		s2 = archsimd.LoadFloat32x16Slice(t2[j:j+16]).MulAdd(a, s2)
+		s3 = archsimd.LoadFloat32x16Slice(t3[j:j+16]).MulAdd(a, s3)
 	}
-	weighted8(dq, ds, kT, ld, n)
+	if full < n {
+		j, m := full, n-full
+		mk := tailMask(m)
+		a := archsimd.LoadFloat32x16Slice(ds[j:]).Sub(dv).Mul(archsimd.LoadFloat32x16Slice(p[j:])).Mul(sc)
+		a.StoreSlice(ds[j:])
+		s0 = loadTail(t[j:], m, mk).MulAdd(a, s0)
+		s1 = loadTail(t[ld+j:], m, mk).MulAdd(a, s1)
+		s2 = loadTail(t[2*ld+j:], m, mk).MulAdd(a, s2)
+		s3 = loadTail(t[3*ld+j:], m, mk).MulAdd(a, s3)
+	}
+	return hsum4(fold(s0), fold(s1), fold(s2), fold(s3))
 }
 
 // attnColsAccumSIMD: per block of 16 keys, the rows t ≥ j0 in two passes of
