@@ -56,7 +56,7 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 	for p := n; p < np; p++ {
 		att[p] = negInf
 	}
-	inv := 1 / expSubSIMD(att, att, maxSIMD(att[:n]))
+	inv := 1 / expSum16(att, maxSIMD(att[:n]))
 	// out[d] = inv · Σ_p att[p]·v[d][p], 8 channels per pass over att
 	for c := 0; c < hs; c += 8 {
 		var s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x16

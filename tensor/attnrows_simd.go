@@ -177,13 +177,11 @@ func attnColsAccumSIMD(dT []float32, ld int, w []float32, ldw int, g []float32, 
 	}
 }
 
-// softmax16 sets dst to exp(s − m) / Σ exp(s − m) for s (a multiple of 16
-// long, overwritten by exp(s − m)), -Inf entries becoming 0: expf (exp.go)
-// on 16 lanes, then one scaling pass.
+// expSum16 replaces p (a multiple of 16 long) by exp(p − m), -Inf entries
+// becoming 0, and returns the sum: expf (exp.go) on 16 lanes.
 // Inputs are scores minus their maximum, so at most 0; the overflow branch
 // of expf is not needed, and NaN is kept.
-func softmax16(dst, p []float32, m float32) {
-	dst = dst[:len(p)]
+func expSum16(p []float32, m float32) float32 {
 	// The constants are broadcast inside the loop (from memory, a load each):
 	// hoisted, thirteen of them with the temporaries overflow the 15 vector
 	// registers and the spills made the loop 2x slower.
@@ -207,7 +205,14 @@ func softmax16(dst, p []float32, m float32) {
 		y.StoreSlice(p[j : j+16])
 		sum = sum.Add(y)
 	}
-	inv := archsimd.BroadcastFloat32x16(1 / hsum(fold(sum)))
+	return hsum(fold(sum))
+}
+
+// softmax16 sets dst to exp(s − m) / Σ exp(s − m) for s (a multiple of 16
+// long, overwritten by exp(s − m)), -Inf entries becoming 0.
+func softmax16(dst, p []float32, m float32) {
+	dst = dst[:len(p)]
+	inv := archsimd.BroadcastFloat32x16(1 / expSum16(p, m))
 	for j := 0; j+16 <= len(p); j += 16 {
 		archsimd.LoadFloat32x16Slice(p[j : j+16]).Mul(inv).StoreSlice(dst[j : j+16])
 	}
