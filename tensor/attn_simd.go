@@ -12,6 +12,20 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 	hs := len(q)
 	np := AttendScratch(n)
 	att = att[:np]
+	if hs == 8 {
+		// the row kernels of attnrows_simd.go: no bounds checks in the
+		// loops, and four sums per pass over values (eight spill)
+		scores8(att, q, k, ld, n, scale)
+		for p := n; p < np; p++ {
+			att[p] = negInf
+		}
+		inv := 1 / expSum16(att, maxSIMD(att[:n]))
+		weighted8(out, att, v, ld, n)
+		for d := range out[:8] {
+			out[d] *= inv
+		}
+		return
+	}
 	full := n &^ 15
 	// scores: att[p] = Σ_d scale·q[d]·k[d][p], 8 channels per pass
 	for c := 0; c < hs; c += 8 {
