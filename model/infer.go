@@ -143,10 +143,6 @@ func (m *Model) Forward(steps []Step) error {
 	}
 	lin := func(y, x, wl, wt []float32, l, in, out int) { mm(y, x, wl, wt, l, in, out, 0) }
 	linAdd := func(y, x, wl, wt []float32, l, in, out int) { mm(y, x, wl, wt, l, in, out, 1) }
-	var tm *tensor.Team // one decoded row with a Team: its MLP is split too
-	if len(steps) == 1 && M == 1 && useT {
-		tm = steps[0].Cache.team
-	}
 	for l := 0; l < c.Layers; l++ {
 		rmsnormForward(b.xb, nil, b.x, layer(w.RmsAtt, l, dim), dim, c.NormEps)
 		lin(b.q, b.xb, w.Wq, tw.wq, l, dim, dim)
@@ -173,10 +169,6 @@ func (m *Model) Forward(steps []Step) error {
 		m.attendCached(b, steps, l)
 		linAdd(b.x, b.ao, w.Wo, tw.wo, l, dim, dim)
 		rmsnormForward(b.xb, nil, b.x, layer(w.RmsFfn, l, dim), dim, c.NormEps)
-		if tm != nil {
-			m.mlpTeam(tm, b, tw, l)
-			continue
-		}
 		lin(b.h1, b.xb, w.W1, tw.w1, l, dim, hid)
 		lin(b.h3, b.xb, w.W3, tw.w3, l, dim, hid)
 		swigluForward(b.hb, b.h1, b.h3)
@@ -199,39 +191,6 @@ func (m *Model) Forward(steps []Step) error {
 	}
 	return nil
 }
-
-// mlpTeam is the MLP of one decoded row split over a Team by columns:
-// worker c computes columns [cut_c, cut_c+1) of h1 and h3 and of their
-// SwiGLU, then, after all of hb is known, half of the down projection's
-// output channels. The same products column by column as the unsplit path.
-func (m *Model) mlpTeam(tm *tensor.Team, b *inferBuf, tw *transposed, l int) {
-	c := m.Config
-	dim, hid := c.Dim, c.Hidden
-	w1, w3 := tw.w1[l*dim*hid:(l+1)*dim*hid], tw.w3[l*dim*hid:(l+1)*dim*hid]
-	w2 := tw.w2[l*hid*dim : (l+1)*hid*dim]
-	hcut := splitCols(hid)
-	tm.For(2, func(_, i int) {
-		j0, j1 := [2]int{0, hcut}[i], [2]int{hcut, hid}[i]
-		if j0 == j1 {
-			return
-		}
-		gemm(false, false, 1, j1-j0, dim, b.xb, dim, w1[j0:], hid, 0, b.h1[j0:j1], hid)
-		gemm(false, false, 1, j1-j0, dim, b.xb, dim, w3[j0:], hid, 0, b.h3[j0:j1], hid)
-		swigluForward(b.hb[j0:j1], b.h1[j0:j1], b.h3[j0:j1])
-	})
-	dcut := splitCols(dim)
-	tm.For(2, func(_, i int) {
-		j0, j1 := [2]int{0, dcut}[i], [2]int{dcut, dim}[i]
-		if j0 == j1 {
-			return
-		}
-		gemm(false, false, 1, j1-j0, hid, b.hb, hid, w2[j0:], dim, 1, b.x[j0:j1], dim)
-	})
-}
-
-// splitCols cuts n columns in two near the middle at a multiple of 16 (all
-// to the first part when n ≤ 16).
-func splitCols(n int) int { return min(n, max(16, (n/2+15)/16*16)) }
 
 // attendCached: for every row, each group of query heads attends over its
 // KV head's cached positions 0..pos (causal), writing b.ao (tensor.AttendT on

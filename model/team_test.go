@@ -9,7 +9,7 @@ import (
 )
 
 // TestGenerateSameOnTwoThreads: one sequence on 2 threads splits its
-// attention and MLP over a Team; the tokens must be those of 1 thread.
+// attention over a Team; the tokens must be those of 1 thread.
 func TestGenerateSameOnTwoThreads(t *testing.T) {
 	m := loadStories(t)
 	defer tensor.SetThreads(0)
@@ -27,13 +27,5 @@ func TestGenerateSameOnTwoThreads(t *testing.T) {
 	}
 	if !slices.Equal(one, two) {
 		t.Fatalf("2 threads generated %v,\nwant (1 thread) %v", two, one)
-	}
-}
-
-func TestSplitCols(t *testing.T) {
-	for _, tc := range []struct{ n, want int }{{172, 96}, {64, 32}, {512, 256}, {40, 32}, {20, 16}, {16, 16}, {8, 8}} {
-		if got := splitCols(tc.n); got != tc.want {
-			t.Errorf("splitCols(%d) = %d, want %d", tc.n, got, tc.want)
-		}
 	}
 }
