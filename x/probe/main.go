@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math"
 	"path/filepath"
 
 	"fspo/dataset"
@@ -21,6 +22,8 @@ func main() {
 	mpath := flag.String("model", "", "model file")
 	tokPath := flag.String("tok", "/work/shared/models/stories260K/tok512.bin", "tokenizer")
 	users := flag.String("users", "test", "test or train")
+	variant := flag.String("variant", "plain", "prompt variant: plain or preferred-only (match training)")
+	shots := flag.Int("shots", 4, "N: shots per episode (match training)")
 	flag.Parse()
 	m, err := model.Load(*mpath)
 	if err != nil {
@@ -52,12 +55,17 @@ func main() {
 			sel = append(sel, r)
 		}
 	}
-	eps := episode.Build(dataset.GroupByUser(sel), 4, 1, 7)
-	c := fewshot.Codec{Tok: tok, Variant: episode.Plain, Layout: episode.Compact}
-	var own, other, diff float64
+	v, err := episode.ParseVariant(*variant)
+	if err != nil {
+		log.Fatal(err)
+	}
+	eps := episode.Build(dataset.GroupByUser(sel), *shots, 1, 7)
+	c := fewshot.Codec{Tok: tok, Variant: v, Layout: episode.Compact}
+	var own, other, diff, diff2 float64
 	var nOwn, nOther int
 	for i, ep := range eps {
 		o := eps[(i+len(eps)/2)%len(eps)]
+		var d1 float64
 		for k, shots := range [][]dataset.Record{ep.Shots, o.Shots} {
 			p := c.Prompt(shots, ep.Query.Prompt, "")
 			ch := c.Completion(ep.Query.Chosen, "")
@@ -68,6 +76,7 @@ func main() {
 			}
 			d := pass.Sum(0, 0) - pass.Sum(0, 1)
 			if k == 0 {
+				d1 = d
 				own += d
 				diff += d
 				if d > 0 {
@@ -79,10 +88,12 @@ func main() {
 				if d > 0 {
 					nOther++
 				}
+				diff2 += (d1 - d) * (d1 - d)
 			}
 		}
 	}
 	n := float64(len(eps))
-	fmt.Printf("%d episodes: acc(own shots) %.3f, acc(other user's shots) %.3f, mean logp(c)-logp(r): own %.3f other %.3f, own-other %.3f\n",
-		len(eps), float64(nOwn)/n, float64(nOther)/n, own/n, other/n, diff/n)
+	se := math.Sqrt(math.Max(diff2/n-(diff/n)*(diff/n), 0) / n)
+	fmt.Printf("%d episodes: acc(own shots) %.3f, acc(other user's shots) %.3f, mean logp(c)-logp(r): own %.3f other %.3f, own-other %.3f ± %.3f\n",
+		len(eps), float64(nOwn)/n, float64(nOther)/n, own/n, other/n, diff/n, se)
 }
