@@ -127,8 +127,10 @@ func TestSynthRecipeKillResume(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("resumed preferences.jsonl (%d bytes) differs from the uninterrupted run's (%d bytes)", len(got), len(want))
 	}
-	// A finished call is never sent again: a request body may repeat only
-	// if it was in flight at a kill (at most the client's concurrency, 8).
+	// A finished call is never sent again: a request body may repeat only if
+	// it was unfinished at a kill — in flight (at most the client's
+	// concurrency, 8) or answered but not yet committed to the cache (the
+	// concurrency slot is free again by then: at most 8 more).
 	seen := map[[32]byte]int{}
 	repeats := 0
 	for _, r := range srv.Requests() {
@@ -138,8 +140,8 @@ func TestSynthRecipeKillResume(t *testing.T) {
 			repeats++
 		}
 	}
-	if repeats > kills*8 {
-		t.Errorf("%d requests repeated across %d kills, want <= %d", repeats, kills, kills*8)
+	if repeats > kills*16 {
+		t.Errorf("%d requests repeated across %d kills, want <= %d", repeats, kills, kills*16)
 	}
 	if n := len(srv.Requests()); n-repeats != totalCalls {
 		t.Errorf("distinct requests across the runs = %d, want %d as in the uninterrupted run", n-repeats, totalCalls)
