@@ -2,36 +2,9 @@ package model
 
 import "fspo/tensor"
 
-// gemm computes C(MxN) = op(A)·op(B) + beta·C in row-major BLAS terms.
-// It is a variable so the engine can run on the tensor package's kernels.
+// gemm computes C(MxN) = op(A)·op(B) + beta·C in row-major BLAS terms, on
+// the tensor package's kernels.
 var gemm = tensor.Gemm
-
-func naiveGemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	for i := 0; i < M; i++ {
-		for j := 0; j < N; j++ {
-			var s float32
-			for k := 0; k < K; k++ {
-				var av, bv float32
-				if transA {
-					av = a[k*lda+i]
-				} else {
-					av = a[i*lda+k]
-				}
-				if transB {
-					bv = b[j*ldb+k]
-				} else {
-					bv = b[k*ldb+j]
-				}
-				s += av * bv
-			}
-			if beta == 0 {
-				c[i*ldc+j] = s
-			} else {
-				c[i*ldc+j] = beta*c[i*ldc+j] + s
-			}
-		}
-	}
-}
 
 // linear: y (M,out) = x (M,in) · Wᵀ, W (out,in).
 func linear(y, x, w []float32, M, in, out int) {
