@@ -61,35 +61,19 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if set["stage"] {
-		cfg.Stage = *stage
+	// flags given on the command line override the file and the defaults
+	apply := map[string]func(){
+		"stage": func() { cfg.Stage = *stage }, "beta": func() { cfg.Beta = *beta },
+		"objective": func() { cfg.Objective = *objective }, "lr": func() { cfg.LR = *lr },
+		"steps": func() { cfg.Steps = *steps }, "epochs": func() { cfg.Epochs = *epochs },
+		"batch": func() { cfg.Batch = *batch }, "seed": func() { cfg.Seed = *seed },
+		"optimizer": func() { cfg.Optimizer = *optName },
 	}
-	if set["beta"] {
-		cfg.Beta = *beta
-	}
-	if set["objective"] {
-		cfg.Objective = *objective
-	}
-	if set["lr"] {
-		cfg.LR = *lr
-	}
-	if set["steps"] {
-		cfg.Steps = *steps
-	}
-	if set["epochs"] {
-		cfg.Epochs = *epochs
-	}
-	if set["batch"] {
-		cfg.Batch = *batch
-	}
-	if set["seed"] {
-		cfg.Seed = *seed
-	}
-	if set["optimizer"] {
-		cfg.Optimizer = *optName
-	}
+	fs.Visit(func(f *flag.Flag) {
+		if set, ok := apply[f.Name]; ok {
+			set()
+		}
+	})
 	tf.cfg = cfg
 	return trainStage(ctx, env, tf)
 }
