@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"fspo/atomicfile"
 )
 
 // Output file names inside the output folder.
@@ -41,28 +43,11 @@ func WriteOutputs(dir string, r *Report, samples []Sample) error {
 		return fmt.Errorf("eval: %s: %w", WinratesPNG, err)
 	}
 	for name, b := range map[string][]byte{SamplesJSONL: sb.Bytes(), ReportJSON: append(js, '\n'), ReportMD: []byte(r.Markdown()), WinratesPNG: png} {
-		if err := writeAtomic(filepath.Join(dir, name), b); err != nil {
+		if err := atomicfile.WriteBytes(filepath.Join(dir, name), b); err != nil {
 			return fmt.Errorf("eval: %w", err)
 		}
 	}
 	return nil
-}
-
-func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // ReadSamples reads samples.jsonl; a bad line is reported with its number.

@@ -8,7 +8,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"fspo/atomicfile"
 )
 
 // The llama2.c "version 0" checkpoint: 7 little-endian int32 (dim, hidden_dim,
@@ -95,7 +96,7 @@ func (m *Model) WriteLlama2C(path string) error {
 	if c.NormEps != 1e-5 || c.RopeTheta != 10000 {
 		return fmt.Errorf("export %s: llama2.c fixes norm_eps 1e-5 and rope_theta 10000; this model has %g and %g", path, c.NormEps, c.RopeTheta)
 	}
-	return writeAtomic(path, func(w io.Writer) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
 		vocab := int32(c.Vocab)
 		if !c.SharedClassifier {
 			vocab = -vocab
@@ -138,41 +139,4 @@ func writeRopeTables(w io.Writer, c Config) error {
 		return err
 	}
 	return binary.Write(w, binary.LittleEndian, im)
-}
-
-// writeAtomic writes a file through a temporary file in the same folder and
-// renames it over path, so a crash leaves the old file or the new one.
-func writeAtomic(path string, fill func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = fill(bw); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"fspo/atomicfile"
 )
 
 // metricsLog appends Metrics lines to metrics.jsonl. Opened for a resumed run,
@@ -35,7 +37,7 @@ func openMetrics(path string, after int64) (*metricsLog, error) {
 		}
 		keep = append(keep, line...)
 	}
-	if err := writeFileAtomic(path, keep); err != nil {
+	if err := atomicfile.WriteBytes(path, keep); err != nil {
 		return nil, fmt.Errorf("train: metrics: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"fspo/atomicfile"
 )
 
 func savePNG(img *vgimg.Canvas, path string) error {
@@ -11,5 +13,5 @@ func savePNG(img *vgimg.Canvas, path string) error {
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteBytes(path, buf.Bytes())
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"fspo/model"
+
+	"fspo/atomicfile"
 )
 
 type refLogprobs struct {
@@ -50,7 +52,7 @@ func cachedLogprobs(ctx context.Context, path, hash string, m *model.Model, item
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(path, raw); err != nil {
+	if err := atomicfile.WriteBytes(path, raw); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	return out, nil
@@ -79,26 +81,4 @@ func scorePairs(ctx context.Context, m *model.Model, items []Item) ([]refLogprob
 		}
 	}
 	return out, nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

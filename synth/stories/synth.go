@@ -18,6 +18,8 @@ import (
 	"fspo/episode"
 	"fspo/model"
 	"fspo/tokenizer"
+
+	"fspo/atomicfile"
 )
 
 // Output names inside the data directory.
@@ -298,7 +300,9 @@ func Synthesize(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, o
 		func() error { return writeJSON(filepath.Join(opt.Out, DisagreementJSON), dis) },
 		func() error { return writePNG(filepath.Join(opt.Out, DisagreementPNG), dis.Rate, dis.Users) },
 		func() error { return writeJSON(filepath.Join(opt.Out, ReportJSONName), rep) },
-		func() error { return writeAtomic(filepath.Join(opt.Out, ReportMDName), []byte(rep.markdown())) },
+		func() error {
+			return atomicfile.WriteBytes(filepath.Join(opt.Out, ReportMDName), []byte(rep.markdown()))
+		},
 	} {
 		if err := f(); err != nil {
 			return nil, fmt.Errorf("synth stories: %w", err)
