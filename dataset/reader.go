@@ -211,6 +211,9 @@ func parseLine(line []byte) (Record, *FieldError) {
 			if err := json.Unmarshal(raw, &rec.Meta); err != nil {
 				return &FieldError{Field: key, Problem: "must be an object of strings"}
 			}
+			if len(rec.Meta) == 0 {
+				rec.Meta = nil // {} says no more than an absent meta, as the writer writes it
+			}
 		}
 		return nil
 	})
