@@ -16,6 +16,9 @@
 //     (the upper reference available without a description-trained model).
 //   - responses stop at EOS or at the longest training response's token
 //     count (plus the longest description for COT), whichever comes first.
+//   - a COT model writes its description greedily (DescriptionTemperature
+//     0: its best guess of the user), then samples its response like every
+//     other method.
 //   - a COT output without its response part is a loss: the method wrote
 //     no response.
 //   - sequence i of a method's batch samples with seed hash(seed,
@@ -86,11 +89,16 @@ type Config struct {
 	Queries     int     // queries per held-out user; 0: every evaluation episode
 	OracleK     int     // base samples the oracle picks from
 	Temperature float64 // sampling temperature of every method
-	TopP        float64 // nucleus mass; 1 turns it off
-	MaxTokens   int     // response token cap; 0: the longest training response
-	Seed        int64
-	Beta        float64 // β of the implicit reward when a run does not record it
-	Out         string  // output folder
+	// DescriptionTemperature is the sampling temperature of the user
+	// description a COT model writes before its response (0: greedy, the
+	// most likely description); the response is then sampled at
+	// Temperature.
+	DescriptionTemperature float64
+	TopP                   float64 // nucleus mass; 1 turns it off
+	MaxTokens              int     // response token cap; 0: the longest training response
+	Seed                   int64
+	Beta                   float64 // β of the implicit reward when a run does not record it
+	Out                    string  // output folder
 
 	// Judge compares responses; nil is the exact reward judge (Rewards).
 	Judge judge.Judge `json:"-"`
@@ -149,6 +157,9 @@ func (c Config) Validate() error {
 	}
 	if c.Temperature < 0 || !(c.TopP > 0 && c.TopP <= 1) {
 		bad = append(bad, fmt.Sprintf("temperature %g must be ≥ 0 and top-p %g in (0,1]", c.Temperature, c.TopP))
+	}
+	if !(c.DescriptionTemperature >= 0) {
+		bad = append(bad, fmt.Sprintf("description temperature %g must be ≥ 0", c.DescriptionTemperature))
 	}
 	if c.MaxTokens < 0 {
 		bad = append(bad, fmt.Sprintf("max tokens: %d must not be negative", c.MaxTokens))

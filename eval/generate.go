@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"fspo/episode"
@@ -102,19 +103,25 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 	}
 	opt := model.GenOptions{MaxTokens: limit, Temperature: float32(g.cfg.Temperature), TopP: float32(g.cfg.TopP), StopAtBOS: true}
 	seed := seedFor(g.cfg.Seed, j.method)
+	codec := g.codec(j.variant)
 	gens := make([]model.Generated, 0, len(prompts))
 	t0 := time.Now()
 	for lo := 0; lo < len(prompts); lo += chunk {
 		hi := min(lo+chunk, len(prompts))
 		opt.Seed = seed + uint64(lo)
-		out, err := j.model.GenerateBatch(ctx, prompts[lo:hi], opt, nil)
+		var out []model.Generated
+		var err error
+		if j.variant == episode.COT {
+			out, err = g.generateCOT(ctx, j.model, codec.Separator(), prompts[lo:hi], opt)
+		} else {
+			out, err = j.model.GenerateBatch(ctx, prompts[lo:hi], opt, nil)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("eval %s: %w", j.method, err)
 		}
 		gens = append(gens, out...)
 		g.cfg.progress("%s: generated %d/%d responses (%.1fs)", j.method, hi, len(prompts), time.Since(t0).Seconds())
 	}
-	codec := g.codec(j.variant)
 	res := make([][]response, len(eps))
 	for i := range eps {
 		res[i] = make([]response, j.k)
@@ -135,6 +142,58 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 		}
 	}
 	return res, nil
+}
+
+// generateCOT generates COT outputs in two parts: the description at
+// Config.DescriptionTemperature up to and including sep, the separator
+// before the response (within opt's total cap), then the response at opt's
+// temperature, capped like every method's response. An output whose description ends (EOS or the cap)
+// without the separator is returned as is, and parses as having no
+// response part.
+func (g *generator) generateCOT(ctx context.Context, m *model.Model, sep []int, prompts [][]int, opt model.GenOptions) ([]model.Generated, error) {
+	dopt := opt
+	dopt.Temperature, dopt.TopP = float32(g.cfg.DescriptionTemperature), 1
+	if dopt.Temperature > 0 {
+		dopt.TopP = opt.TopP
+	}
+	done := make([]bool, len(prompts))
+	seen := make([][]int, len(prompts))
+	desc, err := m.GenerateBatch(ctx, prompts, dopt, func(i, tok int) bool {
+		seen[i] = append(seen[i], tok)
+		if n := len(seen[i]); n >= len(sep) && slices.Equal(seen[i][n-len(sep):], sep) {
+			done[i] = true
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	var idx []int
+	var second [][]int
+	for i, d := range desc {
+		if done[i] {
+			idx = append(idx, i)
+			second = append(second, append(slices.Clip(prompts[i]), d.Tokens...))
+		}
+	}
+	out := desc
+	if len(second) == 0 {
+		return out, nil
+	}
+	// The response is capped like every method's (a description longer
+	// than the cap's share of it does not shorten the response).
+	ropt := opt
+	ropt.MaxTokens = g.maxTokens(episode.Plain)
+	resp, err := m.GenerateBatch(ctx, second, ropt, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range idx {
+		out[i].Tokens = append(out[i].Tokens, resp[k].Tokens...)
+		out[i].FinishReason = resp[k].FinishReason
+	}
+	return out, nil
 }
 
 // seedFor derives a method's sampling seed from the run's seed: the first

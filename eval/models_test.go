@@ -1,10 +1,16 @@
 package eval
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"fspo/model"
+	"fspo/modelpath"
+	"fspo/tokenizer"
 )
 
 func TestReferenceFor(t *testing.T) {
@@ -108,5 +114,62 @@ func TestConfigValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+// TestGenerateCOTTwoParts checks the COT generation of Run on the real
+// stories260K model, with a "separator" taken from its own greedy output
+// (the base model never writes the COT headers): the description is
+// decoded greedily up to and including the separator, then the response is
+// sampled; with a greedy response the two parts equal one greedy pass.
+func TestGenerateCOTTwoParts(t *testing.T) {
+	paths, err := modelpath.FindDefault()
+	if err != nil {
+		t.Skipf("no stories260K model: %v", err)
+	}
+	m, err := model.Load(paths.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(paths.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompts := [][]int{tok.Encode("Once upon a time,", true, false), tok.Encode("One day, a cat", true, false)}
+	ctx := context.Background()
+	single, err := m.GenerateBatch(ctx, prompts, model.GenOptions{MaxTokens: 40, StopAtBOS: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sep := single[0].Tokens[6:8] // written greedily by the first prompt; maybe not by the second
+	g := &generator{cfg: Config{DescriptionTemperature: 0}, caps: caps{response: 20, description: 10}}
+	greedy, err := g.generateCOT(ctx, m, sep, prompts, model.GenOptions{MaxTokens: 40, StopAtBOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range greedy {
+		n := min(len(got.Tokens), len(single[i].Tokens))
+		if !slices.Equal(got.Tokens[:n], single[i].Tokens[:n]) {
+			t.Errorf("prompt %d: two greedy parts %v differ from one greedy pass %v", i, got.Tokens, single[i].Tokens)
+		}
+	}
+	// The first output: 8 description tokens ending in sep, then a
+	// response capped at caps.response.
+	if got := len(greedy[0].Tokens); got != 8+20 {
+		t.Errorf("first output has %d tokens, want 8 (description and separator) + 20 (response cap)", got)
+	}
+	sampled := make([][]int, 3)
+	for s := range sampled {
+		out, err := g.generateCOT(ctx, m, sep, prompts[:1], model.GenOptions{MaxTokens: 40, Temperature: 1, TopP: 1, Seed: uint64(10 + s), StopAtBOS: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sampled[s] = out[0].Tokens
+		if !slices.Equal(out[0].Tokens[:8], single[0].Tokens[:8]) {
+			t.Errorf("seed %d: description part %v is not the greedy one %v", s, out[0].Tokens[:8], single[0].Tokens[:8])
+		}
+	}
+	if slices.Equal(sampled[0][8:], sampled[1][8:]) && slices.Equal(sampled[1][8:], sampled[2][8:]) {
+		t.Errorf("three seeds sampled the same response %v", sampled[0][8:])
 	}
 }

@@ -81,23 +81,24 @@ type Report struct {
 
 // ReportConfig records what was evaluated and how.
 type ReportConfig struct {
-	Data        string                      `json:"data"`
-	DataFiles   map[string]dataset.FileInfo `json:"data_files"` // the manifest's hashes, verified
-	Base        string                      `json:"base"`
-	Tokenizer   string                      `json:"tokenizer"`
-	Runs        map[string]string           `json:"runs"`
-	Refs        map[string]string           `json:"refs,omitempty"`
-	Judge       string                      `json:"judge"`
-	Shots       int                         `json:"shots"`
-	Layout      string                      `json:"layout"`
-	Queries     int                         `json:"queries_per_user"`
-	OracleK     int                         `json:"oracle_k"`
-	Temperature float64                     `json:"temperature"`
-	TopP        float64                     `json:"top_p"`
-	MaxTokens   map[string]int              `json:"max_tokens"` // response cap per prompt variant
-	Seed        int64                       `json:"seed"`
-	Resamples   int                         `json:"bootstrap_resamples"`
-	BaseNote    string                      `json:"base_prompt"`
+	Data                   string                      `json:"data"`
+	DataFiles              map[string]dataset.FileInfo `json:"data_files"` // the manifest's hashes, verified
+	Base                   string                      `json:"base"`
+	Tokenizer              string                      `json:"tokenizer"`
+	Runs                   map[string]string           `json:"runs"`
+	Refs                   map[string]string           `json:"refs,omitempty"`
+	Judge                  string                      `json:"judge"`
+	Shots                  int                         `json:"shots"`
+	Layout                 string                      `json:"layout"`
+	Queries                int                         `json:"queries_per_user"`
+	OracleK                int                         `json:"oracle_k"`
+	Temperature            float64                     `json:"temperature"`
+	DescriptionTemperature float64                     `json:"description_temperature"`
+	TopP                   float64                     `json:"top_p"`
+	MaxTokens              map[string]int              `json:"max_tokens"` // response cap per prompt variant
+	Seed                   int64                       `json:"seed"`
+	Resamples              int                         `json:"bootstrap_resamples"`
+	BaseNote               string                      `json:"base_prompt"`
 }
 
 func newReport(c Config, judgeLabel string, d *data, g *generator) *Report {
@@ -106,7 +107,7 @@ func newReport(c Config, judgeLabel string, d *data, g *generator) *Report {
 		Absent: map[string]string{}, Models: map[string]string{}, Accuracy: map[string]Accuracy{},
 		Timings: map[string]float64{}, Users: map[string]int{},
 		Config: ReportConfig{Data: c.Data, DataFiles: d.manifest.Files, Base: c.Base, Tokenizer: c.Tokenizer, Runs: c.Runs, Refs: c.Refs,
-			Judge: judgeLabel, Shots: c.Shots, Layout: c.Layout, Queries: c.Queries, OracleK: c.OracleK, Temperature: c.Temperature,
+			Judge: judgeLabel, Shots: c.Shots, Layout: c.Layout, Queries: c.Queries, OracleK: c.OracleK, Temperature: c.Temperature, DescriptionTemperature: c.DescriptionTemperature,
 			TopP: c.TopP, Seed: c.Seed, Resamples: judge.Resamples,
 			MaxTokens: map[string]int{"response": g.maxTokens(episode.Plain), "cot": g.maxTokens(episode.COT)},
 			BaseNote:  "base and oracle continue the query's story opening directly (BOS + opening), the base model's natural use"},

@@ -50,6 +50,10 @@ func (c Codec) Completion(response, description string) []int {
 // separator ends a COT description and starts the response.
 func (c Codec) separator() []int { return c.enc("\n" + c.Layout.Preferred) }
 
+// Separator is the token sequence between a COT completion's description
+// and its response: a COT model that has written it starts its response.
+func (c Codec) Separator() []int { return c.separator() }
+
 // Header is the fixed start of every completion; generation forces it.
 func (c Codec) Header() []int {
 	if c.Variant == episode.COT {

@@ -87,8 +87,9 @@ func (e *ModelEngine) prompt(c fewshot.Codec, shots []Shot, question string, raw
 }
 
 // Answer implements Engine. Shots that do not fit the context are dropped
-// oldest first. For COT models the description is not streamed; the
-// response part is.
+// oldest first. A COT model first writes its description of the user
+// greedily (its best guess; not streamed), then samples the response
+// (streamed), as fspo eval does.
 func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, error) {
 	raw := !req.Personalize && e.RawBase
 	c := e.codecFor(req.Personalize)
@@ -97,21 +98,32 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 	if err != nil {
 		return Answer{}, err
 	}
-	cot := c.Variant == episode.COT && !raw
-	sep := c.Tok.Encode("\n"+c.Layout.Preferred, false, false)
-	var gen []int
-	inResponse, first := !cot, true
+	var a Answer
+	if c.Variant == episode.COT && !raw {
+		sep := c.Separator()
+		var desc []int
+		found := false
+		g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: e.Model.Positions() / 4, StopAtBOS: true}, func(tok int) bool {
+			desc = append(desc, tok)
+			found = len(desc) >= len(sep) && slices.Equal(desc[len(desc)-len(sep):], sep)
+			return !found
+		})
+		if err != nil {
+			return Answer{}, fmt.Errorf("engine %s: %w", e.Label, err)
+		}
+		a.Description, _, _ = c.Parse(g.Tokens)
+		a.CompletionTokens, a.FinishReason = len(g.Tokens), g.FinishReason
+		if !found {
+			// cut off before the response part: the description and an empty answer
+			a.PromptTokens = len(p)
+			return a, nil
+		}
+		p = append(slices.Clip(p), g.Tokens...)
+	}
+	first := true
 	var streamErr error
 	emit := func(tok int) bool {
-		gen = append(gen, tok)
-		if req.Stream == nil {
-			return true
-		}
-		if !inResponse {
-			inResponse = len(gen) >= len(sep) && slices.Equal(gen[len(gen)-len(sep):], sep)
-			return true
-		}
-		if tok == model.EOS || tok == model.BOS {
+		if req.Stream == nil || tok == model.EOS || tok == model.BOS {
 			return true
 		}
 		piece := c.Tok.Decode(0, tok)
@@ -125,11 +137,7 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 		}
 		return true
 	}
-	maxTokens := req.MaxTokens
-	if cot {
-		maxTokens += e.Model.Positions() / 4 // room for the description before the response
-	}
-	g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: maxTokens, Temperature: req.Temperature, TopP: req.TopP,
+	g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP,
 		Seed: req.Seed, StopAtBOS: true}, emit)
 	if err != nil {
 		return Answer{}, fmt.Errorf("engine %s: %w", e.Label, err)
@@ -137,13 +145,10 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 	if streamErr != nil {
 		return Answer{}, streamErr
 	}
-	a := Answer{PromptTokens: len(p), CompletionTokens: len(g.Tokens), FinishReason: g.FinishReason}
-	if cot {
-		// A COT output cut off before its response part keeps its description and an empty answer.
-		a.Description, a.Text, _ = c.Parse(g.Tokens)
-	} else {
-		a.Text = c.Text(g.Tokens)
-	}
+	a.PromptTokens = len(p) - a.CompletionTokens
+	a.CompletionTokens += len(g.Tokens)
+	a.FinishReason = g.FinishReason
+	a.Text = c.Text(g.Tokens)
 	return a, nil
 }
 

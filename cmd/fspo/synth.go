@@ -44,6 +44,7 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 	users := fs.Int("users", def.Users, "users: two thirds train, the rest held out (heldout, interpolated, unseen)")
 	testUsers := fs.Int("test-users", def.TestUsers, "held-out users among --users (0: a third)")
 	bestChosen := fs.Bool("best-chosen", def.BestChosen, "one side of every pair is a best candidate of its opening for the user (else two random candidates)")
+	descriptions := fs.String("descriptions", stories.Varied, "phrasing of the user descriptions: varied (several layouts and wordings) or canonical (one short fixed form)")
 	seed := fs.Int64("seed", def.Seed, "seed of every random choice")
 	prompts := fs.Int("prompts", def.Prompts, fmt.Sprintf("training story openings (at most %d)", len(stories.TrainPrompts())))
 	heldOut := fs.Int("held-out-prompts", def.HeldOutPrompts, fmt.Sprintf("held-out story openings (at most %d)", len(stories.HeldOutPrompts())))
@@ -71,9 +72,14 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for name, apply := range map[string]func(){
-		"users":            func() { opt.Users = *users },
-		"test-users":       func() { opt.TestUsers = *testUsers },
-		"best-chosen":      func() { opt.BestChosen = *bestChosen },
+		"users":       func() { opt.Users = *users },
+		"test-users":  func() { opt.TestUsers = *testUsers },
+		"best-chosen": func() { opt.BestChosen = *bestChosen },
+		"descriptions": func() {
+			if opt.Descriptions = *descriptions; opt.Descriptions == stories.Varied {
+				opt.Descriptions = "" // the default, as older config.json files record it
+			}
+		},
 		"seed":             func() { opt.Seed = *seed },
 		"prompts":          func() { opt.Prompts = *prompts },
 		"held-out-prompts": func() { opt.HeldOutPrompts = *heldOut },

@@ -42,7 +42,7 @@ func TestLoadCandidates(t *testing.T) {
 // FuzzParseUsers: users.json is outside input; parsing never panics, and
 // what parses re-encodes to something that parses the same.
 func FuzzParseUsers(f *testing.F) {
-	uf, err := drawUsers(5, 0, 1)
+	uf, err := drawUsers(5, 0, 1, "")
 	if err != nil {
 		f.Fatal(err)
 	}

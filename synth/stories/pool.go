@@ -147,7 +147,7 @@ func planPool(opt *Options, tok *tokenizer.Tokenizer, prompts []string, nTrain i
 				c: Candidate{
 					ID: fmt.Sprintf("p%02d-c%02d", i, j), PromptIndex: i, Prompt: pr, HeldOut: i >= nTrain,
 					Steer: steer, Persona: per,
-					PersonaDescription: Describe(per.Prefs(), mix(uint64(opt.Seed)^uint64(i)<<20^uint64(j))),
+					PersonaDescription: DescribeAs(opt.Descriptions, per.Prefs(), mix(uint64(opt.Seed)^uint64(i)<<20^uint64(j))),
 				},
 				input:  input,
 				budget: max(4, limit-steerToks+6), // a little more, as decoding and re-encoding may differ

@@ -218,6 +218,92 @@ func object(pr Pref, rng *rand.Rand) string {
 	return opts[rng.IntN(len(opts))]
 }
 
+// Description phrasings (Options.Descriptions).
+const (
+	// Varied descriptions pick among several layouts, verbs and namings.
+	Varied = "varied"
+	// Canonical descriptions have one fixed form, short in tokens ("Loves
+	// Max and cats. Hates trucks. Long stories."): a small model can learn
+	// to write it from a few examples, which the COT variant asks of it.
+	Canonical = "canonical"
+)
+
+// DescribeAs writes the description of prefs in the given phrasing
+// (Varied or Canonical; "" is Varied).
+func DescribeAs(phrasing string, prefs []Pref, seed uint64) string {
+	if phrasing == Canonical {
+		return DescribeCanonical(prefs)
+	}
+	return Describe(prefs, seed)
+}
+
+// canonicalVerbs name each strength band: likes, then dislikes.
+var canonicalVerbs = [2][3]string{{"Loves", "Likes", "Mildly likes"}, {"Hates", "Dislikes", "Mildly dislikes"}}
+
+// canonicalLength is the length sentence by preferred length and band.
+var canonicalLength = map[string][3]string{
+	"short": {"Short stories only.", "Short stories.", "Shorter stories."},
+	"long":  {"Long stories only.", "Long stories.", "Longer stories."},
+}
+
+// canonicalObject is a value's one name in canonical descriptions: names
+// as they are, animals and objects in the plural, places with "the",
+// moods as "MOOD stories".
+func canonicalObject(pr Pref) string {
+	v, _ := lookup(pr.Category, pr.Value)
+	switch pr.Category {
+	case Animal, Object:
+		if len(v.Forms) > 1 {
+			return v.Forms[1]
+		}
+	case Place:
+		return "the " + v.Word
+	case Mood:
+		return v.Word + " stories"
+	}
+	return v.Word
+}
+
+// DescribeCanonical writes prefs in the canonical phrasing: one sentence
+// per sign and strength band, strongest likes first, then the dislikes,
+// then the length. It is faithful to every preference's value, sign and
+// band, like Describe, and deterministic.
+func DescribeCanonical(prefs []Pref) string {
+	var groups [2][3][]string
+	var length *Pref
+	sorted := append([]Pref(nil), prefs...)
+	sort.SliceStable(sorted, func(i, j int) bool { return math.Abs(sorted[i].Weight) > math.Abs(sorted[j].Weight) })
+	for i := range sorted {
+		p := &sorted[i]
+		if p.Category == Length {
+			length = p
+			continue
+		}
+		sign := 0
+		if p.Weight < 0 {
+			sign = 1
+		}
+		groups[sign][band(p.Weight)] = append(groups[sign][band(p.Weight)], canonicalObject(*p))
+	}
+	var sentences []string
+	for sign := range groups {
+		for b, objs := range groups[sign] {
+			if len(objs) == 0 {
+				continue
+			}
+			list := objs[0]
+			if n := len(objs); n > 1 {
+				list = strings.Join(objs[:n-1], ", ") + " and " + objs[n-1]
+			}
+			sentences = append(sentences, canonicalVerbs[sign][b]+" "+list+".")
+		}
+	}
+	if length != nil {
+		sentences = append(sentences, canonicalLength[length.Value][band(length.Weight)])
+	}
+	return strings.Join(sentences, " ")
+}
+
 // Describe writes a text description of prefs, faithful to every
 // preference (value, sign and strength band), in one of several phrasings
 // chosen by seed, so that descriptions are not identically templated.

@@ -146,6 +146,42 @@ func TestDescribeIsFaithfulAndVaried(t *testing.T) {
 	}
 }
 
+func TestDescribeCanonical(t *testing.T) {
+	tests := []struct {
+		prefs []Pref
+		want  string
+	}{
+		{[]Pref{{Animal, "bunny", 1.3}, {Place, "zoo", 0.9}, {Mood, "angry", -0.6}, {Length, "long", 1.0}},
+			"Loves bunnies. Likes the zoo. Mildly dislikes angry stories. Long stories."},
+		// within a band, stronger first; bands from strong to weak; dislikes after likes
+		{[]Pref{{Name, "Max", 0.5}, {Object, "ball", -1.5}, {Animal, "cat", 1.2}, {Name, "Amy", 1.6}, {Length, "short", 0.4}},
+			"Loves Amy and cats. Mildly likes Max. Hates balls. Shorter stories."},
+		{[]Pref{{Animal, "cat", 1.2}, {Place, "park", 1.3}, {Object, "ball", 1.4}, {Length, "short", 1.5}},
+			"Loves balls, the park and cats. Short stories only."},
+		{[]Pref{{Mood, "sad", -0.9}}, "Dislikes sad stories."},
+	}
+	for _, tc := range tests {
+		if got := DescribeCanonical(tc.prefs); got != tc.want {
+			t.Errorf("DescribeCanonical(%v) =\n  %q, want\n  %q", tc.prefs, got, tc.want)
+		}
+		if got := DescribeAs(Canonical, tc.prefs, 9); got != tc.want {
+			t.Errorf("DescribeAs(Canonical) = %q, want %q", got, tc.want)
+		}
+	}
+	// Every value named in the canonical form is one the reward counts.
+	prefs := []Pref{{Animal, "mouse", 1}, {Object, "candy", -1}, {Mood, "happy", 0.5}, {Place, "beach", 0.9}}
+	d := DescribeCanonical(prefs)
+	for _, p := range prefs {
+		v, _ := lookup(p.Category, p.Value)
+		if Mentions(v, d) == 0 {
+			t.Errorf("%q does not mention %s in a form the reward counts", d, p.Value)
+		}
+	}
+	if got, want := DescribeAs("", prefs, 4), Describe(prefs, 4); got != want {
+		t.Errorf("DescribeAs(\"\") = %q, want the varied %q", got, want)
+	}
+}
+
 func TestPersonaPrefs(t *testing.T) {
 	p := Persona{Name: "Tom", Object: "ball", Length: "short"}
 	got := p.Prefs()

@@ -121,7 +121,7 @@ func TestLabelUser(t *testing.T) {
 		if r.Prompt == "Opening C" {
 			t.Errorf("train user labelled on the held-out opening")
 		}
-		if *r.ChosenScore != 1 || *r.RejectedScore != 0 || r.Description != "Likes cats." || r.RejectedDescription != "persona A dog." || r.Source != "stories" {
+		if *r.ChosenScore != 1 || *r.RejectedScore != 0 || r.Description != "Likes cats." || r.RejectedDescription != "" || r.Meta["rejected_persona"] != "persona A dog." || r.Source != "stories" {
 			t.Errorf("record fields wrong: %+v", r)
 		}
 		if err := r.Check(); err != nil {

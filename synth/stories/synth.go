@@ -45,8 +45,11 @@ type Options struct {
 	// opening for the user (the other drawn at random), instead of two
 	// random candidates: the preferred responses then show what the user
 	// wants, and few shots say more about the user.
-	BestChosen bool  `json:"best_chosen,omitempty"`
-	Seed       int64 `json:"seed"`
+	BestChosen bool `json:"best_chosen,omitempty"`
+	// Descriptions is the phrasing of user and persona descriptions:
+	// Varied ("" is Varied) or Canonical.
+	Descriptions string `json:"descriptions,omitempty"`
+	Seed         int64  `json:"seed"`
 	// Prompts and HeldOutPrompts are how many of TrainPrompts and
 	// HeldOutPrompts to use.
 	Prompts        int `json:"prompts"`
@@ -128,6 +131,8 @@ func (o *Options) Check() error {
 		return bad("short_tokens/long_tokens", fmt.Sprint(o.ShortTokens, "/", o.LongTokens), "need 8 ≤ short ≤ long ≤ 120")
 	case o.Batch < 1:
 		return bad("batch", o.Batch, "must be at least 1")
+	case o.Descriptions != "" && o.Descriptions != Varied && o.Descriptions != Canonical:
+		return bad("descriptions", o.Descriptions, "must be varied or canonical")
 	}
 	return nil
 }
@@ -201,7 +206,7 @@ func Synthesize(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, o
 	if err != nil {
 		return nil, err
 	}
-	uf, err := drawUsers(opt.Users, opt.TestUsers, opt.Seed)
+	uf, err := drawUsers(opt.Users, opt.TestUsers, opt.Seed, opt.Descriptions)
 	if err != nil {
 		return nil, err
 	}
@@ -392,19 +397,28 @@ func fillReport(rep *Report, uf *UsersFile, cands []Candidate, rewards [][]float
 // evaluation pass over every user's records) in the compact layout (plain
 // and COT variants) and the paper layout (plain): tokens of the prompt and
 // the longer completion, with BOS and EOS, to compare with the model's
-// positions.
+// positions. A COT rejected completion without a rejected_description is
+// measured with the longest user description.
 func episodeTokens(recs []dataset.Record, seed int64, tok *tokenizer.Tokenizer) (map[string]Summary, error) {
 	eps := episode.Build(dataset.GroupByUser(recs), 4, episode.EvalPasses, seed)
 	if len(eps) == 0 {
 		return nil, nil
 	}
 	count := func(s string) int { return len(tok.Encode(s, true, true)) }
+	// A COT rejected completion carries another user's description: measured
+	// with the longest one, an upper bound.
+	longest, most := "", 0
+	for _, r := range recs {
+		if n := count(r.Description); n > most {
+			longest, most = r.Description, n
+		}
+	}
 	out := map[string]Summary{}
 	for _, c := range []struct {
 		v episode.Variant
 		l episode.Layout
 	}{{episode.Plain, episode.Compact}, {episode.COT, episode.Compact}, {episode.Plain, episode.Paper}} {
-		st, err := episode.Measure(eps, c.v, c.l, count)
+		st, err := episode.Measure(eps, c.v, c.l, count, episode.OtherDescription(longest))
 		if err != nil {
 			return nil, fmt.Errorf("measure episodes: %w", err)
 		}

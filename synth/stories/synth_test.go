@@ -139,8 +139,8 @@ func TestSynthesizeOutputs(t *testing.T) {
 		if !ok {
 			t.Fatalf("record %s: unknown user %s", r.ID, r.User)
 		}
-		if r.Description != u.Description || r.Source != "stories" || r.RejectedDescription == "" {
-			t.Errorf("record %s: description/source fields %q %q %q", r.ID, r.Description, r.Source, r.RejectedDescription)
+		if r.Description != u.Description || r.Source != "stories" || r.RejectedDescription != "" || r.Meta["rejected_persona"] == "" {
+			t.Errorf("record %s: description/source fields %q %q %q %q", r.ID, r.Description, r.Source, r.RejectedDescription, r.Meta["rejected_persona"])
 		}
 		// Scores are the user's exact rewards of the texts, and unflipped
 		// labels clear the margin.

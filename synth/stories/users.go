@@ -161,7 +161,7 @@ func likedValues(p Profile) []Value {
 // interpolated and unseen users, with ids u000, u001, … in that order.
 // One name, one animal and one object are reserved: no train, held-out or
 // interpolated user likes or dislikes them, and every unseen user likes one.
-func drawUsers(total, test int, seed int64) (UsersFile, error) {
+func drawUsers(total, test int, seed int64, phrasing string) (UsersFile, error) {
 	counts, err := countsFor(total, test)
 	if err != nil {
 		return UsersFile{}, err
@@ -188,7 +188,7 @@ func drawUsers(total, test int, seed int64) (UsersFile, error) {
 			seen[likesKey(p)] = true
 			p.ID = fmt.Sprintf("u%03d", len(users))
 			p.Kind = kind
-			p.Description = Describe(p.Prefs, uint64(seed)*1000003+uint64(len(users)))
+			p.Description = DescribeAs(phrasing, p.Prefs, uint64(seed)*1000003+uint64(len(users)))
 			users = append(users, p)
 			return nil
 		}

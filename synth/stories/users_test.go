@@ -34,7 +34,7 @@ func TestCountsFor(t *testing.T) {
 // (or dislikes); every user likes a different set of values.
 func TestHeldOutUsersAreUnseen(t *testing.T) {
 	for _, seed := range []int64{1, 2, 3, 99} {
-		uf, err := drawUsers(72, 0, seed)
+		uf, err := drawUsers(72, 0, seed, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,12 +116,12 @@ func TestHeldOutUsersAreUnseen(t *testing.T) {
 }
 
 func TestDrawUsersDeterministic(t *testing.T) {
-	a, err := drawUsers(30, 0, 5)
+	a, err := drawUsers(30, 0, 5, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := drawUsers(30, 0, 5)
-	c, _ := drawUsers(30, 0, 6)
+	b, _ := drawUsers(30, 0, 5, "")
+	c, _ := drawUsers(30, 0, 6, "")
 	if len(a.Users) != 30 {
 		t.Fatalf("%d users, want 30", len(a.Users))
 	}
@@ -143,7 +143,7 @@ func TestDrawUsersDeterministic(t *testing.T) {
 
 func TestLoadUsers(t *testing.T) {
 	dir := t.TempDir()
-	uf, err := drawUsers(12, 0, 1)
+	uf, err := drawUsers(12, 0, 1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
