@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/vbauerster/mpb/v8"
 )
 
 // command is one subcommand: `fspo NAME args...`.
@@ -27,6 +29,9 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Stdin          io.Reader
 	Getenv         func(string) string
+	// bars, when set, is the display that progress bars join (commands
+	// running at once on one terminal); Stderr then prints above it.
+	bars *mpb.Progress
 }
 
 var commands = map[string]*command{}

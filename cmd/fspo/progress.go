@@ -33,9 +33,13 @@ func isTerminal(w io.Writer) bool {
 
 func newProgress(env *Env, label string, total int64) *progress {
 	pr := &progress{w: env.Stderr, label: label, total: total, started: time.Now()}
-	if isTerminal(env.Stderr) {
+	display := env.bars
+	if display == nil && isTerminal(env.Stderr) {
 		pr.p = mpb.New(mpb.WithOutput(env.Stderr), mpb.WithWidth(40))
-		pr.bar = pr.p.AddBar(total,
+		display = pr.p
+	}
+	if display != nil {
+		pr.bar = display.AddBar(total,
 			mpb.PrependDecorators(decor.Name(label+" "), decor.CountersNoUnit("%d/%d")),
 			mpb.AppendDecorators(decor.Percentage(), decor.Name(" "), decor.EwmaETA(decor.ET_STYLE_GO, 30)))
 	}
@@ -56,8 +60,10 @@ func (pr *progress) set(done int64, note string) {
 }
 
 func (pr *progress) done() {
-	if pr.p != nil {
+	if pr.bar != nil {
 		pr.bar.SetTotal(-1, true)
+	}
+	if pr.p != nil {
 		pr.p.Wait()
 	}
 }

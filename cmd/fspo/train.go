@@ -125,8 +125,8 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	if st.Dropped > 0 {
 		fmt.Fprintf(env.Stderr, "train: left out %d of %d episodes longer than the model's %d positions\n", st.Dropped, st.Dropped+st.Episodes, m.Positions())
 	}
-	fmt.Fprintf(env.Stderr, "train %s (%s, %d shots): %d users, %d episodes, prompt tokens %d/%d/%d (min/mean/max), longest episode %d positions, %d steps\n",
-		tf.cfg.Stage, v, tf.shots, st.Users, st.Episodes, st.PromptTokens[0], st.PromptTokens[1], st.PromptTokens[2], st.Positions, r.TotalSteps())
+	fmt.Fprintf(env.Stderr, "train %s: %s (%s, %d shots): %d users, %d episodes, prompt tokens %d/%d/%d (min/mean/max), longest episode %d positions, %d steps\n",
+		filepath.Base(tf.out), tf.cfg.Stage, v, tf.shots, st.Users, st.Episodes, st.PromptTokens[0], st.PromptTokens[1], st.PromptTokens[2], st.Positions, r.TotalSteps())
 	pr := newProgress(env, "train "+filepath.Base(tf.out), r.TotalSteps())
 	r.Progress = func(mt train.Metrics, total int64) {
 		note := fmt.Sprintf("loss %.4f lr %.2g %.0f tok/s", mt.Loss, mt.LR, mt.TokensPerS)
