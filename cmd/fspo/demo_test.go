@@ -52,7 +52,9 @@ func TestDemoQuick(t *testing.T) {
 			t.Errorf("rerun did not skip training %s:\n%s", st.name, stderr2)
 		}
 	}
-	table := func(s string) string { return s[strings.Index(s, "\nmethod "):strings.Index(s, "\nfspo demo finished")] }
+	table := func(s string) string {
+		return s[strings.Index(s, "\nmethod "):strings.Index(s, "\nfspo demo finished")]
+	}
 	if table(stdout2) != table(stdout) {
 		t.Errorf("rerun printed another table:\n%s\nfirst run:\n%s", table(stdout2), table(stdout))
 	}
