@@ -61,14 +61,14 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if *quick {
 		synthArgs = append(synthArgs, "--quick")
 	} else {
-		// many users seen twice each rather than few users seen 2(N+1) times:
-		// with 48 users and 10 passes the model memorized the training users'
-		// answers (held-out accuracy at chance); see the README's sweep
-		// and a large candidate pool with clean, clear labels where one side is
-		// the user's best candidate: the preferred examples then show what the
-		// user wants (x/probe: the model reads them, +2.4 nats)
-		// and canonical descriptions, short and in one form, which the COT
-		// model learns to write (README: COT sweep)
+		// The README's sweep chose these: many users seen twice each rather
+		// than few users seen 2(N+1) times (with 48 users and 10 passes the
+		// model memorized the training users' answers and held-out accuracy
+		// stayed at chance); a large candidate pool with clean, clear labels
+		// where one side is the user's best candidate, so that the preferred
+		// examples show what the user wants (x/probe: the model reads them,
+		// +2.4 nats); canonical descriptions, short and in one form, which
+		// the COT model learns to write.
 		synthArgs = append(synthArgs, "--users", "276", "--test-users", "36", "--pairs", "30", "--best-chosen",
 			"--margin", "1.0", "--noise", "0", "--pool", "96", "--descriptions", "canonical")
 	}
