@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"fspo/eval"
@@ -12,8 +16,9 @@ import (
 
 // TestDemoQuick runs `fspo demo --quick` end to end on stories260K (synth,
 // the five trainings two at a time, eval): the table names every method,
-// report.json has a win rate and interval for each, and a rerun into the
-// same folder resumes (nothing retrained) and prints the same table.
+// report.json has a win rate and interval for each, a rerun into the same
+// folder retrains nothing and prints the same table, and a run interrupted
+// mid-training and rerun ends with the same table too.
 func TestDemoQuick(t *testing.T) {
 	p := sharedModel(t)
 	out := filepath.Join(t.TempDir(), "demo")
@@ -52,10 +57,66 @@ func TestDemoQuick(t *testing.T) {
 			t.Errorf("rerun did not skip training %s:\n%s", st.name, stderr2)
 		}
 	}
-	table := func(s string) string {
-		return s[strings.Index(s, "\nmethod "):strings.Index(s, "\nfspo demo finished")]
+	if demoTable(t, stdout2) != demoTable(t, stdout) {
+		t.Errorf("rerun printed another table:\n%s\nfirst run:\n%s", demoTable(t, stdout2), demoTable(t, stdout))
 	}
-	if table(stdout2) != table(stdout) {
-		t.Errorf("rerun printed another table:\n%s\nfirst run:\n%s", table(stdout2), table(stdout))
+
+	// Interrupted as soon as the first training is done (the second is then
+	// mid-way), then rerun: it resumes and ends with the same table.
+	out2 := filepath.Join(t.TempDir(), "demo")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelOnLine{prefix: "== train ", part: " done in ", cancel: cancel}
+	err = Run(ctx, &Env{Stdout: io.Discard, Stderr: w, Stdin: strings.NewReader(""), Getenv: os.Getenv},
+		[]string{"demo", "--quick", "--model", p.Checkpoint, "--out", out2})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted demo = %v, want context.Canceled\n%s", err, w.String())
 	}
+	stdout3, stderr3, err := runCLI(t, "demo", "--quick", "--model", p.Checkpoint, "--out", out2)
+	if err != nil {
+		t.Fatalf("resumed demo: %v\n%s", err, stderr3)
+	}
+	if !strings.Contains(stderr3, ": already done") {
+		t.Errorf("the resumed demo retrained everything:\n%s", stderr3)
+	}
+	if demoTable(t, stdout3) != demoTable(t, stdout) {
+		t.Errorf("interrupted and resumed demo printed another table:\n%s\nuninterrupted:\n%s", demoTable(t, stdout3), demoTable(t, stdout))
+	}
+}
+
+// demoTable is the win-rate table of the demo's output.
+func demoTable(t *testing.T, stdout string) string {
+	t.Helper()
+	i, j := strings.Index(stdout, "\nmethod "), strings.Index(stdout, "\nfspo demo finished")
+	if i < 0 || j < i {
+		t.Fatalf("no table in the demo's output:\n%s", stdout)
+	}
+	return stdout[i:j]
+}
+
+// cancelOnLine collects output and calls cancel at the first line that
+// starts with prefix and contains part.
+type cancelOnLine struct {
+	mu           sync.Mutex
+	b            strings.Builder
+	prefix, part string
+	cancel       func()
+}
+
+func (c *cancelOnLine) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.b.Write(p)
+	for _, l := range strings.Split(string(p), "\n") {
+		if strings.HasPrefix(l, c.prefix) && strings.Contains(l, c.part) {
+			c.cancel()
+		}
+	}
+	return len(p), nil
+}
+
+func (c *cancelOnLine) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.String()
 }
