@@ -147,14 +147,15 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 // generateCOT generates COT outputs in two parts: the description at
 // Config.DescriptionTemperature up to and including sep, the separator
 // before the response (within opt's total cap), then the response at opt's
-// temperature, capped like every method's response. An output whose description ends (EOS or the cap)
-// without the separator is returned as is, and parses as having no
-// response part.
+// temperature, capped like every method's response. An output whose
+// description ends (EOS or the cap) without the separator is returned as
+// is, and parses as having no response part.
 func (g *generator) generateCOT(ctx context.Context, m *model.Model, sep []int, prompts [][]int, opt model.GenOptions) ([]model.Generated, error) {
 	dopt := opt
 	dopt.Temperature, dopt.TopP = float32(g.cfg.DescriptionTemperature), 1
 	if dopt.Temperature > 0 {
-		dopt.TopP = opt.TopP
+		// a sampled description draws from its own stream, not the response's
+		dopt.TopP, dopt.Seed = opt.TopP, opt.Seed^0x9e3779b97f4a7c15
 	}
 	done := make([]bool, len(prompts))
 	seen := make([][]int, len(prompts))
