@@ -112,7 +112,7 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 		var out []model.Generated
 		var err error
 		if j.variant == episode.COT {
-			out, err = g.generateCOT(ctx, j.model, codec.Separator(), prompts[lo:hi], opt)
+			out, err = g.generateCOT(ctx, j.model, codec.DescriptionEnd, prompts[lo:hi], opt)
 		} else {
 			out, err = j.model.GenerateBatch(ctx, prompts[lo:hi], opt, nil)
 		}
@@ -145,12 +145,13 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 }
 
 // generateCOT generates COT outputs in two parts: the description at
-// Config.DescriptionTemperature up to and including sep, the separator
-// before the response (within opt's total cap), then the response at opt's
+// Config.DescriptionTemperature up to and including the separator before
+// the response, which ends the description part where descEnd says (within
+// opt's total cap), then the response at opt's
 // temperature, capped like every method's response. An output whose
 // description ends (EOS or the cap) without the separator is returned as
 // is, and parses as having no response part.
-func (g *generator) generateCOT(ctx context.Context, m *model.Model, sep []int, prompts [][]int, opt model.GenOptions) ([]model.Generated, error) {
+func (g *generator) generateCOT(ctx context.Context, m *model.Model, descEnd func([]int) int, prompts [][]int, opt model.GenOptions) ([]model.Generated, error) {
 	dopt := opt
 	dopt.Temperature, dopt.TopP = float32(g.cfg.DescriptionTemperature), 1
 	if dopt.Temperature > 0 {
@@ -161,11 +162,8 @@ func (g *generator) generateCOT(ctx context.Context, m *model.Model, sep []int, 
 	seen := make([][]int, len(prompts))
 	desc, err := m.GenerateBatch(ctx, prompts, dopt, func(i, tok int) bool {
 		seen[i] = append(seen[i], tok)
-		if n := len(seen[i]); n >= len(sep) && slices.Equal(seen[i][n-len(sep):], sep) {
-			done[i] = true
-			return false
-		}
-		return true
+		done[i] = descEnd(seen[i]) >= 0
+		return !done[i]
 	})
 	if err != nil {
 		return nil, err

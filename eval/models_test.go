@@ -142,8 +142,16 @@ func TestGenerateCOTTwoParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	sep := single[0].Tokens[6:8] // written greedily by the first prompt; maybe not by the second
+	descEnd := func(toks []int) int {
+		for i := 0; i+len(sep) <= len(toks); i++ {
+			if slices.Equal(toks[i:i+len(sep)], sep) {
+				return i + len(sep)
+			}
+		}
+		return -1
+	}
 	g := &generator{cfg: Config{DescriptionTemperature: 0}, caps: caps{response: 20, description: 10}}
-	greedy, err := g.generateCOT(ctx, m, sep, prompts, model.GenOptions{MaxTokens: 40, StopAtBOS: true})
+	greedy, err := g.generateCOT(ctx, m, descEnd, prompts, model.GenOptions{MaxTokens: 40, StopAtBOS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +168,7 @@ func TestGenerateCOTTwoParts(t *testing.T) {
 	}
 	sampled := make([][]int, 3)
 	for s := range sampled {
-		out, err := g.generateCOT(ctx, m, sep, prompts[:1], model.GenOptions{MaxTokens: 40, Temperature: 1, TopP: 1, Seed: uint64(10 + s), StopAtBOS: true})
+		out, err := g.generateCOT(ctx, m, descEnd, prompts[:1], model.GenOptions{MaxTokens: 40, Temperature: 1, TopP: 1, Seed: uint64(10 + s), StopAtBOS: true})
 		if err != nil {
 			t.Fatal(err)
 		}

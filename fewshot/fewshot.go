@@ -11,6 +11,7 @@ package fewshot
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"fspo/dataset"
@@ -50,9 +51,18 @@ func (c Codec) Completion(response, description string) []int {
 // separator ends a COT description and starts the response.
 func (c Codec) separator() []int { return c.enc("\n" + c.Layout.Preferred) }
 
-// Separator is the token sequence between a COT completion's description
-// and its response: a COT model that has written it starts its response.
-func (c Codec) Separator() []int { return c.separator() }
+// DescriptionEnd is the length of a COT completion's description part:
+// the index just past the first separator between description and
+// response in toks (tokens after Header), or -1 when there is none yet.
+func (c Codec) DescriptionEnd(toks []int) int {
+	sep := c.separator()
+	for i := 0; i+len(sep) <= len(toks); i++ {
+		if slices.Equal(toks[i:i+len(sep)], sep) {
+			return i + len(sep)
+		}
+	}
+	return -1
+}
 
 // Header is the fixed start of every completion; generation forces it.
 func (c Codec) Header() []int {
@@ -81,20 +91,11 @@ func (c Codec) Parse(generated []int) (description, response string, err error) 
 	if c.Variant != episode.COT {
 		return "", c.Text(generated), nil
 	}
-	sep := c.separator()
-	for i := 0; i+len(sep) <= len(generated); i++ {
-		match := true
-		for k := range sep {
-			if generated[i+k] != sep[k] {
-				match = false
-				break
-			}
-		}
-		if match {
-			return c.Text(generated[:i]), c.Text(generated[i+len(sep):]), nil
-		}
+	end := c.DescriptionEnd(generated)
+	if end < 0 {
+		return c.Text(generated), "", fmt.Errorf("generated description has no response part")
 	}
-	return c.Text(generated), "", fmt.Errorf("generated description has no response part")
+	return c.Text(generated[:end-len(c.separator())]), c.Text(generated[end:]), nil
 }
 
 // Encode tokenizes an episode for training: prompt, chosen and rejected

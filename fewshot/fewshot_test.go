@@ -73,3 +73,23 @@ func TestEncodeEpisode(t *testing.T) {
 		t.Errorf("rejected parsed as %q / %q (%v)", d, r, err)
 	}
 }
+
+// TestDescriptionEnd: the description part of a COT completion ends just
+// past the separator, is not found before the separator is complete, and
+// the first separator counts.
+func TestDescriptionEnd(t *testing.T) {
+	c := Codec{Tok: loadTok(t), Variant: episode.COT, Layout: episode.Compact}
+	desc := c.Completion("", "Loves cats.")[len(c.Header()):] // description, separator, EOS
+	desc = desc[:len(desc)-1]
+	comp := c.Completion("A cat sat.", "Loves cats.")[len(c.Header()):]
+	if got := c.DescriptionEnd(comp); got != len(desc) {
+		t.Errorf("DescriptionEnd = %d, want %d (description and separator)", got, len(desc))
+	}
+	if got := c.DescriptionEnd(desc[:len(desc)-1]); got != -1 {
+		t.Errorf("DescriptionEnd of a cut separator = %d, want -1", got)
+	}
+	twice := append(append([]int(nil), desc...), desc...)
+	if got := c.DescriptionEnd(twice); got != len(desc) {
+		t.Errorf("DescriptionEnd with two separators = %d, want the first, %d", got, len(desc))
+	}
+}

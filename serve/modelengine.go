@@ -100,12 +100,11 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 	}
 	var a Answer
 	if c.Variant == episode.COT && !raw {
-		sep := c.Separator()
 		var desc []int
 		found := false
 		g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: e.Model.Positions() / 4, StopAtBOS: true}, func(tok int) bool {
 			desc = append(desc, tok)
-			found = len(desc) >= len(sep) && slices.Equal(desc[len(desc)-len(sep):], sep)
+			found = c.DescriptionEnd(desc) >= 0
 			return !found
 		})
 		if err != nil {

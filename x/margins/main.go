@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log"
 	"path/filepath"
-	"slices"
 
 	"fspo/episode"
 	"fspo/fewshot"
@@ -64,19 +63,16 @@ func main() {
 		log.Fatal(err)
 	}
 	items = items[:min(len(items), *pairs)]
-	sep := codec.Separator()
 	// descPart is a completion's description and separator; empty for plain
 	descPart := func(c []int) []int {
 		if v != episode.COT {
 			return nil
 		}
-		for i := 0; i+len(sep) <= len(c); i++ {
-			if slices.Equal(c[i:i+len(sep)], sep) {
-				return c[:i+len(sep)]
-			}
+		end := codec.DescriptionEnd(c)
+		if end < 0 {
+			log.Fatal("margins: a COT completion without the separator")
 		}
-		log.Fatal("margins: a COT completion without the separator")
-		return nil
+		return c[:end]
 	}
 	// h of each pair under completions cut by part
 	h := func(part func([]int) []int) []float64 {
