@@ -7,6 +7,8 @@ package model
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // Config is the shape of a Llama-2 model.
@@ -25,13 +27,52 @@ type Config struct {
 	NormEps float32 `json:"norm_eps"`
 	// RopeTheta is the RoPE base; 10000 in Llama-2 (Su et al. 2021).
 	RopeTheta float32 `json:"rope_theta"`
+
+	// Arch names the family member: "llama" (the default when empty: Llama
+	// 2/3, SmolLM2, Mistral without sliding window), "qwen2" or "qwen3". The
+	// differences are switched on by the fields below, not by the name.
+	Arch string `json:"arch,omitempty"`
+	// HeadDim is the width of one attention head when it is not dim/n_heads
+	// (Qwen3 sets it explicitly); 0 means dim/n_heads.
+	HeadDim int `json:"head_dim,omitempty"`
+	// QKVBias: the query, key and value projections add a bias (Qwen2).
+	QKVBias bool `json:"qkv_bias,omitempty"`
+	// QKNorm: each query and key head is RMS-normalised (weights of
+	// head_dim, epsilon NormEps) before RoPE (Qwen3).
+	QKNorm bool `json:"qk_norm,omitempty"`
+	// RopeScaling stretches RoPE's long wavelengths (Llama 3.1/3.2); nil for none.
+	RopeScaling *RopeScaling `json:"rope_scaling,omitempty"`
 }
 
+// RopeScaling is Hugging Face's rope_scaling of type "llama3": frequencies
+// whose wavelength exceeds OriginalMaxPositions/LowFreqFactor are divided by
+// Factor, those below OriginalMaxPositions/HighFreqFactor are kept, and the
+// band between is interpolated linearly in 1/wavelength.
+type RopeScaling struct {
+	Type                 string  `json:"type"`
+	Factor               float64 `json:"factor"`
+	LowFreqFactor        float64 `json:"low_freq_factor"`
+	HighFreqFactor       float64 `json:"high_freq_factor"`
+	OriginalMaxPositions int     `json:"original_max_position_embeddings"`
+}
+
+// Archs lists the supported values of Config.Arch.
+var Archs = []string{"llama", "qwen2", "qwen3"}
+
 // HeadSize is the width of one attention head.
-func (c Config) HeadSize() int { return c.Dim / c.Heads }
+func (c Config) HeadSize() int {
+	if c.HeadDim > 0 {
+		return c.HeadDim
+	}
+	return c.Dim / c.Heads
+}
+
+// QDim is the width of the query projection (and of the attention output
+// before Wo): n_heads × head size, which equals dim unless HeadDim says otherwise.
+func (c Config) QDim() int { return c.Heads * c.HeadSize() }
 
 // KVDim is the width of the key and value projections.
-func (c Config) KVDim() int { return c.Dim * c.KVHeads / c.Heads }
+func (c Config) KVDim() int { return c.KVHeads * c.HeadSize() }
 
 // Validate reports a config the engine cannot run.
 func (c Config) Validate() error {
@@ -48,8 +89,21 @@ func (c Config) Validate() error {
 	pos("n_kv_heads", c.KVHeads)
 	pos("vocab_size", c.Vocab)
 	pos("seq_len", c.SeqLen)
+	if c.HeadDim < 0 {
+		errs = append(errs, fmt.Errorf("head_dim must not be negative, is %d", c.HeadDim))
+	}
+	if c.Arch != "" && !slices.Contains(Archs, c.Arch) {
+		errs = append(errs, fmt.Errorf("arch %q is not supported (supported: %s)", c.Arch, strings.Join(Archs, ", ")))
+	}
+	if rs := c.RopeScaling; rs != nil {
+		if rs.Type != "llama3" {
+			errs = append(errs, fmt.Errorf("rope_scaling type %q is not supported (supported: llama3)", rs.Type))
+		} else if !(rs.Factor >= 1) || !(rs.LowFreqFactor > 0) || !(rs.HighFreqFactor > rs.LowFreqFactor) || rs.OriginalMaxPositions <= 0 {
+			errs = append(errs, fmt.Errorf("rope_scaling llama3 needs factor ≥ 1, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0, has %+v", *rs))
+		}
+	}
 	if len(errs) == 0 {
-		if c.Dim%c.Heads != 0 {
+		if c.HeadDim == 0 && c.Dim%c.Heads != 0 {
 			errs = append(errs, fmt.Errorf("dim %d is not a multiple of n_heads %d", c.Dim, c.Heads))
 		} else if c.HeadSize()%2 != 0 {
 			errs = append(errs, fmt.Errorf("head size %d must be even for RoPE", c.HeadSize()))

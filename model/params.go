@@ -14,16 +14,19 @@ import (
 type Params struct {
 	Emb      []float32 // (vocab, dim)
 	RmsAtt   []float32 // (layers, dim)
-	Wq       []float32 // (layers, dim, dim)
+	Wq       []float32 // (layers, q_dim, dim)
 	Wk       []float32 // (layers, kv_dim, dim)
 	Wv       []float32 // (layers, kv_dim, dim)
-	Wo       []float32 // (layers, dim, dim)
+	Wo       []float32 // (layers, dim, q_dim)
 	RmsFfn   []float32 // (layers, dim)
 	W1       []float32 // (layers, hidden, dim)  gate
 	W2       []float32 // (layers, dim, hidden)  down
 	W3       []float32 // (layers, hidden, dim)  up
 	RmsFinal []float32 // (dim)
 	Wcls     []float32 // (vocab, dim); nil when the classifier shares Emb
+
+	Bq, Bk, Bv   []float32 // (layers, q_dim), (layers, kv_dim) ×2; nil unless Config.QKVBias
+	QNorm, KNorm []float32 // (layers, head_size) each; nil unless Config.QKNorm
 
 	// version counts in-place changes (Changed), so derived copies of the
 	// weights (the transposed matrices decoding uses) know when to refresh.
@@ -43,14 +46,14 @@ func (s shape) size() int { return tensor.Numel(s.dims) }
 
 // shapes lists the tensors in llama2.c file order (the RoPE tables aside).
 func (c Config) shapes() []shape {
-	L, d, kv, h := c.Layers, c.Dim, c.KVDim(), c.Hidden
+	L, d, q, kv, h := c.Layers, c.Dim, c.QDim(), c.KVDim(), c.Hidden
 	s := []shape{
 		{"emb", []int{c.Vocab, d}, func(p *Params) *[]float32 { return &p.Emb }},
 		{"rms_att", []int{L, d}, func(p *Params) *[]float32 { return &p.RmsAtt }},
-		{"wq", []int{L, d, d}, func(p *Params) *[]float32 { return &p.Wq }},
+		{"wq", []int{L, q, d}, func(p *Params) *[]float32 { return &p.Wq }},
 		{"wk", []int{L, kv, d}, func(p *Params) *[]float32 { return &p.Wk }},
 		{"wv", []int{L, kv, d}, func(p *Params) *[]float32 { return &p.Wv }},
-		{"wo", []int{L, d, d}, func(p *Params) *[]float32 { return &p.Wo }},
+		{"wo", []int{L, d, q}, func(p *Params) *[]float32 { return &p.Wo }},
 		{"rms_ffn", []int{L, d}, func(p *Params) *[]float32 { return &p.RmsFfn }},
 		{"w1", []int{L, h, d}, func(p *Params) *[]float32 { return &p.W1 }},
 		{"w2", []int{L, d, h}, func(p *Params) *[]float32 { return &p.W2 }},
@@ -59,6 +62,18 @@ func (c Config) shapes() []shape {
 	}
 	if !c.SharedClassifier {
 		s = append(s, shape{"wcls", []int{c.Vocab, d}, func(p *Params) *[]float32 { return &p.Wcls }})
+	}
+	if c.QKVBias {
+		s = append(s,
+			shape{"bq", []int{L, q}, func(p *Params) *[]float32 { return &p.Bq }},
+			shape{"bk", []int{L, kv}, func(p *Params) *[]float32 { return &p.Bk }},
+			shape{"bv", []int{L, kv}, func(p *Params) *[]float32 { return &p.Bv }})
+	}
+	if c.QKNorm {
+		hs := c.HeadSize()
+		s = append(s,
+			shape{"q_norm", []int{L, hs}, func(p *Params) *[]float32 { return &p.QNorm }},
+			shape{"k_norm", []int{L, hs}, func(p *Params) *[]float32 { return &p.KNorm }})
 	}
 	return s
 }
