@@ -6,10 +6,10 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"fspo/modelpath"
@@ -23,37 +23,33 @@ const (
 	EnvCI       = "CI"                 // non-empty: a missing service fails the test
 )
 
-var (
-	rootOnce sync.Once
-	root     string
-	rootErr  error
-)
+// root is the repository's folder, found when the test binary starts (before
+// any test changes the working directory): go test runs it in the package's
+// folder, below go.mod.
+var root, rootErr = findRoot()
 
-// modelDir is the repository's folder of the built-in model, found from the
-// working directory (go test runs in the package's folder) up to go.mod.
+func findRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above %s", dir)
+		}
+		dir = parent
+	}
+}
+
+// modelDir is the repository's folder of the built-in model.
 func modelDir(tb testing.TB) string {
 	tb.Helper()
-	rootOnce.Do(func() {
-		dir, err := os.Getwd()
-		if err != nil {
-			rootErr = err
-			return
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				root = dir
-				return
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				rootErr = os.ErrNotExist
-				return
-			}
-			dir = parent
-		}
-	})
 	if rootErr != nil {
-		tb.Fatalf("testenv: no go.mod above the working directory: %v", rootErr)
+		tb.Fatalf("testenv: %v", rootErr)
 	}
 	return filepath.Join(root, "models", "stories260k")
 }
