@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"fspo/internal/testenv"
 	"fspo/model"
-	"fspo/modelpath"
 	"fspo/tokenizer"
 )
 
@@ -123,10 +123,7 @@ func TestConfigValidate(t *testing.T) {
 // decoded greedily up to and including the separator, then the response is
 // sampled; with a greedy response the two parts equal one greedy pass.
 func TestGenerateCOTTwoParts(t *testing.T) {
-	paths, err := modelpath.FindDefault()
-	if err != nil {
-		t.Skipf("no stories260K model: %v", err)
-	}
+	paths := testenv.Model(t)
 	m, err := model.Load(paths.Checkpoint)
 	if err != nil {
 		t.Fatal(err)

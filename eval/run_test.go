@@ -15,6 +15,7 @@ import (
 	"fspo/ckpt"
 	"fspo/dataset"
 	"fspo/episode"
+	"fspo/internal/testenv"
 	"fspo/model"
 	"fspo/modelpath"
 	"fspo/tokenizer"
@@ -33,10 +34,7 @@ var fixtureWords = map[string]string{"t1": "cat", "t2": "dog", "t3": "ball", "t4
 
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	paths, err := modelpath.FindDefault()
-	if err != nil {
-		t.Skipf("no stories260K model: %v", err)
-	}
+	paths := testenv.Model(t)
 	dir := t.TempDir()
 	f := fixture{dir: filepath.Join(dir, "data"), base: paths.Checkpoint, tok: paths.Tokenizer,
 		rewards: map[string]Rewarder{}, kinds: map[string]string{"h4": KindUnseen}, runs: map[string]string{}}

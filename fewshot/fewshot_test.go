@@ -5,17 +5,13 @@ import (
 
 	"fspo/dataset"
 	"fspo/episode"
+	"fspo/internal/testenv"
 	"fspo/model"
-	"fspo/modelpath"
 	"fspo/tokenizer"
 )
 
 func loadTok(t *testing.T) *tokenizer.Tokenizer {
-	p, err := modelpath.FindDefault()
-	if err != nil {
-		t.Skipf("stories260K not available: %v", err)
-	}
-	tok, err := tokenizer.Load(p.Tokenizer)
+	tok, err := tokenizer.Load(testenv.Model(t).Tokenizer)
 	if err != nil {
 		t.Fatal(err)
 	}

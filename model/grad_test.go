@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"fspo/internal/testenv"
 )
 
 func TestScoreMatchesReferenceLogprobs(t *testing.T) {
@@ -40,13 +40,10 @@ func TestScoreMatchesReferenceLogprobs(t *testing.T) {
 
 // reference-grads.json: gradients of the first reference text's summed
 // next-token log-probability from an independent PyTorch implementation
-// (../shared/bench/torch_llama.py check).
+// (see models/stories260k/testdata/README.md).
 func TestGradientsMatchReference(t *testing.T) {
 	m := loadStories(t)
-	raw, err := os.ReadFile(filepath.Join(sharedModelDir(t), "reference-grads.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testenv.Reference(t, "reference-grads.json")
 	var ref struct {
 		Tensors map[string]struct {
 			Shape  []int     `json:"shape"`

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"fspo/ckpt"
+	"fspo/internal/testenv"
 )
 
 func TestExportRoundTrip(t *testing.T) {
@@ -36,7 +37,7 @@ func TestExportRoundTrip(t *testing.T) {
 }
 
 func TestExportReproducesUpstreamFile(t *testing.T) {
-	src := filepath.Join(sharedModelDir(t), "stories260K.bin")
+	src := testenv.Model(t).Checkpoint
 	m, err := LoadLlama2C(src)
 	if err != nil {
 		t.Fatal(err)

@@ -3,32 +3,15 @@ package model
 import (
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"fspo/internal/testenv"
 )
 
-// sharedModelDir finds ../shared/models/stories260K from the working
-// directory or one of its parents.
-func sharedModelDir(tb testing.TB) string {
-	tb.Helper()
-	dir, _ := os.Getwd()
-	for {
-		cand := filepath.Join(dir, "..", "shared", "models", "stories260K")
-		if _, err := os.Stat(filepath.Join(cand, "stories260K.bin")); err == nil {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("stories260K not found in ../shared/models above the working directory")
-		}
-		dir = parent
-	}
-}
-
+// loadStories loads the built-in stories260K checkpoint.
 func loadStories(tb testing.TB) *Model {
 	tb.Helper()
-	m, err := LoadLlama2C(filepath.Join(sharedModelDir(tb), "stories260K.bin"))
+	m, err := LoadLlama2C(testenv.Model(tb).Checkpoint)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -45,14 +28,10 @@ type refLogprobs struct {
 }
 
 // reference-logprobs.json was made by the upstream llama2.c C implementation
-// (see the README beside it).
+// (see models/stories260k/testdata/README.md).
 func loadRefLogprobs(tb testing.TB) refLogprobs {
-	raw, err := os.ReadFile(filepath.Join(sharedModelDir(tb), "reference-logprobs.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var ref refLogprobs
-	if err := json.Unmarshal(raw, &ref); err != nil {
+	if err := json.Unmarshal(testenv.Reference(tb, "reference-logprobs.json"), &ref); err != nil {
 		tb.Fatal(err)
 	}
 	return ref

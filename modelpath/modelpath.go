@@ -1,9 +1,14 @@
 // Package modelpath finds model files (a checkpoint and its tokenizer) on
 // disk and downloads the known public ones.
 //
-// Search order for a model name: $FSPO_MODELS/NAME, then
+// A --model value that names an existing file or folder is used as it is.
+// Otherwise it is a model name, looked up in order: $FSPO_MODELS/NAME, then
 // ../shared/models/NAME relative to the working directory or any of its
 // parents, then the user cache folder (os.UserCacheDir()/fspo/models/NAME).
+// The first folder found wins. The default model, stories260K, is also built
+// into the binary (package models/stories260k): when no folder of that name
+// is found, the built-in copy is installed into the cache folder, as `fspo
+// pull` would, and used from there.
 package modelpath
 
 import (
@@ -36,8 +41,7 @@ type Paths struct {
 	Tokenizer  string // llama2.c tokenizer file
 }
 
-// FindDefault resolves the default model with the process environment; tests
-// of other packages call it and skip when it fails.
+// FindDefault resolves the default model with the process environment.
 func FindDefault() (Paths, error) {
 	return Resolve("", os.Getenv)
 }
@@ -81,6 +85,13 @@ func resolve(flag string, getenv func(string) string, wd string) (Paths, error) 
 		return fromDir(dir)
 	}
 	where := strings.Join(dirs, ", ")
+	if name == DefaultModel {
+		if cacheErr != nil {
+			return Paths{}, fmt.Errorf("model %q not found in %s, and its built-in copy needs a cache folder: %w; pass --model or set %s to a folder holding %s/",
+				name, where, cacheErr, EnvModels, name)
+		}
+		return installBuiltin(dirs[len(dirs)-1])
+	}
 	if cacheErr != nil {
 		where += " (no cache folder: " + cacheErr.Error() + ")"
 	}

@@ -1,10 +1,14 @@
 package modelpath
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -136,19 +140,75 @@ func TestCacheDir(t *testing.T) {
 	}
 }
 
-// TestFindDefault runs against this machine: when the shared models exist
-// the resolved files must exist too.
-func TestFindDefault(t *testing.T) {
-	p, err := FindDefault()
-	if err != nil {
-		t.Skipf("no default model on this machine: %v", err)
-	}
-	for _, f := range []string{p.Checkpoint, p.Tokenizer} {
-		if _, err := os.Stat(f); err != nil {
-			t.Errorf("FindDefault gave %s: %v", f, err)
+// TestBuiltinMatchesKnown checks that the files built into the binary are
+// the published ones, by size and sha256.
+func TestBuiltinMatchesKnown(t *testing.T) {
+	for _, f := range Known[DefaultModel] {
+		data, err := fs.ReadFile(builtin, f.Name)
+		if err != nil {
+			t.Fatalf("built-in %s: %v", f.Name, err)
+		}
+		if err := checkBytes(data, f); err != nil {
+			t.Errorf("built-in %s: %v", f.Name, err)
 		}
 	}
-	if filepath.Base(p.Tokenizer) != "tok512.bin" {
-		t.Errorf("tokenizer %s, want tok512.bin", p.Tokenizer)
+}
+
+// TestResolveBuiltin resolves the default model on a machine with no model
+// folder anywhere: the built-in copy is installed into the cache once, by
+// several resolvers at the same time, and reused afterwards.
+func TestResolveBuiltin(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" {
+		t.Skip("cache folder layout of this test is the Linux one")
+	}
+	home, wd := t.TempDir(), t.TempDir()
+	getenv := env(map[string]string{"HOME": home})
+	dir := filepath.Join(home, ".cache/fspo/models/stories260K")
+	want := Paths{filepath.Join(dir, "stories260K.bin"), filepath.Join(dir, "tok512.bin")}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() {
+			var got Paths
+			if got, errs[i] = resolve("", getenv, wd); errs[i] == nil && got != want {
+				errs[i] = fmt.Errorf("got %+v, want %+v", got, want)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("resolver %d: %v", i, err)
+		}
+	}
+	for _, f := range Known[DefaultModel] {
+		path := filepath.Join(dir, f.Name)
+		if sum, err := fileSHA256(path); err != nil || sum != f.SHA256 {
+			t.Errorf("%s: sha256 %s, %v; want %s", path, sum, err, f.SHA256)
+		}
+	}
+	if got := listDir(t, filepath.Dir(dir)); !slices.Equal(got, []string{"stories260K"}) {
+		t.Errorf("cache folder holds %v, want stories260K only (no temporary folders left)", got)
+	}
+
+	// Once installed, the folder is found like any other and not rewritten.
+	if err := os.WriteFile(want.Tokenizer, []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := resolve("stories260K", getenv, wd); err != nil || got != want {
+		t.Errorf("second resolve = %+v, %v", got, err)
+	}
+	if data, _ := os.ReadFile(want.Tokenizer); string(data) != "kept" {
+		t.Error("second resolve rewrote the installed tokenizer")
+	}
+
+	// Other names are never installed from the built-in copy.
+	if _, err := resolve("other", getenv, wd); err == nil || !strings.Contains(err.Error(), "fspo pull other") {
+		t.Errorf("resolve other = %v, want not found", err)
+	}
+	// Without a cache folder the error says what to do.
+	_, err := resolve("", env(nil), wd)
+	if err == nil || !strings.Contains(err.Error(), "built-in copy needs a cache folder") || !strings.Contains(err.Error(), EnvModels) {
+		t.Errorf("resolve without a cache folder = %v", err)
 	}
 }

@@ -3,26 +3,22 @@ package serve_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"fspo/episode"
 	"fspo/fewshot"
+	"fspo/internal/testenv"
 	"fspo/model"
 	"fspo/modelpath"
 	"fspo/serve"
 	"fspo/tokenizer"
 )
 
-// storiesEngine loads stories260K (skipping when it is not on this machine).
+// storiesEngine loads the built-in stories260K.
 func storiesEngine(t testing.TB, v episode.Variant) (*serve.ModelEngine, modelpath.Paths) {
 	t.Helper()
-	p, err := modelpath.FindDefault()
-	if err != nil {
-		t.Skipf("stories260K not available: %v", err)
-	}
+	p := testenv.Model(t)
 	m, err := model.Load(p.Checkpoint)
 	if err != nil {
 		t.Fatal(err)
@@ -39,11 +35,8 @@ func storiesEngine(t testing.TB, v episode.Variant) (*serve.ModelEngine, modelpa
 // llama2.c's reference continuation (reference-greedy-cat-n100.txt, 100
 // positions counting BOS and the prompt); streamed pieces add up to it.
 func TestModelEngineGreedyMatchesReference(t *testing.T) {
-	e, p := storiesEngine(t, episode.Plain)
-	ref, err := os.ReadFile(filepath.Join(filepath.Dir(p.Checkpoint), "reference-greedy-cat-n100.txt"))
-	if err != nil {
-		t.Skipf("reference file: %v", err)
-	}
+	e, _ := storiesEngine(t, episode.Plain)
+	ref := testenv.Reference(t, "reference-greedy-cat-n100.txt")
 	const prompt = "Once upon a time, there was a cat"
 	n := len(e.Codec.Tok.Encode(prompt, true, false))
 	var streamed strings.Builder

@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"fspo/internal/testenv"
 	"fspo/serve"
 	"fspo/serve/servetest"
 	"fspo/store/postgres"
@@ -22,10 +22,7 @@ import (
 // TestTwoInstancesSharePostgres runs two servers on one PostgreSQL
 // database: what one acknowledges, the other serves.
 func TestTwoInstancesSharePostgres(t *testing.T) {
-	base := os.Getenv("FSPO_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("FSPO_TEST_POSTGRES is unset: no PostgreSQL server to test against (source .ci/services.sh to start one)")
-	}
+	base := testenv.Postgres(t)
 	ctx := context.Background()
 	b := make([]byte, 6)
 	rand.Read(b)

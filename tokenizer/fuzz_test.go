@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"fspo/modelpath"
+	"fspo/internal/testenv"
 )
 
 // FuzzParse feeds arbitrary bytes to Parse: it must return a tokenizer or an
@@ -22,11 +22,11 @@ func FuzzParse(f *testing.F) {
 	withMerges.add(-4, "")
 	withMerges.add(float32(-1e11), "aa")
 	f.Add(withMerges.bytes())
-	if p, err := modelpath.FindDefault(); err == nil {
-		if data, err := os.ReadFile(p.Tokenizer); err == nil {
-			f.Add(data)
-		}
+	stories, err := os.ReadFile(testenv.Model(f).Tokenizer)
+	if err != nil {
+		f.Fatal(err)
 	}
+	f.Add(stories)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := Parse(data)
 		if err != nil {
@@ -58,7 +58,7 @@ func FuzzParse(f *testing.F) {
 // stories260K vocabulary for arbitrary strings, including invalid UTF-8, and
 // that Encode agrees with a direct transcription of run.c's quadratic merge.
 func FuzzEncode(f *testing.F) {
-	tok, _ := load(f)
+	tok := load(f)
 	for _, s := range roundTripTexts {
 		f.Add(s)
 	}
@@ -194,7 +194,7 @@ func TestSyntheticVocab(t *testing.T) {
 }
 
 func TestNaiveAgrees(t *testing.T) {
-	tok, _ := load(t)
+	tok := load(t)
 	for _, s := range roundTripTexts {
 		if got, want := tok.Encode(s, true, false), naiveEncode(tok, s); !slices.Equal(got, want) {
 			t.Errorf("Encode(%q) = %v, quadratic reference %v", s, got, want)
@@ -206,7 +206,7 @@ func TestNaiveAgrees(t *testing.T) {
 var story = strings.Repeat("Once upon a time, there was a little girl named Lily. She loved to play in the park with her big red ball. One day, she saw a cat under a tree. ", 14)[:2000]
 
 func BenchmarkEncode2000(b *testing.B) {
-	tok, _ := load(b)
+	tok := load(b)
 	b.SetBytes(int64(len(story)))
 	for b.Loop() {
 		tok.Encode(story, true, false)
@@ -214,7 +214,7 @@ func BenchmarkEncode2000(b *testing.B) {
 }
 
 func BenchmarkEncode2000Naive(b *testing.B) {
-	tok, _ := load(b)
+	tok := load(b)
 	b.SetBytes(int64(len(story)))
 	for b.Loop() {
 		naiveEncode(tok, story)
@@ -222,7 +222,7 @@ func BenchmarkEncode2000Naive(b *testing.B) {
 }
 
 func BenchmarkDecodeAll(b *testing.B) {
-	tok, _ := load(b)
+	tok := load(b)
 	ids := tok.Encode(story, true, false)
 	for b.Loop() {
 		tok.DecodeAll(ids)

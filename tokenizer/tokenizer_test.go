@@ -11,26 +11,21 @@ import (
 	"strings"
 	"testing"
 
-	"fspo/modelpath"
+	"fspo/internal/testenv"
 )
 
-// load returns the stories260K tokenizer (tok512.bin) and its folder, or
-// skips the test when the model files are not on this machine.
-func load(tb testing.TB) (*Tokenizer, string) {
+// load returns the built-in stories260K tokenizer (tok512.bin).
+func load(tb testing.TB) *Tokenizer {
 	tb.Helper()
-	p, err := modelpath.FindDefault()
-	if err != nil {
-		tb.Skipf("stories260K tokenizer not available (set FSPO_MODELS or run `fspo pull stories260K`): %v", err)
-	}
-	tok, err := Load(p.Tokenizer)
+	tok, err := Load(testenv.Model(tb).Tokenizer)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return tok, filepath.Dir(p.Tokenizer)
+	return tok
 }
 
 func TestLoadStories260K(t *testing.T) {
-	tok, _ := load(t)
+	tok := load(t)
 	if got, want := tok.VocabSize(), 512; got != want {
 		t.Errorf("VocabSize = %d, want %d", got, want)
 	}
@@ -67,11 +62,8 @@ func TestLoadStories260K(t *testing.T) {
 // TestEncodeReference compares with the token ids that llama2.c's run.c
 // produced for the texts in reference-logprobs.json.
 func TestEncodeReference(t *testing.T) {
-	tok, dir := load(t)
-	data, err := os.ReadFile(filepath.Join(dir, "reference-logprobs.json"))
-	if err != nil {
-		t.Skipf("reference file missing: %v", err)
-	}
+	tok := load(t)
+	data := testenv.Reference(t, "reference-logprobs.json")
 	var ref struct {
 		Cases []struct {
 			Text   string `json:"text"`
@@ -97,7 +89,7 @@ func TestEncodeReference(t *testing.T) {
 
 // TestEncodeCases pins encodings worked out by hand from the tok512 vocabulary.
 func TestEncodeCases(t *testing.T) {
-	tok, _ := load(t)
+	tok := load(t)
 	cases := []struct {
 		text     string
 		bos, eos bool
@@ -135,7 +127,7 @@ var roundTripTexts = []string{
 }
 
 func TestRoundTrip(t *testing.T) {
-	tok, _ := load(t)
+	tok := load(t)
 	for _, text := range roundTripTexts {
 		ids := tok.Encode(text, true, false)
 		if err := tok.CheckIDs(ids); err != nil {
@@ -160,7 +152,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestDecode(t *testing.T) {
-	tok, _ := load(t)
+	tok := load(t)
 	cases := []struct {
 		prev, tok int
 		want      string
@@ -195,11 +187,8 @@ func TestDecode(t *testing.T) {
 // llama2.c's run from its own tokens: the prompt tokens are printed through
 // DecodePrintable exactly as run.c's generate loop does.
 func TestDecodePrintableReference(t *testing.T) {
-	tok, dir := load(t)
-	data, err := os.ReadFile(filepath.Join(dir, "reference-greedy-cat-n100.txt"))
-	if err != nil {
-		t.Skipf("reference file missing: %v", err)
-	}
+	tok := load(t)
+	data := testenv.Reference(t, "reference-greedy-cat-n100.txt")
 	const prompt = "Once upon a time, there was a cat"
 	ids := tok.Encode(prompt, true, false)
 	var sb strings.Builder

@@ -9,7 +9,7 @@ import (
 	"fspo/dataset"
 	"fspo/episode"
 	"fspo/fewshot"
-	"fspo/modelpath"
+	"fspo/internal/testenv"
 	"fspo/tokenizer"
 )
 
@@ -49,11 +49,7 @@ func writeData(t *testing.T) string {
 }
 
 func TestPrepare(t *testing.T) {
-	p, err := modelpath.FindDefault()
-	if err != nil {
-		t.Skipf("stories260K not available: %v", err)
-	}
-	tok, err := tokenizer.Load(p.Tokenizer)
+	tok, err := tokenizer.Load(testenv.Model(t).Tokenizer)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,18 +10,15 @@ import (
 	"strings"
 	"testing"
 
+	"fspo/internal/testenv"
 	"fspo/modelpath"
 )
 
-// sharedModel finds stories260K and its reference outputs (made by the
-// upstream llama2.c C implementation; see the README beside them).
+// sharedModel returns the repository's stories260K, the model the tests
+// share; its reference outputs come from testenv.Reference.
 func sharedModel(t *testing.T) modelpath.Paths {
 	t.Helper()
-	p, err := modelpath.FindDefault()
-	if err != nil {
-		t.Skipf("stories260K not available: %v", err)
-	}
-	return p
+	return testenv.Model(t)
 }
 
 func runCLI(t *testing.T, args ...string) (string, string, error) {
@@ -34,7 +31,6 @@ func runCLI(t *testing.T, args ...string) (string, string, error) {
 
 func TestGenerateReproducesLlama2cGreedy(t *testing.T) {
 	p := sharedModel(t)
-	dir := filepath.Dir(p.Checkpoint)
 	for _, tc := range []struct {
 		ref  string
 		args []string
@@ -42,10 +38,7 @@ func TestGenerateReproducesLlama2cGreedy(t *testing.T) {
 		{"reference-greedy-n64.txt", []string{"--steps", "64"}},
 		{"reference-greedy-cat-n100.txt", []string{"--steps", "100", "--prompt", "Once upon a time, there was a cat"}},
 	} {
-		want, err := os.ReadFile(filepath.Join(dir, tc.ref))
-		if err != nil {
-			t.Fatal(err)
-		}
+		want := testenv.Reference(t, tc.ref)
 		got, _, err := runCLI(t, append([]string{"generate", "--model", p.Checkpoint, "--temperature", "0"}, tc.args...)...)
 		if err != nil {
 			t.Fatal(err)
@@ -58,10 +51,7 @@ func TestGenerateReproducesLlama2cGreedy(t *testing.T) {
 
 func TestScoreJSONMatchesReference(t *testing.T) {
 	p := sharedModel(t)
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(p.Checkpoint), "reference-logprobs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := testenv.Reference(t, "reference-logprobs.json")
 	var ref struct {
 		Cases []struct {
 			Text     string    `json:"text"`

@@ -18,7 +18,7 @@ func init() {
 // counts positions including BOS and the prompt.
 func runGenerate(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "generate", "[--model M] [--prompt P] [--steps N] [--temperature T] [--topp P] [--seed S]")
-	modelFlag := fs.String("model", "", "checkpoint file, model folder or name (default: stories260K found via $FSPO_MODELS, ../shared/models or the cache)")
+	modelFlag := fs.String("model", "", "checkpoint file, model folder or name (default: stories260K from $FSPO_MODELS, ../shared/models or the cache, else the built-in copy)")
 	prompt := fs.String("prompt", "", "text to continue")
 	steps := fs.Int("steps", 256, "positions to run, counting BOS and the prompt (0: the model's context)")
 	temp := fs.Float64("temperature", 1.0, "sampling temperature; 0 is greedy")

@@ -11,14 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"fspo/internal/testenv"
 	"fspo/modelpath"
 )
 
 func TestPullCommand(t *testing.T) {
-	p, err := modelpath.FindDefault()
-	if err != nil {
-		t.Skipf("stories260K not on this machine: %v", err)
-	}
+	p := testenv.Model(t)
 	files := map[string]string{
 		"/stories260K/stories260K.bin": p.Checkpoint,
 		"/stories260K/tok512.bin":      p.Tokenizer,

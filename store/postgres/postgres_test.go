@@ -6,23 +6,20 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"fspo/internal/testenv"
 	"fspo/store"
 	"fspo/store/storetest"
 )
 
 // testURL returns the server to test against; CI's .ci/services.sh sets it.
+// Without one the test skips, or fails under CI.
 func testURL(t *testing.T) string {
-	u := os.Getenv("FSPO_TEST_POSTGRES")
-	if u == "" {
-		t.Skip("FSPO_TEST_POSTGRES is unset: no PostgreSQL server to test against (source .ci/services.sh to start one)")
-	}
-	return u
+	return testenv.Postgres(t)
 }
 
 // freshSchema creates an empty schema and returns a URL whose connections use it.

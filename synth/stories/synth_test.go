@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"fspo/dataset"
+	"fspo/internal/testenv"
 	"fspo/model"
-	"fspo/modelpath"
 	"fspo/tokenizer"
 )
 
@@ -24,22 +24,18 @@ var (
 	loadErr  error
 )
 
-// base loads stories260K, skipping the test when it is not on this machine.
+// base loads the built-in stories260K once.
 func base(t *testing.T) (*model.Model, *tokenizer.Tokenizer) {
 	t.Helper()
+	paths := testenv.Model(t)
 	loadOnce.Do(func() {
-		paths, err := modelpath.FindDefault()
-		if err != nil {
-			loadErr = err
-			return
-		}
 		if testM, loadErr = model.Load(paths.Checkpoint); loadErr != nil {
 			return
 		}
 		testTok, loadErr = tokenizer.Load(paths.Tokenizer)
 	})
 	if loadErr != nil {
-		t.Skipf("no base model: %v", loadErr)
+		t.Fatalf("base model: %v", loadErr)
 	}
 	return testM, testTok
 }
