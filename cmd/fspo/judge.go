@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"fspo/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -361,11 +362,8 @@ func writeJudgeOutputs(dir string, rep judgeReport, pairs []judgedPair) error {
 		data []byte
 	}{{"judged.jsonl", []byte(jl.String())}, {"report.json", append(js, '\n')}, {"report.md", []byte(md.String())}} {
 		path := filepath.Join(dir, f.name)
-		if err := os.WriteFile(path+".tmp", f.data, 0o644); err != nil {
-			return fmt.Errorf("fspo judge: write %s: %w", path, err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			return fmt.Errorf("fspo judge: write %s: %w", path, err)
+		if err := atomicfile.WriteBytes(path, f.data); err != nil {
+			return fmt.Errorf("fspo judge: %w", err)
 		}
 	}
 	return nil
