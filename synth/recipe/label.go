@@ -105,7 +105,7 @@ var errLate = errors.New("record for a user already written")
 // file is rebuilt in order from the cache into a temporary file that then
 // replaces it, so records stay grouped by user and in order.
 func (p *pipeline) label(ctx context.Context) (*Report, error) {
-	path := partPath(p.cfg.Out, "preferences.jsonl")
+	path := partPath(p.cfg.Out, dataset.FileName)
 	rep, err := p.labelInto(ctx, path, true)
 	if !errors.Is(err, errLate) {
 		return rep, err

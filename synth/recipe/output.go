@@ -107,7 +107,7 @@ func split(r *Recipe, seed int64, users []*user) (train, test, interp []string) 
 
 // saveManifest writes dir/manifest.json for preferences.jsonl with the split.
 func saveManifest(dir string, ri runInfo, train, test, interp []string) error {
-	fi, err := dataset.Describe(partPath(dir, "preferences.jsonl"))
+	fi, err := dataset.Describe(partPath(dir, dataset.FileName))
 	if err != nil {
 		return fmt.Errorf("synth manifest: %w", err)
 	}
@@ -116,7 +116,7 @@ func saveManifest(dir string, ri runInfo, train, test, interp []string) error {
 		Version: dataset.ManifestVersion, Domain: ri.Recipe, Seed: ri.Seed,
 		Created:    time.Now().UTC().Format(time.RFC3339),
 		TrainUsers: nonNil(train), TestUsers: nonNil(test), Interpolated: interp,
-		Files:  map[string]dataset.FileInfo{"preferences.jsonl": fi},
+		Files:  map[string]dataset.FileInfo{dataset.FileName: fi},
 		Config: cfg,
 		Notes:  map[string]string{"recipe_hash": ri.RecipeHash, "shard": fmt.Sprintf("%d/%d", ri.Shard, ri.Shards)},
 	}
@@ -154,13 +154,13 @@ func (p *part) next() error {
 	s, ok := r.Meta["user_index"]
 	idx, err := strconv.Atoi(s)
 	if !ok || err != nil {
-		return fmt.Errorf("%s:%d: meta.user_index: missing or not an integer (%q)", partPath(p.dir, "preferences.jsonl"), p.rd.Line(), s)
+		return fmt.Errorf("%s:%d: meta.user_index: missing or not an integer (%q)", partPath(p.dir, dataset.FileName), p.rd.Line(), s)
 	}
 	if idx%p.info.Shards != p.info.Shard {
-		return fmt.Errorf("%s:%d: user %s (index %d) does not belong to shard %d/%d", partPath(p.dir, "preferences.jsonl"), p.rd.Line(), r.User, idx, p.info.Shard, p.info.Shards)
+		return fmt.Errorf("%s:%d: user %s (index %d) does not belong to shard %d/%d", partPath(p.dir, dataset.FileName), p.rd.Line(), r.User, idx, p.info.Shard, p.info.Shards)
 	}
 	if p.head != nil && idx < p.idx {
-		return fmt.Errorf("%s:%d: user index %d after %d: records out of order", partPath(p.dir, "preferences.jsonl"), p.rd.Line(), idx, p.idx)
+		return fmt.Errorf("%s:%d: user index %d after %d: records out of order", partPath(p.dir, dataset.FileName), p.rd.Line(), idx, p.idx)
 	}
 	p.head, p.idx = &r, idx
 	return nil
@@ -222,14 +222,14 @@ func Merge(ctx context.Context, out string, dirs []string) (*Report, error) {
 	if err := merged.claim(out); err != nil {
 		return nil, err
 	}
-	w, err := dataset.Append(partPath(out, "preferences.jsonl"))
+	w, err := dataset.Append(partPath(out, dataset.FileName))
 	if err != nil {
 		return nil, fmt.Errorf("synth merge: %w", err)
 	}
 	defer w.Close()
 	rep := &Report{Recipe: merged.Recipe, RecipeHash: merged.RecipeHash, Seed: merged.Seed, Shard: "merged"}
 	for _, p := range parts {
-		rd, err := dataset.Open(partPath(p.dir, "preferences.jsonl"))
+		rd, err := dataset.Open(partPath(p.dir, dataset.FileName))
 		if err != nil {
 			return nil, fmt.Errorf("synth merge: %w", err)
 		}
