@@ -1,6 +1,7 @@
 package stories
 
 import (
+	"fspo/pref"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -46,8 +47,6 @@ func promptKeys(groups map[int][]int) []int {
 	sort.Ints(keys)
 	return keys
 }
-
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
 
 // binaryEntropy is −p ln p − (1−p) ln(1−p), in nats.
 func binaryEntropy(p float64) float64 {
@@ -140,7 +139,7 @@ func labelUser(u *Profile, cands []Candidate, rewards []float64, groups map[int]
 		}
 		flipped := false
 		if opt.Noise > 0 {
-			p := sigmoid(math.Abs(d) / opt.Noise)
+			p := pref.Sigmoid(math.Abs(d) / opt.Noise) // x ≥ 0: exactly 1/(1+e^−x)
 			entropy += binaryEntropy(p)
 			if rng.Float64() >= p {
 				w, l, flipped = l, w, true
