@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -263,8 +264,13 @@ func TestLogprobsAndAccounting(t *testing.T) {
 	}
 }
 
+// TestConcurrencyLimit: the first calls wait until three are in flight
+// together (so the limit allows three, however slowly the goroutines start),
+// and no call ever sees a fourth (the limit holds).
 func TestConcurrencyLimit(t *testing.T) {
 	var inFlight, peak atomic.Int64
+	full := make(chan struct{})
+	var fullOnce sync.Once
 	srv := llmtest.New(func(r llmtest.ChatRequest) llmtest.Reply {
 		n := inFlight.Add(1)
 		for {
@@ -273,13 +279,21 @@ func TestConcurrencyLimit(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		if n >= 3 {
+			fullOnce.Do(func() { close(full) })
+		}
+		select {
+		case <-full:
+		case <-time.After(10 * time.Second): // the limit never let three calls run together
+		}
+		time.Sleep(5 * time.Millisecond) // keep later calls overlapping, so a fourth would show
 		inFlight.Add(-1)
 		return llmtest.Echo(r)
 	})
 	defer srv.Close()
 	cfg := testConfig(srv)
 	cfg.Concurrency = 3
+	cfg.Timeout = Duration(30 * time.Second) // a slow start must not turn into retries
 	e := mustNew(t, cfg)
 	runParallel(t, e, 12, func(i int) Request { return userReq("t", strings.Repeat("x", i+1)) })
 	if p := peak.Load(); p != 3 {
