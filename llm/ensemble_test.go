@@ -78,14 +78,15 @@ func TestFaultsExhaustRetries(t *testing.T) {
 		fault    llmtest.Fault
 		kind     string
 		attempts int
+		message  string // the server's error message, as llmtest sends it
 	}{
-		{llmtest.RateLimit, KindRateLimit, 4},
-		{llmtest.ServerError, KindServer, 4},
-		{llmtest.Hang, KindTimeout, 4},
-		{llmtest.Truncated, KindTruncated, 4},
-		{llmtest.InvalidJSON, KindInvalidJSON, 4},
-		{llmtest.EmptyChoices, KindEmpty, 4},
-		{llmtest.BadRequest, KindClient, 1}, // not retried
+		{llmtest.RateLimit, KindRateLimit, 4, ""},
+		{llmtest.ServerError, KindServer, 4, "internal error"},
+		{llmtest.Hang, KindTimeout, 4, ""},
+		{llmtest.Truncated, KindTruncated, 4, ""},
+		{llmtest.InvalidJSON, KindInvalidJSON, 4, ""},
+		{llmtest.EmptyChoices, KindEmpty, 4, ""},
+		{llmtest.BadRequest, KindClient, 1, "bad request"}, // not retried
 	}
 	for _, tt := range tests {
 		t.Run(tt.fault.String(), func(t *testing.T) {
@@ -99,6 +100,9 @@ func TestFaultsExhaustRetries(t *testing.T) {
 			}
 			if ce.Kind != tt.kind || ce.Attempts != tt.attempts {
 				t.Errorf("kind=%s attempts=%d, want %s, %d (err %v)", ce.Kind, ce.Attempts, tt.kind, tt.attempts, err)
+			}
+			if tt.message != "" && (ce.Message != tt.message || !strings.Contains(err.Error(), tt.message)) {
+				t.Errorf("message %q in %q, want the server's %q", ce.Message, err, tt.message)
 			}
 			if got := len(srv.Requests()); got != tt.attempts {
 				t.Errorf("server saw %d requests, want %d", got, tt.attempts)
