@@ -118,38 +118,23 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tmpl := judge.DefaultTemplate()
-	if *template != "" {
-		b, err := os.ReadFile(*template)
-		if err != nil {
-			return fmt.Errorf("fspo judge: %w", err)
-		}
-		tmpl = string(b)
+	tmpl, err := loadJudgeTemplate(*template)
+	if err != nil {
+		return err
 	}
-	if err := judge.CheckTemplate(tmpl); err != nil {
-		return fmt.Errorf("fspo judge: %s: %w", *template, err)
-	}
-	var cfg llm.Config
+	cfg := llm.Config{Concurrency: *workers, Endpoints: []llm.Endpoint{{BaseURL: *endpoint, Model: *model,
+		APIKeyEnv: *keyEnv, PriceIn: *priceIn, PriceOut: *priceOut}}}
 	if *config != "" {
 		if cfg, err = llm.LoadConfig(*config); err != nil {
 			return err
 		}
-	} else {
-		cfg = llm.Config{Concurrency: *workers, Endpoints: []llm.Endpoint{{BaseURL: *endpoint, Model: *model,
-			APIKeyEnv: *keyEnv, PriceIn: *priceIn, PriceOut: *priceOut}}}
 	}
 	cfg.Getenv = env.Getenv
 	ens, err := llm.New(cfg)
 	if err != nil {
 		return fmt.Errorf("fspo judge: %w", err)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fmt.Errorf("fspo judge: %w", err)
-	}
-	if *cachePath == "" {
-		*cachePath = filepath.Join(*out, "llm-cache.sqlite")
-	}
-	cache, err := llm.NewCache(*cachePath)
+	cache, err := openJudgeOut(*out, *cachePath)
 	if err != nil {
 		return err
 	}
@@ -160,10 +145,79 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 	}
 	j := judge.NewLLM(ens, jopts)
 
+	pairs, outs, err := judgeAll(ctx, env, j, rows, *workers, *samples)
+	if err != nil {
+		return err
+	}
+	rep := judgeReport{Samples: *samples, SamplesSHA256: digest, Template: *template, Seed: *seed,
+		Resamples: judge.Resamples, Pairs: len(rows), Usage: j.Usage(), LLM: ens.Stats().Add(cache.Stats()),
+		Elapsed: time.Since(start).Round(time.Millisecond).String()}
+	rep.describeJudge(tmpl, cfg.Endpoints)
+	rep.Methods = summarizeJudged(rows, pairs, outs, *seed)
+	if err := writeJudgeOutputs(*out, rep, pairs); err != nil {
+		return err
+	}
+	rep.print(env.Stdout, filepath.Join(*out, "report.md"))
+	return nil
+}
+
+// print writes each method's win rates and the totals.
+func (rep *judgeReport) print(w io.Writer, mdPath string) {
+	for _, m := range rep.Methods {
+		fmt.Fprintf(w, "%-16s %s  LC %s  failed %d\n", m.Method, m.WinRate, lcText(m), countAll(m.Failed))
+	}
+	fmt.Fprintf(w, "%d pairs, %d calls (%d cached), %d tokens in, %d out, cost %.4f; see %s\n",
+		rep.Pairs, rep.Usage.Calls, rep.Usage.Cached, rep.Usage.PromptTokens, rep.Usage.CompletionTokens, rep.Usage.Cost, mdPath)
+}
+
+// describeJudge records the judge's template (name and hash) and endpoints.
+func (rep *judgeReport) describeJudge(tmpl string, endpoints []llm.Endpoint) {
+	if rep.Template == "" {
+		rep.Template = "builtin:alpaca_pairwise_user.txt"
+	}
+	th := sha256.Sum256([]byte(tmpl))
+	rep.TemplateSHA = hex.EncodeToString(th[:])
+	for _, e := range endpoints {
+		rep.Endpoints = append(rep.Endpoints, e.BaseURL+" "+e.Model)
+	}
+}
+
+// openJudgeOut makes the output folder and opens the call cache (by
+// default in it).
+func openJudgeOut(out, cachePath string) (*llm.Cache, error) {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("fspo judge: %w", err)
+	}
+	if cachePath == "" {
+		cachePath = filepath.Join(out, "llm-cache.sqlite")
+	}
+	return llm.NewCache(cachePath)
+}
+
+// loadJudgeTemplate reads the judge prompt at path (the built-in one when
+// path is empty) and checks it.
+func loadJudgeTemplate(path string) (string, error) {
+	tmpl := judge.DefaultTemplate()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("fspo judge: %w", err)
+		}
+		tmpl = string(b)
+	}
+	if err := judge.CheckTemplate(tmpl); err != nil {
+		return "", fmt.Errorf("fspo judge: %s: %w", path, err)
+	}
+	return tmpl, nil
+}
+
+// judgeAll judges every row in both orders, workers at a time. A pair the
+// judge gives no verdict for is recorded as failed; other errors stop the run.
+func judgeAll(ctx context.Context, env *Env, j *judge.LLM, rows []judgeRow, workers int, samples string) ([]judgedPair, []judge.Outcome, error) {
 	pairs := make([]judgedPair, len(rows))
 	outs := make([]judge.Outcome, len(rows))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(*workers)
+	g.SetLimit(workers)
 	var mu sync.Mutex
 	done := 0
 	for i, r := range rows {
@@ -180,7 +234,7 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 			case errors.As(err, new(*llm.CallError)):
 				p.Failed, p.Error = llm.FailureKind(err), err.Error()
 			default:
-				return fmt.Errorf("fspo judge: %s line %d: %w", *samples, r.line, err)
+				return fmt.Errorf("fspo judge: %s line %d: %w", samples, r.line, err)
 			}
 			pairs[i], outs[i] = p, o
 			mu.Lock()
@@ -193,30 +247,9 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	rep := judgeReport{Samples: *samples, SamplesSHA256: digest, Template: *template, Seed: *seed,
-		Resamples: judge.Resamples, Pairs: len(rows), Usage: j.Usage(), LLM: ens.Stats().Add(cache.Stats()),
-		Elapsed: time.Since(start).Round(time.Millisecond).String()}
-	if rep.Template == "" {
-		rep.Template = "builtin:alpaca_pairwise_user.txt"
-	}
-	th := sha256.Sum256([]byte(tmpl))
-	rep.TemplateSHA = hex.EncodeToString(th[:])
-	for _, e := range cfg.Endpoints {
-		rep.Endpoints = append(rep.Endpoints, e.BaseURL+" "+e.Model)
-	}
-	rep.Methods = summarizeJudged(rows, pairs, outs, *seed)
-	if err := writeJudgeOutputs(*out, rep, pairs); err != nil {
-		return err
-	}
-	for _, m := range rep.Methods {
-		fmt.Fprintf(env.Stdout, "%-16s %s  LC %s  failed %d\n", m.Method, m.WinRate, lcText(m), countAll(m.Failed))
-	}
-	fmt.Fprintf(env.Stdout, "%d pairs, %d calls (%d cached), %d tokens in, %d out, cost %.4f; see %s\n",
-		len(rows), rep.Usage.Calls, rep.Usage.Cached, rep.Usage.PromptTokens, rep.Usage.CompletionTokens, rep.Usage.Cost,
-		filepath.Join(*out, "report.md"))
-	return nil
+	return pairs, outs, nil
 }
 
 // readJudgeSamples reads and validates the samples file; it returns the
