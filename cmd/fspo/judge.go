@@ -83,14 +83,10 @@ type judgeReport struct {
 
 func runJudge(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "judge", "--samples samples.jsonl (--endpoint URL --model NAME | --config llm.yaml) --out DIR [flags]")
+	lf := addLLMFlags(fs, " of the judge", "")
 	samples := fs.String("samples", "", "samples.jsonl to re-judge (rows: user, description, method, prompt, response, baseline_response)")
-	endpoint := fs.String("endpoint", "", "OpenAI-compatible base URL of the judge, e.g. http://localhost:8000/v1")
-	model := fs.String("model", "", "judge model name at --endpoint")
-	keyEnv := fs.String("api-key-env", "", "environment variable holding the API key for --endpoint (none: no key sent)")
 	priceIn := fs.Float64("price-in", 0, "price per million prompt tokens at --endpoint, for the cost column")
 	priceOut := fs.Float64("price-out", 0, "price per million completion tokens at --endpoint")
-	config := fs.String("config", "", "llm config YAML (endpoints, limits, retries) instead of --endpoint/--model")
-	cachePath := fs.String("cache", "", "LLM call cache (SQLite; default OUT/llm-cache.sqlite)")
 	out := fs.String("out", "", "output directory: report.json, report.md, judged.jsonl")
 	template := fs.String("template", "", "judge prompt file (default: the built-in judge/prompts/alpaca_pairwise_user.txt)")
 	seed := fs.Int64("seed", 1, "seed of the judge calls and of the bootstrap")
@@ -104,10 +100,8 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: fspo judge: --samples FILE is required (the samples.jsonl of fspo eval)", errUsage)
 	case *out == "":
 		return fmt.Errorf("%w: fspo judge: --out DIR is required", errUsage)
-	case *config != "" && (*endpoint != "" || *model != ""):
-		return fmt.Errorf("%w: fspo judge: give --config or --endpoint/--model, not both", errUsage)
-	case *config == "" && (*endpoint == "" || *model == ""):
-		return fmt.Errorf("%w: fspo judge: give --endpoint URL and --model NAME (or --config llm.yaml)", errUsage)
+	case lf.check("fspo judge") != nil:
+		return lf.check("fspo judge")
 	case *workers <= 0:
 		return fmt.Errorf("%w: fspo judge: --workers %d must be > 0", errUsage, *workers)
 	case *priceIn < 0 || *priceOut < 0:
@@ -122,19 +116,10 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := llm.Config{Concurrency: *workers, Endpoints: []llm.Endpoint{{BaseURL: *endpoint, Model: *model,
-		APIKeyEnv: *keyEnv, PriceIn: *priceIn, PriceOut: *priceOut}}}
-	if *config != "" {
-		if cfg, err = llm.LoadConfig(*config); err != nil {
-			return err
-		}
-	}
-	cfg.Getenv = env.Getenv
-	ens, err := llm.New(cfg)
-	if err != nil {
+	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("fspo judge: %w", err)
 	}
-	cache, err := openJudgeOut(*out, *cachePath)
+	ens, cfg, cache, err := lf.open(env, "fspo judge", llm.Config{Concurrency: *workers}, llm.Endpoint{PriceIn: *priceIn, PriceOut: *priceOut}, *out)
 	if err != nil {
 		return err
 	}
@@ -180,18 +165,6 @@ func (rep *judgeReport) describeJudge(tmpl string, endpoints []llm.Endpoint) {
 	for _, e := range endpoints {
 		rep.Endpoints = append(rep.Endpoints, e.BaseURL+" "+e.Model)
 	}
-}
-
-// openJudgeOut makes the output folder and opens the call cache (by
-// default in it).
-func openJudgeOut(out, cachePath string) (*llm.Cache, error) {
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("fspo judge: %w", err)
-	}
-	if cachePath == "" {
-		cachePath = filepath.Join(out, "llm-cache.sqlite")
-	}
-	return llm.NewCache(cachePath)
 }
 
 // loadJudgeTemplate reads the judge prompt at path (the built-in one when
