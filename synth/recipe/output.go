@@ -321,12 +321,7 @@ func (r *Report) add(o *Report) {
 	}
 	for k, s := range o.Calls.Stages {
 		t := c.Stages[k]
-		t.Calls += s.Calls
-		t.Cached += s.Cached
-		t.Failed += s.Failed
-		t.PromptTokens += s.PromptTokens
-		t.CompletionTokens += s.CompletionTokens
-		t.Cost += s.Cost
+		t.add(s)
 		c.Stages[k] = t
 	}
 	c.Calls += o.Calls.Calls

@@ -539,6 +539,16 @@ type StageCount struct {
 	Cost             float64 `json:"cost"`
 }
 
+// add adds o's counts to t.
+func (t *StageCount) add(o StageCount) {
+	t.Calls += o.Calls
+	t.Cached += o.Cached
+	t.Failed += o.Failed
+	t.PromptTokens += o.PromptTokens
+	t.CompletionTokens += o.CompletionTokens
+	t.Cost += o.Cost
+}
+
 // Failure is one call that finally failed (or one item skipped because a
 // call it needed failed).
 type Failure struct {
