@@ -176,43 +176,13 @@ func Merge(ctx context.Context, out string, dirs []string) (*Report, error) {
 	if len(dirs) == 0 {
 		return nil, errors.New("synth merge: no part directories")
 	}
-	parts := make([]*part, len(dirs))
-	seen := map[int]string{}
-	for i, d := range dirs {
-		ri, err := readRunInfo(d)
-		if err != nil {
-			return nil, fmt.Errorf("synth merge: part %s: %w", d, err)
-		}
-		if i > 0 {
-			if f := firstDiff(parts[0].info, ri, map[string]bool{"shard": true}); f != "" {
-				return nil, fmt.Errorf("synth merge: part %s differs from %s: %s", d, dirs[0], f)
-			}
-		}
-		if prev, dup := seen[ri.Shard]; dup {
-			return nil, fmt.Errorf("synth merge: parts %s and %s are both shard %d/%d (overlap)", prev, d, ri.Shard, ri.Shards)
-		}
-		seen[ri.Shard] = d
-		parts[i] = &part{dir: d, info: ri}
+	parts, err := readParts(dirs)
+	if err != nil {
+		return nil, err
 	}
-	if n := parts[0].info.Shards; len(seen) != n {
-		var missing []int
-		for s := 0; s < n; s++ {
-			if _, ok := seen[s]; !ok {
-				missing = append(missing, s)
-			}
-		}
-		return nil, fmt.Errorf("synth merge: shards %v of %d are missing", missing, n)
-	}
-	var manifest dataset.Manifest
-	for i, p := range parts {
-		m, err := dataset.ReadManifest(p.dir)
-		if err != nil {
-			return nil, fmt.Errorf("synth merge: part %s (is it finished?): %w", p.dir, err)
-		}
-		if i > 0 && (!slices.Equal(m.TrainUsers, manifest.TrainUsers) || !slices.Equal(m.TestUsers, manifest.TestUsers) || !slices.Equal(m.Interpolated, manifest.Interpolated)) {
-			return nil, fmt.Errorf("synth merge: part %s: user split differs from %s's (the parts saw different personas)", p.dir, dirs[0])
-		}
-		manifest = m
+	manifest, err := sameSplit(parts)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("synth merge: %w", err)
@@ -245,10 +215,77 @@ func Merge(ctx context.Context, out string, dirs []string) (*Report, error) {
 		rep.add(prep)
 		rep.Parts = append(rep.Parts, PartReport{Dir: p.dir, Shard: prep.Shard, Records: prep.Records})
 	}
-	rep.Written = 0
+	if rep.Written, err = mergeRecords(ctx, parts, w); err != nil {
+		return nil, err
+	}
+	sort.Slice(rep.PerUser, func(i, j int) bool { return rep.PerUser[i].Index < rep.PerUser[j].Index })
+	rep.summarise()
+	if err := saveManifest(out, merged, manifest.TrainUsers, manifest.TestUsers, manifest.Interpolated); err != nil {
+		return nil, err
+	}
+	if err := rep.write(out); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// readParts reads the run information of the parts and checks that they
+// are shards of one run, each once, none missing.
+func readParts(dirs []string) ([]*part, error) {
+	parts := make([]*part, len(dirs))
+	seen := map[int]string{}
+	for i, d := range dirs {
+		ri, err := readRunInfo(d)
+		if err != nil {
+			return nil, fmt.Errorf("synth merge: part %s: %w", d, err)
+		}
+		if i > 0 {
+			if f := firstDiff(parts[0].info, ri, map[string]bool{"shard": true}); f != "" {
+				return nil, fmt.Errorf("synth merge: part %s differs from %s: %s", d, dirs[0], f)
+			}
+		}
+		if prev, dup := seen[ri.Shard]; dup {
+			return nil, fmt.Errorf("synth merge: parts %s and %s are both shard %d/%d (overlap)", prev, d, ri.Shard, ri.Shards)
+		}
+		seen[ri.Shard] = d
+		parts[i] = &part{dir: d, info: ri}
+	}
+	if n := parts[0].info.Shards; len(seen) != n {
+		var missing []int
+		for s := 0; s < n; s++ {
+			if _, ok := seen[s]; !ok {
+				missing = append(missing, s)
+			}
+		}
+		return nil, fmt.Errorf("synth merge: shards %v of %d are missing", missing, n)
+	}
+	return parts, nil
+}
+
+// sameSplit reads the parts' manifests and checks that they split the users
+// alike; it returns the last one.
+func sameSplit(parts []*part) (dataset.Manifest, error) {
+	var manifest dataset.Manifest
+	for i, p := range parts {
+		m, err := dataset.ReadManifest(p.dir)
+		if err != nil {
+			return manifest, fmt.Errorf("synth merge: part %s (is it finished?): %w", p.dir, err)
+		}
+		if i > 0 && (!slices.Equal(m.TrainUsers, manifest.TrainUsers) || !slices.Equal(m.TestUsers, manifest.TestUsers) || !slices.Equal(m.Interpolated, manifest.Interpolated)) {
+			return manifest, fmt.Errorf("synth merge: part %s: user split differs from %s's (the parts saw different personas)", p.dir, parts[0].dir)
+		}
+		manifest = m
+	}
+	return manifest, nil
+}
+
+// mergeRecords writes the parts' records to w in user order, skipping those
+// w already has (a resumed merge); it returns how many it wrote.
+func mergeRecords(ctx context.Context, parts []*part, w *dataset.Writer) (int, error) {
+	written := 0
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return written, err
 		}
 		var best *part
 		for _, p := range parts {
@@ -256,7 +293,7 @@ func Merge(ctx context.Context, out string, dirs []string) (*Report, error) {
 				continue
 			}
 			if best != nil && p.idx == best.idx {
-				return nil, fmt.Errorf("synth merge: user index %d is in both %s and %s (overlap)", p.idx, best.dir, p.dir)
+				return written, fmt.Errorf("synth merge: user index %d is in both %s and %s (overlap)", p.idx, best.dir, p.dir)
 			}
 			if best == nil || p.idx < best.idx {
 				best = p
@@ -271,25 +308,17 @@ func Merge(ctx context.Context, out string, dirs []string) (*Report, error) {
 				batch = append(batch, *best.head)
 			}
 			if err := best.next(); err != nil {
-				return nil, fmt.Errorf("synth merge: %w", err)
+				return written, fmt.Errorf("synth merge: %w", err)
 			}
 		}
 		if len(batch) > 0 {
 			if err := w.WriteBatch(batch); err != nil {
-				return nil, fmt.Errorf("synth merge: %w", err)
+				return written, fmt.Errorf("synth merge: %w", err)
 			}
 		}
-		rep.Written += len(batch)
+		written += len(batch)
 	}
-	sort.Slice(rep.PerUser, func(i, j int) bool { return rep.PerUser[i].Index < rep.PerUser[j].Index })
-	rep.summarise()
-	if err := saveManifest(out, merged, manifest.TrainUsers, manifest.TestUsers, manifest.Interpolated); err != nil {
-		return nil, err
-	}
-	if err := rep.write(out); err != nil {
-		return nil, err
-	}
-	return rep, nil
+	return written, nil
 }
 
 func readReport(dir string) (*Report, error) {
