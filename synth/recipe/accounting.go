@@ -125,15 +125,13 @@ func (a *accounting) snapshot() Calls {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	c := Calls{Stages: map[string]StageCount{}}
+	var tot StageCount
 	for name, s := range a.stages {
 		c.Stages[name] = *s
-		c.Calls += s.Calls
-		c.Cached += s.Cached
-		c.PromptTokens += s.PromptTokens
-		c.CompletionTokens += s.CompletionTokens
-		c.Cost += s.Cost
-		c.FailedCalls += s.Failed
+		tot.add(*s)
 	}
+	c.Calls, c.Cached, c.FailedCalls = tot.Calls, tot.Cached, tot.Failed
+	c.PromptTokens, c.CompletionTokens, c.Cost = tot.PromptTokens, tot.CompletionTokens, tot.Cost
 	c.Failures = sortedFailures(a.failures)
 	c.Skipped = sortedFailures(a.skipped)
 	return c
