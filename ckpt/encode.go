@@ -1,7 +1,6 @@
 package ckpt
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -10,68 +9,21 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 
+	"fspo/atomicfile"
 	"fspo/tensor"
 )
 
-// Save writes c to path atomically: it writes a temporary file in the same
-// folder, syncs it, renames it over path and syncs the folder, so a crash
-// leaves either the old file or the complete new one.
-func Save(path string, c *Checkpoint) (err error) {
+// Save writes c to path atomically (atomicfile): a crash leaves either the
+// old file or the complete new one.
+func Save(path string, c *Checkpoint) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", path, err)
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
+	if err := atomicfile.Write(path, func(w io.Writer) error { return encode(w, c) }); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("save checkpoint %s: %w", path, err)
-		}
-	}()
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err := encode(bw, c); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		d.Close()
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	return d.Close()
+	return nil
 }
 
 // Encode writes c in the checkpoint format to w.

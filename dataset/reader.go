@@ -182,40 +182,7 @@ func parseLine(line []byte) (Record, *FieldError) {
 			*strField[i] = unquote(raw)
 			return nil
 		}
-		switch key {
-		case "chosen_score", "rejected_score":
-			k := jsonKind(raw)
-			if k == "null" {
-				return nil
-			}
-			if k != "number" {
-				return &FieldError{Field: key, Problem: "must be a number, got " + k}
-			}
-			f, err := strconv.ParseFloat(string(raw), 64)
-			if err != nil {
-				return &FieldError{Field: key, Problem: fmt.Sprintf("number %s out of range", raw)}
-			}
-			if key == "chosen_score" {
-				rec.ChosenScore = &f
-			} else {
-				rec.RejectedScore = &f
-			}
-		case "meta":
-			k := jsonKind(raw)
-			if k == "null" {
-				return nil
-			}
-			if k != "object" {
-				return &FieldError{Field: key, Problem: "must be an object of strings, got " + k}
-			}
-			if err := json.Unmarshal(raw, &rec.Meta); err != nil {
-				return &FieldError{Field: key, Problem: "must be an object of strings"}
-			}
-			if len(rec.Meta) == 0 {
-				rec.Meta = nil // {} says no more than an absent meta, as the writer writes it
-			}
-		}
-		return nil
+		return setOtherField(&rec, key, raw)
 	})
 	if err != nil {
 		return Record{}, err
@@ -229,6 +196,45 @@ func parseLine(line []byte) (Record, *FieldError) {
 		return Record{}, cerr.(*FieldError)
 	}
 	return rec, nil
+}
+
+// setOtherField decodes a field of Record that is not a string (the scores
+// and meta) into rec; null leaves it unset.
+func setOtherField(rec *Record, key string, raw []byte) *FieldError {
+	switch key {
+	case "chosen_score", "rejected_score":
+		k := jsonKind(raw)
+		if k == "null" {
+			return nil
+		}
+		if k != "number" {
+			return &FieldError{Field: key, Problem: "must be a number, got " + k}
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil {
+			return &FieldError{Field: key, Problem: fmt.Sprintf("number %s out of range", raw)}
+		}
+		if key == "chosen_score" {
+			rec.ChosenScore = &f
+		} else {
+			rec.RejectedScore = &f
+		}
+	case "meta":
+		k := jsonKind(raw)
+		if k == "null" {
+			return nil
+		}
+		if k != "object" {
+			return &FieldError{Field: key, Problem: "must be an object of strings, got " + k}
+		}
+		if err := json.Unmarshal(raw, &rec.Meta); err != nil {
+			return &FieldError{Field: key, Problem: "must be an object of strings"}
+		}
+		if len(rec.Meta) == 0 {
+			rec.Meta = nil // {} says no more than an absent meta, as the writer writes it
+		}
+	}
+	return nil
 }
 
 // walkObject calls f for each key of the JSON object in data, in order,

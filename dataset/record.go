@@ -3,6 +3,10 @@
 // manifest that records the train / held-out user split.
 package dataset
 
+// FileName is the name of the preference data file in a data folder; the
+// manifest beside it lists it under this name.
+const FileName = "preferences.jsonl"
+
 // Record is one labelled preference of one user: for Prompt, the user prefers
 // Chosen to Rejected. Description is the user's ground-truth description
 // (synthetic users only). The remaining fields record where the pair came from.

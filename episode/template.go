@@ -222,26 +222,3 @@ func Completion(v Variant, l Layout, response, description string) string {
 	}
 	return l.Preferred + response
 }
-
-// ParseCompletion splits a generated completion into the description (COT
-// only) and the response, the inverse of Completion. The generated text
-// must start with the headers Completion writes.
-func ParseCompletion(v Variant, l Layout, generated string) (description, response string, err error) {
-	rest := generated
-	if v == COT {
-		var ok bool
-		if rest, ok = strings.CutPrefix(rest, l.Description); !ok {
-			return "", "", fmt.Errorf("completion does not start with %q: %.40q", l.Description, generated)
-		}
-		description, rest, ok = strings.Cut(rest, "\n"+l.Preferred)
-		if !ok {
-			return "", "", fmt.Errorf("cot completion has no %q after the description: %.80q", l.Preferred, generated)
-		}
-		return description, rest, nil
-	}
-	response, ok := strings.CutPrefix(rest, l.Preferred)
-	if !ok {
-		return "", "", fmt.Errorf("completion does not start with %q: %.40q", l.Preferred, generated)
-	}
-	return "", response, nil
-}

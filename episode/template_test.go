@@ -160,31 +160,6 @@ func TestRenderErrors(t *testing.T) {
 	}
 }
 
-func TestParseCompletion(t *testing.T) {
-	for _, l := range []Layout{Paper, Compact} {
-		for _, v := range Variants {
-			c := Completion(v, l, "The answer.\nSecond line.", "A description.")
-			desc, resp, err := ParseCompletion(v, l, c)
-			if err != nil {
-				t.Fatalf("%s/%s: %v", l.Name, v, err)
-			}
-			wantDesc := ""
-			if v == COT {
-				wantDesc = "A description."
-			}
-			if desc != wantDesc || resp != "The answer.\nSecond line." {
-				t.Errorf("%s/%s: ParseCompletion(%q) = %q, %q", l.Name, v, c, desc, resp)
-			}
-		}
-	}
-	if _, _, err := ParseCompletion(Plain, Paper, "no header"); err == nil {
-		t.Error("ParseCompletion without the header: no error")
-	}
-	if _, _, err := ParseCompletion(COT, Compact, "U: only a description"); err == nil {
-		t.Error("ParseCompletion of a cot completion without a response: no error")
-	}
-}
-
 func TestParseVariantAndLayout(t *testing.T) {
 	for _, v := range Variants {
 		if got, err := ParseVariant(string(v)); err != nil || got != v {

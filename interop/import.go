@@ -418,7 +418,7 @@ func ImportFile(src, dir string, opt Options, testFrac float64, seed int64) (Sta
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Stats{}, fmt.Errorf("import: %w", err)
 	}
-	out := filepath.Join(dir, "preferences.jsonl")
+	out := filepath.Join(dir, dataset.FileName)
 	w, err := dataset.Append(out)
 	if err != nil {
 		return Stats{}, fmt.Errorf("import: %w", err)
@@ -480,7 +480,7 @@ func ImportFile(src, dir string, opt Options, testFrac float64, seed int64) (Sta
 	m := dataset.Manifest{
 		Version: dataset.ManifestVersion, Domain: "import:" + string(st.Layout), Seed: seed,
 		Created: time.Now().UTC().Format(time.RFC3339), TrainUsers: nonNil(train), TestUsers: nonNil(test), Interpolated: interpSorted,
-		Files: map[string]dataset.FileInfo{"preferences.jsonl": fi},
+		Files: map[string]dataset.FileInfo{dataset.FileName: fi},
 		Notes: map[string]string{"source": src},
 	}
 	if err := dataset.WriteManifest(dir, m); err != nil {

@@ -238,7 +238,7 @@ func (e *Ensemble) Complete(ctx context.Context, req Request) (Response, error) 
 			kind = KindCanceled
 		}
 		e.acct.failure(req.Stage, kind)
-		return Response{}, &CallError{Stage: req.Stage, Endpoint: m.name, Kind: kind, Attempts: attempts, Err: err}
+		return Response{}, newCallError(req.Stage, m.name, kind, attempts, err)
 	}
 	e.acct.success(req.Stage, resp)
 	return resp, nil
@@ -463,7 +463,7 @@ func (e *Ensemble) Embed(ctx context.Context, texts []string) ([][]float32, erro
 	if err != nil {
 		kind := FailureKind(err)
 		e.acct.failure("embed", kind)
-		return nil, &CallError{Stage: "embed", Endpoint: m.name, Kind: kind, Attempts: attempts, Err: err}
+		return nil, newCallError("embed", m.name, kind, attempts, err)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,14 +78,15 @@ func TestFaultsExhaustRetries(t *testing.T) {
 		fault    llmtest.Fault
 		kind     string
 		attempts int
+		message  string // the server's error message, as llmtest sends it
 	}{
-		{llmtest.RateLimit, KindRateLimit, 4},
-		{llmtest.ServerError, KindServer, 4},
-		{llmtest.Hang, KindTimeout, 4},
-		{llmtest.Truncated, KindTruncated, 4},
-		{llmtest.InvalidJSON, KindInvalidJSON, 4},
-		{llmtest.EmptyChoices, KindEmpty, 4},
-		{llmtest.BadRequest, KindClient, 1}, // not retried
+		{llmtest.RateLimit, KindRateLimit, 4, ""},
+		{llmtest.ServerError, KindServer, 4, "internal error"},
+		{llmtest.Hang, KindTimeout, 4, ""},
+		{llmtest.Truncated, KindTruncated, 4, ""},
+		{llmtest.InvalidJSON, KindInvalidJSON, 4, ""},
+		{llmtest.EmptyChoices, KindEmpty, 4, ""},
+		{llmtest.BadRequest, KindClient, 1, "bad request"}, // not retried
 	}
 	for _, tt := range tests {
 		t.Run(tt.fault.String(), func(t *testing.T) {
@@ -98,6 +100,9 @@ func TestFaultsExhaustRetries(t *testing.T) {
 			}
 			if ce.Kind != tt.kind || ce.Attempts != tt.attempts {
 				t.Errorf("kind=%s attempts=%d, want %s, %d (err %v)", ce.Kind, ce.Attempts, tt.kind, tt.attempts, err)
+			}
+			if tt.message != "" && (ce.Message != tt.message || !strings.Contains(err.Error(), tt.message)) {
+				t.Errorf("message %q in %q, want the server's %q", ce.Message, err, tt.message)
 			}
 			if got := len(srv.Requests()); got != tt.attempts {
 				t.Errorf("server saw %d requests, want %d", got, tt.attempts)
@@ -263,8 +268,13 @@ func TestLogprobsAndAccounting(t *testing.T) {
 	}
 }
 
+// TestConcurrencyLimit: the first calls wait until three are in flight
+// together (so the limit allows three, however slowly the goroutines start),
+// and no call ever sees a fourth (the limit holds).
 func TestConcurrencyLimit(t *testing.T) {
 	var inFlight, peak atomic.Int64
+	full := make(chan struct{})
+	var fullOnce sync.Once
 	srv := llmtest.New(func(r llmtest.ChatRequest) llmtest.Reply {
 		n := inFlight.Add(1)
 		for {
@@ -273,13 +283,21 @@ func TestConcurrencyLimit(t *testing.T) {
 				break
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		if n >= 3 {
+			fullOnce.Do(func() { close(full) })
+		}
+		select {
+		case <-full:
+		case <-time.After(10 * time.Second): // the limit never let three calls run together
+		}
+		time.Sleep(5 * time.Millisecond) // keep later calls overlapping, so a fourth would show
 		inFlight.Add(-1)
 		return llmtest.Echo(r)
 	})
 	defer srv.Close()
 	cfg := testConfig(srv)
 	cfg.Concurrency = 3
+	cfg.Timeout = Duration(30 * time.Second) // a slow start must not turn into retries
 	e := mustNew(t, cfg)
 	runParallel(t, e, 12, func(i int) Request { return userReq("t", strings.Repeat("x", i+1)) })
 	if p := peak.Load(); p != 3 {

@@ -37,10 +37,26 @@ type CallError struct {
 	Stage, Endpoint, Kind string
 	Attempts              int
 	Err                   error
+	// Message is the error message of the server's last answer, if it sent
+	// one (the API error's status line alone does not carry it).
+	Message string
+}
+
+func newCallError(stage, endpoint, kind string, attempts int, err error) *CallError {
+	ce := &CallError{Stage: stage, Endpoint: endpoint, Kind: kind, Attempts: attempts, Err: err}
+	var apiErr *openai.Error
+	if errors.As(err, &apiErr) {
+		ce.Message = apiErr.Message
+	}
+	return ce
 }
 
 func (e *CallError) Error() string {
-	return fmt.Sprintf("llm %s call to %s failed after %d attempt(s) (%s): %v", e.Stage, e.Endpoint, e.Attempts, e.Kind, e.Err)
+	msg := fmt.Sprintf("llm %s call to %s failed after %d attempt(s) (%s): %v", e.Stage, e.Endpoint, e.Attempts, e.Kind, e.Err)
+	if e.Message != "" {
+		msg += fmt.Sprintf(" (server: %q)", e.Message)
+	}
+	return msg
 }
 
 func (e *CallError) Unwrap() error { return e.Err }

@@ -52,7 +52,7 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, stric
 	}
 	err := dec.Decode(v)
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
+		if _, extra := dec.Token(); !errors.Is(extra, io.EOF) {
 			err = errors.New("trailing data after the JSON object")
 		}
 	}

@@ -57,31 +57,43 @@ type compareData struct {
 	Index, Step, Of                 int
 }
 
+// studyProgress loads the study of the request's path and counts the pairs
+// the session's user has labelled for it; on failure it answers (404 or
+// 500) itself and returns false.
+func (s *Server) studyProgress(w http.ResponseWriter, r *http.Request, ss *session) (st store.Study, labelled int, ok bool) {
+	ctx := r.Context()
+	st, err := s.cfg.Store.Study(ctx, r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		s.message(w, r, ss, http.StatusNotFound, "Not found", "No such study.")
+		return st, 0, false
+	}
+	if err != nil {
+		s.internal(w, r, err)
+		return st, 0, false
+	}
+	if labelled, err = s.cfg.Store.CountPreferences(ctx, ss.user.ID, "study:"+st.ID); err != nil {
+		s.internal(w, r, err)
+		return st, 0, false
+	}
+	return st, labelled, true
+}
+
 // studyPage walks a participant through a study: first the labelling pairs,
 // then each question's two answers (systems in a per-participant random
 // order, unlabelled), then a thank-you page.
 func (s *Server) studyPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	ctx := r.Context()
-	st, err := s.cfg.Store.Study(ctx, r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.message(w, r, ss, http.StatusNotFound, "Not found", "No such study.")
-		return
-	}
-	if err != nil {
-		s.internal(w, r, err)
+	st, labelled, ok := s.studyProgress(w, r, ss)
+	if !ok {
 		return
 	}
 	user := ss.user.ID
-	labelled, err := s.cfg.Store.CountPreferences(ctx, user, "study:"+st.ID)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
 	if labelled < st.Pairs {
 		if !s.allowWeb(w, r, ss) {
 			return
 		}
 		d := labelData{Question: labelQuestion(st, labelled), Study: st.ID, Step: labelled + 1, Of: st.Pairs}
+		var err error
 		d.A, d.B, err = s.cfg.Engine.Pair(ctx, d.Question, s.studySeed("pair", st.ID, user, strconv.Itoa(labelled)))
 		if err != nil {
 			s.internal(w, r, err)
@@ -131,23 +143,13 @@ func (s *Server) studyPage(w http.ResponseWriter, r *http.Request, ss *session) 
 // on the server, so the form carries only the question and the side.
 func (s *Server) studyVote(w http.ResponseWriter, r *http.Request, ss *session) {
 	ctx := r.Context()
-	st, err := s.cfg.Store.Study(ctx, r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		s.message(w, r, ss, http.StatusNotFound, "Not found", "No such study.")
-		return
-	}
-	if err != nil {
-		s.internal(w, r, err)
+	st, labelled, ok := s.studyProgress(w, r, ss)
+	if !ok {
 		return
 	}
 	q, err := strconv.Atoi(r.PostForm.Get("q"))
 	if err != nil || q < 0 || q >= len(st.Questions) {
 		s.message(w, r, ss, http.StatusBadRequest, "Bad vote", "unknown question")
-		return
-	}
-	labelled, err := s.cfg.Store.CountPreferences(ctx, ss.user.ID, "study:"+st.ID)
-	if err != nil {
-		s.internal(w, r, err)
 		return
 	}
 	if labelled < st.Pairs {

@@ -167,13 +167,3 @@ func ExpSub(dst, x []float32, m float32) (sum float32) {
 	}
 	return sum
 }
-
-// Softmax replaces x by exp(x - max x) / sum exp(x - max x). A row that is
-// all -Inf becomes NaN (there is no distribution to normalize).
-func Softmax(x []float32) {
-	if len(x) == 0 {
-		return
-	}
-	s := ExpSub(x, x, Max(x))
-	Scale(1/s, x)
-}

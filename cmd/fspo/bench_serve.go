@@ -25,7 +25,9 @@ import (
 
 	"fspo/episode"
 	"fspo/fewshot"
+	"fspo/model"
 	"fspo/serve"
+	"fspo/tokenizer"
 )
 
 func init() {
@@ -90,22 +92,13 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	eng := &serve.ModelEngine{Label: "fspo", Model: m, Codec: fewshot.Codec{Tok: tok, Variant: episode.Plain, Layout: episode.Compact}}
-	bctx, stopBatcher := context.WithCancel(context.Background())
+	eng, stopBatcher := benchEngine(m, tok, *batch)
 	defer stopBatcher()
-	if *batch > 0 {
-		eng.Batcher = serve.NewBatcher(m, *batch)
-		go eng.Batcher.Run(bctx)
+	dbURL, cleanup, err := benchStoreURL(*db)
+	if err != nil {
+		return err
 	}
-	dbURL := *db
-	if dbURL == "" {
-		dir, err := os.MkdirTemp("", "fspo-bench-serve-")
-		if err != nil {
-			return fmt.Errorf("fspo bench-serve: %w", err)
-		}
-		defer os.RemoveAll(dir)
-		dbURL = "sqlite:" + filepath.Join(dir, "bench.db")
-	}
+	defer cleanup()
 	st, err := openStore(ctx, dbURL)
 	if err != nil {
 		return err
@@ -117,14 +110,10 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("fspo bench-serve: %w", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stopServer, err := serveLoopback(ctx, s)
 	if err != nil {
-		return fmt.Errorf("fspo bench-serve: listen on loopback: %w", err)
+		return err
 	}
-	sctx, stopServer := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(sctx, ln, 10*time.Second) }()
-	base := "http://" + ln.Addr().String()
 
 	tr := &http.Transport{MaxIdleConnsPerHost: *clients}
 	defer tr.CloseIdleConnections()
@@ -132,7 +121,6 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	tokens, err := benchUsers(ctx, hc, base, admin, *users, *prefs)
 	if err != nil {
 		stopServer()
-		<-served
 		return err
 	}
 	res := benchServeResult{Model: fmt.Sprintf("%s (%d parameters)", paths.Checkpoint, m.Config.NumParams()), Store: strings.SplitN(dbURL, ":", 2)[0], Clients: *clients, Users: *users,
@@ -140,8 +128,7 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(env.Stderr, "bench-serve: %d clients for %v against %s (%s)\n", *clients, *duration, base, res.Model)
 	lr := hammer(ctx, hc, base, tokens, loadOptions{Clients: *clients, Duration: *duration, MaxTokens: *maxTokens, StreamEvery: *streamEvery})
 	res.LoadAfter = loadAverage()
-	stopServer()
-	if err := <-served; err != nil {
+	if err := stopServer(); err != nil {
 		return fmt.Errorf("fspo bench-serve: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -153,17 +140,60 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(res)
 	}
-	fmt.Fprintf(env.Stdout, "%d requests (%d streamed) in %.1fs: %.1f requests/s, %.0f completion tokens/s\n",
+	res.print(env.Stdout)
+	return nil
+}
+
+// print writes the result as three lines of text.
+func (res *benchServeResult) print(w io.Writer) {
+	fmt.Fprintf(w, "%d requests (%d streamed) in %.1fs: %.1f requests/s, %.0f completion tokens/s\n",
 		res.Requests, res.Streamed, res.ElapsedS, res.ReqPerS, res.TokensPerS)
 	kinds := ""
 	if res.Errors > 0 {
 		kinds = fmt.Sprintf(" %v", res.ErrorKinds)
 	}
-	fmt.Fprintf(env.Stdout, "latency p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms; %d errors%s\n",
+	fmt.Fprintf(w, "latency p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms; %d errors%s\n",
 		res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs, res.Errors, kinds)
-	fmt.Fprintf(env.Stdout, "%d clients, %d users with %d preferences each, max_tokens %d, batch %d, store %s; load average %.2f -> %.2f\n",
+	fmt.Fprintf(w, "%d clients, %d users with %d preferences each, max_tokens %d, batch %d, store %s; load average %.2f -> %.2f\n",
 		res.Clients, res.Users, res.Prefs, res.MaxTokens, res.Batch, res.Store, res.LoadBefore, res.LoadAfter)
-	return nil
+}
+
+// benchEngine is the model engine fspo serve would use, with a batcher of
+// batch generations (none for 0) running until stop.
+func benchEngine(m *model.Model, tok *tokenizer.Tokenizer, batch int) (eng *serve.ModelEngine, stop func()) {
+	eng = &serve.ModelEngine{Label: "fspo", Model: m, Codec: fewshot.Codec{Tok: tok, Variant: episode.Plain, Layout: episode.Compact}}
+	bctx, stop := context.WithCancel(context.Background())
+	if batch > 0 {
+		eng.Batcher = serve.NewBatcher(m, batch)
+		go eng.Batcher.Run(bctx)
+	}
+	return eng, stop
+}
+
+// serveLoopback serves s on a free loopback port until stop, which returns
+// what Serve returned.
+func serveLoopback(ctx context.Context, s *serve.Server) (base string, stop func() error, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("fspo bench-serve: listen on loopback: %w", err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(sctx, ln, 10*time.Second) }()
+	return "http://" + ln.Addr().String(), func() error { cancel(); return <-served }, nil
+}
+
+// benchStoreURL is db, or by default a SQLite store in a temporary folder
+// that cleanup removes.
+func benchStoreURL(db string) (url string, cleanup func(), err error) {
+	if db != "" {
+		return db, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "fspo-bench-serve-")
+	if err != nil {
+		return "", nil, fmt.Errorf("fspo bench-serve: %w", err)
+	}
+	return "sqlite:" + filepath.Join(dir, "bench.db"), func() { os.RemoveAll(dir) }, nil
 }
 
 func randomHex(n int) string {

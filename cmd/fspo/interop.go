@@ -48,7 +48,7 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: %s layout, %d rows, %d records (%d already present), %d users (%d interpolated)\n",
-		filepath.Join(*out, "preferences.jsonl"), st.Layout, st.Rows, st.Records-st.Duplicates, st.Duplicates, len(st.Users), len(st.Interpolated))
+		filepath.Join(*out, dataset.FileName), st.Layout, st.Rows, st.Records-st.Duplicates, st.Duplicates, len(st.Users), len(st.Interpolated))
 	if st.Skipped > 0 {
 		fmt.Fprintf(env.Stdout, "%d invalid rows skipped, e.g.:\n", st.Skipped)
 		for _, p := range st.Problems {
@@ -88,7 +88,7 @@ func runExport(ctx context.Context, env *Env, args []string) error {
 	}
 	prefs, users := *data, map[string]bool(nil)
 	if st, err := os.Stat(*data); err == nil && st.IsDir() {
-		prefs = filepath.Join(*data, "preferences.jsonl")
+		prefs = filepath.Join(*data, dataset.FileName)
 		if *split != "all" {
 			m, err := dataset.ReadManifest(*data)
 			if err != nil {

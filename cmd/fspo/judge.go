@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"fspo/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -82,14 +83,10 @@ type judgeReport struct {
 
 func runJudge(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "judge", "--samples samples.jsonl (--endpoint URL --model NAME | --config llm.yaml) --out DIR [flags]")
+	lf := addLLMFlags(fs, " of the judge", "")
 	samples := fs.String("samples", "", "samples.jsonl to re-judge (rows: user, description, method, prompt, response, baseline_response)")
-	endpoint := fs.String("endpoint", "", "OpenAI-compatible base URL of the judge, e.g. http://localhost:8000/v1")
-	model := fs.String("model", "", "judge model name at --endpoint")
-	keyEnv := fs.String("api-key-env", "", "environment variable holding the API key for --endpoint (none: no key sent)")
 	priceIn := fs.Float64("price-in", 0, "price per million prompt tokens at --endpoint, for the cost column")
 	priceOut := fs.Float64("price-out", 0, "price per million completion tokens at --endpoint")
-	config := fs.String("config", "", "llm config YAML (endpoints, limits, retries) instead of --endpoint/--model")
-	cachePath := fs.String("cache", "", "LLM call cache (SQLite; default OUT/llm-cache.sqlite)")
 	out := fs.String("out", "", "output directory: report.json, report.md, judged.jsonl")
 	template := fs.String("template", "", "judge prompt file (default: the built-in judge/prompts/alpaca_pairwise_user.txt)")
 	seed := fs.Int64("seed", 1, "seed of the judge calls and of the bootstrap")
@@ -103,10 +100,8 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: fspo judge: --samples FILE is required (the samples.jsonl of fspo eval)", errUsage)
 	case *out == "":
 		return fmt.Errorf("%w: fspo judge: --out DIR is required", errUsage)
-	case *config != "" && (*endpoint != "" || *model != ""):
-		return fmt.Errorf("%w: fspo judge: give --config or --endpoint/--model, not both", errUsage)
-	case *config == "" && (*endpoint == "" || *model == ""):
-		return fmt.Errorf("%w: fspo judge: give --endpoint URL and --model NAME (or --config llm.yaml)", errUsage)
+	case lf.check("fspo judge") != nil:
+		return lf.check("fspo judge")
 	case *workers <= 0:
 		return fmt.Errorf("%w: fspo judge: --workers %d must be > 0", errUsage, *workers)
 	case *priceIn < 0 || *priceOut < 0:
@@ -117,38 +112,14 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	tmpl := judge.DefaultTemplate()
-	if *template != "" {
-		b, err := os.ReadFile(*template)
-		if err != nil {
-			return fmt.Errorf("fspo judge: %w", err)
-		}
-		tmpl = string(b)
-	}
-	if err := judge.CheckTemplate(tmpl); err != nil {
-		return fmt.Errorf("fspo judge: %s: %w", *template, err)
-	}
-	var cfg llm.Config
-	if *config != "" {
-		if cfg, err = llm.LoadConfig(*config); err != nil {
-			return err
-		}
-	} else {
-		cfg = llm.Config{Concurrency: *workers, Endpoints: []llm.Endpoint{{BaseURL: *endpoint, Model: *model,
-			APIKeyEnv: *keyEnv, PriceIn: *priceIn, PriceOut: *priceOut}}}
-	}
-	cfg.Getenv = env.Getenv
-	ens, err := llm.New(cfg)
+	tmpl, err := loadJudgeTemplate(*template)
 	if err != nil {
-		return fmt.Errorf("fspo judge: %w", err)
+		return err
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("fspo judge: %w", err)
 	}
-	if *cachePath == "" {
-		*cachePath = filepath.Join(*out, "llm-cache.sqlite")
-	}
-	cache, err := llm.NewCache(*cachePath)
+	ens, cfg, cache, err := lf.open(env, "fspo judge", llm.Config{Concurrency: *workers}, llm.Endpoint{PriceIn: *priceIn, PriceOut: *priceOut}, *out)
 	if err != nil {
 		return err
 	}
@@ -159,10 +130,67 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 	}
 	j := judge.NewLLM(ens, jopts)
 
+	pairs, outs, err := judgeAll(ctx, env, j, rows, *workers, *samples)
+	if err != nil {
+		return err
+	}
+	rep := judgeReport{Samples: *samples, SamplesSHA256: digest, Template: *template, Seed: *seed,
+		Resamples: judge.Resamples, Pairs: len(rows), Usage: j.Usage(), LLM: ens.Stats().Add(cache.Stats()),
+		Elapsed: time.Since(start).Round(time.Millisecond).String()}
+	rep.describeJudge(tmpl, cfg.Endpoints)
+	rep.Methods = summarizeJudged(rows, pairs, outs, *seed)
+	if err := writeJudgeOutputs(*out, rep, pairs); err != nil {
+		return err
+	}
+	rep.print(env.Stdout, filepath.Join(*out, "report.md"))
+	return nil
+}
+
+// print writes each method's win rates and the totals.
+func (rep *judgeReport) print(w io.Writer, mdPath string) {
+	for _, m := range rep.Methods {
+		fmt.Fprintf(w, "%-16s %s  LC %s  failed %d\n", m.Method, m.WinRate, lcText(m), countAll(m.Failed))
+	}
+	fmt.Fprintf(w, "%d pairs, %d calls (%d cached), %d tokens in, %d out, cost %.4f; see %s\n",
+		rep.Pairs, rep.Usage.Calls, rep.Usage.Cached, rep.Usage.PromptTokens, rep.Usage.CompletionTokens, rep.Usage.Cost, mdPath)
+}
+
+// describeJudge records the judge's template (name and hash) and endpoints.
+func (rep *judgeReport) describeJudge(tmpl string, endpoints []llm.Endpoint) {
+	if rep.Template == "" {
+		rep.Template = "builtin:alpaca_pairwise_user.txt"
+	}
+	th := sha256.Sum256([]byte(tmpl))
+	rep.TemplateSHA = hex.EncodeToString(th[:])
+	for _, e := range endpoints {
+		rep.Endpoints = append(rep.Endpoints, e.BaseURL+" "+e.Model)
+	}
+}
+
+// loadJudgeTemplate reads the judge prompt at path (the built-in one when
+// path is empty) and checks it.
+func loadJudgeTemplate(path string) (string, error) {
+	tmpl := judge.DefaultTemplate()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("fspo judge: %w", err)
+		}
+		tmpl = string(b)
+	}
+	if err := judge.CheckTemplate(tmpl); err != nil {
+		return "", fmt.Errorf("fspo judge: %s: %w", path, err)
+	}
+	return tmpl, nil
+}
+
+// judgeAll judges every row in both orders, workers at a time. A pair the
+// judge gives no verdict for is recorded as failed; other errors stop the run.
+func judgeAll(ctx context.Context, env *Env, j *judge.LLM, rows []judgeRow, workers int, samples string) ([]judgedPair, []judge.Outcome, error) {
 	pairs := make([]judgedPair, len(rows))
 	outs := make([]judge.Outcome, len(rows))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(*workers)
+	g.SetLimit(workers)
 	var mu sync.Mutex
 	done := 0
 	for i, r := range rows {
@@ -179,7 +207,7 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 			case errors.As(err, new(*llm.CallError)):
 				p.Failed, p.Error = llm.FailureKind(err), err.Error()
 			default:
-				return fmt.Errorf("fspo judge: %s line %d: %w", *samples, r.line, err)
+				return fmt.Errorf("fspo judge: %s line %d: %w", samples, r.line, err)
 			}
 			pairs[i], outs[i] = p, o
 			mu.Lock()
@@ -192,30 +220,9 @@ func runJudge(ctx context.Context, env *Env, args []string) error {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, nil, err
 	}
-	rep := judgeReport{Samples: *samples, SamplesSHA256: digest, Template: *template, Seed: *seed,
-		Resamples: judge.Resamples, Pairs: len(rows), Usage: j.Usage(), LLM: ens.Stats().Add(cache.Stats()),
-		Elapsed: time.Since(start).Round(time.Millisecond).String()}
-	if rep.Template == "" {
-		rep.Template = "builtin:alpaca_pairwise_user.txt"
-	}
-	th := sha256.Sum256([]byte(tmpl))
-	rep.TemplateSHA = hex.EncodeToString(th[:])
-	for _, e := range cfg.Endpoints {
-		rep.Endpoints = append(rep.Endpoints, e.BaseURL+" "+e.Model)
-	}
-	rep.Methods = summarizeJudged(rows, pairs, outs, *seed)
-	if err := writeJudgeOutputs(*out, rep, pairs); err != nil {
-		return err
-	}
-	for _, m := range rep.Methods {
-		fmt.Fprintf(env.Stdout, "%-16s %s  LC %s  failed %d\n", m.Method, m.WinRate, lcText(m), countAll(m.Failed))
-	}
-	fmt.Fprintf(env.Stdout, "%d pairs, %d calls (%d cached), %d tokens in, %d out, cost %.4f; see %s\n",
-		len(rows), rep.Usage.Calls, rep.Usage.Cached, rep.Usage.PromptTokens, rep.Usage.CompletionTokens, rep.Usage.Cost,
-		filepath.Join(*out, "report.md"))
-	return nil
+	return pairs, outs, nil
 }
 
 // readJudgeSamples reads and validates the samples file; it returns the
@@ -361,11 +368,8 @@ func writeJudgeOutputs(dir string, rep judgeReport, pairs []judgedPair) error {
 		data []byte
 	}{{"judged.jsonl", []byte(jl.String())}, {"report.json", append(js, '\n')}, {"report.md", []byte(md.String())}} {
 		path := filepath.Join(dir, f.name)
-		if err := os.WriteFile(path+".tmp", f.data, 0o644); err != nil {
-			return fmt.Errorf("fspo judge: write %s: %w", path, err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil {
-			return fmt.Errorf("fspo judge: write %s: %w", path, err)
+		if err := atomicfile.WriteBytes(path, f.data); err != nil {
+			return fmt.Errorf("fspo judge: %w", err)
 		}
 	}
 	return nil

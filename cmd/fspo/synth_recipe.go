@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,14 +18,10 @@ import (
 // NAME --out DIR [...]`: config = recipe defaults < --config file < flags.
 func runSynthRecipe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "synth", "--recipe NAME|FILE.yaml (--endpoint URL --model NAME | --config llm.yaml) --out DIR [flags]")
+	lf := addLLMFlags(fs, "", "; shards may share one")
 	name := fs.String("recipe", "", "built-in recipe ("+strings.Join(recipe.Builtin(), ", ")+"; elix = elix-easy) or a recipe YAML file")
-	endpoint := fs.String("endpoint", "", "OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
-	model := fs.String("model", "", "model name at --endpoint")
-	keyEnv := fs.String("api-key-env", "", "environment variable holding the API key for --endpoint (none: no key sent)")
 	embedModel := fs.String("embed-model", "", "embedding model at --endpoint for the similarity report (none: n-gram similarity only)")
-	config := fs.String("config", "", "llm config YAML with several endpoints (an ensemble), rate limits and retries, instead of --endpoint/--model")
 	out := fs.String("out", "", "output directory: preferences.jsonl, manifest.json, report.{json,md}, disagreement.png")
-	cachePath := fs.String("cache", "", "LLM call cache (SQLite; default OUT/llm-cache.sqlite; shards may share one)")
 	users := fs.Int("users", 0, "number of users (0: all the recipe defines)")
 	questions := fs.Int("questions", 0, "questions per user (0: the recipe's)")
 	responses := fs.Int("responses", 0, "candidate responses per question (0: the recipe's)")
@@ -41,10 +36,8 @@ func runSynthRecipe(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: fspo synth: --recipe is required (built in: %s, or a .yaml file)", errUsage, strings.Join(recipe.Builtin(), ", "))
 	case *out == "":
 		return fmt.Errorf("%w: fspo synth: --out DIR is required", errUsage)
-	case *config != "" && (*endpoint != "" || *model != ""):
-		return fmt.Errorf("%w: fspo synth: give --config or --endpoint/--model, not both", errUsage)
-	case *config == "" && (*endpoint == "" || *model == ""):
-		return fmt.Errorf("%w: fspo synth: give --endpoint URL and --model NAME (or --config llm.yaml)", errUsage)
+	case lf.check("fspo synth") != nil:
+		return lf.check("fspo synth")
 	case *users < 0 || *questions < 0 || *responses < 0:
 		return fmt.Errorf("%w: fspo synth: --users, --questions and --responses must be >= 0", errUsage)
 	case *workers <= 0:
@@ -58,26 +51,7 @@ func runSynthRecipe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var cfg llm.Config
-	if *config != "" {
-		if cfg, err = llm.LoadConfig(*config); err != nil {
-			return err
-		}
-	} else {
-		cfg = llm.Config{Endpoints: []llm.Endpoint{{BaseURL: *endpoint, Model: *model, APIKeyEnv: *keyEnv, EmbeddingModel: *embedModel}}}
-	}
-	cfg.Getenv = env.Getenv
-	ens, err := llm.New(cfg)
-	if err != nil {
-		return fmt.Errorf("fspo synth: %w", err)
-	}
-	if *cachePath == "" {
-		*cachePath = filepath.Join(*out, "llm-cache.sqlite")
-	}
-	if err := os.MkdirAll(filepath.Dir(*cachePath), 0o755); err != nil {
-		return fmt.Errorf("fspo synth: %w", err)
-	}
-	cache, err := llm.NewCache(*cachePath)
+	ens, _, cache, err := lf.open(env, "fspo synth", llm.Config{}, llm.Endpoint{EmbeddingModel: *embedModel}, *out)
 	if err != nil {
 		return err
 	}

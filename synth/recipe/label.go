@@ -105,7 +105,7 @@ var errLate = errors.New("record for a user already written")
 // file is rebuilt in order from the cache into a temporary file that then
 // replaces it, so records stay grouped by user and in order.
 func (p *pipeline) label(ctx context.Context) (*Report, error) {
-	path := partPath(p.cfg.Out, "preferences.jsonl")
+	path := partPath(p.cfg.Out, dataset.FileName)
 	rep, err := p.labelInto(ctx, path, true)
 	if !errors.Is(err, errLate) {
 		return rep, err
@@ -221,13 +221,10 @@ func (p *pipeline) labelInto(ctx context.Context, path string, checkLate bool) (
 	return rep, nil
 }
 
-// labelUser judges all pairs of u in both orders, then, while some pair is
-// undecided and rounds remain, has the judge pick a side for the first such
-// pair and append a clause to u's description, and relabels all u's pairs
-// (Singh et al. 2025, §5, "iterative persona refinement").
-func (p *pipeline) labelUser(ctx context.Context, u *user) (*userResult, error) {
-	var pairs []pair
-	identical := 0
+// userPairs draws the pairs u labels: for each of u's questions, a
+// shuffled sample of the pairs of its distinct candidates. identical counts
+// the pairs left out because both texts are the same.
+func (p *pipeline) userPairs(u *user) (pairs []pair, identical int) {
 	for _, q := range p.userQuestions(u) {
 		var idx []int
 		for k, c := range p.cands[q.ID] {
@@ -253,6 +250,15 @@ func (p *pipeline) labelUser(ctx context.Context, u *user) (*userResult, error) 
 		}
 		pairs = append(pairs, qp...)
 	}
+	return pairs, identical
+}
+
+// labelUser judges all pairs of u in both orders, then, while some pair is
+// undecided and rounds remain, has the judge pick a side for the first such
+// pair and append a clause to u's description, and relabels all u's pairs
+// (Singh et al. 2025, §5, "iterative persona refinement").
+func (p *pipeline) labelUser(ctx context.Context, u *user) (*userResult, error) {
+	pairs, identical := p.userPairs(u)
 	res := &userResult{stat: UserStat{User: u.ID, Index: u.Index, Pairs: len(pairs), Identical: identical}, labels: map[string]int8{}}
 	desc := u.Description
 	var outs []outcome

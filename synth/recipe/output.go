@@ -107,7 +107,7 @@ func split(r *Recipe, seed int64, users []*user) (train, test, interp []string) 
 
 // saveManifest writes dir/manifest.json for preferences.jsonl with the split.
 func saveManifest(dir string, ri runInfo, train, test, interp []string) error {
-	fi, err := dataset.Describe(partPath(dir, "preferences.jsonl"))
+	fi, err := dataset.Describe(partPath(dir, dataset.FileName))
 	if err != nil {
 		return fmt.Errorf("synth manifest: %w", err)
 	}
@@ -116,7 +116,7 @@ func saveManifest(dir string, ri runInfo, train, test, interp []string) error {
 		Version: dataset.ManifestVersion, Domain: ri.Recipe, Seed: ri.Seed,
 		Created:    time.Now().UTC().Format(time.RFC3339),
 		TrainUsers: nonNil(train), TestUsers: nonNil(test), Interpolated: interp,
-		Files:  map[string]dataset.FileInfo{"preferences.jsonl": fi},
+		Files:  map[string]dataset.FileInfo{dataset.FileName: fi},
 		Config: cfg,
 		Notes:  map[string]string{"recipe_hash": ri.RecipeHash, "shard": fmt.Sprintf("%d/%d", ri.Shard, ri.Shards)},
 	}
@@ -154,13 +154,13 @@ func (p *part) next() error {
 	s, ok := r.Meta["user_index"]
 	idx, err := strconv.Atoi(s)
 	if !ok || err != nil {
-		return fmt.Errorf("%s:%d: meta.user_index: missing or not an integer (%q)", partPath(p.dir, "preferences.jsonl"), p.rd.Line(), s)
+		return fmt.Errorf("%s:%d: meta.user_index: missing or not an integer (%q)", partPath(p.dir, dataset.FileName), p.rd.Line(), s)
 	}
 	if idx%p.info.Shards != p.info.Shard {
-		return fmt.Errorf("%s:%d: user %s (index %d) does not belong to shard %d/%d", partPath(p.dir, "preferences.jsonl"), p.rd.Line(), r.User, idx, p.info.Shard, p.info.Shards)
+		return fmt.Errorf("%s:%d: user %s (index %d) does not belong to shard %d/%d", partPath(p.dir, dataset.FileName), p.rd.Line(), r.User, idx, p.info.Shard, p.info.Shards)
 	}
 	if p.head != nil && idx < p.idx {
-		return fmt.Errorf("%s:%d: user index %d after %d: records out of order", partPath(p.dir, "preferences.jsonl"), p.rd.Line(), idx, p.idx)
+		return fmt.Errorf("%s:%d: user index %d after %d: records out of order", partPath(p.dir, dataset.FileName), p.rd.Line(), idx, p.idx)
 	}
 	p.head, p.idx = &r, idx
 	return nil
@@ -176,6 +176,62 @@ func Merge(ctx context.Context, out string, dirs []string) (*Report, error) {
 	if len(dirs) == 0 {
 		return nil, errors.New("synth merge: no part directories")
 	}
+	parts, err := readParts(dirs)
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := sameSplit(parts)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("synth merge: %w", err)
+	}
+	merged := parts[0].info
+	merged.Shard, merged.Shards = 0, 1
+	if err := merged.claim(out); err != nil {
+		return nil, err
+	}
+	w, err := dataset.Append(partPath(out, dataset.FileName))
+	if err != nil {
+		return nil, fmt.Errorf("synth merge: %w", err)
+	}
+	defer w.Close()
+	rep := &Report{Recipe: merged.Recipe, RecipeHash: merged.RecipeHash, Seed: merged.Seed, Shard: "merged"}
+	for _, p := range parts {
+		rd, err := dataset.Open(partPath(p.dir, dataset.FileName))
+		if err != nil {
+			return nil, fmt.Errorf("synth merge: %w", err)
+		}
+		defer rd.Close()
+		p.rd = rd
+		if err := p.next(); err != nil {
+			return nil, fmt.Errorf("synth merge: %w", err)
+		}
+		prep, err := readReport(p.dir)
+		if err != nil {
+			return nil, fmt.Errorf("synth merge: part %s: %w", p.dir, err)
+		}
+		rep.add(prep)
+		rep.Parts = append(rep.Parts, PartReport{Dir: p.dir, Shard: prep.Shard, Records: prep.Records})
+	}
+	if rep.Written, err = mergeRecords(ctx, parts, w); err != nil {
+		return nil, err
+	}
+	sort.Slice(rep.PerUser, func(i, j int) bool { return rep.PerUser[i].Index < rep.PerUser[j].Index })
+	rep.summarise()
+	if err := saveManifest(out, merged, manifest.TrainUsers, manifest.TestUsers, manifest.Interpolated); err != nil {
+		return nil, err
+	}
+	if err := rep.write(out); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// readParts reads the run information of the parts and checks that they
+// are shards of one run, each once, none missing.
+func readParts(dirs []string) ([]*part, error) {
 	parts := make([]*part, len(dirs))
 	seen := map[int]string{}
 	for i, d := range dirs {
@@ -203,52 +259,33 @@ func Merge(ctx context.Context, out string, dirs []string) (*Report, error) {
 		}
 		return nil, fmt.Errorf("synth merge: shards %v of %d are missing", missing, n)
 	}
+	return parts, nil
+}
+
+// sameSplit reads the parts' manifests and checks that they split the users
+// alike; it returns the last one.
+func sameSplit(parts []*part) (dataset.Manifest, error) {
 	var manifest dataset.Manifest
 	for i, p := range parts {
 		m, err := dataset.ReadManifest(p.dir)
 		if err != nil {
-			return nil, fmt.Errorf("synth merge: part %s (is it finished?): %w", p.dir, err)
+			return manifest, fmt.Errorf("synth merge: part %s (is it finished?): %w", p.dir, err)
 		}
 		if i > 0 && (!slices.Equal(m.TrainUsers, manifest.TrainUsers) || !slices.Equal(m.TestUsers, manifest.TestUsers) || !slices.Equal(m.Interpolated, manifest.Interpolated)) {
-			return nil, fmt.Errorf("synth merge: part %s: user split differs from %s's (the parts saw different personas)", p.dir, dirs[0])
+			return manifest, fmt.Errorf("synth merge: part %s: user split differs from %s's (the parts saw different personas)", p.dir, parts[0].dir)
 		}
 		manifest = m
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("synth merge: %w", err)
-	}
-	merged := parts[0].info
-	merged.Shard, merged.Shards = 0, 1
-	if err := merged.claim(out); err != nil {
-		return nil, err
-	}
-	w, err := dataset.Append(partPath(out, "preferences.jsonl"))
-	if err != nil {
-		return nil, fmt.Errorf("synth merge: %w", err)
-	}
-	defer w.Close()
-	rep := &Report{Recipe: merged.Recipe, RecipeHash: merged.RecipeHash, Seed: merged.Seed, Shard: "merged"}
-	for _, p := range parts {
-		rd, err := dataset.Open(partPath(p.dir, "preferences.jsonl"))
-		if err != nil {
-			return nil, fmt.Errorf("synth merge: %w", err)
-		}
-		defer rd.Close()
-		p.rd = rd
-		if err := p.next(); err != nil {
-			return nil, fmt.Errorf("synth merge: %w", err)
-		}
-		prep, err := readReport(p.dir)
-		if err != nil {
-			return nil, fmt.Errorf("synth merge: part %s: %w", p.dir, err)
-		}
-		rep.add(prep)
-		rep.Parts = append(rep.Parts, PartReport{Dir: p.dir, Shard: prep.Shard, Records: prep.Records})
-	}
-	rep.Written = 0
+	return manifest, nil
+}
+
+// mergeRecords writes the parts' records to w in user order, skipping those
+// w already has (a resumed merge); it returns how many it wrote.
+func mergeRecords(ctx context.Context, parts []*part, w *dataset.Writer) (int, error) {
+	written := 0
 	for {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return written, err
 		}
 		var best *part
 		for _, p := range parts {
@@ -256,7 +293,7 @@ func Merge(ctx context.Context, out string, dirs []string) (*Report, error) {
 				continue
 			}
 			if best != nil && p.idx == best.idx {
-				return nil, fmt.Errorf("synth merge: user index %d is in both %s and %s (overlap)", p.idx, best.dir, p.dir)
+				return written, fmt.Errorf("synth merge: user index %d is in both %s and %s (overlap)", p.idx, best.dir, p.dir)
 			}
 			if best == nil || p.idx < best.idx {
 				best = p
@@ -271,25 +308,17 @@ func Merge(ctx context.Context, out string, dirs []string) (*Report, error) {
 				batch = append(batch, *best.head)
 			}
 			if err := best.next(); err != nil {
-				return nil, fmt.Errorf("synth merge: %w", err)
+				return written, fmt.Errorf("synth merge: %w", err)
 			}
 		}
 		if len(batch) > 0 {
 			if err := w.WriteBatch(batch); err != nil {
-				return nil, fmt.Errorf("synth merge: %w", err)
+				return written, fmt.Errorf("synth merge: %w", err)
 			}
 		}
-		rep.Written += len(batch)
+		written += len(batch)
 	}
-	sort.Slice(rep.PerUser, func(i, j int) bool { return rep.PerUser[i].Index < rep.PerUser[j].Index })
-	rep.summarise()
-	if err := saveManifest(out, merged, manifest.TrainUsers, manifest.TestUsers, manifest.Interpolated); err != nil {
-		return nil, err
-	}
-	if err := rep.write(out); err != nil {
-		return nil, err
-	}
-	return rep, nil
+	return written, nil
 }
 
 func readReport(dir string) (*Report, error) {
@@ -321,12 +350,7 @@ func (r *Report) add(o *Report) {
 	}
 	for k, s := range o.Calls.Stages {
 		t := c.Stages[k]
-		t.Calls += s.Calls
-		t.Cached += s.Cached
-		t.Failed += s.Failed
-		t.PromptTokens += s.PromptTokens
-		t.CompletionTokens += s.CompletionTokens
-		t.Cost += s.Cost
+		t.add(s)
 		c.Stages[k] = t
 	}
 	c.Calls += o.Calls.Calls

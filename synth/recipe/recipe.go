@@ -204,6 +204,16 @@ func (r *Recipe) validate() error {
 	if r.TestFraction < 0 || r.TestFraction >= 1 {
 		return fmt.Errorf("test_fraction: %v must be in [0, 1)", r.TestFraction)
 	}
+	for _, check := range []func() error{r.validateUsers, r.validateQuestions, r.validateResponses, r.validateLabel} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateUsers checks the users section.
+func (r *Recipe) validateUsers() error {
 	u := &r.Users
 	if len(u.Fixed) == 0 && u.PerCombination <= 0 {
 		return errors.New("users: give fixed users or axes with per_combination > 0")
@@ -233,6 +243,12 @@ func (r *Recipe) validate() error {
 			return err
 		}
 	}
+	return nil
+}
+
+// validateQuestions checks the questions section (per_trait needs users.axes).
+func (r *Recipe) validateQuestions() error {
+	u := &r.Users
 	q := &r.Questions
 	if q.PerUser <= 0 {
 		return fmt.Errorf("questions.per_user: %d must be > 0", q.PerUser)
@@ -267,6 +283,11 @@ func (r *Recipe) validate() error {
 	if q.PerTrait.Prompt != "" && len(u.Axes) == 0 {
 		return errors.New("questions.per_trait: needs users.axes")
 	}
+	return nil
+}
+
+// validateResponses checks the responses and, for view steering, views sections.
+func (r *Recipe) validateResponses() error {
 	if r.Responses.Count < 2 {
 		return fmt.Errorf("responses.count: %d must be >= 2 (pairs need two candidates)", r.Responses.Count)
 	}
@@ -293,6 +314,11 @@ func (r *Recipe) validate() error {
 			return fmt.Errorf("responses.steering[%d]: %q is neither \"persona\" nor \"view\"", i, s)
 		}
 	}
+	return nil
+}
+
+// validateLabel checks the label and refine sections.
+func (r *Recipe) validateLabel() error {
 	switch r.Label.Judge {
 	case "", "schema":
 		if err := r.Label.compile("label", "preferred"); err != nil {

@@ -1,6 +1,7 @@
 package stories
 
 import (
+	"fspo/pref"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -47,8 +48,6 @@ func promptKeys(groups map[int][]int) []int {
 	return keys
 }
 
-func sigmoid(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
-
 // binaryEntropy is −p ln p − (1−p) ln(1−p), in nats.
 func binaryEntropy(p float64) float64 {
 	if p <= 0 || p >= 1 {
@@ -67,28 +66,8 @@ func binaryEntropy(p float64) float64 {
 // held-out openings.
 func labelUser(u *Profile, cands []Candidate, rewards []float64, groups map[int][]int, opt *Options) ([]dataset.Record, UserStats) {
 	st := UserStats{ID: u.ID, Kind: u.Kind}
-	var prompts []int
-	for _, p := range promptKeys(groups) {
-		if idx := groups[p]; len(idx) >= 2 && cands[idx[0]].HeldOut == (u.Kind != Train) {
-			prompts = append(prompts, p)
-		}
-	}
-	// Undecided share over every pair of the user's openings.
-	var all, undecided int
-	for _, p := range prompts {
-		idx := groups[p]
-		for x := range idx {
-			for y := x + 1; y < len(idx); y++ {
-				all++
-				if math.Abs(rewards[idx[x]]-rewards[idx[y]]) < opt.MinMargin {
-					undecided++
-				}
-			}
-		}
-	}
-	if all > 0 {
-		st.Undecided = float64(undecided) / float64(all)
-	}
+	prompts := userOpenings(u, cands, groups)
+	st.Undecided = undecidedShare(prompts, groups, rewards, opt.MinMargin)
 	if len(prompts) == 0 {
 		st.Short = opt.PairsPerUser > 0
 		return nil, st
@@ -110,15 +89,7 @@ func labelUser(u *Profile, cands []Candidate, rewards []float64, groups map[int]
 		}
 		if opt.BestChosen {
 			// one side is a best candidate of the opening for this user
-			var best []int
-			for i, c := range idx {
-				switch {
-				case len(best) == 0 || rewards[c] > rewards[idx[best[0]]]:
-					best = append(best[:0], i)
-				case rewards[c] == rewards[idx[best[0]]]:
-					best = append(best, i)
-				}
-			}
+			best := bestCandidates(idx, rewards)
 			x = best[rng.IntN(len(best))]
 			if y == x {
 				continue
@@ -140,7 +111,7 @@ func labelUser(u *Profile, cands []Candidate, rewards []float64, groups map[int]
 		}
 		flipped := false
 		if opt.Noise > 0 {
-			p := sigmoid(math.Abs(d) / opt.Noise)
+			p := pref.Sigmoid(math.Abs(d) / opt.Noise) // x ≥ 0: exactly 1/(1+e^−x)
 			entropy += binaryEntropy(p)
 			if rng.Float64() >= p {
 				w, l, flipped = l, w, true
@@ -148,24 +119,7 @@ func labelUser(u *Profile, cands []Candidate, rewards []float64, groups map[int]
 			}
 		}
 		margin += math.Abs(d)
-		cw, cl := rewards[w], rewards[l]
-		recs = append(recs, dataset.Record{
-			User: u.ID, Prompt: cands[w].Prompt, Chosen: cands[w].Response, Rejected: cands[l].Response,
-			Description: u.Description, ID: "stories-" + u.ID + "-" + cands[a].ID + "-" + cands[b].ID,
-			Source: "stories", ChosenScore: &cw, RejectedScore: &cl,
-			// No rejected_description: a COT rejected completion then
-			// carries another user's description (METHOD.md §2 allows
-			// either). The persona's is kept as provenance only: persona
-			// descriptions differ from user descriptions in form (equal
-			// weights, always a length), a shortcut that let COT training
-			// tell chosen from rejected without reading the shots (held-out
-			// implicit reward accuracy 0.97 after Pref-FT alone).
-			Meta: map[string]string{
-				"kind": string(u.Kind), "chosen_id": cands[w].ID, "rejected_id": cands[l].ID,
-				"rejected_persona": cands[l].PersonaDescription,
-				"margin":           strconv.FormatFloat(math.Abs(d), 'f', 3, 64), "flipped": strconv.FormatBool(flipped),
-			},
-		})
+		recs = append(recs, pairRecord(u, cands, rewards, a, b, w, l, flipped))
 	}
 	st.Pairs = len(recs)
 	st.Short = len(recs) < opt.PairsPerUser
@@ -270,4 +224,75 @@ func headroom(u *Profile, cands []Candidate, rewards []float64, groups map[int][
 		return 0, 0, false
 	}
 	return bw / bn, sw / sn, true
+}
+
+// userOpenings are the openings u labels (training ones for training users,
+// held-out ones for the others) that have two candidates or more.
+func userOpenings(u *Profile, cands []Candidate, groups map[int][]int) []int {
+	var prompts []int
+	for _, p := range promptKeys(groups) {
+		if idx := groups[p]; len(idx) >= 2 && cands[idx[0]].HeldOut == (u.Kind != Train) {
+			prompts = append(prompts, p)
+		}
+	}
+	return prompts
+}
+
+// undecidedShare is the share of all pairs of the openings' candidates whose
+// rewards differ by less than margin (0 without pairs).
+func undecidedShare(prompts []int, groups map[int][]int, rewards []float64, margin float64) float64 {
+	var all, undecided int
+	for _, p := range prompts {
+		idx := groups[p]
+		for x := range idx {
+			for y := x + 1; y < len(idx); y++ {
+				all++
+				if math.Abs(rewards[idx[x]]-rewards[idx[y]]) < margin {
+					undecided++
+				}
+			}
+		}
+	}
+	if all == 0 {
+		return 0
+	}
+	return float64(undecided) / float64(all)
+}
+
+// bestCandidates are the positions in idx of the candidates with the
+// highest reward.
+func bestCandidates(idx []int, rewards []float64) []int {
+	var best []int
+	for i, c := range idx {
+		switch {
+		case len(best) == 0 || rewards[c] > rewards[idx[best[0]]]:
+			best = append(best[:0], i)
+		case rewards[c] == rewards[idx[best[0]]]:
+			best = append(best, i)
+		}
+	}
+	return best
+}
+
+// pairRecord is the record of candidates a < b labelled w over l.
+func pairRecord(u *Profile, cands []Candidate, rewards []float64, a, b, w, l int, flipped bool) dataset.Record {
+	d := rewards[a] - rewards[b]
+	cw, cl := rewards[w], rewards[l]
+	return dataset.Record{
+		User: u.ID, Prompt: cands[w].Prompt, Chosen: cands[w].Response, Rejected: cands[l].Response,
+		Description: u.Description, ID: "stories-" + u.ID + "-" + cands[a].ID + "-" + cands[b].ID,
+		Source: "stories", ChosenScore: &cw, RejectedScore: &cl,
+		// No rejected_description: a COT rejected completion then
+		// carries another user's description (METHOD.md §2 allows
+		// either). The persona's is kept as provenance only: persona
+		// descriptions differ from user descriptions in form (equal
+		// weights, always a length), a shortcut that let COT training
+		// tell chosen from rejected without reading the shots (held-out
+		// implicit reward accuracy 0.97 after Pref-FT alone).
+		Meta: map[string]string{
+			"kind": string(u.Kind), "chosen_id": cands[w].ID, "rejected_id": cands[l].ID,
+			"rejected_persona": cands[l].PersonaDescription,
+			"margin":           strconv.FormatFloat(math.Abs(d), 'f', 3, 64), "flipped": strconv.FormatBool(flipped),
+		},
+	}
 }

@@ -24,7 +24,7 @@ import (
 
 // Output names inside the data directory.
 const (
-	PreferencesName = "preferences.jsonl"
+	PreferencesName = dataset.FileName
 	ConfigName      = "config.json"
 )
 
