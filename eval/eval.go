@@ -20,6 +20,11 @@ const judgeWorkers = 8
 // and returns the report.
 func Run(ctx context.Context, c Config) (*Report, error) {
 	t0 := time.Now()
+	var ms models
+	c, err := resolvePrompt(c, &ms)
+	if err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -42,7 +47,6 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
-	var ms models
 	base, err := ms.load(c.Base)
 	if err != nil {
 		return nil, fmt.Errorf("eval base: %w", err)
@@ -81,9 +85,6 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			l, err := ms.load(path)
 			if err != nil {
 				return nil, fmt.Errorf("eval %s: %w", method, err)
-			}
-			if err := checkTrainedLike(method, l, c); err != nil {
-				return nil, err
 			}
 			if l.model.Config.Vocab != base.model.Config.Vocab {
 				return nil, fmt.Errorf("eval %s: %s has a %d-token vocabulary, the base model %d", method, l.path, l.model.Config.Vocab, base.model.Config.Vocab)
@@ -215,17 +216,14 @@ func accuracyOf(ctx context.Context, c Config, g *generator, ms *models, d *data
 	if err != nil {
 		return Accuracy{}, fmt.Errorf("reference: %w", err)
 	}
-	beta, fromRun, err := betaOf(l, c.Beta)
-	if err != nil {
-		return Accuracy{}, err
-	}
+	obj, fromRun := objectiveOf(l, c.Beta)
 	src := "default"
 	if fromRun {
 		src = "run"
 	}
-	w, margin, tooLong, err := implicitAccuracy(ctx, c, g.codec(variantOf[method]), d.episodes, d.others, l.model, ref.model, beta)
+	w, margin, tooLong, err := implicitAccuracy(ctx, c, g.codec(variantOf[method]), d.episodes, d.others, l.model, ref.model, obj)
 	if err != nil {
 		return Accuracy{}, err
 	}
-	return Accuracy{Summary: w, Beta: beta, BetaSource: src, Reference: ref.path, RefSource: refSource, MeanMargin: margin, TooLong: tooLong}, nil
+	return Accuracy{Summary: w, Objective: obj.Kind, Beta: obj.Beta, BetaSource: src, Reference: ref.path, RefSource: refSource, MeanMargin: margin, TooLong: tooLong}, nil
 }
