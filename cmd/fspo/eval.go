@@ -57,14 +57,8 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	if c.Data == "" || c.Out == "" {
 		return fmt.Errorf("%w: fspo eval: --data and --out are required", errUsage)
 	}
-	switch *judgeKind {
-	case "reward":
-	case "llm":
-		if *endpoint == "" || *judgeModel == "" {
-			return fmt.Errorf("%w: fspo eval: --judge llm needs --endpoint URL and --model NAME", errUsage)
-		}
-	default:
-		return fmt.Errorf("%w: fspo eval: --judge %q is not reward or llm", errUsage, *judgeKind)
+	if err := checkJudgeFlags(*judgeKind, *endpoint, *judgeModel); err != nil {
+		return err
 	}
 	if *quick {
 		c.Queries, c.OracleK = 2, 4
@@ -103,6 +97,20 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintf(env.Stderr, "eval: %d queries per method in %.1fs; wrote %s\n", rep.Queries, rep.Timings["total"], filepath.Join(c.Out, eval.ReportMD))
 	_, err = fmt.Fprint(env.Stdout, rep.Markdown())
 	return err
+}
+
+// checkJudgeFlags reports a --judge that is unknown or lacks its endpoint.
+func checkJudgeFlags(kind, endpoint, model string) error {
+	switch kind {
+	case "reward":
+	case "llm":
+		if endpoint == "" || model == "" {
+			return fmt.Errorf("%w: fspo eval: --judge llm needs --endpoint URL and --model NAME", errUsage)
+		}
+	default:
+		return fmt.Errorf("%w: fspo eval: --judge %q is not reward or llm", errUsage, kind)
+	}
+	return nil
 }
 
 // setEvalRewards sets the exact rewards and kinds of the stories users of

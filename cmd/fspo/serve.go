@@ -64,6 +64,26 @@ func readQuestions(path string, maxChars int) ([]string, error) {
 	return qs, nil
 }
 
+// checkServeFlags reports the first usage error of the admin token, --db
+// and --strategy, before any model is loaded.
+func checkServeFlags(admin, db, strategy string) error {
+	if len(admin) < 16 {
+		return fmt.Errorf("%w: fspo serve: set FSPO_ADMIN_TOKEN to a secret of at least 16 characters (e.g. openssl rand -hex 32)", errUsage)
+	}
+	if db == "" {
+		return fmt.Errorf("%w: fspo serve: --db is required (sqlite:fspo.db for one server)", errUsage)
+	}
+	if !strings.HasPrefix(db, "sqlite:") && !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") {
+		return fmt.Errorf("%w: fspo serve: --db %q: want sqlite:PATH or postgres://USER@HOST/DB", errUsage, db)
+	}
+	switch strategy {
+	case "recent", "random", "all-fit":
+	default:
+		return fmt.Errorf("%w: fspo serve: unknown shot strategy %q (want recent, random or all-fit)", errUsage, strategy)
+	}
+	return nil
+}
+
 // defaultServeShots is the shots of a model without a run card (fspo
 // train's default).
 const defaultServeShots = 4
@@ -164,19 +184,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	admin := env.Getenv("FSPO_ADMIN_TOKEN")
-	if len(admin) < 16 {
-		return fmt.Errorf("%w: fspo serve: set FSPO_ADMIN_TOKEN to a secret of at least 16 characters (e.g. openssl rand -hex 32)", errUsage)
-	}
-	if *db == "" {
-		return fmt.Errorf("%w: fspo serve: --db is required (sqlite:fspo.db for one server)", errUsage)
-	}
-	if !strings.HasPrefix(*db, "sqlite:") && !strings.HasPrefix(*db, "postgres://") && !strings.HasPrefix(*db, "postgresql://") {
-		return fmt.Errorf("%w: fspo serve: --db %q: want sqlite:PATH or postgres://USER@HOST/DB", errUsage, *db)
-	}
-	switch *strategy {
-	case "recent", "random", "all-fit":
-	default:
-		return fmt.Errorf("%w: fspo serve: unknown shot strategy %q (want recent, random or all-fit)", errUsage, *strategy)
+	if err := checkServeFlags(admin, *db, *strategy); err != nil {
+		return err
 	}
 
 	// The batchers stop after the server has finished its requests.
@@ -219,12 +228,18 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: fspo serve: %v", errUsage, err)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	return listenAndServe(ctx, env, s, *addr, *grace, fmt.Sprintf("model with %d parameters, store %s", eng.Model.Config.NumParams(), strings.SplitN(*db, ":", 2)[0]))
+}
+
+// listenAndServe serves s on addr until ctx ends, then lets running
+// requests finish for grace.
+func listenAndServe(ctx context.Context, env *Env, s *serve.Server, addr string, grace time.Duration, what string) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("fspo serve: listen on %s: %w", *addr, err)
+		return fmt.Errorf("fspo serve: listen on %s: %w", addr, err)
 	}
-	fmt.Fprintf(env.Stdout, "fspo serve: listening on http://%s (model with %s, store %s)\n", ln.Addr(), fmt.Sprintf("%d parameters", eng.Model.Config.NumParams()), strings.SplitN(*db, ":", 2)[0])
-	if err := s.Serve(ctx, ln, *grace); err != nil {
+	fmt.Fprintf(env.Stdout, "fspo serve: listening on http://%s (%s)\n", ln.Addr(), what)
+	if err := s.Serve(ctx, ln, grace); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, "fspo serve: stopped")
