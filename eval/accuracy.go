@@ -8,16 +8,20 @@ import (
 	"fspo/fewshot"
 	"fspo/judge"
 	"fspo/model"
+	"fspo/pref"
 )
 
 // Accuracy is the implicit-reward accuracy of one preference-trained model
 // on the held-out pairs (METHOD.md §4): the share of pairs (in percent)
-// whose implicit reward β·log πθ(y|x)/πref(y|x) ranks the chosen response
+// whose implicit reward β·log πθ(y|x)/πref(y|x) (for ipo_norm, each
+// log-ratio divided by its completion's length: the run's own margin,
+// pref.Objective.Margin) ranks the chosen response
 // above the rejected one (Rafailov et al. 2023, "Direct Preference
 // Optimization", §5, eq. 5), with log-probs summed over the completion
 // tokens under the prompt the model was trained with.
 type Accuracy struct {
 	judge.Summary
+	Objective  string  `json:"objective"` // the run's loss, whose margin ranks the pair (pref.Objective.Margin)
 	Beta       float64 `json:"beta"`
 	BetaSource string  `json:"beta_source"` // "run" (its training config) or "default"
 	Reference  string  `json:"reference"`
@@ -37,9 +41,10 @@ const scoreBatch = 2
 
 // implicitAccuracy scores every episode's chosen and rejected completion
 // under policy and reference.
-func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, all []episode.Episode, others *episode.Others, policy, ref *model.Model, beta float64) (judge.Summary, float64, int, error) {
+func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, all []episode.Episode, others *episode.Others, policy, ref *model.Model, obj pref.Objective) (judge.Summary, float64, int, error) {
 	exs := make([]model.Example, 0, len(all))
 	eps := make([]episode.Episode, 0, len(all))
+	lens := make([][2]int, 0, len(all))
 	tooLong := 0
 	for i, ep := range all {
 		other := others.For(ep, c.Seed)
@@ -47,12 +52,13 @@ func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, all []
 		if codec.Variant == episode.COT && ep.Query.RejectedDescription == "" && other == "" {
 			return judge.Summary{}, 0, 0, fmt.Errorf("episode %d (user %s): the cot rejected completion needs another user's description and there is none", i, ep.User)
 		}
-		if n := len(p) + max(len(ch), len(rj)) - 1; n > policy.Positions() {
+		if n := fewshot.Positions(p, ch, rj); n > policy.Positions() {
 			tooLong++ // counted in the report
 			continue
 		}
 		exs = append(exs, model.Example{Prompt: p, Completions: [][]int{ch, rj}})
 		eps = append(eps, ep)
+		lens = append(lens, [2]int{len(ch), len(rj)})
 	}
 	if len(exs) == 0 {
 		return judge.Summary{}, 0, tooLong, fmt.Errorf("all %d held-out pairs are longer than the model's %d positions", len(all), policy.Positions())
@@ -83,18 +89,27 @@ func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, all []
 	if err != nil {
 		return judge.Summary{}, 0, 0, err
 	}
-	// Each pair is an outcome for judge.WinRate: 1 when the implicit reward
-	// ranks the chosen response first, else 0 (a zero margin counts as wrong).
-	outs := make([]judge.Outcome, len(eps))
 	users := make([]string, len(eps))
-	var margin float64
 	for i, ep := range eps {
-		m := beta * ((pol[i][0] - rf[i][0]) - (pol[i][1] - rf[i][1]))
-		margin += m
 		users[i] = ep.User
+	}
+	outs, margin := rankPairs(obj, pol, rf, lens)
+	return judge.WinRate(outs, users, c.Seed), margin, tooLong, nil
+}
+
+// rankPairs scores each pair (policy and reference summed log-probs of
+// chosen and rejected, and the completions' lengths) with the objective's
+// own margin: an outcome of 1 when it ranks the chosen response first, else
+// 0 (a zero margin counts as wrong); and the mean margin.
+func rankPairs(obj pref.Objective, pol, ref [][2]float64, lens [][2]int) ([]judge.Outcome, float64) {
+	outs := make([]judge.Outcome, len(pol))
+	var margin float64
+	for i := range pol {
+		m := obj.Margin(pref.Pair{Chosen: pol[i][0], Rejected: pol[i][1], RefChosen: ref[i][0], RefRejected: ref[i][1], ChosenLen: lens[i][0], RejectedLen: lens[i][1]})
+		margin += m
 		if m > 0 {
 			outs[i].Score = 1
 		}
 	}
-	return judge.WinRate(outs, users, c.Seed), margin / float64(len(eps)), tooLong, nil
+	return outs, margin / float64(len(pol))
 }

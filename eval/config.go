@@ -84,8 +84,12 @@ type Config struct {
 	// (run folder or model file); see reference.go for the defaults.
 	Refs map[string]string
 
-	Shots       int     // shots per episode (as in training)
-	Layout      string  // "compact" or "paper" (as in training)
+	// Shots and Layout are the prompt's (as in training); 0 and "" take
+	// them from the runs' cards (DefaultShots, DefaultLayout without one).
+	// A value that contradicts a card is an error unless ForcePrompt.
+	Shots       int
+	Layout      string
+	ForcePrompt bool
 	Queries     int     // queries per held-out user; 0: every evaluation episode
 	OracleK     int     // base samples the oracle picks from
 	Temperature float64 // sampling temperature of every method
@@ -113,10 +117,16 @@ type Config struct {
 	Progress io.Writer `json:"-"`
 }
 
+// The prompt of runs whose model has no run card.
+const (
+	DefaultShots  = 4
+	DefaultLayout = "compact"
+)
+
 // Defaults are the settings of the default demo (stories260K, compact layout).
 func Defaults() Config {
 	return Config{
-		Shots: 4, Layout: "compact", Queries: 4, OracleK: 8,
+		Shots: DefaultShots, Layout: DefaultLayout, Queries: 4, OracleK: 8,
 		Temperature: 1, TopP: 0.9, Seed: 1, Beta: 0.05,
 	}
 }

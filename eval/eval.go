@@ -20,6 +20,11 @@ const judgeWorkers = 8
 // and returns the report.
 func Run(ctx context.Context, c Config) (*Report, error) {
 	t0 := time.Now()
+	var ms models
+	c, err := resolvePrompt(c, &ms)
+	if err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -42,7 +47,6 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
-	var ms models
 	base, err := ms.load(c.Base)
 	if err != nil {
 		return nil, fmt.Errorf("eval base: %w", err)
@@ -58,7 +62,38 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	rep := newReport(c, judgeName(c.Judge), d, g)
 	c.progress("%d held-out users, %d queries, token cap %d", len(d.test), len(d.episodes), g.maxTokens(episode.Plain))
 
-	// Generation, method by method, each in batches.
+	chosen, runs, err := generateAll(ctx, c, g, &ms, base, d, rep)
+	if err != nil {
+		return nil, err
+	}
+
+	// Judging against the base model's responses, in both orders.
+	tj := time.Now()
+	samples, err := judgeAll(ctx, c, d, rep.Methods, chosen)
+	if err != nil {
+		return nil, err
+	}
+	rep.Timings["judge"] = time.Since(tj).Seconds()
+	if u, ok := c.Judge.(interface{ Usage() judge.Usage }); ok {
+		usage := u.Usage()
+		rep.JudgeUsage = &usage
+	}
+	rep.summarize(samples, c)
+
+	if err := accuracyAll(ctx, c, g, &ms, d, runs, rep); err != nil {
+		return nil, err
+	}
+	rep.Timings["total"] = time.Since(t0).Seconds()
+	if err := WriteOutputs(c.Out, rep, samples); err != nil {
+		return nil, err
+	}
+	c.progress("wrote %s", c.Out)
+	return rep, nil
+}
+
+// generateAll generates every method's responses, method by method, each
+// in batches, and returns the responses kept and the trained runs loaded.
+func generateAll(ctx context.Context, c Config, g *generator, ms *models, base *loaded, d *data, rep *Report) (map[string][]response, map[string]*loaded, error) {
 	chosen := map[string][]response{}
 	runs := map[string]*loaded{}
 	for _, method := range Methods {
@@ -80,13 +115,10 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			}
 			l, err := ms.load(path)
 			if err != nil {
-				return nil, fmt.Errorf("eval %s: %w", method, err)
-			}
-			if err := checkTrainedLike(method, l, c); err != nil {
-				return nil, err
+				return nil, nil, fmt.Errorf("eval %s: %w", method, err)
 			}
 			if l.model.Config.Vocab != base.model.Config.Vocab {
-				return nil, fmt.Errorf("eval %s: %s has a %d-token vocabulary, the base model %d", method, l.path, l.model.Config.Vocab, base.model.Config.Vocab)
+				return nil, nil, fmt.Errorf("eval %s: %s has a %d-token vocabulary, the base model %d", method, l.path, l.model.Config.Vocab, base.model.Config.Vocab)
 			}
 			runs[method], j.model = l, l.model
 			rep.Models[method] = l.path
@@ -97,48 +129,34 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		tg := time.Now()
 		out, err := g.generate(ctx, j, d.episodes)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		chosen[method] = pick(out, method, c, d.episodes)
 		rep.Timings["generate_"+method] = time.Since(tg).Seconds()
 		rep.Methods = append(rep.Methods, method)
 	}
+	return chosen, runs, nil
+}
 
-	// Judging against the base model's responses, in both orders.
-	tj := time.Now()
-	samples, err := judgeAll(ctx, c, d, rep.Methods, chosen)
-	if err != nil {
-		return nil, err
-	}
-	rep.Timings["judge"] = time.Since(tj).Seconds()
-	if u, ok := c.Judge.(interface{ Usage() judge.Usage }); ok {
-		usage := u.Usage()
-		rep.JudgeUsage = &usage
-	}
-	rep.summarize(samples, c)
-
-	// Implicit-reward accuracy of the preference-trained models.
+// accuracyAll measures the implicit-reward accuracy of the
+// preference-trained models into rep.
+func accuracyAll(ctx context.Context, c Config, g *generator, ms *models, d *data, runs map[string]*loaded, rep *Report) error {
 	ta := time.Now()
 	for _, method := range PreferenceMethods {
 		l, ok := runs[method]
 		if !ok {
 			continue
 		}
-		acc, err := accuracyOf(ctx, c, g, &ms, d, method, l)
+		acc, err := accuracyOf(ctx, c, g, ms, d, method, l)
 		if err != nil {
-			return nil, fmt.Errorf("eval %s: implicit-reward accuracy: %w", method, err)
+			return fmt.Errorf("eval %s: implicit-reward accuracy: %w", method, err)
 		}
 		rep.Accuracy[method] = acc
 		rep.RewardAccuracy[method] = acc.Percent / 100
 		c.progress("%s: implicit-reward accuracy %.1f%% on %d held-out pairs", method, acc.Percent, acc.N)
 	}
 	rep.Timings["reward_accuracy"] = time.Since(ta).Seconds()
-	rep.Timings["total"] = time.Since(t0).Seconds()
-	if err := WriteOutputs(c.Out, rep, samples); err != nil {
-		return nil, err
-	}
-	c.progress("wrote %s", c.Out)
-	return rep, nil
+	return nil
 }
 
 // pick keeps one response per episode: the only one, or for the oracle the
@@ -215,17 +233,14 @@ func accuracyOf(ctx context.Context, c Config, g *generator, ms *models, d *data
 	if err != nil {
 		return Accuracy{}, fmt.Errorf("reference: %w", err)
 	}
-	beta, fromRun, err := betaOf(l, c.Beta)
-	if err != nil {
-		return Accuracy{}, err
-	}
+	obj, fromRun := objectiveOf(l, c.Beta)
 	src := "default"
 	if fromRun {
 		src = "run"
 	}
-	w, margin, tooLong, err := implicitAccuracy(ctx, c, g.codec(variantOf[method]), d.episodes, d.others, l.model, ref.model, beta)
+	w, margin, tooLong, err := implicitAccuracy(ctx, c, g.codec(variantOf[method]), d.episodes, d.others, l.model, ref.model, obj)
 	if err != nil {
 		return Accuracy{}, err
 	}
-	return Accuracy{Summary: w, Beta: beta, BetaSource: src, Reference: ref.path, RefSource: refSource, MeanMargin: margin, TooLong: tooLong}, nil
+	return Accuracy{Summary: w, Objective: obj.Kind, Beta: obj.Beta, BetaSource: src, Reference: ref.path, RefSource: refSource, MeanMargin: margin, TooLong: tooLong}, nil
 }

@@ -2,16 +2,16 @@ package eval
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"fspo/ckpt"
 	"fspo/episode"
 	"fspo/model"
 	"fspo/modelpath"
+	"fspo/pref"
+	"fspo/runcard"
 )
 
 // variantOf is the prompt each method is evaluated with: the one its model
@@ -30,7 +30,7 @@ var variantOf = map[string]episode.Variant{
 type loaded struct {
 	path  string // the model file
 	model *model.Model
-	meta  map[string]string // checkpoint meta (nil for llama2.c files)
+	card  *runcard.Card // the run card (nil for llama2.c files and untrained checkpoints)
 }
 
 // models loads each model file once.
@@ -79,7 +79,9 @@ func (ms *models) load(path string) (*loaded, error) {
 		if l.model, err = model.FromCheckpoint(cp); err != nil {
 			return nil, fmt.Errorf("load model %s: %w", file, err)
 		}
-		l.meta = cp.Meta
+		if l.card, _, err = runcard.FromMeta(cp.Meta); err != nil {
+			return nil, fmt.Errorf("load model %s: %w", file, err)
+		}
 	} else if l.model, err = model.Load(file); err != nil {
 		return nil, err
 	}
@@ -90,45 +92,57 @@ func (ms *models) load(path string) (*loaded, error) {
 	return l, nil
 }
 
-// checkTrainedLike checks that a run was trained with the prompt the method
-// is evaluated with, where its checkpoint records it (fspo train writes
-// "variant", "layout" and "shots" into the meta).
-func checkTrainedLike(method string, l *loaded, c Config) error {
-	want := variantOf[method]
-	if v, ok := l.meta["variant"]; ok && v != string(want) {
-		return fmt.Errorf("eval %s: %s was trained with the %q prompt, the method is evaluated with %q", method, l.path, v, want)
+// resolvePrompt fills the shots and layout left unset (0, "") from the
+// run cards of the trained methods' models, checks the set ones and each
+// method's variant against them (a contradiction is an error naming both
+// values, or with c.ForcePrompt a warning), and falls back to DefaultShots
+// and DefaultLayout when no card sets them.
+func resolvePrompt(c Config, ms *models) (Config, error) {
+	for _, method := range TrainedMethods {
+		path, ok := c.Runs[method]
+		if !ok {
+			continue
+		}
+		l, err := ms.load(path)
+		if err != nil {
+			return c, fmt.Errorf("eval %s: %w", method, err)
+		}
+		given := runcard.Prompt{Variant: string(variantOf[method]), Layout: c.Layout, Shots: c.Shots}
+		p, err := l.card.Reconcile(l.path, given, c.ForcePrompt, func(w string) { c.progress("%s: %s", method, w) })
+		if err != nil {
+			return c, fmt.Errorf("eval %s: %w", method, err)
+		}
+		c.Layout, c.Shots = p.Layout, p.Shots
 	}
-	if v, ok := l.meta["layout"]; ok && v != c.Layout {
-		return fmt.Errorf("eval %s: %s was trained with the %q layout, evaluating with %q (set the layout to match)", method, l.path, v, c.Layout)
+	if c.Shots == 0 {
+		c.Shots = DefaultShots
 	}
-	if v, ok := l.meta["shots"]; ok && want != episode.ZeroShot && v != strconv.Itoa(c.Shots) {
-		return fmt.Errorf("eval %s: %s was trained with %s shots, evaluating with %d (set shots to match)", method, l.path, v, c.Shots)
+	if c.Layout == "" {
+		c.Layout = DefaultLayout
 	}
-	return nil
+	return c, nil
 }
 
-// betaOf reads β from the run's training config (checkpoint meta
-// "train_config"), else returns the configured default and false.
-func betaOf(l *loaded, def float64) (float64, bool, error) {
-	raw, ok := l.meta["train_config"]
-	if !ok {
-		return def, false, nil
+// objectiveOf is the run's preference objective as its card records it
+// (loss and β), else IPO with the configured default β; fromRun says
+// whether β came from the run.
+func objectiveOf(l *loaded, def float64) (obj pref.Objective, fromRun bool) {
+	obj = pref.Objective{Kind: pref.IPO, Beta: def}
+	if l.card == nil {
+		return obj, false
 	}
-	var tc struct {
-		Beta *float64 `json:"beta"`
+	if isOneOf(l.card.Train.Loss, pref.Kinds) {
+		obj.Kind = l.card.Train.Loss
 	}
-	if err := json.Unmarshal([]byte(raw), &tc); err != nil {
-		return 0, false, fmt.Errorf("model %s: meta train_config: %w", l.path, err)
+	if l.card.Train.Beta > 0 {
+		obj.Beta, fromRun = l.card.Train.Beta, true
 	}
-	if tc.Beta == nil || !(*tc.Beta > 0) {
-		return def, false, nil
-	}
-	return *tc.Beta, true, nil
+	return obj, fromRun
 }
 
 // referenceFor is the reference model of a preference-trained method, in
 // order: Config.Refs; the model the run was initialised from (checkpoint
-// meta "init", which fspo train records and which the pref stage freezes
+// card's init, which fspo train records and which the pref stage freezes
 // as its reference, METHOD.md §3); else the default — the stage-1 model
 // (prefft) for fspo, the base model for ipo. fspo_cot has no default: its
 // stage-1 model is a COT run, not prefft. When an ipo run's meta init is a
@@ -139,7 +153,8 @@ func referenceFor(method string, l *loaded, c Config) (path, source string, err 
 	if p, ok := c.Refs[method]; ok {
 		return p, "configured", nil
 	}
-	if p := l.meta["init"]; p != "" {
+	if l.card != nil && l.card.Init.Path != "" {
+		p := l.card.Init.Path
 		file, err := resolveInit(p)
 		switch {
 		case err == nil:

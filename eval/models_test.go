@@ -10,6 +10,7 @@ import (
 
 	"fspo/internal/testenv"
 	"fspo/model"
+	"fspo/runcard"
 	"fspo/tokenizer"
 )
 
@@ -42,7 +43,7 @@ func TestReferenceFor(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			path, src, err := referenceFor(tc.method, &loaded{path: "RUN", meta: tc.meta}, tc.cfg)
+			path, src, err := referenceFor(tc.method, &loaded{path: "RUN", card: legacyCard(t, tc.meta)}, tc.cfg)
 			if tc.errContain != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.errContain) {
 					t.Fatalf("error %v, want one containing %q", err, tc.errContain)
@@ -59,28 +60,83 @@ func TestReferenceFor(t *testing.T) {
 	}
 }
 
-func TestCheckTrainedLike(t *testing.T) {
-	c := Config{Layout: "compact", Shots: 4}
+// legacyCard reads a checkpoint meta of the string-map form fspo train
+// wrote before the run card.
+func legacyCard(t *testing.T, meta map[string]string) *runcard.Card {
+	t.Helper()
+	c, _, err := runcard.FromMeta(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// oneRun is a model cache holding one run file with the card.
+func oneRun(t *testing.T, card *runcard.Card) (models, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "model.fspo")
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return models{byPath: map[string]*loaded{path: {path: path, card: card}}}, path
+}
+
+// TestResolvePrompt checks the prompt eval takes from the runs' cards
+// (legacy meta here; runcard's tests cover the typed card): unset shots and
+// layout come from the card, set ones and the method's variant must match.
+func TestResolvePrompt(t *testing.T) {
 	tests := []struct {
-		method  string
-		meta    map[string]string
-		wantErr string
+		method     string
+		meta       map[string]string
+		shots      int
+		layout     string
+		wantShots  int
+		wantLayout string
+		wantErr    string
 	}{
-		{FSPO, map[string]string{"variant": "plain", "layout": "compact", "shots": "4"}, ""},
-		{FSPO, nil, ""}, // nothing recorded: nothing to check
-		{IPO, map[string]string{"variant": "zero-shot", "layout": "compact", "shots": "0"}, ""},
-		{FSPO, map[string]string{"variant": "cot"}, `"cot" prompt`},
-		{FSPOCOT, map[string]string{"variant": "cot", "layout": "paper"}, `"paper" layout`},
-		{PrefFT, map[string]string{"variant": "plain", "shots": "8"}, "8 shots"},
+		{FSPO, map[string]string{"variant": "plain", "layout": "compact", "shots": "4"}, 4, "compact", 4, "compact", ""},
+		{FSPO, map[string]string{"variant": "plain", "layout": "paper", "shots": "8"}, 0, "", 8, "paper", ""},
+		{FSPO, nil, 0, "", DefaultShots, DefaultLayout, ""}, // nothing recorded: the defaults
+		{IPO, map[string]string{"variant": "zero-shot", "layout": "compact", "shots": "0"}, 4, "compact", 4, "compact", ""},
+		{FSPO, map[string]string{"variant": "cot"}, 4, "compact", 0, "", "variant cot, given variant plain"},
+		{FSPOCOT, map[string]string{"variant": "cot", "layout": "paper"}, 4, "compact", 0, "", "layout paper, given layout compact"},
+		{PrefFT, map[string]string{"variant": "plain", "shots": "8"}, 4, "", 0, "", "shots 8, given shots 4"},
 	}
 	for _, tc := range tests {
-		err := checkTrainedLike(tc.method, &loaded{path: "RUN", meta: tc.meta}, c)
-		if tc.wantErr == "" && err != nil {
+		ms, run := oneRun(t, legacyCard(t, tc.meta))
+		c := Config{Runs: map[string]string{tc.method: run}, Shots: tc.shots, Layout: tc.layout}
+		got, err := resolvePrompt(c, &ms)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s %v: error %v, want one containing %q", tc.method, tc.meta, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
 			t.Errorf("%s %v: %v", tc.method, tc.meta, err)
+			continue
 		}
-		if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-			t.Errorf("%s %v: error %v, want one containing %q", tc.method, tc.meta, err, tc.wantErr)
+		if got.Shots != tc.wantShots || got.Layout != tc.wantLayout {
+			t.Errorf("%s %v: shots %d layout %q, want %d %q", tc.method, tc.meta, got.Shots, got.Layout, tc.wantShots, tc.wantLayout)
 		}
+	}
+}
+
+// TestResolvePromptForce checks that --force-prompt turns a contradiction
+// into a warning that names both values, and the given value wins.
+func TestResolvePromptForce(t *testing.T) {
+	ms, run := oneRun(t, legacyCard(t, map[string]string{"variant": "plain", "layout": "compact", "shots": "8"}))
+	var warn strings.Builder
+	c := Config{Runs: map[string]string{FSPO: run}, Shots: 4, ForcePrompt: true, Progress: &warn}
+	got, err := resolvePrompt(c, &ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Shots != 4 || got.Layout != "compact" {
+		t.Errorf("shots %d layout %q, want 4 compact", got.Shots, got.Layout)
+	}
+	if w := warn.String(); !strings.Contains(w, "warning") || !strings.Contains(w, "shots 8, using 4") {
+		t.Errorf("warning %q, want one naming shots 8 and 4", w)
 	}
 }
 

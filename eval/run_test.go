@@ -278,8 +278,9 @@ func TestRunAbsentAndErrors(t *testing.T) {
 		{"user without reward", func(c *Config) {
 			c.Rewards = map[string]Rewarder{"h1": wordReward("cat")}
 		}, "has no reward"},
-		{"run trained with another prompt", func(c *Config) { c.Runs = map[string]string{IPO: f.runs[FSPO]} }, `trained with the "plain" prompt`},
-		{"too many shots for the users", func(c *Config) { c.Shots = 6 }, "fewer than 7 records"},
+		{"run trained with another prompt", func(c *Config) { c.Runs = map[string]string{IPO: f.runs[FSPO]} }, "trained with variant plain, given variant zero-shot"},
+		{"shots other than the runs'", func(c *Config) { c.Shots = 6 }, "trained with shots 2, given shots 6"},
+		{"too many shots for the users", func(c *Config) { c.Shots, c.Runs = 6, nil }, "fewer than 7 records"},
 		{"missing data", func(c *Config) { c.Data = filepath.Join(f.dir, "nope") }, "nope"},
 		{"prompt too long for the context", func(c *Config) { c.MaxTokens = 600 }, "leaves 505 of the model's 512 positions, fewer than the 600-token response cap"},
 	}

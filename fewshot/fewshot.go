@@ -112,3 +112,14 @@ func (c Codec) Encode(ep episode.Episode, other string) (prompt, chosen, rejecte
 	rejected = c.Completion(q.Rejected, rd)
 	return prompt, chosen, rejected
 }
+
+// Positions is how many model positions scoring a prompt with its longest
+// completion takes: every token but the last is an input. An example fits
+// a model when Positions ≤ model.Positions().
+func Positions(prompt []int, completions ...[]int) int {
+	longest := 0
+	for _, c := range completions {
+		longest = max(longest, len(c))
+	}
+	return len(prompt) + longest - 1
+}

@@ -93,7 +93,7 @@ func Prepare(d Data, codec fewshot.Codec, maxPositions int) ([]Item, DataStats, 
 	var sumP, sumC int
 	for _, ep := range eps {
 		p, c, r := codec.Encode(ep, others.For(ep, d.Seed))
-		need := len(p) + max(len(c), len(r)) - 1
+		need := fewshot.Positions(p, c, r)
 		if need > maxPositions {
 			tooLong = append(tooLong, fmt.Sprintf("user %s (%d positions)", ep.User, need))
 			continue

@@ -14,9 +14,12 @@ import (
 	"time"
 
 	"fspo/ckpt"
+	"fspo/fewshot"
 	"fspo/model"
 	"fspo/optim"
 	"fspo/pref"
+	"fspo/runcard"
+	"fspo/tensor"
 )
 
 // Item is one tokenized few-shot example: the prompt (BOS, the shots and the
@@ -66,8 +69,9 @@ type Run struct {
 	// reward accuracy (against Ref, or for the sft stage against the initial
 	// model) is logged at every checkpoint and at the end.
 	Heldout []Item
-	// Meta is stored in every checkpoint (e.g. the base model and data paths).
-	Meta map[string]string
+	// Card describes the model (base, prompt, data); every checkpoint
+	// carries it, with its Train and Data.Items filled in from the run.
+	Card runcard.Card
 	// Progress, when set, is called after every step with that step's metrics.
 	Progress func(m Metrics, total int64)
 }
@@ -126,6 +130,48 @@ func itemsHash(items []Item) string {
 // Train runs the stage to completion, resuming from Dir's checkpoint when
 // one is there. On cancellation it saves a checkpoint and returns ctx.Err().
 func (r *Run) Train(ctx context.Context) error {
+	if err := r.check(); err != nil {
+		return err
+	}
+	st, err := r.setup(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.mlog.Close()
+	c := r.Config
+	for step := st.start; step < st.total; step++ {
+		if err := ctx.Err(); err != nil {
+			if serr := st.save(step); serr != nil {
+				return errors.Join(err, serr)
+			}
+			return err
+		}
+		m, err := r.step(st, step)
+		if err != nil {
+			return err
+		}
+		if len(r.Heldout) > 0 && ((step+1)%c.CheckpointEvery == 0 || step+1 == st.total) {
+			acc, margin, err := r.heldoutAccuracy(ctx, st.heldRef)
+			if err != nil {
+				return err
+			}
+			m.HeldoutAccuracy, m.HeldoutMargin = &acc, &margin
+		}
+		if err := r.record(st, m); err != nil {
+			return err
+		}
+	}
+	if err := st.mlog.Sync(); err != nil {
+		return err
+	}
+	if err := st.save(st.total); err != nil {
+		return err
+	}
+	return r.save(ModelFile, st.total, nil, st.hash)
+}
+
+// check validates the config and the items.
+func (r *Run) check() error {
 	c := r.Config
 	if err := c.Validate(); err != nil {
 		return err
@@ -143,155 +189,171 @@ func (r *Run) Train(ctx context.Context) error {
 		if len(it.Prompt) == 0 || len(it.Chosen) == 0 || (c.Stage == "pref" && len(it.Rejected) == 0) {
 			return fmt.Errorf("train: example %d (user %s) has an empty prompt or completion", i, it.User)
 		}
-		if n := len(it.Prompt) + max(len(it.Chosen), len(it.Rejected)) - 1; n > r.Model.Positions() {
+		if n := fewshot.Positions(it.Prompt, it.Chosen, it.Rejected); n > r.Model.Positions() {
 			return fmt.Errorf("train: example %d (user %s) needs %d positions, the model has %d; use fewer shots or shorter responses", i, it.User, n, r.Model.Positions())
 		}
 	}
+	return nil
+}
+
+// state is what the steps of one Train call share.
+type state struct {
+	params, gts []tensor.Tensor
+	grads       *model.Params
+	opt         optim.Optimizer
+	sched       optim.Schedule
+	mlog        *metricsLog
+	pass        *model.Pass
+	hash        string
+	start       int64
+	total       int64
+	ref         []refLogprobs // the pref stage's reference log-probs of Items
+	heldRef     []refLogprobs // the reference log-probs of Heldout
+	t0          time.Time
+	tokens      int64
+	save        func(step int64) error
+}
+
+// setup makes the optimizer, scores the reference log-probs (held-out ones
+// before any resume, with the initial weights), resumes, and opens the log.
+func (r *Run) setup(ctx context.Context) (*state, error) {
+	c := r.Config
 	mcfg := r.Model.Config
-	params := r.Model.W.Tensors(mcfg)
-	grads := model.NewParams(mcfg)
-	gts := grads.Tensors(mcfg)
-	opt, err := r.newOptimizer()
-	if err != nil {
-		return err
+	st := &state{params: r.Model.W.Tensors(mcfg), grads: model.NewParams(mcfg), hash: r.itemsHash(), total: r.TotalSteps(), t0: time.Now()}
+	st.gts = st.grads.Tensors(mcfg)
+	var err error
+	if st.opt, err = r.newOptimizer(); err != nil {
+		return nil, err
 	}
-	hash := r.itemsHash()
-	total := r.TotalSteps()
-	var heldRef []refLogprobs
 	if len(r.Heldout) > 0 {
 		refModel := r.Ref
 		if refModel == nil {
 			refModel = r.Model // the sft stage: its initial weights, scored before any resume
 		}
-		if heldRef, err = cachedLogprobs(ctx, filepath.Join(r.Dir, HeldoutReferenceFile), itemsHash(r.Heldout), refModel, r.Heldout); err != nil {
-			return err
+		if st.heldRef, err = cachedLogprobs(ctx, filepath.Join(r.Dir, HeldoutReferenceFile), itemsHash(r.Heldout), refModel, r.Heldout); err != nil {
+			return nil, err
 		}
 	}
-	start, err := r.resume(opt, hash)
-	if err != nil {
-		return err
+	if st.start, err = r.resume(st.opt, st.hash); err != nil {
+		return nil, err
 	}
-	var ref []refLogprobs
 	if c.Stage == "pref" {
-		if ref, err = r.referenceLogprobs(ctx, hash); err != nil {
-			return err
+		if st.ref, err = r.referenceLogprobs(ctx, st.hash); err != nil {
+			return nil, err
 		}
 	}
-	sched, err := optim.ParseSchedule(fmt.Sprintf("%s:%g", c.Schedule, c.MinLRRatio), float32(c.LR), min(c.Warmup, total/2), total)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
+	if st.sched, err = optim.ParseSchedule(fmt.Sprintf("%s:%g", c.Schedule, c.MinLRRatio), float32(c.LR), min(c.Warmup, st.total/2), st.total); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
-	mlog, err := openMetrics(filepath.Join(r.Dir, MetricsFile), start)
-	if err != nil {
-		return err
+	if st.mlog, err = openMetrics(filepath.Join(r.Dir, MetricsFile), st.start); err != nil {
+		return nil, err
 	}
-	defer mlog.Close()
+	st.save = func(step int64) error { return r.save(CheckpointFile, step, st.opt, st.hash) }
+	return st, nil
+}
 
-	save := func(step int64) error { return r.save(CheckpointFile, step, opt, hash) }
-	var pass *model.Pass
-	t0 := time.Now()
-	var tokens int64
-	obj := c.objective()
-	for step := start; step < total; step++ {
-		if err := ctx.Err(); err != nil {
-			if serr := save(step); serr != nil {
-				return errors.Join(err, serr)
-			}
+// step makes optimizer step number step (from 0) and returns its metrics.
+func (r *Run) step(st *state, step int64) (Metrics, error) {
+	c := r.Config
+	idx := r.batchAt(step)
+	exs := make([]model.Example, len(idx))
+	for k, i := range idx {
+		it := r.Items[i]
+		if c.Stage == "sft" {
+			exs[k] = model.Example{Prompt: it.Prompt, Completions: [][]int{it.Chosen}}
+		} else {
+			exs[k] = model.Example{Prompt: it.Prompt, Completions: [][]int{it.Chosen, it.Rejected}}
+		}
+		st.tokens += int64(exs[k].RowLen())
+	}
+	var err error
+	if st.pass, err = r.Model.Score(exs, st.pass); err != nil {
+		return Metrics{}, fmt.Errorf("train step %d: %w", step, err)
+	}
+	m := Metrics{Step: step + 1}
+	if c.Stage == "sft" {
+		m.Loss = r.sftGrads(st.pass, exs)
+	} else {
+		r.prefGrads(st, idx, &m)
+	}
+	st.grads.Zero(r.Model.Config)
+	st.pass.Backward(st.grads)
+	if c.Clip > 0 {
+		m.GradNorm = float64(optim.ClipGradNorm(st.gts, float32(c.Clip)))
+	} else {
+		m.GradNorm = optim.GradNorm(st.gts)
+	}
+	if math.IsNaN(m.Loss) || math.IsNaN(m.GradNorm) || math.IsInf(m.GradNorm, 0) {
+		return Metrics{}, fmt.Errorf("train step %d: loss %v, gradient norm %v: training diverged (lower lr?)", step+1, m.Loss, m.GradNorm)
+	}
+	lr := st.sched.LR(step)
+	st.opt.Step(st.params, st.gts, lr)
+	r.Model.W.Changed()
+	m.LR = float64(lr)
+	m.Tokens = st.tokens
+	m.ElapsedS = time.Since(st.t0).Seconds()
+	m.TokensPerS = float64(st.tokens) / m.ElapsedS
+	return m, nil
+}
+
+// sftGrads sets the gradients of the batch's SFT loss (pref.SFT: the mean
+// negative log-likelihood per preferred-completion token) and returns it.
+func (r *Run) sftGrads(pass *model.Pass, exs []model.Example) float64 {
+	n := 0
+	var sum float64
+	for k := range exs {
+		n += len(exs[k].Completions[0])
+		sum += pass.Sum(k, 0)
+	}
+	loss, d := pref.SFT(sum, n)
+	for k := range exs {
+		pass.SetGrad(k, 0, float32(d))
+	}
+	return loss
+}
+
+// prefGrads sets the gradients of the batch's mean preference loss and
+// adds the loss, margin and accuracy to m.
+func (r *Run) prefGrads(st *state, idx []int, m *Metrics) {
+	obj := r.Config.objective()
+	B := float64(len(idx))
+	for k, i := range idx {
+		it := r.Items[i]
+		p := pref.Pair{Chosen: st.pass.Sum(k, 0), Rejected: st.pass.Sum(k, 1), RefChosen: st.ref[i].Chosen, RefRejected: st.ref[i].Rejected,
+			ChosenLen: len(it.Chosen), RejectedLen: len(it.Rejected)}
+		loss, dc, dr := obj.Loss(p)
+		m.Loss += loss / B
+		margin := obj.Margin(p)
+		m.Margin += margin / B
+		if margin > 0 {
+			m.Accuracy += 1 / B
+		}
+		// L = mean over the batch; the policy's log-probs are the only inputs with a gradient
+		st.pass.SetGrad(k, 0, float32(dc/B))
+		st.pass.SetGrad(k, 1, float32(dr/B))
+	}
+}
+
+// record logs a step's metrics, reports progress and checkpoints.
+func (r *Run) record(st *state, m Metrics) error {
+	c := r.Config
+	if m.Step%c.LogEvery == 0 || m.Step == st.total || m.HeldoutAccuracy != nil {
+		if err := st.mlog.Write(m); err != nil {
 			return err
 		}
-		idx := r.batchAt(step)
-		exs := make([]model.Example, len(idx))
-		for k, i := range idx {
-			it := r.Items[i]
-			if c.Stage == "sft" {
-				exs[k] = model.Example{Prompt: it.Prompt, Completions: [][]int{it.Chosen}}
-			} else {
-				exs[k] = model.Example{Prompt: it.Prompt, Completions: [][]int{it.Chosen, it.Rejected}}
-			}
-			tokens += int64(exs[k].RowLen())
+	}
+	if r.Progress != nil {
+		r.Progress(m, st.total)
+	}
+	if m.Step%c.CheckpointEvery == 0 && m.Step < st.total {
+		if err := st.mlog.Sync(); err != nil {
+			return err
 		}
-		if pass, err = r.Model.Score(exs, pass); err != nil {
-			return fmt.Errorf("train step %d: %w", step, err)
-		}
-		m := Metrics{Step: step + 1}
-		if c.Stage == "sft" {
-			// mean negative log-likelihood per preferred-completion token
-			n := 0
-			var sum float64
-			for k := range exs {
-				n += len(exs[k].Completions[0])
-				sum += pass.Sum(k, 0)
-			}
-			m.Loss = -sum / float64(n)
-			for k := range exs {
-				pass.SetGrad(k, 0, float32(-1/float64(n)))
-			}
-		} else {
-			B := float64(len(exs))
-			for k, i := range idx {
-				it := r.Items[i]
-				p := pref.Pair{Chosen: pass.Sum(k, 0), Rejected: pass.Sum(k, 1), RefChosen: ref[i].Chosen, RefRejected: ref[i].Rejected,
-					ChosenLen: len(it.Chosen), RejectedLen: len(it.Rejected)}
-				loss, dc, dr := obj.Loss(p)
-				m.Loss += loss / B
-				margin := obj.Margin(p)
-				m.Margin += margin / B
-				if margin > 0 {
-					m.Accuracy += 1 / B
-				}
-				// L = mean over the batch; the policy's log-probs are the only inputs with a gradient
-				pass.SetGrad(k, 0, float32(dc/B))
-				pass.SetGrad(k, 1, float32(dr/B))
-			}
-		}
-		grads.Zero(mcfg)
-		pass.Backward(grads)
-		if c.Clip > 0 {
-			m.GradNorm = float64(optim.ClipGradNorm(gts, float32(c.Clip)))
-		} else {
-			m.GradNorm = optim.GradNorm(gts)
-		}
-		if math.IsNaN(m.Loss) || math.IsNaN(m.GradNorm) || math.IsInf(m.GradNorm, 0) {
-			return fmt.Errorf("train step %d: loss %v, gradient norm %v: training diverged (lower lr?)", step+1, m.Loss, m.GradNorm)
-		}
-		lr := sched.LR(step)
-		opt.Step(params, gts, lr)
-		r.Model.W.Changed()
-		m.LR = float64(lr)
-		m.Tokens = tokens
-		m.ElapsedS = time.Since(t0).Seconds()
-		m.TokensPerS = float64(tokens) / m.ElapsedS
-		if len(r.Heldout) > 0 && ((step+1)%c.CheckpointEvery == 0 || step+1 == total) {
-			acc, margin, err := r.heldoutAccuracy(ctx, heldRef)
-			if err != nil {
-				return err
-			}
-			m.HeldoutAccuracy, m.HeldoutMargin = &acc, &margin
-		}
-		if (step+1)%c.LogEvery == 0 || step+1 == total || m.HeldoutAccuracy != nil {
-			if err := mlog.Write(m); err != nil {
-				return err
-			}
-		}
-		if r.Progress != nil {
-			r.Progress(m, total)
-		}
-		if (step+1)%c.CheckpointEvery == 0 && step+1 < total {
-			if err := mlog.Sync(); err != nil {
-				return err
-			}
-			if err := save(step + 1); err != nil {
-				return err
-			}
+		if err := st.save(m.Step); err != nil {
+			return err
 		}
 	}
-	if err := mlog.Sync(); err != nil {
-		return err
-	}
-	if err := save(total); err != nil {
-		return err
-	}
-	return r.save(ModelFile, total, nil, hash)
+	return nil
 }
 
 func (r *Run) newOptimizer() (optim.Optimizer, error) {
@@ -309,16 +371,38 @@ func (r *Run) newOptimizer() (optim.Optimizer, error) {
 	return nil, fmt.Errorf("train: unknown optimizer %q", c.Optimizer)
 }
 
+// card is r.Card completed with the run's stage, loss, config and data hash.
+func (r *Run) card(hash string) (runcard.Card, error) {
+	trainJSON, err := json.Marshal(r.Config)
+	if err != nil {
+		return runcard.Card{}, err
+	}
+	c := r.Card
+	c.Version = runcard.Version
+	c.Train = runcard.Train{Stage: r.Config.Stage, Loss: r.Config.Objective, Beta: r.Config.Beta, Config: trainJSON}
+	if r.Config.Stage == "sft" {
+		c.Train.Loss = "sft"
+	}
+	c.Data.Items = hash
+	if c.FSPO == "" {
+		c.FSPO = runcard.Build()
+	}
+	return c, nil
+}
+
 // save writes the weights (and the optimizer state, when opt is set) to a file of Dir.
 func (r *Run) save(name string, step int64, opt optim.Optimizer, hash string) error {
 	cfgJSON, err := json.Marshal(r.Model.Config)
 	if err != nil {
 		return err
 	}
-	trainJSON, _ := json.Marshal(r.Config)
-	meta := map[string]string{"train_config": string(trainJSON), "items": hash}
-	for k, v := range r.Meta {
-		meta[k] = v
+	card, err := r.card(hash)
+	if err != nil {
+		return err
+	}
+	meta, err := card.Meta()
+	if err != nil {
+		return err
 	}
 	cp := &ckpt.Checkpoint{Format: "llama", Config: cfgJSON, Step: step, Meta: meta, Params: r.Model.W.Tensors(r.Model.Config)}
 	if opt != nil {
@@ -340,11 +424,18 @@ func (r *Run) resume(opt optim.Optimizer, hash string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("train: resume: %w", err)
 	}
-	if got := cp.Meta["items"]; got != hash {
+	was, _, err := runcard.FromMeta(cp.Meta)
+	if err != nil {
+		return 0, fmt.Errorf("train: resume from %s: %w", path, err)
+	}
+	if was == nil {
+		was = &runcard.Card{}
+	}
+	if got := was.Data.Items; got != hash {
 		return 0, fmt.Errorf("train: resume from %s: it was trained on other examples (data hash %s, now %s); use a new --out folder", path, got, hash)
 	}
 	trainJSON, _ := json.Marshal(r.Config)
-	if got := cp.Meta["train_config"]; got != string(trainJSON) {
+	if got := string(was.Train.Config); got != string(trainJSON) {
 		return 0, fmt.Errorf("train: resume from %s: the training config changed (was %s); use a new --out folder or the same settings", path, got)
 	}
 	if err := r.Model.W.SetTensors(r.Model.Config, cp.Params); err != nil {

@@ -54,54 +54,11 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "== %s done in %s\n", name, time.Since(t0).Round(time.Second))
 		return nil
 	}
-	synthArgs := []string{"synth", "--domain", "stories", "--out", data, "--seed", fmt.Sprint(*seed)}
-	if *modelFlag != "" {
-		synthArgs = append(synthArgs, "--model", *modelFlag)
-	}
-	if *quick {
-		synthArgs = append(synthArgs, "--quick")
-	} else {
-		// The README's sweep chose these: many users seen twice each rather
-		// than few users seen 2(N+1) times (with 48 users and 10 passes the
-		// model memorized the training users' answers and held-out accuracy
-		// stayed at chance); a large candidate pool with clean, clear labels
-		// where one side is the user's best candidate, so that the preferred
-		// examples show what the user wants (x/probe: the model reads them,
-		// +2.4 nats); canonical descriptions, short and in one form, which
-		// the COT model learns to write.
-		synthArgs = append(synthArgs, "--users", "276", "--test-users", "36", "--pairs", "30", "--best-chosen",
-			"--margin", "1.0", "--noise", "0", "--pool", "96", "--descriptions", "canonical")
-	}
+	synthArgs := demoSynthArgs(data, *modelFlag, *seed, *quick)
 	if err := step("synthesize users and preferences", func() error { return Run(ctx, env, synthArgs) }); err != nil {
 		return err
 	}
-	runs := map[string]string{}
-	var todo []trainTask
-	for _, st := range demoStages {
-		runDir := filepath.Join(*out, "runs", st.name)
-		runs[st.name] = runDir
-		if _, err := os.Stat(filepath.Join(runDir, train.ModelFile)); err == nil {
-			fmt.Fprintf(env.Stderr, "== train %s: already done (%s)\n", st.name, runDir)
-			continue
-		}
-		init := *modelFlag
-		if st.init != "" {
-			init = filepath.Join(runs[st.init], train.ModelFile)
-		}
-		cfg := demoTrainConfig(st, *quick, *seed)
-		tf := trainFlags{data: data, out: runDir, init: init, variant: st.variant, layout: "compact", shots: st.shots, heldout: 64, passes: demoPasses, maxDropped: 0.05, cfg: cfg}
-		task := trainTask{name: st.name, after: st.init}
-		task.run = func(ctx context.Context, env *Env) error {
-			t0 := time.Now()
-			fmt.Fprintf(env.Stderr, "== train %s\n", st.name)
-			if err := trainStage(ctx, env, tf); err != nil {
-				return fmt.Errorf("demo train %s: %w", st.name, err)
-			}
-			fmt.Fprintf(env.Stderr, "== train %s done in %s\n", st.name, time.Since(t0).Round(time.Second))
-			return nil
-		}
-		todo = append(todo, task)
-	}
+	runs, todo := demoTrainTasks(*out, data, *modelFlag, *seed, *quick, env)
 	if len(todo) > 0 {
 		t0 := time.Now()
 		if err := runTasks(ctx, env, todo, demoWorkers); err != nil {
@@ -130,6 +87,62 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "\nfspo demo finished in %s; report: %s\n", time.Since(start).Round(time.Second), filepath.Join(evalDir, "report.md"))
 	return nil
+}
+
+// demoSynthArgs are the arguments of the demo's fspo synth.
+func demoSynthArgs(data, modelFlag string, seed int64, quick bool) []string {
+	synthArgs := []string{"synth", "--domain", "stories", "--out", data, "--seed", fmt.Sprint(seed)}
+	if modelFlag != "" {
+		synthArgs = append(synthArgs, "--model", modelFlag)
+	}
+	if quick {
+		synthArgs = append(synthArgs, "--quick")
+	} else {
+		// The README's sweep chose these: many users seen twice each rather
+		// than few users seen 2(N+1) times (with 48 users and 10 passes the
+		// model memorized the training users' answers and held-out accuracy
+		// stayed at chance); a large candidate pool with clean, clear labels
+		// where one side is the user's best candidate, so that the preferred
+		// examples show what the user wants (x/probe: the model reads them,
+		// +2.4 nats); canonical descriptions, short and in one form, which
+		// the COT model learns to write.
+		synthArgs = append(synthArgs, "--users", "276", "--test-users", "36", "--pairs", "30", "--best-chosen",
+			"--margin", "1.0", "--noise", "0", "--pool", "96", "--descriptions", "canonical")
+	}
+	return synthArgs
+}
+
+// demoTrainTasks are the demo's trainings not yet done, and every stage's
+// run folder.
+func demoTrainTasks(out, data, modelFlag string, seed int64, quick bool, env *Env) (map[string]string, []trainTask) {
+	runs := map[string]string{}
+	var todo []trainTask
+	for _, st := range demoStages {
+		runDir := filepath.Join(out, "runs", st.name)
+		runs[st.name] = runDir
+		if _, err := os.Stat(filepath.Join(runDir, train.ModelFile)); err == nil {
+			fmt.Fprintf(env.Stderr, "== train %s: already done (%s)\n", st.name, runDir)
+			continue
+		}
+		init := modelFlag
+		if st.init != "" {
+			init = filepath.Join(runs[st.init], train.ModelFile)
+		}
+		cfg := demoTrainConfig(st, quick, seed)
+		tf := trainFlags{data: data, out: runDir, init: init, variant: st.variant, layout: "compact", shots: st.shots, heldout: 64, passes: demoPasses, maxDropped: 0.05, cfg: cfg}
+		task := trainTask{name: st.name, after: st.init}
+		task.run = func(ctx context.Context, env *Env) error {
+			t0 := time.Now()
+			fmt.Fprintf(env.Stderr, "== train %s\n", st.name)
+			if err := trainStage(ctx, env, tf); err != nil {
+				return fmt.Errorf("demo train %s: %w", st.name, err)
+			}
+			fmt.Fprintf(env.Stderr, "== train %s done in %s\n", st.name, time.Since(t0).Round(time.Second))
+			return nil
+		}
+		todo = append(todo, task)
+	}
+	return runs, todo
 }
 
 // demoWorkers is how many trainings run at once. stories260K is too small

@@ -34,8 +34,9 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	for _, m := range []struct{ flag, method string }{{"ipo-ref", eval.IPO}, {"fspo-ref", eval.FSPO}, {"fspo-cot-ref", eval.FSPOCOT}} {
 		refs[m.method] = flags.String(m.flag, "", "reference model of "+m.method+" for the implicit reward (default: the run's initial model)")
 	}
-	flags.IntVar(&c.Shots, "shots", d.Shots, "shots per prompt, as in training")
-	flags.StringVar(&c.Layout, "layout", d.Layout, "prompt layout, as in training: compact or paper")
+	flags.IntVar(&c.Shots, "shots", 0, fmt.Sprintf("shots per prompt (default: the runs' run card, else %d; another value is an error)", eval.DefaultShots))
+	flags.StringVar(&c.Layout, "layout", "", fmt.Sprintf("prompt layout: compact or paper (default: the runs' run card, else %s; another value is an error)", eval.DefaultLayout))
+	flags.BoolVar(&c.ForcePrompt, "force-prompt", false, "use --shots/--layout even where they contradict a run card (with a warning)")
 	flags.IntVar(&c.Queries, "queries", d.Queries, "queries per held-out user (0: every evaluation episode)")
 	flags.IntVar(&c.OracleK, "oracle-k", d.OracleK, "base samples the oracle picks the best of")
 	flags.Float64Var(&c.Temperature, "temperature", d.Temperature, "sampling temperature of every method")
@@ -56,14 +57,8 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	if c.Data == "" || c.Out == "" {
 		return fmt.Errorf("%w: fspo eval: --data and --out are required", errUsage)
 	}
-	switch *judgeKind {
-	case "reward":
-	case "llm":
-		if *endpoint == "" || *judgeModel == "" {
-			return fmt.Errorf("%w: fspo eval: --judge llm needs --endpoint URL and --model NAME", errUsage)
-		}
-	default:
-		return fmt.Errorf("%w: fspo eval: --judge %q is not reward or llm", errUsage, *judgeKind)
+	if err := checkJudgeFlags(*judgeKind, *endpoint, *judgeModel); err != nil {
+		return err
 	}
 	if *quick {
 		c.Queries, c.OracleK = 2, 4
@@ -84,6 +79,43 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 			c.Refs[m] = *p
 		}
 	}
+	if err := setEvalRewards(&c, *judgeKind); err != nil {
+		return err
+	}
+	if *judgeKind == "llm" {
+		cache, err := setLLMJudge(env, &c, *endpoint, *judgeModel, *keyEnv, *cachePath)
+		if err != nil {
+			return err
+		}
+		defer cache.Close()
+	}
+	c.Progress = env.Stderr
+	rep, err := eval.Run(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "eval: %d queries per method in %.1fs; wrote %s\n", rep.Queries, rep.Timings["total"], filepath.Join(c.Out, eval.ReportMD))
+	_, err = fmt.Fprint(env.Stdout, rep.Markdown())
+	return err
+}
+
+// checkJudgeFlags reports a --judge that is unknown or lacks its endpoint.
+func checkJudgeFlags(kind, endpoint, model string) error {
+	switch kind {
+	case "reward":
+	case "llm":
+		if endpoint == "" || model == "" {
+			return fmt.Errorf("%w: fspo eval: --judge llm needs --endpoint URL and --model NAME", errUsage)
+		}
+	default:
+		return fmt.Errorf("%w: fspo eval: --judge %q is not reward or llm", errUsage, kind)
+	}
+	return nil
+}
+
+// setEvalRewards sets the exact rewards and kinds of the stories users of
+// c.Data; another domain has none, which only the LLM judge accepts.
+func setEvalRewards(c *eval.Config, judgeKind string) error {
 	users, err := stories.LoadUsers(c.Data)
 	switch {
 	case err == nil:
@@ -100,35 +132,31 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 				c.Kinds[u.ID] = eval.KindUnseen
 			}
 		}
-	case errors.Is(err, fs.ErrNotExist) && *judgeKind != "reward":
+	case errors.Is(err, fs.ErrNotExist) && judgeKind != "reward":
 		// another domain: no exact reward; the LLM judge decides and the oracle is absent
 	default:
 		return fmt.Errorf("fspo eval: the reward judge needs the users' profiles: %w", err)
 	}
-	if *judgeKind == "llm" {
-		ens, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: *endpoint, Model: *judgeModel, APIKeyEnv: *keyEnv}}, Getenv: env.Getenv})
-		if err != nil {
-			return fmt.Errorf("fspo eval: %w", err)
-		}
-		if err := os.MkdirAll(c.Out, 0o755); err != nil {
-			return fmt.Errorf("fspo eval: %w", err)
-		}
-		if *cachePath == "" {
-			*cachePath = filepath.Join(c.Out, "llm-cache.sqlite")
-		}
-		cache, err := llm.NewCache(*cachePath)
-		if err != nil {
-			return err
-		}
-		defer cache.Close()
-		c.Judge = judge.NewLLM(ens, judge.LLMOptions{Seed: c.Seed, Cache: cache})
-	}
-	c.Progress = env.Stderr
-	rep, err := eval.Run(ctx, c)
+	return nil
+}
+
+// setLLMJudge sets c.Judge to the LLM judge at endpoint, with its call
+// cache (default OUT/llm-cache.sqlite), which the caller closes.
+func setLLMJudge(env *Env, c *eval.Config, endpoint, model, keyEnv, cachePath string) (*llm.Cache, error) {
+	ens, err := llm.New(llm.Config{Endpoints: []llm.Endpoint{{BaseURL: endpoint, Model: model, APIKeyEnv: keyEnv}}, Getenv: env.Getenv})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("fspo eval: %w", err)
 	}
-	fmt.Fprintf(env.Stderr, "eval: %d queries per method in %.1fs; wrote %s\n", rep.Queries, rep.Timings["total"], filepath.Join(c.Out, eval.ReportMD))
-	_, err = fmt.Fprint(env.Stdout, rep.Markdown())
-	return err
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("fspo eval: %w", err)
+	}
+	if cachePath == "" {
+		cachePath = filepath.Join(c.Out, "llm-cache.sqlite")
+	}
+	cache, err := llm.NewCache(cachePath)
+	if err != nil {
+		return nil, err
+	}
+	c.Judge = judge.NewLLM(ens, judge.LLMOptions{Seed: c.Seed, Cache: cache})
+	return cache, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"fspo/episode"
 	"fspo/fewshot"
+	"fspo/runcard"
 	"fspo/serve"
 	"fspo/store"
 	"fspo/store/postgres"
@@ -63,13 +64,102 @@ func readQuestions(path string, maxChars int) ([]string, error) {
 	return qs, nil
 }
 
+// checkServeFlags reports the first usage error of the admin token, --db
+// and --strategy, before any model is loaded.
+func checkServeFlags(admin, db, strategy string) error {
+	if len(admin) < 16 {
+		return fmt.Errorf("%w: fspo serve: set FSPO_ADMIN_TOKEN to a secret of at least 16 characters (e.g. openssl rand -hex 32)", errUsage)
+	}
+	if db == "" {
+		return fmt.Errorf("%w: fspo serve: --db is required (sqlite:fspo.db for one server)", errUsage)
+	}
+	if !strings.HasPrefix(db, "sqlite:") && !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") {
+		return fmt.Errorf("%w: fspo serve: --db %q: want sqlite:PATH or postgres://USER@HOST/DB", errUsage, db)
+	}
+	switch strategy {
+	case "recent", "random", "all-fit":
+	default:
+		return fmt.Errorf("%w: fspo serve: unknown shot strategy %q (want recent, random or all-fit)", errUsage, strategy)
+	}
+	return nil
+}
+
+// defaultServeShots is the shots of a model without a run card (fspo
+// train's default).
+const defaultServeShots = 4
+
+// engineLoader loads the models of fspo serve with the prompt of their run
+// cards, checked against the prompt flags given.
+type engineLoader struct {
+	env     *Env
+	given   runcard.Prompt // the flags set (zero: unset)
+	force   bool           // --force-prompt
+	rawBase bool
+	batch   int
+	ctx     context.Context // the batchers' lifetime
+}
+
+// load loads one engine and returns the prompt it serves with.
+func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prompt, error) {
+	m, tok, paths, err := loadModelPaths(ld.env, path)
+	if err != nil {
+		return nil, runcard.Prompt{}, err
+	}
+	p, err := servePrompt(ld.env, paths.Checkpoint, ld.given, ld.force)
+	if err != nil {
+		return nil, p, err
+	}
+	v, _ := episode.ParseVariant(p.Variant)
+	lay, _ := episode.ParseLayout(p.Layout)
+	e := &serve.ModelEngine{Label: name, Model: m, RawBase: ld.rawBase, Codec: fewshot.Codec{Tok: tok, Variant: v, Layout: lay}}
+	if ld.batch > 0 {
+		e.Batcher = serve.NewBatcher(m, ld.batch)
+		go e.Batcher.Run(ld.ctx)
+	}
+	return e, p, nil
+}
+
+// servePrompt is the prompt to serve the model file with: its run card's,
+// checked against the flags given (a contradiction is a usage error naming
+// both values; with force, a warning), the defaults without a card.
+func servePrompt(env *Env, file string, given runcard.Prompt, force bool) (runcard.Prompt, error) {
+	card, err := runcard.Load(file)
+	if err != nil {
+		return given, err
+	}
+	warn := func(w string) { fmt.Fprintf(env.Stderr, "fspo serve: %s\n", w) }
+	p, err := card.Reconcile(file, given, force, warn)
+	if err != nil {
+		return p, fmt.Errorf("%w: fspo serve: %v", errUsage, err)
+	}
+	if p.Variant == "" {
+		p.Variant = string(episode.Plain)
+	}
+	if p.Layout == "" {
+		p.Layout = "compact"
+	}
+	if p.Shots == 0 {
+		p.Shots = defaultServeShots
+	}
+	v, err := episode.ParseVariant(p.Variant)
+	if err != nil || v == episode.ZeroShot || v == episode.Oracle {
+		return p, fmt.Errorf("%w: fspo serve: --variant %q (given or from the run card of %s): want plain, cot or preferred-only", errUsage, p.Variant, file)
+	}
+	if _, err := episode.ParseLayout(p.Layout); err != nil {
+		return p, fmt.Errorf("%w: fspo serve: layout of %s: %v", errUsage, file, err)
+	}
+	return p, nil
+}
+
 func runServe(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "serve", "--db sqlite:PATH|postgres://… [--addr HOST:PORT] [--model M] [flags]   (admin token in $FSPO_ADMIN_TOKEN)")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (port 0: any free port)")
 	modelFlag := fs.String("model", "", "checkpoint file, model folder or name (default stories260K)")
 	db := fs.String("db", "", "store: sqlite:PATH (one server) or postgres://USER@HOST/DB (several servers)")
-	variant := fs.String("variant", "plain", "the template the model was trained with: plain, cot or preferred-only")
-	layout := fs.String("layout", "compact", "the template layout: compact or paper")
+	var given runcard.Prompt
+	fs.StringVar(&given.Variant, "variant", "", "the template the model was trained with: plain, cot or preferred-only (default: the model's run card, else plain; another value is an error)")
+	fs.StringVar(&given.Layout, "layout", "", "the template layout: compact or paper (default: the model's run card, else compact)")
+	force := fs.Bool("force-prompt", false, "use --variant/--layout/--shots even where they contradict a run card (with a warning)")
 	rawBase := fs.Bool("raw-base", false, `non-personalized answers continue the question text itself (the untrained stories model's use) instead of the zero-shot template`)
 	engines := map[string]string{}
 	fs.Func("engine", "a further model for studies, NAME=PATH (repeatable)", func(v string) error {
@@ -80,7 +170,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		engines[name] = path
 		return nil
 	})
-	shots := fs.Int("shots", 8, "preferences used as shots by the recent and random strategies")
+	fs.IntVar(&given.Shots, "shots", 0, fmt.Sprintf("preferences used as shots by the recent and random strategies (default: the model's run card, else %d)", defaultServeShots))
 	strategy := fs.String("strategy", "recent", "shot selection: recent, random or all-fit")
 	budget := fs.Int("shot-budget", 6000, "bytes of shots the all-fit strategy may use")
 	maxTokens := fs.Int("max-tokens", 256, "largest max_tokens of a completion (and the default)")
@@ -94,60 +184,30 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	admin := env.Getenv("FSPO_ADMIN_TOKEN")
-	if len(admin) < 16 {
-		return fmt.Errorf("%w: fspo serve: set FSPO_ADMIN_TOKEN to a secret of at least 16 characters (e.g. openssl rand -hex 32)", errUsage)
-	}
-	if *db == "" {
-		return fmt.Errorf("%w: fspo serve: --db is required (sqlite:fspo.db for one server)", errUsage)
-	}
-	if !strings.HasPrefix(*db, "sqlite:") && !strings.HasPrefix(*db, "postgres://") && !strings.HasPrefix(*db, "postgresql://") {
-		return fmt.Errorf("%w: fspo serve: --db %q: want sqlite:PATH or postgres://USER@HOST/DB", errUsage, *db)
-	}
-	v, err := episode.ParseVariant(*variant)
-	if err != nil || v == episode.ZeroShot || v == episode.Oracle {
-		return fmt.Errorf("%w: fspo serve: --variant %q: want plain, cot or preferred-only", errUsage, *variant)
-	}
-	switch *strategy {
-	case "recent", "random", "all-fit":
-	default:
-		return fmt.Errorf("%w: fspo serve: unknown shot strategy %q (want recent, random or all-fit)", errUsage, *strategy)
-	}
-	lay, err := episode.ParseLayout(*layout)
-	if err != nil {
-		return fmt.Errorf("%w: fspo serve: --layout: %v", errUsage, err)
+	if err := checkServeFlags(admin, *db, *strategy); err != nil {
+		return err
 	}
 
 	// The batchers stop after the server has finished its requests.
 	bctx, stopBatchers := context.WithCancel(context.Background())
 	defer stopBatchers()
-	load := func(name, path string) (*serve.ModelEngine, error) {
-		m, tok, err := loadModel(env, path)
-		if err != nil {
-			return nil, err
-		}
-		e := &serve.ModelEngine{Label: name, Model: m, RawBase: *rawBase, Codec: fewshot.Codec{Tok: tok, Variant: v, Layout: lay}}
-		if *batch > 0 {
-			e.Batcher = serve.NewBatcher(m, *batch)
-			go e.Batcher.Run(bctx)
-		}
-		return e, nil
-	}
+	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, ctx: bctx}
 	mainName := "fspo"
 	if _, dup := engines[mainName]; dup {
 		return fmt.Errorf("%w: fspo serve: --engine fspo=…: the name fspo is the --model's", errUsage)
 	}
-	eng, err := load(mainName, *modelFlag)
+	eng, prompt, err := ld.load(mainName, *modelFlag)
 	if err != nil {
 		return err
 	}
 	more := map[string]serve.Engine{}
 	for name, path := range engines {
-		if more[name], err = load(name, path); err != nil {
+		if more[name], _, err = ld.load(name, path); err != nil {
 			return fmt.Errorf("--engine %s: %w", name, err)
 		}
 	}
 
-	cfg := serve.Config{Engine: eng, Engines: more, AdminToken: admin, Shots: *shots, Strategy: *strategy, ShotBudget: *budget,
+	cfg := serve.Config{Engine: eng, Engines: more, AdminToken: admin, Shots: prompt.Shots, Strategy: *strategy, ShotBudget: *budget,
 		MaxTokens: *maxTokens, MaxTextChars: *maxChars, RateLimit: rate.Limit(*rps), RateBurst: *burst,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
 	if *rps <= 0 {
@@ -168,12 +228,18 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: fspo serve: %v", errUsage, err)
 	}
-	ln, err := net.Listen("tcp", *addr)
+	return listenAndServe(ctx, env, s, *addr, *grace, fmt.Sprintf("model with %d parameters, store %s", eng.Model.Config.NumParams(), strings.SplitN(*db, ":", 2)[0]))
+}
+
+// listenAndServe serves s on addr until ctx ends, then lets running
+// requests finish for grace.
+func listenAndServe(ctx context.Context, env *Env, s *serve.Server, addr string, grace time.Duration, what string) error {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("fspo serve: listen on %s: %w", *addr, err)
+		return fmt.Errorf("fspo serve: listen on %s: %w", addr, err)
 	}
-	fmt.Fprintf(env.Stdout, "fspo serve: listening on http://%s (model with %s, store %s)\n", ln.Addr(), fmt.Sprintf("%d parameters", eng.Model.Config.NumParams()), strings.SplitN(*db, ":", 2)[0])
-	if err := s.Serve(ctx, ln, *grace); err != nil {
+	fmt.Fprintf(env.Stdout, "fspo serve: listening on http://%s (%s)\n", ln.Addr(), what)
+	if err := s.Serve(ctx, ln, grace); err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, "fspo serve: stopped")

@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"fspo/dataset"
 	"fspo/episode"
 	"fspo/fewshot"
 	"fspo/model"
+	"fspo/runcard"
 	"fspo/train"
 )
 
@@ -119,9 +121,11 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	if err := copyFile(paths.Tokenizer, filepath.Join(tf.out, filepath.Base(paths.Tokenizer))); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
-	r := &train.Run{Config: tf.cfg, Dir: tf.out, Model: m, Ref: ref, Items: items, Heldout: heldout,
-		Meta: map[string]string{"init": abs(paths.Checkpoint), "data": abs(tf.data), "variant": string(v), "layout": layout.Name, "shots": fmt.Sprint(tf.shots)}}
+	card, err := newCard(paths.Checkpoint, tf.data, runcard.Prompt{Template: runcard.TemplateEpisode, Variant: string(v), Layout: layout.Name, Shots: tf.shots})
+	if err != nil {
+		return err
+	}
+	r := &train.Run{Config: tf.cfg, Dir: tf.out, Model: m, Ref: ref, Items: items, Heldout: heldout, Card: card}
 	if st.Dropped > 0 {
 		fmt.Fprintf(env.Stderr, "train: left out %d of %d episodes longer than the model's %d positions\n", st.Dropped, st.Dropped+st.Episodes, m.Positions())
 	}
@@ -149,6 +153,30 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	}
 	fmt.Fprintf(env.Stderr, "train: wrote %s\n", filepath.Join(tf.out, train.ModelFile))
 	return nil
+}
+
+// newCard is the run card of a stage initialised from the model file init,
+// trained on the dataset folder data with prompt p; train.Run completes it.
+// Its base is init's base when init is itself a trained model, else init.
+func newCard(init, data string, p runcard.Prompt) (runcard.Card, error) {
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	c := runcard.Card{Prompt: p, Init: runcard.Model{Path: abs(init)}, Data: runcard.Data{Dir: abs(data)}}
+	var err error
+	if c.Init.SHA256, err = runcard.FileSHA256(init); err != nil {
+		return c, fmt.Errorf("train: %w", err)
+	}
+	if c.Data.ManifestSHA256, err = runcard.FileSHA256(filepath.Join(data, dataset.ManifestName)); err != nil {
+		return c, fmt.Errorf("train: %w", err)
+	}
+	c.Base = c.Init
+	prev, err := runcard.Load(init)
+	if err != nil {
+		return c, fmt.Errorf("train: initial model: %w", err)
+	}
+	if prev != nil && prev.Base.Path != "" {
+		c.Base = prev.Base
+	}
+	return c, nil
 }
 
 // copyFile copies src to dst (through a temporary file and a rename).

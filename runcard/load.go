@@ -1,0 +1,38 @@
+package runcard
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+
+	"fspo/ckpt"
+)
+
+// Load reads the card of the model file at path: nil (and no error) for a
+// file that is not an fspo checkpoint (a llama2.c model) or a checkpoint
+// describing no trained model.
+func Load(path string) (*Card, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("run card: %w", err)
+	}
+	head := make([]byte, len(ckpt.Magic))
+	n, err := io.ReadFull(f, head)
+	f.Close()
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, fmt.Errorf("run card %s: %w", path, err)
+	}
+	if !bytes.Equal(head[:n], []byte(ckpt.Magic)) {
+		return nil, nil
+	}
+	cp, err := ckpt.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("run card: %w", err)
+	}
+	card, _, err := FromMeta(cp.Meta)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return card, nil
+}
