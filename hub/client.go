@@ -24,6 +24,10 @@ type Client struct {
 	Env
 	HTTP     *http.Client // default http.DefaultClient; its redirect policy is not used
 	Progress Progress     // nil reports nothing
+	// Verify re-hashes files already in the cache (else their size is
+	// trusted: blobs are renamed into place only after their hash was
+	// checked) and downloads again those that do not match.
+	Verify bool
 }
 
 // maxRedirects bounds the redirect chain of one request.

@@ -212,3 +212,31 @@ func TestEnvFrom(t *testing.T) {
 		t.Error("no HOME and no HF_* variables: want an error")
 	}
 }
+
+// A cached blob damaged in place (same size) is trusted by default and
+// downloaded again with Verify.
+func TestPullVerify(t *testing.T) {
+	fh := newFakeHub(t)
+	files := hfFolder()
+	fh.add("org/tiny", commitA, files, "main")
+	cache := t.TempDir()
+	c := fh.client(cache, "")
+	mustPull(t, c, "org/tiny")
+	blob := filepath.Join(cache, "models--org--tiny", "blobs", sha256hex(files["model.safetensors"]))
+	damaged := append([]byte(nil), files["model.safetensors"]...)
+	damaged[7] ^= 1
+	if err := os.WriteFile(blob, damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if snap := mustPull(t, c, "org/tiny"); snap.Fetched() != 0 {
+		t.Errorf("without Verify fetched %d bytes, want 0", snap.Fetched())
+	}
+	c.Verify = true
+	snap := mustPull(t, c, "org/tiny")
+	if got := snap.Fetched(); got != int64(len(damaged)) {
+		t.Errorf("with Verify fetched %d bytes, want the damaged file's %d", got, len(damaged))
+	}
+	if b, _ := os.ReadFile(filepath.Join(snap.Dir, "model.safetensors")); string(b) != string(files["model.safetensors"]) {
+		t.Error("the damaged file was not replaced")
+	}
+}

@@ -2,7 +2,9 @@ package hub
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,17 +94,52 @@ func (c *Client) shards(dir string, files map[string]File) ([]File, error) {
 }
 
 // ensure makes snapshots/<commit>/<f.Name> point to a complete blob,
-// downloading it only when no blob of the right size exists; it returns the
-// bytes downloaded.
+// downloading it only when no blob of the right size (and, with c.Verify,
+// the right hash) exists; it returns the bytes downloaded.
 func (c *Client) ensure(ctx context.Context, cache Cache, ref Ref, commit string, f File) (int64, error) {
-	if cache.cachedSize(ref.Repo, commit, f.Name) == f.Size {
+	blob := cache.blobPath(ref.Repo, f.Hash)
+	linked := cache.cachedSize(ref.Repo, commit, f.Name) == f.Size
+	present := linked
+	if st, err := os.Stat(blob); !linked && err == nil && st.Size() == f.Size {
+		present = true
+	}
+	if present && c.Verify {
+		path := filepath.Join(cache.SnapshotDir(ref.Repo, commit), filepath.FromSlash(f.Name))
+		if !linked {
+			path = blob
+		}
+		ok, err := hashMatches(path, f)
+		if err != nil {
+			return 0, fmt.Errorf("verify %s: %w", f.Name, err)
+		}
+		if !ok { // a damaged cache entry: fetch the blob again
+			os.Remove(blob)
+			linked, present = false, false
+		}
+	}
+	if linked && present {
 		return 0, nil
 	}
 	var n int64
-	if st, err := os.Stat(cache.blobPath(ref.Repo, f.Hash)); err != nil || st.Size() != f.Size {
+	if !present {
+		var err error
 		if n, err = c.fetchBlob(ctx, cache, ref, commit, f); err != nil {
 			return n, err
 		}
 	}
 	return n, cache.link(ref.Repo, commit, f.Name, f.Hash)
+}
+
+// hashMatches reports whether the file at path has f's hash.
+func hashMatches(path string, f File) (bool, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer in.Close()
+	h := newHash(f)
+	if _, err := io.Copy(h, in); err != nil {
+		return false, err
+	}
+	return hex.EncodeToString(h.Sum(nil)) == f.Hash, nil
 }

@@ -20,10 +20,11 @@ func init() {
 }
 
 // runPull implements `fspo pull [--dir DIR] NAME` and
-// `fspo pull [--dir CACHE] [--file GLOB]... ORG/NAME[@REVISION]`.
+// `fspo pull [--dir CACHE] [--file GLOB]... [--verify] ORG/NAME[@REVISION]`.
 func runPull(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "pull", "[--dir DIR] NAME | [--dir CACHE] [--file GLOB]... ORG/NAME[@REVISION]   (NAME: "+knownModels()+"; ORG/NAME: a Hugging Face model)")
+	fs := newFlags(env, "pull", "[--dir DIR] NAME | [--dir CACHE] [--file GLOB]... [--verify] ORG/NAME[@REVISION]   (NAME: "+knownModels()+"; ORG/NAME: a Hugging Face model)")
 	dir := fs.String("dir", "", "folder of model folders to download into; the files go to DIR/NAME (default: $"+modelpath.EnvModels+", else the user cache folder); for ORG/NAME the Hugging Face cache folder (default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)")
+	verify := fs.Bool("verify", false, "for ORG/NAME: re-hash files already in the cache and download again those that do not match")
 	var files []string
 	fs.Func("file", "for ORG/NAME: also download the repository files matching this glob, instead of the safetensors weights (e.g. '*Q8_0.gguf'; repeatable)", func(s string) error {
 		files = append(files, s)
@@ -51,10 +52,10 @@ func runPull(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: fspo pull: one model name expected, got %q", errUsage, fs.Args())
 	}
 	if strings.Contains(fs.Arg(0), "/") { // ORG/NAME: a Hugging Face model
-		return runHubPull(ctx, env, fs.Arg(0), *dir, files)
+		return runHubPull(ctx, env, fs.Arg(0), *dir, files, *verify)
 	}
-	if len(files) > 0 {
-		return fmt.Errorf("%w: fspo pull: --file is for Hugging Face model ids ORG/NAME", errUsage)
+	if len(files) > 0 || *verify {
+		return fmt.Errorf("%w: fspo pull: --file and --verify are for Hugging Face model ids ORG/NAME", errUsage)
 	}
 	name := fs.Arg(0)
 	if _, ok := modelpath.Known[name]; !ok {

@@ -14,7 +14,7 @@ var hubHTTP = &http.Client{}
 
 // runHubPull downloads a Hugging Face model into the huggingface_hub cache
 // (cacheDir when set) and prints the snapshot folder.
-func runHubPull(ctx context.Context, env *Env, id, cacheDir string, files []string) error {
+func runHubPull(ctx context.Context, env *Env, id, cacheDir string, files []string, verify bool) error {
 	ref, err := hub.ParseRef(id)
 	if err != nil {
 		return fmt.Errorf("%w: fspo pull: %v", errUsage, err)
@@ -26,7 +26,7 @@ func runHubPull(ctx context.Context, env *Env, id, cacheDir string, files []stri
 	if err != nil {
 		return fmt.Errorf("fspo pull: %w (or pass --dir)", err)
 	}
-	c := &hub.Client{Env: e, HTTP: hubHTTP, Progress: &pullProgress{env: env}}
+	c := &hub.Client{Env: e, HTTP: hubHTTP, Progress: &pullProgress{env: env}, Verify: verify}
 	snap, err := c.Pull(ctx, ref, files)
 	if err != nil {
 		return err

@@ -67,11 +67,19 @@ func TestPullHubCommand(t *testing.T) {
 			t.Errorf("%s downloaded, not asked for", n)
 		}
 	}
+	// Again with --verify: every file re-hashed, nothing downloaded.
+	stdout.Reset()
+	if err := Run(context.Background(), env, []string{"pull", "--verify", "--file", "*Q8_0.gguf", "org/tiny"}); err != nil {
+		t.Fatalf("fspo pull --verify: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "2 files, 0 bytes downloaded") {
+		t.Errorf("stdout = %q, want nothing downloaded", stdout.String())
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"pull", "stories260K", "--file", "*.gguf"}, "--file is for Hugging Face model ids"},
+		{[]string{"pull", "stories260K", "--file", "*.gguf"}, "--file and --verify are for Hugging Face model ids"},
 		{[]string{"pull", "org/tiny", "org/other"}, "one model name expected"},
 		{[]string{"pull", "org/tiny@"}, "bad revision"},
 	} {
