@@ -251,3 +251,11 @@ func (f *fakeHub) stats() (resolves int, cdnBytes int64, ranges, hubAuth, cdnAut
 func (f *fakeHub) client(cache, token string) *Client {
 	return &Client{Env: Env{Endpoint: f.hub.URL, Token: token, CacheDir: cache}}
 }
+
+// tinyHub serves hfFolder as org/tiny at commitA (main) and gives a cache.
+func tinyHub(t *testing.T) (*fakeHub, map[string][]byte, string) {
+	fh := newFakeHub(t)
+	files := hfFolder()
+	fh.add("org/tiny", commitA, files, "main")
+	return fh, files, t.TempDir()
+}

@@ -95,10 +95,7 @@ func TestPullRevisionResolvesToCommit(t *testing.T) {
 // A cache written by huggingface_hub (blobs, relative symlinks, refs/main)
 // is used as is: nothing downloaded, nothing copied.
 func TestPullFindsExistingCache(t *testing.T) {
-	fh := newFakeHub(t)
-	files := hfFolder()
-	fh.add("org/tiny", commitA, files, "main")
-	cache := t.TempDir()
+	fh, files, cache := tinyHub(t)
 	repo := filepath.Join(cache, "models--org--tiny")
 	snapDir := filepath.Join(repo, "snapshots", commitA)
 	for _, d := range []string{filepath.Join(repo, "blobs"), filepath.Join(repo, "refs"), snapDir} {
@@ -216,10 +213,7 @@ func TestEnvFrom(t *testing.T) {
 // A cached blob damaged in place (same size) is trusted by default and
 // downloaded again with Verify.
 func TestPullVerify(t *testing.T) {
-	fh := newFakeHub(t)
-	files := hfFolder()
-	fh.add("org/tiny", commitA, files, "main")
-	cache := t.TempDir()
+	fh, files, cache := tinyHub(t)
 	c := fh.client(cache, "")
 	mustPull(t, c, "org/tiny")
 	blob := filepath.Join(cache, "models--org--tiny", "blobs", sha256hex(files["model.safetensors"]))

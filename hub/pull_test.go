@@ -87,10 +87,7 @@ func checkSnapshot(t *testing.T, dir string, want map[string][]byte) {
 }
 
 func TestPullLayoutRedirectAndToken(t *testing.T) {
-	fh := newFakeHub(t)
-	files := hfFolder()
-	fh.add("org/tiny", commitA, files, "main")
-	cache := t.TempDir()
+	fh, files, cache := tinyHub(t)
 	snap := mustPull(t, fh.client(cache, "hf_secret"), "org/tiny")
 
 	if want := filepath.Join(cache, "models--org--tiny", "snapshots", commitA); snap.Dir != want || snap.Commit != commitA {
