@@ -145,6 +145,9 @@ func (c *Client) transfer(ctx context.Context, ref Ref, commit string, f File, o
 			}
 			have = 0
 		}
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && have > 0:
+		out.Truncate(0) // the partial file does not fit the server's: start over next time
+		return 0, fmt.Errorf("download %s of %s: the server refused to resume at byte %d; the partial file was discarded, run again", f.Name, ref.Repo, have)
 	default:
 		return 0, c.statusError(resp, ref, f.Name)
 	}

@@ -264,3 +264,40 @@ func (r *recorder) Done(name string, err error) {
 		r.errs++
 	}
 }
+
+// A partial file the server cannot resume (416) is discarded; the next pull
+// starts over and succeeds.
+func TestPullRangeNotSatisfiable(t *testing.T) {
+	fh, files, cache := tinyHub(t)
+	sum := sha256hex(files["model.safetensors"])
+	blobs := filepath.Join(cache, "models--org--tiny", "blobs")
+	os.MkdirAll(blobs, 0o755)
+	// A partial file as long as the blob but with wrong bytes: the range
+	// bytes=N- with N = size is past the end.
+	bad := make([]byte, len(files["model.safetensors"])-1)
+	os.WriteFile(filepath.Join(blobs, sum+".incomplete"), append(bad, 0), 0o644)
+	c := fh.client(cache, "")
+	// have == size: no request, the hash check fails and the partial goes.
+	if got := pullErr(t, c, "org/tiny"); !strings.Contains(got, "sha256 mismatch") {
+		t.Errorf("full-length wrong partial: %q", got)
+	}
+	os.WriteFile(filepath.Join(blobs, sum+".incomplete"), bad, 0o644)
+	orig := files["model.safetensors"] // files is the map the fake serves
+	fh.mu.Lock()
+	fh.repos["org/tiny"].commits[commitA]["model.safetensors"] = orig[:len(bad)-10] // the server's file shrank
+	fh.mu.Unlock()
+	ref, _ := ParseRef("org/tiny")
+	commit, list, err := c.info(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := list["model.safetensors"]
+	f.Size, f.Hash = int64(len(orig)), sum // the listing still promises the old file
+	_, err = c.fetchBlob(context.Background(), Cache{cache}, ref, commit, f)
+	if err == nil || !strings.Contains(err.Error(), "refused to resume at byte") {
+		t.Errorf("416: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(blobs, sum+".incomplete")); err == nil {
+		t.Error("an unresumable partial file was kept")
+	}
+}

@@ -4,13 +4,18 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"fspo/hub"
 )
 
-// hubHTTP is the client Hugging Face downloads use; no overall timeout, as
-// weights take long.
-var hubHTTP = &http.Client{}
+// hubHTTP is the client Hugging Face downloads use: no overall timeout, as
+// weights take long, but a server that does not answer at all is given up.
+var hubHTTP = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = time.Minute
+	return &http.Client{Transport: t}
+}()
 
 // runHubPull downloads a Hugging Face model into the huggingface_hub cache
 // (cacheDir when set) and prints the snapshot folder.
