@@ -122,9 +122,16 @@ func (c *Client) ensure(ctx context.Context, cache Cache, ref Ref, commit string
 	}
 	var n int64
 	if !present {
-		var err error
-		if n, err = c.fetchBlob(ctx, cache, ref, commit, f); err != nil {
-			return n, err
+		unlock, err := cache.lockBlob(ctx, ref.Repo, f.Hash)
+		if err != nil {
+			return 0, fmt.Errorf("download %s: %w", f.Name, err)
+		}
+		defer unlock()
+		// Another process may have finished the blob while we waited.
+		if st, err := os.Stat(blob); err != nil || st.Size() != f.Size {
+			if n, err = c.fetchBlob(ctx, cache, ref, commit, f); err != nil {
+				return n, err
+			}
 		}
 	}
 	return n, cache.link(ref.Repo, commit, f.Name, f.Hash)

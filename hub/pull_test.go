@@ -301,3 +301,25 @@ func TestPullRangeNotSatisfiable(t *testing.T) {
 		t.Error("an unresumable partial file was kept")
 	}
 }
+
+// While another process holds huggingface_hub's lock on a blob, a pull waits
+// for it (here until its context ends) instead of writing the same partial file.
+func TestPullWaitsForBlobLock(t *testing.T) {
+	fh, files, cache := tinyHub(t)
+	unlock, err := Cache{cache}.lockBlob(context.Background(), "org/tiny", sha256hex(files["model.safetensors"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	ref, _ := ParseRef("org/tiny")
+	_, err = fh.client(cache, "").Pull(ctx, ref, nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "another download of this file is running") {
+		t.Errorf("pull while the blob is locked: %v", err)
+	}
+	if _, cdnBytes, _, _, _ := fh.stats(); cdnBytes != 0 {
+		t.Errorf("the CDN sent %d bytes of a locked blob", cdnBytes)
+	}
+	unlock()
+	mustPull(t, fh.client(cache, ""), "org/tiny")
+}
