@@ -9,6 +9,8 @@
 // into the binary (package models/stories260k): when no folder of that name
 // is found, the built-in copy is installed into the cache folder, as `fspo
 // pull` would, and used from there.
+// A Hugging Face model id ORG/NAME[@REVISION] that is not a path on disk
+// resolves to its snapshot folder in the huggingface_hub cache (see hub.FindCached).
 package modelpath
 
 import (
@@ -20,6 +22,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+
+	"fspo/hub"
 )
 
 // DefaultModel is the model used when none is named.
@@ -68,6 +72,8 @@ func resolve(flag string, getenv func(string) string, wd string) (Paths, error) 
 			return fromFile(flag)
 		case !errors.Is(err, fs.ErrNotExist):
 			return Paths{}, fmt.Errorf("resolve model %s: %w", flag, err)
+		case strings.Contains(flag, "/") && hub.IsRef(flag):
+			return fromHub(flag, getenv)
 		case !isName(flag):
 			return Paths{}, fmt.Errorf("resolve model %s: no such file or folder", flag)
 		}
@@ -97,6 +103,24 @@ func resolve(flag string, getenv func(string) string, wd string) (Paths, error) 
 	}
 	return Paths{}, fmt.Errorf("model %q not found; looked in %s; run `fspo pull %s` to download it, or pass --model with a checkpoint file or folder",
 		name, where, name)
+}
+
+// fromHub resolves a Hugging Face model id ORG/NAME[@REVISION] to its
+// snapshot folder in the huggingface_hub cache (filled by `fspo pull`).
+func fromHub(id string, getenv func(string) string) (Paths, error) {
+	ref, err := hub.ParseRef(id)
+	if err != nil {
+		return Paths{}, fmt.Errorf("resolve model %s: %w", id, err)
+	}
+	cache, err := hub.CacheDir(getenv)
+	if err != nil {
+		return Paths{}, fmt.Errorf("resolve model %s: %w", id, err)
+	}
+	dir, err := hub.Cache{Dir: cache}.Find(ref.Repo, ref.Revision)
+	if err != nil {
+		return Paths{}, fmt.Errorf("resolve model %s: %w", id, err)
+	}
+	return fromDir(dir)
 }
 
 // isName reports whether s is a bare model name rather than a path.

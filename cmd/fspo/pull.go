@@ -16,14 +16,30 @@ import (
 var pullBaseURL = modelpath.DefaultBaseURL
 
 func init() {
-	register(&command{name: "pull", summary: "download a known public model (stories260K) and check its sha256", run: runPull})
+	register(&command{name: "pull", summary: "download a known model (stories260K) or a Hugging Face model ORG/NAME, checking hashes", run: runPull})
 }
 
-// runPull implements `fspo pull [--dir DIR] NAME`.
+// runPull implements `fspo pull [--dir DIR] NAME` and
+// `fspo pull [--dir CACHE] [--file GLOB]... [--verify] ORG/NAME[@REVISION]`.
 func runPull(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "pull", "[--dir DIR] NAME   (NAME: "+knownModels()+")")
-	dir := fs.String("dir", "", "folder of model folders to download into; the files go to DIR/NAME (default: $"+modelpath.EnvModels+", else the user cache folder)")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlags(env, "pull", "[--dir DIR] NAME | [--dir CACHE] [--file GLOB]... [--verify] ORG/NAME[@REVISION]   (NAME: "+knownModels()+"; ORG/NAME: a Hugging Face model)")
+	dir := fs.String("dir", "", "folder of model folders to download into; the files go to DIR/NAME (default: $"+modelpath.EnvModels+", else the user cache folder); for ORG/NAME the Hugging Face cache folder (default: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub)")
+	verify := fs.Bool("verify", false, "for ORG/NAME: re-hash files already in the cache and download again those that do not match")
+	var files []string
+	fs.Func("file", "for ORG/NAME: also download the repository files matching this glob, instead of the safetensors weights (e.g. '*Q8_0.gguf'; repeatable)", func(s string) error {
+		files = append(files, s)
+		return nil
+	})
+	err := fs.Parse(args)
+	if err == nil && fs.NArg() > 1 { // flags may follow the name too
+		first := fs.Arg(0)
+		if err = fs.Parse(fs.Args()[1:]); err == nil && fs.NArg() == 0 {
+			err = fs.Parse([]string{first})
+		} else if err == nil {
+			return fmt.Errorf("%w: fspo pull: one model name expected, got %q", errUsage, append([]string{first}, fs.Args()...))
+		}
+	}
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
@@ -31,13 +47,19 @@ func runPull(ctx context.Context, env *Env, args []string) error {
 	}
 	switch {
 	case fs.NArg() == 0:
-		return fmt.Errorf("%w: fspo pull: give a model name, e.g. fspo pull %s (known: %s)", errUsage, modelpath.DefaultModel, knownModels())
+		return fmt.Errorf("%w: fspo pull: give a model name, e.g. fspo pull %s (known: %s) or a Hugging Face model id ORG/NAME[@REVISION]", errUsage, modelpath.DefaultModel, knownModels())
 	case fs.NArg() > 1:
-		return fmt.Errorf("%w: fspo pull: one model name expected, got %q (flags go before the name)", errUsage, fs.Args())
+		return fmt.Errorf("%w: fspo pull: one model name expected, got %q", errUsage, fs.Args())
+	}
+	if strings.Contains(fs.Arg(0), "/") { // ORG/NAME: a Hugging Face model
+		return runHubPull(ctx, env, fs.Arg(0), *dir, files, *verify)
+	}
+	if len(files) > 0 || *verify {
+		return fmt.Errorf("%w: fspo pull: --file and --verify are for Hugging Face model ids ORG/NAME", errUsage)
 	}
 	name := fs.Arg(0)
 	if _, ok := modelpath.Known[name]; !ok {
-		return fmt.Errorf("%w: fspo pull: unknown model %q (known: %s)", errUsage, name, knownModels())
+		return fmt.Errorf("%w: fspo pull: unknown model %q (known: %s; or a Hugging Face model id ORG/NAME[@REVISION])", errUsage, name, knownModels())
 	}
 	dest := *dir
 	if dest == "" {
