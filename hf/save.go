@@ -15,7 +15,8 @@ import (
 )
 
 // copiedFiles are the files Save copies from the source folder unchanged.
-var copiedFiles = []string{TokenizerFile, TokenizerConfigFile, GenerationConfigFile, "special_tokens_map.json", "tokenizer.model"}
+var copiedFiles = []string{TokenizerFile, TokenizerConfigFile, GenerationConfigFile, "special_tokens_map.json", "tokenizer.model",
+	"tok512.bin", "tokenizer.bin"} // the last two: llama2.c tokenizers of converted llama2.c models
 
 // Save writes m as a Hugging Face folder in dir: config.json (the source
 // folder's fields, those the engine's config determines rewritten),
