@@ -33,7 +33,12 @@ func entries(c model.Config, p *model.Params) []entry {
 	es := []entry{{name: "model.embed_tokens.weight", shape: []int{c.Vocab, d}, dst: p.Emb}}
 	for l := range c.Layers {
 		pre := fmt.Sprintf("model.layers.%d.", l)
-		at := func(w []float32, size int) []float32 { return w[l*size : (l+1)*size] }
+		at := func(w []float32, size int) []float32 {
+			if w == nil { // Shapes: names and shapes only
+				return nil
+			}
+			return w[l*size : (l+1)*size]
+		}
 		add := func(name string, w []float32, hsRows int, shape ...int) {
 			es = append(es, entry{name: pre + name, shape: shape, dst: at(w, prod(shape)), hs: hsRows})
 		}
@@ -69,4 +74,19 @@ func prod(shape []int) int {
 		n *= d
 	}
 	return n
+}
+
+// Shape is a tensor's Hugging Face name and shape.
+type Shape struct {
+	Name  string
+	Shape []int
+}
+
+// Shapes lists the tensors a folder of config c holds.
+func Shapes(c model.Config) []Shape {
+	var out []Shape
+	for _, e := range entries(c, &model.Params{}) {
+		out = append(out, Shape{e.name, e.shape})
+	}
+	return out
 }

@@ -112,6 +112,11 @@ func configJSON(c model.Config, src *Folder, dtype safetensors.DType) ([]byte, e
 	return append(js, '\n'), nil
 }
 
+// ConfigJSON is the config.json Save writes for c without a source folder.
+func ConfigJSON(c model.Config, dtype safetensors.DType) ([]byte, error) {
+	return configJSON(c, nil, dtype)
+}
+
 // describes reports whether src's config.json parses to c.
 func describes(src *Folder, c model.Config) bool {
 	js, err := json.Marshal(src.Config)

@@ -102,20 +102,28 @@ func (f *File) ReadF32(name string, dst []float32) error {
 	if int64(len(dst)) != t.Numel() {
 		return fmt.Errorf("safetensors %s: tensor %s: has %d elements (shape %v), want %d", f.Path, name, t.Numel(), t.Shape, len(dst))
 	}
+	f.advise(t, madvPopulateRead) // map the pages in one call instead of faulting them one by one
 	decode(t.DType, raw, dst)
 	f.release(t)
 	return nil
 }
 
+// madvPopulateRead is Linux's MADV_POPULATE_READ (5.14 and later; older
+// kernels refuse the advice and the pages fault in as read).
+const madvPopulateRead = 22
+
 // release drops the resident pages of t's range (whole pages only).
-func (f *File) release(t Info) {
+func (f *File) release(t Info) { f.advise(t, syscall.MADV_DONTNEED) }
+
+// advise gives the kernel advice about the whole pages of t's range.
+// Advice only: a failure changes speed or memory use, not results.
+func (f *File) advise(t Info, advice int) {
 	page := int64(os.Getpagesize())
 	off := int64(len(f.mem)) - f.DataLen // file offset of the data section
 	lo := (off + t.Begin + page - 1) / page * page
 	hi := (off + t.End) / page * page
 	if hi > lo {
-		// Advice only: failure leaves the pages to the kernel's own reclaim.
-		_ = syscall.Madvise(f.mem[lo:hi], syscall.MADV_DONTNEED)
+		_ = syscall.Madvise(f.mem[lo:hi], advice)
 	}
 }
 
