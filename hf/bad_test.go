@@ -89,95 +89,102 @@ func changed(name string, f func(*safetensors.Tensor)) func([]safetensors.Tensor
 	}
 }
 
-func TestBadInput(t *testing.T) {
+// badCase is a broken folder and what the error must say besides the folder.
+type badCase struct {
+	name string
+	dir  func(t *testing.T) string
+	want []string
+}
+
+func cfgEdit(model string, edit map[string]any) func(t *testing.T) string {
+	return func(t *testing.T) string { return copyTiny(t, model, edit, nil) }
+}
+
+func wEdit(model string, edit func([]safetensors.Tensor) []safetensors.Tensor) func(t *testing.T) string {
+	return func(t *testing.T) string { return copyTiny(t, model, nil, edit) }
+}
+
+// edited is a copy of a tiny model with its files changed by f.
+func edited(model string, f func(t *testing.T, dir string)) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		dir := copyTiny(t, model, nil, nil)
+		f(t, dir)
+		return dir
+	}
+}
+
+// configCases break config.json and the weights' names, shapes and values.
+func configCases() []badCase {
 	const kproj = "model.layers.1.self_attn.k_proj.weight"
-	type tc struct {
-		name string
-		dir  func(t *testing.T) string
-		want []string // substrings of the error, besides the folder
-	}
-	cfg := func(model string, edit map[string]any) func(t *testing.T) string {
-		return func(t *testing.T) string { return copyTiny(t, model, edit, nil) }
-	}
-	w := func(model string, edit func([]safetensors.Tensor) []safetensors.Tensor) func(t *testing.T) string {
-		return func(t *testing.T) string { return copyTiny(t, model, nil, edit) }
-	}
-	cases := []tc{
+	return []badCase{
 		{"no config", func(t *testing.T) string { return t.TempDir() }, []string{"config.json", "no such file"}},
-		{"missing field", cfg("llama-untied", map[string]any{"hidden_size": nil}), []string{"config.json", "hidden_size: missing"}},
-		{"missing eps", cfg("llama-untied", map[string]any{"rms_norm_eps": nil}), []string{"config.json", "rms_norm_eps: missing"}},
-		{"model type", cfg("llama-untied", map[string]any{"model_type": "gpt2"}), []string{"config.json", `model_type "gpt2" is not supported (supported: llama, mistral, qwen2, qwen3)`}},
-		{"rope scaling", cfg("llama-gqa-scaled", map[string]any{"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 4}}), []string{"config.json", `rope_scaling.rope_type "yarn" is not supported`}},
-		{"rope parameters", cfg("llama-untied", map[string]any{"rope_parameters": map[string]any{"rope_type": "dynamic"}}), []string{`rope_parameters.rope_type "dynamic"`}},
-		{"sliding window", cfg("llama-untied", map[string]any{"model_type": "mistral", "sliding_window": 16}), []string{"sliding_window 16"}},
-		{"llama bias", cfg("llama-untied", map[string]any{"attention_bias": true}), []string{"attention_bias"}},
-		{"activation", cfg("llama-untied", map[string]any{"hidden_act": "gelu"}), []string{`hidden_act "gelu"`}},
-		{"torch dtype", cfg("llama-untied", map[string]any{"torch_dtype": "int8"}), []string{`torch_dtype "int8"`}},
-		{"vocab", cfg("llama-untied", map[string]any{"vocab_size": 65}), []string{"model.safetensors", "model.embed_tokens.weight: 64 rows, but config.json vocab_size is 65"}},
-		{"heads", cfg("llama-untied", map[string]any{"num_key_value_heads": 3}), []string{"config.json", "n_heads 4 is not a multiple of n_kv_heads 3"}},
-		{"tensor missing", w("llama-untied", without("model.layers.1.mlp.up_proj.weight")), []string{"model.safetensors", "model.layers.1.mlp.up_proj.weight: missing"}},
-		{"lm_head missing", w("llama-untied", without("lm_head.weight")), []string{"lm_head.weight: missing"}},
-		{"shape", w("llama-untied", changed(kproj, func(x *safetensors.Tensor) { x.Shape = []int{16, 64} })), []string{"model.safetensors", kproj + ": shape [16 64], config.json implies [32 32]"}},
-		{"nan", w("qwen2", changed("model.layers.0.self_attn.v_proj.bias", func(x *safetensors.Tensor) { x.Data[3] = float32(math.NaN()) })), []string{"model.safetensors", "model.layers.0.self_attn.v_proj.bias: element 3 is NaN"}},
-		{"inf", w("qwen3", changed("model.norm.weight", func(x *safetensors.Tensor) { x.Data[0] = float32(math.Inf(-1)) })), []string{"model.norm.weight: element 0 is -Inf"}},
-		{"extra tensor", w("llama-untied", func(ts []safetensors.Tensor) []safetensors.Tensor {
+		{"missing field", cfgEdit("llama-untied", map[string]any{"hidden_size": nil}), []string{"config.json", "hidden_size: missing"}},
+		{"missing eps", cfgEdit("llama-untied", map[string]any{"rms_norm_eps": nil}), []string{"config.json", "rms_norm_eps: missing"}},
+		{"model type", cfgEdit("llama-untied", map[string]any{"model_type": "gpt2"}), []string{"config.json", `model_type "gpt2" is not supported (supported: llama, mistral, qwen2, qwen3)`}},
+		{"rope scaling", cfgEdit("llama-gqa-scaled", map[string]any{"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 4}}), []string{"config.json", `rope_scaling.rope_type "yarn" is not supported`}},
+		{"rope parameters", cfgEdit("llama-untied", map[string]any{"rope_parameters": map[string]any{"rope_type": "dynamic"}}), []string{`rope_parameters.rope_type "dynamic"`}},
+		{"sliding window", cfgEdit("llama-untied", map[string]any{"model_type": "mistral", "sliding_window": 16}), []string{"sliding_window 16"}},
+		{"llama bias", cfgEdit("llama-untied", map[string]any{"attention_bias": true}), []string{"attention_bias"}},
+		{"activation", cfgEdit("llama-untied", map[string]any{"hidden_act": "gelu"}), []string{`hidden_act "gelu"`}},
+		{"torch dtype", cfgEdit("llama-untied", map[string]any{"torch_dtype": "int8"}), []string{`torch_dtype "int8"`}},
+		{"vocab", cfgEdit("llama-untied", map[string]any{"vocab_size": 65}), []string{"model.safetensors", "model.embed_tokens.weight: 64 rows, but config.json vocab_size is 65"}},
+		{"heads", cfgEdit("llama-untied", map[string]any{"num_key_value_heads": 3}), []string{"config.json", "n_heads 4 is not a multiple of n_kv_heads 3"}},
+		{"tensor missing", wEdit("llama-untied", without("model.layers.1.mlp.up_proj.weight")), []string{"model.safetensors", "model.layers.1.mlp.up_proj.weight: missing"}},
+		{"lm_head missing", wEdit("llama-untied", without("lm_head.weight")), []string{"lm_head.weight: missing"}},
+		{"shape", wEdit("llama-untied", changed(kproj, func(x *safetensors.Tensor) { x.Shape = []int{16, 64} })), []string{"model.safetensors", kproj + ": shape [16 64], config.json implies [32 32]"}},
+		{"nan", wEdit("qwen2", changed("model.layers.0.self_attn.v_proj.bias", func(x *safetensors.Tensor) { x.Data[3] = float32(math.NaN()) })), []string{"model.safetensors", "model.layers.0.self_attn.v_proj.bias: element 3 is NaN"}},
+		{"inf", wEdit("qwen3", changed("model.norm.weight", func(x *safetensors.Tensor) { x.Data[0] = float32(math.Inf(-1)) })), []string{"model.norm.weight: element 0 is -Inf"}},
+		{"extra tensor", wEdit("llama-untied", func(ts []safetensors.Tensor) []safetensors.Tensor {
 			return append(ts, safetensors.Tensor{Name: "model.layers.0.self_attn.o_proj.bias", DType: safetensors.F32, Shape: []int{32}, Data: make([]float32, 32)})
 		}), []string{"model.layers.0.self_attn.o_proj.bias: not part of"}},
-		{"truncated", func(t *testing.T) string {
-			dir := copyTiny(t, "llama-untied", nil, nil)
+	}
+}
+
+// fileCases break the safetensors files, the shard index and generation_config.json.
+func fileCases() []badCase {
+	return []badCase{
+		{"truncated", edited("llama-untied", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, WeightsFile)
 			st, _ := os.Stat(p)
 			if err := os.Truncate(p, st.Size()-100); err != nil {
 				t.Fatal(err)
 			}
-			return dir
-		}, []string{"model.safetensors", "run past the"}},
-		{"header beyond file", func(t *testing.T) string {
-			dir := copyTiny(t, "llama-untied", nil, nil)
+		}), []string{"model.safetensors", "run past the"}},
+		{"header beyond file", edited("llama-untied", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, WeightsFile)
 			b, _ := os.ReadFile(p)
 			binary.LittleEndian.PutUint64(b, uint64(len(b)))
 			os.WriteFile(p, b, 0o644)
-			return dir
-		}, []string{"model.safetensors", "header length"}},
-		{"unsupported dtype", func(t *testing.T) string {
-			dir := copyTiny(t, "llama-untied", nil, nil)
+		}), []string{"model.safetensors", "header length"}},
+		{"unsupported dtype", edited("llama-untied", func(t *testing.T, dir string) {
 			hdr := `{"model.embed_tokens.weight":{"dtype":"I8","shape":[64,32],"data_offsets":[0,2048]}}`
 			b := append(binary.LittleEndian.AppendUint64(nil, uint64(len(hdr))), hdr...)
 			os.WriteFile(filepath.Join(dir, WeightsFile), append(b, make([]byte, 2048)...), 0o644)
-			return dir
-		}, []string{"model.safetensors", "tensor model.embed_tokens.weight: dtype I8 is not supported (supported: F32, F16, BF16)"}},
-		{"no weights", func(t *testing.T) string {
-			dir := copyTiny(t, "llama-untied", nil, nil)
+		}), []string{"model.safetensors", "tensor model.embed_tokens.weight: dtype I8 is not supported (supported: F32, F16, BF16)"}},
+		{"no weights", edited("llama-untied", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, WeightsFile))
-			return dir
-		}, []string{"no weights (want model.safetensors or model.safetensors.index.json)"}},
-		{"shard missing", func(t *testing.T) string {
-			dir := copyTiny(t, "llama-untied-sharded", nil, nil)
+		}), []string{"no weights (want model.safetensors or model.safetensors.index.json)"}},
+		{"shard missing", edited("llama-untied-sharded", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "model-00002-of-00002.safetensors"))
-			return dir
-		}, []string{IndexFile, "model-00002-of-00002.safetensors", "no such file"}},
-		{"tensor not in shard", func(t *testing.T) string {
-			dir := copyTiny(t, "llama-untied-sharded", nil, nil)
+		}), []string{IndexFile, "model-00002-of-00002.safetensors", "no such file"}},
+		{"tensor not in shard", edited("llama-untied-sharded", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, IndexFile)
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, []byte(strings.Replace(string(b), `"model.norm.weight": "model-00002`, `"model.norm.weight": "model-00001`, 1)), 0o644)
-			return dir
-		}, []string{IndexFile, `weight_map["model.norm.weight"]: tensor not in shard`}},
-		{"shard outside", func(t *testing.T) string {
-			dir := copyTiny(t, "llama-untied-sharded", nil, nil)
+		}), []string{IndexFile, `weight_map["model.norm.weight"]: tensor not in shard`}},
+		{"shard outside", edited("llama-untied-sharded", func(t *testing.T, dir string) {
 			p := filepath.Join(dir, IndexFile)
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, []byte(strings.Replace(string(b), `"model-00002-of-00002.safetensors"`, `"../x.safetensors"`, 1)), 0o644)
-			return dir
-		}, []string{IndexFile, "is not a file name in the folder"}},
-		{"bad generation config", func(t *testing.T) string {
-			dir := copyTiny(t, "llama-gqa-scaled", nil, nil)
+		}), []string{IndexFile, "is not a file name in the folder"}},
+		{"bad generation config", edited("llama-gqa-scaled", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, GenerationConfigFile), []byte(`{"eos_token_id": {}}`), 0o644)
-			return dir
-		}, []string{GenerationConfigFile, "eos_token_id"}},
+		}), []string{GenerationConfigFile, "eos_token_id"}},
 	}
-	for _, c := range cases {
+}
+
+func TestBadInput(t *testing.T) {
+	for _, c := range append(configCases(), fileCases()...) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := c.dir(t)
 			_, _, err := Load(dir)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 
 	"fspo/atomicfile"
 	"fspo/model"
@@ -66,15 +67,7 @@ func Save(dir string, m *model.Model, src *Folder, dtype safetensors.DType) erro
 // the half RoPE layout.
 func tensors(m *model.Model, dtype safetensors.DType) []safetensors.Tensor {
 	es := entries(m.Config, m.W)
-	slices.SortFunc(es, func(a, b entry) int {
-		switch {
-		case a.name < b.name:
-			return -1
-		case a.name > b.name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	ts := make([]safetensors.Tensor, len(es))
 	for i, e := range es {
 		data := e.dst

@@ -6,6 +6,7 @@ package safetensors
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -181,10 +182,7 @@ func (ri rawInfo) info(name string) (Info, error) {
 // the data section without overlapping.
 func (h *Header) checkRanges() error {
 	slices.SortStableFunc(h.Tensors, func(a, b Info) int {
-		if c := cmpInt64(a.Begin, b.Begin); c != 0 {
-			return c
-		}
-		return cmpInt64(a.End, b.End)
+		return cmp.Or(cmp.Compare(a.Begin, b.Begin), cmp.Compare(a.End, b.End))
 	})
 	var prev *Info
 	for i := range h.Tensors {
@@ -198,16 +196,6 @@ func (h *Header) checkRanges() error {
 		prev = t
 	}
 	return nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // unsupported is the error for a dtype that does not convert.
