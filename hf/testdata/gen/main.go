@@ -2,7 +2,8 @@
 // hf/testdata/tiny (run from the repository root: go run ./hf/testdata/gen).
 // The weights are drawn from a fixed seed and rounded to values that
 // bfloat16, float16 and float32 all hold exactly, so the F32, F16 and BF16
-// copies of one model are the same model.
+// copies of one model are the same model. After regenerating, refresh the
+// independent reader's sums: /usr/bin/python3 hf/testdata/sums.py.
 package main
 
 import (
