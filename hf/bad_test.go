@@ -129,6 +129,8 @@ func configCases() []badCase {
 		{"torch dtype", cfgEdit("llama-untied", map[string]any{"torch_dtype": "int8"}), []string{`torch_dtype "int8"`}},
 		{"vocab", cfgEdit("llama-untied", map[string]any{"vocab_size": 65}), []string{"model.safetensors", "model.embed_tokens.weight: 64 rows, but config.json vocab_size is 65"}},
 		{"heads", cfgEdit("llama-untied", map[string]any{"num_key_value_heads": 3}), []string{"config.json", "n_heads 4 is not a multiple of n_kv_heads 3"}},
+		{"huge config", cfgEdit("llama-untied", map[string]any{"hidden_size": 1 << 20, "intermediate_size": 1 << 20, "vocab_size": 1 << 20}),
+			[]string{"model.embed_tokens.weight: 64 rows, but config.json vocab_size is 1048576"}}, // fails before allocating 16 TB
 		{"tensor missing", wEdit("llama-untied", without("model.layers.1.mlp.up_proj.weight")), []string{"model.safetensors", "model.layers.1.mlp.up_proj.weight: missing"}},
 		{"lm_head missing", wEdit("llama-untied", without("lm_head.weight")), []string{"lm_head.weight: missing"}},
 		{"shape", wEdit("llama-untied", changed(kproj, func(x *safetensors.Tensor) { x.Shape = []int{16, 64} })), []string{"model.safetensors", kproj + ": shape [16 64], config.json implies [32 32]"}},

@@ -32,7 +32,7 @@ const (
 type Folder struct {
 	Dir       string
 	ModelType string            // config.json model_type
-	DType     safetensors.DType // of the weights (torch_dtype, else the embedding's)
+	DType     safetensors.DType // of the weights (the embedding's)
 	// Config is config.json as read, field by field, so that a writer can
 	// give back the fields it does not interpret.
 	Config map[string]json.RawMessage
@@ -70,16 +70,15 @@ func Load(dir string) (*model.Model, *Folder, error) {
 		return nil, nil, err
 	}
 	defer w.close()
+	if f.DType, err = w.check(c); err != nil {
+		return nil, nil, err
+	}
 	p := model.NewParams(c)
 	for _, t := range p.Tensors(c) {
 		hugePages(t.Data)
 	}
-	dt, err := w.read(c, p)
-	if err != nil {
+	if err := w.read(c, p); err != nil {
 		return nil, nil, err
-	}
-	if f.DType == "" {
-		f.DType = dt
 	}
 	m, err := model.New(c, p)
 	if err != nil {
@@ -98,12 +97,11 @@ func readConfig(dir string) (*Folder, model.Config, error) {
 	if err := json.Unmarshal(js, &f.Config); err != nil {
 		return nil, model.Config{}, fmt.Errorf("hf %s: %w", path, err)
 	}
-	c, dt, err := ParseConfig(js)
+	c, _, err := ParseConfig(js)
 	if err != nil {
 		return nil, model.Config{}, fmt.Errorf("hf %s: %w", path, err)
 	}
 	json.Unmarshal(f.Config["model_type"], &f.ModelType) // checked by ParseConfig
-	f.DType = dt
 	return f, c, nil
 }
 
@@ -249,49 +247,55 @@ func (w *weights) openShards(dir, index string, js []byte) error {
 	return nil
 }
 
-// read converts every tensor of the model into p and returns the
+// check finds every tensor of a model of config c, with its shape, and no
+// tensor the model does not use, before anything is allocated (so a config
+// promising more than the files hold fails here). It returns the
 // embedding's dtype.
-func (w *weights) read(c model.Config, p *model.Params) (safetensors.DType, error) {
-	es := entries(c, p)
+func (w *weights) check(c model.Config) (safetensors.DType, error) {
+	shapes := Shapes(c)
 	used := map[string]bool{}
-	for _, e := range es {
-		if err := w.readEntry(c, e); err != nil {
-			return "", err
+	for _, s := range shapes {
+		f, ok := w.byName[s.Name]
+		if !ok {
+			return "", fmt.Errorf("hf %s: tensor %s: missing", w.where(), s.Name)
 		}
-		used[e.name] = true
+		t, _ := f.Info(s.Name)
+		if err := t.Convertible(); err != nil {
+			return "", fmt.Errorf("hf %s: %w", f.Path, err)
+		}
+		if !slices.Equal(t.Shape, s.Shape) {
+			if s.Name == "model.embed_tokens.weight" && len(t.Shape) == 2 && t.Shape[0] != c.Vocab {
+				return "", fmt.Errorf("hf %s: tensor %s: %d rows, but config.json vocab_size is %d", f.Path, s.Name, t.Shape[0], c.Vocab)
+			}
+			return "", fmt.Errorf("hf %s: tensor %s: shape %v, config.json implies %v", f.Path, s.Name, t.Shape, s.Shape)
+		}
+		used[s.Name] = true
 	}
-	for name, f := range w.byName {
+	for _, name := range slices.Sorted(maps.Keys(w.byName)) {
 		if used[name] || strings.HasSuffix(name, ".rotary_emb.inv_freq") || name == "lm_head.weight" && c.SharedClassifier {
 			continue
 		}
-		return "", fmt.Errorf("hf %s: tensor %s: not part of a %s model with this config.json", f.Path, name, c.Arch)
+		return "", fmt.Errorf("hf %s: tensor %s: not part of a %s model with this config.json", w.byName[name].Path, name, c.Arch)
 	}
-	emb, _ := w.byName[es[0].name].Info(es[0].name)
+	emb, _ := w.byName[shapes[0].Name].Info(shapes[0].Name)
 	return emb.DType, nil
 }
 
-func (w *weights) readEntry(c model.Config, e entry) error {
-	f, ok := w.byName[e.name]
-	if !ok {
-		return fmt.Errorf("hf %s: tensor %s: missing", w.where(), e.name)
-	}
-	t, _ := f.Info(e.name)
-	if !slices.Equal(t.Shape, e.shape) {
-		if e.name == "model.embed_tokens.weight" && len(t.Shape) == 2 && t.Shape[0] != c.Vocab {
-			return fmt.Errorf("hf %s: tensor %s: %d rows, but config.json vocab_size is %d", f.Path, e.name, t.Shape[0], c.Vocab)
+// read converts every tensor (checked by check) into p.
+func (w *weights) read(c model.Config, p *model.Params) error {
+	for _, e := range entries(c, p) {
+		f := w.byName[e.name]
+		if err := f.ReadF32(e.name, e.dst); err != nil {
+			return fmt.Errorf("hf: %w", err)
 		}
-		return fmt.Errorf("hf %s: tensor %s: shape %v, config.json implies %v", f.Path, e.name, t.Shape, e.shape)
-	}
-	if err := f.ReadF32(e.name, e.dst); err != nil {
-		return fmt.Errorf("hf: %w", err)
-	}
-	for i, v := range e.dst {
-		if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // exponent all ones: Inf or NaN
-			return fmt.Errorf("hf %s: tensor %s: element %d is %v", f.Path, e.name, i, v)
+		for i, v := range e.dst {
+			if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // exponent all ones: Inf or NaN
+				return fmt.Errorf("hf %s: tensor %s: element %d is %v", f.Path, e.name, i, v)
+			}
 		}
-	}
-	if e.hs > 0 {
-		model.HalfToInterleaved(e.dst, e.hs, e.cols())
+		if e.hs > 0 {
+			model.HalfToInterleaved(e.dst, e.hs, e.cols())
+		}
 	}
 	return nil
 }

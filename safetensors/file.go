@@ -96,8 +96,8 @@ func (f *File) ReadF32(name string, dst []float32) error {
 		return err
 	}
 	t, _ := f.Info(name)
-	if !t.DType.Supported() {
-		return fmt.Errorf("safetensors %s: %w", f.Path, unsupported(t))
+	if err := t.Convertible(); err != nil {
+		return fmt.Errorf("safetensors %s: %w", f.Path, err)
 	}
 	if int64(len(dst)) != t.Numel() {
 		return fmt.Errorf("safetensors %s: tensor %s: has %d elements (shape %v), want %d", f.Path, name, t.Numel(), t.Shape, len(dst))

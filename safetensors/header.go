@@ -198,6 +198,14 @@ func (h *Header) checkRanges() error {
 	return nil
 }
 
+// Convertible reports, naming the tensor, a dtype that does not convert to float32.
+func (t Info) Convertible() error {
+	if t.DType.Supported() {
+		return nil
+	}
+	return unsupported(t)
+}
+
 // unsupported is the error for a dtype that does not convert.
 func unsupported(t Info) error {
 	return fmt.Errorf("tensor %s: dtype %s is not supported (supported: %s)", t.Name, t.DType, strings.Join([]string{string(F32), string(F16), string(BF16)}, ", "))
