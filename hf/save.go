@@ -70,14 +70,27 @@ func tensors(m *model.Model, dtype safetensors.DType) []safetensors.Tensor {
 	slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	ts := make([]safetensors.Tensor, len(es))
 	for i, e := range es {
-		data := e.dst
+		ts[i] = safetensors.Tensor{Name: e.name, DType: dtype, Shape: e.shape, Data: e.dst}
 		if e.hs > 0 {
-			data = slices.Clone(data)
-			model.InterleavedToHalf(data, e.hs, e.cols())
+			ts[i].Data, ts[i].Fill = nil, halfLayout(e.dst, e.hs*e.cols(), func(head []float32) { model.InterleavedToHalf(head, e.hs, e.cols()) })
 		}
-		ts[i] = safetensors.Tensor{Name: e.name, DType: dtype, Shape: e.shape, Data: data}
 	}
 	return ts
+}
+
+// halfLayout returns a safetensors Fill giving w with each block of n
+// values (one head) permuted by perm, without copying w whole.
+func halfLayout(w []float32, n int, perm func([]float32)) func(off int, dst []float32) {
+	head := make([]float32, n)
+	return func(off int, dst []float32) {
+		for done := 0; done < len(dst); {
+			i := off + done
+			start := i / n * n
+			copy(head, w[start:start+n])
+			perm(head)
+			done += copy(dst[done:], head[i-start:])
+		}
+	}
 }
 
 // configJSON is config.json for c: the source's fields unchanged when they

@@ -7,6 +7,7 @@
 //
 //	go run ./x/hfload -gen /tmp/llama1b-bf16
 //	go run ./x/hfload /tmp/llama1b-bf16
+//	go run ./x/hfload -save /tmp/llama1b-bf16-out /tmp/llama1b-bf16
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -29,6 +31,7 @@ import (
 
 func main() {
 	gen := flag.Bool("gen", false, "write the random folder instead of loading it")
+	save := flag.String("save", "", "after loading, save the model to this folder (in the input's dtype) and time that too")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		log.Fatal("usage: hfload [-gen] FOLDER")
@@ -54,6 +57,13 @@ func main() {
 		time.Duration(ru.Utime.Nano()).Seconds(), time.Duration(ru.Stime.Nano()).Seconds(), ru.Minflt)
 	fmt.Printf("VmHWM before %s, after %s; VmRSS after %s; float32 weights %.2f GB\n",
 		before, status("VmHWM"), status("VmRSS"), float64(4*n)/1e9)
+	if *save != "" {
+		start := time.Now()
+		if err := hf.Save(*save, m, f, ""); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("saved %s in %.1f s; VmHWM %s\n", *save, time.Since(start).Seconds(), status("VmHWM"))
+	}
 	runtime.KeepAlive(m)
 }
 
@@ -85,8 +95,10 @@ func generate(dir string) error {
 	if err := atomicfile.WriteBytes(filepath.Join(dir, hf.ConfigFile), cfg); err != nil {
 		return err
 	}
+	shapes := hf.Shapes(c)
+	slices.SortFunc(shapes, func(a, b hf.Shape) int { return strings.Compare(a.Name, b.Name) }) // as hf.Save orders them
 	var ts []safetensors.Tensor
-	for i, s := range hf.Shapes(c) {
+	for i, s := range shapes {
 		seed := uint64(i + 1)
 		ts = append(ts, safetensors.Tensor{Name: s.Name, DType: safetensors.BF16, Shape: s.Shape, Fill: func(off int, dst []float32) {
 			x := seed*0x9e3779b97f4a7c15 + uint64(off)
