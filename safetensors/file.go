@@ -1,0 +1,126 @@
+package safetensors
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+)
+
+// File is a safetensors file mapped into memory. Its methods are not safe
+// for concurrent use with Close.
+type File struct {
+	Path string
+	Header
+	byName map[string]int
+	mem    []byte // the whole file, mapped read-only
+	data   []byte // the data section of mem
+}
+
+// Open maps path and parses its header.
+func Open(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	size := st.Size()
+	if size < 8 {
+		return nil, fmt.Errorf("safetensors %s: file of %d bytes is too short for the 8-byte header length", path, size)
+	}
+	if size > math.MaxInt {
+		return nil, fmt.Errorf("safetensors %s: file of %d bytes is too large to map", path, size)
+	}
+	mem, err := mapFile(f, int(size))
+	if err != nil {
+		return nil, fmt.Errorf("safetensors %s: map: %w", path, err)
+	}
+	h, err := ParseHeader(mem, size)
+	if err != nil {
+		unmapFile(mem)
+		return nil, fmt.Errorf("safetensors %s: %w", path, err)
+	}
+	sf := &File{Path: path, Header: *h, mem: mem, data: mem[int64(len(mem))-h.DataLen:], byName: map[string]int{}}
+	for i, t := range sf.Tensors {
+		sf.byName[t.Name] = i
+	}
+	return sf, nil
+}
+
+// Close unmaps the file; the slices returned by Raw become invalid.
+func (f *File) Close() error {
+	if f.mem == nil {
+		return nil
+	}
+	err := unmapFile(f.mem)
+	f.mem, f.data = nil, nil
+	if err != nil {
+		return fmt.Errorf("safetensors %s: unmap: %w", f.Path, err)
+	}
+	return nil
+}
+
+// Info returns the description of the named tensor.
+func (f *File) Info(name string) (Info, bool) {
+	i, ok := f.byName[name]
+	if !ok {
+		return Info{}, false
+	}
+	return f.Tensors[i], true
+}
+
+// Raw returns the named tensor's bytes (inside the mapping).
+func (f *File) Raw(name string) ([]byte, error) {
+	t, ok := f.Info(name)
+	if !ok {
+		return nil, fmt.Errorf("safetensors %s: tensor %s: %w", f.Path, name, ErrNotFound)
+	}
+	if f.data == nil {
+		return nil, fmt.Errorf("safetensors %s: closed", f.Path)
+	}
+	return f.data[t.Begin:t.End], nil
+}
+
+// ReadF32 converts the named tensor into dst, which must hold exactly its
+// elements, then tells the kernel the mapped pages are no longer needed, so
+// that reading a file tensor by tensor keeps at most one tensor's pages
+// resident.
+func (f *File) ReadF32(name string, dst []float32) error {
+	raw, err := f.Raw(name)
+	if err != nil {
+		return err
+	}
+	t, _ := f.Info(name)
+	if err := t.Convertible(); err != nil {
+		return fmt.Errorf("safetensors %s: %w", f.Path, err)
+	}
+	if int64(len(dst)) != t.Numel() {
+		return fmt.Errorf("safetensors %s: tensor %s: has %d elements (shape %v), want %d", f.Path, name, t.Numel(), t.Shape, len(dst))
+	}
+	f.advise(t, advicePopulate) // map the pages in one call instead of faulting them one by one
+	decode(t.DType, raw, dst)
+	f.release(t)
+	return nil
+}
+
+// release drops the resident pages of t's range (whole pages only).
+func (f *File) release(t Info) { f.advise(t, adviceDontNeed) }
+
+// advise gives the kernel advice about the whole pages of t's range.
+// Advice only: a failure changes speed or memory use, not results.
+func (f *File) advise(t Info, advice int) {
+	page := int64(os.Getpagesize())
+	off := int64(len(f.mem)) - f.DataLen // file offset of the data section
+	lo := (off + t.Begin + page - 1) / page * page
+	hi := (off + t.End) / page * page
+	if hi > lo {
+		advise(f.mem[lo:hi], advice)
+	}
+}
+
+// ErrNotFound is returned (wrapped) for a tensor that is not in a file.
+var ErrNotFound = errors.New("tensor not found")
