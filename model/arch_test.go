@@ -120,3 +120,11 @@ func TestSetContext(t *testing.T) {
 		t.Errorf("a 131072-position model prepares %d positions, want DefaultContext %d", big.Positions(), DefaultContext)
 	}
 }
+
+func TestWriteLlama2CRefusesNewFeatures(t *testing.T) {
+	for name, m := range archVariants(t) {
+		if err := m.WriteLlama2C(t.TempDir() + "/m.bin"); err == nil {
+			t.Errorf("%s: exported to llama2.c without an error", name)
+		}
+	}
+}
