@@ -1,9 +1,13 @@
 package model
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"fspo/tensor"
 )
 
 // archVariants are tiny random models with the features of the Llama 3,
@@ -125,6 +129,56 @@ func TestWriteLlama2CRefusesNewFeatures(t *testing.T) {
 	for name, m := range archVariants(t) {
 		if err := m.WriteLlama2C(t.TempDir() + "/m.bin"); err == nil {
 			t.Errorf("%s: exported to llama2.c without an error", name)
+		}
+	}
+}
+
+// TestGenerateArchsThreadsAndBatch: for the variant with every feature and a
+// prompt long enough for a decoded row's attention to be split over a Team
+// (attendTeamMin positions), generation on 2 threads and in a batch gives
+// the tokens of one sequence on 1 thread.
+func TestGenerateArchsThreadsAndBatch(t *testing.T) {
+	m := archVariants(t)["all"]
+	c := m.Config
+	c.SeqLen = 128
+	m, err := New(c, m.W)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tensor.SetThreads(0)
+	rng := rand.New(rand.NewPCG(7, 8))
+	long := randTokens(rng, attendTeamMin+6, c.Vocab)
+	prompts := [][]int{long, randTokens(rng, 3, c.Vocab)}
+	opt := GenOptions{MaxTokens: 30, Temperature: 0.8, Seed: 5}
+	var want [][]int
+	tensor.SetThreads(1)
+	for i, p := range prompts {
+		o := opt
+		o.Seed += uint64(i)
+		out, err := m.Generate(context.Background(), p, o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, out.Tokens)
+	}
+	if len(want[0]) < 10 {
+		t.Fatalf("only %d tokens generated", len(want[0]))
+	}
+	tensor.SetThreads(2)
+	two, err := m.Generate(context.Background(), prompts[0], opt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(two.Tokens, want[0]) {
+		t.Errorf("2 threads generated %v, want %v", two.Tokens, want[0])
+	}
+	batch, err := m.GenerateBatch(context.Background(), prompts, opt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range prompts {
+		if !slices.Equal(batch[i].Tokens, want[i]) {
+			t.Errorf("prompt %d: batched %v, single %v", i, batch[i].Tokens, want[i])
 		}
 	}
 }
