@@ -119,6 +119,7 @@ func configCases() []badCase {
 	return []badCase{
 		{"no config", func(t *testing.T) string { return t.TempDir() }, []string{"config.json", "no such file"}},
 		{"missing field", cfgEdit("llama-untied", map[string]any{"hidden_size": nil}), []string{"config.json", "hidden_size: missing"}},
+		{"zero kv heads", cfgEdit("llama-untied", map[string]any{"num_key_value_heads": 0}), []string{"config.json", "num_key_value_heads must be positive, is 0"}},
 		{"missing eps", cfgEdit("llama-untied", map[string]any{"rms_norm_eps": nil}), []string{"config.json", "rms_norm_eps: missing"}},
 		{"model type", cfgEdit("llama-untied", map[string]any{"model_type": "gpt2"}), []string{"config.json", `model_type "gpt2" is not supported (supported: llama, mistral, qwen2, qwen3)`}},
 		{"rope scaling", cfgEdit("llama-gqa-scaled", map[string]any{"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 4}}), []string{"config.json", `rope_scaling.rope_type "yarn" is not supported`}},

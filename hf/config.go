@@ -80,11 +80,14 @@ func ParseConfig(js []byte) (model.Config, safetensors.DType, error) {
 	}
 	var errs []error
 	need := func(field string, p *int, dst *int) {
-		if p == nil {
+		switch {
+		case p == nil:
 			errs = append(errs, fmt.Errorf("%s: missing", field))
-			return
+		case *p <= 0:
+			errs = append(errs, fmt.Errorf("%s must be positive, is %d", field, *p))
+		default:
+			*dst = *p
 		}
-		*dst = *p
 	}
 	need("hidden_size", h.HiddenSize, &c.Dim)
 	need("intermediate_size", h.IntermediateSize, &c.Hidden)
@@ -94,7 +97,7 @@ func ParseConfig(js []byte) (model.Config, safetensors.DType, error) {
 	need("max_position_embeddings", h.MaxPositions, &c.SeqLen)
 	c.KVHeads = c.Heads
 	if h.KVHeads != nil {
-		c.KVHeads = *h.KVHeads
+		need("num_key_value_heads", h.KVHeads, &c.KVHeads)
 	}
 	if h.RMSNormEps == nil {
 		errs = append(errs, errors.New("rms_norm_eps: missing"))

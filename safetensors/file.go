@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"syscall"
 )
 
 // File is a safetensors file mapped into memory. Its methods are not safe
@@ -36,13 +35,13 @@ func Open(path string) (*File, error) {
 	if size > math.MaxInt {
 		return nil, fmt.Errorf("safetensors %s: file of %d bytes is too large to map", path, size)
 	}
-	mem, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	mem, err := mapFile(f, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("safetensors %s: map: %w", path, err)
 	}
 	h, err := ParseHeader(mem, size)
 	if err != nil {
-		syscall.Munmap(mem)
+		unmapFile(mem)
 		return nil, fmt.Errorf("safetensors %s: %w", path, err)
 	}
 	sf := &File{Path: path, Header: *h, mem: mem, data: mem[int64(len(mem))-h.DataLen:], byName: map[string]int{}}
@@ -57,7 +56,7 @@ func (f *File) Close() error {
 	if f.mem == nil {
 		return nil
 	}
-	err := syscall.Munmap(f.mem)
+	err := unmapFile(f.mem)
 	f.mem, f.data = nil, nil
 	if err != nil {
 		return fmt.Errorf("safetensors %s: unmap: %w", f.Path, err)
@@ -102,18 +101,14 @@ func (f *File) ReadF32(name string, dst []float32) error {
 	if int64(len(dst)) != t.Numel() {
 		return fmt.Errorf("safetensors %s: tensor %s: has %d elements (shape %v), want %d", f.Path, name, t.Numel(), t.Shape, len(dst))
 	}
-	f.advise(t, madvPopulateRead) // map the pages in one call instead of faulting them one by one
+	f.advise(t, advicePopulate) // map the pages in one call instead of faulting them one by one
 	decode(t.DType, raw, dst)
 	f.release(t)
 	return nil
 }
 
-// madvPopulateRead is Linux's MADV_POPULATE_READ (5.14 and later; older
-// kernels refuse the advice and the pages fault in as read).
-const madvPopulateRead = 22
-
 // release drops the resident pages of t's range (whole pages only).
-func (f *File) release(t Info) { f.advise(t, syscall.MADV_DONTNEED) }
+func (f *File) release(t Info) { f.advise(t, adviceDontNeed) }
 
 // advise gives the kernel advice about the whole pages of t's range.
 // Advice only: a failure changes speed or memory use, not results.
@@ -123,7 +118,7 @@ func (f *File) advise(t Info, advice int) {
 	lo := (off + t.Begin + page - 1) / page * page
 	hi := (off + t.End) / page * page
 	if hi > lo {
-		_ = syscall.Madvise(f.mem[lo:hi], advice)
+		advise(f.mem[lo:hi], advice)
 	}
 }
 
