@@ -31,7 +31,7 @@ func (m *Model) attentionForward(p *Pass, l int) {
 	}
 	c := m.Config
 	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
-	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
+	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
 	group := H / KVH
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	q, k, v, att, ao := p.q[l], p.k[l], p.v[l], p.att[l], p.ao[l]
@@ -41,11 +41,11 @@ func (m *Model) attentionForward(p *Pass, l int) {
 			kb, vb := k[b*T*kv+kh*hs:], v[b*T*kv+kh*hs:]
 			for h := kh * group; h < (kh+1)*group; h++ {
 				P := att[(b*H+h)*T*T : (b*H+h+1)*T*T] // (T,T) row-major
-				qb, ob := q[b*T*dim+h*hs:], ao[b*T*dim+h*hs:]
+				qb, ob := q[b*T*qd+h*hs:], ao[b*T*qd+h*hs:]
 				for t0 := 0; t0 < T; t0 += attBlock {
 					t1 := min(t0+attBlock, T)
 					// S[t0:t1, 0:t1] = Q[t0:t1] · K[0:t1]ᵀ
-					tensor.GemmSerial(false, true, t1-t0, t1, hs, qb[t0*dim:], dim, kb, kv, 0, P[t0*T:], T)
+					tensor.GemmSerial(false, true, t1-t0, t1, hs, qb[t0*qd:], qd, kb, kv, 0, P[t0*T:], T)
 					for t := t0; t < t1; t++ {
 						row := P[t*T : t*T+t1]
 						a, s := p.keyRanges(b*T+t, t)
@@ -62,14 +62,14 @@ func (m *Model) attentionForward(p *Pass, l int) {
 						tensor.Scale(1/sum, row[:t+1])
 					}
 					// O[t0:t1] = P[t0:t1, 0:t1] · V[0:t1]
-					tensor.GemmSerial(false, false, t1-t0, hs, t1, P[t0*T:], T, vb, kv, 0, ob[t0*dim:], dim)
+					tensor.GemmSerial(false, false, t1-t0, hs, t1, P[t0*T:], T, vb, kv, 0, ob[t0*qd:], qd)
 				}
 			}
 		}
 	})
 }
 
-// attentionBackward: from dao (M,dim) writes dq (M,dim) and dk, dv (M,kv).
+// attentionBackward: from dao (M,qd) writes dq (M,qd) and dk, dv (M,kv).
 //
 //	dP = dO·Vᵀ;  dV += Pᵀ·dO;  dS = P∘(dP − rowsum(P∘dP));  dQ = scale·dS·K;  dK += scale·dSᵀ·Q
 func (m *Model) attentionBackward(p *Pass, l int, dao, dq, dk, dv []float32) {
@@ -79,7 +79,7 @@ func (m *Model) attentionBackward(p *Pass, l int, dao, dq, dk, dv []float32) {
 	}
 	c := m.Config
 	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
-	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
+	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
 	group := H / KVH
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	q, k, v, att := p.q[l], p.k[l], p.v[l], p.att[l]
@@ -93,15 +93,15 @@ func (m *Model) attentionBackward(p *Pass, l int, dao, dq, dk, dv []float32) {
 			dkb, dvb := dk[b*T*kv+kh*hs:], dv[b*T*kv+kh*hs:]
 			for h := kh * group; h < (kh+1)*group; h++ {
 				P := att[(b*H+h)*T*T : (b*H+h+1)*T*T]
-				qb, dqb, dob := q[b*T*dim+h*hs:], dq[b*T*dim+h*hs:], dao[b*T*dim+h*hs:]
+				qb, dqb, dob := q[b*T*qd+h*hs:], dq[b*T*qd+h*hs:], dao[b*T*qd+h*hs:]
 				for t0 := 0; t0 < T; t0 += attBlock {
 					t1 := min(t0+attBlock, T)
 					n := t1 - t0
 					Pb := P[t0*T:]
 					// dV[0:t1] += P[t0:t1,0:t1]ᵀ · dO[t0:t1]
-					tensor.GemmSerial(true, false, t1, hs, n, Pb, T, dob[t0*dim:], dim, 1, dvb, kv)
+					tensor.GemmSerial(true, false, t1, hs, n, Pb, T, dob[t0*qd:], qd, 1, dvb, kv)
 					// dP = dO[t0:t1] · V[0:t1]ᵀ  (into dS)
-					tensor.GemmSerial(false, true, n, t1, hs, dob[t0*dim:], dim, vb, kv, 0, dS, T)
+					tensor.GemmSerial(false, true, n, t1, hs, dob[t0*qd:], qd, vb, kv, 0, dS, T)
 					for t := t0; t < t1; t++ {
 						pr, dr := Pb[(t-t0)*T:(t-t0)*T+t1], dS[(t-t0)*T:(t-t0)*T+t1]
 						dot := tensor.Dot(pr, dr)
@@ -110,8 +110,8 @@ func (m *Model) attentionBackward(p *Pass, l int, dao, dq, dk, dv []float32) {
 						tensor.Scale(scale, dr)
 					}
 					// dQ[t0:t1] = dS · K[0:t1];  dK[0:t1] += dSᵀ · Q[t0:t1]
-					tensor.GemmSerial(false, false, n, hs, t1, dS, T, kb, kv, 0, dqb[t0*dim:], dim)
-					tensor.GemmSerial(true, false, t1, hs, n, dS, T, qb[t0*dim:], dim, 1, dkb, kv)
+					tensor.GemmSerial(false, false, n, hs, t1, dS, T, kb, kv, 0, dqb[t0*qd:], qd)
+					tensor.GemmSerial(true, false, t1, hs, n, dS, T, qb[t0*qd:], qd, 1, dkb, kv)
 				}
 			}
 		}

@@ -31,7 +31,7 @@ func transposeKV(dst, src []float32, T, kv, hs, ld int) {
 func (m *Model) attentionForwardRows(p *Pass, l int) {
 	c := m.Config
 	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
-	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
+	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
 	group := H / KVH
 	ld := p.attLd
 	scale := float32(1 / math.Sqrt(float64(hs)))
@@ -47,7 +47,7 @@ func (m *Model) attentionForwardRows(p *Pass, l int) {
 				P := att[(b*H+h)*T*ld : (b*H+h+1)*T*ld]
 				for t := 0; t < T; t++ {
 					a, s := p.keyRanges(b*T+t, t) // keys [0,a) and [s,t]: [a,s) masked
-					o := (b*T+t)*dim + h*hs
+					o := (b*T+t)*qd + h*hs
 					tensor.AttnRowForward(P[t*ld:(t+1)*ld], scr, ao[o:o+hs], q[o:o+hs], kT, vT, ld, t+1, a, s, scale)
 				}
 			}
@@ -59,7 +59,7 @@ func (m *Model) attentionForwardRows(p *Pass, l int) {
 func (m *Model) attentionBackwardRows(p *Pass, l int, dao, dq, dk, dv []float32) {
 	c := m.Config
 	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
-	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
+	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
 	group := H / KVH
 	ld := p.attLd
 	scale := float32(1 / math.Sqrt(float64(hs)))
@@ -81,12 +81,12 @@ func (m *Model) attentionBackwardRows(p *Pass, l int, dao, dq, dk, dv []float32)
 			for h := kh * group; h < (kh+1)*group; h++ {
 				P := att[(b*H+h)*T*ld : (b*H+h+1)*T*ld]
 				for t := 0; t < T; t++ {
-					o := (b*T+t)*dim + h*hs
+					o := (b*T+t)*qd + h*hs
 					tensor.AttnRowBackward(dS[t*ld:(t+1)*ld], dq[o:o+hs], P[t*ld:(t+1)*ld], dao[o:o+hs], kT, vT, ld, t+1, scale)
 				}
-				o := b*T*dim + h*hs
-				tensor.AttnColsAccum(dvT, ld, P, ld, dao[o:], dim, T)
-				tensor.AttnColsAccum(dkT, ld, dS, ld, q[o:], dim, T)
+				o := b*T*qd + h*hs
+				tensor.AttnColsAccum(dvT, ld, P, ld, dao[o:], qd, T)
+				tensor.AttnColsAccum(dkT, ld, dS, ld, q[o:], qd, T)
 			}
 			for t := 0; t < T; t++ {
 				r := (b*T+t)*kv + kh*hs

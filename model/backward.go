@@ -10,7 +10,7 @@ import (
 func (p *Pass) Backward(g *Params) {
 	m := p.m
 	c := m.Config
-	L, dim, kv, hid, V := c.Layers, c.Dim, c.KVDim(), c.Hidden, c.Vocab
+	L, dim, qd, kv, hid, V := c.Layers, c.Dim, c.QDim(), c.KVDim(), c.Hidden, c.Vocab
 	M, S := p.M, len(p.scored)
 	w := m.W
 
@@ -45,9 +45,9 @@ func (p *Pass) Backward(g *Params) {
 		rmsnormBackward(p.dx[r*dim:(r+1)*dim], g.RmsFinal, p.dxf[s*dim:(s+1)*dim], xl[r*dim:(r+1)*dim], w.RmsFinal, p.rstdf[s:s+1], dim)
 	}
 
-	p.dxn, p.dq = grow(p.dxn, M*dim), grow(p.dq, M*dim)
+	p.dxn, p.dq = grow(p.dxn, M*dim), grow(p.dq, M*qd)
 	p.dk, p.dv = grow(p.dk, M*kv), grow(p.dv, M*kv)
-	p.dao = grow(p.dao, M*dim)
+	p.dao = grow(p.dao, M*qd)
 	p.dhb, p.dh1, p.dh3 = grow(p.dhb, M*hid), grow(p.dh1, M*hid), grow(p.dh3, M*hid)
 	for l := L - 1; l >= 0; l-- {
 		// MLP: xout = xmid + hb·W2ᵀ; p.dx is dxout and becomes dxmid
@@ -60,21 +60,21 @@ func (p *Pass) Backward(g *Params) {
 		clear(p.dxn)
 		linearBackward(p.dxn, layer(g.W1, l, hid*dim), p.dh1, p.xnF[l], layer(w.W1, l, hid*dim), M, dim, hid)
 		linearBackward(p.dxn, layer(g.W3, l, hid*dim), p.dh3, p.xnF[l], layer(w.W3, l, hid*dim), M, dim, hid)
-		m.rowsRMSNormBackward(p.dx, layer(g.RmsFfn, l, dim), p.dxn, p.xmid[l], layer(w.RmsFfn, l, dim), p.rstdF[l])
+		rowsRMSNormBackward(p.dx, layer(g.RmsFfn, l, dim), p.dxn, p.xmid[l], layer(w.RmsFfn, l, dim), p.rstdF[l], dim)
 
 		// attention: xmid = xin + ao·Woᵀ; p.dx is dxmid and becomes dxin
 		clear(p.dao)
-		linearBackward(p.dao, layer(g.Wo, l, dim*dim), p.dx, p.ao[l], layer(w.Wo, l, dim*dim), M, dim, dim)
+		linearBackward(p.dao, layer(g.Wo, l, dim*qd), p.dx, p.ao[l], layer(w.Wo, l, dim*qd), M, qd, dim)
 		m.attentionBackward(p, l, p.dao, p.dq, p.dk, p.dv)
-		parallelFor(M, 64, func(lo, hi int) {
-			m.ropeBackward(p.dq[lo*dim:hi*dim], dim, p.pk.Pos[lo:hi])
-			m.ropeBackward(p.dk[lo*kv:hi*kv], kv, p.pk.Pos[lo:hi])
-		})
+		if c.QKNorm {
+			p.dqk = grow(p.dqk, M*qd)
+		}
+		m.attnInputsBackward(g, p.dq, p.dk, p.dv, p.dqk, l, p.pk.Pos[:M], p.qkRec(l))
 		clear(p.dxn)
-		linearBackward(p.dxn, layer(g.Wq, l, dim*dim), p.dq, p.xnA[l], layer(w.Wq, l, dim*dim), M, dim, dim)
+		linearBackward(p.dxn, layer(g.Wq, l, qd*dim), p.dq, p.xnA[l], layer(w.Wq, l, qd*dim), M, dim, qd)
 		linearBackward(p.dxn, layer(g.Wk, l, kv*dim), p.dk, p.xnA[l], layer(w.Wk, l, kv*dim), M, dim, kv)
 		linearBackward(p.dxn, layer(g.Wv, l, kv*dim), p.dv, p.xnA[l], layer(w.Wv, l, kv*dim), M, dim, kv)
-		m.rowsRMSNormBackward(p.dx, layer(g.RmsAtt, l, dim), p.dxn, p.xin[l], layer(w.RmsAtt, l, dim), p.rstdA[l])
+		rowsRMSNormBackward(p.dx, layer(g.RmsAtt, l, dim), p.dxn, p.xin[l], layer(w.RmsAtt, l, dim), p.rstdA[l], dim)
 	}
 	// embedding: scatter-add the rows' gradients to their tokens
 	for r := 0; r < M; r++ {
@@ -86,24 +86,22 @@ func (p *Pass) Backward(g *Params) {
 	}
 }
 
-// rowsRMSNormBackward adds the input gradient of an RMSNorm to dx and its gain
-// gradient to dg, rows in parallel. Each block of rows sums its own part of dg;
-// the parts are added in block order so the result does not depend on timing.
-func (m *Model) rowsRMSNormBackward(dx, dg, dout, x, gain, rstd []float32) {
-	dim := m.Config.Dim
+// rowsRMSNormBackward adds the input gradient of an RMSNorm over rows of
+// width n to dx and its gain gradient to dg, rows in parallel. Each block of
+// rows sums its own part of dg; the parts are added in block order so the
+// result does not depend on timing.
+func rowsRMSNormBackward(dx, dg, dout, x, gain, rstd []float32, n int) {
 	M := len(rstd)
 	const block = 64
 	nb := (M + block - 1) / block
-	parts := make([]float32, nb*dim)
+	parts := make([]float32, nb*n)
 	parallelFor(nb, 1, func(lo, hi int) {
 		for bi := lo; bi < hi; bi++ {
 			a, b := bi*block, min((bi+1)*block, M)
-			rmsnormBackward(dx[a*dim:b*dim], parts[bi*dim:(bi+1)*dim], dout[a*dim:b*dim], x[a*dim:b*dim], gain, rstd[a:b], dim)
+			rmsnormBackward(dx[a*n:b*n], parts[bi*n:(bi+1)*n], dout[a*n:b*n], x[a*n:b*n], gain, rstd[a:b], n)
 		}
 	})
 	for bi := 0; bi < nb; bi++ {
-		for i, v := range parts[bi*dim : (bi+1)*dim] {
-			dg[i] += v
-		}
+		tensor.Axpy(1, parts[bi*n:(bi+1)*n], dg)
 	}
 }

@@ -82,44 +82,66 @@ type Step struct {
 // after each step's last token. Steps of several sequences are batched: their
 // rows share every matrix multiplication.
 func (m *Model) Forward(steps []Step) error {
-	c := m.Config
-	M := 0
-	for i, s := range steps {
-		if len(s.Tokens) == 0 {
-			return fmt.Errorf("step %d: no tokens", i)
-		}
-		if s.Cache.n+len(s.Tokens) > s.Cache.ctx {
-			return fmt.Errorf("step %d: %d positions exceed the model's context of %d", i, s.Cache.n+len(s.Tokens), s.Cache.ctx)
-		}
-		for _, t := range s.Tokens {
-			if t < 0 || t >= c.Vocab {
-				return fmt.Errorf("step %d: token %d outside the vocabulary of %d", i, t, c.Vocab)
-			}
-		}
-		if s.Logits != nil && len(s.Logits) != c.Vocab {
-			return fmt.Errorf("step %d: logits buffer has %d values, want %d", i, len(s.Logits), c.Vocab)
-		}
-		M += len(s.Tokens)
+	M, err := m.checkSteps(steps)
+	if err != nil {
+		return err
 	}
 	b, _ := inferPool.Get().(*inferBuf)
 	if b == nil {
 		b = &inferBuf{}
 	}
 	defer inferPool.Put(b)
-	dim, kv, hid := c.Dim, c.KVDim(), c.Hidden
+	m.embedRows(b, steps, M)
+	pr := projector{M: M}
+	if M <= decodeRows { // a few rows go through the transposed copy
+		pr.t = m.transposedWeights()
+	}
+	for l := 0; l < m.Config.Layers; l++ {
+		m.forwardLayer(b, steps, pr, l)
+	}
+	m.stepLogits(b, steps, pr)
+	return nil
+}
+
+// checkSteps validates steps and returns how many rows they bring.
+func (m *Model) checkSteps(steps []Step) (int, error) {
+	c := m.Config
+	M := 0
+	for i, s := range steps {
+		if len(s.Tokens) == 0 {
+			return 0, fmt.Errorf("step %d: no tokens", i)
+		}
+		if s.Cache.n+len(s.Tokens) > s.Cache.ctx {
+			return 0, fmt.Errorf("step %d: %d positions exceed the model's context of %d", i, s.Cache.n+len(s.Tokens), s.Cache.ctx)
+		}
+		for _, t := range s.Tokens {
+			if t < 0 || t >= c.Vocab {
+				return 0, fmt.Errorf("step %d: token %d outside the vocabulary of %d", i, t, c.Vocab)
+			}
+		}
+		if s.Logits != nil && len(s.Logits) != c.Vocab {
+			return 0, fmt.Errorf("step %d: logits buffer has %d values, want %d", i, len(s.Logits), c.Vocab)
+		}
+		M += len(s.Tokens)
+	}
+	return M, nil
+}
+
+// embedRows sizes b for M rows and fills the residual stream with the steps'
+// token embeddings and b.pos with their positions.
+func (m *Model) embedRows(b *inferBuf, steps []Step, M int) {
+	c := m.Config
+	dim, qd, kv, hid := c.Dim, c.QDim(), c.KVDim(), c.Hidden
 	b.x = grow(b.x, M*dim)
 	b.xb = grow(b.xb, M*dim)
-	b.q = grow(b.q, M*dim)
+	b.q = grow(b.q, M*qd)
 	b.k = grow(b.k, M*kv)
 	b.v = grow(b.v, M*kv)
-	b.ao = grow(b.ao, M*dim)
+	b.ao = grow(b.ao, M*qd)
 	b.h1 = grow(b.h1, M*hid)
 	b.h3 = grow(b.h3, M*hid)
 	b.hb = grow(b.hb, M*hid)
-	if cap(b.pos) < M {
-		b.pos = make([]int32, M)
-	}
-	b.pos = b.pos[:M]
+	b.pos = growInt(b.pos, M)
 	r := 0
 	for _, s := range steps {
 		for i, t := range s.Tokens {
@@ -128,53 +150,70 @@ func (m *Model) Forward(steps []Step) error {
 			r++
 		}
 	}
-	w := m.W
-	// y (M,out) (+)= x (M,in) · W[l]ᵀ, through the transposed copy for a few rows
-	useT, tw := M <= decodeRows, &transposed{}
-	if useT {
-		tw = m.transposedWeights()
+}
+
+// projector multiplies M rows by a layer's weight matrix, through the
+// transposed copy t when it is set.
+type projector struct {
+	M int
+	t *transposed
+}
+
+// mul: y (M,out) = x (M,in) · W[l]ᵀ + beta·y, w the stacked (out,in)
+// matrices and wt their transposes.
+func (pr projector) mul(y, x, w, wt []float32, l, in, out int, beta float32) {
+	n := in * out
+	if pr.t != nil {
+		gemm(false, false, pr.M, out, in, x, in, wt[l*n:(l+1)*n], out, beta, y, out)
+	} else {
+		gemm(false, true, pr.M, out, in, x, in, w[l*n:(l+1)*n], in, beta, y, out)
 	}
-	mm := func(y, x, wl, wt []float32, l, in, out int, beta float32) {
-		if useT {
-			gemm(false, false, M, out, in, x, in, wt[l*in*out:(l+1)*in*out], out, beta, y, out)
-		} else {
-			gemm(false, true, M, out, in, x, in, wl[l*in*out:(l+1)*in*out], in, beta, y, out)
-		}
+}
+
+// forwardLayer runs block l on the rows of b, storing their keys and values.
+func (m *Model) forwardLayer(b *inferBuf, steps []Step, pr projector, l int) {
+	c, w := m.Config, m.W
+	dim, qd, kv, hid := c.Dim, c.QDim(), c.KVDim(), c.Hidden
+	tw := pr.t
+	if tw == nil {
+		tw = &transposed{}
 	}
-	lin := func(y, x, wl, wt []float32, l, in, out int) { mm(y, x, wl, wt, l, in, out, 0) }
-	linAdd := func(y, x, wl, wt []float32, l, in, out int) { mm(y, x, wl, wt, l, in, out, 1) }
-	for l := 0; l < c.Layers; l++ {
-		rmsnormForward(b.xb, nil, b.x, layer(w.RmsAtt, l, dim), dim, c.NormEps)
-		lin(b.q, b.xb, w.Wq, tw.wq, l, dim, dim)
-		lin(b.k, b.xb, w.Wk, tw.wk, l, dim, kv)
-		lin(b.v, b.xb, w.Wv, tw.wv, l, dim, kv)
-		m.ropeForward(b.q, dim, b.pos)
-		m.ropeForward(b.k, kv, b.pos)
-		// store k, v into the caches (transposed), then attend
-		r := 0
-		for _, s := range steps {
-			ctx := s.Cache.ctx
-			ck := s.Cache.k[l*kv*ctx : (l+1)*kv*ctx]
-			cv := s.Cache.v[l*kv*ctx : (l+1)*kv*ctx]
-			for i := range s.Tokens {
-				p := s.Cache.n + i
-				kr, vr := b.k[(r+i)*kv:(r+i+1)*kv], b.v[(r+i)*kv:(r+i+1)*kv]
-				for ch := range kr {
-					ck[ch*ctx+p] = kr[ch]
-					cv[ch*ctx+p] = vr[ch]
-				}
+	rmsnormForward(b.xb, nil, b.x, layer(w.RmsAtt, l, dim), dim, c.NormEps)
+	pr.mul(b.q, b.xb, w.Wq, tw.wq, l, dim, qd, 0)
+	pr.mul(b.k, b.xb, w.Wk, tw.wk, l, dim, kv, 0)
+	pr.mul(b.v, b.xb, w.Wv, tw.wv, l, dim, kv, 0)
+	m.attnInputsForward(b.q, b.k, b.v, l, b.pos, nil)
+	// store k, v into the caches (transposed), then attend
+	r := 0
+	for _, s := range steps {
+		ctx := s.Cache.ctx
+		ck := s.Cache.k[l*kv*ctx : (l+1)*kv*ctx]
+		cv := s.Cache.v[l*kv*ctx : (l+1)*kv*ctx]
+		for i := range s.Tokens {
+			p := s.Cache.n + i
+			kr, vr := b.k[(r+i)*kv:(r+i+1)*kv], b.v[(r+i)*kv:(r+i+1)*kv]
+			for ch := range kr {
+				ck[ch*ctx+p] = kr[ch]
+				cv[ch*ctx+p] = vr[ch]
 			}
-			r += len(s.Tokens)
 		}
-		m.attendCached(b, steps, l)
-		linAdd(b.x, b.ao, w.Wo, tw.wo, l, dim, dim)
-		rmsnormForward(b.xb, nil, b.x, layer(w.RmsFfn, l, dim), dim, c.NormEps)
-		lin(b.h1, b.xb, w.W1, tw.w1, l, dim, hid)
-		lin(b.h3, b.xb, w.W3, tw.w3, l, dim, hid)
-		swigluForward(b.hb, b.h1, b.h3)
-		linAdd(b.x, b.hb, w.W2, tw.w2, l, hid, dim)
+		r += len(s.Tokens)
 	}
-	r = 0
+	m.attendCached(b, steps, l)
+	pr.mul(b.x, b.ao, w.Wo, tw.wo, l, qd, dim, 1)
+	rmsnormForward(b.xb, nil, b.x, layer(w.RmsFfn, l, dim), dim, c.NormEps)
+	pr.mul(b.h1, b.xb, w.W1, tw.w1, l, dim, hid, 0)
+	pr.mul(b.h3, b.xb, w.W3, tw.w3, l, dim, hid, 0)
+	swigluForward(b.hb, b.h1, b.h3)
+	pr.mul(b.x, b.hb, w.W2, tw.w2, l, hid, dim, 1)
+}
+
+// stepLogits advances the caches and writes each step's logits after its
+// last row.
+func (m *Model) stepLogits(b *inferBuf, steps []Step, pr projector) {
+	c, w := m.Config, m.W
+	dim := c.Dim
+	r := 0
 	for _, s := range steps {
 		r += len(s.Tokens)
 		s.Cache.n += len(s.Tokens)
@@ -183,13 +222,12 @@ func (m *Model) Forward(steps []Step) error {
 		}
 		last := b.x[(r-1)*dim : r*dim]
 		rmsnormForward(b.xb[:dim], nil, last, w.RmsFinal, dim, c.NormEps)
-		if useT {
-			gemm(false, false, 1, c.Vocab, dim, b.xb[:dim], dim, tw.cls, c.Vocab, 0, s.Logits, c.Vocab)
+		if pr.t != nil {
+			gemm(false, false, 1, c.Vocab, dim, b.xb[:dim], dim, pr.t.cls, c.Vocab, 0, s.Logits, c.Vocab)
 		} else {
 			linear(s.Logits, b.xb[:dim], w.classifier(), 1, dim, c.Vocab)
 		}
 	}
-	return nil
 }
 
 // attendCached: for every row, each group of query heads attends over its
@@ -201,7 +239,7 @@ func (m *Model) Forward(steps []Step) error {
 // threads decoded 20% slower than 1 with a ParallelFor per layer).
 func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 	c := m.Config
-	dim, kv, hs := c.Dim, c.KVDim(), c.HeadSize()
+	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	b.rowCache = b.rowCache[:0]
@@ -222,7 +260,7 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 			ctx := cache.ctx
 			base := (l*kv + g*hs) * ctx
 			n := int(b.pos[r]) + 1 // positions seen
-			h0 := r*dim + g*group*hs
+			h0 := r*qd + g*group*hs
 			tensor.AttendT(b.ao[h0:h0+group*hs], b.q[h0:h0+group*hs], group, hs,
 				cache.k[base:base+hs*ctx], cache.v[base:base+hs*ctx], ctx, n, scale, att)
 		}

@@ -96,6 +96,9 @@ func (m *Model) WriteLlama2C(path string) error {
 	if c.NormEps != 1e-5 || c.RopeTheta != 10000 {
 		return fmt.Errorf("export %s: llama2.c fixes norm_eps 1e-5 and rope_theta 10000; this model has %g and %g", path, c.NormEps, c.RopeTheta)
 	}
+	if c.QKVBias || c.QKNorm || c.RopeScaling != nil || c.QDim() != c.Dim {
+		return fmt.Errorf("export %s: llama2.c has no q/k/v biases, q/k norms, rope scaling or head size other than dim/n_heads; this model (arch %q) uses one", path, c.Arch)
+	}
 	return atomicfile.Write(path, func(w io.Writer) error {
 		vocab := int32(c.Vocab)
 		if !c.SharedClassifier {

@@ -41,7 +41,7 @@ func (m *Model) transposedWeights() *transposed {
 		return m.t
 	}
 	c := m.Config
-	d, kv, h := c.Dim, c.KVDim(), c.Hidden
+	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
 	tr := func(w []float32, rows, cols int) []float32 {
 		out := make([]float32, len(w))
 		for l := 0; l < len(w)/(rows*cols); l++ {
@@ -55,7 +55,7 @@ func (m *Model) transposedWeights() *transposed {
 		return out
 	}
 	t := &transposed{version: v,
-		wq: tr(m.W.Wq, d, d), wk: tr(m.W.Wk, kv, d), wv: tr(m.W.Wv, kv, d), wo: tr(m.W.Wo, d, d),
+		wq: tr(m.W.Wq, qd, d), wk: tr(m.W.Wk, kv, d), wv: tr(m.W.Wv, kv, d), wo: tr(m.W.Wo, d, qd),
 		w1: tr(m.W.W1, h, d), w2: tr(m.W.W2, d, h), w3: tr(m.W.W3, h, d), cls: tr(m.W.classifier(), c.Vocab, d)}
 	m.t = t
 	return t
@@ -72,29 +72,71 @@ func New(c Config, p *Params) (*Model, error) {
 		}
 	}
 	m := &Model{Config: c, W: p}
-	m.setPositions(c.SeqLen)
+	m.ropeCos, m.ropeSin = ropeTables(c, min(c.SeqLen, DefaultContext))
 	return m, nil
 }
 
-// Positions is how many positions the model accepts (its trained context).
+// DefaultContext is the most positions New prepares a model for. Real models
+// declare contexts up to 131072 positions; RoPE tables and KV caches sized for
+// all of them would cost gigabytes that few uses need, so a longer context is
+// asked for explicitly with SetContext.
+const DefaultContext = 8192
+
+// Positions is how many positions the model accepts: its trained context,
+// or DefaultContext / the SetContext limit when that is smaller.
 func (m *Model) Positions() int { return len(m.ropeCos) / (m.Config.HeadSize() / 2) }
 
-// setPositions precomputes the RoPE rotation for n positions. The frequency
-// and angle are formed in float32 as llama2.c's run.c does, so greedy decoding
-// matches it bit for bit on near-ties.
-func (m *Model) setPositions(n int) {
-	hs := m.Config.HeadSize()
+// SetContext makes the model accept n positions (at most Config.SeqLen).
+// Caches made before keep their size. Not safe while the model is in use.
+func (m *Model) SetContext(n int) error {
+	if n <= 0 || n > m.Config.SeqLen {
+		return fmt.Errorf("context %d: must be in 1..%d (the model's max positions)", n, m.Config.SeqLen)
+	}
+	m.ropeCos, m.ropeSin = ropeTables(m.Config, n)
+	return nil
+}
+
+// ropeTables precomputes the RoPE rotation (cos, sin) for n positions,
+// (positions, head_size/2) each. Without rope scaling the frequency and angle
+// are formed in float32 as llama2.c's run.c does, so greedy decoding matches
+// it bit for bit on near-ties.
+func ropeTables(c Config, n int) (cos, sin []float32) {
+	hs := c.HeadSize()
 	half := hs / 2
-	m.ropeCos = make([]float32, n*half)
-	m.ropeSin = make([]float32, n*half)
-	for pos := 0; pos < n; pos++ {
-		for i := 0; i < half; i++ {
-			freq := float32(1 / math.Pow(float64(m.Config.RopeTheta), float64(float32(2*i)/float32(hs))))
-			val := float32(pos) * freq
-			m.ropeCos[pos*half+i] = float32(math.Cos(float64(val)))
-			m.ropeSin[pos*half+i] = float32(math.Sin(float64(val)))
+	freqs := make([]float32, half)
+	for i := range freqs {
+		if c.RopeScaling == nil {
+			freqs[i] = float32(1 / math.Pow(float64(c.RopeTheta), float64(float32(2*i)/float32(hs))))
+		} else {
+			freqs[i] = float32(llama3Freq(1/math.Pow(float64(c.RopeTheta), float64(2*i)/float64(hs)), c.RopeScaling))
 		}
 	}
+	cos, sin = make([]float32, n*half), make([]float32, n*half)
+	for pos := 0; pos < n; pos++ {
+		for i, freq := range freqs {
+			val := float32(pos) * freq
+			cos[pos*half+i] = float32(math.Cos(float64(val)))
+			sin[pos*half+i] = float32(math.Sin(float64(val)))
+		}
+	}
+	return cos, sin
+}
+
+// llama3Freq is Llama 3.1's frequency scaling (Hugging Face's
+// _compute_llama3_parameters): with wavelength λ = 2π/f, f is divided by
+// Factor when λ > orig/LowFreqFactor, kept when λ < orig/HighFreqFactor, and
+// in between mixed as (1−s)·f/Factor + s·f, s = (orig/λ − low)/(high − low).
+func llama3Freq(f float64, rs *RopeScaling) float64 {
+	orig := float64(rs.OriginalMaxPositions)
+	wavelen := 2 * math.Pi / f
+	switch {
+	case wavelen > orig/rs.LowFreqFactor:
+		return f / rs.Factor
+	case wavelen < orig/rs.HighFreqFactor:
+		return f
+	}
+	s := (orig/wavelen - rs.LowFreqFactor) / (rs.HighFreqFactor - rs.LowFreqFactor)
+	return (1-s)*f/rs.Factor + s*f
 }
 
 // Clone returns a model with its own copy of the weights.

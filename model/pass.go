@@ -17,14 +17,15 @@ type Pass struct {
 
 	xin              [][]float32 // per layer + final: residual stream entering layer l (M,dim)
 	xnA, rstdA       [][]float32 // attention RMSNorm output (M,dim), 1/rms (M)
-	q, k, v          [][]float32 // after RoPE: (M,dim), (M,kv), (M,kv)
+	q, k, v          [][]float32 // after RoPE: (M,q_dim), (M,kv), (M,kv)
+	qn, kn, rq, rk   [][]float32 // with QKNorm: q, k heads before their norm, 1/rms (qkRecord)
 	att              [][]float32 // attention probabilities (B,H,T,attLd), only allowed entries meaningful
 	attLd            int         // row stride of att: T, or T rounded up to 16 for the row kernels
 	rows             bool        // attention on the row kernels (attrows.go)
 	kT, vT           [][]float32 // with rows: keys and values per (b, kv head) transposed, (B,KVH,hs,attLd)
 	dS               []float32   // with rows: score-gradient scratch, one (T,attLd) slot per chunk
 	slot             atomic.Int32
-	ao               [][]float32 // attention output before Wo (M,dim)
+	ao               [][]float32 // attention output before Wo (M,q_dim)
 	xmid             [][]float32 // residual after attention (M,dim)
 	xnF, rstdF       [][]float32 // MLP RMSNorm output, 1/rms
 	h1, h3, hb       [][]float32 // (M,hidden): gate pre-activation, up, silu(h1)*h3
@@ -37,7 +38,7 @@ type Pass struct {
 	dx, dxn, dq, dk  []float32
 	dv, dao, dhb     []float32
 	dh1, dh3, dlogit []float32
-	dxf              []float32
+	dxf, dqk         []float32
 }
 
 // Score runs the batched forward pass over exs, keeping what Backward needs.
@@ -52,7 +53,7 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 		return nil, fmt.Errorf("score: %w", err)
 	}
 	c := m.Config
-	L, dim, kv, hid, H := c.Layers, c.Dim, c.KVDim(), c.Hidden, c.Heads
+	L, dim, qd, kv, hid, H := c.Layers, c.Dim, c.QDim(), c.KVDim(), c.Hidden, c.Heads
 	B, T := p.pk.B, p.pk.T
 	M := B * T
 	p.M = M
@@ -67,7 +68,11 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 	}
 	p.xin = alloc(p.xin, L+1, M*dim)
 	p.xnA, p.rstdA = alloc(p.xnA, L, M*dim), alloc(p.rstdA, L, M)
-	p.q, p.k, p.v = alloc(p.q, L, M*dim), alloc(p.k, L, M*kv), alloc(p.v, L, M*kv)
+	p.q, p.k, p.v = alloc(p.q, L, M*qd), alloc(p.k, L, M*kv), alloc(p.v, L, M*kv)
+	if c.QKNorm {
+		p.qn, p.kn = alloc(p.qn, L, M*qd), alloc(p.kn, L, M*kv)
+		p.rq, p.rk = alloc(p.rq, L, M*H), alloc(p.rk, L, M*c.KVHeads)
+	}
 	p.rows = m.attRowsFast()
 	p.attLd = T
 	if p.rows {
@@ -75,7 +80,7 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 		p.kT, p.vT = alloc(p.kT, L, B*c.KVHeads*c.HeadSize()*p.attLd), alloc(p.vT, L, B*c.KVHeads*c.HeadSize()*p.attLd)
 	}
 	p.att = alloc(p.att, L, B*H*T*p.attLd)
-	p.ao, p.xmid = alloc(p.ao, L, M*dim), alloc(p.xmid, L, M*dim)
+	p.ao, p.xmid = alloc(p.ao, L, M*qd), alloc(p.xmid, L, M*dim)
 	p.xnF, p.rstdF = alloc(p.xnF, L, M*dim), alloc(p.rstdF, L, M)
 	p.h1, p.h3, p.hb = alloc(p.h1, L, M*hid), alloc(p.h3, L, M*hid), alloc(p.hb, L, M*hid)
 
@@ -89,16 +94,15 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 		xin, xmid := p.xin[l], p.xmid[l]
 		// attention block: xmid = xin + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(xin)
 		m.rowsRMSNorm(p.xnA[l], p.rstdA[l], xin, layer(w.RmsAtt, l, dim))
-		linear(p.q[l], p.xnA[l], layer(w.Wq, l, dim*dim), M, dim, dim)
+		linear(p.q[l], p.xnA[l], layer(w.Wq, l, qd*dim), M, dim, qd)
 		linear(p.k[l], p.xnA[l], layer(w.Wk, l, kv*dim), M, dim, kv)
 		linear(p.v[l], p.xnA[l], layer(w.Wv, l, kv*dim), M, dim, kv)
 		parallelFor(M, 64, func(lo, hi int) {
-			m.ropeForward(p.q[l][lo*dim:hi*dim], dim, p.pk.Pos[lo:hi])
-			m.ropeForward(p.k[l][lo*kv:hi*kv], kv, p.pk.Pos[lo:hi])
+			m.attnInputsForward(p.q[l][lo*qd:hi*qd], p.k[l][lo*kv:hi*kv], p.v[l][lo*kv:hi*kv], l, p.pk.Pos[lo:hi], p.qkRec(l).rows(lo, hi, H, c.KVHeads))
 		})
 		m.attentionForward(p, l)
 		copy(xmid, xin)
-		gemm(false, true, M, dim, dim, p.ao[l], dim, layer(w.Wo, l, dim*dim), dim, 1, xmid, dim)
+		gemm(false, true, M, dim, qd, p.ao[l], qd, layer(w.Wo, l, dim*qd), qd, 1, xmid, dim)
 		// MLP block: xout = xmid + W2·(silu(W1·n) ∘ W3·n), n = rmsnorm(xmid)
 		m.rowsRMSNorm(p.xnF[l], p.rstdF[l], xmid, layer(w.RmsFfn, l, dim))
 		linear(p.h1[l], p.xnF[l], layer(w.W1, l, hid*dim), M, dim, hid)
@@ -112,6 +116,23 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 	}
 	m.classify(p)
 	return p, nil
+}
+
+// qkRecord of layer l; nil without QKNorm.
+func (p *Pass) qkRec(l int) *qkRecord {
+	if !p.m.Config.QKNorm {
+		return nil
+	}
+	return &qkRecord{p.qn[l], p.kn[l], p.rq[l], p.rk[l]}
+}
+
+// rows is the part of r for rows [lo,hi), with h query and kvh key heads per row.
+func (r *qkRecord) rows(lo, hi, h, kvh int) *qkRecord {
+	if r == nil {
+		return nil
+	}
+	qd, kv := len(r.q)/len(r.rq)*h, len(r.k)/len(r.rk)*kvh
+	return &qkRecord{r.q[lo*qd : hi*qd], r.k[lo*kv : hi*kv], r.rq[lo*h : hi*h], r.rk[lo*kvh : hi*kvh]}
 }
 
 // rowsRMSNorm normalizes the rows of x in parallel.
