@@ -141,7 +141,9 @@ func Parse(name string, data []byte) (*File, error) {
 }
 
 func parse(r *reader, data []byte) (*File, error) {
-	if string(r.bytes(4)) != Magic {
+	if magic := r.bytes(4); r.err != nil {
+		return nil, r.err
+	} else if string(magic) != Magic {
 		return nil, fmt.Errorf("bad magic: not a GGUF file")
 	}
 	f := &File{Version: r.u32(), kv: map[string]int{}, tensors: map[string]int{}, Alignment: DefaultAlignment}
