@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"sort"
@@ -70,7 +71,12 @@ func Record(tokens []int, dist Dist, greedy Greedy) (Case, error) {
 		return Case{}, err
 	}
 	c := Case{Tokens: tokens}
-	for _, lp := range lps {
+	for i, lp := range lps {
+		for id, v := range lp {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return Case{}, fmt.Errorf("position %d: log-prob of token %d is %v", i, id, v)
+			}
+		}
 		c.Top = append(c.Top, Top(lp, TopK))
 	}
 	c.Greedy, c.Margins, err = greedy(tokens, GreedySteps)
@@ -286,3 +292,56 @@ var StoryTexts = []string{
 	"Tom and Sue went to the park to play with a red ball",
 	"  spaces,\tnewlines\nand ünïcödé 🙂 fall back to bytes",
 }
+
+// RandomConfigs are small random models of each architecture, with
+// stories260K's 512-token vocabulary so that llama.cpp has a tokenizer.
+var RandomConfigs = map[string]model.Config{
+	"llama-gqa": {Dim: 64, Hidden: 96, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000, Arch: "llama"},
+	// qwen2 with zero biases is the llama model with NeoX RoPE: it checks
+	// the q/k permutation against llama.cpp with an engine that has no biases.
+	"qwen2-zero-bias": {Dim: 64, Hidden: 96, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, SeqLen: 128, NormEps: 1e-6, RopeTheta: 1e6, Arch: "qwen2", QKVBias: true, SharedClassifier: true},
+	"qwen2":           {Dim: 64, Hidden: 96, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 512, SeqLen: 128, NormEps: 1e-6, RopeTheta: 1e6, Arch: "qwen2", QKVBias: true, SharedClassifier: true},
+	"qwen3":           {Dim: 64, Hidden: 96, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 32, Vocab: 512, SeqLen: 128, NormEps: 1e-6, RopeTheta: 1e6, Arch: "qwen3", QKNorm: true},
+	"llama-rope-scaling": {Dim: 128, Hidden: 96, Layers: 2, Heads: 2, KVHeads: 1, Vocab: 512, SeqLen: 128, NormEps: 1e-5, RopeTheta: 500000, Arch: "llama", SharedClassifier: true,
+		RopeScaling: &model.RopeScaling{Type: "llama3", Factor: 32, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 64}},
+}
+
+// Random writes RandomConfigs[name] with seeded random weights as an F32
+// GGUF file in dir.
+func Random(dir, name string) (string, *tokenizer.Tokenizer, error) {
+	c := RandomConfigs[name]
+	paths, err := modelpath.FindDefault()
+	if err != nil {
+		return "", nil, err
+	}
+	tok, err := tokenizer.Load(paths.Tokenizer)
+	if err != nil {
+		return "", nil, err
+	}
+	p := model.NewParams(c)
+	rng := rand.New(rand.NewPCG(uint64(len(name)), 7))
+	for _, t := range p.Tensors(c) {
+		std, mean := 0.15, 0.0
+		switch t.Name {
+		case "rms_att", "rms_ffn", "rms_final", "q_norm", "k_norm":
+			std, mean = 0.1, 1
+		case "bq", "bk", "bv":
+			if name == "qwen2-zero-bias" {
+				std = 0
+			} else {
+				std = 0.3
+			}
+		}
+		for i := range t.Data {
+			t.Data[i] = float32(mean + std*rng.NormFloat64())
+		}
+	}
+	path := filepath.Join(dir, "random-"+name+".gguf")
+	err = gguf.WriteModel(path, c, p, gguf.FromLlama2C(tok), gguf.WriteOptions{Type: gguf.F32, Name: "random-" + name})
+	return path, tok, err
+}
+
+// EngineArchs lists the RandomConfigs the engine computes; the others wait
+// for biases, q/k norms, head_dim and rope scaling in the engine, and
+// their goldens are checked against llama.cpp only for loading.
+var EngineArchs = map[string]bool{"llama-gqa": true, "qwen2-zero-bias": true}
