@@ -16,7 +16,7 @@ import (
 
 // TestMatchesLlamaCppGoldens compares the engine, running GGUF files through
 // this package, with llama.cpp's distributions recorded in
-// testdata/llamacpp (written by `go test ./gguf/llamacpp -update`, which
+// testdata/llamacpp (written by `(cd gguf/llamacpp && go test . -update)`, which
 // also checks the same live). The stories260K files are rebuilt by the
 // writer; their hash must match the file llama.cpp read.
 func TestMatchesLlamaCppGoldens(t *testing.T) {
@@ -60,7 +60,7 @@ func TestMatchesLlamaCppGoldens(t *testing.T) {
 				t.Fatal(err)
 			}
 			if sum != g.FileSHA256 {
-				t.Fatalf("%s has sha256 %s, the golden was made from %s: the writer's output changed; check it against llama.cpp with go test ./gguf/llamacpp -update", path, sum, g.FileSHA256)
+				t.Fatalf("%s has sha256 %s, the golden was made from %s: the writer's output changed; check it against llama.cpp with (cd gguf/llamacpp && go test . -update)", path, sum, g.FileSHA256)
 			}
 			if arch, ok := strings.CutPrefix(strings.TrimSuffix(name, "-F32"), "random-"); ok && !reftest.EngineArchs[arch] {
 				t.Skipf("file hash checked; the engine does not compute %s yet", arch)

@@ -189,7 +189,7 @@ func check(t *testing.T, name, path string, m *model.Model, cases [][]int, texts
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &reftest.Golden{Source: "llama.cpp v0.5.0 (npm @node-llama-cpp/linux-x64@3.22.1) via yzma v1.28.0: go test ./gguf/llamacpp -update",
+	g := &reftest.Golden{Source: "llama.cpp v0.5.0 (npm @node-llama-cpp/linux-x64@3.22.1) via yzma v1.28.0: (cd gguf/llamacpp && go test . -update)",
 		Model: name, FileSHA256: sum, Tolerance: tolerance(name)}
 	for _, c := range cases {
 		rc, err := reftest.Record(c, e.dist, e.greedy)
