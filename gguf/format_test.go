@@ -96,3 +96,28 @@ func equalAny(a, b any) bool {
 	y, err2 := appendKV(nil, KV{"k", b})
 	return err1 == nil && err2 == nil && string(x) == string(y)
 }
+
+func TestVersion2AndAlignment(t *testing.T) {
+	good := smallModel(t)
+	v2 := append([]byte(nil), good...)
+	v2[4] = 2
+	if f, err := Parse("v2.gguf", v2); err != nil || f.Version != 2 {
+		t.Errorf("version 2: %v", err)
+	}
+	// general.alignment 64: the data section and offsets follow it.
+	data := rawFile([]KV{{"general.alignment", uint32(64)}}, []rawInfo{{"a", []uint64{2}, 0, 0}, {"b", []uint64{2}, 0, 64}}, 0)
+	data = append(data, make([]byte, int(pad(uint64(len(data)), 64))-len(data))...)
+	start := len(data)
+	data = append(data, make([]byte, 72)...)
+	binary.LittleEndian.PutUint32(data[start+64:], math.Float32bits(2.5))
+	f, err := Parse("aligned.gguf", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Tensor("b").Float32(); got[0] != 2.5 || f.Alignment != 64 {
+		t.Errorf("tensor b = %v with alignment %d", got, f.Alignment)
+	}
+	if _, err := Parse("misaligned.gguf", rawFile([]KV{{"general.alignment", uint32(64)}}, []rawInfo{{"a", []uint64{2}, 0, 32}}, 128)); err == nil {
+		t.Error("offset 32 accepted with alignment 64")
+	}
+}
