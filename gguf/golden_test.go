@@ -110,6 +110,9 @@ func TestStoriesRoundTrip(t *testing.T) {
 			t.Errorf("tensor %s differs", w.Name)
 		}
 	}
+	if !gguf.IsGGUF(path) || gguf.IsGGUF("golden_test.go") {
+		t.Error("IsGGUF does not tell a GGUF file from a Go file")
+	}
 	if tok.Tokens[300] == "" || tok.BOS != 1 || tok.EOS != 2 || tok.TokenTypes[3] != gguf.TokenByte || tok.Tokens[3] != "<0x00>" {
 		t.Errorf("tokenizer metadata: %q bos %d eos %d types %v", tok.Tokens[:5], tok.BOS, tok.EOS, tok.TokenTypes[:5])
 	}

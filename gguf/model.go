@@ -2,6 +2,8 @@ package gguf
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -268,4 +270,17 @@ func (m *metaReader) float(key string, required bool, def float64) float64 {
 		return v
 	}
 	return 0
+}
+
+// IsGGUF tells whether the file at path starts with the GGUF magic (for
+// loaders choosing a format).
+func IsGGUF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, len(Magic))
+	n, _ := io.ReadFull(f, head)
+	return n == len(head) && string(head) == Magic
 }

@@ -184,3 +184,13 @@ func FromLlama2C(tok *tokenizer.Tokenizer) *Tokenizer {
 	}
 	return t
 }
+
+// ReadTokenizerFile opens a GGUF file and extracts its tokenizer metadata.
+func ReadTokenizerFile(path string) (*Tokenizer, error) {
+	f, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadTokenizer(f)
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -418,5 +419,53 @@ func TestRandomModelsMatchLlamaCpp(t *testing.T) {
 				t.Logf("%s: llama.cpp loaded and ran it; the engine does not compute this architecture yet", name)
 			}
 		})
+	}
+}
+
+// TestRopeFreqsMatter: llama.cpp applies the rope_freqs.weight the writer
+// adds for llama3 rope scaling (the same model without it differs).
+func TestRopeFreqsMatter(t *testing.T) {
+	lib(t)
+	dir := t.TempDir()
+	path, _, err := reftest.Random(dir, "llama-rope-scaling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, p, err := gguf.ReadModel(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.RopeScaling = nil
+	plain := filepath.Join(dir, "plain.gguf")
+	tok, err := gguf.ReadTokenizerFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gguf.WriteModel(plain, c, p, tok, gguf.WriteOptions{Type: gguf.F32}); err != nil {
+		t.Fatal(err)
+	}
+	seq := randomCases(5, 1, 24, 512)[0]
+	a, err := open(t, path, "", true).dist(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := open(t, plain, "", true).dist(seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var most float64
+	for i := range a {
+		for j := range a[i] {
+			most = max(most, math.Abs(a[i][j]-b[i][j]))
+		}
+	}
+	t.Logf("rope scaling changes llama.cpp's log-probs by up to %.3g", most)
+	if most < 1e-3 {
+		t.Errorf("llama.cpp ignores rope_freqs.weight: log-probs change by only %.3g", most)
 	}
 }
