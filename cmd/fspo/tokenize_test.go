@@ -77,4 +77,3 @@ func TestTokenizeBadFolder(t *testing.T) {
 		t.Fatalf("error %v, want one naming tokenizer.json and model.type", err)
 	}
 }
-
