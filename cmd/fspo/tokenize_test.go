@@ -77,3 +77,22 @@ func TestTokenizeBadFolder(t *testing.T) {
 		t.Fatalf("error %v, want one naming tokenizer.json and model.type", err)
 	}
 }
+
+func TestRenderQwen3(t *testing.T) {
+	dir := hfFolder(t, "qwen3")
+	msgs := filepath.Join(t.TempDir(), "m.json")
+	if err := os.WriteFile(msgs, []byte(`[{"role": "user", "content": "Hello!"}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCLI(t, "render", "--model", dir, "--messages", msgs, "--add-generation-prompt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From tokenizer/chat/testdata/golden.json (@huggingface/jinja).
+	if want := "<|im_start|>user\nHello!<|im_end|>\n<|im_start|>assistant\n"; out != want {
+		t.Errorf("got %q, want %q", out, want)
+	}
+	if _, _, err := runCLI(t, "render", "--model", t.TempDir(), "--messages", msgs); err == nil || !strings.Contains(err.Error(), "tokenizer_config.json") {
+		t.Errorf("missing config: error %v, want one naming tokenizer_config.json", err)
+	}
+}
