@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -15,6 +16,7 @@ func TestGoldens(t *testing.T) {
 		Model        string `json:"model"`
 		Conversation int    `json:"conversation"`
 		AddGen       bool   `json:"add_generation_prompt"`
+		Thinking     *bool  `json:"enable_thinking"`
 		Text         string `json:"text"`
 	}
 	readJSON(t, "testdata/golden.json", &cases)
@@ -23,7 +25,11 @@ func TestGoldens(t *testing.T) {
 	for _, c := range cases {
 		tpl := tpls[c.Model]
 		if tpl == nil {
-			cfg, err := os.ReadFile(filepath.Join("..", "hf", "testdata", c.Model, "tokenizer_config.json"))
+			path := filepath.Join("..", "hf", "testdata", c.Model, "tokenizer_config.json")
+			if c.Model == "smollm2" {
+				path = filepath.Join("testdata", "smollm2_tokenizer_config.json")
+			}
+			cfg, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -32,7 +38,11 @@ func TestGoldens(t *testing.T) {
 			}
 			tpls[c.Model] = tpl
 		}
-		got, err := tpl.Render(convs[c.Conversation], Options{AddGenerationPrompt: c.AddGen})
+		opt := Options{AddGenerationPrompt: c.AddGen}
+		if c.Thinking != nil {
+			opt.Extra = map[string]any{"enable_thinking": *c.Thinking}
+		}
+		got, err := tpl.Render(convs[c.Conversation], opt)
 		if err != nil {
 			t.Errorf("%s conversation %d: %v", c.Model, c.Conversation, err)
 			continue
@@ -54,5 +64,17 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func TestFromConfigErrors(t *testing.T) {
+	for _, c := range []struct{ config, want string }{
+		{`{`, "tokenizer_config.json"},
+		{`{"bos_token": "<s>"}`, "chat_template: missing"},
+		{`{"chat_template": "{% if %}"}`, "chat_template: compile"},
+	} {
+		if _, err := FromConfig([]byte(c.config)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.config, err, c.want)
+		}
 	}
 }

@@ -11,14 +11,20 @@ const { Template } = require(path.join(process.argv[2], "node_modules/@huggingfa
 const here = path.dirname(new URL(import.meta.url).pathname);
 const convs = JSON.parse(fs.readFileSync(path.join(here, "conversations.json"), "utf8"));
 const out = [];
-for (const model of ["llama3_1", "qwen3"]) {
-  const cfg = JSON.parse(fs.readFileSync(path.join(here, "../../hf/testdata", model, "tokenizer_config.json"), "utf8"));
+// SmolLM2-135M-Instruct's chat_template, bos and eos are written from its
+// public model card into smollm2_tokenizer_config.json.
+const configPath = (model) => model === "smollm2"
+  ? path.join(here, "smollm2_tokenizer_config.json")
+  : path.join(here, "../../hf/testdata", model, "tokenizer_config.json");
+for (const model of ["llama3_1", "qwen3", "smollm2"]) {
+  const cfg = JSON.parse(fs.readFileSync(configPath(model), "utf8"));
   const name = (t) => (typeof t === "string" ? t : t?.content ?? "");
   const tpl = new Template(cfg.chat_template);
   for (const [i, messages] of convs.entries()) {
-    for (const gen of [false, true]) {
-      const text = tpl.render({ messages, add_generation_prompt: gen, bos_token: name(cfg.bos_token), eos_token: name(cfg.eos_token) });
-      out.push({ model, conversation: i, add_generation_prompt: gen, text });
+    for (const [gen, thinking] of [[false, undefined], [true, undefined], [true, false]]) {
+      const vars = { messages, add_generation_prompt: gen, bos_token: name(cfg.bos_token), eos_token: name(cfg.eos_token) };
+      if (thinking !== undefined) vars.enable_thinking = thinking;
+      out.push({ model, conversation: i, add_generation_prompt: gen, enable_thinking: thinking, text: tpl.render(vars) });
     }
   }
 }
