@@ -115,8 +115,9 @@ func parseMerges(raw json.RawMessage) ([][2]string, error) {
 }
 
 // NewBPE builds a tokenizer from a raw vocabulary (token -> id), merges in
-// priority order and added tokens; the caller then sets the pipeline with
-// SetByteLevel or SetSentencePiece (Parse does it from tokenizer.json).
+// priority order and added tokens (e.g. read from GGUF metadata); the caller
+// then sets the pipeline with UseByteLevel or UseSentencePiece and the special
+// ids with SetSpecial (Parse does all this from tokenizer.json).
 func NewBPE(vocab map[string]int, merges [][2]string, added []AddedToken) (*Tokenizer, error) {
 	n := len(vocab)
 	for _, a := range added {
