@@ -1,0 +1,32 @@
+// Writes golden.json: each conversation of conversations.json rendered with
+// and without add_generation_prompt by @huggingface/jinja 0.5.13 through the
+// chat_template of ../../hf/testdata/<model>/tokenizer_config.json.
+// Run: node gen.mjs DIR, DIR holding node_modules/@huggingface/jinja (npm pack).
+import { createRequire } from "node:module";
+import fs from "node:fs";
+import path from "node:path";
+
+const require = createRequire(import.meta.url);
+const { Template } = require(path.join(process.argv[2], "node_modules/@huggingface/jinja"));
+const here = path.dirname(new URL(import.meta.url).pathname);
+const convs = JSON.parse(fs.readFileSync(path.join(here, "conversations.json"), "utf8"));
+const out = [];
+// SmolLM2-135M-Instruct's chat_template, bos and eos are written from its
+// public model card into smollm2_tokenizer_config.json.
+const configPath = (model) => model === "smollm2"
+  ? path.join(here, "smollm2_tokenizer_config.json")
+  : path.join(here, "../../hf/testdata", model, "tokenizer_config.json");
+for (const model of ["llama3_1", "qwen3", "smollm2"]) {
+  const cfg = JSON.parse(fs.readFileSync(configPath(model), "utf8"));
+  const name = (t) => (typeof t === "string" ? t : t?.content ?? "");
+  const tpl = new Template(cfg.chat_template);
+  for (const [i, messages] of convs.entries()) {
+    for (const [gen, thinking] of [[false, undefined], [true, undefined], [true, false]]) {
+      const vars = { messages, add_generation_prompt: gen, bos_token: name(cfg.bos_token), eos_token: name(cfg.eos_token) };
+      if (thinking !== undefined) vars.enable_thinking = thinking;
+      out.push({ model, conversation: i, add_generation_prompt: gen, enable_thinking: thinking, text: tpl.render(vars) });
+    }
+  }
+}
+fs.writeFileSync(path.join(here, "golden.json"), JSON.stringify(out, null, 1) + "\n");
+console.log(out.length, "renderings");

@@ -1,0 +1,5 @@
+package hf
+
+import "fspo/tokenizer"
+
+var _ tokenizer.Codec = (*Tokenizer)(nil)
