@@ -341,7 +341,7 @@ func Random(dir, name string) (string, *tokenizer.Tokenizer, error) {
 	return path, tok, err
 }
 
-// EngineArchs lists the RandomConfigs the engine computes; the others wait
-// for biases, q/k norms, head_dim and rope scaling in the engine, and
-// their goldens are checked against llama.cpp only for loading.
-var EngineArchs = map[string]bool{"llama-gqa": true, "qwen2-zero-bias": true}
+// EngineArchs lists the RandomConfigs whose distributions are compared with
+// llama.cpp's (all of them: Qwen2 biases, Qwen3 q/k norms and llama3 rope
+// scaling included); one left out would be checked for loading only.
+var EngineArchs = map[string]bool{"llama-gqa": true, "qwen2-zero-bias": true, "qwen2": true, "qwen3": true, "llama-rope-scaling": true}
