@@ -7,21 +7,11 @@ import (
 	"fspo/model"
 )
 
-// LoRA is a low-rank adapter: each adapted matrix W (out, in) of the base
-// model becomes W + (Alpha/Rank)·B·A.
-type LoRA struct {
-	Alpha   float32
-	Rank    int
-	Tensors []LoRATensor
-}
-
-// LoRATensor is the adapter of one matrix.
-type LoRATensor struct {
-	Layer  int
-	Target string    // one of LoRATargets
-	A      []float32 // (rank, in), row-major
-	B      []float32 // (out, rank), row-major
-}
+// LoRA and LoRATensor are the engine's adapter types (model.LoRA).
+type (
+	LoRA       = model.LoRA
+	LoRATensor = model.LoRATensor
+)
 
 // LoRATargets maps the adapter target names to llama.cpp's tensor names.
 var LoRATargets = map[string]string{
@@ -47,8 +37,8 @@ func LoRAWriter(c model.Config, l LoRA) (*Writer, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	if l.Rank <= 0 {
-		return nil, fmt.Errorf("lora rank %d must be positive", l.Rank)
+	if err := l.Validate(c); err != nil {
+		return nil, err
 	}
 	arch := c.Arch
 	if arch == "" {
