@@ -3,10 +3,12 @@
 package reftest
 
 import (
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -341,7 +343,36 @@ func Random(dir, name string) (string, *tokenizer.Tokenizer, error) {
 	return path, tok, err
 }
 
-// EngineArchs lists the RandomConfigs whose distributions are compared with
-// llama.cpp's (all of them: Qwen2 biases, Qwen3 q/k norms and llama3 rope
-// scaling included); one left out would be checked for loading only.
-var EngineArchs = map[string]bool{"llama-gqa": true, "qwen2-zero-bias": true, "qwen2": true, "qwen3": true, "llama-rope-scaling": true}
+// TinyRandomSHA256 is the sha256 of llama-2-tiny-random.gguf, a real GGUF
+// file (random weights, the Llama-2 vocabulary) kept gzipped in testdata.
+const TinyRandomSHA256 = "81f226c62d28ed4a1a9b9fa080fcd9f0cc40e0f9d5680036583ff98fbcd035cb"
+
+// TinyRandom unpacks gz (the package's testdata/llama-2-tiny-random.gguf.gz)
+// into dir, checks its hash and returns the file's path.
+func TinyRandom(gz, dir string) (string, error) {
+	in, err := os.Open(gz)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", gz, err)
+	}
+	path := filepath.Join(dir, "llama-2-tiny-random.gguf")
+	out, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(out, zr); err != nil {
+		out.Close()
+		return "", fmt.Errorf("%s: %w", gz, err)
+	}
+	if err := out.Close(); err != nil {
+		return "", err
+	}
+	if sum, err := SHA256(path); err != nil || sum != TinyRandomSHA256 {
+		return "", fmt.Errorf("%s unpacks to sha256 %s (%v), want %s", gz, sum, err, TinyRandomSHA256)
+	}
+	return path, nil
+}
