@@ -14,6 +14,19 @@ import (
 type Message struct {
 	Role    string `json:"role"`
 	Content string `json:"content"`
+	// ToolCalls are an assistant turn's function calls, in the OpenAI /
+	// Hugging Face form {"type": "function", "function": {"name": …,
+	// "arguments": {…}}}; templates that know tools render them.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+}
+
+// ToolCall is one function call of an assistant turn.
+type ToolCall struct {
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments any    `json:"arguments"`
+	} `json:"function"`
 }
 
 // Template is a compiled chat template with the special-token strings it
@@ -79,7 +92,15 @@ func Compile(src string) (*Template, error) {
 func (t *Template) Render(msgs []Message, opt Options) (string, error) {
 	list := make([]any, len(msgs))
 	for k, m := range msgs {
-		list[k] = map[string]any{"role": m.Role, "content": m.Content}
+		msg := map[string]any{"role": m.Role, "content": m.Content}
+		if len(m.ToolCalls) > 0 { // absent otherwise: templates test `message.tool_calls`
+			calls := make([]any, len(m.ToolCalls))
+			for i, c := range m.ToolCalls {
+				calls[i] = map[string]any{"type": c.Type, "function": map[string]any{"name": c.Function.Name, "arguments": c.Function.Arguments}}
+			}
+			msg["tool_calls"] = calls
+		}
+		list[k] = msg
 	}
 	data := map[string]any{
 		"messages":              list,

@@ -11,12 +11,13 @@ const { Template } = require(path.join(process.argv[2], "node_modules/@huggingfa
 const here = path.dirname(new URL(import.meta.url).pathname);
 const convs = JSON.parse(fs.readFileSync(path.join(here, "conversations.json"), "utf8"));
 const out = [];
-// SmolLM2-135M-Instruct's chat_template, bos and eos are written from its
-// public model card into smollm2_tokenizer_config.json.
-const configPath = (model) => model === "smollm2"
-  ? path.join(here, "smollm2_tokenizer_config.json")
+// SmolLM2-135M-Instruct's and Qwen2.5-Instruct's chat_template, bos and eos
+// are written from their public model cards into <model>_tokenizer_config.json.
+const local = ["smollm2", "qwen2_5"];
+const configPath = (model) => local.includes(model)
+  ? path.join(here, model + "_tokenizer_config.json")
   : path.join(here, "../../hf/testdata", model, "tokenizer_config.json");
-for (const model of ["llama3_1", "qwen3", "smollm2"]) {
+for (const model of ["llama3_1", "qwen3", "smollm2", "qwen2_5"]) {
   const cfg = JSON.parse(fs.readFileSync(configPath(model), "utf8"));
   const name = (t) => (typeof t === "string" ? t : t?.content ?? "");
   const tpl = new Template(cfg.chat_template);
