@@ -140,7 +140,12 @@ func (t *Tokenizer) idOr(s string) int {
 	return -1
 }
 
-// readConfig takes bos_token and eos_token from tokenizer_config.json.
+// readConfig takes bos_token and eos_token from tokenizer_config.json, and
+// add_bos_token / add_eos_token where the file sets them: as transformers'
+// fast tokenizers do, an explicit flag rebuilds the post-processor to
+// [BOS if add_bos_token] text [EOS if add_eos_token] (an absent
+// add_bos_token counts as true once add_eos_token is set, false for a
+// tokenizer without a BOS token).
 func (t *Tokenizer) readConfig(data []byte) error {
 	if len(data) == 0 {
 		return nil
@@ -160,5 +165,29 @@ func (t *Tokenizer) readConfig(data []byte) error {
 		return ""
 	}
 	t.bos, t.eos = t.idOr(name(c["bos_token"])), t.idOr(name(c["eos_token"]))
+	addBOS, bosSet := c["add_bos_token"].(bool)
+	addEOS, eosSet := c["add_eos_token"].(bool)
+	if !bosSet && !eosSet {
+		return nil // the post-processor of tokenizer.json decides
+	}
+	if !bosSet {
+		addBOS = true
+	}
+	t.prefix, t.suffix = nil, nil
+	if addBOS {
+		if t.bos < 0 {
+			if bosSet {
+				return fmt.Errorf("add_bos_token is true but bos_token %q is not in the vocabulary", name(c["bos_token"]))
+			}
+		} else {
+			t.prefix = []int{t.bos}
+		}
+	}
+	if addEOS {
+		if t.eos < 0 {
+			return fmt.Errorf("add_eos_token is true but eos_token %q is not in the vocabulary", name(c["eos_token"]))
+		}
+		t.suffix = []int{t.eos}
+	}
 	return nil
 }

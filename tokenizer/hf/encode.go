@@ -11,7 +11,8 @@ import (
 // Encode returns the ids of text. Added tokens written in the text are
 // matched first (leftmost, longest), as Hugging Face's tokenizer does; the
 // rest is normalized, pre-tokenized and merged. addSpecial puts the
-// post-processor's tokens (e.g. BOS) in front.
+// post-processor's tokens (e.g. BOS) in front, and EOS last when
+// tokenizer_config.json says add_eos_token.
 func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 	var out []int
 	if addSpecial {
@@ -29,7 +30,11 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) []int {
 		i += n
 		start = i
 	}
-	return t.encodeSegment(out, text[start:])
+	out = t.encodeSegment(out, text[start:])
+	if addSpecial {
+		out = append(out, t.suffix...)
+	}
+	return out
 }
 
 // addedAt returns the longest added token at text[i:], or n = 0.

@@ -2,9 +2,7 @@ package hf
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,25 +24,11 @@ type goldenCase struct {
 
 func loadTestdata(tb testing.TB, name string) *Tokenizer {
 	tb.Helper()
-	dir := filepath.Join("testdata", name)
-	f, err := os.Open(filepath.Join(dir, "tokenizer.json.gz"))
+	cfg, err := os.ReadFile(filepath.Join("testdata", name, "tokenizer_config.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg, err := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	t, err := Parse(data, cfg)
+	t, err := Parse(rawTokenizerJSON(tb, name), cfg)
 	if err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}

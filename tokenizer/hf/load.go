@@ -22,6 +22,7 @@ type Tokenizer struct {
 	addedByFirst [256][]int // indexes into added by the first byte of content
 	special      map[int]bool
 	prefix       []int // ids the post-processor puts before the text
+	suffix       []int // and after it (add_eos_token)
 	bos, eos     int
 	unk          int
 }
