@@ -48,7 +48,10 @@ func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, all []
 	tooLong := 0
 	for i, ep := range all {
 		other := others.For(ep, c.Seed)
-		p, ch, rj := codec.Encode(ep, other)
+		p, ch, rj, err := codec.Encode(ep, other)
+		if err != nil {
+			return judge.Summary{}, 0, 0, fmt.Errorf("episode %d (user %s): %w", i, ep.User, err)
+		}
 		if codec.Variant == episode.COT && ep.Query.RejectedDescription == "" && other == "" {
 			return judge.Summary{}, 0, 0, fmt.Errorf("episode %d (user %s): the cot rejected completion needs another user's description and there is none", i, ep.User)
 		}

@@ -31,7 +31,9 @@ import (
 	"io"
 	"strings"
 
+	"fspo/fewshot"
 	"fspo/judge"
+	"fspo/tokenizer"
 )
 
 // The methods compared (METHOD.md §4), in report order.
@@ -76,10 +78,14 @@ type Rewarder interface {
 // Config is one evaluation. The zero value of a field means its default
 // (Defaults); Runs and Refs are keyed by method name.
 type Config struct {
-	Data      string            // folder with preferences.jsonl and manifest.json
-	Base      string            // base model checkpoint (llama2.c .bin or model.fspo)
-	Tokenizer string            // tokenizer file of the base model
-	Runs      map[string]string // trained methods: run folder (holding model.fspo) or model file
+	Data      string // folder with preferences.jsonl and manifest.json
+	Base      string // base model checkpoint (llama2.c .bin or model.fspo)
+	Tokenizer string // tokenizer file of the base model (llama2.c's format)
+	// Codec, when set, is the base model's tokenizer instead of Tokenizer's
+	// file (a Hugging Face or GGUF model's), and Chat its chat format.
+	Codec tokenizer.Codec   `json:"-"`
+	Chat  *fewshot.Chat     `json:"-"`
+	Runs  map[string]string // trained methods: run folder (holding model.fspo) or model file
 	// Refs overrides the reference model of a preference-trained method
 	// (run folder or model file); see reference.go for the defaults.
 	Refs map[string]string
@@ -140,7 +146,7 @@ func (c Config) Validate() error {
 	if c.Base == "" {
 		bad = append(bad, "base: missing (the base model checkpoint)")
 	}
-	if c.Tokenizer == "" {
+	if c.Tokenizer == "" && c.Codec == nil {
 		bad = append(bad, "tokenizer: missing")
 	}
 	if c.Out == "" {

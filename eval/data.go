@@ -95,12 +95,12 @@ type caps struct {
 	description int // longest description
 }
 
-func measureCaps(tok *tokenizer.Tokenizer, train map[string][]dataset.Record) (caps, error) {
+func measureCaps(tok tokenizer.Codec, train map[string][]dataset.Record) (caps, error) {
 	var c caps
 	for _, recs := range train {
 		for _, r := range recs {
-			c.response = max(c.response, len(tok.Encode(r.Chosen, false, false)), len(tok.Encode(r.Rejected, false, false)))
-			c.description = max(c.description, len(tok.Encode(r.Description, false, false)), len(tok.Encode(r.RejectedDescription, false, false)))
+			c.response = max(c.response, len(tok.Encode(r.Chosen, false)), len(tok.Encode(r.Rejected, false)))
+			c.description = max(c.description, len(tok.Encode(r.Description, false)), len(tok.Encode(r.RejectedDescription, false)))
 		}
 	}
 	if c.response == 0 {

@@ -43,22 +43,28 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			}
 		}
 	}
-	tok, err := tokenizer.Load(c.Tokenizer)
-	if err != nil {
-		return nil, fmt.Errorf("eval: %w", err)
-	}
 	base, err := ms.load(c.Base)
 	if err != nil {
 		return nil, fmt.Errorf("eval base: %w", err)
 	}
-	if err := tok.CheckVocab(base.model.Config.Vocab); err != nil {
-		return nil, fmt.Errorf("eval: base model %s with tokenizer %s: %w", base.path, c.Tokenizer, err)
+	tok := c.Codec
+	if tok == nil {
+		l2c, err := tokenizer.Load(c.Tokenizer)
+		if err != nil {
+			return nil, fmt.Errorf("eval: %w", err)
+		}
+		if err := l2c.CheckVocab(base.model.Config.Vocab); err != nil {
+			return nil, fmt.Errorf("eval: base model %s with tokenizer %s: %w", base.path, c.Tokenizer, err)
+		}
+		tok = tokenizer.Llama2C(l2c)
+	} else if tok.VocabSize() > base.model.Config.Vocab {
+		return nil, fmt.Errorf("eval: base model %s has %d embedding rows, fewer than its tokenizer's %d tokens", base.path, base.model.Config.Vocab, tok.VocabSize())
 	}
 	cp, err := measureCaps(tok, d.train)
 	if err != nil && c.MaxTokens == 0 {
 		return nil, err
 	}
-	g := &generator{cfg: c, tok: tok, layout: layout, caps: cp}
+	g := &generator{cfg: c, tok: tok, chat: c.Chat, layout: layout, caps: cp}
 	rep := newReport(c, judgeName(c.Judge), d, g)
 	c.progress("%d held-out users, %d queries, token cap %d", len(d.test), len(d.episodes), g.maxTokens(episode.Plain))
 

@@ -42,24 +42,26 @@ type response struct {
 // generator turns episodes into prompts and generates responses.
 type generator struct {
 	cfg    Config
-	tok    *tokenizer.Tokenizer
+	tok    tokenizer.Codec
+	chat   *fewshot.Chat // nil for a base model
 	layout episode.Layout
 	caps   caps
 }
 
 func (g *generator) codec(v episode.Variant) fewshot.Codec {
-	return fewshot.Codec{Tok: g.tok, Variant: v, Layout: g.layout}
+	return fewshot.Codec{Tok: g.tok, Chat: g.chat, Variant: v, Layout: g.layout}
 }
 
 // prompt is the token sequence generation continues: BOS and the query's
 // text for the raw job, else BOS, the variant's prompt and the completion
 // header (forced, as every training completion starts with it).
-func (g *generator) prompt(v episode.Variant, ep episode.Episode) []int {
+func (g *generator) prompt(v episode.Variant, ep episode.Episode) ([]int, error) {
 	if v == "" {
-		return g.tok.Encode(ep.Query.Prompt, true, false)
+		return g.tok.Encode(ep.Query.Prompt, true), nil
 	}
 	c := g.codec(v)
-	return append(c.Prompt(ep.Shots, ep.Query.Prompt, ep.Query.Description), c.Header()...)
+	p, err := c.Prompt(ep.Shots, ep.Query.Prompt, ep.Query.Description)
+	return append(p, c.Header()...), err
 }
 
 // maxTokens is the cap on generated tokens: the longest training response,
@@ -85,7 +87,10 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 	prompts := make([][]int, 0, len(eps)*j.k)
 	var limited []bool
 	for i, ep := range eps {
-		p := g.prompt(j.variant, ep)
+		p, err := g.prompt(j.variant, ep)
+		if err != nil {
+			return nil, fmt.Errorf("eval %s: episode %d (user %s): %w", j.method, i, ep.User, err)
+		}
 		// Room for the response: the model's context after the prompt. A
 		// prompt that leaves less than the cap is generated within the
 		// context (model.GenerateBatch stops there) and counted; one that
@@ -101,9 +106,9 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 			limited = append(limited, contextLimited)
 		}
 	}
-	opt := model.GenOptions{MaxTokens: limit, Temperature: float32(g.cfg.Temperature), TopP: float32(g.cfg.TopP), StopAtBOS: true}
-	seed := seedFor(g.cfg.Seed, j.method)
 	codec := g.codec(j.variant)
+	opt := model.GenOptions{MaxTokens: limit, Temperature: float32(g.cfg.Temperature), TopP: float32(g.cfg.TopP), Stop: codec.Stop(true)}
+	seed := seedFor(g.cfg.Seed, j.method)
 	gens := make([]model.Generated, 0, len(prompts))
 	t0 := time.Now()
 	for lo := 0; lo < len(prompts); lo += chunk {
@@ -137,7 +142,7 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 					r.ParseError = err.Error()
 				}
 			}
-			r.Tokens = len(g.tok.Encode(r.Text, false, false))
+			r.Tokens = len(g.tok.Encode(r.Text, false))
 			res[i][s] = r
 		}
 	}

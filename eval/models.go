@@ -8,6 +8,8 @@ import (
 
 	"fspo/ckpt"
 	"fspo/episode"
+	"fspo/gguf"
+	"fspo/hf"
 	"fspo/model"
 	"fspo/modelpath"
 	"fspo/pref"
@@ -43,7 +45,7 @@ func modelFile(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("model %s: %w", path, err)
 	}
-	if !st.IsDir() {
+	if !st.IsDir() || hf.IsFolder(path) {
 		return filepath.Abs(path)
 	}
 	f := filepath.Join(path, modelpath.CheckpointFile)
@@ -81,6 +83,14 @@ func (ms *models) load(path string) (*loaded, error) {
 		}
 		if l.card, _, err = runcard.FromMeta(cp.Meta); err != nil {
 			return nil, fmt.Errorf("load model %s: %w", file, err)
+		}
+	} else if hf.IsFolder(file) {
+		if l.model, _, err = hf.Load(file); err != nil {
+			return nil, err
+		}
+	} else if gguf.IsGGUF(file) {
+		if l.model, _, err = gguf.Load(file); err != nil {
+			return nil, err
 		}
 	} else if l.model, err = model.Load(file); err != nil {
 		return nil, err

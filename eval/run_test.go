@@ -310,10 +310,16 @@ func TestRunContextLimited(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &generator{cfg: c, tok: tok, layout: episode.Compact}
+	g := &generator{cfg: c, tok: tokenizer.Llama2C(tok), layout: episode.Compact}
 	longest := 0
 	for _, ep := range d.episodes {
-		longest = max(longest, len(g.prompt(episode.Plain, ep)), len(g.prompt(episode.COT, ep)))
+		for _, v := range []episode.Variant{episode.Plain, episode.COT} {
+			p, err := g.prompt(v, ep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			longest = max(longest, len(p))
+		}
 	}
 	c.MaxTokens = 512 - longest
 	c.Runs = map[string]string{FSPO: f.runs[FSPO], FSPOCOT: f.runs[FSPOCOT]}

@@ -22,7 +22,7 @@ func TestRoundTrip(t *testing.T) {
 	tok := loadTok(t)
 	for _, v := range []episode.Variant{episode.Plain, episode.COT, episode.Oracle} {
 		for _, l := range []episode.Layout{episode.Compact, episode.Paper} {
-			c := Codec{Tok: tok, Variant: v, Layout: l}
+			c := Codec{Tok: tokenizer.Llama2C(tok), Variant: v, Layout: l}
 			resp := "Once upon a time, there was a dog named Max.\nHe was happy."
 			desc := "Likes dogs and happy endings; dislikes the rain."
 			comp := c.Completion(resp, desc)
@@ -55,8 +55,11 @@ func TestEncodeEpisode(t *testing.T) {
 		return dataset.Record{User: "u", Prompt: p, Chosen: c, Rejected: r, Description: "likes cats", RejectedDescription: "likes dogs"}
 	}
 	ep := episode.Episode{User: "u", Shots: []dataset.Record{rec("One day,", "a cat sat.", "a dog ran.")}, Query: rec("Once upon a time,", "the cat slept.", "the dog barked.")}
-	c := Codec{Tok: tok, Variant: episode.COT, Layout: episode.Compact}
-	p, ch, rj := c.Encode(ep, "")
+	c := Codec{Tok: tokenizer.Llama2C(tok), Variant: episode.COT, Layout: episode.Compact}
+	p, ch, rj, err := c.Encode(ep, "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if p[0] != model.BOS {
 		t.Fatal("prompt does not start with BOS")
 	}
@@ -74,7 +77,7 @@ func TestEncodeEpisode(t *testing.T) {
 // past the separator, is not found before the separator is complete, and
 // the first separator counts.
 func TestDescriptionEnd(t *testing.T) {
-	c := Codec{Tok: loadTok(t), Variant: episode.COT, Layout: episode.Compact}
+	c := Codec{Tok: tokenizer.Llama2C(loadTok(t)), Variant: episode.COT, Layout: episode.Compact}
 	desc := c.Completion("", "Loves cats.")[len(c.Header()):] // description, separator, EOS
 	desc = desc[:len(desc)-1]
 	comp := c.Completion("A cat sat.", "Loves cats.")[len(c.Header()):]

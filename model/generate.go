@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"fspo/tensor"
 )
@@ -22,12 +23,24 @@ type GenOptions struct {
 	// StopAtBOS also ends a sequence at BOS, as llama2.c's run does (its
 	// stories separate documents with BOS).
 	StopAtBOS bool
+	// Stop, when not nil, lists the token ids that end a sequence instead
+	// of EOS (and BOS): a chat model's end-of-turn tokens, or the EOS id of
+	// a tokenizer other than llama2.c's.
+	Stop []int
+}
+
+// Stops reports whether tok ends a sequence.
+func (o *GenOptions) Stops(tok int) bool {
+	if o.Stop != nil {
+		return slices.Contains(o.Stop, tok)
+	}
+	return tok == EOS || (o.StopAtBOS && tok == BOS)
 }
 
 // Generated is one sequence's output.
 type Generated struct {
 	Tokens       []int  // new tokens, without the stop token
-	FinishReason string // "stop" (EOS/BOS) or "length"
+	FinishReason string // "stop" (a stop token) or "length"
 }
 
 // Generate continues prompt (token ids, normally starting with BOS). emit,
@@ -92,7 +105,7 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 		steps = steps[:0]
 		for _, i := range active {
 			tok := samplers[i].Sample(logits[i])
-			if tok == EOS || (opt.StopAtBOS && tok == BOS) {
+			if opt.Stops(tok) {
 				out[i].FinishReason = "stop"
 				continue
 			}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 )
@@ -141,18 +142,47 @@ func fromLegacy(meta map[string]string) (*Card, bool, error) {
 	return c, true, nil
 }
 
-// FileSHA256 is the hex SHA-256 of a file's bytes.
+// FileSHA256 is the hex SHA-256 of a file's bytes; of a folder (a Hugging
+// Face model), of its files' names and bytes in name order.
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	st, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
-	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if !st.IsDir() {
+		if err := hashFile(h, path); err != nil {
+			return "", err
+		}
+		return hex.EncodeToString(h.Sum(nil)), nil
+	}
+	// a model folder: the names and contents of its files, in name order
+	entries, err := os.ReadDir(path)
+	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		fmt.Fprintf(h, "%s\x00", e.Name())
+		if err := hashFile(h, filepath.Join(path, e.Name())); err != nil {
+			return "", err
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func hashFile(h io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("hash %s: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("hash %s: %w", path, err)
+	}
+	return nil
 }
 
 // Build is the version of the running fspo: the module version and, when

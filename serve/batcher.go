@@ -110,7 +110,7 @@ func (b *Batcher) step(active []*seq) []*seq {
 	next := live[:0]
 	for _, s := range live {
 		tok := s.sampler.Sample(s.logits)
-		if tok == model.EOS || (s.opt.StopAtBOS && tok == model.BOS) {
+		if s.opt.Stops(tok) {
 			s.out.FinishReason = "stop"
 			s.finish(nil)
 			continue

@@ -37,7 +37,7 @@ func TestBatcherMatchesGenerate(t *testing.T) {
 	}
 	var jobs []job
 	for i := range 12 {
-		p := tok.Encode(fmt.Sprintf("Once upon a time, there was a %s", []string{"cat", "dog", "girl", "big tree"}[i%4]), true, false)
+		p := tok.Encode(fmt.Sprintf("Once upon a time, there was a %s", []string{"cat", "dog", "girl", "big tree"}[i%4]), true)
 		jobs = append(jobs, job{p, model.GenOptions{MaxTokens: 20 + 7*i, Temperature: float32(i%3) * 0.5, TopP: 0.9, Seed: uint64(100 + i), StopAtBOS: true}})
 	}
 	want := make([]model.Generated, len(jobs))
@@ -89,7 +89,7 @@ func TestBatcherCancelAndStop(t *testing.T) {
 	runCtx, stop := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { b.Run(runCtx); close(stopped) }()
-	p := tok.Encode("Once upon a time", true, false)
+	p := tok.Encode("Once upon a time", true)
 
 	// A cancelled request ends early; a concurrent one is unaffected.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -129,7 +129,7 @@ func TestBatcherCancelAndStop(t *testing.T) {
 // on its own (model.Generate in parallel) or through the batch.
 func BenchmarkConcurrentGeneration(b *testing.B) {
 	e, _ := storiesEngine(b, episode.Plain)
-	p := e.Codec.Tok.Encode("Once upon a time, there was a cat", true, false)
+	p := e.Codec.Tok.Encode("Once upon a time, there was a cat", true)
 	run := func(b *testing.B, gen func(context.Context, []int, model.GenOptions, func(int) bool) (model.Generated, error)) {
 		for range b.N {
 			var wg sync.WaitGroup

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -70,7 +69,7 @@ func (e *ModelEngine) codecFor(personalize bool) fewshot.Codec {
 // and reserve tokens do not fit the context. It returns the shots kept.
 func (e *ModelEngine) prompt(c fewshot.Codec, shots []Shot, question string, raw bool, reserve int) ([]int, int, error) {
 	if raw {
-		p := c.Tok.Encode(question, true, false)
+		p := c.Tok.Encode(question, true)
 		if len(p)+reserve > e.Model.Positions() {
 			return nil, 0, fmt.Errorf("%w: the question has %d tokens; with %d to generate that exceeds the model's %d positions", ErrInvalid, len(p), reserve, e.Model.Positions())
 		}
@@ -78,7 +77,11 @@ func (e *ModelEngine) prompt(c fewshot.Codec, shots []Shot, question string, raw
 	}
 	for drop := 0; drop <= len(shots); drop++ {
 		kept := shots[drop:]
-		p := append(c.Prompt(toRecords(kept), question, ""), c.Header()...)
+		p, err := c.Prompt(toRecords(kept), question, "")
+		if err != nil {
+			return nil, 0, fmt.Errorf("engine %s: %w", e.Label, err)
+		}
+		p = append(p, c.Header()...)
 		if len(p)+reserve <= e.Model.Positions() {
 			return p, len(kept), nil
 		}
@@ -102,7 +105,7 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 	if c.Variant == episode.COT && !raw {
 		var desc []int
 		found := false
-		g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: e.Model.Positions() / 4, StopAtBOS: true}, func(tok int) bool {
+		g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: e.Model.Positions() / 4, Stop: c.Stop(true)}, func(tok int) bool {
 			desc = append(desc, tok)
 			found = c.DescriptionEnd(desc) >= 0
 			return !found
@@ -119,25 +122,23 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 		}
 		p = append(slices.Clip(p), g.Tokens...)
 	}
-	first := true
 	var streamErr error
-	emit := func(tok int) bool {
-		if req.Stream == nil || tok == model.EOS || tok == model.BOS {
-			return true
+	stream := c.NewStream()
+	send := func(piece string) bool {
+		if piece != "" && streamErr == nil {
+			streamErr = req.Stream(piece)
 		}
-		piece := c.Tok.Decode(0, tok)
-		if first {
-			piece, first = strings.TrimPrefix(piece, " "), false
-		}
-		if piece != "" {
-			if streamErr = req.Stream(piece); streamErr != nil {
-				return false
-			}
-		}
-		return true
+		return streamErr == nil
+	}
+	var emit func(int) bool
+	if req.Stream != nil {
+		emit = func(tok int) bool { return send(stream.Push(tok)) }
 	}
 	g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP,
-		Seed: req.Seed, StopAtBOS: true}, emit)
+		Seed: req.Seed, Stop: c.Stop(true)}, emit)
+	if err == nil && req.Stream != nil {
+		send(stream.Flush())
+	}
 	if err != nil {
 		return Answer{}, fmt.Errorf("engine %s: %w", e.Label, err)
 	}

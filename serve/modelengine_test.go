@@ -28,7 +28,7 @@ func storiesEngine(t testing.TB, v episode.Variant) (*serve.ModelEngine, modelpa
 		t.Fatal(err)
 	}
 	return &serve.ModelEngine{Label: "stories260K", Model: m, RawBase: true,
-		Codec: fewshot.Codec{Tok: tok, Variant: v, Layout: episode.Compact}}, p
+		Codec: fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: v, Layout: episode.Compact}}, p
 }
 
 // TestModelEngineGreedyMatchesReference: the raw base answer, greedy, is
@@ -38,7 +38,7 @@ func TestModelEngineGreedyMatchesReference(t *testing.T) {
 	e, _ := storiesEngine(t, episode.Plain)
 	ref := testenv.Reference(t, "reference-greedy-cat-n100.txt")
 	const prompt = "Once upon a time, there was a cat"
-	n := len(e.Codec.Tok.Encode(prompt, true, false))
+	n := len(e.Codec.Tok.Encode(prompt, true))
 	var streamed strings.Builder
 	a, err := e.Answer(context.Background(), serve.AnswerRequest{Question: prompt, MaxTokens: 100 - n + 1, Temperature: 0, TopP: 1,
 		Stream: func(s string) error { streamed.WriteString(s); return nil }})

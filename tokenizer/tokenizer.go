@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 )
 
 // Special token ids shared by every llama2.c vocabulary.
@@ -104,14 +105,42 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if len(t.pieces) < MinVocab {
 		return nil, fmt.Errorf("offset %d: vocabulary has %d tokens, fewer than the %d needed for <unk>, BOS, EOS and the 256 byte fallbacks", off, len(t.pieces), MinVocab)
 	}
+	if err := t.finish(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// FromPieces builds a tokenizer from its pieces and merge scores (e.g. a
+// GGUF file's tokenizer.ggml.tokens and .scores, spaces written as spaces),
+// laid out as llama2.c's: <unk>, BOS, EOS, then the 256 byte fallbacks.
+func FromPieces(pieces []string, scores []float32) (*Tokenizer, error) {
+	if len(pieces) != len(scores) {
+		return nil, fmt.Errorf("vocabulary: %d pieces but %d scores", len(pieces), len(scores))
+	}
+	if len(pieces) < MinVocab {
+		return nil, fmt.Errorf("vocabulary has %d tokens, fewer than the %d needed for <unk>, BOS, EOS and the 256 byte fallbacks", len(pieces), MinVocab)
+	}
+	t := &Tokenizer{pieces: slices.Clone(pieces), scores: slices.Clone(scores), spaceID: -1}
+	for _, p := range pieces {
+		t.maxTokenLength = max(t.maxTokenLength, len(p))
+	}
+	if err := t.finish(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// finish checks the byte fallbacks and indexes the vocabulary.
+func (t *Tokenizer) finish() error {
 	for b := 0; b < 256; b++ {
 		id := byteOffset + b
 		if want := fmt.Sprintf("<0x%02X>", b); t.pieces[id] != want {
-			return nil, fmt.Errorf("token %d: piece %q, want the byte fallback %q", id, t.pieces[id], want)
+			return fmt.Errorf("token %d: piece %q, want the byte fallback %q", id, t.pieces[id], want)
 		}
 	}
 	t.index()
-	return t, nil
+	return nil
 }
 
 // index builds the piece lookup and the pair-merge table.

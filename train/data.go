@@ -92,7 +92,10 @@ func Prepare(d Data, codec fewshot.Codec, maxPositions int) ([]Item, DataStats, 
 	st.PromptTokens[0], st.CompletionTokens[0] = 1<<30, 1<<30
 	var sumP, sumC int
 	for _, ep := range eps {
-		p, c, r := codec.Encode(ep, others.For(ep, d.Seed))
+		p, c, r, err := codec.Encode(ep, others.For(ep, d.Seed))
+		if err != nil {
+			return nil, st, fmt.Errorf("user %s: %w", ep.User, err)
+		}
 		need := fewshot.Positions(p, c, r)
 		if need > maxPositions {
 			tooLong = append(tooLong, fmt.Sprintf("user %s (%d positions)", ep.User, need))

@@ -54,7 +54,7 @@ func TestPrepare(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := writeData(t)
-	codec := fewshot.Codec{Tok: tok, Variant: episode.Plain, Layout: episode.Compact}
+	codec := fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: episode.Plain, Layout: episode.Compact}
 	d := Data{Dir: dir, Variant: episode.Plain, Layout: episode.Compact, Shots: 2, Seed: 1}
 	// u0's episodes need ~600 positions: an error naming the problem, unless dropping them is allowed
 	if _, _, err := Prepare(d, codec, 512); err == nil || !strings.Contains(err.Error(), "do not fit") {

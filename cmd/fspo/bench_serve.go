@@ -161,7 +161,7 @@ func (res *benchServeResult) print(w io.Writer) {
 // benchEngine is the model engine fspo serve would use, with a batcher of
 // batch generations (none for 0) running until stop.
 func benchEngine(m *model.Model, tok *tokenizer.Tokenizer, batch int) (eng *serve.ModelEngine, stop func()) {
-	eng = &serve.ModelEngine{Label: "fspo", Model: m, Codec: fewshot.Codec{Tok: tok, Variant: episode.Plain, Layout: episode.Compact}}
+	eng = &serve.ModelEngine{Label: "fspo", Model: m, Codec: fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: episode.Plain, Layout: episode.Compact}}
 	bctx, stop := context.WithCancel(context.Background())
 	if batch > 0 {
 		eng.Batcher = serve.NewBatcher(m, batch)

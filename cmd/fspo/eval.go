@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"fspo/eval"
+	"fspo/gguf"
 	"fspo/judge"
 	"fspo/llm"
 	"fspo/modelpath"
@@ -63,11 +64,19 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	if *quick {
 		c.Queries, c.OracleK = 2, 4
 	}
-	paths, err := modelpath.Resolve(*base, env.Getenv)
-	if err != nil {
-		return err
+	if *base != "" && (exists(filepath.Join(*base, "tokenizer.json")) || gguf.IsGGUF(*base)) {
+		lm, err := loadLM(env, *base) // a Hugging Face or GGUF model: its tokenizer and chat format
+		if err != nil {
+			return err
+		}
+		c.Base, c.Codec, c.Chat = *base, lm.Tok, lm.Chat
+	} else {
+		paths, err := modelpath.Resolve(*base, env.Getenv)
+		if err != nil {
+			return err
+		}
+		c.Base, c.Tokenizer = paths.Checkpoint, paths.Tokenizer
 	}
-	c.Base, c.Tokenizer = paths.Checkpoint, paths.Tokenizer
 	c.Runs, c.Refs = map[string]string{}, map[string]string{}
 	for m, p := range runs {
 		if *p != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"fspo/fewshot"
 	"fspo/model"
 )
 
@@ -30,40 +31,59 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	if *temp < 0 || *topp <= 0 || *topp > 1 {
 		return fmt.Errorf("%w: fspo generate: --temperature must be ≥ 0 and --topp in (0,1]", errUsage)
 	}
-	m, tok, err := loadModel(env, *modelFlag)
+	lm, err := loadLM(env, *modelFlag)
 	if err != nil {
 		return err
 	}
+	m := lm.Model
 	if *steps <= 0 || *steps > m.Positions() {
 		*steps = m.Positions()
 	}
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano())
 	}
-	ids := tok.Encode(*prompt, true, false)
+	ids := lm.Tok.Encode(*prompt, true)
+	if len(ids) == 0 { // a tokenizer that adds no BOS, and no prompt
+		return fmt.Errorf("%w: fspo generate: this model's tokenizer adds no BOS: give a --prompt", errUsage)
+	}
 	if len(ids) >= m.Positions() {
 		return fmt.Errorf("prompt has %d tokens; the model's context is %d positions", len(ids), m.Positions())
 	}
 	w := bufio.NewWriter(env.Stdout)
 	defer w.Flush()
-	prev := ids[0]
-	for _, t := range ids[1:] {
-		w.WriteString(tok.DecodePrintable(prev, t))
-		prev = t
+	// llama2.c's model: run.c's exact output; others: the decoded text
+	var write func(t int)
+	stream := fewshot.Codec{Tok: lm.Tok}.NewStream()
+	if lm.L2C != nil {
+		prev := ids[0]
+		for _, t := range ids[1:] {
+			w.WriteString(lm.L2C.DecodePrintable(prev, t))
+			prev = t
+		}
+		write = func(t int) { w.WriteString(lm.L2C.DecodePrintable(prev, t)); prev = t }
+	} else {
+		w.WriteString(*prompt)
+		write = func(t int) { w.WriteString(stream.Push(t)) }
 	}
 	start := time.Now()
 	n := 0
-	opt := model.GenOptions{MaxTokens: *steps - len(ids) + 1, Temperature: float32(*temp), TopP: float32(*topp), Seed: *seed, StopAtBOS: true}
+	opt := model.GenOptions{MaxTokens: *steps - len(ids) + 1, Temperature: float32(*temp), TopP: float32(*topp), Seed: *seed,
+		Stop: fewshot.Codec{Tok: lm.Tok}.Stop(true)}
+	if lm.Chat != nil {
+		opt.Stop = lm.Chat.Stop
+	}
 	if opt.MaxTokens <= 0 {
 		w.WriteString("\n")
 		return nil
 	}
 	_, err = m.Generate(ctx, ids, opt, func(t int) bool {
-		w.WriteString(tok.DecodePrintable(prev, t))
-		prev = t
+		write(t)
 		n++
 		return true
 	})
+	if lm.L2C == nil {
+		w.WriteString(stream.Flush())
+	}
 	w.WriteString("\n")
 	if err != nil {
 		return err

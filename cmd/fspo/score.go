@@ -21,19 +21,21 @@ type scoreResult struct {
 func runScore(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "score", "[--model M] --text T [--json]")
 	modelFlag := fs.String("model", "", "checkpoint file, model folder or name")
-	text := fs.String("text", "", "text to score (BOS is prepended)")
+	text := fs.String("text", "", "text to score (the first token is the context of the rest)")
 	asJSON := fs.Bool("json", false, `print {"tokens", "logprobs", "sum_logprob"} as JSON`)
+	raw := fs.Bool("raw", false, "add no special tokens (by default the tokenizer's BOS, as its post-processor or add_bos_token says)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *text == "" {
 		return fmt.Errorf("%w: fspo score: --text is required", errUsage)
 	}
-	m, tok, err := loadModel(env, *modelFlag)
+	lm, err := loadLM(env, *modelFlag)
 	if err != nil {
 		return err
 	}
-	ids := tok.Encode(*text, true, false)
+	m, tok := lm.Model, lm.Tok
+	ids := tok.Encode(*text, !*raw)
 	if len(ids) > m.Positions() {
 		return fmt.Errorf("text has %d tokens; the model's context is %d positions", len(ids), m.Positions())
 	}

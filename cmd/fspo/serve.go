@@ -101,17 +101,18 @@ type engineLoader struct {
 
 // load loads one engine and returns the prompt it serves with.
 func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prompt, error) {
-	m, tok, paths, err := loadModelPaths(ld.env, path)
+	lm, err := loadLM(ld.env, path)
 	if err != nil {
 		return nil, runcard.Prompt{}, err
 	}
-	p, err := servePrompt(ld.env, paths.Checkpoint, ld.given, ld.force)
+	m := lm.Model
+	p, err := servePrompt(ld.env, lm.Paths.Checkpoint, ld.given, ld.force)
 	if err != nil {
 		return nil, p, err
 	}
 	v, _ := episode.ParseVariant(p.Variant)
 	lay, _ := episode.ParseLayout(p.Layout)
-	e := &serve.ModelEngine{Label: name, Model: m, RawBase: ld.rawBase, Codec: fewshot.Codec{Tok: tok, Variant: v, Layout: lay}}
+	e := &serve.ModelEngine{Label: name, Model: m, RawBase: ld.rawBase, Codec: lm.codec(fewshot.Codec{Variant: v, Layout: lay})}
 	if ld.batch > 0 {
 		e.Batcher = serve.NewBatcher(m, ld.batch)
 		go e.Batcher.Run(ld.ctx)

@@ -18,6 +18,7 @@ import (
 	"fspo/fewshot"
 	"fspo/serve"
 	"fspo/store/sqlite"
+	"fspo/tokenizer"
 )
 
 const integAdminToken = "integration-admin-token-0123456789"
@@ -33,7 +34,7 @@ func storiesServer(t *testing.T) (string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng := &serve.ModelEngine{Label: "stories260K", Model: m, Codec: fewshot.Codec{Tok: tok, Variant: episode.Plain, Layout: episode.Compact},
+	eng := &serve.ModelEngine{Label: "stories260K", Model: m, Codec: fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: episode.Plain, Layout: episode.Compact},
 		Batcher: serve.NewBatcher(m, 16)}
 	bctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})

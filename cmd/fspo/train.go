@@ -93,11 +93,12 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	if err != nil {
 		return fmt.Errorf("%w: --layout: %v", errUsage, err)
 	}
-	m, tok, paths, err := loadModelPaths(env, tf.init)
+	lm, err := loadLM(env, tf.init)
 	if err != nil {
 		return err
 	}
-	codec := fewshot.Codec{Tok: tok, Variant: v, Layout: layout}
+	m := lm.Model
+	codec := lm.codec(fewshot.Codec{Variant: v, Layout: layout})
 	items, st, err := train.Prepare(train.Data{Dir: tf.data, Variant: v, Layout: layout, Shots: tf.shots, Passes: tf.passes, Seed: tf.cfg.Seed, MaxDropped: tf.maxDropped}, codec, m.Positions())
 	if err != nil {
 		return err
@@ -118,10 +119,10 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 		return err
 	}
 	// the run folder is a model folder of its own: its tokenizer travels with it
-	if err := copyFile(paths.Tokenizer, filepath.Join(tf.out, filepath.Base(paths.Tokenizer))); err != nil {
+	if err := lm.carryTokenizer(tf.out); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	card, err := newCard(paths.Checkpoint, tf.data, runcard.Prompt{Template: runcard.TemplateEpisode, Variant: string(v), Layout: layout.Name, Shots: tf.shots})
+	card, err := newCard(lm.Paths.Checkpoint, tf.data, runcard.Prompt{Template: runcard.TemplateEpisode, Variant: string(v), Layout: layout.Name, Shots: tf.shots})
 	if err != nil {
 		return err
 	}

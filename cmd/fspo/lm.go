@@ -1,0 +1,228 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"fspo/fewshot"
+	"fspo/gguf"
+	"fspo/hf"
+	"fspo/model"
+	"fspo/modelpath"
+	"fspo/tokenizer"
+	"fspo/tokenizer/chat"
+	tokhf "fspo/tokenizer/hf"
+)
+
+// lmodel is a loaded model with what writing and reading its text takes.
+type lmodel struct {
+	*model.Model
+	Tok tokenizer.Codec
+	// L2C is llama2.c's tokenizer of a llama2.c-vocabulary model (run.c's
+	// exact text output and the stories synthesizer use it); nil otherwise.
+	L2C *tokenizer.Tokenizer
+	// Chat is a chat model's conversation format (from its chat template);
+	// nil for a base model.
+	Chat *fewshot.Chat
+	// GGUF is the vocabulary of a model read from GGUF, which its run
+	// folders carry along; nil otherwise.
+	GGUF  *gguf.Tokenizer
+	Paths modelpath.Paths
+}
+
+// tokenizerFiles are the files of a Hugging Face tokenizer a run folder
+// carries along.
+var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "generation_config.json"}
+
+// carryTokenizer writes what loading a run folder of this model needs
+// besides model.fspo into dir: the tokenizer files.
+func (l *lmodel) carryTokenizer(dir string) error {
+	switch {
+	case l.L2C != nil:
+		return copyFile(l.Paths.Tokenizer, filepath.Join(dir, filepath.Base(l.Paths.Tokenizer)))
+	case l.GGUF != nil:
+		return gguf.WriteTokenizer(filepath.Join(dir, gguf.TokenizerFile), l.GGUF)
+	}
+	src := filepath.Dir(l.Paths.Tokenizer)
+	for _, name := range tokenizerFiles {
+		if exists(filepath.Join(src, name)) {
+			if err := copyFile(filepath.Join(src, name), filepath.Join(dir, name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// codec is the fewshot codec of the model for a variant and layout.
+func (m *lmodel) codec(c fewshot.Codec) fewshot.Codec {
+	c.Tok, c.Chat = m.Tok, m.Chat
+	return c
+}
+
+// loadLM resolves --model and loads any supported model: a Hugging Face
+// folder with tokenizer.json (its chat template from tokenizer_config.json,
+// extra stop ids from generation_config.json), a GGUF file (its vocabulary
+// and tokenizer.chat_template), or a llama2.c / fspo checkpoint with its
+// llama2.c tokenizer.
+func loadLM(env *Env, flag string) (*lmodel, error) {
+	switch {
+	case flag != "" && exists(filepath.Join(flag, "tokenizer.json")):
+		return loadHFChat(flag)
+	case flag != "" && exists(filepath.Join(flag, gguf.TokenizerFile)):
+		m, err := model.Load(filepath.Join(flag, modelpath.CheckpointFile))
+		if err != nil {
+			return nil, err
+		}
+		meta, err := gguf.ReadTokenizerFile(filepath.Join(flag, gguf.TokenizerFile))
+		if err != nil {
+			return nil, err
+		}
+		return ggufDialect(m, meta, filepath.Join(flag, modelpath.CheckpointFile), filepath.Join(flag, gguf.TokenizerFile))
+	case flag != "" && gguf.IsGGUF(flag):
+		m, meta, err := gguf.Load(flag)
+		if err != nil {
+			return nil, err
+		}
+		return ggufDialect(m, meta, flag, flag)
+	}
+	m, tok, paths, err := loadModelPaths(env, flag)
+	if err != nil {
+		return nil, err
+	}
+	return &lmodel{Model: m, Tok: tokenizer.Llama2C(tok), L2C: tok, Paths: paths}, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// loadHFChat loads a folder with tokenizer.json: a Hugging Face model, or
+// a run folder (model.fspo) trained from one.
+func loadHFChat(dir string) (*lmodel, error) {
+	var m *model.Model
+	var err error
+	file := dir
+	if hf.IsFolder(dir) {
+		m, _, err = hf.Load(dir)
+	} else {
+		file = filepath.Join(dir, modelpath.CheckpointFile)
+		m, err = model.Load(file)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tok, err := tokhf.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &lmodel{Model: m, Tok: tok, Paths: modelpath.Paths{Checkpoint: file, Tokenizer: filepath.Join(dir, "tokenizer.json")}}
+	if err := l.checkVocab(); err != nil {
+		return nil, err
+	}
+	cfgPath := filepath.Join(dir, "tokenizer_config.json")
+	data, err := os.ReadFile(cfgPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return l, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var probe struct {
+		ChatTemplate json.RawMessage `json:"chat_template"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	if len(probe.ChatTemplate) == 0 || string(probe.ChatTemplate) == "null" {
+		return l, nil // a base model
+	}
+	tpl, err := chat.FromConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	stops, err := generationStops(filepath.Join(dir, "generation_config.json"))
+	if err != nil {
+		return nil, err
+	}
+	if l.Chat, err = fewshot.NewChat(tok, tpl, chat.Options{}, stops...); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	return l, nil
+}
+
+// generationStops reads eos_token_id (a number or a list) from
+// generation_config.json; none when the file is absent.
+func generationStops(path string) ([]int, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var c struct {
+		EOS json.RawMessage `json:"eos_token_id"`
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(c.EOS) == 0 || string(c.EOS) == "null" {
+		return nil, nil
+	}
+	var one int
+	if json.Unmarshal(c.EOS, &one) == nil {
+		return []int{one}, nil
+	}
+	var list []int
+	if err := json.Unmarshal(c.EOS, &list); err != nil {
+		return nil, fmt.Errorf("%s: eos_token_id: want a token id or a list of them, got %s", path, c.EOS)
+	}
+	return list, nil
+}
+
+// ggufDialect completes a model read from GGUF (or trained from one) with
+// the tokenizer and chat template of its GGUF metadata.
+func ggufDialect(m *model.Model, meta *gguf.Tokenizer, path, tokPath string) (*lmodel, error) {
+	if meta == nil {
+		return nil, fmt.Errorf("gguf %s: no tokenizer.ggml.model: the file carries no tokenizer", path)
+	}
+	tok, err := meta.Codec()
+	if err != nil {
+		return nil, fmt.Errorf("gguf %s: %w", path, err)
+	}
+	l := &lmodel{Model: m, Tok: tok, GGUF: meta, Paths: modelpath.Paths{Checkpoint: path, Tokenizer: tokPath}}
+	if err := l.checkVocab(); err != nil {
+		return nil, err
+	}
+	if meta.ChatTemplate == "" {
+		return l, nil
+	}
+	tpl, err := chat.Compile(meta.ChatTemplate)
+	if err != nil {
+		return nil, fmt.Errorf("gguf %s: tokenizer.chat_template: %w", path, err)
+	}
+	if meta.BOS >= 0 {
+		tpl.BOS = tok.Piece(meta.BOS)
+	}
+	if meta.EOS >= 0 {
+		tpl.EOS = tok.Piece(meta.EOS)
+	}
+	var extra []int
+	if meta.EOT >= 0 {
+		extra = append(extra, meta.EOT)
+	}
+	if l.Chat, err = fewshot.NewChat(tok, tpl, chat.Options{}, extra...); err != nil {
+		return nil, fmt.Errorf("gguf %s: tokenizer.chat_template: %w", path, err)
+	}
+	return l, nil
+}
+
+func (l *lmodel) checkVocab() error {
+	if n := l.Tok.VocabSize(); n > l.Config.Vocab {
+		return fmt.Errorf("model %s: the tokenizer %s has %d tokens but the embedding only %d rows", l.Paths.Checkpoint, l.Paths.Tokenizer, n, l.Config.Vocab)
+	}
+	return nil
+}
