@@ -2,6 +2,7 @@ package gguf
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"fspo/tokenizer"
@@ -36,15 +37,17 @@ func (t *Tokenizer) Codec() (tokenizer.Codec, error) {
 	return nil, fmt.Errorf("tokenizer.ggml.model %q: unsupported (llama, gpt2)", t.Model)
 }
 
-// prePatterns maps tokenizer.ggml.pre to the byte-level pre-tokenizer and
-// whether text is NFC-normalized first.
+// prePatterns maps tokenizer.ggml.pre to the byte-level pre-tokenizer,
+// whether text is NFC-normalized first, and whether a word already in the
+// vocabulary is one token (llama.cpp's ignore_merges for Llama 3).
 var prePatterns = map[string]struct {
-	pattern string
-	nfc     bool
+	pattern      string
+	nfc          bool
+	ignoreMerges bool
 }{
-	"llama-bpe": {tokhf.PatternLlama3, false},
-	"llama3":    {tokhf.PatternLlama3, false},
-	"qwen2":     {tokhf.PatternQwen2, true},
+	"llama-bpe": {tokhf.PatternLlama3, false, true},
+	"llama3":    {tokhf.PatternLlama3, false, true},
+	"qwen2":     {tokhf.PatternQwen2, true, false},
 }
 
 func (t *Tokenizer) byteLevel() (tokenizer.Codec, error) {
@@ -58,6 +61,9 @@ func (t *Tokenizer) byteLevel() (tokenizer.Codec, error) {
 		typ := int32(TokenNormal)
 		if t.TokenTypes != nil {
 			typ = t.TokenTypes[id]
+		}
+		if typ == TokenUnused {
+			continue // padding rows: never produced, never matched
 		}
 		if typ == TokenControl || typ == TokenUserDefined {
 			added = append(added, tokhf.AddedToken{ID: id, Content: p, Special: typ == TokenControl})
@@ -80,6 +86,7 @@ func (t *Tokenizer) byteLevel() (tokenizer.Codec, error) {
 	if err := tok.UseByteLevel(pre.pattern, pre.nfc); err != nil {
 		return nil, err
 	}
+	tok.SetIgnoreMerges(pre.ignoreMerges)
 	addBOS := t.AddBOS != nil && *t.AddBOS
 	tok.SetSpecial(t.BOS, t.EOS, addBOS)
 	return tok, nil
@@ -96,4 +103,47 @@ func WriteTokenizer(path string, t *Tokenizer) error {
 	w.Add("general.architecture", "tokenizer")
 	w.KV = append(w.KV, t.metadata()...)
 	return w.WriteFile(path)
+}
+
+// FromHF is the GGUF metadata of a Hugging Face byte-level BPE tokenizer
+// (Llama 3, Qwen2/3, …) with the model's chat template: tokenizer.ggml.model
+// "gpt2" and the pre-tokenizer name llama.cpp gives its pattern. Ids up to
+// vocab (the embedding's rows) that the tokenizer does not use are written as
+// unused "[PADn]" tokens, as Qwen's GGUF files have them.
+func FromHF(tok *tokhf.Tokenizer, chatTemplate string, vocab int) (*Tokenizer, error) {
+	raw := tok.Raw()
+	pre := ""
+	for name, p := range prePatterns {
+		if p.pattern == raw.Pattern && p.nfc == raw.NFC && p.ignoreMerges == raw.IgnoreMerges && (pre == "" || name < pre) {
+			pre = name
+		}
+	}
+	if pre == "" {
+		return nil, fmt.Errorf("tokenizer: only byte-level BPE tokenizers with Llama 3's or Qwen2's pre-tokenizer (and their normalizer and ignore_merges) can be written to GGUF")
+	}
+	t := &Tokenizer{Model: "gpt2", Pre: pre, Tokens: raw.Pieces, TokenTypes: make([]int32, len(raw.Pieces)),
+		BOS: raw.BOS, EOS: raw.EOS, EOT: -1, PAD: -1, UNK: -1, ChatTemplate: chatTemplate}
+	for i := range t.TokenTypes {
+		t.TokenTypes[i] = TokenNormal
+		if special, added := raw.Added[i]; added {
+			t.TokenTypes[i] = TokenUserDefined
+			if special {
+				t.TokenTypes[i] = TokenControl
+			}
+		}
+	}
+	if vocab < len(t.Tokens) {
+		return nil, fmt.Errorf("tokenizer has %d tokens, more than the model's %d embedding rows", len(t.Tokens), vocab)
+	}
+	t.Tokens = slices.Clone(t.Tokens)
+	for id := len(t.Tokens); id < vocab; id++ {
+		t.Tokens = append(t.Tokens, fmt.Sprintf("[PAD%d]", id))
+		t.TokenTypes = append(t.TokenTypes, TokenUnused)
+	}
+	for _, m := range raw.Merges {
+		t.Merges = append(t.Merges, m[0]+" "+m[1])
+	}
+	addBOS, addEOS := raw.AddBOS, false
+	t.AddBOS, t.AddEOS = &addBOS, &addEOS
+	return t, nil
 }

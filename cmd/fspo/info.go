@@ -21,10 +21,11 @@ func runInfo(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	m, _, paths, err := loadModelPaths(env, *modelFlag)
+	lm, err := loadLM(env, *modelFlag)
 	if err != nil {
 		return err
 	}
+	m, paths := lm.Model, lm.Paths
 	card, err := runcard.Load(paths.Checkpoint)
 	if err != nil {
 		return err
@@ -40,6 +41,9 @@ func runInfo(ctx context.Context, env *Env, args []string) error {
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "model      %s\ntokenizer  %s\nparameters %d\nshape      %s\n", paths.Checkpoint, paths.Tokenizer, m.Config.NumParams(), shape)
+	if lm.Chat != nil {
+		fmt.Fprintf(w, "chat       end of turn %q, stops at %v\n", lm.Tok.Piece(lm.Chat.End), lm.Chat.Stop)
+	}
 	if card == nil {
 		_, err := fmt.Fprintln(w, "run card   none (not a model trained by fspo train)")
 		return err

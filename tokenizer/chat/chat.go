@@ -33,6 +33,7 @@ type ToolCall struct {
 // may refer to.
 type Template struct {
 	tpl      *jinja.Template
+	Source   string // the template's text
 	BOS, EOS string
 }
 
@@ -85,7 +86,7 @@ func Compile(src string) (*Template, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile chat template: %w", err)
 	}
-	return &Template{tpl: tpl}, nil
+	return &Template{tpl: tpl, Source: src}, nil
 }
 
 // Render renders the conversation.

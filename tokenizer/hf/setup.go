@@ -43,3 +43,8 @@ func (t *Tokenizer) SetSpecial(bos, eos int, addBOS bool) {
 		t.prefix = []int{bos}
 	}
 }
+
+// SetIgnoreMerges makes a word already in the vocabulary one token without
+// merging (tokenizer.json's model.ignore_merges; Llama 3 sets it, and
+// llama.cpp implies it for the llama-bpe pre-tokenizer).
+func (t *Tokenizer) SetIgnoreMerges(on bool) { t.ignoreMerges = on }
