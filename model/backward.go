@@ -7,7 +7,22 @@ import (
 // Backward propagates the gradients set with SetGrad / SetTokenGrads
 // (dObjective/dlogp per completion token) through the pass and adds the
 // weight gradients to g. Rows without a gradient contribute nothing.
-func (p *Pass) Backward(g *Params) {
+func (p *Pass) Backward(g *Params) { p.backward(g, nil) }
+
+// BackwardAdapter is Backward for a model with an attached adapter whose
+// base is frozen: it adds the adapter's gradients to g (of the adapter's
+// shape, e.g. LoRA.Grads) and computes no gradient of the base weights.
+func (p *Pass) BackwardAdapter(g *LoRA) {
+	if p.frozen == nil {
+		p.frozen = vectorParams(p.m.Config)
+	}
+	p.frozen.Zero(p.m.Config)
+	p.backward(p.frozen, g)
+}
+
+// backward adds weight gradients to g, whose matrices may be nil (not
+// wanted), and, with an adapter attached, the adapter's gradients to gl.
+func (p *Pass) backward(g *Params, gl *LoRA) {
 	m := p.m
 	c := m.Config
 	L, dim, qd, kv, hid, V := c.Layers, c.Dim, c.QDim(), c.KVDim(), c.Hidden, c.Vocab
@@ -52,32 +67,39 @@ func (p *Pass) Backward(g *Params) {
 	for l := L - 1; l >= 0; l-- {
 		// MLP: xout = xmid + hb·W2ᵀ; p.dx is dxout and becomes dxmid
 		clear(p.dhb)
-		linearBackward(p.dhb, layer(g.W2, l, dim*hid), p.dx, p.hb[l], layer(w.W2, l, dim*hid), M, hid, dim)
+		linearBackward(p.dhb, glayer(g.W2, l, dim*hid), p.dx, p.hb[l], layer(w.W2, l, dim*hid), M, hid, dim)
+		p.loraBackward(gl, l, "down", p.dhb, p.dx, p.hb[l], hid, dim)
 		parallelFor(M, 64, func(lo, hi int) {
 			a, b := lo*hid, hi*hid
 			swigluBackward(p.dh1[a:b], p.dh3[a:b], p.dhb[a:b], p.h1[l][a:b], p.h3[l][a:b])
 		})
 		clear(p.dxn)
-		linearBackward(p.dxn, layer(g.W1, l, hid*dim), p.dh1, p.xnF[l], layer(w.W1, l, hid*dim), M, dim, hid)
-		linearBackward(p.dxn, layer(g.W3, l, hid*dim), p.dh3, p.xnF[l], layer(w.W3, l, hid*dim), M, dim, hid)
+		linearBackward(p.dxn, glayer(g.W1, l, hid*dim), p.dh1, p.xnF[l], layer(w.W1, l, hid*dim), M, dim, hid)
+		linearBackward(p.dxn, glayer(g.W3, l, hid*dim), p.dh3, p.xnF[l], layer(w.W3, l, hid*dim), M, dim, hid)
+		p.loraBackward(gl, l, "gate", p.dxn, p.dh1, p.xnF[l], dim, hid)
+		p.loraBackward(gl, l, "up", p.dxn, p.dh3, p.xnF[l], dim, hid)
 		rowsRMSNormBackward(p.dx, layer(g.RmsFfn, l, dim), p.dxn, p.xmid[l], layer(w.RmsFfn, l, dim), p.rstdF[l], dim)
 
 		// attention: xmid = xin + ao·Woᵀ; p.dx is dxmid and becomes dxin
 		clear(p.dao)
-		linearBackward(p.dao, layer(g.Wo, l, dim*qd), p.dx, p.ao[l], layer(w.Wo, l, dim*qd), M, qd, dim)
+		linearBackward(p.dao, glayer(g.Wo, l, dim*qd), p.dx, p.ao[l], layer(w.Wo, l, dim*qd), M, qd, dim)
+		p.loraBackward(gl, l, "o", p.dao, p.dx, p.ao[l], qd, dim)
 		m.attentionBackward(p, l, p.dao, p.dq, p.dk, p.dv)
 		if c.QKNorm {
 			p.dqk = grow(p.dqk, M*qd)
 		}
 		m.attnInputsBackward(g, p.dq, p.dk, p.dv, p.dqk, l, p.pk.Pos[:M], p.qkRec(l))
 		clear(p.dxn)
-		linearBackward(p.dxn, layer(g.Wq, l, qd*dim), p.dq, p.xnA[l], layer(w.Wq, l, qd*dim), M, dim, qd)
-		linearBackward(p.dxn, layer(g.Wk, l, kv*dim), p.dk, p.xnA[l], layer(w.Wk, l, kv*dim), M, dim, kv)
-		linearBackward(p.dxn, layer(g.Wv, l, kv*dim), p.dv, p.xnA[l], layer(w.Wv, l, kv*dim), M, dim, kv)
+		linearBackward(p.dxn, glayer(g.Wq, l, qd*dim), p.dq, p.xnA[l], layer(w.Wq, l, qd*dim), M, dim, qd)
+		linearBackward(p.dxn, glayer(g.Wk, l, kv*dim), p.dk, p.xnA[l], layer(w.Wk, l, kv*dim), M, dim, kv)
+		linearBackward(p.dxn, glayer(g.Wv, l, kv*dim), p.dv, p.xnA[l], layer(w.Wv, l, kv*dim), M, dim, kv)
+		p.loraBackward(gl, l, "q", p.dxn, p.dq, p.xnA[l], dim, qd)
+		p.loraBackward(gl, l, "k", p.dxn, p.dk, p.xnA[l], dim, kv)
+		p.loraBackward(gl, l, "v", p.dxn, p.dv, p.xnA[l], dim, kv)
 		rowsRMSNormBackward(p.dx, layer(g.RmsAtt, l, dim), p.dxn, p.xin[l], layer(w.RmsAtt, l, dim), p.rstdA[l], dim)
 	}
 	// embedding: scatter-add the rows' gradients to their tokens
-	for r := 0; r < M; r++ {
+	for r := 0; r < M && g.Emb != nil; r++ {
 		t := int(p.pk.Tokens[r])
 		er, dr := g.Emb[t*dim:(t+1)*dim], p.dx[r*dim:(r+1)*dim]
 		for i := range er {
@@ -104,4 +126,26 @@ func rowsRMSNormBackward(dx, dg, dout, x, gain, rstd []float32, n int) {
 	for bi := 0; bi < nb; bi++ {
 		tensor.Axpy(1, parts[bi*n:(bi+1)*n], dg)
 	}
+}
+
+// glayer is layer l of a gradient, nil when the gradient is not wanted.
+func glayer(g []float32, l, size int) []float32 {
+	if g == nil {
+		return nil
+	}
+	return layer(g, l, size)
+}
+
+// vectorParams allocates the vector parameters of c (norm gains, biases)
+// and none of its matrices.
+func vectorParams(c Config) *Params {
+	p := &Params{}
+	for _, s := range c.shapes() {
+		switch s.name {
+		case "emb", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls":
+			continue
+		}
+		*s.ptr(p) = make([]float32, s.size())
+	}
+	return p
 }

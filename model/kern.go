@@ -16,7 +16,9 @@ func linearBackward(dx, dw, dy, x, w []float32, M, in, out int) {
 	if dx != nil {
 		gemm(false, false, M, in, out, dy, out, w, in, 1, dx, in)
 	}
-	gemm(true, false, out, in, M, dy, out, x, in, 1, dw, in)
+	if dw != nil {
+		gemm(true, false, out, in, M, dy, out, x, in, 1, dw, in)
+	}
 }
 
 // parallelFor runs fn over [0,n) in chunks on the engine's threads.

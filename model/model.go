@@ -18,6 +18,9 @@ type Model struct {
 
 	tmu sync.Mutex
 	t   *transposed // weights transposed for decoding, built on first use
+
+	adapter   *LoRA         // attached adapter (Attach), or nil
+	adapterAt []*LoRATensor // its tensors by layer*len(LoRATargets)+target
 }
 
 // transposed holds Wᵀ of every matrix a token passes through, (in, out)

@@ -39,6 +39,9 @@ type Pass struct {
 	dv, dao, dhb     []float32
 	dh1, dh3, dlogit []float32
 	dxf, dqk         []float32
+	lu               [][]float32 // with an adapter: Scale·x·Aᵀ per (layer, target), (M, rank)
+	du               []float32   // adapter gradient scratch (M, rank)
+	frozen           *Params     // BackwardAdapter's sink for the base's vector gradients
 }
 
 // Score runs the batched forward pass over exs, keeping what Backward needs.
@@ -97,22 +100,29 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 		linear(p.q[l], p.xnA[l], layer(w.Wq, l, qd*dim), M, dim, qd)
 		linear(p.k[l], p.xnA[l], layer(w.Wk, l, kv*dim), M, dim, kv)
 		linear(p.v[l], p.xnA[l], layer(w.Wv, l, kv*dim), M, dim, kv)
+		p.loraForward(l, "q", p.q[l], p.xnA[l], dim, qd)
+		p.loraForward(l, "k", p.k[l], p.xnA[l], dim, kv)
+		p.loraForward(l, "v", p.v[l], p.xnA[l], dim, kv)
 		parallelFor(M, 64, func(lo, hi int) {
 			m.attnInputsForward(p.q[l][lo*qd:hi*qd], p.k[l][lo*kv:hi*kv], p.v[l][lo*kv:hi*kv], l, p.pk.Pos[lo:hi], p.qkRec(l).rows(lo, hi, H, c.KVHeads))
 		})
 		m.attentionForward(p, l)
 		copy(xmid, xin)
 		gemm(false, true, M, dim, qd, p.ao[l], qd, layer(w.Wo, l, dim*qd), qd, 1, xmid, dim)
+		p.loraForward(l, "o", xmid, p.ao[l], qd, dim)
 		// MLP block: xout = xmid + W2·(silu(W1·n) ∘ W3·n), n = rmsnorm(xmid)
 		m.rowsRMSNorm(p.xnF[l], p.rstdF[l], xmid, layer(w.RmsFfn, l, dim))
 		linear(p.h1[l], p.xnF[l], layer(w.W1, l, hid*dim), M, dim, hid)
 		linear(p.h3[l], p.xnF[l], layer(w.W3, l, hid*dim), M, dim, hid)
+		p.loraForward(l, "gate", p.h1[l], p.xnF[l], dim, hid)
+		p.loraForward(l, "up", p.h3[l], p.xnF[l], dim, hid)
 		parallelFor(M, 64, func(lo, hi int) {
 			swigluForward(p.hb[l][lo*hid:hi*hid], p.h1[l][lo*hid:hi*hid], p.h3[l][lo*hid:hi*hid])
 		})
 		xout := p.xin[l+1]
 		copy(xout, xmid)
 		gemm(false, true, M, dim, hid, p.hb[l], hid, layer(w.W2, l, dim*hid), hid, 1, xout, dim)
+		p.loraForward(l, "down", xout, p.hb[l], hid, dim)
 	}
 	m.classify(p)
 	return p, nil

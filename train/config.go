@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"fspo/model"
 	"fspo/pref"
 )
 
@@ -45,7 +47,25 @@ type Config struct {
 
 	CheckpointEvery int64 `json:"checkpoint_every" yaml:"checkpoint_every"` // steps between checkpoints
 	LogEvery        int64 `json:"log_every" yaml:"log_every"`               // steps between metric lines
+
+	// LoRA, when its rank is set, trains a low-rank adapter over the frozen
+	// initial model instead of every weight.
+	LoRA LoRAConfig `json:"lora,omitzero" yaml:"lora"`
 }
+
+// LoRAConfig is a low-rank adapter (Hu et al., 2021) to train: rank r,
+// scale alpha/r, on the named matrices of every layer (model.LoRATargets).
+// Dropout is 0. The pref stage's reference is the initial model, which is
+// the adapted model before its first step (B starts at zero): its
+// log-probs are scored once, so no second copy of the model is kept.
+type LoRAConfig struct {
+	Rank    int      `json:"rank" yaml:"rank"`
+	Alpha   float64  `json:"alpha" yaml:"alpha"`
+	Targets []string `json:"targets" yaml:"targets"`
+}
+
+// On reports whether an adapter is trained.
+func (l LoRAConfig) On() bool { return l.Rank > 0 }
 
 // Default returns the defaults for a stage. IPO's β 0.05 (a target
 // log-ratio margin of 1/(2β) = 10 nats) and the learning rates come from
@@ -92,6 +112,22 @@ func (c Config) Validate() error {
 	}
 	if c.Steps <= 0 && !(c.Epochs > 0) {
 		bad = append(bad, "steps or epochs: one must be positive")
+	}
+	if c.LoRA.Rank < 0 {
+		bad = append(bad, fmt.Sprintf("lora.rank: %d must not be negative (0: no adapter)", c.LoRA.Rank))
+	}
+	if c.LoRA.On() {
+		if !(c.LoRA.Alpha > 0) {
+			bad = append(bad, fmt.Sprintf("lora.alpha: %g must be positive", c.LoRA.Alpha))
+		}
+		if len(c.LoRA.Targets) == 0 {
+			bad = append(bad, "lora.targets: none given")
+		}
+		for _, t := range c.LoRA.Targets {
+			if !slices.Contains(model.LoRATargets, t) {
+				bad = append(bad, fmt.Sprintf("lora.targets: %q is not one of %s", t, strings.Join(model.LoRATargets, ", ")))
+			}
+		}
 	}
 	if c.CheckpointEvery < 1 || c.LogEvery < 1 {
 		bad = append(bad, "checkpoint_every and log_every must be at least 1")

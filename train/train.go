@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"fspo/ckpt"
@@ -167,6 +168,18 @@ func (r *Run) Train(ctx context.Context) error {
 	if err := st.save(st.total); err != nil {
 		return err
 	}
+	if st.adapter != nil {
+		// the adapter on its own, then the merged model every command loads
+		if err := r.saveAdapter(st); err != nil {
+			return err
+		}
+		if err := r.Model.Attach(nil); err != nil {
+			return err
+		}
+		if err := st.adapter.Merge(r.Model.Config, r.Model.W); err != nil {
+			return fmt.Errorf("train: merge the adapter: %w", err)
+		}
+	}
 	return r.save(ModelFile, st.total, nil, st.hash)
 }
 
@@ -179,8 +192,8 @@ func (r *Run) check() error {
 	if len(r.Items) == 0 {
 		return errors.New("train: no examples")
 	}
-	if c.Stage == "pref" && r.Ref == nil {
-		return errors.New("train: the pref stage needs a reference model")
+	if c.Stage == "pref" && r.Ref == nil && !c.LoRA.On() {
+		return errors.New("train: the pref stage needs a reference model (or a LoRA adapter over the frozen initial model)")
 	}
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -200,6 +213,8 @@ func (r *Run) check() error {
 type state struct {
 	params, gts []tensor.Tensor
 	grads       *model.Params
+	adapter     *model.LoRA // with Config.LoRA: the adapter trained (params) and its gradients (lgrads)
+	lgrads      *model.LoRA
 	opt         optim.Optimizer
 	sched       optim.Schedule
 	mlog        *metricsLog
@@ -219,11 +234,29 @@ type state struct {
 func (r *Run) setup(ctx context.Context) (*state, error) {
 	c := r.Config
 	mcfg := r.Model.Config
-	st := &state{params: r.Model.W.Tensors(mcfg), grads: model.NewParams(mcfg), hash: r.itemsHash(), total: r.TotalSteps(), t0: time.Now()}
-	st.gts = st.grads.Tensors(mcfg)
+	st := &state{hash: r.itemsHash(), total: r.TotalSteps(), t0: time.Now()}
 	var err error
+	if c.LoRA.On() {
+		if st.adapter, err = model.NewLoRA(mcfg, c.LoRA.Rank, float32(c.LoRA.Alpha), c.LoRA.Targets, uint64(c.Seed)); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if err := r.Model.Attach(st.adapter); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		st.lgrads = st.adapter.Grads()
+		st.params, st.gts = loraTensors(mcfg, st.adapter), loraTensors(mcfg, st.lgrads)
+	} else {
+		st.grads = model.NewParams(mcfg)
+		st.params, st.gts = r.Model.W.Tensors(mcfg), st.grads.Tensors(mcfg)
+	}
 	if st.opt, err = r.newOptimizer(); err != nil {
 		return nil, err
+	}
+	if c.Stage == "pref" && c.LoRA.On() && r.Ref == nil {
+		// the reference is the initial model: the adapted one before any step
+		if st.ref, err = cachedLogprobs(ctx, filepath.Join(r.Dir, ReferenceFile), st.hash, r.Model, r.Items); err != nil {
+			return nil, err
+		}
 	}
 	if len(r.Heldout) > 0 {
 		refModel := r.Ref
@@ -234,10 +267,10 @@ func (r *Run) setup(ctx context.Context) (*state, error) {
 			return nil, err
 		}
 	}
-	if st.start, err = r.resume(st.opt, st.hash); err != nil {
+	if st.start, err = r.resume(st, st.hash); err != nil {
 		return nil, err
 	}
-	if c.Stage == "pref" {
+	if c.Stage == "pref" && st.ref == nil {
 		if st.ref, err = r.referenceLogprobs(ctx, st.hash); err != nil {
 			return nil, err
 		}
@@ -248,7 +281,7 @@ func (r *Run) setup(ctx context.Context) (*state, error) {
 	if st.mlog, err = openMetrics(filepath.Join(r.Dir, MetricsFile), st.start); err != nil {
 		return nil, err
 	}
-	st.save = func(step int64) error { return r.save(CheckpointFile, step, st.opt, st.hash) }
+	st.save = func(step int64) error { return r.save(CheckpointFile, step, st, st.hash) }
 	return st, nil
 }
 
@@ -276,8 +309,13 @@ func (r *Run) step(st *state, step int64) (Metrics, error) {
 	} else {
 		r.prefGrads(st, idx, &m)
 	}
-	st.grads.Zero(r.Model.Config)
-	st.pass.Backward(st.grads)
+	if st.adapter != nil {
+		st.lgrads.Zero()
+		st.pass.BackwardAdapter(st.lgrads)
+	} else {
+		st.grads.Zero(r.Model.Config)
+		st.pass.Backward(st.grads)
+	}
 	if c.Clip > 0 {
 		m.GradNorm = float64(optim.ClipGradNorm(st.gts, float32(c.Clip)))
 	} else {
@@ -390,8 +428,9 @@ func (r *Run) card(hash string) (runcard.Card, error) {
 	return c, nil
 }
 
-// save writes the weights (and the optimizer state, when opt is set) to a file of Dir.
-func (r *Run) save(name string, step int64, opt optim.Optimizer, hash string) error {
+// save writes the weights — with an adapter being trained, the adapter's —
+// and, when st is set, the optimizer state to a file of Dir.
+func (r *Run) save(name string, step int64, st *state, hash string) error {
 	cfgJSON, err := json.Marshal(r.Model.Config)
 	if err != nil {
 		return err
@@ -405,8 +444,12 @@ func (r *Run) save(name string, step int64, opt optim.Optimizer, hash string) er
 		return err
 	}
 	cp := &ckpt.Checkpoint{Format: "llama", Config: cfgJSON, Step: step, Meta: meta, Params: r.Model.W.Tensors(r.Model.Config)}
-	if opt != nil {
-		cp.Optim = opt.State()
+	if st != nil {
+		if st.adapter != nil {
+			cp.Format, cp.Params = model.LoRAFormat, st.params
+			cp.Meta["lora_rank"], cp.Meta["lora_alpha"] = strconv.Itoa(st.adapter.Rank), strconv.FormatFloat(float64(st.adapter.Alpha), 'g', -1, 32)
+		}
+		cp.Optim = st.opt.State()
 	}
 	if err := ckpt.Save(filepath.Join(r.Dir, name), cp); err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -415,7 +458,7 @@ func (r *Run) save(name string, step int64, opt optim.Optimizer, hash string) er
 }
 
 // resume loads Dir's checkpoint, if any, and returns the step to continue from.
-func (r *Run) resume(opt optim.Optimizer, hash string) (int64, error) {
+func (r *Run) resume(st *state, hash string) (int64, error) {
 	path := filepath.Join(r.Dir, CheckpointFile)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return 0, nil
@@ -438,10 +481,14 @@ func (r *Run) resume(opt optim.Optimizer, hash string) (int64, error) {
 	if got := string(was.Train.Config); got != string(trainJSON) {
 		return 0, fmt.Errorf("train: resume from %s: the training config changed (was %s); use a new --out folder or the same settings", path, got)
 	}
-	if err := r.Model.W.SetTensors(r.Model.Config, cp.Params); err != nil {
+	if st.adapter != nil {
+		if err := setTensors(st.params, cp.Params); err != nil {
+			return 0, fmt.Errorf("train: resume from %s: %w", path, err)
+		}
+	} else if err := r.Model.W.SetTensors(r.Model.Config, cp.Params); err != nil {
 		return 0, fmt.Errorf("train: resume from %s: %w", path, err)
 	}
-	if err := opt.SetState(cp.Optim); err != nil {
+	if err := st.opt.SetState(cp.Optim); err != nil {
 		return 0, fmt.Errorf("train: resume from %s: %w", path, err)
 	}
 	return cp.Step, nil
@@ -468,4 +515,59 @@ func (r *Run) heldoutAccuracy(ctx context.Context, ref []refLogprobs) (acc, marg
 		}
 	}
 	return acc, margin, nil
+}
+
+// AdapterFile is the adapter a LoRA run writes beside its merged model.
+const AdapterFile = "adapter.fspo"
+
+// saveAdapter writes the trained adapter (model.LoRAFormat) with the run's card.
+func (r *Run) saveAdapter(st *state) error {
+	cp, err := st.adapter.Checkpoint(r.Model.Config)
+	if err != nil {
+		return err
+	}
+	card, err := r.card(st.hash)
+	if err != nil {
+		return err
+	}
+	meta, err := card.Meta()
+	if err != nil {
+		return err
+	}
+	for k, v := range meta {
+		cp.Meta[k] = v
+	}
+	cp.Step = st.total
+	if err := ckpt.Save(filepath.Join(r.Dir, AdapterFile), cp); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// loraTensors are an adapter's matrices (sharing memory), named as in its checkpoint.
+func loraTensors(c model.Config, l *model.LoRA) []tensor.Tensor {
+	cp, err := l.Checkpoint(c)
+	if err != nil {
+		panic(err) // NewLoRA and Grads make valid adapters
+	}
+	return cp.Params
+}
+
+// setTensors copies saved tensors into ts by name, checking every one is there.
+func setTensors(ts, saved []tensor.Tensor) error {
+	byName := map[string]tensor.Tensor{}
+	for _, t := range saved {
+		byName[t.Name] = t
+	}
+	if len(byName) != len(ts) {
+		return fmt.Errorf("checkpoint holds %d tensors, the adapter %d", len(byName), len(ts))
+	}
+	for _, t := range ts {
+		s, ok := byName[t.Name]
+		if !ok || len(s.Data) != len(t.Data) {
+			return fmt.Errorf("checkpoint tensor %s missing or of another size", t.Name)
+		}
+		copy(t.Data, s.Data)
+	}
+	return nil
 }

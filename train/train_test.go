@@ -7,9 +7,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"fspo/ckpt"
 	"fspo/model"
 )
 
@@ -62,16 +64,22 @@ func weights(m *model.Model) []float32 {
 }
 
 // TestResumeEqualsUninterrupted: a run stopped at several points and resumed
-// ends with bit-identical weights to an uninterrupted run, for both stages.
+// ends with bit-identical weights to an uninterrupted run, for both stages,
+// training every weight or a LoRA adapter (whose run has no reference model).
 func TestResumeEqualsUninterrupted(t *testing.T) {
-	for _, stage := range []string{"sft", "pref"} {
+	for _, variant := range []string{"sft", "pref", "sft-lora", "pref-lora"} {
+		stage, lora, _ := strings.Cut(variant, "-")
 		cfg := Default(stage)
 		cfg.Steps, cfg.Batch, cfg.CheckpointEvery, cfg.LogEvery, cfg.Warmup = 12, 4, 5, 1, 3
+		if lora != "" {
+			cfg.LoRA = LoRAConfig{Rank: 2, Alpha: 4, Targets: []string{"q", "v", "o", "down"}}
+			cfg.LR = 1e-2
+		}
 		items := tinyItems(20)
 		run := func(dir string, stopAt ...int64) []float32 {
 			m := tinyModel(t, 1)
 			var ref *model.Model
-			if stage == "pref" {
+			if stage == "pref" && lora == "" {
 				ref = tinyModel(t, 1)
 			}
 			for _, stop := range append(stopAt, -1) {
@@ -84,7 +92,7 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 				err := r.Train(ctx)
 				cancel()
 				if stop >= 0 && !errors.Is(err, context.Canceled) {
-					t.Fatalf("%s: run stopped at %d: %v", stage, stop, err)
+					t.Fatalf("%s: run stopped at %d: %v", variant, stop, err)
 				}
 				if stop < 0 && err != nil {
 					t.Fatal(err)
@@ -104,12 +112,19 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 		got := run(t.TempDir(), 3, 7, 11)
 		for i := range want {
 			if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
-				t.Fatalf("%s: weight %d after resume %v, uninterrupted %v", stage, i, got[i], want[i])
+				t.Fatalf("%s: weight %d after resume %v, uninterrupted %v", variant, i, got[i], want[i])
 			}
 		}
-		if math.Float32bits(want[0]) == math.Float32bits(weights(tinyModel(t, 1))[0]) && want[5] == weights(tinyModel(t, 1))[5] {
-			t.Fatalf("%s: training did not change the weights", stage)
+		changed := 0
+		for i, w := range weights(tinyModel(t, 1)) {
+			if want[i] != w {
+				changed++
+			}
 		}
+		if changed == 0 {
+			t.Fatalf("%s: training did not change the weights", variant)
+		}
+		t.Logf("%s: %d of %d weights changed", variant, changed, len(want))
 	}
 }
 
@@ -181,5 +196,50 @@ func TestLoadConfigRejectsUnknownKeys(t *testing.T) {
 	c, err := LoadConfig(path, Default("sft"))
 	if err != nil || c.Beta != 0.1 || c.Stage != "pref" || c.Batch != Default("sft").Batch {
 		t.Errorf("config %+v, err %v", c, err)
+	}
+}
+
+// TestLoRARun: a LoRA run trains only its adapter: IPO over the frozen
+// initial model (no reference copy) learns the preference; the run writes
+// the adapter (adapter.fspo) and the merged model, which equals the
+// initial model with the adapter merged in.
+func TestLoRARun(t *testing.T) {
+	cfg := Default("pref")
+	cfg.Steps, cfg.Batch, cfg.LR, cfg.Warmup, cfg.LogEvery = 60, 8, 1e-2, 5, 1
+	cfg.LoRA = LoRAConfig{Rank: 4, Alpha: 8, Targets: model.LoRATargets}
+	dir := t.TempDir()
+	r := &Run{Config: cfg, Dir: dir, Model: tinyModel(t, 2), Items: tinyItems(40)}
+	if err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := ReadMetrics(filepath.Join(dir, MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := ms[0], ms[len(ms)-1]
+	if !(last.Loss < first.Loss) || last.Accuracy < 0.9 {
+		t.Fatalf("loss %.4f -> %.4f, accuracy %.2f -> %.2f: the LoRA preference stage did not learn", first.Loss, last.Loss, first.Accuracy, last.Accuracy)
+	}
+	cp, err := ckpt.Load(filepath.Join(dir, AdapterFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := model.LoRAFromCheckpoint(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tinyModel(t, 2)
+	if err := l.Merge(want.Config, want.W); err != nil {
+		t.Fatal(err)
+	}
+	got, err := model.Load(filepath.Join(dir, ModelFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w, g := weights(want), weights(got); !slices.Equal(w, g) {
+		t.Fatal("model.fspo is not the initial model with adapter.fspo merged in")
+	}
+	if slices.Equal(weights(got), weights(tinyModel(t, 2))) {
+		t.Fatal("the merged model equals the initial one")
 	}
 }

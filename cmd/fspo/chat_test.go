@@ -226,8 +226,15 @@ func TestChatModelStages(t *testing.T) {
 			t.Errorf("stage 1 run folder: %v", err)
 		}
 	}
-	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", stage2}, common...)...); err != nil {
+	// stage 2 trains a LoRA adapter over the frozen stage-1 model
+	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", stage2, "--lora-rank", "4", "--lora-targets", "q,v,down"}, common...)...); err != nil {
 		t.Fatalf("stage 2: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(stage2, "adapter.fspo")); err != nil {
+		t.Errorf("LoRA run: %v", err)
+	}
+	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", filepath.Join(runs, "bad"), "--lora-rank", "4", "--lora-targets", "q,wrong"}, common...)...); err == nil || !strings.Contains(err.Error(), `lora.targets: "wrong"`) {
+		t.Errorf("unknown LoRA target: %v", err)
 	}
 	out2, _, err := runCLI(t, "score", "--model", stage2, "--text", "Hello world", "--json")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"fspo/dataset"
 	"fspo/episode"
@@ -50,6 +51,9 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	batch := fs.Int("batch", 0, "episodes per step (default "+fmt.Sprint(d.Batch)+")")
 	seed := fs.Int64("seed", 0, "seed (default 1)")
 	optName := fs.String("optimizer", "", "adamw or rmsprop")
+	loraRank := fs.Int("lora-rank", 0, "train a LoRA adapter of this rank over the frozen --init model (0: every weight)")
+	loraAlpha := fs.Float64("lora-alpha", 0, "LoRA alpha: the adapter is scaled by alpha/rank (default 2×rank)")
+	loraTargets := fs.String("lora-targets", "q,k,v,o,gate,up,down", "matrices the adapter covers: q, k, v, o, gate, up, down")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -70,6 +74,16 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 		"steps": func() { cfg.Steps = *steps }, "epochs": func() { cfg.Epochs = *epochs },
 		"batch": func() { cfg.Batch = *batch }, "seed": func() { cfg.Seed = *seed },
 		"optimizer": func() { cfg.Optimizer = *optName },
+		"lora-rank": func() {
+			cfg.LoRA.Rank = *loraRank
+			if cfg.LoRA.Alpha == 0 {
+				cfg.LoRA.Alpha = 2 * float64(*loraRank)
+			}
+			if cfg.LoRA.Targets == nil {
+				cfg.LoRA.Targets = strings.Split(*loraTargets, ",")
+			}
+		},
+		"lora-alpha": func() { cfg.LoRA.Alpha = *loraAlpha }, "lora-targets": func() { cfg.LoRA.Targets = strings.Split(*loraTargets, ",") },
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if set, ok := apply[f.Name]; ok {
@@ -112,7 +126,7 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 		heldout = held[:min(tf.heldout, len(held))]
 	}
 	var ref *model.Model
-	if tf.cfg.Stage == "pref" {
+	if tf.cfg.Stage == "pref" && !tf.cfg.LoRA.On() { // a LoRA run's reference is its frozen base
 		ref = m.Clone()
 	}
 	if err := os.MkdirAll(tf.out, 0o755); err != nil {
