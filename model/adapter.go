@@ -96,14 +96,14 @@ func (m *Model) loraAt(l int, target string) *LoRATensor {
 }
 
 // loraForward adds Scale·(x·Aᵀ)·Bᵀ to y (M, out) for the adapter of (l,
-// target), keeping u = Scale·x·Aᵀ (M, rank) in the pass for backward.
-func (p *Pass) loraForward(l int, target string, y, x []float32, in, out int) {
+// target), keeping u = Scale·x·Aᵀ (M, rank) in activation slot slot for backward.
+func (p *Pass) loraForward(l, slot int, target string, y, x []float32, in, out int) {
 	t := p.m.loraAt(l, target)
 	if t == nil {
 		return
 	}
 	r, M := p.m.adapter.Rank, p.M
-	k := l*len(LoRATargets) + targetIndex(target)
+	k := slot*len(LoRATargets) + targetIndex(target)
 	if len(p.lu) != len(p.m.adapterAt) {
 		p.lu = make([][]float32, len(p.m.adapterAt))
 	}
@@ -117,14 +117,14 @@ func (p *Pass) loraForward(l int, target string, y, x []float32, in, out int) {
 // loraBackward adds the adapter's gradients for (l, target) to g and its
 // input gradient du·A to dx (nil: not needed), given dy (M, out) and the
 // layer input x (M, in).
-func (p *Pass) loraBackward(g *LoRA, l int, target string, dx, dy, x []float32, in, out int) {
+func (p *Pass) loraBackward(g *LoRA, l, slot int, target string, dx, dy, x []float32, in, out int) {
 	t := p.m.loraAt(l, target)
 	if t == nil || g == nil {
 		return
 	}
 	gt := g.at(l, target)
 	r, M := p.m.adapter.Rank, p.M
-	u := p.lu[l*len(LoRATargets)+targetIndex(target)]
+	u := p.lu[slot*len(LoRATargets)+targetIndex(target)]
 	gemm(true, false, out, r, M, dy, out, u, r, 1, gt.B, r) // dB += dyᵀ·u
 	p.du = grow(p.du, M*r)
 	gemm(false, false, M, r, out, dy, out, t.B, r, 0, p.du, r) // du = Scale·dy·B

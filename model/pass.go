@@ -11,6 +11,12 @@ import (
 // needs) and its results: the log-probability of every completion token.
 // Reuse a Pass across steps to reuse its memory.
 type Pass struct {
+	// Recompute keeps only each layer's input through the forward pass and
+	// recomputes the layer's activations in Backward (activation
+	// checkpointing): memory for one layer's activations instead of all,
+	// for about one more forward pass of time. Set it before Score.
+	Recompute bool
+
 	m  *Model
 	pk packed
 	M  int // B*T rows
@@ -42,6 +48,7 @@ type Pass struct {
 	lu               [][]float32 // with an adapter: Scale·x·Aᵀ per (layer, target), (M, rank)
 	du               []float32   // adapter gradient scratch (M, rank)
 	frozen           *Params     // BackwardAdapter's sink for the base's vector gradients
+	xout             []float32   // with Recompute: a recomputed layer's output, discarded
 }
 
 // Score runs the batched forward pass over exs, keeping what Backward needs.
@@ -70,22 +77,26 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 		return s
 	}
 	p.xin = alloc(p.xin, L+1, M*dim)
-	p.xnA, p.rstdA = alloc(p.xnA, L, M*dim), alloc(p.rstdA, L, M)
-	p.q, p.k, p.v = alloc(p.q, L, M*qd), alloc(p.k, L, M*kv), alloc(p.v, L, M*kv)
+	S := L // slots of per-layer activations
+	if p.Recompute {
+		S = 1
+	}
+	p.xnA, p.rstdA = alloc(p.xnA, S, M*dim), alloc(p.rstdA, S, M)
+	p.q, p.k, p.v = alloc(p.q, S, M*qd), alloc(p.k, S, M*kv), alloc(p.v, S, M*kv)
 	if c.QKNorm {
-		p.qn, p.kn = alloc(p.qn, L, M*qd), alloc(p.kn, L, M*kv)
-		p.rq, p.rk = alloc(p.rq, L, M*H), alloc(p.rk, L, M*c.KVHeads)
+		p.qn, p.kn = alloc(p.qn, S, M*qd), alloc(p.kn, S, M*kv)
+		p.rq, p.rk = alloc(p.rq, S, M*H), alloc(p.rk, S, M*c.KVHeads)
 	}
 	p.rows = m.attRowsFast()
 	p.attLd = T
 	if p.rows {
 		p.attLd = tensor.AttendScratch(T)
-		p.kT, p.vT = alloc(p.kT, L, B*c.KVHeads*c.HeadSize()*p.attLd), alloc(p.vT, L, B*c.KVHeads*c.HeadSize()*p.attLd)
+		p.kT, p.vT = alloc(p.kT, S, B*c.KVHeads*c.HeadSize()*p.attLd), alloc(p.vT, S, B*c.KVHeads*c.HeadSize()*p.attLd)
 	}
-	p.att = alloc(p.att, L, B*H*T*p.attLd)
-	p.ao, p.xmid = alloc(p.ao, L, M*qd), alloc(p.xmid, L, M*dim)
-	p.xnF, p.rstdF = alloc(p.xnF, L, M*dim), alloc(p.rstdF, L, M)
-	p.h1, p.h3, p.hb = alloc(p.h1, L, M*hid), alloc(p.h3, L, M*hid), alloc(p.hb, L, M*hid)
+	p.att = alloc(p.att, S, B*H*T*p.attLd)
+	p.ao, p.xmid = alloc(p.ao, S, M*qd), alloc(p.xmid, S, M*dim)
+	p.xnF, p.rstdF = alloc(p.xnF, S, M*dim), alloc(p.rstdF, S, M)
+	p.h1, p.h3, p.hb = alloc(p.h1, S, M*hid), alloc(p.h3, S, M*hid), alloc(p.hb, S, M*hid)
 
 	w := m.W
 	x := p.xin[0]
@@ -94,35 +105,7 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 		copy(x[r*dim:(r+1)*dim], w.Emb[int(t)*dim:int(t+1)*dim])
 	}
 	for l := 0; l < L; l++ {
-		xin, xmid := p.xin[l], p.xmid[l]
-		// attention block: xmid = xin + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(xin)
-		m.rowsRMSNorm(p.xnA[l], p.rstdA[l], xin, layer(w.RmsAtt, l, dim))
-		linear(p.q[l], p.xnA[l], layer(w.Wq, l, qd*dim), M, dim, qd)
-		linear(p.k[l], p.xnA[l], layer(w.Wk, l, kv*dim), M, dim, kv)
-		linear(p.v[l], p.xnA[l], layer(w.Wv, l, kv*dim), M, dim, kv)
-		p.loraForward(l, "q", p.q[l], p.xnA[l], dim, qd)
-		p.loraForward(l, "k", p.k[l], p.xnA[l], dim, kv)
-		p.loraForward(l, "v", p.v[l], p.xnA[l], dim, kv)
-		parallelFor(M, 64, func(lo, hi int) {
-			m.attnInputsForward(p.q[l][lo*qd:hi*qd], p.k[l][lo*kv:hi*kv], p.v[l][lo*kv:hi*kv], l, p.pk.Pos[lo:hi], p.qkRec(l).rows(lo, hi, H, c.KVHeads))
-		})
-		m.attentionForward(p, l)
-		copy(xmid, xin)
-		gemm(false, true, M, dim, qd, p.ao[l], qd, layer(w.Wo, l, dim*qd), qd, 1, xmid, dim)
-		p.loraForward(l, "o", xmid, p.ao[l], qd, dim)
-		// MLP block: xout = xmid + W2·(silu(W1·n) ∘ W3·n), n = rmsnorm(xmid)
-		m.rowsRMSNorm(p.xnF[l], p.rstdF[l], xmid, layer(w.RmsFfn, l, dim))
-		linear(p.h1[l], p.xnF[l], layer(w.W1, l, hid*dim), M, dim, hid)
-		linear(p.h3[l], p.xnF[l], layer(w.W3, l, hid*dim), M, dim, hid)
-		p.loraForward(l, "gate", p.h1[l], p.xnF[l], dim, hid)
-		p.loraForward(l, "up", p.h3[l], p.xnF[l], dim, hid)
-		parallelFor(M, 64, func(lo, hi int) {
-			swigluForward(p.hb[l][lo*hid:hi*hid], p.h1[l][lo*hid:hi*hid], p.h3[l][lo*hid:hi*hid])
-		})
-		xout := p.xin[l+1]
-		copy(xout, xmid)
-		gemm(false, true, M, dim, hid, p.hb[l], hid, layer(w.W2, l, dim*hid), hid, 1, xout, dim)
-		p.loraForward(l, "down", xout, p.hb[l], hid, dim)
+		p.layerForward(l, true)
 	}
 	m.classify(p)
 	return p, nil
@@ -221,4 +204,61 @@ func (p *Pass) SetGrad(i, j int, g float32) {
 func (p *Pass) SetTokenGrads(i, j int, g []float32) {
 	start := p.rowToScored[p.pk.spans[i][j]]
 	copy(p.dlogp[start:int(start)+p.completionLen(i, j)], g)
+}
+
+// actSlot is the index of layer l's activations: l, or 0 when recomputing.
+func (p *Pass) actSlot(l int) int {
+	if p.Recompute {
+		return 0
+	}
+	return l
+}
+
+// scratchOut is a buffer for a recomputed layer's output.
+func (p *Pass) scratchOut(n int) []float32 {
+	p.xout = grow(p.xout, n)
+	return p.xout
+}
+
+// layerForward runs layer l on p.xin[l] into its activation slot and, when
+// writeOut, its output p.xin[l+1].
+func (p *Pass) layerForward(l int, writeOut bool) {
+	m := p.m
+	c := m.Config
+	dim, qd, kv, hid, H := c.Dim, c.QDim(), c.KVDim(), c.Hidden, c.Heads
+	M := p.M
+	w := m.W
+	s := p.actSlot(l)
+	xin, xmid := p.xin[l], p.xmid[s]
+	// attention block: xmid = xin + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(xin)
+	m.rowsRMSNorm(p.xnA[s], p.rstdA[s], xin, layer(w.RmsAtt, l, dim))
+	linear(p.q[s], p.xnA[s], layer(w.Wq, l, qd*dim), M, dim, qd)
+	linear(p.k[s], p.xnA[s], layer(w.Wk, l, kv*dim), M, dim, kv)
+	linear(p.v[s], p.xnA[s], layer(w.Wv, l, kv*dim), M, dim, kv)
+	p.loraForward(l, s, "q", p.q[s], p.xnA[s], dim, qd)
+	p.loraForward(l, s, "k", p.k[s], p.xnA[s], dim, kv)
+	p.loraForward(l, s, "v", p.v[s], p.xnA[s], dim, kv)
+	parallelFor(M, 64, func(lo, hi int) {
+		m.attnInputsForward(p.q[s][lo*qd:hi*qd], p.k[s][lo*kv:hi*kv], p.v[s][lo*kv:hi*kv], l, p.pk.Pos[lo:hi], p.qkRec(s).rows(lo, hi, H, c.KVHeads))
+	})
+	m.attentionForward(p, s)
+	copy(xmid, xin)
+	gemm(false, true, M, dim, qd, p.ao[s], qd, layer(w.Wo, l, dim*qd), qd, 1, xmid, dim)
+	p.loraForward(l, s, "o", xmid, p.ao[s], qd, dim)
+	// MLP block: xout = xmid + W2·(silu(W1·n) ∘ W3·n), n = rmsnorm(xmid)
+	m.rowsRMSNorm(p.xnF[s], p.rstdF[s], xmid, layer(w.RmsFfn, l, dim))
+	linear(p.h1[s], p.xnF[s], layer(w.W1, l, hid*dim), M, dim, hid)
+	linear(p.h3[s], p.xnF[s], layer(w.W3, l, hid*dim), M, dim, hid)
+	p.loraForward(l, s, "gate", p.h1[s], p.xnF[s], dim, hid)
+	p.loraForward(l, s, "up", p.h3[s], p.xnF[s], dim, hid)
+	parallelFor(M, 64, func(lo, hi int) {
+		swigluForward(p.hb[s][lo*hid:hi*hid], p.h1[s][lo*hid:hi*hid], p.h3[s][lo*hid:hi*hid])
+	})
+	xout := p.xin[l+1]
+	if !writeOut { // recomputing for Backward: the layer's output is kept already
+		xout = p.scratchOut(M * dim)
+	}
+	copy(xout, xmid)
+	gemm(false, true, M, dim, hid, p.hb[s], hid, layer(w.W2, l, dim*hid), hid, 1, xout, dim)
+	p.loraForward(l, s, "down", xout, p.hb[s], hid, dim)
 }

@@ -51,6 +51,10 @@ type Config struct {
 	// LoRA, when its rank is set, trains a low-rank adapter over the frozen
 	// initial model instead of every weight.
 	LoRA LoRAConfig `json:"lora,omitzero" yaml:"lora"`
+	// Recompute keeps only each layer's input in the forward pass and
+	// recomputes the rest in backward (activation checkpointing): far less
+	// memory for about a third more time.
+	Recompute bool `json:"recompute,omitempty" yaml:"recompute"`
 }
 
 // LoRAConfig is a low-rank adapter (Hu et al., 2021) to train: rank r,

@@ -19,7 +19,8 @@ import (
 // AdamW) of a random model of SmolLM2-135M's shape (576 wide, 30 layers,
 // 9 heads, 3 KV heads, 1536 feed-forward, 49,152-token vocabulary, tied
 // embedding) on 2 sequences of 256 positions, training every weight
-// (full) or a rank-8 LoRA adapter on every matrix (lora). Run each
+// (full) or a rank-8 LoRA adapter on every matrix (lora), with activation
+// checkpointing (lora-recompute) or without. Run each
 // sub-benchmark in its own process for its peak RSS:
 //
 //	GOEXPERIMENT=simd go test ./train -run '^$' -bench 'LoRAvsFull/full' -benchtime 4x
@@ -30,7 +31,7 @@ import (
 func BenchmarkLoRAvsFull(b *testing.B) {
 	c := model.Config{Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, SeqLen: 2048,
 		SharedClassifier: true, NormEps: 1e-5, RopeTheta: 100000}
-	for _, kind := range []string{"full", "lora"} {
+	for _, kind := range []string{"full", "lora", "lora-recompute"} {
 		b.Run(kind, func(b *testing.B) {
 			p := model.NewParams(c)
 			rng := rand.New(rand.NewPCG(1, 2))
@@ -59,9 +60,10 @@ func BenchmarkLoRAvsFull(b *testing.B) {
 			}
 			cfg := Default("sft")
 			cfg.Batch, cfg.Steps, cfg.Warmup, cfg.CheckpointEvery, cfg.LogEvery = 2, int64(b.N), 0, 1<<30, 1<<30
-			if kind == "lora" {
+			if strings.HasPrefix(kind, "lora") {
 				cfg.LoRA = LoRAConfig{Rank: 8, Alpha: 16, Targets: model.LoRATargets}
 			}
+			cfg.Recompute = strings.HasSuffix(kind, "recompute")
 			// steps after the first (which includes the set-up) are timed
 			// between Progress calls; the final checkpoint write is not
 			var walls, cpus []float64

@@ -300,6 +300,9 @@ func (r *Run) step(st *state, step int64) (Metrics, error) {
 		st.tokens += int64(exs[k].RowLen())
 	}
 	var err error
+	if st.pass == nil {
+		st.pass = &model.Pass{Recompute: c.Recompute}
+	}
 	if st.pass, err = r.Model.Score(exs, st.pass); err != nil {
 		return Metrics{}, fmt.Errorf("train step %d: %w", step, err)
 	}

@@ -67,14 +67,19 @@ func weights(m *model.Model) []float32 {
 // ends with bit-identical weights to an uninterrupted run, for both stages,
 // training every weight or a LoRA adapter (whose run has no reference model).
 func TestResumeEqualsUninterrupted(t *testing.T) {
-	for _, variant := range []string{"sft", "pref", "sft-lora", "pref-lora"} {
+	for _, variant := range []string{"sft", "pref", "sft-lora", "pref-lora", "pref-recompute"} {
 		stage, lora, _ := strings.Cut(variant, "-")
+		recompute := lora == "recompute"
+		if recompute {
+			lora = ""
+		}
 		cfg := Default(stage)
 		cfg.Steps, cfg.Batch, cfg.CheckpointEvery, cfg.LogEvery, cfg.Warmup = 12, 4, 5, 1, 3
 		if lora != "" {
 			cfg.LoRA = LoRAConfig{Rank: 2, Alpha: 4, Targets: []string{"q", "v", "o", "down"}}
 			cfg.LR = 1e-2
 		}
+		cfg.Recompute = recompute
 		items := tinyItems(20)
 		run := func(dir string, stopAt ...int64) []float32 {
 			m := tinyModel(t, 1)

@@ -227,7 +227,7 @@ func TestChatModelStages(t *testing.T) {
 		}
 	}
 	// stage 2 trains a LoRA adapter over the frozen stage-1 model
-	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", stage2, "--lora-rank", "4", "--lora-targets", "q,v,down"}, common...)...); err != nil {
+	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", stage2, "--lora-rank", "4", "--lora-targets", "q,v,down", "--recompute"}, common...)...); err != nil {
 		t.Fatalf("stage 2: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(stage2, "adapter.fspo")); err != nil {

@@ -54,6 +54,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	loraRank := fs.Int("lora-rank", 0, "train a LoRA adapter of this rank over the frozen --init model (0: every weight)")
 	loraAlpha := fs.Float64("lora-alpha", 0, "LoRA alpha: the adapter is scaled by alpha/rank (default 2×rank)")
 	loraTargets := fs.String("lora-targets", "q,k,v,o,gate,up,down", "matrices the adapter covers: q, k, v, o, gate, up, down")
+	recompute := fs.Bool("recompute", false, "activation checkpointing: recompute each layer's activations in backward (less memory, more time)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -83,6 +84,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 				cfg.LoRA.Targets = strings.Split(*loraTargets, ",")
 			}
 		},
+		"recompute":  func() { cfg.Recompute = *recompute },
 		"lora-alpha": func() { cfg.LoRA.Alpha = *loraAlpha }, "lora-targets": func() { cfg.LoRA.Targets = strings.Split(*loraTargets, ",") },
 	}
 	fs.Visit(func(f *flag.Flag) {
