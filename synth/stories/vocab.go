@@ -11,6 +11,8 @@ package stories
 
 import "strings"
 
+//go:generate go run ./internal/vocabmeasure -n 2000 -out testdata/vocab.tsv
+
 // Category is a kind of story attribute.
 type Category string
 

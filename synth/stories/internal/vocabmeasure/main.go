@@ -1,8 +1,9 @@
-// Command storyvocab measures which story attributes the stories260K model
-// writes on its own and how well each responds to steering. Its output
-// justifies the vocabulary of synth/stories (see synth/stories/README.md).
+// Command vocabmeasure measures which story attributes the stories260K model
+// writes on its own and how well each responds to steering, and writes the
+// table (category, value, free %, steered %) that the vocabulary of
+// synth/stories is chosen by and tested against (see ../../README.md):
 //
-//	go run ./x/storyvocab -n 2000
+//	go generate ./synth/stories   # go run ./internal/vocabmeasure -n 2000 -out testdata/vocab.tsv
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"fspo/atomicfile"
 	"fspo/model"
 	"fspo/modelpath"
 	"fspo/tokenizer"
@@ -44,7 +46,10 @@ func main() {
 	n := flag.Int("n", 2000, "continuations to sample (free) ")
 	steerN := flag.Int("steer", 24, "steered continuations per value")
 	tokens := flag.Int("tokens", 48, "tokens per continuation")
+	out := flag.String("out", "", "also write the table as TSV to this file")
 	flag.Parse()
+	var table strings.Builder
+	table.WriteString("category\tvalue\tfree_pct\tsteered_pct\n")
 	paths, err := modelpath.FindDefault()
 	if err != nil {
 		log.Fatal(err)
@@ -120,7 +125,9 @@ func main() {
 					}
 				}
 			}
-			fmt.Printf("  %-10s %5.1f%% | %5.1f%%\n", v, 100*float64(all[v])/float64(len(texts)), 100*float64(re)/float64(len(st)))
+			free, steered := 100*float64(all[v])/float64(len(texts)), 100*float64(re)/float64(len(st))
+			fmt.Printf("  %-10s %5.1f%% | %5.1f%%\n", v, free, steered)
+			fmt.Fprintf(&table, "%s\t%s\t%.1f\t%.1f\n", c, v, free, steered)
 		}
 	}
 	type kv struct {
@@ -137,6 +144,11 @@ func main() {
 		fmt.Printf("%s:%.0f%% ", e.w, 100*float64(e.n)/float64(len(texts)))
 	}
 	fmt.Println()
+	if *out != "" {
+		if err := atomicfile.WriteBytes(*out, []byte(table.String())); err != nil {
+			log.Fatal(err)
+		}
+	}
 }
 
 func steer(cat, v string, i int) string {
