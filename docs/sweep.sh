@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sweep of training settings on the stories domain: short runs, ranked by the
 # held-out implicit reward accuracy `fspo train` logs at its checkpoints.
-#   x/sweep/sweep.sh FSPO DATA INIT OUT STAGE VARIANT STEPS "beta:lr ..."
-# e.g. x/sweep/sweep.sh ./fspo out/data out/runs/prefft/model.fspo /tmp/sweep pref plain 60 "0.05:3e-4 0.25:1e-3"
+#   docs/sweep.sh FSPO DATA INIT OUT STAGE VARIANT STEPS "beta:lr ..."
+# e.g. docs/sweep.sh ./fspo out/data out/runs/prefft/model.fspo /tmp/sweep pref plain 60 "0.05:3e-4 0.25:1e-3"
 set -euo pipefail
 fspo=$1 data=$2 init=$3 out=$4 stage=$5 variant=$6 steps=$7 grid=$8
 mkdir -p "$out"

@@ -251,6 +251,18 @@ func TestChatModelStages(t *testing.T) {
 	if info, _, err = runCLI(t, "info", "--model", stage2); err != nil || !strings.Contains(info, "stage      pref") {
 		t.Errorf("info of the stage-2 run: %q, %v", info, err)
 	}
+	// the eval diagnostics read the run card: prompt, shots, initial model
+	var probe struct{ Episodes int }
+	if out, _, err := runCLI(t, "eval", "--probe", stage2, "--data", data, "--users", "train", "--json"); err != nil || json.Unmarshal([]byte(out), &probe) != nil || probe.Episodes != 4 {
+		t.Errorf("eval --probe: %q, %v", out, err)
+	}
+	var margins struct {
+		Pairs int
+		Mean  float64
+	}
+	if out, _, err := runCLI(t, "eval", "--margins", stage2, "--data", data, "--json"); err != nil || json.Unmarshal([]byte(out), &margins) != nil || margins.Pairs != 2 || margins.Mean == 0 {
+		t.Errorf("eval --margins (the LoRA stage against stage 1): %q, %v", out, err)
+	}
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}
 	lm, err := loadLM(env, stage2)
 	if err != nil {

@@ -103,7 +103,7 @@ func demoSynthArgs(data, modelFlag string, seed int64, quick bool) []string {
 		// model memorized the training users' answers and held-out accuracy
 		// stayed at chance); a large candidate pool with clean, clear labels
 		// where one side is the user's best candidate, so that the preferred
-		// examples show what the user wants (x/probe: the model reads them,
+		// examples show what the user wants (fspo eval --probe: the model reads them,
 		// +2.4 nats); canonical descriptions, short and in one form, which
 		// the COT model learns to write.
 		synthArgs = append(synthArgs, "--users", "276", "--test-users", "36", "--pairs", "30", "--best-chosen",

@@ -52,8 +52,17 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	judgeModel := flags.String("model", "", "model name of the LLM judge")
 	keyEnv := flags.String("api-key-env", "", "environment variable holding the LLM judge's API key (none: no key sent)")
 	cachePath := flags.String("cache", "", "LLM judge call cache (SQLite; default OUT/llm-cache.sqlite)")
+	var df diagnoseFlags
+	flags.StringVar(&df.probe, "probe", "", "diagnostic: does RUN read its shots? its pairs' margins under the user's own vs another user's shots")
+	flags.StringVar(&df.margins, "margins", "", "diagnostic: RUN's log-ratio margin against its initial model, split into description and response parts")
+	flags.StringVar(&df.users, "users", "test", "whose pairs the diagnostics score: train or test")
+	flags.IntVar(&df.pairs, "pairs", 200, "pairs --margins scores at most")
+	flags.BoolVar(&df.asJSON, "json", false, "print a diagnostic as JSON")
 	if err := parseFlags(flags, args); err != nil {
 		return err
+	}
+	if df.probe != "" || df.margins != "" {
+		return runDiagnose(env, df, c.Data, c.Seed)
 	}
 	if c.Data == "" || c.Out == "" {
 		return fmt.Errorf("%w: fspo eval: --data and --out are required", errUsage)

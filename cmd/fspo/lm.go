@@ -69,6 +69,11 @@ func (m *lmodel) codec(c fewshot.Codec) fewshot.Codec {
 // and tokenizer.chat_template), or a llama2.c / fspo checkpoint with its
 // llama2.c tokenizer.
 func loadLM(env *Env, flag string) (*lmodel, error) {
+	if filepath.Base(flag) == modelpath.CheckpointFile { // a run folder's model: the folder carries the tokenizer
+		if dir := filepath.Dir(flag); exists(filepath.Join(dir, "tokenizer.json")) || exists(filepath.Join(dir, gguf.TokenizerFile)) {
+			flag = dir
+		}
+	}
 	switch {
 	case flag != "" && exists(filepath.Join(flag, "tokenizer.json")):
 		return loadHFChat(flag)
