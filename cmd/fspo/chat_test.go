@@ -1,9 +1,9 @@
 package main
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fspo/internal/testenv"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -63,24 +63,7 @@ func chatFolder(t *testing.T, kind string) string {
 	if err := hf.Save(dir, m, nil, "F32"); err != nil {
 		t.Fatal(err)
 	}
-	src := filepath.Join("..", "..", "tokenizer", "hf", "testdata", kind)
-	f, err := os.Open(filepath.Join(src, "tokenizer.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokJSON, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := os.ReadFile(filepath.Join(src, "tokenizer_config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokJSON, cfg := testenv.HFTokenizer(t, kind)
 	for name, data := range map[string][]byte{"tokenizer.json": tokJSON, "tokenizer_config.json": cfg, "generation_config.json": []byte(gen)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			t.Fatal(err)

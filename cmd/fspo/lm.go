@@ -130,20 +130,12 @@ func loadHFChat(dir string) (*lmodel, error) {
 		return nil, err
 	}
 	cfgPath := filepath.Join(dir, "tokenizer_config.json")
-	data, err := os.ReadFile(cfgPath)
-	if errors.Is(err, os.ErrNotExist) {
-		return l, nil
-	} else if err != nil {
-		return nil, err
-	}
 	var probe struct {
 		ChatTemplate json.RawMessage `json:"chat_template"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("%s: %w", cfgPath, err)
-	}
-	if len(probe.ChatTemplate) == 0 || string(probe.ChatTemplate) == "null" {
-		return l, nil // a base model
+	data, err := readOptionalJSON(cfgPath, &probe)
+	if err != nil || data == nil || len(probe.ChatTemplate) == 0 || string(probe.ChatTemplate) == "null" {
+		return l, err // no template: a base model
 	}
 	tpl, err := chat.FromConfig(data)
 	if err != nil {
@@ -162,20 +154,11 @@ func loadHFChat(dir string) (*lmodel, error) {
 // generationStops reads eos_token_id (a number or a list) from
 // generation_config.json; none when the file is absent.
 func generationStops(path string) ([]int, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	} else if err != nil {
-		return nil, err
-	}
 	var c struct {
 		EOS json.RawMessage `json:"eos_token_id"`
 	}
-	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(c.EOS) == 0 || string(c.EOS) == "null" {
-		return nil, nil
+	if data, err := readOptionalJSON(path, &c); err != nil || data == nil || len(c.EOS) == 0 || string(c.EOS) == "null" {
+		return nil, err
 	}
 	var one int
 	if json.Unmarshal(c.EOS, &one) == nil {
@@ -230,4 +213,19 @@ func (l *lmodel) checkVocab() error {
 		return fmt.Errorf("model %s: the tokenizer %s has %d tokens but the embedding only %d rows", l.Paths.Checkpoint, l.Paths.Tokenizer, n, l.Config.Vocab)
 	}
 	return nil
+}
+
+// readOptionalJSON decodes the JSON file at path into v and returns its
+// bytes; nil bytes and no error when the file does not exist.
+func readOptionalJSON(path string, v any) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
 }

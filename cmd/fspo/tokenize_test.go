@@ -1,9 +1,8 @@
 package main
 
 import (
-	"compress/gzip"
 	"encoding/json"
-	"io"
+	"fspo/internal/testenv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,25 +14,8 @@ import (
 // into a model folder.
 func hfFolder(t *testing.T, name string) string {
 	t.Helper()
-	src := filepath.Join("..", "..", "tokenizer", "hf", "testdata", name)
 	dir := t.TempDir()
-	f, err := os.Open(filepath.Join(src, "tokenizer.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := os.ReadFile(filepath.Join(src, "tokenizer_config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	data, cfg := testenv.HFTokenizer(t, name)
 	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}

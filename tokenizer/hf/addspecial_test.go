@@ -1,33 +1,11 @@
 package hf
 
 import (
-	"compress/gzip"
-	"io"
-	"os"
-	"path/filepath"
+	"fspo/internal/testenv"
 	"slices"
 	"strings"
 	"testing"
 )
-
-// rawTokenizerJSON returns testdata/<name>/tokenizer.json.
-func rawTokenizerJSON(t testing.TB, name string) []byte {
-	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name, "tokenizer.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 // TestAddSpecialFromConfig checks that explicit add_bos_token /
 // add_eos_token in tokenizer_config.json rebuild the special tokens around
@@ -53,7 +31,8 @@ func TestAddSpecialFromConfig(t *testing.T) {
 		{"qwen3", `{"bos_token":null,"eos_token":"<|nope|>","add_eos_token":true}`, false, false, "add_eos_token is true but eos_token"},
 	}
 	for _, c := range cases {
-		tok, err := Parse(rawTokenizerJSON(t, c.model), []byte(c.config))
+		data, _ := testenv.HFTokenizer(t, c.model)
+		tok, err := Parse(data, []byte(c.config))
 		if c.err != "" {
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s %s: err %v, want %q", c.model, c.config, err, c.err)

@@ -3,6 +3,7 @@ package hf
 import (
 	"bytes"
 	"encoding/json"
+	"fspo/internal/testenv"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,11 +25,8 @@ type goldenCase struct {
 
 func loadTestdata(tb testing.TB, name string) *Tokenizer {
 	tb.Helper()
-	cfg, err := os.ReadFile(filepath.Join("testdata", name, "tokenizer_config.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	t, err := Parse(rawTokenizerJSON(tb, name), cfg)
+	data, cfg := testenv.HFTokenizer(tb, name)
+	t, err := Parse(data, cfg)
 	if err != nil {
 		tb.Fatalf("%s: %v", name, err)
 	}
