@@ -16,8 +16,10 @@ import (
 	"fspo/dataset"
 	"fspo/episode"
 	"fspo/fewshot"
+	"fspo/gguf"
 	"fspo/hf"
 	"fspo/model"
+	"fspo/peft"
 	"fspo/serve"
 	"fspo/tokenizer/chat"
 	"fspo/train"
@@ -216,6 +218,45 @@ func TestChatModelStages(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(stage2, "adapter.fspo")); err != nil {
 		t.Errorf("LoRA run: %v", err)
 	}
+	// the adapter out: a PEFT folder and a llama.cpp GGUF adapter; the PEFT
+	// adapter merged into stage 1 gives stage 2's merged model
+	peftDir, loraGGUF := filepath.Join(runs, "peft"), filepath.Join(runs, "lora.gguf")
+	for _, out := range []string{peftDir, loraGGUF} {
+		if _, _, err := runCLI(t, "convert", "--adapter", filepath.Join(stage2, "adapter.fspo"), "--out", out); err != nil {
+			t.Fatalf("convert --adapter --out %s: %v", out, err)
+		}
+	}
+	base, err := model.Load(filepath.Join(stage1, "model.fspo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, pcfg, err := peft.Read(peftDir, base.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pcfg.R != 4 || pcfg.LoraAlpha != 8 || !slices.Equal(pcfg.TargetModules, []string{"q_proj", "v_proj", "down_proj"}) || !strings.HasSuffix(pcfg.BaseModel, "prefft/model.fspo") {
+		t.Errorf("PEFT config %+v", pcfg)
+	}
+	if err := l.Merge(base.Config, base.W); err != nil {
+		t.Fatal(err)
+	}
+	merged, err := model.Load(filepath.Join(stage2, "model.fspo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range merged.W.Tensors(merged.Config) {
+		if !slices.Equal(tt.Data, base.W.Tensors(base.Config)[i].Data) {
+			t.Errorf("%s: stage 1 + the PEFT adapter differs from stage 2's merged model", tt.Name)
+		}
+	}
+	gf, err := gguf.Open(loraGGUF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ, _, err := gf.String("general.type"); err != nil || typ != "adapter" {
+		t.Errorf("GGUF adapter general.type %q, %v", typ, err)
+	}
+	gf.Close()
 	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", filepath.Join(runs, "bad"), "--lora-rank", "4", "--lora-targets", "q,wrong"}, common...)...); err == nil || !strings.Contains(err.Error(), `lora.targets: "wrong"`) {
 		t.Errorf("unknown LoRA target: %v", err)
 	}

@@ -20,15 +20,20 @@ func init() {
 }
 
 func runConvert(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "convert", "--model M --out FILE.bin|FILE.fspo|FILE.gguf|FOLDER [--dtype f32|f16|bf16|q8_0]")
+	fs := newFlags(env, "convert", "--model M --out FILE.bin|FILE.fspo|FILE.gguf|FOLDER [--dtype f32|f16|bf16|q8_0] | --adapter RUN/adapter.fspo --out FOLDER|FILE.gguf")
 	modelFlag := fs.String("model", "", "checkpoint file, run folder's model.fspo, model folder or name")
 	out := fs.String("out", "", "output: FILE.bin writes llama2.c's format, FILE.fspo the project's, FILE.gguf llama.cpp's (with the tokenizer and chat template), any other name a Hugging Face folder")
+	adapter := fs.String("adapter", "", "a LoRA adapter (a LoRA run's adapter.fspo) to write instead of a model: --out FOLDER gives a PEFT adapter folder, --out FILE.gguf a llama.cpp LoRA adapter")
+	baseName := fs.String("base-name", "", "with --adapter: the base model's name the output records (default: the run card's initial model)")
 	dtype := fs.String("dtype", "", "weights dtype: f32, f16 or bf16 for a Hugging Face folder (default: the input folder's, else f32); also q8_0 for GGUF (default f16)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return fmt.Errorf("%w: fspo convert: --out is required", errUsage)
+	}
+	if *adapter != "" {
+		return convertAdapter(env, *adapter, *out, *baseName)
 	}
 	if strings.HasSuffix(*out, ".gguf") {
 		return convertGGUF(env, *modelFlag, *out, *dtype)
