@@ -249,6 +249,25 @@ func TestChatModelStages(t *testing.T) {
 			t.Errorf("%s: stage 1 + the PEFT adapter differs from stage 2's merged model", tt.Name)
 		}
 	}
+	ollamaDir := filepath.Join(runs, "ollama")
+	if _, _, err := runCLI(t, "convert", "--model", stage1, "--adapter", filepath.Join(stage2, "adapter.fspo"), "--to", "ollama", "--out", ollamaDir); err != nil {
+		t.Fatalf("convert --to ollama: %v", err)
+	}
+	mf, err := os.ReadFile(filepath.Join(ollamaDir, "Modelfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"FROM ./model.gguf\n", "ADAPTER ./adapter.gguf\n", "<|start_header_id|>{{ .Role }}<|end_header_id|>", `PARAMETER stop "<|eot_id|>"`} {
+		if !strings.Contains(string(mf), want) {
+			t.Errorf("Modelfile lacks %q:\n%s", want, mf)
+		}
+	}
+	if meta, err := gguf.ReadTokenizerFile(filepath.Join(ollamaDir, "model.gguf")); err != nil || meta.ChatTemplate == "" {
+		t.Errorf("Ollama's model.gguf: %v (chat template %d bytes)", err, len(meta.ChatTemplate))
+	}
+	if _, err := os.Stat(filepath.Join(ollamaDir, "adapter.gguf")); err != nil {
+		t.Error(err)
+	}
 	gf, err := gguf.Open(loraGGUF)
 	if err != nil {
 		t.Fatal(err)

@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
+	"fspo/atomicfile"
 	"fspo/ckpt"
 	"fspo/gguf"
 	"fspo/hf"
 	"fspo/model"
 	"fspo/modelpath"
+	"fspo/ollama"
 	"fspo/safetensors"
 	tokhf "fspo/tokenizer/hf"
 )
@@ -24,6 +27,7 @@ func runConvert(ctx context.Context, env *Env, args []string) error {
 	modelFlag := fs.String("model", "", "checkpoint file, run folder's model.fspo, model folder or name")
 	out := fs.String("out", "", "output: FILE.bin writes llama2.c's format, FILE.fspo the project's, FILE.gguf llama.cpp's (with the tokenizer and chat template), any other name a Hugging Face folder")
 	adapter := fs.String("adapter", "", "a LoRA adapter (a LoRA run's adapter.fspo) to write instead of a model: --out FOLDER gives a PEFT adapter folder, --out FILE.gguf a llama.cpp LoRA adapter")
+	to := fs.String("to", "", "ollama: --out FOLDER gets model.gguf and an Ollama Modelfile (TEMPLATE from the chat template; --adapter adds ADAPTER); default: by --out's name")
 	baseName := fs.String("base-name", "", "with --adapter: the base model's name the output records (default: the run card's initial model)")
 	dtype := fs.String("dtype", "", "weights dtype: f32, f16 or bf16 for a Hugging Face folder (default: the input folder's, else f32); also q8_0 for GGUF (default f16)")
 	if err := parseFlags(fs, args); err != nil {
@@ -32,11 +36,16 @@ func runConvert(ctx context.Context, env *Env, args []string) error {
 	if *out == "" {
 		return fmt.Errorf("%w: fspo convert: --out is required", errUsage)
 	}
-	if *adapter != "" {
+	switch {
+	case *to == "ollama":
+		return convertOllama(env, *modelFlag, *adapter, *out, *dtype)
+	case *to != "":
+		return fmt.Errorf("%w: fspo convert: --to %q: only ollama (other formats follow --out's name)", errUsage, *to)
+	case *adapter != "":
 		return convertAdapter(env, *adapter, *out, *baseName)
-	}
-	if strings.HasSuffix(*out, ".gguf") {
-		return convertGGUF(env, *modelFlag, *out, *dtype)
+	case strings.HasSuffix(*out, ".gguf"):
+		_, err := convertGGUF(env, *modelFlag, *out, *dtype)
+		return err
 	}
 	var m *model.Model
 	var src *hf.Folder
@@ -76,15 +85,15 @@ func runConvert(ctx context.Context, env *Env, args []string) error {
 
 // convertGGUF writes any model loadLM reads as a GGUF file with its
 // vocabulary and chat template, weights in dtype (F16 by default).
-func convertGGUF(env *Env, flag, out, dtype string) error {
+func convertGGUF(env *Env, flag, out, dtype string) (*lmodel, error) {
 	types := map[string]gguf.TensorType{"": gguf.F16, "f32": gguf.F32, "f16": gguf.F16, "bf16": gguf.BF16, "q8_0": gguf.Q8_0}
 	typ, ok := types[strings.ToLower(dtype)]
 	if !ok {
-		return fmt.Errorf("%w: fspo convert: --dtype for GGUF must be f32, f16, bf16 or q8_0", errUsage)
+		return nil, fmt.Errorf("%w: fspo convert: --dtype for GGUF must be f32, f16, bf16 or q8_0", errUsage)
 	}
 	lm, err := loadLM(env, flag)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var meta *gguf.Tokenizer
 	switch tok := lm.Tok.(type) {
@@ -94,7 +103,7 @@ func convertGGUF(env *Env, flag, out, dtype string) error {
 			tpl = lm.Chat.Template.Source
 		}
 		if meta, err = gguf.FromHF(tok, tpl, lm.Config.Vocab); err != nil {
-			return fmt.Errorf("convert %s: %w", lm.Paths.Tokenizer, err)
+			return nil, fmt.Errorf("convert %s: %w", lm.Paths.Tokenizer, err)
 		}
 	default:
 		switch {
@@ -103,13 +112,44 @@ func convertGGUF(env *Env, flag, out, dtype string) error {
 		case lm.L2C != nil:
 			meta = gguf.FromLlama2C(lm.L2C)
 		default:
-			return fmt.Errorf("convert %s: this tokenizer cannot be written to GGUF", lm.Paths.Tokenizer)
+			return nil, fmt.Errorf("convert %s: this tokenizer cannot be written to GGUF", lm.Paths.Tokenizer)
 		}
 	}
 	name := filepath.Base(strings.TrimSuffix(lm.Paths.Checkpoint, filepath.Ext(lm.Paths.Checkpoint)))
 	if err := gguf.WriteModel(out, lm.Config, lm.W, meta, gguf.WriteOptions{Type: typ, Name: name}); err != nil {
-		return fmt.Errorf("convert %s: %w", out, err)
+		return nil, fmt.Errorf("convert %s: %w", out, err)
 	}
 	fmt.Fprintf(env.Stderr, "convert: wrote %s (%d parameters, %s)\n", out, lm.Config.NumParams(), typ)
+	return lm, nil
+}
+
+// convertOllama writes dir/model.gguf (and dir/adapter.gguf from a LoRA
+// adapter) with a Modelfile for `ollama create NAME -f dir/Modelfile`.
+func convertOllama(env *Env, flag, adapter, dir, dtype string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	lm, err := convertGGUF(env, flag, filepath.Join(dir, "model.gguf"), dtype)
+	if err != nil {
+		return err
+	}
+	if lm.Chat == nil {
+		return fmt.Errorf("convert: %s has no chat template: Ollama needs one to chat (generate with the GGUF directly)", lm.Paths.Checkpoint)
+	}
+	f, err := ollama.FromChat(lm.Chat.Template)
+	if err != nil {
+		return fmt.Errorf("convert %s: %w", lm.Paths.Checkpoint, err)
+	}
+	ad := ""
+	if adapter != "" {
+		ad = "./adapter.gguf"
+		if err := convertAdapter(env, adapter, filepath.Join(dir, "adapter.gguf"), ""); err != nil {
+			return err
+		}
+	}
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "Modelfile"), []byte(ollama.Modelfile("./model.gguf", ad, f))); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "convert: wrote %s; ollama create NAME -f %s\n", filepath.Join(dir, "Modelfile"), filepath.Join(dir, "Modelfile"))
 	return nil
 }
