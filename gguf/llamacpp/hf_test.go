@@ -123,20 +123,25 @@ func TestHFTokenizerGGUFMatchesLlamaCpp(t *testing.T) {
 					}
 				}
 			}
-			path := filepath.Join(t.TempDir(), tc.kind+".gguf")
-			if err := gguf.WriteModel(path, c, p, meta, gguf.WriteOptions{Type: gguf.F32, Name: tc.kind}); err != nil {
-				t.Fatal(err)
-			}
-			m, err := model.New(c, p)
-			if err != nil {
-				t.Fatal(err)
-			}
 			var cases [][]int
 			texts := []string{"Hello world, this is fspo.", "数字 1234567 and émojis 🎉", "<|im_start|>user\nHi<|im_end|>"}
 			for _, s := range texts {
 				cases = append(cases, tok.Encode(s, true))
 			}
-			e, _ := check(t, "hf-"+tc.kind+"-F32", path, m, cases, nil)
+			var e *engine
+			for _, typ := range []gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0} {
+				path := filepath.Join(t.TempDir(), tc.kind+".gguf")
+				if err := gguf.WriteModel(path, c, p, meta, gguf.WriteOptions{Type: typ, Name: tc.kind}); err != nil {
+					t.Fatal(err)
+				}
+				m, _, err := gguf.Load(path) // the engine on the weights as stored
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ee, _ := check(t, "hf-"+tc.kind+"-"+typ.String(), path, m, cases, nil); typ == gguf.F32 {
+					e = ee
+				}
+			}
 			same, differ := 0, []string{}
 			for text, ids := range want {
 				if strings.ContainsRune(text, 0) {

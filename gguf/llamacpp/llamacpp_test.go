@@ -40,8 +40,11 @@ var tolerances = map[string]float64{
 }
 
 func tolerance(name string) float64 {
-	if strings.HasPrefix(name, "random-") || strings.HasPrefix(name, "hf-") && strings.HasSuffix(name, "-F32") {
+	switch {
+	case strings.HasPrefix(name, "random-") || strings.HasPrefix(name, "hf-") && strings.HasSuffix(name, "-F32"):
 		return 1e-4 // F32 like stories260K-F32
+	case strings.HasPrefix(name, "hf-"): // like stories260K's F16 and Q8_0
+		return tolerances["stories260K"+name[strings.LastIndexByte(name, '-'):]]
 	}
 	return tolerances[name]
 }
