@@ -201,3 +201,21 @@ func Read(dir string, c model.Config) (*model.LoRA, Config, error) {
 	}
 	return l, cfg, nil
 }
+
+// readRaw reads every tensor of a safetensors file as float32, by name.
+func readRaw(path string) (map[string][]float32, error) {
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string][]float32{}
+	for _, info := range f.Tensors {
+		data := make([]float32, info.Numel())
+		if err := f.ReadF32(info.Name, data); err != nil {
+			return nil, err
+		}
+		out[info.Name] = data
+	}
+	return out, nil
+}

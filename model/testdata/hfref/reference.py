@@ -16,8 +16,13 @@ layout): L2 norm, sum, the dot product with the fixed direction
 u[i] = sin(1.3*i + 0.5) over the flattened tensor, and 16 sampled values at
 indices i*len//16.
 
+With a third argument, a PEFT LoRA adapter folder (adapter_config.json +
+adapter_model.safetensors), each adapted projection computes
+x·Wᵀ + (lora_alpha/r)·(x·Aᵀ)·Bᵀ as PEFT's LoRA Linear does (dropout 0), and
+the gradients are those of the adapter's tensors (PEFT names), the base frozen.
+
 Run with Debian's python3-torch:
-    /usr/bin/python3 model/testdata/hfref/reference.py FOLDER OUT.json
+    /usr/bin/python3 model/testdata/hfref/reference.py FOLDER OUT.json [ADAPTER]
 """
 import json
 import math
@@ -74,6 +79,18 @@ def read_folder(folder):
     return cfg, weights
 
 
+def read_adapter(folder):
+    """Returns (scale, {module path below the model: (A, B)}, {PEFT name: tensor})."""
+    with open(os.path.join(folder, "adapter_config.json")) as f:
+        cfg = json.load(f)
+    tensors = read_safetensors(os.path.join(folder, "adapter_model.safetensors"))
+    pairs = {}
+    for name, t in tensors.items():
+        module, part = name[len("base_model.model."):].rsplit(".lora_", 1)
+        pairs.setdefault(module, {})[part.split(".")[0]] = t
+    return cfg["lora_alpha"] / cfg["r"], {m: (ab["A"], ab["B"]) for m, ab in pairs.items()}, tensors
+
+
 def inv_frequencies(cfg, head_dim):
     """RoPE inverse frequencies, with rope_scaling type llama3 applied."""
     base = float(cfg.get("rope_theta", 10000.0))
@@ -108,8 +125,8 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def forward(cfg, W, tokens):
-    """Logits (T, vocab) of one sequence."""
+def forward(cfg, W, tokens, lora=None):
+    """Logits (T, vocab) of one sequence; lora is read_adapter's (scale, pairs)."""
     D = cfg["hidden_size"]
     H, KVH = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
     hd = cfg.get("head_dim") or D // H
@@ -126,6 +143,9 @@ def forward(cfg, W, tokens):
 
         def proj(name, inp):
             y = inp @ W[p + name + ".weight"].T
+            if lora is not None and p + name in lora[1]:
+                a, b_ = lora[1][p + name]
+                y = y + lora[0] * ((inp @ a.T) @ b_.T)
             b = W.get(p + name + ".bias")
             return y if b is None else y + b
 
@@ -143,11 +163,11 @@ def forward(cfg, W, tokens):
         v = v.repeat_interleave(H // KVH, dim=0)
         att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd) + mask, dim=-1)
         o = (att @ v).transpose(0, 1).reshape(T, H * hd)
-        x = x + o @ W[p + "self_attn.o_proj.weight"].T
+        x = x + proj("self_attn.o_proj", o)
         h = rms_norm(x, W[p + "post_attention_layernorm.weight"], eps)
-        gate = h @ W[p + "mlp.gate_proj.weight"].T
-        up = h @ W[p + "mlp.up_proj.weight"].T
-        x = x + (torch.nn.functional.silu(gate) * up) @ W[p + "mlp.down_proj.weight"].T
+        gate = proj("mlp.gate_proj", h)
+        up = proj("mlp.up_proj", h)
+        x = x + proj("mlp.down_proj", torch.nn.functional.silu(gate) * up)
     x = rms_norm(x, W["model.norm.weight"], eps)
     head = W.get("lm_head.weight")
     if head is None or cfg.get("tie_word_embeddings", False):
@@ -179,24 +199,29 @@ def summary(g):
 def main():
     folder, out_path = sys.argv[1], sys.argv[2]
     cfg, W = read_folder(folder)
-    for t in W.values():
+    lora, trained = None, W
+    if len(sys.argv) > 3:
+        scale, pairs, trained = read_adapter(sys.argv[3])
+        lora = (scale, pairs)
+    for t in trained.values():
         t.requires_grad_(True)
     seqs = sequences(cfg["vocab_size"])
     total = torch.zeros(())
     rows = []
     for seq in seqs:
-        logp = torch.log_softmax(forward(cfg, W, seq), dim=-1)
+        logp = torch.log_softmax(forward(cfg, W, seq, lora), dim=-1)
         rows.append(logp.detach().tolist())
         total = total + logp[torch.arange(len(seq) - 1), torch.tensor(seq[1:])].sum()
     total.backward()
     tied = "lm_head.weight" not in W
     result = {
-        "source": "model/testdata/hfref/reference.py (float64 PyTorch %s) on %s" % (torch.__version__, os.path.basename(os.path.normpath(folder))),
+        "source": "model/testdata/hfref/reference.py (float64 PyTorch %s) on %s%s" % (torch.__version__, os.path.basename(os.path.normpath(folder)),
+                                                                                   " with the adapter " + os.path.basename(os.path.normpath(sys.argv[3])) if lora else ""),
         "tied": tied,
         "sequences": seqs,
         "logprobs": rows,
         "sum_logprob": total.item(),
-        "grads": {name: summary(t.grad) for name, t in sorted(W.items())},
+        "grads": {name: summary(t.grad) for name, t in sorted(trained.items())},
     }
     with open(out_path, "w") as f:
         json.dump(result, f, separators=(",", ":"))
