@@ -85,6 +85,16 @@ func Load(dir string) (*model.Model, *Folder, error) {
 	return m, f, nil
 }
 
+// ReadFolder reads a folder's config.json and notes its tokenizer and
+// generation files, without its weights.
+func ReadFolder(dir string) (*Folder, model.Config, error) {
+	f, c, err := readConfig(dir)
+	if err != nil {
+		return nil, c, err
+	}
+	return f, c, f.findExtras()
+}
+
 func readConfig(dir string) (*Folder, model.Config, error) {
 	path := filepath.Join(dir, ConfigFile)
 	js, err := os.ReadFile(path)

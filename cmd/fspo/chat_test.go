@@ -249,6 +249,23 @@ func TestChatModelStages(t *testing.T) {
 			t.Errorf("%s: stage 1 + the PEFT adapter differs from stage 2's merged model", tt.Name)
 		}
 	}
+	// the merged model back as a Hugging Face folder: the base's config, dtype and tokenizer files
+	hfOut := filepath.Join(runs, "hf-out")
+	if _, _, err := runCLI(t, "convert", "--model", stage2, "--out", hfOut); err != nil {
+		t.Fatalf("convert to a Hugging Face folder: %v", err)
+	}
+	back, err := loadLM(&Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}, hfOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Chat == nil || !slices.Equal(back.Chat.Stop, []int{128009, 128001, 128008}) {
+		t.Errorf("the Hugging Face output lost the chat format or generation_config: %+v", back.Chat)
+	}
+	for i, tt := range back.W.Tensors(back.Config) {
+		if !slices.Equal(tt.Data, merged.W.Tensors(merged.Config)[i].Data) {
+			t.Errorf("%s: the Hugging Face output differs from the run's model", tt.Name)
+		}
+	}
 	ollamaDir := filepath.Join(runs, "ollama")
 	if _, _, err := runCLI(t, "convert", "--model", stage1, "--adapter", filepath.Join(stage2, "adapter.fspo"), "--to", "ollama", "--out", ollamaDir); err != nil {
 		t.Fatalf("convert --to ollama: %v", err)

@@ -12,8 +12,8 @@ import (
 	"fspo/gguf"
 	"fspo/hf"
 	"fspo/model"
-	"fspo/modelpath"
 	"fspo/ollama"
+	"fspo/runcard"
 	"fspo/safetensors"
 	tokhf "fspo/tokenizer/hf"
 )
@@ -48,13 +48,14 @@ func runConvert(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	var m *model.Model
-	var src *hf.Folder
-	var paths modelpath.Paths
+	var src *hf.Folder // a Hugging Face output keeps its config fields, dtype and tokenizer files
+	var lm *lmodel
 	var err error
-	if hf.IsFolder(*modelFlag) { // keep the folder's config and tokenizer files for a Hugging Face output
+	if hf.IsFolder(*modelFlag) {
 		m, src, err = hf.Load(*modelFlag)
-	} else {
-		m, _, paths, err = loadModelPaths(env, *modelFlag)
+	} else if lm, err = loadLM(env, *modelFlag); err == nil {
+		m = lm.Model
+		src, err = baseFolder(lm)
 	}
 	if err != nil {
 		return err
@@ -72,8 +73,8 @@ func runConvert(ctx context.Context, env *Env, args []string) error {
 		if d != "" && !d.Supported() {
 			return fmt.Errorf("%w: fspo convert: --dtype must be f32, f16 or bf16", errUsage)
 		}
-		if err = hf.Save(*out, m, src, d); err == nil && src == nil { // a llama2.c tokenizer goes along
-			err = copyFile(paths.Tokenizer, filepath.Join(*out, filepath.Base(paths.Tokenizer)))
+		if err = hf.Save(*out, m, src, d); err == nil && src == nil && lm.L2C != nil { // a llama2.c tokenizer goes along
+			err = copyFile(lm.Paths.Tokenizer, filepath.Join(*out, filepath.Base(lm.Paths.Tokenizer)))
 		}
 	}
 	if err != nil {
@@ -152,4 +153,15 @@ func convertOllama(env *Env, flag, adapter, dir, dtype string) error {
 	}
 	fmt.Fprintf(env.Stderr, "convert: wrote %s; ollama create NAME -f %s\n", filepath.Join(dir, "Modelfile"), filepath.Join(dir, "Modelfile"))
 	return nil
+}
+
+// baseFolder is the Hugging Face folder a trained model's run card names as
+// its base, when it still exists; nil for other models.
+func baseFolder(lm *lmodel) (*hf.Folder, error) {
+	card, err := runcard.Load(lm.Paths.Checkpoint)
+	if err != nil || card == nil || !hf.IsFolder(card.Base.Path) {
+		return nil, err
+	}
+	f, _, err := hf.ReadFolder(card.Base.Path)
+	return f, err
 }
