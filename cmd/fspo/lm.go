@@ -154,21 +154,17 @@ func loadHFChat(dir string) (*lmodel, error) {
 // generationStops reads eos_token_id (a number or a list) from
 // generation_config.json; none when the file is absent.
 func generationStops(path string) ([]int, error) {
-	var c struct {
-		EOS json.RawMessage `json:"eos_token_id"`
-	}
-	if data, err := readOptionalJSON(path, &c); err != nil || data == nil || len(c.EOS) == 0 || string(c.EOS) == "null" {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
 		return nil, err
 	}
-	var one int
-	if json.Unmarshal(c.EOS, &one) == nil {
-		return []int{one}, nil
+	g, err := hf.ParseGenerationConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	var list []int
-	if err := json.Unmarshal(c.EOS, &list); err != nil {
-		return nil, fmt.Errorf("%s: eos_token_id: want a token id or a list of them, got %s", path, c.EOS)
-	}
-	return list, nil
+	return g.EOS, nil
 }
 
 // ggufDialect completes a model read from GGUF (or trained from one) with
