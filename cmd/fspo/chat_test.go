@@ -199,6 +199,11 @@ func TestChatModelStages(t *testing.T) {
 		t.Fatalf("generate: %q, %v", gen, err)
 	}
 
+	// stories-style base-model sampling runs on the chat model too
+	synthOut := filepath.Join(t.TempDir(), "synth")
+	if out, _, err := runCLI(t, "synth", "--domain", "stories", "--quick", "--topp", "1", "--model", dir, "--out", synthOut); err != nil || !strings.Contains(out, "preferences of 12 users") {
+		t.Errorf("synth on a chat model: %q, %v", out, err)
+	}
 	data := chatData(t)
 	runs := t.TempDir()
 	stage1, stage2 := filepath.Join(runs, "prefft"), filepath.Join(runs, "fspo")

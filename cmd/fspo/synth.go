@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"fspo/modelpath"
+	"fspo/runcard"
 	"fspo/synth/stories"
 )
 
@@ -56,20 +52,16 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 	if err := opt.Check(); err != nil {
 		return fmt.Errorf("%w: fspo synth: %v", errUsage, err)
 	}
-	paths, err := modelpath.Resolve(*modelFlag, env.Getenv)
+	lm, err := loadLM(env, *modelFlag)
 	if err != nil {
 		return err
 	}
-	id, err := fileID(paths.Checkpoint)
+	id, err := fileID(lm.Paths.Checkpoint)
 	if err != nil {
 		return err
 	}
 	opt.Model = id
-	m, tok, err := loadModel(env, *modelFlag)
-	if err != nil {
-		return err
-	}
-	rep, err := stories.Synthesize(ctx, m, tok, opt)
+	rep, err := stories.Synthesize(ctx, lm.Model, lm.Tok, opt)
 	if err != nil {
 		return err
 	}
@@ -147,14 +139,9 @@ func storiesOptionFlags(fs *flag.FlagSet, def stories.Options) func(opt *stories
 // fileID names a checkpoint by its file name and content hash, so a resumed
 // run can tell that it uses the same model.
 func fileID(path string) (string, error) {
-	f, err := os.Open(path)
+	sum, err := runcard.FileSHA256(path) // a file's bytes, or a model folder's files
 	if err != nil {
 		return "", fmt.Errorf("hash model %s: %w", path, err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash model %s: %w", path, err)
-	}
-	return filepath.Base(path) + " sha256:" + hex.EncodeToString(h.Sum(nil))[:16], nil
+	return filepath.Base(path) + " sha256:" + sum[:16], nil
 }

@@ -132,13 +132,13 @@ func planPersona(seed int64, i, j int, prompt string, unsteered bool) (Persona, 
 }
 
 // planPool lays out every candidate of every prompt, in order.
-func planPool(opt *Options, tok *tokenizer.Tokenizer, prompts []string, nTrain int) []slot {
+func planPool(opt *Options, tok tokenizer.Codec, prompts []string, nTrain int) []slot {
 	var slots []slot
 	for i, pr := range prompts {
 		for j := range opt.PoolSize {
 			per, steer := planPersona(opt.Seed, i, j, pr, opt.Unsteered > 0 && j%opt.Unsteered == opt.Unsteered-1)
-			input := tok.Encode(strings.TrimSpace(pr+" "+steer), true, false)
-			steerToks := len(tok.Encode(steer, false, false))
+			input := tok.Encode(strings.TrimSpace(pr+" "+steer), true)
+			steerToks := len(tok.Encode(steer, false))
 			limit := opt.ShortTokens
 			if per.Length == "long" {
 				limit = opt.LongTokens
@@ -219,7 +219,7 @@ func finish(text string, steerLen, limit int, long bool, count func(string) int)
 // generatePool generates the candidates of slots in chunks of batch
 // sequences, appending each finished chunk to path; chunks already in the
 // file (from an interrupted run) are kept and not generated again.
-func generatePool(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, opt *Options, slots []slot, path string, logf func(string, ...any)) ([]Candidate, error) {
+func generatePool(ctx context.Context, m *model.Model, tok tokenizer.Codec, opt *Options, slots []slot, path string, logf func(string, ...any)) ([]Candidate, error) {
 	have, err := readCandidates(path, slots, opt.Batch)
 	if err != nil {
 		return nil, err
@@ -239,20 +239,20 @@ func generatePool(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer,
 		counts := make([]int, len(chunk))
 		gen, err := m.GenerateBatch(ctx, inputs, model.GenOptions{
 			MaxTokens: opt.LongTokens, Temperature: float32(opt.Temperature), TopP: float32(opt.TopP),
-			Seed: mix(uint64(opt.Seed) ^ uint64(start)), StopAtBOS: true,
+			Seed: mix(uint64(opt.Seed) ^ uint64(start)), Stop: stops(tok),
 		}, func(k, _ int) bool { counts[k]++; return counts[k] < chunk[k].budget })
 		if err != nil {
 			return nil, fmt.Errorf("generate candidates %d–%d: %w", start, start+len(chunk)-1, err)
 		}
-		count := func(t string) int { return len(tok.Encode(t, false, false)) }
+		count := func(t string) int { return len(tok.Encode(t, false)) }
 		var buf bytes.Buffer
 		for k, s := range chunk {
 			c := s.c
-			c.Response = finish(c.Steer+tok.DecodeAll(gen[k].Tokens), len(c.Steer), s.limit, c.Persona.Length == "long", count)
+			c.Response = finish(c.Steer+tok.DecodeIDs(gen[k].Tokens, true), len(c.Steer), s.limit, c.Persona.Length == "long", count)
 			if c.Response == "" {
 				return nil, fmt.Errorf("candidate %s: the model wrote nothing after %q", c.ID, c.Prompt)
 			}
-			c.Tokens = len(tok.Encode(c.Response, false, false))
+			c.Tokens = len(tok.Encode(c.Response, false))
 			line, err := json.Marshal(c)
 			if err != nil {
 				return nil, fmt.Errorf("encode candidate %s: %w", c.ID, err)
@@ -379,4 +379,15 @@ func parseCandidates(data []byte) ([]Candidate, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// stops end a story: EOS, and BOS (stories260K separates documents with it).
+func stops(tok tokenizer.Codec) []int {
+	var out []int
+	for _, id := range []int{tok.EOS(), tok.BOS()} {
+		if id >= 0 {
+			out = append(out, id)
+		}
+	}
+	return out
 }

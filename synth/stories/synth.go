@@ -189,7 +189,7 @@ func startRun(opt *Options) (string, error) {
 // preferences.jsonl, report.json, report.md, disagreement.json,
 // disagreement.png and manifest.json (written last). The result is
 // deterministic for the options.
-func Synthesize(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, opt Options) (*Report, error) {
+func Synthesize(ctx context.Context, m *model.Model, tok tokenizer.Codec, opt Options) (*Report, error) {
 	start := time.Now()
 	if err := opt.Check(); err != nil {
 		return nil, err
@@ -340,7 +340,7 @@ func Synthesize(ctx context.Context, m *model.Model, tok *tokenizer.Tokenizer, o
 }
 
 // fillReport computes the pool and label statistics of the report.
-func fillReport(rep *Report, uf *UsersFile, cands []Candidate, rewards [][]float64, groups map[int][]int, all []dataset.Record, opt *Options, tok *tokenizer.Tokenizer) error {
+func fillReport(rep *Report, uf *UsersFile, cands []Candidate, rewards [][]float64, groups map[int][]int, all []dataset.Record, opt *Options, tok tokenizer.Codec) error {
 	texts := make([]string, len(cands))
 	var toks, words []int
 	for i, c := range cands {
@@ -399,12 +399,12 @@ func fillReport(rep *Report, uf *UsersFile, cands []Candidate, rewards [][]float
 // the longer completion, with BOS and EOS, to compare with the model's
 // positions. A COT rejected completion without a rejected_description is
 // measured with the longest user description.
-func episodeTokens(recs []dataset.Record, seed int64, tok *tokenizer.Tokenizer) (map[string]Summary, error) {
+func episodeTokens(recs []dataset.Record, seed int64, tok tokenizer.Codec) (map[string]Summary, error) {
 	eps := episode.Build(dataset.GroupByUser(recs), 4, episode.EvalPasses, seed)
 	if len(eps) == 0 {
 		return nil, nil
 	}
-	count := func(s string) int { return len(tok.Encode(s, true, true)) }
+	count := func(s string) int { return len(tok.Encode(s, true)) + 1 } // and the end token
 	// A COT rejected completion carries another user's description: measured
 	// with the longest one, an upper bound.
 	longest, most := "", 0

@@ -25,7 +25,7 @@ var (
 )
 
 // base loads the built-in stories260K once.
-func base(t *testing.T) (*model.Model, *tokenizer.Tokenizer) {
+func base(t *testing.T) (*model.Model, tokenizer.Codec) {
 	t.Helper()
 	paths := testenv.Model(t)
 	loadOnce.Do(func() {
@@ -37,7 +37,7 @@ func base(t *testing.T) (*model.Model, *tokenizer.Tokenizer) {
 	if loadErr != nil {
 		t.Fatalf("base model: %v", loadErr)
 	}
-	return testM, testTok
+	return testM, tokenizer.Llama2C(testTok)
 }
 
 // smallOptions is a run of a second or two with several generation chunks.
@@ -149,7 +149,7 @@ func TestSynthesizeOutputs(t *testing.T) {
 		if heldOut[r.Prompt] != (u.Kind != Train) {
 			t.Errorf("record %s: %s user %s on opening %q", r.ID, u.Kind, u.ID, r.Prompt)
 		}
-		if len(tok.Encode(r.Chosen, false, false)) > QuickOptions().LongTokens {
+		if len(tok.Encode(r.Chosen, false)) > QuickOptions().LongTokens {
 			t.Errorf("record %s: chosen %q longer than %d tokens", r.ID, r.Chosen, QuickOptions().LongTokens)
 		}
 	}
