@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"fspo/model"
+	"fspo/pref"
 
 	"fspo/atomicfile"
 )
@@ -81,4 +82,27 @@ func scorePairs(ctx context.Context, m *model.Model, items []Item) ([]refLogprob
 		}
 	}
 	return out, nil
+}
+
+// heldoutAccuracy is the share of held-out pairs whose implicit reward
+// β·(log πθ/πref) ranks the chosen completion above the rejected one, and
+// the mean margin.
+func (r *Run) heldoutAccuracy(ctx context.Context, ref []refLogprobs) (acc, margin float64, err error) {
+	cur, err := scorePairs(ctx, r.Model, r.Heldout)
+	if err != nil {
+		return 0, 0, err
+	}
+	obj := r.Config.objective()
+	if r.Config.Stage == "sft" {
+		obj = pref.Objective{Kind: "ipo", Beta: r.Config.Beta}
+	}
+	for i, it := range r.Heldout {
+		mg := obj.Margin(pref.Pair{Chosen: cur[i].Chosen, Rejected: cur[i].Rejected, RefChosen: ref[i].Chosen, RefRejected: ref[i].Rejected,
+			ChosenLen: len(it.Chosen), RejectedLen: len(it.Rejected)})
+		margin += mg / float64(len(cur))
+		if mg > 0 {
+			acc += 1 / float64(len(cur))
+		}
+	}
+	return acc, margin, nil
 }

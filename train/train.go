@@ -168,17 +168,8 @@ func (r *Run) Train(ctx context.Context) error {
 	if err := st.save(st.total); err != nil {
 		return err
 	}
-	if st.adapter != nil {
-		// the adapter on its own, then the merged model every command loads
-		if err := r.saveAdapter(st); err != nil {
-			return err
-		}
-		if err := r.Model.Attach(nil); err != nil {
-			return err
-		}
-		if err := st.adapter.Merge(r.Model.Config, r.Model.W); err != nil {
-			return fmt.Errorf("train: merge the adapter: %w", err)
-		}
+	if err := r.finishAdapter(st); err != nil {
+		return err
 	}
 	return r.save(ModelFile, st.total, nil, st.hash)
 }
@@ -233,21 +224,10 @@ type state struct {
 // before any resume, with the initial weights), resumes, and opens the log.
 func (r *Run) setup(ctx context.Context) (*state, error) {
 	c := r.Config
-	mcfg := r.Model.Config
 	st := &state{hash: r.itemsHash(), total: r.TotalSteps(), t0: time.Now()}
 	var err error
-	if c.LoRA.On() {
-		if st.adapter, err = model.NewLoRA(mcfg, c.LoRA.Rank, float32(c.LoRA.Alpha), c.LoRA.Targets, uint64(c.Seed)); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		if err := r.Model.Attach(st.adapter); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		st.lgrads = st.adapter.Grads()
-		st.params, st.gts = loraTensors(mcfg, st.adapter), loraTensors(mcfg, st.lgrads)
-	} else {
-		st.grads = model.NewParams(mcfg)
-		st.params, st.gts = r.Model.W.Tensors(mcfg), st.grads.Tensors(mcfg)
+	if err := r.trainables(st); err != nil {
+		return nil, err
 	}
 	if st.opt, err = r.newOptimizer(); err != nil {
 		return nil, err
@@ -495,82 +475,4 @@ func (r *Run) resume(st *state, hash string) (int64, error) {
 		return 0, fmt.Errorf("train: resume from %s: %w", path, err)
 	}
 	return cp.Step, nil
-}
-
-// heldoutAccuracy is the share of held-out pairs whose implicit reward
-// β·(log πθ/πref) ranks the chosen completion above the rejected one, and
-// the mean margin.
-func (r *Run) heldoutAccuracy(ctx context.Context, ref []refLogprobs) (acc, margin float64, err error) {
-	cur, err := scorePairs(ctx, r.Model, r.Heldout)
-	if err != nil {
-		return 0, 0, err
-	}
-	obj := r.Config.objective()
-	if r.Config.Stage == "sft" {
-		obj = pref.Objective{Kind: "ipo", Beta: r.Config.Beta}
-	}
-	for i, it := range r.Heldout {
-		mg := obj.Margin(pref.Pair{Chosen: cur[i].Chosen, Rejected: cur[i].Rejected, RefChosen: ref[i].Chosen, RefRejected: ref[i].Rejected,
-			ChosenLen: len(it.Chosen), RejectedLen: len(it.Rejected)})
-		margin += mg / float64(len(cur))
-		if mg > 0 {
-			acc += 1 / float64(len(cur))
-		}
-	}
-	return acc, margin, nil
-}
-
-// AdapterFile is the adapter a LoRA run writes beside its merged model.
-const AdapterFile = "adapter.fspo"
-
-// saveAdapter writes the trained adapter (model.LoRAFormat) with the run's card.
-func (r *Run) saveAdapter(st *state) error {
-	cp, err := st.adapter.Checkpoint(r.Model.Config)
-	if err != nil {
-		return err
-	}
-	card, err := r.card(st.hash)
-	if err != nil {
-		return err
-	}
-	meta, err := card.Meta()
-	if err != nil {
-		return err
-	}
-	for k, v := range meta {
-		cp.Meta[k] = v
-	}
-	cp.Step = st.total
-	if err := ckpt.Save(filepath.Join(r.Dir, AdapterFile), cp); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	return nil
-}
-
-// loraTensors are an adapter's matrices (sharing memory), named as in its checkpoint.
-func loraTensors(c model.Config, l *model.LoRA) []tensor.Tensor {
-	cp, err := l.Checkpoint(c)
-	if err != nil {
-		panic(err) // NewLoRA and Grads make valid adapters
-	}
-	return cp.Params
-}
-
-// setTensors copies saved tensors into ts by name, checking every one is there.
-func setTensors(ts, saved []tensor.Tensor) error {
-	byName := map[string]tensor.Tensor{}
-	for _, t := range saved {
-		byName[t.Name] = t
-	}
-	if len(byName) != len(ts) {
-		return fmt.Errorf("checkpoint holds %d tensors, the adapter %d", len(byName), len(ts))
-	}
-	for _, t := range ts {
-		s, ok := byName[t.Name]
-		if !ok || len(s.Data) != len(t.Data) {
-			return fmt.Errorf("checkpoint tensor %s missing or of another size", t.Name)
-		}
-		copy(t.Data, s.Data)
-	}
-	return nil
 }
