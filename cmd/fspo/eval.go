@@ -52,12 +52,7 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	judgeModel := flags.String("model", "", "model name of the LLM judge")
 	keyEnv := flags.String("api-key-env", "", "environment variable holding the LLM judge's API key (none: no key sent)")
 	cachePath := flags.String("cache", "", "LLM judge call cache (SQLite; default OUT/llm-cache.sqlite)")
-	var df diagnoseFlags
-	flags.StringVar(&df.probe, "probe", "", "diagnostic: does RUN read its shots? its pairs' margins under the user's own vs another user's shots")
-	flags.StringVar(&df.margins, "margins", "", "diagnostic: RUN's log-ratio margin against its initial model, split into description and response parts")
-	flags.StringVar(&df.users, "users", "test", "whose pairs the diagnostics score: train or test")
-	flags.IntVar(&df.pairs, "pairs", 200, "pairs --margins scores at most")
-	flags.BoolVar(&df.asJSON, "json", false, "print a diagnostic as JSON")
+	df := diagnoseFlagsOf(flags)
 	if err := parseFlags(flags, args); err != nil {
 		return err
 	}
@@ -73,30 +68,10 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	if *quick {
 		c.Queries, c.OracleK = 2, 4
 	}
-	if *base != "" && (exists(filepath.Join(*base, "tokenizer.json")) || gguf.IsGGUF(*base)) {
-		lm, err := loadLM(env, *base) // a Hugging Face or GGUF model: its tokenizer and chat format
-		if err != nil {
-			return err
-		}
-		c.Base, c.Codec, c.Chat = *base, lm.Tok, lm.Chat
-	} else {
-		paths, err := modelpath.Resolve(*base, env.Getenv)
-		if err != nil {
-			return err
-		}
-		c.Base, c.Tokenizer = paths.Checkpoint, paths.Tokenizer
+	if err := setEvalBase(env, &c, *base); err != nil {
+		return err
 	}
-	c.Runs, c.Refs = map[string]string{}, map[string]string{}
-	for m, p := range runs {
-		if *p != "" {
-			c.Runs[m] = *p
-		}
-	}
-	for m, p := range refs {
-		if *p != "" {
-			c.Refs[m] = *p
-		}
-	}
+	c.Runs, c.Refs = given(runs), given(refs)
 	if err := setEvalRewards(&c, *judgeKind); err != nil {
 		return err
 	}
@@ -177,4 +152,34 @@ func setLLMJudge(env *Env, c *eval.Config, endpoint, model, keyEnv, cachePath st
 	}
 	c.Judge = judge.NewLLM(ens, judge.LLMOptions{Seed: c.Seed, Cache: cache})
 	return cache, nil
+}
+
+// setEvalBase sets the base model of c and its tokenizer: a Hugging Face or
+// GGUF model's own tokenizer and chat format, or a llama2.c model's file.
+func setEvalBase(env *Env, c *eval.Config, base string) error {
+	if base != "" && (exists(filepath.Join(base, "tokenizer.json")) || gguf.IsGGUF(base)) {
+		lm, err := loadLM(env, base)
+		if err != nil {
+			return err
+		}
+		c.Base, c.Codec, c.Chat = base, lm.Tok, lm.Chat
+		return nil
+	}
+	paths, err := modelpath.Resolve(base, env.Getenv)
+	if err != nil {
+		return err
+	}
+	c.Base, c.Tokenizer = paths.Checkpoint, paths.Tokenizer
+	return nil
+}
+
+// given keeps the flags that were set, by method.
+func given(flags map[string]*string) map[string]string {
+	out := map[string]string{}
+	for m, p := range flags {
+		if *p != "" {
+			out[m] = *p
+		}
+	}
+	return out
 }

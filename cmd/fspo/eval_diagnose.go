@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 
 	"fspo/episode"
@@ -17,10 +18,21 @@ type diagnoseFlags struct {
 	asJSON                bool
 }
 
+// diagnoseFlagsOf registers the diagnostics' flags on fspo eval's.
+func diagnoseFlagsOf(flags *flag.FlagSet) *diagnoseFlags {
+	df := &diagnoseFlags{}
+	flags.StringVar(&df.probe, "probe", "", "diagnostic: does RUN read its shots? its pairs' margins under the user's own vs another user's shots")
+	flags.StringVar(&df.margins, "margins", "", "diagnostic: RUN's log-ratio margin against its initial model, split into description and response parts")
+	flags.StringVar(&df.users, "users", "test", "whose pairs the diagnostics score: train or test")
+	flags.IntVar(&df.pairs, "pairs", 200, "pairs --margins scores at most")
+	flags.BoolVar(&df.asJSON, "json", false, "print a diagnostic as JSON")
+	return df
+}
+
 // runDiagnose prints the probe (does the model read its shots?) or the
 // margin split (what its COT descriptions earn) of a run on a data folder,
 // with the run card's prompt; the margins' reference is the run's initial model.
-func runDiagnose(env *Env, df diagnoseFlags, data string, seed int64) error {
+func runDiagnose(env *Env, df *diagnoseFlags, data string, seed int64) error {
 	run := df.probe
 	if run == "" {
 		run = df.margins
