@@ -62,35 +62,54 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx := context.Background()
-	gen := func(prompts []string, seed uint64) []string {
-		ids := make([][]int, len(prompts))
-		for i, p := range prompts {
-			ids[i] = tok.Encode(p, true, false)
-		}
-		out, err := m.GenerateBatch(ctx, ids, model.GenOptions{MaxTokens: *tokens, Temperature: 0.9, TopP: 0.95, Seed: seed, StopAtBOS: true}, nil)
-		if err != nil {
+	g := sampler{m: m, tok: tok, tokens: *tokens}
+	texts, all := g.free(*n)
+	g.steered(&table, texts, all, *steerN)
+	printTop(all, len(texts))
+	if *out != "" {
+		if err := atomicfile.WriteBytes(*out, []byte(table.String())); err != nil {
 			log.Fatal(err)
 		}
-		texts := make([]string, len(out))
-		for i, g := range out {
-			texts[i] = tok.DecodeAll(g.Tokens)
-		}
-		return texts
 	}
+}
 
-	// 1. Free sampling: how often each value appears (fraction of stories).
+// sampler continues openings with stories260K.
+type sampler struct {
+	m      *model.Model
+	tok    *tokenizer.Tokenizer
+	tokens int
+}
+
+func (g sampler) gen(prompts []string, seed uint64) []string {
+	ids := make([][]int, len(prompts))
+	for i, p := range prompts {
+		ids[i] = g.tok.Encode(p, true, false)
+	}
+	out, err := g.m.GenerateBatch(context.Background(), ids, model.GenOptions{MaxTokens: g.tokens, Temperature: 0.9, TopP: 0.95, Seed: seed, StopAtBOS: true}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	texts := make([]string, len(out))
+	for i, o := range out {
+		texts[i] = g.tok.DecodeAll(o.Tokens)
+	}
+	return texts
+}
+
+// free samples n continuations of the openings and counts, per word, the
+// stories that contain it.
+func (g sampler) free(n int) ([]string, map[string]int) {
 	start := time.Now()
 	var prompts []string
-	for i := 0; i < *n; i++ {
+	for i := 0; i < n; i++ {
 		prompts = append(prompts, openings[i%len(openings)])
 	}
 	var texts []string
 	for i := 0; i < len(prompts); i += 128 {
-		texts = append(texts, gen(prompts[i:min(i+128, len(prompts))], uint64(i+1))...)
+		texts = append(texts, g.gen(prompts[i:min(i+128, len(prompts))], uint64(i+1))...)
 	}
 	el := time.Since(start)
-	fmt.Printf("free: %d continuations of %d tokens in %v (%.0f tok/s)\n", len(texts), *tokens, el, float64(len(texts)**tokens)/el.Seconds())
+	fmt.Printf("free: %d continuations of %d tokens in %v (%.0f tok/s)\n", len(texts), g.tokens, el, float64(len(texts)*g.tokens)/el.Seconds())
 	all := map[string]int{}
 	for _, t := range texts {
 		seen := map[string]bool{}
@@ -101,6 +120,12 @@ func main() {
 			}
 		}
 	}
+	return texts, all
+}
+
+// steered prints and tabulates each value's free share and how often a
+// continuation steered with it mentions it again.
+func (g sampler) steered(table *strings.Builder, texts []string, all map[string]int, steerN int) {
 	cats := make([]string, 0, len(categories))
 	for c := range categories {
 		cats = append(cats, c)
@@ -112,10 +137,10 @@ func main() {
 			// 2. Steering: force the value into the opening and count how
 			// often the continuation mentions it again.
 			var sp []string
-			for i := 0; i < *steerN; i++ {
+			for i := 0; i < steerN; i++ {
 				sp = append(sp, steer(c, v, i))
 			}
-			st := gen(sp, 7)
+			st := g.gen(sp, 7)
 			re := 0
 			for _, t := range st {
 				for _, w := range words(t) {
@@ -127,9 +152,13 @@ func main() {
 			}
 			free, steered := 100*float64(all[v])/float64(len(texts)), 100*float64(re)/float64(len(st))
 			fmt.Printf("  %-10s %5.1f%% | %5.1f%%\n", v, free, steered)
-			fmt.Fprintf(&table, "%s\t%s\t%.1f\t%.1f\n", c, v, free, steered)
+			fmt.Fprintf(table, "%s\t%s\t%.1f\t%.1f\n", c, v, free, steered)
 		}
 	}
+}
+
+// printTop prints the 200 most common words by share of stories.
+func printTop(all map[string]int, stories int) {
 	type kv struct {
 		w string
 		n int
@@ -141,14 +170,9 @@ func main() {
 	sort.Slice(top, func(i, j int) bool { return top[i].n > top[j].n || top[i].n == top[j].n && top[i].w < top[j].w })
 	fmt.Printf("\ntop words (fraction of stories):\n")
 	for _, e := range top[:min(200, len(top))] {
-		fmt.Printf("%s:%.0f%% ", e.w, 100*float64(e.n)/float64(len(texts)))
+		fmt.Printf("%s:%.0f%% ", e.w, 100*float64(e.n)/float64(stories))
 	}
 	fmt.Println()
-	if *out != "" {
-		if err := atomicfile.WriteBytes(*out, []byte(table.String())); err != nil {
-			log.Fatal(err)
-		}
-	}
 }
 
 func steer(cat, v string, i int) string {
