@@ -239,52 +239,9 @@ func Synthesize(ctx context.Context, m *model.Model, tok tokenizer.Codec, opt Op
 	rep := &Report{Domain: "stories", Seed: opt.Seed, Users: len(uf.Users), Kinds: map[Kind]int{},
 		Prompts: opt.Prompts, HeldOutPrompts: opt.HeldOutPrompts, Candidates: len(cands), ShortUsers: []string{}}
 	prefPath := filepath.Join(opt.Out, PreferencesName)
-	w, err := dataset.Append(prefPath)
+	all, err := writePreferences(ctx, prefPath, &uf, cands, rewards, groups, &opt, rep)
 	if err != nil {
-		return nil, fmt.Errorf("synth stories: %w", err)
-	}
-	var all []dataset.Record
-	for u := range uf.Users {
-		p := &uf.Users[u]
-		rep.Kinds[p.Kind]++
-		recs, st := labelUser(p, cands, rewards[u], groups, &opt)
-		if len(recs) == 0 {
-			w.Close()
-			return nil, fmt.Errorf("synth stories: user %s: no pair of candidates clears the margin %v; lower --margin or raise the pool", p.ID, opt.MinMargin)
-		}
-		rep.PerUser = append(rep.PerUser, st)
-		if st.Short {
-			rep.ShortUsers = append(rep.ShortUsers, p.ID)
-		}
-		var todo []dataset.Record
-		for _, r := range recs {
-			if !w.Has(r.ID) {
-				todo = append(todo, r)
-			}
-		}
-		if len(todo) > 0 {
-			if err := ctx.Err(); err != nil {
-				w.Close()
-				return nil, err
-			}
-			if err := w.WriteBatch(todo); err != nil {
-				w.Close()
-				return nil, fmt.Errorf("synth stories: %w", err)
-			}
-		}
-		all = append(all, recs...)
-		if p.Kind == Train {
-			rep.TrainRecords += len(recs)
-		} else {
-			rep.TestRecords += len(recs)
-		}
-	}
-	if n := w.Len(); n != len(all) {
-		w.Close()
-		return nil, fmt.Errorf("synth stories: %s holds %d records, this run made %d; it was written by another run, use another --out", prefPath, n, len(all))
-	}
-	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("synth stories: %w", err)
+		return nil, err
 	}
 	rep.Records = len(all)
 	logf("labelled %d pairs for %d users", len(all), len(uf.Users))
@@ -292,47 +249,8 @@ func Synthesize(ctx context.Context, m *model.Model, tok tokenizer.Codec, opt Op
 	if err := fillReport(rep, &uf, cands, rewards, groups, all, &opt, tok); err != nil {
 		return nil, err
 	}
-	train, test := uf.Split()
-	dis := DisagreementFile{Rate: disagreement(rewards, groups, opt.MinMargin)}
-	for _, u := range uf.Users {
-		dis.Users = append(dis.Users, u.ID)
-		dis.Kinds = append(dis.Kinds, u.Kind)
-	}
-	mean, minV, at := offDiagonal(dis.Rate)
-	rep.MeanDisagreement, rep.MinDisagreement = mean, minV
-	rep.ClosestUsers = [2]string{dis.Users[at[0]], dis.Users[at[1]]}
-	for _, f := range []func() error{
-		func() error { return writeJSON(filepath.Join(opt.Out, DisagreementJSON), dis) },
-		func() error { return writePNG(filepath.Join(opt.Out, DisagreementPNG), dis.Rate, dis.Users) },
-		func() error { return writeJSON(filepath.Join(opt.Out, ReportJSONName), rep) },
-		func() error {
-			return atomicfile.WriteBytes(filepath.Join(opt.Out, ReportMDName), []byte(rep.markdown()))
-		},
-	} {
-		if err := f(); err != nil {
-			return nil, fmt.Errorf("synth stories: %w", err)
-		}
-	}
-	fi, err := dataset.Describe(prefPath)
-	if err != nil {
-		return nil, fmt.Errorf("synth stories: %w", err)
-	}
-	cfg, _ := json.Marshal(opt)
-	man := dataset.Manifest{
-		Version: dataset.ManifestVersion, Domain: "stories", Seed: opt.Seed, Created: created,
-		TrainUsers: train, TestUsers: test, Interpolated: uf.OfKind(Interpolated),
-		Files:  map[string]dataset.FileInfo{PreferencesName: fi},
-		Config: cfg,
-		Notes: map[string]string{
-			"unseen":           strings.Join(uf.OfKind(Unseen), ","),
-			"heldout":          strings.Join(uf.OfKind(HeldOut), ","),
-			"users":            UsersName + ": each user's hidden profile and kind (stories.LoadUsers)",
-			"candidates":       CandidatesName + ": the shared pool of persona-steered responses",
-			"held_out_prompts": "held-out users' pairs use only the held-out openings (stories.HeldOutPrompts)",
-		},
-	}
-	if err := dataset.WriteManifest(opt.Out, man); err != nil {
-		return nil, fmt.Errorf("synth stories: %w", err)
+	if err := writeSummary(prefPath, created, &uf, rewards, groups, &opt, rep); err != nil {
+		return nil, err
 	}
 	rep.Elapsed = time.Since(start)
 	logf("done in %v: %s", rep.Elapsed.Round(time.Millisecond), opt.Out)
@@ -425,4 +343,105 @@ func episodeTokens(recs []dataset.Record, seed int64, tok tokenizer.Codec) (map[
 		out[c.l.Name+"/"+string(c.v)] = Summary{Mean: st.Mean, P95: st.P95, Min: st.Min, Max: st.Max}
 	}
 	return out, nil
+}
+
+// writePreferences labels every user's pairs and appends those not yet in
+// prefPath (a resumed run adds only what is missing), counting them in rep.
+func writePreferences(ctx context.Context, prefPath string, uf *UsersFile, cands []Candidate, rewards [][]float64, groups map[int][]int, opt *Options, rep *Report) ([]dataset.Record, error) {
+	w, err := dataset.Append(prefPath)
+	if err != nil {
+		return nil, fmt.Errorf("synth stories: %w", err)
+	}
+	var all []dataset.Record
+	for u := range uf.Users {
+		p := &uf.Users[u]
+		rep.Kinds[p.Kind]++
+		recs, st := labelUser(p, cands, rewards[u], groups, opt)
+		if len(recs) == 0 {
+			w.Close()
+			return nil, fmt.Errorf("synth stories: user %s: no pair of candidates clears the margin %v; lower --margin or raise the pool", p.ID, opt.MinMargin)
+		}
+		rep.PerUser = append(rep.PerUser, st)
+		if st.Short {
+			rep.ShortUsers = append(rep.ShortUsers, p.ID)
+		}
+		var todo []dataset.Record
+		for _, r := range recs {
+			if !w.Has(r.ID) {
+				todo = append(todo, r)
+			}
+		}
+		if len(todo) > 0 {
+			if err := ctx.Err(); err != nil {
+				w.Close()
+				return nil, err
+			}
+			if err := w.WriteBatch(todo); err != nil {
+				w.Close()
+				return nil, fmt.Errorf("synth stories: %w", err)
+			}
+		}
+		all = append(all, recs...)
+		if p.Kind == Train {
+			rep.TrainRecords += len(recs)
+		} else {
+			rep.TestRecords += len(recs)
+		}
+	}
+	if n := w.Len(); n != len(all) {
+		w.Close()
+		return nil, fmt.Errorf("synth stories: %s holds %d records, this run made %d; it was written by another run, use another --out", prefPath, n, len(all))
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("synth stories: %w", err)
+	}
+	return all, nil
+}
+
+// writeSummary writes the users' disagreement (JSON and heat map), the
+// report and the manifest.
+func writeSummary(prefPath, created string, uf *UsersFile, rewards [][]float64, groups map[int][]int, opt *Options, rep *Report) error {
+	train, test := uf.Split()
+	dis := DisagreementFile{Rate: disagreement(rewards, groups, opt.MinMargin)}
+	for _, u := range uf.Users {
+		dis.Users = append(dis.Users, u.ID)
+		dis.Kinds = append(dis.Kinds, u.Kind)
+	}
+	mean, minV, at := offDiagonal(dis.Rate)
+	rep.MeanDisagreement, rep.MinDisagreement = mean, minV
+	rep.ClosestUsers = [2]string{dis.Users[at[0]], dis.Users[at[1]]}
+	for _, f := range []func() error{
+		func() error { return writeJSON(filepath.Join(opt.Out, DisagreementJSON), dis) },
+		func() error { return writePNG(filepath.Join(opt.Out, DisagreementPNG), dis.Rate, dis.Users) },
+		func() error { return writeJSON(filepath.Join(opt.Out, ReportJSONName), rep) },
+		func() error {
+			return atomicfile.WriteBytes(filepath.Join(opt.Out, ReportMDName), []byte(rep.markdown()))
+		},
+	} {
+		if err := f(); err != nil {
+			return fmt.Errorf("synth stories: %w", err)
+		}
+	}
+	fi, err := dataset.Describe(prefPath)
+	if err != nil {
+		return fmt.Errorf("synth stories: %w", err)
+	}
+	cfg, _ := json.Marshal(*opt)
+	man := dataset.Manifest{
+		Version: dataset.ManifestVersion, Domain: "stories", Seed: opt.Seed, Created: created,
+		TrainUsers: train, TestUsers: test, Interpolated: uf.OfKind(Interpolated),
+		Files:  map[string]dataset.FileInfo{PreferencesName: fi},
+		Config: cfg,
+		Notes: map[string]string{
+			"unseen":           strings.Join(uf.OfKind(Unseen), ","),
+			"heldout":          strings.Join(uf.OfKind(HeldOut), ","),
+			"users":            UsersName + ": each user's hidden profile and kind (stories.LoadUsers)",
+			"candidates":       CandidatesName + ": the shared pool of persona-steered responses",
+			"held_out_prompts": "held-out users' pairs use only the held-out openings (stories.HeldOutPrompts)",
+		},
+	}
+	if err := dataset.WriteManifest(opt.Out, man); err != nil {
+		return fmt.Errorf("synth stories: %w", err)
+	}
+	return nil
 }
