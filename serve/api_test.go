@@ -1,8 +1,10 @@
 package serve_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -210,5 +212,50 @@ func TestTokensNeverLogged(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log contains a token fragment %q:\n%s", secret, logs)
 		}
+	}
+}
+
+// TestTextFieldsValidatedOnBothStores: text that PostgreSQL would refuse
+// (NUL) or that JSON decoding would silently alter (invalid UTF-8), and
+// other C0 control characters, are refused with 400 naming the field, the
+// same on SQLite and PostgreSQL, and nothing is stored; tab, newline and
+// carriage return pass.
+func TestTextFieldsValidatedOnBothStores(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			e := newEnv(t, nil)
+			if backend == "postgres" {
+				e = newPGEnv(t, nil)
+			}
+			_, tok := e.user("alice")
+			for _, tc := range []struct {
+				name, path, token, body, msg string
+			}{
+				{"NUL in prompt", "/api/preferences", tok, `{"prompt":"nul\u0000byte","chosen":"a","rejected":"b"}`, `field "prompt" contains a NUL`},
+				{"raw invalid UTF-8", "/api/preferences", tok, "{\"prompt\":\"q\",\"chosen\":\"caf\xe9\",\"rejected\":\"b\"}", `field "chosen" is not valid UTF-8`},
+				{"escape in rejected", "/api/preferences", tok, `{"prompt":"q","chosen":"a","rejected":"\u001b[31mred"}`, `field "rejected" contains the control character U+001B`},
+				{"control in user name", "/api/users", adminToken, `{"name":"bell\u0007"}`, `field "name" contains the control character U+0007`},
+				{"NUL in study question", "/api/studies", adminToken, `{"name":"s","questions":["fine","x\u0000"],"pairs":1,"systems":["fspo","base"]}`, `field "questions[1]" contains a NUL`},
+				{"NUL in chat question", "/v1/chat/completions", tok, `{"messages":[{"role":"user","content":"hi\u0000"}]}`, `field "question" contains a NUL`},
+			} {
+				code, body, _ := e.do("POST", tc.path, tc.token, tc.body)
+				var got struct{ Error struct{ Message string } }
+				if code != http.StatusBadRequest || json.Unmarshal(body, &got) != nil || !strings.Contains(got.Error.Message, tc.msg) {
+					t.Errorf("%s: %d %s, want 400 with %q", tc.name, code, body, tc.msg)
+				}
+			}
+			code, body, _ := e.do("GET", "/api/preferences", tok, nil)
+			if code != http.StatusOK || strings.Contains(string(body), `"prompt"`) {
+				t.Errorf("after refused writes: %d %s, want no preferences", code, body)
+			}
+			if sts, err := e.store.Studies(context.Background()); err != nil || len(sts) != 0 {
+				t.Errorf("after a refused study: %d studies stored (%v)", len(sts), err)
+			}
+			id := e.pref(tok, "tab\there\r\nnew line", "é 日本 🙂", "b")
+			_, body, _ = e.do("GET", "/api/preferences", tok, nil)
+			if !strings.Contains(string(body), `"tab\there\r\nnew line"`) || !strings.Contains(string(body), "é 日本 🙂") || id == 0 {
+				t.Errorf("text with tab, CR, LF and non-ASCII came back as %s", body)
+			}
+		})
 	}
 }

@@ -56,6 +56,12 @@ func newEnv(t testing.TB, configure func(*serve.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newEnvOn(t, st, configure)
+}
+
+// newEnvOn is newEnv over the store st (closed at the end of the test).
+func newEnvOn(t testing.TB, st store.Store, configure func(*serve.Config)) *env {
+	t.Helper()
 	e := &env{t: t, store: st, eng: servetest.New("fake"), logs: &syncBuffer{}}
 	cfg := serve.Config{Store: st, Engine: e.eng, AdminToken: adminToken,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}

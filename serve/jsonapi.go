@@ -1,12 +1,16 @@
 package serve
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"unicode/utf8"
+
+	"fspo/store"
 )
 
 // apiError is the error body, shaped like OpenAI's so its clients show the message.
@@ -45,15 +49,26 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 // decodeJSON reads a JSON body of at most MaxBodyBytes into v. It answers
 // 413 or 400 itself and returns false on failure. strict rejects unknown fields.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, strict bool) bool {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	dec := json.NewDecoder(body)
-	if strict {
-		dec.DisallowUnknownFields()
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	if err == nil && len(bytes.TrimSpace(body)) == 0 {
+		err = io.EOF
 	}
-	err := dec.Decode(v)
+	if err == nil && !utf8.Valid(body) {
+		// encoding/json would replace the bad bytes by U+FFFD and store
+		// altered text: refuse instead, naming the field.
+		badRequest(w, "%s", invalidUTF8(body))
+		return false
+	}
 	if err == nil {
-		if _, extra := dec.Token(); !errors.Is(extra, io.EOF) {
-			err = errors.New("trailing data after the JSON object")
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if strict {
+			dec.DisallowUnknownFields()
+		}
+		err = dec.Decode(v)
+		if err == nil {
+			if _, extra := dec.Token(); !errors.Is(extra, io.EOF) {
+				err = errors.New("trailing data after the JSON object")
+			}
 		}
 	}
 	var tooBig *http.MaxBytesError
@@ -71,16 +86,45 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, stric
 	return false
 }
 
-// checkText validates one text field: non-empty (when required), valid
-// UTF-8, at most MaxTextChars characters. It returns the message for a 400.
+// checkText validates one text field: storable text (store.CheckText: valid
+// UTF-8, no NUL or other C0 control but tab, newline and carriage return),
+// non-empty (when required), at most MaxTextChars characters. It returns the message for a 400.
 func (s *Server) checkText(field, v string, required bool) string {
+	if err := store.CheckText(field, v); err != nil {
+		return err.Error()
+	}
 	switch n := utf8.RuneCountInString(v); {
 	case required && n == 0:
 		return fmt.Sprintf("field %q is empty", field)
-	case !utf8.ValidString(v):
-		return fmt.Sprintf("field %q is not valid UTF-8", field)
 	case n > s.cfg.MaxTextChars:
 		return fmt.Sprintf("field %q has %d characters; the limit is %d", field, n, s.cfg.MaxTextChars)
 	}
 	return ""
+}
+
+// invalidUTF8 describes where a body that is not valid UTF-8 goes wrong:
+// the top-level field whose value holds the bad bytes, when it can tell.
+func invalidUTF8(body []byte) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) == nil {
+		names := make([]string, 0, len(fields))
+		for k := range fields {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if !utf8.Valid(fields[k]) {
+				return fmt.Sprintf("field %q is not valid UTF-8", k)
+			}
+		}
+	}
+	i := 0
+	for i < len(body) {
+		r, n := utf8.DecodeRune(body[i:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		i += n
+	}
+	return fmt.Sprintf("request body is not valid UTF-8 (byte %d)", i)
 }

@@ -22,30 +22,11 @@ import (
 // TestTwoInstancesSharePostgres runs two servers on one PostgreSQL
 // database: what one acknowledges, the other serves.
 func TestTwoInstancesSharePostgres(t *testing.T) {
-	base := testenv.Postgres(t)
+	dsn := pgSchema(t)
 	ctx := context.Background()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "fspo_serve_" + hex.EncodeToString(b)
-	c, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		c.Close(ctx)
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-
 	var urls []string
 	for range 2 {
-		st, err := postgres.Open(ctx, u.String())
+		st, err := postgres.Open(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,4 +52,39 @@ func TestTwoInstancesSharePostgres(t *testing.T) {
 	if _, body, _ := one.do("GET", "/api/preferences", tok, nil); strings.Contains(string(body), "shared across") {
 		t.Errorf("instance one still lists the deleted preference: %s", body)
 	}
+}
+
+// pgSchema returns the URL of a fresh schema on the test PostgreSQL server
+// (dropped at the end of the test).
+func pgSchema(t *testing.T) string {
+	base := testenv.Postgres(t)
+	ctx := context.Background()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "fspo_serve_" + hex.EncodeToString(b)
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+		c.Close(ctx)
+	})
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// newPGEnv is newEnv over a fresh PostgreSQL schema.
+func newPGEnv(t *testing.T, configure func(*serve.Config)) *env {
+	st, err := postgres.Open(context.Background(), pgSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newEnvOn(t, st, configure)
 }

@@ -84,6 +84,9 @@ func (s *SQL) CreateUser(ctx context.Context, u User, tokenHash []byte) error {
 	if u.ID == "" || len(tokenHash) == 0 {
 		return errors.New("create user: empty id or token hash")
 	}
+	if err := checkTexts("id", u.ID, "name", u.Name); err != nil {
+		return fmt.Errorf("create user: %w", err)
+	}
 	if u.Created.IsZero() {
 		u.Created = time.Now()
 	}
@@ -110,6 +113,9 @@ func (s *SQL) UserByToken(ctx context.Context, tokenHash []byte) (User, error) {
 
 // AddPreference implements Store.
 func (s *SQL) AddPreference(ctx context.Context, p Preference) (Preference, error) {
+	if err := checkTexts("prompt", p.Prompt, "chosen", p.Chosen, "rejected", p.Rejected, "source", p.Source); err != nil {
+		return Preference{}, fmt.Errorf("add preference of user %s: %w", p.User, err)
+	}
 	if p.Created.IsZero() {
 		p.Created = time.Now()
 	}
@@ -182,6 +188,16 @@ func (s *SQL) DeletePreference(ctx context.Context, user string, id int64) error
 
 // CreateStudy implements Store.
 func (s *SQL) CreateStudy(ctx context.Context, st Study) error {
+	texts := []string{"id", st.ID, "name", st.Name, "system_a", st.SystemA, "system_b", st.SystemB}
+	for i, q := range st.Questions {
+		texts = append(texts, fmt.Sprintf("questions[%d]", i), q)
+	}
+	for i, q := range st.LabelQuestions {
+		texts = append(texts, fmt.Sprintf("label_questions[%d]", i), q)
+	}
+	if err := checkTexts(texts...); err != nil {
+		return fmt.Errorf("create study: %w", err)
+	}
 	if st.Created.IsZero() {
 		st.Created = time.Now()
 	}

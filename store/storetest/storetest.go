@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Studies", testStudies},
 		{"Votes", testVotes},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"TextValidation", testTextValidation},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -284,5 +286,61 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 		if err != nil || n != each {
 			t.Errorf("user u%d: %d preferences, %v; want %d", u, n, err, each)
 		}
+	}
+}
+
+// testTextValidation: text that one backend would store and another refuse
+// (NUL on PostgreSQL) or silently alter (invalid UTF-8) is refused by both
+// before storage, with the field named, and nothing is written; tab,
+// newline, carriage return and other Unicode pass unchanged.
+func testTextValidation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	bad := []struct{ name, text, reason string }{
+		{"NUL", "nul\x00byte", "NUL"},
+		{"invalid UTF-8", "caf\xe9", "UTF-8"},
+		{"escape", "bell\x07", "U+0007"},
+		{"control 0x1f", "unit\x1fsep", "U+001F"},
+	}
+	for _, b := range bad {
+		for _, field := range []string{"prompt", "chosen", "rejected"} {
+			p := store.Preference{User: "alice", Prompt: "q", Chosen: "a", Rejected: "b", Source: "api"}
+			switch field {
+			case "prompt":
+				p.Prompt = b.text
+			case "chosen":
+				p.Chosen = b.text
+			case "rejected":
+				p.Rejected = b.text
+			}
+			_, err := s.AddPreference(ctx, p)
+			var inv *store.InvalidTextError
+			if !errors.As(err, &inv) || inv.Field != field || !strings.Contains(err.Error(), b.reason) {
+				t.Errorf("AddPreference with %s in %s: error %v, want an InvalidTextError naming %q and %q", b.name, field, err, field, b.reason)
+			}
+		}
+		var inv *store.InvalidTextError
+		if err := s.CreateUser(ctx, store.User{ID: "u-" + b.name, Name: b.text}, hash("t-"+b.name)); !errors.As(err, &inv) || inv.Field != "name" {
+			t.Errorf("CreateUser with %s in name: error %v, want an InvalidTextError for \"name\"", b.name, err)
+		}
+		st := store.Study{ID: "s-" + b.name, Name: "study", Questions: []string{"fine", b.text}, SystemA: "a", SystemB: "b", Pairs: 1}
+		if err := s.CreateStudy(ctx, st); !errors.As(err, &inv) || inv.Field != "questions[1]" {
+			t.Errorf("CreateStudy with %s in questions[1]: error %v, want an InvalidTextError for \"questions[1]\"", b.name, err)
+		}
+	}
+	if n, err := s.CountPreferences(ctx, "alice", ""); err != nil || n != 0 {
+		t.Errorf("after refused writes: %d preferences (%v), want 0", n, err)
+	}
+	if studies, err := s.Studies(ctx); err != nil || len(studies) != 0 {
+		t.Errorf("after refused writes: %d studies (%v), want 0", len(studies), err)
+	}
+	good := "tab\there\nnew line\r\nCRLF, é, 日本, 🙂"
+	p, err := s.AddPreference(ctx, store.Preference{User: "alice", Prompt: good, Chosen: "a", Rejected: "b", Source: "api"})
+	if err != nil {
+		t.Fatalf("AddPreference with tab/newline/CR and non-ASCII: %v", err)
+	}
+	got, err := s.Preferences(ctx, "alice", store.PrefQuery{})
+	if err != nil || len(got) != 1 || got[0].Prompt != good || got[0].ID != p.ID {
+		t.Errorf("stored %q, read back %+v (%v)", good, got, err)
 	}
 }
