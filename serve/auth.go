@@ -95,6 +95,9 @@ func (s *Server) user(h http.HandlerFunc) http.Handler {
 			return
 		}
 		if !ok {
+			if bearer(r) != "" && !s.allowAttempt(w, r) {
+				return
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="fspo"`)
 			writeError(w, http.StatusUnauthorized, "authentication_error", "missing or unknown bearer token (Authorization: Bearer TOKEN)")
 			return
@@ -111,6 +114,9 @@ func (s *Server) user(h http.HandlerFunc) http.Handler {
 func (s *Server) admin(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.isAdmin(bearer(r)) {
+			if bearer(r) != "" && !s.allowAttempt(w, r) {
+				return
+			}
 			writeError(w, http.StatusUnauthorized, "authentication_error", "this route needs the admin token (Authorization: Bearer ADMIN_TOKEN)")
 			return
 		}
@@ -125,12 +131,20 @@ func (s *Server) allow(w http.ResponseWriter, user string) bool {
 	if wait == 0 {
 		return true
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	retryAfter(w, wait)
 	writeError(w, http.StatusTooManyRequests, "rate_limit_error", "rate limit exceeded; retry after "+wait.Round(time.Millisecond).String())
 	return false
 }
 
-// limiter holds one token bucket per user (golang.org/x/time/rate).
+func retryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+}
+
+// limiterKeys bounds a limiter's buckets: past it the idle ones are dropped.
+const limiterKeys = 100_000
+
+// limiter holds one token bucket per key — user id or client address —
+// (golang.org/x/time/rate).
 type limiter struct {
 	mu    sync.Mutex
 	every rate.Limit
@@ -148,6 +162,13 @@ func newLimiter(every rate.Limit, burst int, now func() time.Time) *limiter {
 func (l *limiter) reserve(user string) time.Duration {
 	l.mu.Lock()
 	lim, ok := l.users[user]
+	if !ok && len(l.users) >= limiterKeys {
+		for k, b := range l.users {
+			if b.TokensAt(l.now()) >= float64(l.burst) {
+				delete(l.users, k) // full again: forgetting it changes nothing
+			}
+		}
+	}
 	if !ok {
 		lim = rate.NewLimiter(l.every, l.burst)
 		l.users[user] = lim

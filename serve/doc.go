@@ -27,9 +27,12 @@ Web pages (cookie session, CSRF token on every form): / (sign in), /label,
 /ask, /prefs, /studies, /study/{id} (participate), /study/{id}/results and
 /study/{id}/results.csv (admin).
 
-Limits: request bodies (413), text fields (400), max_tokens (400), stored
-preferences per user (403), requests per user per second (429 with
-Retry-After). Tokens are random 256-bit strings stored as SHA-256 hashes;
+Limits: request bodies (413), text fields (400: too long, or not storable
+text — invalid UTF-8, NUL or another control character but tab, newline and
+carriage return), max_tokens (400), stored preferences per user (403),
+requests per user per second (429 with Retry-After), sign-ins and failed
+token checks per client address (429), a body's arrival time (408; cut at
+shutdown with 503). Tokens are random 256-bit strings stored as SHA-256 hashes;
 the request log holds method, path, status, size, duration and user id only.
 */
 package serve

@@ -75,6 +75,7 @@ func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any, stric
 	switch {
 	case err == nil:
 		return true
+	case bodyReadFailure(w, err):
 	case errors.As(err, &tooBig):
 		writeError(w, http.StatusRequestEntityTooLarge, "invalid_request_error",
 			fmt.Sprintf("request body is larger than the limit of %d bytes", tooBig.Limit))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/time/rate"
+
 	"fspo/episode"
 	"fspo/serve"
 	"fspo/serve/servetest"
@@ -19,7 +21,7 @@ import (
 // routes refuse the admin token and admin routes refuse user tokens: the two
 // kinds of bearer are never interchangeable.
 func TestRouteAuth(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, func(c *serve.Config) { c.AttemptLimit = rate.Inf }) // many wrong tokens from one address
 	_, tok := e.user("alice")
 	id := e.pref(tok, "q", "a", "b")
 	code, body, _ := e.do("POST", "/api/studies", adminToken, map[string]any{"name": "s", "questions": []string{"q"}, "pairs": 1,

@@ -45,6 +45,14 @@ type Config struct {
 	RateLimit rate.Limit
 	RateBurst int
 
+	// AttemptLimit and AttemptBurst are each client address's bucket for
+	// sign-ins and failed token checks (default 1/s, burst 10) → 429.
+	AttemptLimit rate.Limit
+	AttemptBurst int
+	// BodyTimeout bounds how long a request body may take to arrive (default
+	// 30 s) → 408; the headers are bounded by ReadHeaderTimeout (10 s).
+	BodyTimeout time.Duration
+
 	// Questions are offered on the labelling page.
 	Questions []string
 	// Logger receives one line per request (never tokens or bodies).
@@ -76,6 +84,13 @@ func (c *Config) defaults() error {
 	}
 	if c.RateLimit == 0 {
 		c.RateLimit = 10
+	}
+	setInt(&c.AttemptBurst, 10)
+	if c.AttemptLimit == 0 {
+		c.AttemptLimit = 1
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 30 * time.Second
 	}
 	if c.Strategy == "" {
 		c.Strategy = "recent"
@@ -112,8 +127,11 @@ type Server struct {
 	cfg     Config
 	engines map[string]Engine
 	limits  *limiter
-	mux     *http.ServeMux
-	pages   *pages
+	// attempts limits sign-ins and failed token checks per client address.
+	attempts *limiter
+	bodies   bodies
+	mux      *http.ServeMux
+	pages    *pages
 }
 
 // New checks cfg and builds the server.
@@ -127,6 +145,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.engines[cfg.Engine.Name()] = cfg.Engine
 	s.limits = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
+	s.attempts = newLimiter(cfg.AttemptLimit, cfg.AttemptBurst, cfg.Now)
 	var err error
 	if s.pages, err = loadPages(); err != nil {
 		return nil, err
@@ -159,6 +178,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	info := &reqInfo{}
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+	defer s.bodies.watch(w, r, s.cfg.BodyTimeout)()
 	s.mux.ServeHTTP(rec, r)
 	s.cfg.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 		"bytes", rec.bytes, "ms", s.cfg.Now().Sub(start).Milliseconds(), "user", info.user)
@@ -208,6 +228,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
 	}
+	hs.RegisterOnShutdown(s.bodies.expire)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -108,6 +108,9 @@ func (s *Server) form(h webHandler) http.HandlerFunc {
 	return s.page(func(w http.ResponseWriter, r *http.Request, ss *session) {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		if err := r.ParseForm(); err != nil {
+			if bodyReadFailure(w, err) {
+				return
+			}
 			status := http.StatusBadRequest
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -232,6 +235,9 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, ss *session) {
 }
 
 func (s *Server) signin(w http.ResponseWriter, r *http.Request, ss *session) {
+	if !s.allowAttempt(w, r) {
+		return
+	}
 	token := strings.TrimSpace(r.PostForm.Get("token"))
 	ok := s.isAdmin(token)
 	if !ok {

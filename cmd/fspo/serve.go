@@ -181,6 +181,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	questions := fs.String("questions", "", "file of questions offered for labelling, one per line")
 	batch := fs.Int("batch", 16, "generations of concurrent requests batched per forward pass (0: each alone)")
 	grace := fs.Duration("grace", 15*time.Second, "how long running requests may finish at shutdown")
+	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "how long a request body may take to arrive (then 408)")
+	attempts := fs.Float64("attempt-rate", 1, "sign-ins and failed token checks per second per client address (burst 10)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -210,7 +212,11 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	cfg := serve.Config{Engine: eng, Engines: more, AdminToken: admin, Shots: prompt.Shots, Strategy: *strategy, ShotBudget: *budget,
 		MaxTokens: *maxTokens, MaxTextChars: *maxChars, RateLimit: rate.Limit(*rps), RateBurst: *burst,
+		AttemptLimit: rate.Limit(*attempts), BodyTimeout: *bodyTimeout,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
+	if *attempts <= 0 {
+		cfg.AttemptLimit = rate.Inf
+	}
 	if *rps <= 0 {
 		cfg.RateLimit = rate.Inf
 	}
