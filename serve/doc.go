@@ -20,8 +20,10 @@ Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
 	GET    /api/studies/{id}/results.csv     admin: one row per vote
 
 Completion extensions: "personalize" (default true), "shots" (0..64),
-"shot_strategy" ("recent", "random", "all-fit"); responses carry
-"fspo": {"user_description", "shots", "personalized", "shot_strategy", "seed"}.
+"shot_strategy" ("recent", "random", "all-fit"); "stop" (a string or up to 4)
+is honoured, streamed or not. Responses carry "fspo": {"user_description",
+"shots" (examples actually in the prompt), "shots_left_out" (selected but
+not fitting the model's context), "personalized", "shot_strategy", "seed"}.
 
 Web pages (cookie session, CSRF token on every form): / (sign in), /label,
 /ask, /prefs, /studies, /study/{id} (participate), /study/{id}/results and

@@ -32,6 +32,10 @@ type AnswerRequest struct {
 	Temperature float32
 	TopP        float32
 	Seed        uint64
+	// Stop lists up to 4 texts that end the answer (OpenAI's "stop"): the
+	// answer is cut before the first one, which is not part of it nor
+	// streamed, and FinishReason is "stop" (see StopScanner).
+	Stop []string
 	// Stream, when set, receives each generated piece of text; an error
 	// from it stops the generation.
 	Stream func(piece string) error
@@ -44,6 +48,10 @@ type Answer struct {
 	PromptTokens int
 	// CompletionTokens counts the generated tokens.
 	CompletionTokens int
-	// FinishReason is "stop" (end of sequence) or "length" (MaxTokens reached).
+	// FinishReason is "stop" (end of sequence or a stop text) or "length"
+	// (MaxTokens reached).
 	FinishReason string
+	// Shots is how many of the request's shots are in the prompt: the
+	// oldest are left out when they do not fit the model's context.
+	Shots int
 }

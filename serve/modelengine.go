@@ -97,11 +97,11 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 	raw := !req.Personalize && e.RawBase
 	c := e.codecFor(req.Personalize)
 	reserve := min(req.MaxTokens, e.Model.Positions()/4)
-	p, _, err := e.prompt(c, req.Shots, req.Question, raw, reserve)
+	p, kept, err := e.prompt(c, req.Shots, req.Question, raw, reserve)
 	if err != nil {
 		return Answer{}, err
 	}
-	var a Answer
+	a := Answer{Shots: kept}
 	if c.Variant == episode.COT && !raw {
 		var desc []int
 		found := false
@@ -124,20 +124,25 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 	}
 	var streamErr error
 	stream := c.NewStream()
+	stops := NewStopScanner(req.Stop)
 	send := func(piece string) bool {
-		if piece != "" && streamErr == nil {
+		piece, hit := stops.Push(piece)
+		if piece != "" && streamErr == nil && req.Stream != nil {
 			streamErr = req.Stream(piece)
 		}
-		return streamErr == nil
+		return streamErr == nil && !hit
 	}
 	var emit func(int) bool
-	if req.Stream != nil {
+	if req.Stream != nil || len(req.Stop) > 0 {
 		emit = func(tok int) bool { return send(stream.Push(tok)) }
 	}
 	g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: req.MaxTokens, Temperature: req.Temperature, TopP: req.TopP,
 		Seed: req.Seed, Stop: c.Stop(true)}, emit)
-	if err == nil && req.Stream != nil {
+	if err == nil && emit != nil && !stops.Hit() {
 		send(stream.Flush())
+		if tail := stops.Flush(); tail != "" && req.Stream != nil && streamErr == nil {
+			streamErr = req.Stream(tail)
+		}
 	}
 	if err != nil {
 		return Answer{}, fmt.Errorf("engine %s: %w", e.Label, err)
@@ -149,6 +154,9 @@ func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, er
 	a.CompletionTokens += len(g.Tokens)
 	a.FinishReason = g.FinishReason
 	a.Text = c.Text(g.Tokens)
+	if stops.Hit() {
+		a.Text, a.FinishReason = stops.Text(), "stop"
+	}
 	return a, nil
 }
 

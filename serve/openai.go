@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalid marks engine errors caused by the request (say, a question
@@ -33,9 +34,10 @@ type genFields struct {
 	StreamOptions       *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
-	Personalize  *bool  `json:"personalize"`
-	Shots        *int   `json:"shots"`
-	ShotStrategy string `json:"shot_strategy"`
+	Stop         json.RawMessage `json:"stop"`
+	Personalize  *bool           `json:"personalize"`
+	Shots        *int            `json:"shots"`
+	ShotStrategy string          `json:"shot_strategy"`
 }
 
 type chatRequest struct {
@@ -54,10 +56,13 @@ type completionRequest struct {
 // fspoInfo is the extension field of every response.
 type fspoInfo struct {
 	UserDescription string `json:"user_description"`
-	Shots           int    `json:"shots"`
-	Personalized    bool   `json:"personalized"`
-	Strategy        string `json:"shot_strategy"`
-	Seed            uint64 `json:"seed"`
+	// Shots counts the examples in the prompt; ShotsLeftOut those selected
+	// but left out because they did not fit the model's context.
+	Shots        int    `json:"shots"`
+	ShotsLeftOut int    `json:"shots_left_out"`
+	Personalized bool   `json:"personalized"`
+	Strategy     string `json:"shot_strategy"`
+	Seed         uint64 `json:"seed"`
 }
 
 type usage struct {
@@ -102,8 +107,8 @@ func messageText(raw json.RawMessage) (string, error) {
 }
 
 // prepare validates the shared fields; it returns the message of a 400.
-func (s *Server) prepare(g genFields, question string) (job, string) {
-	j := job{stream: g.Stream, strategy: s.cfg.Strategy, nShots: s.cfg.Shots}
+func (s *Server) prepare(g genFields, question string) (j job, msg string) {
+	j = job{stream: g.Stream, strategy: s.cfg.Strategy, nShots: s.cfg.Shots}
 	j.includeUsage = g.StreamOptions != nil && g.StreamOptions.IncludeUsage
 	if msg := s.checkText("question", question, true); msg != "" {
 		return j, msg
@@ -149,6 +154,9 @@ func (s *Server) prepare(g genFields, question string) (job, string) {
 	if g.Personalize != nil {
 		j.req.Personalize = *g.Personalize
 	}
+	if j.req.Stop, msg = s.parseStop(g.Stop); msg != "" {
+		return j, msg
+	}
 	if g.Shots != nil {
 		if *g.Shots < 0 || *g.Shots > 64 {
 			return j, fmt.Sprintf("shots %d is outside 0..64", *g.Shots)
@@ -167,6 +175,36 @@ func (s *Server) prepare(g genFields, question string) (job, string) {
 		j.strategy = g.ShotStrategy
 	}
 	return j, ""
+}
+
+// maxStops and maxStopChars bound "stop": as OpenAI's API, up to 4 sequences.
+const maxStops, maxStopChars = 4, 200
+
+// parseStop reads "stop": null, a string, or an array of up to 4 non-empty strings.
+func (s *Server) parseStop(raw json.RawMessage) ([]string, string) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, ""
+	}
+	var list []string
+	var one string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		list = []string{one}
+	} else if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, `"stop" must be a string or an array of up to 4 strings`
+	}
+	if len(list) > maxStops {
+		return nil, fmt.Sprintf(`"stop" has %d sequences; the limit is %d`, len(list), maxStops)
+	}
+	for i, st := range list {
+		field := fmt.Sprintf("stop[%d]", i)
+		if msg := s.checkText(field, st, true); msg != "" {
+			return nil, msg
+		}
+		if n := utf8.RuneCountInString(st); n > maxStopChars {
+			return nil, fmt.Sprintf("field %q has %d characters; the limit is %d", field, n, maxStopChars)
+		}
+	}
+	return list, ""
 }
 
 // chatCompletions: POST /v1/chat/completions. The question is the last user
@@ -281,6 +319,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job) {
 		return
 	}
 	info.UserDescription = ans.Description
+	if j.req.Personalize {
+		info.Shots, info.ShotsLeftOut = ans.Shots, len(j.req.Shots)-ans.Shots
+	}
 	use := usage{ans.PromptTokens, ans.CompletionTokens, ans.PromptTokens + ans.CompletionTokens}
 	finish := ans.FinishReason
 	if finish == "" {

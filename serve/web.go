@@ -324,7 +324,7 @@ func (s *Server) labelPost(w http.ResponseWriter, r *http.Request, ss *session) 
 type askData struct {
 	Question, Answer, Description string
 	Personalize, Answered         bool
-	Shots, MaxChars               int
+	Shots, LeftOut, MaxChars      int
 }
 
 func (s *Server) askPage(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -353,7 +353,7 @@ func (s *Server) askPage(w http.ResponseWriter, r *http.Request, ss *session) {
 			s.internal(w, r, err)
 			return
 		}
-		d.Answer, d.Description, d.Shots, d.Answered = a.Text, a.Description, len(req.Shots), true
+		d.Answer, d.Description, d.Shots, d.LeftOut, d.Answered = a.Text, a.Description, a.Shots, len(req.Shots)-a.Shots, true
 	}
 	s.render(w, r, ss, http.StatusOK, "ask", "Ask", d)
 }

@@ -59,18 +59,33 @@ func (e *Engine) Answer(ctx context.Context, req serve.AnswerRequest) (serve.Ans
 		words, finish = words[:req.MaxTokens], "length"
 		text = strings.Join(words, "")
 	}
-	if req.Stream != nil {
-		for _, w := range words {
-			if err := ctx.Err(); err != nil {
-				return serve.Answer{}, err
-			}
-			if err := req.Stream(w); err != nil {
+	stops := serve.NewStopScanner(req.Stop)
+	n := 0
+	for _, w := range words {
+		if err := ctx.Err(); err != nil {
+			return serve.Answer{}, err
+		}
+		n++
+		piece, hit := stops.Push(w)
+		if req.Stream != nil && piece != "" {
+			if err := req.Stream(piece); err != nil {
 				return serve.Answer{}, err
 			}
 		}
+		if hit {
+			break
+		}
+	}
+	if tail := stops.Flush(); tail != "" && req.Stream != nil {
+		if err := req.Stream(tail); err != nil {
+			return serve.Answer{}, err
+		}
+	}
+	if stops.Hit() {
+		text, finish, words = stops.Text(), "stop", words[:n]
 	}
 	return serve.Answer{Text: text, Description: desc, PromptTokens: len(strings.Fields(req.Question)) + 10*len(req.Shots),
-		CompletionTokens: len(words), FinishReason: finish}, nil
+		CompletionTokens: len(words), FinishReason: finish, Shots: len(req.Shots)}, nil
 }
 
 // Pair implements serve.Engine.
