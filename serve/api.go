@@ -99,19 +99,49 @@ func (s *Server) addPreference(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// listPreferences: GET /api/preferences → {"data": [...]} (the caller's own, oldest first).
+// listPreferences: GET /api/preferences[?limit=N&after=ID] → {"data": [...],
+// "has_more", "next_after"}: a page of the caller's own, oldest first.
 func (s *Server) listPreferences(w http.ResponseWriter, r *http.Request) {
-	prefs, err := s.cfg.Store.Preferences(r.Context(), userFrom(r.Context()).ID, store.PrefQuery{})
+	q := store.PrefQuery{First: defaultPageSize}
+	v := r.URL.Query()
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxPageSize {
+			badRequest(w, "limit %q is not a whole number in 1..%d", l, maxPageSize)
+			return
+		}
+		q.First = n
+	}
+	if a := v.Get("after"); a != "" {
+		id, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || id < 0 {
+			badRequest(w, "after %q is not a preference id", a)
+			return
+		}
+		q.After = id
+	}
+	limit := q.First
+	q.First++ // one more tells whether another page follows
+	prefs, err := s.cfg.Store.Preferences(r.Context(), userFrom(r.Context()).ID, q)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
+	more := len(prefs) > limit
+	prefs = prefs[:min(len(prefs), limit)]
 	out := make([]prefJSON, len(prefs))
 	for i, p := range prefs {
 		out[i] = toPrefJSON(p)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	page := map[string]any{"data": out, "has_more": more}
+	if more {
+		page["next_after"] = prefs[len(prefs)-1].ID
+	}
+	writeJSON(w, http.StatusOK, page)
 }
+
+// defaultPageSize and maxPageSize bound GET /api/preferences's "limit".
+const defaultPageSize, maxPageSize = 100, 1000
 
 // deletePreference: DELETE /api/preferences/{id} → 204, or 404 when the id
 // is unknown or belongs to someone else.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -255,6 +256,59 @@ func TestTextFieldsValidatedOnBothStores(t *testing.T) {
 			_, body, _ = e.do("GET", "/api/preferences", tok, nil)
 			if !strings.Contains(string(body), `"tab\there\r\nnew line"`) || !strings.Contains(string(body), "é 日本 🙂") || id == 0 {
 				t.Errorf("text with tab, CR, LF and non-ASCII came back as %s", body)
+			}
+		})
+	}
+}
+
+// TestPreferencesArePaged: GET /api/preferences returns at most "limit"
+// rows (default 100, at most 1000), oldest first, with "has_more" and the
+// "next_after" cursor; walking the pages gives every row once, on both stores.
+func TestPreferencesArePaged(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			e := newEnv(t, nil)
+			if backend == "postgres" {
+				e = newPGEnv(t, nil)
+			}
+			_, tok := e.user("alice")
+			var want []int64
+			for i := range 5 {
+				want = append(want, e.pref(tok, "q"+strconv.Itoa(i), "a", "b"))
+			}
+			type page struct {
+				Data      []struct{ ID int64 }
+				HasMore   bool  `json:"has_more"`
+				NextAfter int64 `json:"next_after"`
+			}
+			var got []int64
+			path, sizes := "/api/preferences?limit=2", []int{}
+			for range 10 {
+				code, body, _ := e.do("GET", path, tok, nil)
+				if code != 200 {
+					t.Fatalf("GET %s: %d %s", path, code, body)
+				}
+				p := decode[page](t, body)
+				sizes = append(sizes, len(p.Data))
+				for _, d := range p.Data {
+					got = append(got, d.ID)
+				}
+				if !p.HasMore {
+					break
+				}
+				path = "/api/preferences?limit=2&after=" + strconv.FormatInt(p.NextAfter, 10)
+			}
+			if !slices.Equal(got, want) || !slices.Equal(sizes, []int{2, 2, 1}) {
+				t.Errorf("pages of 2 gave ids %v in pages %v, want %v in 2, 2, 1", got, sizes, want)
+			}
+			_, body, _ := e.do("GET", "/api/preferences", tok, nil)
+			if p := decode[page](t, body); len(p.Data) != 5 || p.HasMore {
+				t.Errorf("default page: %d rows, has_more %v; want 5, false", len(p.Data), p.HasMore)
+			}
+			for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=-1", "after=x"} {
+				if code, body, _ := e.do("GET", "/api/preferences?"+q, tok, nil); code != http.StatusBadRequest {
+					t.Errorf("?%s: %d %s, want 400", q, code, body)
+				}
 			}
 		})
 	}

@@ -137,16 +137,22 @@ func TestCrashKeepsAcknowledgedPreferences(t *testing.T) {
 
 	child2, base2 := startChild(t, db)
 	defer func() { child2.Process.Kill(); child2.Wait() }()
-	req, _ := http.NewRequest("GET", base2+"/api/preferences", nil)
+	req, _ := http.NewRequest("GET", base2+"/api/preferences?limit=1000", nil)
 	req.Header.Set("Authorization", "Bearer "+u.Token)
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var list struct{ Data []struct{ Prompt string } }
+	var list struct {
+		Data    []struct{ Prompt string }
+		HasMore bool `json:"has_more"`
+	}
 	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
 		t.Fatal(err)
+	}
+	if list.HasMore {
+		t.Fatalf("more than 1000 preferences stored: the check reads one page of 1000")
 	}
 	stored := map[string]bool{}
 	for _, p := range list.Data {

@@ -9,7 +9,8 @@ Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
 	GET    /healthz                          liveness, the default engine's name
 	POST   /api/users                        admin: {"name"} → 201 {"id", "token"} (the token is shown once)
 	POST   /api/preferences                  user: {"prompt", "chosen", "rejected"} → 201, after commit
-	GET    /api/preferences                  user: {"data": [...]}, own only, oldest first
+	GET    /api/preferences                  user: {"data": [...], "has_more", "next_after"}, own only, oldest first;
+	                                         ?limit=N (default 100, at most 1000), ?after=ID (the cursor)
 	DELETE /api/preferences/{id}             user: 204, or 404 (unknown or someone else's)
 	GET    /api/me/description               user: {"description", "shots"} (COT models)
 	GET    /v1/models                        user: the engines

@@ -27,27 +27,20 @@ func (s *Server) selectShots(ctx context.Context, user, strategy string, n int, 
 	if n <= 0 && strategy != "all-fit" {
 		return nil, nil
 	}
-	q := store.PrefQuery{}
-	if strategy == "recent" {
-		q.Last = n
+	var prefs []store.Preference
+	var err error
+	switch strategy {
+	case "recent":
+		prefs, err = s.cfg.Store.Preferences(ctx, user, store.PrefQuery{Last: n})
+	case "random":
+		prefs, err = s.randomPreferences(ctx, user, n, seed)
+	case "all-fit":
+		prefs, err = s.cfg.Store.Preferences(ctx, user, store.PrefQuery{Last: s.cfg.ShotBudget/minShotBytes + 1})
 	}
-	prefs, err := s.cfg.Store.Preferences(ctx, user, q)
 	if err != nil {
 		return nil, err
 	}
-	switch strategy {
-	case "random":
-		if len(prefs) > n {
-			rng := rand.New(rand.NewPCG(seed, 0x5eed))
-			idx := rng.Perm(len(prefs))[:n]
-			sort.Ints(idx)
-			picked := make([]store.Preference, n)
-			for i, j := range idx {
-				picked[i] = prefs[j]
-			}
-			prefs = picked
-		}
-	case "all-fit":
+	if strategy == "all-fit" {
 		// Walk back from the newest and stop at the first that would overflow,
 		// so the context is always a contiguous recent window.
 		total, first := 0, len(prefs)
@@ -65,4 +58,32 @@ func (s *Server) selectShots(ctx context.Context, user, strategy string, n int, 
 		shots[i] = Shot{Prompt: p.Prompt, Chosen: p.Chosen, Rejected: p.Rejected}
 	}
 	return shots, nil
+}
+
+// minShotBytes is the smallest shot (three non-empty texts): all-fit never
+// needs more than ShotBudget/minShotBytes+1 of the newest rows.
+const minShotBytes = 3
+
+// randomPreferences draws n of user's preferences at random (seeded),
+// oldest first, reading only those n rows.
+func (s *Server) randomPreferences(ctx context.Context, user string, n int, seed uint64) ([]store.Preference, error) {
+	total, err := s.cfg.Store.CountPreferences(ctx, user, "")
+	if err != nil {
+		return nil, err
+	}
+	if total <= n {
+		return s.cfg.Store.Preferences(ctx, user, store.PrefQuery{})
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	idx := rng.Perm(total)[:n]
+	sort.Ints(idx)
+	out := make([]store.Preference, 0, n)
+	for _, i := range idx {
+		p, err := s.cfg.Store.Preferences(ctx, user, store.PrefQuery{Offset: i, First: 1})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p...) // empty when a row was deleted meanwhile
+	}
+	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 )
 
@@ -131,12 +133,26 @@ func (s *SQL) AddPreference(ctx context.Context, p Preference) (Preference, erro
 
 // Preferences implements Store.
 func (s *SQL) Preferences(ctx context.Context, user string, q PrefQuery) ([]Preference, error) {
+	if q.Last > 0 && (q.First > 0 || q.Offset > 0) {
+		return nil, fmt.Errorf("list preferences of user %s: Last and First/Offset together", user)
+	}
 	query := `SELECT id, user_id, prompt, chosen, rejected, source, created FROM preferences
-		WHERE user_id = $1 AND ($2 = '' OR source = $2) ORDER BY id DESC`
-	args := []any{user, q.Source}
-	if q.Last > 0 {
-		query += ` LIMIT $3`
+		WHERE user_id = $1 AND ($2 = '' OR source = $2) AND id > $3`
+	args := []any{user, q.Source, q.After}
+	oldestFirst := q.First > 0 || q.Offset > 0
+	switch {
+	case q.Last > 0:
+		query += ` ORDER BY id DESC LIMIT $4`
 		args = append(args, q.Last)
+	case oldestFirst:
+		limit := int64(q.First)
+		if limit <= 0 {
+			limit = math.MaxInt64
+		}
+		query += ` ORDER BY id ASC LIMIT $4 OFFSET $5`
+		args = append(args, limit, q.Offset)
+	default:
+		query += ` ORDER BY id DESC`
 	}
 	rows, err := s.c.Query(ctx, query, args...)
 	if err != nil {
@@ -157,8 +173,8 @@ func (s *SQL) Preferences(ctx context.Context, user string, q PrefQuery) ([]Pref
 		return nil, fmt.Errorf("list preferences of user %s: %w", user, err)
 	}
 	// Newest first from the query (so LIMIT keeps the most recent); callers get oldest first.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
+	if !oldestFirst {
+		slices.Reverse(out)
 	}
 	return out, nil
 }

@@ -44,6 +44,13 @@ type PrefQuery struct {
 	Source string
 	// Last, when > 0, keeps only the Last most recent ones.
 	Last int
+	// After, when > 0, keeps only preferences whose ID is greater (a page's
+	// cursor: IDs grow with insertion).
+	After int64
+	// Offset skips the Offset oldest (of those selected so far); First,
+	// when > 0, then keeps only the First oldest. Last and First exclude
+	// each other.
+	Offset, First int
 }
 
 // Study is a blind side-by-side comparison of two systems: each participant

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Votes", testVotes},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"TextValidation", testTextValidation},
+		{"Pages", testPages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -342,5 +343,45 @@ func testTextValidation(t *testing.T, s store.Store) {
 	got, err := s.Preferences(ctx, "alice", store.PrefQuery{})
 	if err != nil || len(got) != 1 || got[0].Prompt != good || got[0].ID != p.ID {
 		t.Errorf("stored %q, read back %+v (%v)", good, got, err)
+	}
+}
+
+// testPages: After, First and Offset read a page at a time, oldest first,
+// and together walk every row exactly once; bob's rows never show.
+func testPages(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	MustUser(t, s, "bob")
+	added := addPrefs(t, s, "alice", "api", 7)
+	addPrefs(t, s, "bob", "api", 3)
+	var walked []string
+	after := int64(0)
+	for pages := 0; ; pages++ {
+		page, err := s.Preferences(ctx, "alice", store.PrefQuery{After: after, First: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			if pages != 3 {
+				t.Errorf("walked in %d pages of 3, want 3 (3+3+1)", pages)
+			}
+			break
+		}
+		walked = append(walked, prompts(page)...)
+		after = page[len(page)-1].ID
+	}
+	if !reflect.DeepEqual(walked, prompts(added)) {
+		t.Errorf("pages walked %q, want %q", walked, prompts(added))
+	}
+	mid, err := s.Preferences(ctx, "alice", store.PrefQuery{Offset: 2, First: 2})
+	if err != nil || !reflect.DeepEqual(prompts(mid), []string{"alice q2", "alice q3"}) {
+		t.Errorf("Offset 2 First 2 = %q (%v), want alice q2, q3", prompts(mid), err)
+	}
+	rest, err := s.Preferences(ctx, "alice", store.PrefQuery{Offset: 5})
+	if err != nil || !reflect.DeepEqual(prompts(rest), []string{"alice q5", "alice q6"}) {
+		t.Errorf("Offset 5 = %q (%v), want alice q5, q6", prompts(rest), err)
+	}
+	if _, err := s.Preferences(ctx, "alice", store.PrefQuery{Last: 2, First: 2}); err == nil {
+		t.Error("Last with First: no error")
 	}
 }
