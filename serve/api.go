@@ -2,6 +2,7 @@ package serve
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -72,24 +73,62 @@ func (s *Server) savePreference(r *http.Request, p store.Preference) (store.Pref
 		return p, http.StatusForbidden, "preference limit reached (" + strconv.Itoa(s.cfg.MaxPreferences) + "); delete some first", nil
 	}
 	p.Created = s.cfg.Now()
+	want := p
 	p, err = s.cfg.Store.AddPreference(r.Context(), p)
+	if errors.Is(err, store.ErrReplay) {
+		if p.Prompt != want.Prompt || p.Chosen != want.Chosen || p.Rejected != want.Rejected || p.Source != want.Source {
+			return p, http.StatusUnprocessableEntity, "this Idempotency-Key was used for a different preference", nil
+		}
+		return p, 0, "", err
+	}
 	return p, 0, "", err
 }
 
+// maxIdempotencyKey bounds the Idempotency-Key header (a UUID is 36).
+const maxIdempotencyKey = 255
+
+// idempotencyKey reads the Idempotency-Key header: "" when absent; printable
+// ASCII of at most 255 bytes, else the message of a 400.
+func idempotencyKey(r *http.Request) (string, string) {
+	k := r.Header.Get("Idempotency-Key")
+	if len(k) > maxIdempotencyKey {
+		return "", fmt.Sprintf("Idempotency-Key has %d bytes; the limit is %d", len(k), maxIdempotencyKey)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return "", "Idempotency-Key must be printable ASCII without spaces"
+		}
+	}
+	return k, ""
+}
+
 // addPreference: POST /api/preferences {"prompt","chosen","rejected"} → 201.
-// The 201 is sent only after the store committed the row.
+// The 201 is sent only after the store committed the row. With an
+// Idempotency-Key header, a retry with the same key (even after a crash:
+// the key is committed with the row) answers the first row again, with
+// "Idempotent-Replayed: true", and stores nothing; the same key with another
+// preference is 422.
 func (s *Server) addPreference(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Prompt   string `json:"prompt"`
 		Chosen   string `json:"chosen"`
 		Rejected string `json:"rejected"`
 	}
+	key, msg := idempotencyKey(r)
+	if msg != "" {
+		badRequest(w, "%s", msg)
+		return
+	}
 	if !s.decodeJSON(w, r, &req, true) {
 		return
 	}
 	u := userFrom(r.Context())
-	p, status, msg, err := s.savePreference(r, store.Preference{User: u.ID, Prompt: req.Prompt, Chosen: req.Chosen, Rejected: req.Rejected, Source: "api"})
+	p, status, msg, err := s.savePreference(r, store.Preference{User: u.ID, Prompt: req.Prompt, Chosen: req.Chosen, Rejected: req.Rejected,
+		Source: "api", IdempotencyKey: key})
 	switch {
+	case errors.Is(err, store.ErrReplay):
+		w.Header().Set("Idempotent-Replayed", "true")
+		writeJSON(w, http.StatusCreated, toPrefJSON(p))
 	case err != nil:
 		s.internal(w, r, err)
 	case status != 0:

@@ -21,10 +21,12 @@ import (
 
 	"fspo/serve"
 	"fspo/serve/servetest"
+	"fspo/store"
+	"fspo/store/postgres"
 	"fspo/store/sqlite"
 )
 
-// crashChildEnv names the SQLite file a re-executed test binary serves.
+// crashChildEnv names the SQLite file (or PostgreSQL URL) a re-executed test binary serves.
 const crashChildEnv = "FSPO_SERVE_CRASH_CHILD_DB"
 
 func TestMain(m *testing.M) {
@@ -41,7 +43,13 @@ func TestMain(m *testing.M) {
 // crashChild serves on a loopback port until killed, announcing "ADDR host:port".
 func crashChild(path string) error {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, path)
+	var st store.Store
+	var err error
+	if strings.HasPrefix(path, "postgres://") {
+		st, err = postgres.Open(ctx, path)
+	} else {
+		st, err = sqlite.Open(ctx, path)
+	}
 	if err != nil {
 		return err
 	}

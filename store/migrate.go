@@ -53,6 +53,11 @@ var Migrations = []Migration{
 			created BIGINT NOT NULL,
 			PRIMARY KEY (study_id, user_id, question))`,
 	}},
+	{2, "preference idempotency keys", []string{
+		// NULL for rows stored without a key: NULLs never collide in a unique index.
+		`ALTER TABLE preferences ADD COLUMN idempotency_key TEXT`,
+		`CREATE UNIQUE INDEX preferences_idempotency ON preferences (user_id, idempotency_key)`,
+	}},
 }
 
 // Dialect is what differs between SQL backends.

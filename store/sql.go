@@ -121,9 +121,21 @@ func (s *SQL) AddPreference(ctx context.Context, p Preference) (Preference, erro
 	if p.Created.IsZero() {
 		p.Created = time.Now()
 	}
-	err := queryRow(ctx, s.c, `INSERT INTO preferences (user_id, prompt, chosen, rejected, source, created)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		[]any{p.User, p.Prompt, p.Chosen, p.Rejected, p.Source, micros(p.Created)}, &p.ID)
+	var key any // NULL without a key
+	if p.IdempotencyKey != "" {
+		key = p.IdempotencyKey
+	}
+	err := queryRow(ctx, s.c, `INSERT INTO preferences (user_id, prompt, chosen, rejected, source, created, idempotency_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING id`,
+		[]any{p.User, p.Prompt, p.Chosen, p.Rejected, p.Source, micros(p.Created), key}, &p.ID)
+	if errors.Is(err, ErrNotFound) && p.IdempotencyKey != "" {
+		// no row inserted: the key was used before; return what it stored
+		first, ferr := s.preferenceByKey(ctx, p.User, p.IdempotencyKey)
+		if ferr != nil {
+			return Preference{}, fmt.Errorf("add preference of user %s: %w", p.User, ferr)
+		}
+		return first, fmt.Errorf("add preference of user %s: key %q: %w", p.User, p.IdempotencyKey, ErrReplay)
+	}
 	if err != nil {
 		return Preference{}, fmt.Errorf("add preference of user %s: %w", p.User, err)
 	}
@@ -131,12 +143,23 @@ func (s *SQL) AddPreference(ctx context.Context, p Preference) (Preference, erro
 	return p, nil
 }
 
+// preferenceByKey reads the preference user stored with an idempotency key.
+func (s *SQL) preferenceByKey(ctx context.Context, user, key string) (Preference, error) {
+	var p Preference
+	var created int64
+	err := queryRow(ctx, s.c, `SELECT id, user_id, prompt, chosen, rejected, source, created, idempotency_key FROM preferences
+		WHERE user_id = $1 AND idempotency_key = $2`, []any{user, key},
+		&p.ID, &p.User, &p.Prompt, &p.Chosen, &p.Rejected, &p.Source, &created, &p.IdempotencyKey)
+	p.Created = fromMicros(created)
+	return p, err
+}
+
 // Preferences implements Store.
 func (s *SQL) Preferences(ctx context.Context, user string, q PrefQuery) ([]Preference, error) {
 	if q.Last > 0 && (q.First > 0 || q.Offset > 0) {
 		return nil, fmt.Errorf("list preferences of user %s: Last and First/Offset together", user)
 	}
-	query := `SELECT id, user_id, prompt, chosen, rejected, source, created FROM preferences
+	query := `SELECT id, user_id, prompt, chosen, rejected, source, created, COALESCE(idempotency_key, '') FROM preferences
 		WHERE user_id = $1 AND ($2 = '' OR source = $2) AND id > $3`
 	args := []any{user, q.Source, q.After}
 	oldestFirst := q.First > 0 || q.Offset > 0
@@ -163,7 +186,7 @@ func (s *SQL) Preferences(ctx context.Context, user string, q PrefQuery) ([]Pref
 	for rows.Next() {
 		var p Preference
 		var created int64
-		if err := rows.Scan(&p.ID, &p.User, &p.Prompt, &p.Chosen, &p.Rejected, &p.Source, &created); err != nil {
+		if err := rows.Scan(&p.ID, &p.User, &p.Prompt, &p.Chosen, &p.Rejected, &p.Source, &created, &p.IdempotencyKey); err != nil {
 			return nil, fmt.Errorf("list preferences of user %s: %w", user, err)
 		}
 		p.Created = fromMicros(created)

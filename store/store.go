@@ -36,7 +36,15 @@ type Preference struct {
 	Rejected string
 	Source   string
 	Created  time.Time
+	// IdempotencyKey, when set, is the client's key for this write, stored
+	// with the row: a second AddPreference of the user with the same key
+	// stores nothing and returns the first row with ErrReplay.
+	IdempotencyKey string
 }
+
+// ErrReplay is returned with the stored row when AddPreference meets an
+// idempotency key the user has already used.
+var ErrReplay = errors.New("idempotency key already used")
 
 // PrefQuery selects preferences of one user.
 type PrefQuery struct {

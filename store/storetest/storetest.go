@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"TextValidation", testTextValidation},
 		{"Pages", testPages},
+		{"IdempotencyKeys", testIdempotencyKeys},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -383,5 +384,34 @@ func testPages(t *testing.T, s store.Store) {
 	}
 	if _, err := s.Preferences(ctx, "alice", store.PrefQuery{Last: 2, First: 2}); err == nil {
 		t.Error("Last with First: no error")
+	}
+}
+
+// testIdempotencyKeys: a second write with a key the user already used
+// stores nothing and returns the first row with ErrReplay; keys are per
+// user, and rows without a key never collide.
+func testIdempotencyKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	MustUser(t, s, "bob")
+	first, err := s.AddPreference(ctx, store.Preference{User: "alice", Prompt: "q", Chosen: "a", Rejected: "b", Source: "api", IdempotencyKey: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.AddPreference(ctx, store.Preference{User: "alice", Prompt: "q", Chosen: "a", Rejected: "b", Source: "api", IdempotencyKey: "k1"})
+	if !errors.Is(err, store.ErrReplay) || !reflect.DeepEqual(again, first) {
+		t.Errorf("replay: %+v, %v; want the first row %+v and ErrReplay", again, err, first)
+	}
+	if _, err := s.AddPreference(ctx, store.Preference{User: "bob", Prompt: "q", Chosen: "a", Rejected: "b", Source: "api", IdempotencyKey: "k1"}); err != nil {
+		t.Errorf("bob with alice's key: %v, want stored (keys are per user)", err)
+	}
+	for range 2 {
+		if _, err := s.AddPreference(ctx, store.Preference{User: "alice", Prompt: "q2", Chosen: "a", Rejected: "b", Source: "api"}); err != nil {
+			t.Errorf("without a key: %v", err)
+		}
+	}
+	all, err := s.Preferences(ctx, "alice", store.PrefQuery{})
+	if err != nil || len(all) != 3 || all[0] != first {
+		t.Errorf("alice has %d rows (%v), first %+v; want 3, the keyed one first as returned", len(all), err, all)
 	}
 }
