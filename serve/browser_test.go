@@ -90,6 +90,11 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
+	do("sign-in page", chromedp.WaitVisible(chromedp.ID("token-help")))
+	screenshot("signin")
+	if h := text("#token-help"); !strings.Contains(h, "fspo_") || !strings.Contains(h, "gives it to you") {
+		t.Errorf("sign-in help = %q", h)
+	}
 	do("sign in",
 		chromedp.SendKeys(chromedp.ID("token"), tok),
 		chromedp.Click(chromedp.ID("signin")),
@@ -119,6 +124,11 @@ func TestBrowser(t *testing.T) {
 	if p := text("#prefs"); !strings.Contains(p, "A story about a brave mouse") {
 		t.Errorf("preferences table = %q", p)
 	}
+	do("delete asks first", chromedp.Click(chromedp.CSS("button.delete")), chromedp.WaitVisible(chromedp.ID("confirm-delete")))
+	screenshot("confirm-delete")
+	do("cancel keeps it", chromedp.Click(chromedp.ID("cancel-delete")), chromedp.WaitVisible(chromedp.ID("prefs")))
+	do("delete confirmed", chromedp.Click(chromedp.CSS("button.delete")), chromedp.WaitVisible(chromedp.ID("confirm-delete")),
+		chromedp.Click(chromedp.ID("confirm-delete")), chromedp.WaitVisible(chromedp.ID("no-prefs")))
 
 	do("join the study",
 		chromedp.Navigate(e.srv.URL+"/studies"),

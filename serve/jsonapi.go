@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"fspo/store"
@@ -43,6 +44,11 @@ func badRequest(w http.ResponseWriter, format string, args ...any) {
 // a generic 500 to the client.
 func (s *Server) internal(w http.ResponseWriter, r *http.Request, err error) {
 	s.cfg.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	if isWebPage(r) {
+		s.message(w, r, &session{}, http.StatusInternalServerError, "Something went wrong",
+			"The server could not complete this request. Try again in a moment; if it keeps happening, tell the person who runs this server.")
+		return
+	}
 	writeError(w, http.StatusInternalServerError, "server_error", "internal error; see the server log")
 }
 
@@ -128,4 +134,11 @@ func invalidUTF8(body []byte) string {
 		i += n
 	}
 	return fmt.Sprintf("request body is not valid UTF-8 (byte %d)", i)
+}
+
+// isWebPage tells the person-facing pages (errors as HTML) from the API
+// routes (errors as JSON).
+func isWebPage(r *http.Request) bool {
+	p := r.URL.Path
+	return !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/v1/") && p != "/healthz" && !strings.HasSuffix(p, ".csv")
 }

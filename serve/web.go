@@ -116,18 +116,18 @@ func (s *Server) form(h webHandler) http.HandlerFunc {
 			if errors.As(err, &tooBig) {
 				status = http.StatusRequestEntityTooLarge
 			}
-			http.Error(w, "bad form: "+err.Error(), status)
+			s.message(w, r, ss, status, "Form refused", "The form could not be read: "+err.Error())
 			return
 		}
 		sent := r.PostForm.Get("csrf")
 		if origin := r.Header.Get("Origin"); origin != "" {
 			if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
-				http.Error(w, "cross-origin form post refused", http.StatusForbidden)
+				s.message(w, r, ss, http.StatusForbidden, "Form refused", "This form was sent from another site; it was refused.")
 				return
 			}
 		}
 		if sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(ss.csrf)) != 1 {
-			http.Error(w, "missing or stale form token; reload the page and try again", http.StatusForbidden)
+			s.message(w, r, ss, http.StatusForbidden, "Form expired", "The form's security token is missing or stale: reload the page and try again.")
 			return
 		}
 		h(w, r, ss)
@@ -369,7 +369,14 @@ func (s *Server) prefsPage(w http.ResponseWriter, r *http.Request, ss *session) 
 
 func (s *Server) prefDelete(w http.ResponseWriter, r *http.Request, ss *session) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err == nil {
+	if err == nil && r.PostForm.Get("confirm") != "1" {
+		// first ask: show the preference with a confirming form
+		var p store.Preference
+		if p, err = s.preferenceOf(r, ss.user.ID, id); err == nil {
+			s.render(w, r, ss, http.StatusOK, "confirm", "Delete a preference", p)
+			return
+		}
+	} else if err == nil {
 		err = s.cfg.Store.DeletePreference(r.Context(), ss.user.ID, id)
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, strconv.ErrSyntax) && !errors.Is(err, strconv.ErrRange) {
@@ -381,4 +388,16 @@ func (s *Server) prefDelete(w http.ResponseWriter, r *http.Request, ss *session)
 		return
 	}
 	http.Redirect(w, r, "/prefs?flash=deleted", http.StatusSeeOther)
+}
+
+// preferenceOf finds preference id of user (store.ErrNotFound otherwise).
+func (s *Server) preferenceOf(r *http.Request, user string, id int64) (store.Preference, error) {
+	ps, err := s.cfg.Store.Preferences(r.Context(), user, store.PrefQuery{After: id - 1, First: 1})
+	if err != nil {
+		return store.Preference{}, err
+	}
+	if len(ps) == 0 || ps[0].ID != id {
+		return store.Preference{}, store.ErrNotFound
+	}
+	return ps[0], nil
 }

@@ -91,7 +91,9 @@ func TestWebLabelAskAndDelete(t *testing.T) {
 	if code, body := b.post("/signin", url.Values{"token": {tok}, "csrf": {"forged"}}); code != 403 {
 		t.Errorf("sign-in with a forged form token = %d %s, want 403", code, body)
 	}
-	b.get("/")
+	if _, page := b.get("/"); !strings.Contains(page, `id="token-help"`) || !strings.Contains(page, "fspo_") {
+		t.Errorf("the sign-in page does not say what a token is and where it comes from:\n%s", page)
+	}
 	if code, body := b.post("/signin", url.Values{"token": {"wrong"}}); code != 401 || !strings.Contains(body, "not valid") {
 		t.Errorf("sign-in with a wrong token = %d", code)
 	}
@@ -127,22 +129,30 @@ func TestWebLabelAskAndDelete(t *testing.T) {
 	_, bobTok := e.user("bob")
 	bob := newBrowser(t, e)
 	bob.signin(bobTok)
-	if code, _ := bob.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{}); code != 404 {
+	if code, _ := bob.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{"confirm": {"1"}}); code != 404 {
 		t.Errorf("bob deleting alice's preference on the web = %d, want 404", code)
 	}
 	// Alice's form token does not work in bob's session.
-	if code, _ := bob.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{"csrf": {b.csrf}}); code != 403 {
-		t.Errorf("bob posting with alice's form token = %d, want 403", code)
+	if code, body := bob.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{"csrf": {b.csrf}, "confirm": {"1"}}); code != 403 || !strings.Contains(body, "<h1>Form expired</h1>") {
+		t.Errorf("bob posting with alice's form token = %d %s, want 403 as an HTML page", code, body)
 	}
 	// A cross-origin post is refused even with the right token.
 	req, _ := http.NewRequest("POST", e.srv.URL+fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), strings.NewReader("csrf="+b.csrf))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://evil.example")
-	if resp, err := b.c.Do(req); err != nil || resp.StatusCode != 403 {
+	if resp, err := b.c.Do(req); err != nil || resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("cross-origin delete: %v %v, want 403", resp.StatusCode, err)
 	}
-	if code, body := b.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{}); code != 200 || !strings.Contains(body, "No preferences yet") {
-		t.Errorf("delete own: %d %s", code, body)
+	// Delete asks first, showing the preference; nothing is removed until confirmed.
+	code, body := b.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{})
+	if code != 200 || !strings.Contains(body, "Delete this preference?") || !strings.Contains(body, `id="confirm-delete"`) || !strings.Contains(body, "B: a bold answer") {
+		t.Errorf("delete own, first step: %d %s, want a confirmation page showing the preference", code, body)
+	}
+	if _, page := b.get("/prefs"); !strings.Contains(page, "B: a bold answer") {
+		t.Errorf("the preference is gone before the deletion was confirmed")
+	}
+	if code, body := b.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{"confirm": {"1"}}); code != 200 || !strings.Contains(body, "No preferences yet") {
+		t.Errorf("delete own, confirmed: %d %s", code, body)
 	}
 	// Signed out, the pages send you to sign in.
 	b.post("/signout", url.Values{})
