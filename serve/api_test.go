@@ -222,94 +222,82 @@ func TestTokensNeverLogged(t *testing.T) {
 // same on SQLite and PostgreSQL, and nothing is stored; tab, newline and
 // carriage return pass.
 func TestTextFieldsValidatedOnBothStores(t *testing.T) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			e := newEnv(t, nil)
-			if backend == "postgres" {
-				e = newPGEnv(t, nil)
+	onBothStores(t, func(t *testing.T, e *env) {
+		_, tok := e.user("alice")
+		for _, tc := range []struct {
+			name, path, token, body, msg string
+		}{
+			{"NUL in prompt", "/api/preferences", tok, `{"prompt":"nul\u0000byte","chosen":"a","rejected":"b"}`, `field "prompt" contains a NUL`},
+			{"raw invalid UTF-8", "/api/preferences", tok, "{\"prompt\":\"q\",\"chosen\":\"caf\xe9\",\"rejected\":\"b\"}", `field "chosen" is not valid UTF-8`},
+			{"escape in rejected", "/api/preferences", tok, `{"prompt":"q","chosen":"a","rejected":"\u001b[31mred"}`, `field "rejected" contains the control character U+001B`},
+			{"control in user name", "/api/users", adminToken, `{"name":"bell\u0007"}`, `field "name" contains the control character U+0007`},
+			{"NUL in study question", "/api/studies", adminToken, `{"name":"s","questions":["fine","x\u0000"],"pairs":1,"systems":["fspo","base"]}`, `field "questions[1]" contains a NUL`},
+			{"NUL in chat question", "/v1/chat/completions", tok, `{"messages":[{"role":"user","content":"hi\u0000"}]}`, `field "question" contains a NUL`},
+		} {
+			code, body, _ := e.do("POST", tc.path, tc.token, tc.body)
+			var got struct{ Error struct{ Message string } }
+			if code != http.StatusBadRequest || json.Unmarshal(body, &got) != nil || !strings.Contains(got.Error.Message, tc.msg) {
+				t.Errorf("%s: %d %s, want 400 with %q", tc.name, code, body, tc.msg)
 			}
-			_, tok := e.user("alice")
-			for _, tc := range []struct {
-				name, path, token, body, msg string
-			}{
-				{"NUL in prompt", "/api/preferences", tok, `{"prompt":"nul\u0000byte","chosen":"a","rejected":"b"}`, `field "prompt" contains a NUL`},
-				{"raw invalid UTF-8", "/api/preferences", tok, "{\"prompt\":\"q\",\"chosen\":\"caf\xe9\",\"rejected\":\"b\"}", `field "chosen" is not valid UTF-8`},
-				{"escape in rejected", "/api/preferences", tok, `{"prompt":"q","chosen":"a","rejected":"\u001b[31mred"}`, `field "rejected" contains the control character U+001B`},
-				{"control in user name", "/api/users", adminToken, `{"name":"bell\u0007"}`, `field "name" contains the control character U+0007`},
-				{"NUL in study question", "/api/studies", adminToken, `{"name":"s","questions":["fine","x\u0000"],"pairs":1,"systems":["fspo","base"]}`, `field "questions[1]" contains a NUL`},
-				{"NUL in chat question", "/v1/chat/completions", tok, `{"messages":[{"role":"user","content":"hi\u0000"}]}`, `field "question" contains a NUL`},
-			} {
-				code, body, _ := e.do("POST", tc.path, tc.token, tc.body)
-				var got struct{ Error struct{ Message string } }
-				if code != http.StatusBadRequest || json.Unmarshal(body, &got) != nil || !strings.Contains(got.Error.Message, tc.msg) {
-					t.Errorf("%s: %d %s, want 400 with %q", tc.name, code, body, tc.msg)
-				}
-			}
-			code, body, _ := e.do("GET", "/api/preferences", tok, nil)
-			if code != http.StatusOK || strings.Contains(string(body), `"prompt"`) {
-				t.Errorf("after refused writes: %d %s, want no preferences", code, body)
-			}
-			if sts, err := e.store.Studies(context.Background()); err != nil || len(sts) != 0 {
-				t.Errorf("after a refused study: %d studies stored (%v)", len(sts), err)
-			}
-			id := e.pref(tok, "tab\there\r\nnew line", "é 日本 🙂", "b")
-			_, body, _ = e.do("GET", "/api/preferences", tok, nil)
-			if !strings.Contains(string(body), `"tab\there\r\nnew line"`) || !strings.Contains(string(body), "é 日本 🙂") || id == 0 {
-				t.Errorf("text with tab, CR, LF and non-ASCII came back as %s", body)
-			}
-		})
-	}
+		}
+		code, body, _ := e.do("GET", "/api/preferences", tok, nil)
+		if code != http.StatusOK || strings.Contains(string(body), `"prompt"`) {
+			t.Errorf("after refused writes: %d %s, want no preferences", code, body)
+		}
+		if sts, err := e.store.Studies(context.Background()); err != nil || len(sts) != 0 {
+			t.Errorf("after a refused study: %d studies stored (%v)", len(sts), err)
+		}
+		id := e.pref(tok, "tab\there\r\nnew line", "é 日本 🙂", "b")
+		_, body, _ = e.do("GET", "/api/preferences", tok, nil)
+		if !strings.Contains(string(body), `"tab\there\r\nnew line"`) || !strings.Contains(string(body), "é 日本 🙂") || id == 0 {
+			t.Errorf("text with tab, CR, LF and non-ASCII came back as %s", body)
+		}
+	})
 }
 
 // TestPreferencesArePaged: GET /api/preferences returns at most "limit"
 // rows (default 100, at most 1000), oldest first, with "has_more" and the
 // "next_after" cursor; walking the pages gives every row once, on both stores.
 func TestPreferencesArePaged(t *testing.T) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		t.Run(backend, func(t *testing.T) {
-			e := newEnv(t, nil)
-			if backend == "postgres" {
-				e = newPGEnv(t, nil)
+	onBothStores(t, func(t *testing.T, e *env) {
+		_, tok := e.user("alice")
+		var want []int64
+		for i := range 5 {
+			want = append(want, e.pref(tok, "q"+strconv.Itoa(i), "a", "b"))
+		}
+		type page struct {
+			Data      []struct{ ID int64 }
+			HasMore   bool  `json:"has_more"`
+			NextAfter int64 `json:"next_after"`
+		}
+		var got []int64
+		path, sizes := "/api/preferences?limit=2", []int{}
+		for range 10 {
+			code, body, _ := e.do("GET", path, tok, nil)
+			if code != 200 {
+				t.Fatalf("GET %s: %d %s", path, code, body)
 			}
-			_, tok := e.user("alice")
-			var want []int64
-			for i := range 5 {
-				want = append(want, e.pref(tok, "q"+strconv.Itoa(i), "a", "b"))
+			p := decode[page](t, body)
+			sizes = append(sizes, len(p.Data))
+			for _, d := range p.Data {
+				got = append(got, d.ID)
 			}
-			type page struct {
-				Data      []struct{ ID int64 }
-				HasMore   bool  `json:"has_more"`
-				NextAfter int64 `json:"next_after"`
+			if !p.HasMore {
+				break
 			}
-			var got []int64
-			path, sizes := "/api/preferences?limit=2", []int{}
-			for range 10 {
-				code, body, _ := e.do("GET", path, tok, nil)
-				if code != 200 {
-					t.Fatalf("GET %s: %d %s", path, code, body)
-				}
-				p := decode[page](t, body)
-				sizes = append(sizes, len(p.Data))
-				for _, d := range p.Data {
-					got = append(got, d.ID)
-				}
-				if !p.HasMore {
-					break
-				}
-				path = "/api/preferences?limit=2&after=" + strconv.FormatInt(p.NextAfter, 10)
+			path = "/api/preferences?limit=2&after=" + strconv.FormatInt(p.NextAfter, 10)
+		}
+		if !slices.Equal(got, want) || !slices.Equal(sizes, []int{2, 2, 1}) {
+			t.Errorf("pages of 2 gave ids %v in pages %v, want %v in 2, 2, 1", got, sizes, want)
+		}
+		_, body, _ := e.do("GET", "/api/preferences", tok, nil)
+		if p := decode[page](t, body); len(p.Data) != 5 || p.HasMore {
+			t.Errorf("default page: %d rows, has_more %v; want 5, false", len(p.Data), p.HasMore)
+		}
+		for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=-1", "after=x"} {
+			if code, body, _ := e.do("GET", "/api/preferences?"+q, tok, nil); code != http.StatusBadRequest {
+				t.Errorf("?%s: %d %s, want 400", q, code, body)
 			}
-			if !slices.Equal(got, want) || !slices.Equal(sizes, []int{2, 2, 1}) {
-				t.Errorf("pages of 2 gave ids %v in pages %v, want %v in 2, 2, 1", got, sizes, want)
-			}
-			_, body, _ := e.do("GET", "/api/preferences", tok, nil)
-			if p := decode[page](t, body); len(p.Data) != 5 || p.HasMore {
-				t.Errorf("default page: %d rows, has_more %v; want 5, false", len(p.Data), p.HasMore)
-			}
-			for _, q := range []string{"limit=0", "limit=1001", "limit=x", "after=-1", "after=x"} {
-				if code, body, _ := e.do("GET", "/api/preferences?"+q, tok, nil); code != http.StatusBadRequest {
-					t.Errorf("?%s: %d %s, want 400", q, code, body)
-				}
-			}
-		})
-	}
+		}
+	})
 }

@@ -88,3 +88,9 @@ func newPGEnv(t *testing.T, configure func(*serve.Config)) *env {
 	}
 	return newEnvOn(t, st, configure)
 }
+
+// onBothStores runs fn on a server over SQLite and on one over PostgreSQL.
+func onBothStores(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, newEnv(t, nil)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, newPGEnv(t, nil)) })
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -52,6 +53,12 @@ type Config struct {
 	// BodyTimeout bounds how long a request body may take to arrive (default
 	// 30 s) → 408; the headers are bounded by ReadHeaderTimeout (10 s).
 	BodyTimeout time.Duration
+
+	// SecureCookies marks cookies Secure and sends HSTS on pages: set it
+	// behind a TLS-terminating proxy. TrustedProxies are the addresses whose
+	// X-Forwarded-Proto: https has the same effect for a request.
+	SecureCookies  bool
+	TrustedProxies []netip.Prefix
 
 	// Questions are offered on the labelling page.
 	Questions []string

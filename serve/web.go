@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -98,6 +99,9 @@ func (s *Server) page(h webHandler) http.HandlerFunc {
 			return
 		}
 		securityHeaders(w)
+		if s.secure(r) {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h(w, r, ss)
 	}
 }
@@ -139,11 +143,35 @@ func securityHeaders(w http.ResponseWriter) {
 	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
+	// the pages show one person's preferences and answers: never cache them
+	h.Set("Cache-Control", "no-store")
+}
+
+// secure reports whether the client reached the server over HTTPS: TLS
+// here, --secure-cookies (a TLS-terminating proxy in front), or
+// X-Forwarded-Proto: https from a trusted proxy's address.
+func (s *Server) secure(r *http.Request) bool {
+	if r.TLS != nil || s.cfg.SecureCookies {
+		return true
+	}
+	if r.Header.Get("X-Forwarded-Proto") != "https" || len(s.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	addr, err := netip.ParseAddr(clientIP(r))
+	if err != nil {
+		return false
+	}
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) cookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
 }
 
 func (s *Server) session(w http.ResponseWriter, r *http.Request) (*session, error) {

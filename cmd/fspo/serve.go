@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -181,6 +182,20 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	questions := fs.String("questions", "", "file of questions offered for labelling, one per line")
 	batch := fs.Int("batch", 16, "generations of concurrent requests batched per forward pass (0: each alone)")
 	grace := fs.Duration("grace", 15*time.Second, "how long running requests may finish at shutdown")
+	secureCookies := fs.Bool("secure-cookies", false, "mark cookies Secure and send HSTS (behind a TLS-terminating proxy)")
+	var proxies []netip.Prefix
+	fs.Func("trusted-proxy", "address or CIDR of a proxy whose X-Forwarded-Proto: https is believed (repeatable)", func(v string) error {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return fmt.Errorf("want an IP address or CIDR, got %q", v)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		proxies = append(proxies, p)
+		return nil
+	})
 	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "how long a request body may take to arrive (then 408)")
 	attempts := fs.Float64("attempt-rate", 1, "sign-ins and failed token checks per second per client address (burst 10)")
 	if err := parseFlags(fs, args); err != nil {
@@ -212,7 +227,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 
 	cfg := serve.Config{Engine: eng, Engines: more, AdminToken: admin, Shots: prompt.Shots, Strategy: *strategy, ShotBudget: *budget,
 		MaxTokens: *maxTokens, MaxTextChars: *maxChars, RateLimit: rate.Limit(*rps), RateBurst: *burst,
-		AttemptLimit: rate.Limit(*attempts), BodyTimeout: *bodyTimeout,
+		AttemptLimit: rate.Limit(*attempts), BodyTimeout: *bodyTimeout, SecureCookies: *secureCookies, TrustedProxies: proxies,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
 	if *attempts <= 0 {
 		cfg.AttemptLimit = rate.Inf
