@@ -235,3 +235,38 @@ func (s *Server) engineNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// rotateToken: POST /api/me/token → 200 {"token"}: a new token for the
+// caller (shown once); the old one stops working at once.
+func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
+	u := userFrom(r.Context())
+	token := newToken()
+	if err := s.cfg.Store.SetToken(r.Context(), u.ID, HashToken(token)); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "token": token})
+}
+
+// deleteMe: DELETE /api/me → 204: the caller's account and all their data.
+func (s *Server) deleteMe(w http.ResponseWriter, r *http.Request) {
+	s.removeUser(w, r, userFrom(r.Context()).ID)
+}
+
+// deleteUser: DELETE /api/users/{id} (admin) → 204, or 404.
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request) {
+	s.removeUser(w, r, r.PathValue("id"))
+}
+
+func (s *Server) removeUser(w http.ResponseWriter, r *http.Request, id string) {
+	err := s.cfg.Store.DeleteUser(r.Context(), id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found_error", "no user "+strconv.Quote(id))
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		s.cfg.Logger.Info("user deleted", "user", id)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

@@ -301,3 +301,52 @@ func TestPreferencesArePaged(t *testing.T) {
 		}
 	})
 }
+
+// TestTokenRotationAndAccountDeletion: POST /api/me/token gives a new token
+// and the old one stops working (data kept); DELETE /api/me and the admin's
+// DELETE /api/users/{id} remove an account and all its preferences, on both
+// stores; only the admin may delete others.
+func TestTokenRotationAndAccountDeletion(t *testing.T) {
+	onBothStores(t, func(t *testing.T, e *env) {
+		aliceID, alice := e.user("alice")
+		_, bob := e.user("bob")
+		_, carol := e.user("carol")
+		e.pref(alice, "q", "kept across rotation", "b")
+		e.pref(bob, "q", "bob's", "b")
+		code, body, _ := e.do("POST", "/api/me/token", alice, nil)
+		rot := decode[struct{ ID, Token string }](t, body)
+		if code != 200 || rot.Token == "" || rot.Token == alice || rot.ID != aliceID {
+			t.Fatalf("rotate: %d %s", code, body)
+		}
+		if code, _, _ := e.do("GET", "/api/preferences", alice, nil); code != http.StatusUnauthorized {
+			t.Errorf("old token after rotation: %d, want 401", code)
+		}
+		if _, body, _ := e.do("GET", "/api/preferences", rot.Token, nil); !strings.Contains(string(body), "kept across rotation") {
+			t.Errorf("new token does not see the preferences: %s", body)
+		}
+		if code, _, _ := e.do("DELETE", "/api/users/"+aliceID, bob, nil); code != http.StatusUnauthorized {
+			t.Errorf("a user deleting another: %d, want 401", code)
+		}
+		if code, body, _ := e.do("DELETE", "/api/users/"+aliceID, adminToken, nil); code != http.StatusNoContent {
+			t.Errorf("admin deletes alice: %d %s", code, body)
+		}
+		if code, _, _ := e.do("DELETE", "/api/users/"+aliceID, adminToken, nil); code != http.StatusNotFound {
+			t.Errorf("deleting alice again: %d, want 404", code)
+		}
+		if code, _, _ := e.do("GET", "/api/preferences", rot.Token, nil); code != http.StatusUnauthorized {
+			t.Errorf("deleted user's token: %d, want 401", code)
+		}
+		if n, err := e.store.CountPreferences(context.Background(), aliceID, ""); err != nil || n != 0 {
+			t.Errorf("deleted user's preferences: %d (%v), want 0", n, err)
+		}
+		if code, _, _ := e.do("DELETE", "/api/me", carol, nil); code != http.StatusNoContent {
+			t.Errorf("carol deletes her account: %d", code)
+		}
+		if code, _, _ := e.do("GET", "/api/preferences", carol, nil); code != http.StatusUnauthorized {
+			t.Errorf("carol's token after self-deletion: %d, want 401", code)
+		}
+		if _, body, _ := e.do("GET", "/api/preferences", bob, nil); !strings.Contains(string(body), "bob's") {
+			t.Errorf("bob lost data when others were deleted: %s", body)
+		}
+	})
+}

@@ -13,6 +13,9 @@ Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
 	                                         ?limit=N (default 100, at most 1000), ?after=ID (the cursor)
 	DELETE /api/preferences/{id}             user: 204, or 404 (unknown or someone else's)
 	GET    /api/me/description               user: {"description", "shots"} (COT models)
+	POST   /api/me/token                     user: → 200 {"token"}: a new token; the old one stops working
+	DELETE /api/me                           user: 204, the account and all its data removed
+	DELETE /api/users/{id}                   admin: 204 (or 404), the account and all its data removed
 	GET    /v1/models                        user: the engines
 	POST   /v1/chat/completions              user: OpenAI Chat Completions, "stream" as SSE
 	POST   /v1/completions                   user: OpenAI Completions, "stream" as SSE

@@ -113,6 +113,41 @@ func (s *SQL) UserByToken(ctx context.Context, tokenHash []byte) (User, error) {
 	return u, nil
 }
 
+// SetToken implements Store.
+func (s *SQL) SetToken(ctx context.Context, user string, tokenHash []byte) error {
+	if len(tokenHash) == 0 {
+		return errors.New("set token: empty token hash")
+	}
+	n, err := s.c.Exec(ctx, `UPDATE users SET token_hash = $1 WHERE id = $2`, tokenHash, user)
+	if err != nil {
+		return fmt.Errorf("set token of user %s: %w", user, s.conflict(err))
+	}
+	if n == 0 {
+		return fmt.Errorf("set token of user %s: %w", user, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteUser implements Store: one transaction, the user's rows first (not
+// relying on the backend's foreign-key cascade).
+func (s *SQL) DeleteUser(ctx context.Context, user string) error {
+	return s.c.Tx(ctx, func(tx Conn) error {
+		for _, table := range []string{"votes", "preferences"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE user_id = $1`, user); err != nil {
+				return fmt.Errorf("delete user %s: %s: %w", user, table, err)
+			}
+		}
+		n, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, user)
+		if err != nil {
+			return fmt.Errorf("delete user %s: %w", user, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("delete user %s: %w", user, ErrNotFound)
+		}
+		return nil
+	})
+}
+
 // AddPreference implements Store.
 func (s *SQL) AddPreference(ctx context.Context, p Preference) (Preference, error) {
 	if err := checkTexts("prompt", p.Prompt, "chosen", p.Chosen, "rejected", p.Rejected, "source", p.Source); err != nil {

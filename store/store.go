@@ -94,6 +94,12 @@ type Store interface {
 	CreateUser(ctx context.Context, u User, tokenHash []byte) error
 	// UserByToken finds the user whose token hashes to tokenHash (ErrNotFound).
 	UserByToken(ctx context.Context, tokenHash []byte) (User, error)
+	// SetToken replaces user's token hash: the old token stops working
+	// (ErrNotFound for an unknown user, ErrConflict if the hash is taken).
+	SetToken(ctx context.Context, user string, tokenHash []byte) error
+	// DeleteUser removes user and all their data: preferences and votes
+	// (ErrNotFound for an unknown user).
+	DeleteUser(ctx context.Context, user string) error
 
 	// AddPreference stores p (its ID and Created are assigned) and returns it.
 	AddPreference(ctx context.Context, p Preference) (Preference, error)

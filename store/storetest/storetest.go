@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TextValidation", testTextValidation},
 		{"Pages", testPages},
 		{"IdempotencyKeys", testIdempotencyKeys},
+		{"TokenRotationAndUserDeletion", testRotateAndDelete},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -413,5 +414,57 @@ func testIdempotencyKeys(t *testing.T, s store.Store) {
 	all, err := s.Preferences(ctx, "alice", store.PrefQuery{})
 	if err != nil || len(all) != 3 || all[0] != first {
 		t.Errorf("alice has %d rows (%v), first %+v; want 3, the keyed one first as returned", len(all), err, all)
+	}
+}
+
+// testRotateAndDelete: a new token hash replaces the old one; deleting a
+// user removes their preferences and votes and nobody else's.
+func testRotateAndDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	MustUser(t, s, "bob")
+	if err := s.SetToken(ctx, "alice", hash("new-alice")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserByToken(ctx, hash("token-alice")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("old token after rotation: %v, want ErrNotFound", err)
+	}
+	if u, err := s.UserByToken(ctx, hash("new-alice")); err != nil || u.ID != "alice" {
+		t.Errorf("new token: %+v %v", u, err)
+	}
+	if err := s.SetToken(ctx, "alice", hash("token-bob")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("rotating to bob's token hash: %v, want ErrConflict", err)
+	}
+	if err := s.SetToken(ctx, "nobody", hash("x")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("rotating an unknown user's token: %v, want ErrNotFound", err)
+	}
+	addPrefs(t, s, "alice", "api", 3)
+	addPrefs(t, s, "bob", "api", 2)
+	st := store.Study{ID: "s1", Name: "s", Questions: []string{"q"}, Pairs: 1, SystemA: "a", SystemB: "b"}
+	if err := s.CreateStudy(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if err := s.AddVote(ctx, store.Vote{Study: "s1", User: u, Question: 0, Left: "a", Winner: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.CountPreferences(ctx, "alice", ""); n != 0 {
+		t.Errorf("alice's preferences after deletion: %d", n)
+	}
+	if votes, _ := s.Votes(ctx, "s1", ""); len(votes) != 1 || votes[0].User != "bob" {
+		t.Errorf("votes after deleting alice: %+v, want bob's only", votes)
+	}
+	if n, _ := s.CountPreferences(ctx, "bob", ""); n != 2 {
+		t.Errorf("bob's preferences after deleting alice: %d, want 2", n)
+	}
+	if _, err := s.UserByToken(ctx, hash("new-alice")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleted user's token: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteUser(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleting twice: %v, want ErrNotFound", err)
 	}
 }
