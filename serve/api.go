@@ -245,6 +245,11 @@ func (s *Server) rotateToken(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
+	// a new token ends the web sign-ins made with the old one
+	if err := s.cfg.Store.DeleteSessions(r.Context(), u.ID, false); err != nil {
+		s.internal(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "token": token})
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"fspo/store"
 )
@@ -65,6 +66,8 @@ type session struct {
 	user  *store.User
 	admin bool
 	csrf  string
+	// sessionHash identifies the stored session (nil when signed out).
+	sessionHash []byte
 }
 
 func (s *Server) webRoutes() {
@@ -184,24 +187,38 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) (*session, erro
 		s.cookie(w, r, csrfCookie, ss.csrf, 0)
 	}
 	c, err := r.Cookie(sessionCookie)
-	if err != nil {
+	if err != nil || len(c.Value) > 200 {
 		return ss, nil
 	}
-	if s.isAdmin(c.Value) {
+	// The cookie holds a random session id, stored only as its SHA-256; the
+	// API token never leaves the sign-in form.
+	se, err := s.cfg.Store.SessionByHash(r.Context(), HashToken(c.Value), s.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return ss, nil // expired or revoked: signed out
+	}
+	if err != nil {
+		return nil, err
+	}
+	ss.sessionHash = se.Hash
+	if se.Admin {
 		ss.admin = true
 		setLogUser(r, "admin")
 		return ss, nil
 	}
-	u, ok, err := s.lookupUser(r.Context(), c.Value)
+	u, err := s.cfg.Store.UserByID(r.Context(), se.User)
+	if errors.Is(err, store.ErrNotFound) {
+		return ss, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	if ok {
-		ss.user = &u
-		setLogUser(r, u.ID)
-	}
+	ss.user = &u
+	setLogUser(r, u.ID)
 	return ss, nil
 }
+
+// sessionTTL is how long a web sign-in lasts.
+const sessionTTL = 30 * 24 * time.Hour
 
 func (s *Server) needUser(h webHandler) webHandler {
 	return func(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -267,24 +284,40 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	token := strings.TrimSpace(r.PostForm.Get("token"))
-	ok := s.isAdmin(token)
-	if !ok {
-		_, found, err := s.lookupUser(r.Context(), token)
+	se := store.Session{Admin: s.isAdmin(token), Expires: s.cfg.Now().Add(sessionTTL)}
+	if !se.Admin {
+		u, found, err := s.lookupUser(r.Context(), token)
 		if err != nil {
 			s.internal(w, r, err)
 			return
 		}
-		ok = found
+		if !found {
+			s.message(w, r, ss, http.StatusUnauthorized, "Sign-in failed", "That token is not valid.")
+			return
+		}
+		se.User = u.ID
 	}
-	if !ok {
-		s.message(w, r, ss, http.StatusUnauthorized, "Sign-in failed", "That token is not valid.")
+	id := newToken()
+	se.Hash = HashToken(id)
+	if err := s.cfg.Store.CreateSession(r.Context(), se); err != nil {
+		s.internal(w, r, err)
 		return
 	}
-	s.cookie(w, r, sessionCookie, token, 30*24*3600)
+	if ss.sessionHash != nil { // signing in over another session ends it
+		s.cfg.Store.DeleteSession(r.Context(), ss.sessionHash)
+	}
+	s.cookie(w, r, sessionCookie, id, int(sessionTTL/time.Second))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
+// signout revokes the session on the server, then clears the cookie.
 func (s *Server) signout(w http.ResponseWriter, r *http.Request, ss *session) {
+	if ss.sessionHash != nil {
+		if err := s.cfg.Store.DeleteSession(r.Context(), ss.sessionHash); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	}
 	s.cookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

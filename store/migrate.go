@@ -58,6 +58,15 @@ var Migrations = []Migration{
 		`ALTER TABLE preferences ADD COLUMN idempotency_key TEXT`,
 		`CREATE UNIQUE INDEX preferences_idempotency ON preferences (user_id, idempotency_key)`,
 	}},
+	{3, "web sessions", []string{
+		// user_id is '' for the admin's sessions
+		`CREATE TABLE sessions (
+			id_hash {{blob}} PRIMARY KEY,
+			user_id TEXT NOT NULL,
+			admin INTEGER NOT NULL,
+			expires BIGINT NOT NULL)`,
+		`CREATE INDEX sessions_user ON sessions (user_id)`,
+	}},
 }
 
 // Dialect is what differs between SQL backends.

@@ -113,6 +113,18 @@ func (s *SQL) UserByToken(ctx context.Context, tokenHash []byte) (User, error) {
 	return u, nil
 }
 
+// UserByID implements Store.
+func (s *SQL) UserByID(ctx context.Context, id string) (User, error) {
+	var u User
+	var created int64
+	err := queryRow(ctx, s.c, `SELECT id, name, created FROM users WHERE id = $1`, []any{id}, &u.ID, &u.Name, &created)
+	if err != nil {
+		return User{}, fmt.Errorf("find user %s: %w", id, err)
+	}
+	u.Created = fromMicros(created)
+	return u, nil
+}
+
 // SetToken implements Store.
 func (s *SQL) SetToken(ctx context.Context, user string, tokenHash []byte) error {
 	if len(tokenHash) == 0 {
@@ -132,7 +144,7 @@ func (s *SQL) SetToken(ctx context.Context, user string, tokenHash []byte) error
 // relying on the backend's foreign-key cascade).
 func (s *SQL) DeleteUser(ctx context.Context, user string) error {
 	return s.c.Tx(ctx, func(tx Conn) error {
-		for _, table := range []string{"votes", "preferences"} {
+		for _, table := range []string{"votes", "preferences", "sessions"} {
 			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE user_id = $1`, user); err != nil {
 				return fmt.Errorf("delete user %s: %s: %w", user, table, err)
 			}
@@ -146,6 +158,57 @@ func (s *SQL) DeleteUser(ctx context.Context, user string) error {
 		}
 		return nil
 	})
+}
+
+// CreateSession implements Store.
+func (s *SQL) CreateSession(ctx context.Context, se Session) error {
+	if len(se.Hash) == 0 || (se.User == "") != se.Admin {
+		return errors.New("create session: want a hash and either a user or admin")
+	}
+	admin := 0
+	if se.Admin {
+		admin = 1
+	}
+	_, err := s.c.Exec(ctx, `INSERT INTO sessions (id_hash, user_id, admin, expires) VALUES ($1, $2, $3, $4)`,
+		se.Hash, se.User, admin, micros(se.Expires))
+	if err != nil {
+		return fmt.Errorf("create session: %w", s.conflict(err))
+	}
+	return nil
+}
+
+// SessionByHash implements Store.
+func (s *SQL) SessionByHash(ctx context.Context, hash []byte, now time.Time) (Session, error) {
+	se := Session{Hash: hash}
+	var admin int
+	var expires int64
+	err := queryRow(ctx, s.c, `SELECT user_id, admin, expires FROM sessions WHERE id_hash = $1 AND expires > $2`,
+		[]any{hash, micros(now)}, &se.User, &admin, &expires)
+	if err != nil {
+		return Session{}, fmt.Errorf("find session: %w", err)
+	}
+	se.Admin, se.Expires = admin == 1, fromMicros(expires)
+	return se, nil
+}
+
+// DeleteSession implements Store.
+func (s *SQL) DeleteSession(ctx context.Context, hash []byte) error {
+	if _, err := s.c.Exec(ctx, `DELETE FROM sessions WHERE id_hash = $1`, hash); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSessions implements Store.
+func (s *SQL) DeleteSessions(ctx context.Context, user string, admin bool) error {
+	a := 0
+	if admin {
+		a = 1
+	}
+	if _, err := s.c.Exec(ctx, `DELETE FROM sessions WHERE user_id = $1 AND admin = $2`, user, a); err != nil {
+		return fmt.Errorf("delete sessions of %q: %w", user, err)
+	}
+	return nil
 }
 
 // AddPreference implements Store.

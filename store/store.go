@@ -86,6 +86,16 @@ type Vote struct {
 	Created  time.Time
 }
 
+// Session is a signed-in web browser: the SHA-256 of its random cookie
+// value (never the value itself), whose account (User, or Admin), and until
+// when it is valid.
+type Session struct {
+	Hash    []byte
+	User    string // "" for the admin
+	Admin   bool
+	Expires time.Time
+}
+
 // Store is the server's persistent state. Implementations are safe for
 // concurrent use.
 type Store interface {
@@ -94,12 +104,24 @@ type Store interface {
 	CreateUser(ctx context.Context, u User, tokenHash []byte) error
 	// UserByToken finds the user whose token hashes to tokenHash (ErrNotFound).
 	UserByToken(ctx context.Context, tokenHash []byte) (User, error)
+	// UserByID finds a user by id (ErrNotFound).
+	UserByID(ctx context.Context, id string) (User, error)
 	// SetToken replaces user's token hash: the old token stops working
 	// (ErrNotFound for an unknown user, ErrConflict if the hash is taken).
 	SetToken(ctx context.Context, user string, tokenHash []byte) error
-	// DeleteUser removes user and all their data: preferences and votes
-	// (ErrNotFound for an unknown user).
+	// DeleteUser removes user and all their data: preferences, votes and
+	// sessions (ErrNotFound for an unknown user).
 	DeleteUser(ctx context.Context, user string) error
+
+	// CreateSession stores a web session.
+	CreateSession(ctx context.Context, s Session) error
+	// SessionByHash finds a session valid at now (ErrNotFound when unknown
+	// or expired).
+	SessionByHash(ctx context.Context, hash []byte, now time.Time) (Session, error)
+	// DeleteSession revokes a session (no error when it is already gone).
+	DeleteSession(ctx context.Context, hash []byte) error
+	// DeleteSessions revokes all of user's sessions ("" with admin: the admin's).
+	DeleteSessions(ctx context.Context, user string, admin bool) error
 
 	// AddPreference stores p (its ID and Created are assigned) and returns it.
 	AddPreference(ctx context.Context, p Preference) (Preference, error)

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Pages", testPages},
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"TokenRotationAndUserDeletion", testRotateAndDelete},
+		{"Sessions", testSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -466,5 +467,61 @@ func testRotateAndDelete(t *testing.T, s store.Store) {
 	}
 	if err := s.DeleteUser(ctx, "alice"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("deleting twice: %v, want ErrNotFound", err)
+	}
+}
+
+// testSessions: a session is found by its hash until it expires or is
+// revoked; deleting a user revokes theirs; admin sessions are apart.
+func testSessions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := store.Session{Hash: hash("s-a"), User: "alice", Expires: now.Add(time.Hour)}
+	a2 := store.Session{Hash: hash("s-a2"), User: "alice", Expires: now.Add(time.Hour)}
+	ad := store.Session{Hash: hash("s-admin"), Admin: true, Expires: now.Add(time.Hour)}
+	for _, se := range []store.Session{a, a2, ad} {
+		if err := s.CreateSession(ctx, se); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateSession(ctx, store.Session{Hash: hash("bad"), User: "alice", Admin: true}); err == nil {
+		t.Error("a session both user and admin: no error")
+	}
+	if u, err := s.UserByID(ctx, "alice"); err != nil || u.ID != "alice" || u.Name != "name of alice" {
+		t.Errorf("UserByID(alice) = %+v, %v", u, err)
+	}
+	if _, err := s.UserByID(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UserByID(nobody): %v, want ErrNotFound", err)
+	}
+	got, err := s.SessionByHash(ctx, a.Hash, now)
+	if err != nil || got.User != "alice" || got.Admin || !got.Expires.Equal(a.Expires) {
+		t.Errorf("SessionByHash = %+v, %v; want alice's", got, err)
+	}
+	if _, err := s.SessionByHash(ctx, a.Hash, now.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("expired session: %v, want ErrNotFound", err)
+	}
+	if got, err := s.SessionByHash(ctx, ad.Hash, now); err != nil || !got.Admin || got.User != "" {
+		t.Errorf("admin session = %+v, %v", got, err)
+	}
+	if err := s.DeleteSession(ctx, a.Hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByHash(ctx, a.Hash, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoked session: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteSession(ctx, a.Hash); err != nil {
+		t.Errorf("revoking twice: %v", err)
+	}
+	if err := s.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByHash(ctx, a2.Hash, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("session of a deleted user: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteSessions(ctx, "", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByHash(ctx, ad.Hash, now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("admin session after DeleteSessions: %v, want ErrNotFound", err)
 	}
 }
