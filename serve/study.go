@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -130,12 +131,27 @@ func (s *Server) orderKey() []byte {
 // studySeed is a keyed hash of the parts: the seed of a study's generations
 // and (its low bit) the side the first system is shown on.
 func (s *Server) studySeed(parts ...string) uint64 {
+	return binary.LittleEndian.Uint64(s.studyMAC(parts...))
+}
+
+// studyMAC is HMAC-SHA256 of the parts (each followed by a NUL) under the
+// server's study key (derived from the admin token, so every instance of a
+// deployment agrees and restarts keep it).
+func (s *Server) studyMAC(parts ...string) []byte {
 	m := hmac.New(sha256.New, s.orderKey())
 	for _, p := range parts {
 		m.Write([]byte(p))
 		m.Write([]byte{0})
 	}
-	return binary.LittleEndian.Uint64(m.Sum(nil))
+	return m.Sum(nil)
+}
+
+// pairSignature signs the pair a study shows a participant at a labelling
+// step; labelPost accepts a study label only with it, so a participant
+// cannot meet the "label N pairs" step with made-up texts or by sending one
+// pair twice.
+func (s *Server) pairSignature(study, user string, step int, question, a, b string) string {
+	return hex.EncodeToString(s.studyMAC("pair-label", study, user, strconv.Itoa(step), question, a, b))
 }
 
 // leftSystem is the system shown on the left for this participant and question.

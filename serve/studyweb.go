@@ -99,6 +99,7 @@ func (s *Server) studyPage(w http.ResponseWriter, r *http.Request, ss *session) 
 			s.internal(w, r, err)
 			return
 		}
+		d.Sig = s.pairSignature(st.ID, user, d.Step, d.Question, d.A, d.B)
 		s.render(w, r, ss, http.StatusOK, "label", st.Name, d)
 		return
 	}

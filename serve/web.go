@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/subtle"
 	"embed"
 	"errors"
@@ -324,6 +325,7 @@ func (s *Server) signout(w http.ResponseWriter, r *http.Request, ss *session) {
 
 type labelData struct {
 	Question, A, B, Study string
+	Sig                   string // a study pair's signature (pairSignature)
 	Step, Of, MaxChars    int
 	Questions             []string
 }
@@ -364,8 +366,20 @@ func (s *Server) labelPost(w http.ResponseWriter, r *http.Request, ss *session) 
 	}
 	next := "/label?flash=saved"
 	if id := f.Get("study"); id != "" {
-		if _, err := s.cfg.Store.Study(r.Context(), id); err != nil {
+		st, err := s.cfg.Store.Study(r.Context(), id)
+		if err != nil {
 			s.message(w, r, ss, http.StatusBadRequest, "Bad form", "unknown study")
+			return
+		}
+		labelled, err := s.cfg.Store.CountPreferences(r.Context(), ss.user.ID, "study:"+id)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		want := s.pairSignature(st.ID, ss.user.ID, labelled+1, p.Prompt, f.Get("a"), f.Get("b"))
+		if labelled >= st.Pairs || !hmac.Equal([]byte(f.Get("sig")), []byte(want)) {
+			s.message(w, r, ss, http.StatusBadRequest, "Label refused",
+				"This is not the pair the study showed you at this step (or the step is done). Open the study page again.")
 			return
 		}
 		p.Source = "study:" + id

@@ -1,6 +1,7 @@
 package serve_test
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"fspo/serve"
@@ -288,4 +289,75 @@ func TestStudySystems(t *testing.T) {
 	if code, _, _ := e.do("GET", "/api/studies/s_missing/results", adminToken, nil); code != 404 {
 		t.Errorf("results of an unknown study = %d, want 404", code)
 	}
+}
+
+// TestStudyLabelsOnlyIssuedPairs: a study's "label N pairs first" step
+// accepts only the pair the server showed that participant at that step:
+// made-up texts, another participant's pair, a replay of a pair already
+// saved and labels past the step are refused (400), and nothing is stored.
+func TestStudyLabelsOnlyIssuedPairs(t *testing.T) {
+	e := newEnv(t, nil)
+	code, body, _ := e.do("POST", "/api/studies", adminToken, map[string]any{"name": "pilot", "questions": []string{"q one"},
+		"label_questions": []string{"label me"}, "pairs": 2, "systems": []string{"fspo", "base"}})
+	if code != 201 {
+		t.Fatalf("create study: %d %s", code, body)
+	}
+	id := decode[map[string]any](t, body)["id"].(string)
+	aliceID, alice := e.user("alice")
+	_, bob := e.user("bob")
+	a, b := newBrowser(t, e), newBrowser(t, e)
+	a.signin(alice)
+	b.signin(bob)
+	count := func() int {
+		n, err := e.store.CountPreferences(context.Background(), aliceID, "study:"+id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	refused := func(what string, form url.Values) {
+		t.Helper()
+		before := count()
+		if code, page := a.post("/label", form); code != http.StatusBadRequest || !strings.Contains(page, "not the pair the study showed you") {
+			t.Errorf("%s: %d, want 400 with the reason\n%s", what, code, page)
+		}
+		if count() != before {
+			t.Errorf("%s: a preference was stored", what)
+		}
+	}
+	_, page := a.get("/study/" + id)
+	form := hidden(page)
+	form.Set("pick", "a")
+	if form.Get("sig") == "" {
+		t.Fatalf("the study's labelling form has no signature:\n%s", page)
+	}
+	madeUp := url.Values{}
+	for k, v := range form {
+		madeUp[k] = v
+	}
+	madeUp.Set("a", "a text I wrote myself")
+	refused("made-up answer", madeUp)
+	noSig := url.Values{}
+	for k, v := range form {
+		noSig[k] = v
+	}
+	noSig.Del("sig")
+	refused("no signature", noSig)
+	_, bobPage := b.get("/study/" + id)
+	bobForm := hidden(bobPage)
+	bobForm.Set("pick", "a")
+	bobForm.Set("csrf", a.csrf)
+	refused("bob's pair", bobForm)
+
+	if code, _ := a.post("/label", form); code != 200 || count() != 1 {
+		t.Fatalf("the issued pair: %d, %d stored; want saved", code, count())
+	}
+	refused("the same pair again", form)
+	_, page = a.get("/study/" + id)
+	second := hidden(page)
+	second.Set("pick", "b")
+	if code, _ := a.post("/label", second); code != 200 || count() != 2 {
+		t.Fatalf("the second issued pair: %d, %d stored", code, count())
+	}
+	refused("a label past the step", second)
 }
