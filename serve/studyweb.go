@@ -16,6 +16,8 @@ type studiesData struct {
 	Studies []store.Study
 	Admin   bool
 	Engines string
+	// Done marks the studies the signed-in participant has finished.
+	Done map[string]bool
 }
 
 func (s *Server) studiesPage(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -28,7 +30,18 @@ func (s *Server) studiesPage(w http.ResponseWriter, r *http.Request, ss *session
 		s.internal(w, r, err)
 		return
 	}
-	s.render(w, r, ss, http.StatusOK, "studies", "Studies", studiesData{Studies: sts, Admin: ss.admin, Engines: strings.Join(s.engineNames(), ", ")})
+	d := studiesData{Studies: sts, Admin: ss.admin, Engines: strings.Join(s.engineNames(), ", "), Done: map[string]bool{}}
+	if ss.user != nil {
+		for _, st := range sts {
+			votes, err := s.cfg.Store.Votes(r.Context(), st.ID, ss.user.ID)
+			if err != nil {
+				s.internal(w, r, err)
+				return
+			}
+			d.Done[st.ID] = len(votes) >= len(st.Questions)
+		}
+	}
+	s.render(w, r, ss, http.StatusOK, "studies", "Studies", d)
 }
 
 func (s *Server) studyCreate(w http.ResponseWriter, r *http.Request, ss *session) {

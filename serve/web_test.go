@@ -219,6 +219,9 @@ func TestWebStudyFlow(t *testing.T) {
 	if _, page := b.get("/study/" + id); !strings.Contains(page, "Thank you") {
 		t.Errorf("after all questions: not the thank-you page")
 	}
+	if _, page := b.get("/studies"); !strings.Contains(page, `class="done"`) || strings.Contains(page, "Take part") {
+		t.Errorf("the studies list still offers a finished study:\n%s", page)
+	}
 	t.Logf("personalized answer shown on the left %d times, right %d times", sides["left"], sides["right"])
 
 	code, body, _ = e.do("GET", "/api/studies/"+id+"/results", adminToken, nil)
