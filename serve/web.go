@@ -82,6 +82,7 @@ func (s *Server) webRoutes() {
 	m.HandleFunc("POST /ask", s.form(s.needUser(s.askPage)))
 	m.HandleFunc("GET /prefs", s.page(s.needUser(s.prefsPage)))
 	m.HandleFunc("POST /prefs/{id}/delete", s.form(s.needUser(s.prefDelete)))
+	m.HandleFunc("POST /account/delete", s.form(s.needUser(s.accountDelete)))
 	m.HandleFunc("GET /studies", s.page(s.studiesPage))
 	m.HandleFunc("POST /studies", s.form(s.needAdmin(s.studyCreate)))
 	m.HandleFunc("GET /study/{id}", s.page(s.needUser(s.studyPage)))
@@ -475,4 +476,21 @@ func (s *Server) preferenceOf(r *http.Request, user string, id int64) (store.Pre
 		return store.Preference{}, store.ErrNotFound
 	}
 	return ps[0], nil
+}
+
+// accountDelete removes the signed-in user's account and all their data,
+// after a confirmation page (like deleting a preference).
+func (s *Server) accountDelete(w http.ResponseWriter, r *http.Request, ss *session) {
+	if r.PostForm.Get("confirm") != "1" {
+		s.render(w, r, ss, http.StatusOK, "confirm-account", "Delete your account", nil)
+		return
+	}
+	if err := s.cfg.Store.DeleteUser(r.Context(), ss.user.ID); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	s.cfg.Logger.Info("user deleted their account", "user", ss.user.ID)
+	s.cookie(w, r, sessionCookie, "", -1)
+	s.render(w, r, &session{csrf: ss.csrf}, http.StatusOK, "message", "Account deleted",
+		"Your account, your preferences and your study answers are deleted.")
 }

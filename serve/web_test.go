@@ -364,3 +364,35 @@ func TestStudyLabelsOnlyIssuedPairs(t *testing.T) {
 	}
 	refused("a label past the step", second)
 }
+
+// TestWebAccountDeletion: "Delete my account" asks first; confirmed, it
+// removes the account and its preferences, signs out, and the token stops
+// working.
+func TestWebAccountDeletion(t *testing.T) {
+	e := newEnv(t, nil)
+	id, tok := e.user("alice")
+	e.pref(tok, "q", "a", "b")
+	b := newBrowser(t, e)
+	b.signin(tok)
+	if _, page := b.get("/prefs"); !strings.Contains(page, `id="delete-account"`) {
+		t.Fatal("the preferences page has no account deletion")
+	}
+	if code, page := b.post("/account/delete", url.Values{}); code != 200 || !strings.Contains(page, `id="confirm-delete-account"`) {
+		t.Fatalf("first step: %d, want the confirmation page\n%s", code, page)
+	}
+	if code, _, _ := e.do("GET", "/api/preferences", tok, nil); code != 200 {
+		t.Fatalf("the account is gone before the deletion was confirmed: %d", code)
+	}
+	if code, page := b.post("/account/delete", url.Values{"confirm": {"1"}}); code != 200 || !strings.Contains(page, "Account deleted") {
+		t.Fatalf("confirmed: %d\n%s", code, page)
+	}
+	if code, _, _ := e.do("GET", "/api/preferences", tok, nil); code != http.StatusUnauthorized {
+		t.Errorf("token after account deletion: %d, want 401", code)
+	}
+	if n, _ := e.store.CountPreferences(context.Background(), id, ""); n != 0 {
+		t.Errorf("%d preferences left after account deletion", n)
+	}
+	if _, page := b.get("/"); !strings.Contains(page, `id="signin"`) {
+		t.Error("still signed in after deleting the account")
+	}
+}
