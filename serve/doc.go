@@ -29,9 +29,10 @@ is honoured, streamed or not. Responses carry "fspo": {"user_description",
 "shots" (examples actually in the prompt), "shots_left_out" (selected but
 not fitting the model's context), "personalized", "shot_strategy", "seed"}.
 
-Web pages (cookie session, CSRF token on every form): / (sign in), /label,
-/ask, /prefs, /studies, /study/{id} (participate), /study/{id}/results and
-/study/{id}/results.csv (admin).
+Web pages (server-side session: the cookie holds a random id stored hashed,
+30 days, revoked at sign-out; CSRF token on every form): / (sign in), /label,
+/ask, /prefs (with account deletion), /studies, /study/{id} (participate),
+/study/{id}/results and /study/{id}/results.csv (admin).
 
 Limits: request bodies (413), text fields (400: too long, or not storable
 text — invalid UTF-8, NUL or another control character but tab, newline and
