@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -347,6 +348,51 @@ func TestTokenRotationAndAccountDeletion(t *testing.T) {
 		}
 		if _, body, _ := e.do("GET", "/api/preferences", bob, nil); !strings.Contains(string(body), "bob's") {
 			t.Errorf("bob lost data when others were deleted: %s", body)
+		}
+	})
+}
+
+// TestStudyCreationIdempotencyKey: POST /api/studies with an
+// Idempotency-Key creates one study however often it is retried (the key
+// becomes its id, committed with the row); the same key with another study
+// is 422; on both stores.
+func TestStudyCreationIdempotencyKey(t *testing.T) {
+	onBothStores(t, func(t *testing.T, e *env) {
+		post := func(key string, body map[string]any) (int, []byte, http.Header) {
+			t.Helper()
+			js, _ := json.Marshal(body)
+			req, _ := http.NewRequest("POST", e.base+"/api/studies", strings.NewReader(string(js)))
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			req.Header.Set("Idempotency-Key", key)
+			resp, err := e.hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			out, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, out, resp.Header
+		}
+		study := map[string]any{"name": "pilot", "questions": []string{"q"}, "pairs": 1, "systems": []string{"fspo", "base"}}
+		code, first, hdr := post("study-key-1", study)
+		if code != 201 || hdr.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("first: %d %s", code, first)
+		}
+		code, again, hdr := post("study-key-1", study)
+		if code != 201 || hdr.Get("Idempotent-Replayed") != "true" || string(again) != string(first) {
+			t.Errorf("retry: %d %s (replayed %q), want the first answer %s", code, again, hdr.Get("Idempotent-Replayed"), first)
+		}
+		study["name"] = "another"
+		if code, body, _ := post("study-key-1", study); code != http.StatusUnprocessableEntity {
+			t.Errorf("same key, other study: %d %s, want 422", code, body)
+		}
+		if code, body, _ := post("study-key-2", study); code != 201 {
+			t.Errorf("another key: %d %s", code, body)
+		}
+		if sts, err := e.store.Studies(context.Background()); err != nil || len(sts) != 2 {
+			t.Errorf("%d studies stored (%v), want 2", len(sts), err)
+		}
+		if code, body, _ := post("bad key with spaces", study); code != http.StatusBadRequest {
+			t.Errorf("malformed key: %d %s, want 400", code, body)
 		}
 	})
 }

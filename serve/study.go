@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,17 +109,50 @@ func (s *Server) apiCreateStudy(w http.ResponseWriter, r *http.Request) {
 	if !s.decodeJSON(w, r, &in, true) {
 		return
 	}
+	key, msg := idempotencyKey(r)
+	if msg != "" {
+		badRequest(w, "%s", msg)
+		return
+	}
 	st, msg := s.newStudy(in)
 	if msg != "" {
 		badRequest(w, "%s", msg)
 		return
 	}
-	if err := s.cfg.Store.CreateStudy(r.Context(), st); err != nil {
+	if key != "" {
+		// The key becomes the study's id (keyed hash), so it is committed
+		// with the row: a retry meets the same id.
+		st.ID = "s_" + hex.EncodeToString(s.studyMAC("study-idempotency-key", key)[:8])
+	}
+	err := s.cfg.Store.CreateStudy(r.Context(), st)
+	if key != "" && errors.Is(err, store.ErrConflict) {
+		first, ferr := s.cfg.Store.Study(r.Context(), st.ID)
+		if ferr != nil {
+			s.internal(w, r, ferr)
+			return
+		}
+		if !sameStudy(first, st) {
+			writeError(w, http.StatusUnprocessableEntity, "invalid_request_error", "this Idempotency-Key was used for a different study")
+			return
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		st, err = first, nil
+	}
+	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
+	if st.LabelQuestions == nil {
+		st.LabelQuestions = []string{} // as the store gives it back: a replay answers the same bytes
+	}
 	writeJSON(w, http.StatusCreated, map[string]any{"id": st.ID, "name": st.Name, "questions": st.Questions,
 		"label_questions": st.LabelQuestions, "pairs": st.Pairs, "systems": []string{st.SystemA, st.SystemB}})
+}
+
+// sameStudy compares what a study creation request sets.
+func sameStudy(a, b store.Study) bool {
+	return a.Name == b.Name && slices.Equal(a.Questions, b.Questions) && slices.Equal(a.LabelQuestions, b.LabelQuestions) &&
+		a.Pairs == b.Pairs && a.SystemA == b.SystemA && a.SystemB == b.SystemB
 }
 
 // orderKey derives the key that randomizes left/right per (study, user,
