@@ -20,7 +20,8 @@ Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
 	POST   /v1/chat/completions              user: OpenAI Chat Completions, "stream" as SSE
 	POST   /v1/completions                   user: OpenAI Completions, "stream" as SSE
 	POST   /api/studies                      admin: {"name", "questions", "label_questions", "pairs", "systems": [A, B]};
-	                                         Idempotency-Key honoured (as on POST /api/preferences)
+	                                         both POSTs honour Idempotency-Key: a retry replays the first answer
+	                                         (Idempotent-Replayed: true), the same key with another body is 422
 	GET    /api/studies/{id}/results         admin: win rate of A, Wilson 95% interval, one-sided exact binomial p
 	GET    /api/studies/{id}/results.csv     admin: one row per vote
 
