@@ -396,3 +396,21 @@ func TestStudyCreationIdempotencyKey(t *testing.T) {
 		}
 	})
 }
+
+// TestAllFitReadsPastItsFirstBatch: all-fit reads the newest preferences in
+// growing batches (8, 16, 32, …); with 20 small ones under the budget, all 20
+// become shots, and with a budget for 10 exactly the 10 newest do.
+func TestAllFitReadsPastItsFirstBatch(t *testing.T) {
+	for _, tc := range []struct{ budget, want int }{{6000, 20}, {10 * len("q00ab"), 10}} {
+		e := newEnv(t, func(c *serve.Config) { c.Strategy = "all-fit"; c.ShotBudget = tc.budget; c.RateLimit = rate.Inf })
+		_, tok := e.user("alice")
+		for i := range 20 {
+			e.pref(tok, fmt.Sprintf("q%02d", i), "a", "b")
+		}
+		code, body, _ := e.do("POST", "/v1/completions", tok, map[string]any{"prompt": "hi"})
+		want := fmt.Sprintf("personalized with %d shots (last: a)", tc.want)
+		if code != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("budget %d: %d %s, want %q", tc.budget, code, body, want)
+		}
+	}
+}

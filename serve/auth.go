@@ -140,7 +140,9 @@ func retryAfter(w http.ResponseWriter, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 }
 
-// limiterKeys bounds a limiter's buckets: past it the idle ones are dropped.
+// limiterKeys bounds a limiter's buckets: past it the full (idle) ones are
+// dropped, or all of them when that frees less than half, so the scan costs
+// O(1) per new key amortized.
 const limiterKeys = 100_000
 
 // limiter holds one token bucket per key — user id or client address —
@@ -163,10 +165,16 @@ func (l *limiter) reserve(user string) time.Duration {
 	l.mu.Lock()
 	lim, ok := l.users[user]
 	if !ok && len(l.users) >= limiterKeys {
+		now := l.now()
 		for k, b := range l.users {
-			if b.TokensAt(l.now()) >= float64(l.burst) {
+			if b.TokensAt(now) >= float64(l.burst) {
 				delete(l.users, k) // full again: forgetting it changes nothing
 			}
+		}
+		if len(l.users) > limiterKeys/2 {
+			// mostly busy buckets (many addresses at once): start afresh
+			// rather than scan again at the next new key
+			clear(l.users)
 		}
 	}
 	if !ok {

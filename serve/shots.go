@@ -35,7 +35,7 @@ func (s *Server) selectShots(ctx context.Context, user, strategy string, n int, 
 	case "random":
 		prefs, err = s.randomPreferences(ctx, user, n, seed)
 	case "all-fit":
-		prefs, err = s.cfg.Store.Preferences(ctx, user, store.PrefQuery{Last: s.cfg.ShotBudget/minShotBytes + 1})
+		prefs, err = s.newestWithin(ctx, user, s.cfg.ShotBudget)
 	}
 	if err != nil {
 		return nil, err
@@ -61,8 +61,28 @@ func (s *Server) selectShots(ctx context.Context, user, strategy string, n int, 
 }
 
 // minShotBytes is the smallest shot (three non-empty texts): all-fit never
-// needs more than ShotBudget/minShotBytes+1 of the newest rows.
+// needs more than budget/minShotBytes+1 of the newest rows.
 const minShotBytes = 3
+
+// newestWithin reads user's newest preferences, oldest first, doubling the
+// count read until they exceed budget bytes or run out: at most twice the
+// rows all-fit can use.
+func (s *Server) newestWithin(ctx context.Context, user string, budget int) ([]store.Preference, error) {
+	for k := 8; ; k *= 2 {
+		k = min(k, budget/minShotBytes+1)
+		prefs, err := s.cfg.Store.Preferences(ctx, user, store.PrefQuery{Last: k})
+		if err != nil {
+			return nil, err
+		}
+		total := 0
+		for _, p := range prefs {
+			total += shotBytes(p)
+		}
+		if len(prefs) < k || total > budget || k == budget/minShotBytes+1 {
+			return prefs, nil
+		}
+	}
+}
 
 // randomPreferences draws n of user's preferences at random (seeded),
 // oldest first, reading only those n rows.

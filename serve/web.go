@@ -306,7 +306,9 @@ func (s *Server) signin(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	if ss.sessionHash != nil { // signing in over another session ends it
-		s.cfg.Store.DeleteSession(r.Context(), ss.sessionHash)
+		if err := s.cfg.Store.DeleteSession(r.Context(), ss.sessionHash); err != nil {
+			s.cfg.Logger.Warn("could not end the previous session at sign-in", "err", err)
+		}
 	}
 	s.cookie(w, r, sessionCookie, id, int(sessionTTL/time.Second))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
