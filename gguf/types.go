@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+
+	"fspo/tensor"
 )
 
 // TensorType is a ggml tensor element type (ggml.h enum ggml_type).
@@ -116,90 +118,23 @@ func encode(t TensorType, x []float32, dst []byte) []byte {
 	return dst
 }
 
-// appendQ8Block quantizes 32 values as ggml's reference quantizer does:
-// d = max|x|/127, q = round(x/d) (half away from zero), d stored as F16.
+// appendQ8Block quantizes 32 values as ggml's reference quantizer does
+// (tensor.QuantizeQ8Block): the F16 scale, then the 32 int8 weights.
 func appendQ8Block(dst []byte, x []float32) []byte {
-	var amax float32
-	for _, v := range x {
-		amax = max(amax, float32(math.Abs(float64(v))))
-	}
-	d := amax / 127
-	var id float32
-	if d != 0 {
-		id = 1 / d
-	}
-	dst = binary.LittleEndian.AppendUint16(dst, F32ToF16(d))
-	for _, v := range x {
-		dst = append(dst, byte(int8(math.Round(float64(v*id)))))
+	var q [q8Block]int8
+	dst = binary.LittleEndian.AppendUint16(dst, tensor.QuantizeQ8Block(q[:], x))
+	for _, v := range q {
+		dst = append(dst, byte(v))
 	}
 	return dst
 }
 
-// F16ToF32 converts an IEEE 754 half-precision value.
-func F16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	frac := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | frac<<13)
-	case exp != 0: // normal
-		return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
-	case frac == 0:
-		return math.Float32frombits(sign)
-	}
-	// subnormal: frac · 2^-24
-	v := float32(frac) * (1.0 / (1 << 24))
-	if sign != 0 {
-		v = -v
-	}
-	return v
-}
+// F16ToF32 converts an IEEE 754 half-precision value exactly.
+func F16ToF32(h uint16) float32 { return tensor.F16ToF32(h) }
 
 // F32ToF16 rounds to the nearest half-precision value (ties to even);
 // beyond the F16 range it gives ±Inf, NaN stays NaN.
-func F32ToF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	frac := b & 0x7fffff
-	if exp == 0xff {
-		if frac != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 { // subnormal or zero in F16
-		if e < -10 {
-			return sign
-		}
-		m := frac | 0x800000 // implicit 1
-		shift := uint32(14 - e)
-		h := m >> shift
-		rem := m & (1<<shift - 1)
-		halfway := uint32(1) << (shift - 1)
-		if rem > halfway || (rem == halfway && h&1 == 1) {
-			h++
-		}
-		return sign | uint16(h)
-	}
-	h := uint32(e)<<10 | frac>>13
-	rem := frac & 0x1fff
-	if rem > 0x1000 || (rem == 0x1000 && h&1 == 1) {
-		h++ // may carry into the exponent, up to Inf: still correct
-	}
-	return sign | uint16(h)
-}
+func F32ToF16(f float32) uint16 { return tensor.F32ToF16(f) }
 
 // f32ToBF16 rounds to the nearest bfloat16 (ties to even), NaN kept quiet.
-func f32ToBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 {
-		return uint16(b>>16) | 0x40
-	}
-	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
-}
+func f32ToBF16(f float32) uint16 { return tensor.F32ToBF16(f) }

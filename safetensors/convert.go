@@ -3,81 +3,25 @@ package safetensors
 import (
 	"encoding/binary"
 	"math"
+
+	"fspo/tensor"
 )
 
-// BF16ToF32 widens a bfloat16 (the top half of a float32) exactly.
-func BF16ToF32(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
+// The conversions live in the tensor package, which also runs the weights
+// in these types; these names keep the format's own vocabulary.
+
+// BF16ToF32 widens a bfloat16 exactly.
+func BF16ToF32(h uint16) float32 { return tensor.BF16ToF32(h) }
 
 // F16ToF32 widens an IEEE half exactly (subnormals, infinities and NaNs included).
-func F16ToF32(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch {
-	case exp == 0x1f: // Inf or NaN
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	case exp != 0:
-		return math.Float32frombits(sign | (exp+127-15)<<23 | mant<<13)
-	case mant == 0:
-		return math.Float32frombits(sign)
-	}
-	// Subnormal: mant × 2^-24, normalised.
-	e := uint32(127 - 15 + 1)
-	for mant&0x400 == 0 {
-		mant <<= 1
-		e--
-	}
-	return math.Float32frombits(sign | e<<23 | (mant&0x3ff)<<13)
-}
+func F16ToF32(h uint16) float32 { return tensor.F16ToF32(h) }
 
 // F32ToBF16 rounds to the nearest bfloat16, ties to even; NaN stays NaN.
-func F32ToBF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	if b&0x7fffffff > 0x7f800000 {
-		return uint16(b>>16) | 0x40
-	}
-	b += 0x7fff + (b>>16)&1
-	return uint16(b >> 16)
-}
+func F32ToBF16(f float32) uint16 { return tensor.F32ToBF16(f) }
 
 // F32ToF16 rounds to the nearest IEEE half, ties to even; values beyond the
 // half range become infinities, NaN stays NaN.
-func F32ToF16(f float32) uint16 {
-	b := math.Float32bits(f)
-	sign := uint16(b>>16) & 0x8000
-	exp := int32(b>>23) & 0xff
-	mant := b & 0x7fffff
-	if exp == 0xff {
-		if mant != 0 {
-			return sign | 0x7e00
-		}
-		return sign | 0x7c00
-	}
-	e := exp - 127 + 15
-	if e >= 0x1f {
-		return sign | 0x7c00
-	}
-	if e <= 0 {
-		if e < -10 {
-			return sign // below half the smallest subnormal
-		}
-		mant |= 0x800000
-		shift := uint32(14 - e) // 13 + (1 - e)
-		return sign | uint16(roundShift(mant, shift))
-	}
-	return sign | uint16(roundShift(uint32(e)<<23|mant, 13)) // a carry into the exponent is correct
-}
-
-// roundShift is x >> s rounded to nearest, ties to even.
-func roundShift(x, s uint32) uint32 {
-	q := x >> s
-	rem := x & (1<<s - 1)
-	half := uint32(1) << (s - 1)
-	if rem > half || rem == half && q&1 == 1 {
-		q++
-	}
-	return q
-}
+func F32ToF16(f float32) uint16 { return tensor.F32ToF16(f) }
 
 // decode converts little-endian raw elements of dtype d into dst (len(raw)
 // = len(dst) × element size).

@@ -23,3 +23,7 @@ func argmaxSIMD(x []float32) int                     { panic("tensor: SIMD kerne
 func expSubSIMD(dst, x []float32, m float32) float32 { panic("tensor: SIMD kernels are not built") }
 
 func clearUpper() {}
+
+func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float32) {
+	panic("tensor: SIMD kernels are not built")
+}

@@ -1,0 +1,299 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+)
+
+// DType is how a weight matrix is stored for inference.
+type DType uint8
+
+const (
+	F32  DType = iota // 32-bit floats
+	F16               // IEEE half precision
+	BF16              // bfloat16
+	Q8_0              // GGUF's Q8_0: blocks of 32 int8 weights sharing one F16 scale
+)
+
+var dtypeNames = [...]string{F32: "f32", F16: "f16", BF16: "bf16", Q8_0: "q8_0"}
+
+func (d DType) String() string {
+	if int(d) < len(dtypeNames) {
+		return dtypeNames[d]
+	}
+	return fmt.Sprintf("dtype(%d)", uint8(d))
+}
+
+// ParseDType reads a dtype name: f32, f16, bf16 or q8_0 (any case).
+func ParseDType(s string) (DType, error) {
+	for d, n := range dtypeNames {
+		if strings.EqualFold(s, n) {
+			return DType(d), nil
+		}
+	}
+	return 0, fmt.Errorf("dtype %q: want one of %s", s, strings.Join(dtypeNames[:], ", "))
+}
+
+// BitsPerWeight is the storage cost of one weight (Q8_0: 8 bits plus a
+// 16-bit scale per 32 weights).
+func (d DType) BitsPerWeight() float64 {
+	return [...]float64{F32: 32, F16: 16, BF16: 16, Q8_0: 8.5}[d]
+}
+
+// QMatrix is a (Rows, Cols) row-major weight matrix kept in its DType, for
+// products with float32 activations (F32 accumulation).
+type QMatrix struct {
+	DType      DType
+	Rows, Cols int
+	f   []float32 // F32
+	h   []uint16  // F16 / BF16 bits
+	q   []int8    // Q8_0 weights
+	d   []float32 // Q8_0 scale of each block (F16 values), Rows × Cols/32
+}
+
+// Quantize stores the (rows, cols) matrix w in dt. F16 fails on values
+// beyond its range; Q8_0 needs cols to be a multiple of 32; NaN and
+// infinities fail for every type.
+func Quantize(dt DType, w []float32, rows, cols int) (*QMatrix, error) {
+	if len(w) != rows*cols {
+		return nil, fmt.Errorf("matrix of %d values is not %d×%d", len(w), rows, cols)
+	}
+	for i, v := range w {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || (dt == F16 && math.Abs(float64(v)) > 65504) {
+			return nil, fmt.Errorf("value %g at row %d, column %d cannot be stored as %s", v, i/cols, i%cols, dt)
+		}
+	}
+	m := &QMatrix{DType: dt, Rows: rows, Cols: cols}
+	switch dt {
+	case F32:
+		m.f = w
+	case F16, BF16:
+		to := F32ToF16
+		if dt == BF16 {
+			to = F32ToBF16
+		}
+		m.h = make([]uint16, len(w))
+		for i, v := range w {
+			m.h[i] = to(v)
+		}
+	case Q8_0:
+		if cols%Q8Block != 0 {
+			return nil, fmt.Errorf("q8_0 needs rows whose length is a multiple of %d, not %d", Q8Block, cols)
+		}
+		m.q = make([]int8, len(w))
+		m.d = make([]float32, len(w)/Q8Block)
+		for b := range m.d {
+			m.d[b] = F16ToF32(QuantizeQ8Block(m.q[b*Q8Block:], w[b*Q8Block:]))
+		}
+	default:
+		return nil, fmt.Errorf("unknown dtype %v", dt)
+	}
+	return m, nil
+}
+
+// HalfMatrix wraps F16 or BF16 bits (not copied) as a matrix.
+func HalfMatrix(dt DType, h []uint16, rows, cols int) (*QMatrix, error) {
+	if dt != F16 && dt != BF16 || len(h) != rows*cols {
+		return nil, fmt.Errorf("%d %s values are not a %d×%d matrix", len(h), dt, rows, cols)
+	}
+	return &QMatrix{DType: dt, Rows: rows, Cols: cols, h: h}, nil
+}
+
+// Q8Matrix wraps Q8_0 weights and their block scales (F16 bits) as a matrix.
+func Q8Matrix(q []int8, scales []uint16, rows, cols int) (*QMatrix, error) {
+	if cols%Q8Block != 0 || len(q) != rows*cols || len(scales) != len(q)/Q8Block {
+		return nil, fmt.Errorf("%d q8_0 weights with %d scales are not a %d×%d matrix", len(q), len(scales), rows, cols)
+	}
+	m := &QMatrix{DType: Q8_0, Rows: rows, Cols: cols, q: q, d: make([]float32, len(scales))}
+	for i, s := range scales {
+		m.d[i] = F16ToF32(s)
+	}
+	return m, nil
+}
+
+// Half returns the F16 or BF16 bits of the matrix (nil for other types).
+func (m *QMatrix) Half() []uint16 { return m.h }
+
+// Q8 returns the Q8_0 weights and their scales as F16 bits (nil for other types).
+func (m *QMatrix) Q8() ([]int8, []uint16) {
+	if m.DType != Q8_0 {
+		return nil, nil
+	}
+	s := make([]uint16, len(m.d))
+	for i, d := range m.d {
+		s[i] = F32ToF16(d)
+	}
+	return m.q, s
+}
+
+// Bytes is the memory the weights take.
+func (m *QMatrix) Bytes() int64 {
+	return int64(4*len(m.f) + 2*len(m.h) + len(m.q) + 2*len(m.d))
+}
+
+// Row writes row i widened to float32 into dst[:Cols].
+func (m *QMatrix) Row(i int, dst []float32) {
+	dst = dst[:m.Cols]
+	o := i * m.Cols
+	switch m.DType {
+	case F32:
+		copy(dst, m.f[o:])
+	case F16:
+		t := f16Table()
+		for k, h := range m.h[o : o+m.Cols] {
+			dst[k] = t[h]
+		}
+	case BF16:
+		for k, h := range m.h[o : o+m.Cols] {
+			dst[k] = BF16ToF32(h)
+		}
+	case Q8_0:
+		for k, q := range m.q[o : o+m.Cols] {
+			dst[k] = float32(q) * m.d[(o+k)/Q8Block]
+		}
+	}
+}
+
+var (
+	f16Once sync.Once
+	f16Tab  []float32
+)
+
+// f16Table maps every F16 bit pattern to its float32 value (256 KiB).
+func f16Table() []float32 {
+	f16Once.Do(func() {
+		f16Tab = make([]float32, 1<<16)
+		for h := range f16Tab {
+			f16Tab[h] = F16ToF32(uint16(h))
+		}
+	})
+	return f16Tab
+}
+
+// qDirectRows is the most activation rows MulT multiplies straight from the
+// stored weights; more rows (a prompt) widen panels of the matrix to float32
+// and use the blocked matrix product.
+const qDirectRows = 4
+
+// MulT computes y (M, Rows) = x (M, Cols) · mᵀ + beta·y (beta 0 or 1), on
+// Threads() threads. For Q8_0 the activations are quantized to 8 bits per
+// block of 32 as well (as llama.cpp does), so the inner products are exact
+// integer sums.
+func (m *QMatrix) MulT(y, x []float32, M int, beta float32) {
+	if len(x) < M*m.Cols || len(y) < M*m.Rows || (beta != 0 && beta != 1) {
+		panic(fmt.Sprintf("tensor.QMatrix.MulT: %d×%d matrix, %d rows, len(x)=%d, len(y)=%d, beta=%g", m.Rows, m.Cols, M, len(x), len(y), beta))
+	}
+	if M == 0 {
+		return
+	}
+	if m.DType == F32 {
+		Gemm(false, true, M, m.Rows, m.Cols, x, m.Cols, m.f, m.Cols, beta, y, m.Rows)
+		return
+	}
+	if M > qDirectRows {
+		m.mulPanels(y, x, M, beta)
+		return
+	}
+	var a *q8Acts
+	if m.DType == Q8_0 {
+		a = quantizeActs(x, M, m.Cols)
+		defer q8ActPool.Put(a)
+	}
+	grain := max(1, (1<<17)/m.Cols) // about 128K weights a chunk
+	ParallelFor(m.Rows, grain, func(lo, hi int) {
+		if level > levelGo {
+			qRowsSIMD(m, y, x, a, M, lo, hi, beta)
+			clearUpper()
+		} else {
+			qRowsGo(m, y, x, a, M, lo, hi, beta)
+		}
+	})
+}
+
+// mulPanels is MulT for many rows: panels of the matrix are widened to
+// float32 and multiplied with Gemm.
+func (m *QMatrix) mulPanels(y, x []float32, M int, beta float32) {
+	R := max(16, (1<<19)/m.Cols) // a 2 MiB panel
+	R = min(R, m.Rows)
+	pb := panelPool.Get().(*[]float32)
+	defer panelPool.Put(pb)
+	if cap(*pb) < R*m.Cols {
+		*pb = make([]float32, R*m.Cols)
+	}
+	panel := (*pb)[:R*m.Cols]
+	for r0 := 0; r0 < m.Rows; r0 += R {
+		n := min(R, m.Rows-r0)
+		ParallelFor(n, max(1, 4096/m.Cols), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				m.Row(r0+i, panel[i*m.Cols:])
+			}
+		})
+		Gemm(false, true, M, n, m.Cols, x, m.Cols, panel, m.Cols, beta, y[r0:], m.Rows)
+	}
+}
+
+var panelPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// q8Acts holds activation rows quantized to Q8_0 blocks: the int8 values
+// widened to int16 (what the SIMD multiply-add takes) and each block's scale.
+type q8Acts struct {
+	q []int16
+	d []float32
+}
+
+var q8ActPool = sync.Pool{New: func() any { return &q8Acts{} }}
+
+func quantizeActs(x []float32, M, cols int) *q8Acts {
+	a := q8ActPool.Get().(*q8Acts)
+	n := M * cols
+	if cap(a.q) < n {
+		a.q, a.d = make([]int16, n), make([]float32, n/Q8Block)
+	}
+	a.q, a.d = a.q[:n], a.d[:n/Q8Block]
+	var q [Q8Block]int8
+	for b := range a.d {
+		a.d[b] = F16ToF32(QuantizeQ8Block(q[:], x[b*Q8Block:]))
+		for i, v := range q {
+			a.q[b*Q8Block+i] = int16(v)
+		}
+	}
+	return a
+}
+
+// qRowsGo computes outputs lo..hi-1 of every activation row (portable).
+func qRowsGo(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float32) {
+	t := f16Table()
+	nb := m.Cols / Q8Block
+	for o := lo; o < hi; o++ {
+		for r := range M {
+			xr := x[r*m.Cols : (r+1)*m.Cols]
+			w := o * m.Cols
+			var s float32
+			switch m.DType {
+			case F16:
+				for k, h := range m.h[w : w+m.Cols] {
+					s += t[h] * xr[k]
+				}
+			case BF16:
+				for k, h := range m.h[w : w+m.Cols] {
+					s += BF16ToF32(h) * xr[k]
+				}
+			case Q8_0:
+				for b := range nb {
+					var is int32
+					wq, xq := m.q[w+b*Q8Block:][:Q8Block], a.q[(r*nb+b)*Q8Block:][:Q8Block]
+					for k := range wq {
+						is += int32(wq[k]) * int32(xq[k])
+					}
+					s += float32(is) * (m.d[o*nb+b] * a.d[r*nb+b])
+				}
+			}
+			if beta != 0 {
+				s += y[r*m.Rows+o]
+			}
+			y[r*m.Rows+o] = s
+		}
+	}
+}

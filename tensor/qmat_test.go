@@ -1,0 +1,216 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The reference for every product below is a float64 sum over the weights
+// as the matrix stores them (widened exactly with Row, or, for Q8_0 on few
+// rows, the exact integer block sums of the quantized weights and
+// activations); the kernels must agree to float32 rounding.
+
+func TestQuantizeStoresExactValues(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	w := randSlice(r, 3*64)
+	w[0], w[1], w[2], w[3] = 0, float32(math.Copysign(0, -1)), 65504, 3e-6 // zero, -0, F16 max, F16 subnormal
+	row := make([]float32, 64)
+	for _, dt := range []DType{F32, F16, BF16, Q8_0} {
+		m, err := Quantize(dt, w, 3, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			m.Row(i, row)
+			for k, got := range row {
+				v := w[i*64+k]
+				var want float32
+				switch dt {
+				case F32:
+					want = v
+				case F16:
+					want = F16ToF32(F32ToF16(v))
+				case BF16:
+					want = BF16ToF32(F32ToBF16(v))
+				case Q8_0:
+					var q [Q8Block]int8
+					b := (i*64 + k) / Q8Block
+					d := F16ToF32(QuantizeQ8Block(q[:], w[b*Q8Block:]))
+					want = float32(q[k%Q8Block]) * d
+				}
+				if got != want {
+					t.Fatalf("%s row %d col %d: %g, want %g", dt, i, k, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestQuantizeRejects(t *testing.T) {
+	for _, c := range []struct {
+		dt   DType
+		w    []float32
+		cols int
+		want string
+	}{
+		{F16, []float32{1, 70000}, 2, "value 70000 at row 0, column 1 cannot be stored as f16"},
+		{BF16, []float32{float32(math.NaN()), 1}, 2, "value NaN at row 0, column 0"},
+		{Q8_0, make([]float32, 48), 48, "multiple of 32, not 48"},
+		{F16, make([]float32, 5), 2, "5 values is not 2×2"},
+	} {
+		_, err := Quantize(c.dt, c.w, len(c.w)/c.cols, c.cols)
+		if c.want == "5 values is not 2×2" {
+			_, err = Quantize(c.dt, c.w, 2, 2)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.dt, err, c.want)
+		}
+	}
+	if _, err := ParseDType("q4_k"); err == nil || !strings.Contains(err.Error(), "f32, f16, bf16, q8_0") {
+		t.Errorf("ParseDType(q4_k): %v", err)
+	}
+	for _, s := range []string{"F16", "bf16", "Q8_0", "f32"} {
+		if d, err := ParseDType(s); err != nil || !strings.EqualFold(d.String(), s) {
+			t.Errorf("ParseDType(%s) = %v, %v", s, d, err)
+		}
+	}
+}
+
+func TestQMatrixMulT(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, dt := range []DType{F32, F16, BF16, Q8_0} {
+			for _, sh := range [][2]int{{7, 64}, {64, 172}, {131, 576}, {8, 2048}} {
+				rows, cols := sh[0], sh[1]
+				if dt == Q8_0 && cols%Q8Block != 0 {
+					continue
+				}
+				w := randSlice(r, rows*cols)
+				w[5] = 1e-7 // an F16 subnormal
+				m, err := Quantize(dt, w, rows, cols)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, M := range []int{1, 2, 3, 4, 9} {
+					for _, beta := range []float32{0, 1} {
+						t.Run(fmt.Sprintf("%s/%dx%d/M%d/beta%g", dt, rows, cols, M, beta), func(t *testing.T) {
+							checkMulT(t, m, randSlice(r, M*cols), randSlice(r, M*rows), M, beta)
+						})
+					}
+				}
+			}
+		}
+	})
+}
+
+func checkMulT(t *testing.T, m *QMatrix, x, y0 []float32, M int, beta float32) {
+	t.Helper()
+	y := append([]float32(nil), y0...)
+	m.MulT(y, x, M, beta)
+	row := make([]float32, m.Cols)
+	for o := range m.Rows {
+		m.Row(o, row)
+		for r := range M {
+			var want, mag float64
+			if m.DType == Q8_0 && M <= qDirectRows {
+				want, mag = q8Ref(m, o, x[r*m.Cols:(r+1)*m.Cols])
+			} else {
+				for k, v := range row {
+					p := float64(v) * float64(x[r*m.Cols+k])
+					want += p
+					mag += math.Abs(p)
+				}
+			}
+			if beta != 0 {
+				want += float64(y0[r*m.Rows+o])
+				mag += math.Abs(float64(y0[r*m.Rows+o]))
+			}
+			got := float64(y[r*m.Rows+o])
+			if math.Abs(got-want) > 1e-5*mag+1e-30 {
+				t.Fatalf("row %d out %d: %g, want %g (|terms| %g)", r, o, got, want, mag)
+			}
+		}
+	}
+}
+
+// q8Ref is a row's product the way Q8_0 defines it: the activations are
+// quantized per block like the weights and each block's integer sum scaled.
+func q8Ref(m *QMatrix, o int, x []float32) (want, mag float64) {
+	var xq [Q8Block]int8
+	for b := range m.Cols / Q8Block {
+		xd := float64(F16ToF32(QuantizeQ8Block(xq[:], x[b*Q8Block:])))
+		var is int64
+		for k := range Q8Block {
+			is += int64(m.q[o*m.Cols+b*Q8Block+k]) * int64(xq[k])
+		}
+		p := float64(is) * float64(m.d[o*m.Cols/Q8Block+b]) * xd
+		want += p
+		mag += math.Abs(p)
+	}
+	return want, mag
+}
+
+// TestQ8CloseToF32 bounds what 8-bit weights and activations cost against
+// the float32 product: Q8_0 keeps about 2 decimal digits per value.
+func TestQ8CloseToF32(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	rows, cols := 64, 576
+	w, x := randSlice(r, rows*cols), randSlice(r, cols)
+	m, err := Quantize(Q8_0, w, rows, cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]float32, rows)
+	m.MulT(y, x, 1, 0)
+	var worst float64
+	for o := range rows {
+		var want, norm float64
+		for k := range cols {
+			want += float64(w[o*cols+k]) * float64(x[k])
+			norm += float64(w[o*cols+k]) * float64(w[o*cols+k])
+		}
+		worst = max(worst, math.Abs(float64(y[o])-want)/math.Sqrt(norm*float64(cols)))
+	}
+	if worst > 0.01 || worst == 0 {
+		t.Fatalf("q8_0 error %.4g of the product's scale; want (0, 0.01]", worst)
+	}
+}
+
+// BenchmarkQMulT times one decoding row through a matrix the size of a
+// 180M model's classifier (128256 × 576) in each weight type; the weight
+// bytes read per second are reported as GB/s.
+func BenchmarkQMulT(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	rows, cols := 128256, 576
+	if os.Getenv("QMUL_COLS") != "" {
+		cols, _ = strconv.Atoi(os.Getenv("QMUL_COLS"))
+		rows = 128256 * 576 / cols
+	}
+	w, x := randSlice(r, rows*cols), randSlice(r, cols)
+	y := make([]float32, rows)
+	for _, dt := range []DType{F32, F16, BF16, Q8_0} {
+		m, err := Quantize(dt, w, rows, cols)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, th := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads%d", dt, th), func(b *testing.B) {
+				defer SetThreads(Threads())
+				SetThreads(th)
+				if os.Getenv("QMUL_AVX2") != "" && level > levelAVX2 {
+					defer func(l int) { level = l }(level)
+					level = levelAVX2
+				}
+				for b.Loop() {
+					m.MulT(y, x, 1, 0)
+				}
+				b.ReportMetric(float64(m.Bytes())*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		}
+	}
+}
