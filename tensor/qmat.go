@@ -47,10 +47,10 @@ func (d DType) BitsPerWeight() float64 {
 type QMatrix struct {
 	DType      DType
 	Rows, Cols int
-	f   []float32 // F32
-	h   []uint16  // F16 / BF16 bits
-	q   []int8    // Q8_0 weights
-	d   []float32 // Q8_0 scale of each block (F16 values), Rows × Cols/32
+	f          []float32 // F32
+	h          []uint16  // F16 / BF16 bits
+	q          []int8    // Q8_0 weights
+	d          []float32 // Q8_0 scale of each block (F16 values), Rows × Cols/32
 }
 
 // Quantize stores the (rows, cols) matrix w in dt. F16 fails on values
