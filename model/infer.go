@@ -93,7 +93,7 @@ func (m *Model) Forward(steps []Step) error {
 	defer inferPool.Put(b)
 	m.embedRows(b, steps, M)
 	pr := projector{M: M}
-	if M <= decodeRows { // a few rows go through the transposed copy
+	if M <= decodeRows && m.q == nil { // a few rows go through the transposed copy
 		pr.t = m.transposedWeights()
 	}
 	for l := 0; l < m.Config.Layers; l++ {
@@ -145,7 +145,7 @@ func (m *Model) embedRows(b *inferBuf, steps []Step, M int) {
 	r := 0
 	for _, s := range steps {
 		for i, t := range s.Tokens {
-			copy(b.x[r*dim:(r+1)*dim], m.W.Emb[t*dim:(t+1)*dim])
+			m.embedRow(b.x[r*dim:], t)
 			b.pos[r] = int32(s.Cache.n + i)
 			r++
 		}
@@ -159,29 +159,14 @@ type projector struct {
 	t *transposed
 }
 
-// mul: y (M,out) = x (M,in) · W[l]ᵀ + beta·y, w the stacked (out,in)
-// matrices and wt their transposes.
-func (pr projector) mul(y, x, w, wt []float32, l, in, out int, beta float32) {
-	n := in * out
-	if pr.t != nil {
-		gemm(false, false, pr.M, out, in, x, in, wt[l*n:(l+1)*n], out, beta, y, out)
-	} else {
-		gemm(false, true, pr.M, out, in, x, in, w[l*n:(l+1)*n], in, beta, y, out)
-	}
-}
-
 // forwardLayer runs block l on the rows of b, storing their keys and values.
 func (m *Model) forwardLayer(b *inferBuf, steps []Step, pr projector, l int) {
 	c, w := m.Config, m.W
-	dim, qd, kv, hid := c.Dim, c.QDim(), c.KVDim(), c.Hidden
-	tw := pr.t
-	if tw == nil {
-		tw = &transposed{}
-	}
+	dim, kv := c.Dim, c.KVDim()
 	rmsnormForward(b.xb, nil, b.x, layer(w.RmsAtt, l, dim), dim, c.NormEps)
-	pr.mul(b.q, b.xb, w.Wq, tw.wq, l, dim, qd, 0)
-	pr.mul(b.k, b.xb, w.Wk, tw.wk, l, dim, kv, 0)
-	pr.mul(b.v, b.xb, w.Wv, tw.wv, l, dim, kv, 0)
+	m.project(projQ, l, b.q, b.xb, pr.M, 0, pr.t)
+	m.project(projK, l, b.k, b.xb, pr.M, 0, pr.t)
+	m.project(projV, l, b.v, b.xb, pr.M, 0, pr.t)
 	m.attnInputsForward(b.q, b.k, b.v, l, b.pos, nil)
 	// store k, v into the caches (transposed), then attend
 	r := 0
@@ -200,12 +185,12 @@ func (m *Model) forwardLayer(b *inferBuf, steps []Step, pr projector, l int) {
 		r += len(s.Tokens)
 	}
 	m.attendCached(b, steps, l)
-	pr.mul(b.x, b.ao, w.Wo, tw.wo, l, qd, dim, 1)
+	m.project(projO, l, b.x, b.ao, pr.M, 1, pr.t)
 	rmsnormForward(b.xb, nil, b.x, layer(w.RmsFfn, l, dim), dim, c.NormEps)
-	pr.mul(b.h1, b.xb, w.W1, tw.w1, l, dim, hid, 0)
-	pr.mul(b.h3, b.xb, w.W3, tw.w3, l, dim, hid, 0)
+	m.project(projGate, l, b.h1, b.xb, pr.M, 0, pr.t)
+	m.project(projUp, l, b.h3, b.xb, pr.M, 0, pr.t)
 	swigluForward(b.hb, b.h1, b.h3)
-	pr.mul(b.x, b.hb, w.W2, tw.w2, l, hid, dim, 1)
+	m.project(projDown, l, b.x, b.hb, pr.M, 1, pr.t)
 }
 
 // stepLogits advances the caches and writes each step's logits after its
@@ -222,11 +207,7 @@ func (m *Model) stepLogits(b *inferBuf, steps []Step, pr projector) {
 		}
 		last := b.x[(r-1)*dim : r*dim]
 		rmsnormForward(b.xb[:dim], nil, last, w.RmsFinal, dim, c.NormEps)
-		if pr.t != nil {
-			gemm(false, false, 1, c.Vocab, dim, b.xb[:dim], dim, pr.t.cls, c.Vocab, 0, s.Logits, c.Vocab)
-		} else {
-			linear(s.Logits, b.xb[:dim], w.classifier(), 1, dim, c.Vocab)
-		}
+		m.classifyRows(s.Logits, b.xb[:dim], 1, pr.t)
 	}
 }
 

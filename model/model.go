@@ -19,6 +19,8 @@ type Model struct {
 	tmu sync.Mutex
 	t   *transposed // weights transposed for decoding, built on first use
 
+	q *qweights // the large matrices in a reduced type (SetDType), or nil
+
 	adapter   *LoRA         // attached adapter (Attach), or nil
 	adapterAt []*LoRATensor // its tensors by layer*len(LoRATargets)+target
 }

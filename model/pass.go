@@ -98,11 +98,10 @@ func (m *Model) Score(exs []Example, pass *Pass) (*Pass, error) {
 	p.xnF, p.rstdF = alloc(p.xnF, S, M*dim), alloc(p.rstdF, S, M)
 	p.h1, p.h3, p.hb = alloc(p.h1, S, M*hid), alloc(p.h3, S, M*hid), alloc(p.hb, S, M*hid)
 
-	w := m.W
 	x := p.xin[0]
 	for r := 0; r < M; r++ {
 		t := p.pk.Tokens[r]
-		copy(x[r*dim:(r+1)*dim], w.Emb[int(t)*dim:int(t+1)*dim])
+		m.embedRow(x[r*dim:], int(t))
 	}
 	for l := 0; l < L; l++ {
 		p.layerForward(l, true)
@@ -159,7 +158,7 @@ func (m *Model) classify(p *Pass) {
 			rmsnormForward(p.xf[s*dim:(s+1)*dim], p.rstdf[s:s+1], xl[r*dim:(r+1)*dim], m.W.RmsFinal, dim, c.NormEps)
 		}
 	})
-	linear(p.logits, p.xf, m.W.classifier(), S, dim, V)
+	m.classifyRows(p.logits, p.xf, S, nil)
 	parallelFor(S, 16, func(lo, hi int) {
 		scratch := make([]float32, V)
 		for s := lo; s < hi; s++ {
@@ -232,9 +231,9 @@ func (p *Pass) layerForward(l int, writeOut bool) {
 	xin, xmid := p.xin[l], p.xmid[s]
 	// attention block: xmid = xin + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(xin)
 	m.rowsRMSNorm(p.xnA[s], p.rstdA[s], xin, layer(w.RmsAtt, l, dim))
-	linear(p.q[s], p.xnA[s], layer(w.Wq, l, qd*dim), M, dim, qd)
-	linear(p.k[s], p.xnA[s], layer(w.Wk, l, kv*dim), M, dim, kv)
-	linear(p.v[s], p.xnA[s], layer(w.Wv, l, kv*dim), M, dim, kv)
+	m.project(projQ, l, p.q[s], p.xnA[s], M, 0, nil)
+	m.project(projK, l, p.k[s], p.xnA[s], M, 0, nil)
+	m.project(projV, l, p.v[s], p.xnA[s], M, 0, nil)
 	p.loraForward(l, s, "q", p.q[s], p.xnA[s], dim, qd)
 	p.loraForward(l, s, "k", p.k[s], p.xnA[s], dim, kv)
 	p.loraForward(l, s, "v", p.v[s], p.xnA[s], dim, kv)
@@ -243,12 +242,12 @@ func (p *Pass) layerForward(l int, writeOut bool) {
 	})
 	m.attentionForward(p, s)
 	copy(xmid, xin)
-	gemm(false, true, M, dim, qd, p.ao[s], qd, layer(w.Wo, l, dim*qd), qd, 1, xmid, dim)
+	m.project(projO, l, xmid, p.ao[s], M, 1, nil)
 	p.loraForward(l, s, "o", xmid, p.ao[s], qd, dim)
 	// MLP block: xout = xmid + W2·(silu(W1·n) ∘ W3·n), n = rmsnorm(xmid)
 	m.rowsRMSNorm(p.xnF[s], p.rstdF[s], xmid, layer(w.RmsFfn, l, dim))
-	linear(p.h1[s], p.xnF[s], layer(w.W1, l, hid*dim), M, dim, hid)
-	linear(p.h3[s], p.xnF[s], layer(w.W3, l, hid*dim), M, dim, hid)
+	m.project(projGate, l, p.h1[s], p.xnF[s], M, 0, nil)
+	m.project(projUp, l, p.h3[s], p.xnF[s], M, 0, nil)
 	p.loraForward(l, s, "gate", p.h1[s], p.xnF[s], dim, hid)
 	p.loraForward(l, s, "up", p.h3[s], p.xnF[s], dim, hid)
 	parallelFor(M, 64, func(lo, hi int) {
@@ -259,6 +258,6 @@ func (p *Pass) layerForward(l int, writeOut bool) {
 		xout = p.scratchOut(M * dim)
 	}
 	copy(xout, xmid)
-	gemm(false, true, M, dim, hid, p.hb[s], hid, layer(w.W2, l, dim*hid), hid, 1, xout, dim)
+	m.project(projDown, l, xout, p.hb[s], M, 1, nil)
 	p.loraForward(l, s, "down", xout, p.hb[s], hid, dim)
 }

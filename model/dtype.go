@@ -1,0 +1,204 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+
+	"fspo/tensor"
+)
+
+// Weights in a reduced type. A model whose DType is not F32 keeps its large
+// matrices (embedding, attention and MLP projections, classifier) only in that
+// type — F16, BF16 or Q8_0 — and multiplies them with F32 activations and F32
+// accumulation; norms, biases and everything it computes stay F32. Such a model
+// runs inference (Forward, Generate, Score) but cannot be trained or saved as
+// F32: training keeps F32 master weights.
+
+// qweights holds the large matrices of a model in one storage type.
+type qweights struct {
+	dtype                      tensor.DType
+	wq, wk, wv, wo, w1, w2, w3 []*tensor.QMatrix // by layer
+	emb, cls                   *tensor.QMatrix   // the same matrix when the classifier is shared
+	fallback                   []string          // matrices kept in F16 because Q8_0 cannot hold them
+}
+
+// ErrReducedWeights is returned where F32 weights are needed (training,
+// saving) but the model keeps its matrices in a reduced type.
+var ErrReducedWeights = errors.New("the model's weights are held in a reduced type; training and saving need f32 (load it with --dtype f32)")
+
+// DType is the type the model's large matrices are held in.
+func (m *Model) DType() tensor.DType {
+	if m.q == nil {
+		return tensor.F32
+	}
+	return m.q.dtype
+}
+
+// Fallbacks names the matrices SetDType(Q8_0) kept in F16 because their rows
+// are not a multiple of 32 long (Q8_0's block).
+func (m *Model) Fallbacks() []string {
+	if m.q == nil {
+		return nil
+	}
+	return m.q.fallback
+}
+
+// SetDType converts the model's large matrices to dt and releases their F32
+// copies (dt F32 on a model already in F32 does nothing; a reduced model
+// cannot go back to F32). Values F16 cannot hold fail the conversion and
+// leave the model unchanged. Not safe while the model is in use.
+func (m *Model) SetDType(dt tensor.DType) error {
+	if dt == m.DType() {
+		return nil
+	}
+	if m.q != nil {
+		return fmt.Errorf("model is held in %s; it cannot be converted to %s (load it again)", m.q.dtype, dt)
+	}
+	if m.adapter != nil {
+		return errors.New("model has an attached adapter; merge it before converting the weights")
+	}
+	c, w := m.Config, m.W
+	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
+	q := &qweights{dtype: dt}
+	conv := func(name string, data []float32, rows, cols int) (*tensor.QMatrix, error) {
+		t := dt
+		if dt == tensor.Q8_0 && cols%tensor.Q8Block != 0 {
+			t = tensor.F16
+			q.fallback = append(q.fallback, name)
+		}
+		qm, err := tensor.Quantize(t, data, rows, cols)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", name, err)
+		}
+		return qm, nil
+	}
+	stack := func(name string, data []float32, rows, cols int) ([]*tensor.QMatrix, error) {
+		out := make([]*tensor.QMatrix, c.Layers)
+		for l := range out {
+			var err error
+			if out[l], err = conv(fmt.Sprintf("layers.%d.%s", l, name), layer(data, l, rows*cols), rows, cols); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	var err error
+	for _, s := range []struct {
+		name       string
+		dst        *[]*tensor.QMatrix
+		data       []float32
+		rows, cols int
+	}{{"wq", &q.wq, w.Wq, qd, d}, {"wk", &q.wk, w.Wk, kv, d}, {"wv", &q.wv, w.Wv, kv, d}, {"wo", &q.wo, w.Wo, d, qd},
+		{"w1", &q.w1, w.W1, h, d}, {"w2", &q.w2, w.W2, d, h}, {"w3", &q.w3, w.W3, h, d}} {
+		if *s.dst, err = stack(s.name, s.data, s.rows, s.cols); err != nil {
+			return err
+		}
+	}
+	if q.emb, err = conv("emb", w.Emb, c.Vocab, d); err != nil {
+		return err
+	}
+	q.cls = q.emb
+	if w.Wcls != nil {
+		if q.cls, err = conv("wcls", w.Wcls, c.Vocab, d); err != nil {
+			return err
+		}
+	}
+	m.q = q
+	w.Emb, w.Wq, w.Wk, w.Wv, w.Wo, w.W1, w.W2, w.W3, w.Wcls = nil, nil, nil, nil, nil, nil, nil, nil, nil
+	m.tmu.Lock()
+	m.t = nil
+	m.tmu.Unlock()
+	return nil
+}
+
+// WeightBytes is the memory the model's weights take in their current types.
+func (m *Model) WeightBytes() int64 {
+	var n int64
+	for _, t := range m.W.Tensors(m.Config) {
+		n += 4 * int64(len(t.Data))
+	}
+	if q := m.q; q != nil {
+		for _, set := range [][]*tensor.QMatrix{q.wq, q.wk, q.wv, q.wo, q.w1, q.w2, q.w3} {
+			for _, qm := range set {
+				n += qm.Bytes()
+			}
+		}
+		n += q.emb.Bytes()
+		if q.cls != q.emb {
+			n += q.cls.Bytes()
+		}
+	}
+	return n
+}
+
+// Matrices a projection can name.
+const (
+	projQ = iota
+	projK
+	projV
+	projO
+	projGate
+	projDown
+	projUp
+)
+
+// project: y (M, out) = x (M, in) · W[l]ᵀ + beta·y for matrix which of
+// layer l, from the reduced weights when the model has them, else from the
+// F32 weights (through their transposed copy t when it is given, for a few rows).
+func (m *Model) project(which, l int, y, x []float32, M int, beta float32, t *transposed) {
+	if m.q != nil {
+		qm := [...][]*tensor.QMatrix{m.q.wq, m.q.wk, m.q.wv, m.q.wo, m.q.w1, m.q.w2, m.q.w3}[which][l]
+		qm.MulT(y, x, M, beta)
+		return
+	}
+	c, w := m.Config, m.W
+	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
+	var in, out int
+	var wl, wt []float32
+	switch which {
+	case projQ:
+		in, out, wl = d, qd, w.Wq
+	case projK:
+		in, out, wl = d, kv, w.Wk
+	case projV:
+		in, out, wl = d, kv, w.Wv
+	case projO:
+		in, out, wl = qd, d, w.Wo
+	case projGate:
+		in, out, wl = d, h, w.W1
+	case projDown:
+		in, out, wl = h, d, w.W2
+	case projUp:
+		in, out, wl = d, h, w.W3
+	}
+	n := in * out
+	if t != nil {
+		wt = [...][]float32{t.wq, t.wk, t.wv, t.wo, t.w1, t.w2, t.w3}[which]
+		gemm(false, false, M, out, in, x, in, wt[l*n:(l+1)*n], out, beta, y, out)
+		return
+	}
+	gemm(false, true, M, out, in, x, in, wl[l*n:(l+1)*n], in, beta, y, out)
+}
+
+// classifyRows: logits (M, vocab) = x (M, dim) · classifierᵀ.
+func (m *Model) classifyRows(logits, x []float32, M int, t *transposed) {
+	c := m.Config
+	switch {
+	case m.q != nil:
+		m.q.cls.MulT(logits, x, M, 0)
+	case t != nil:
+		gemm(false, false, M, c.Vocab, c.Dim, x, c.Dim, t.cls, c.Vocab, 0, logits, c.Vocab)
+	default:
+		linear(logits, x, m.W.classifier(), M, c.Dim, c.Vocab)
+	}
+}
+
+// embedRow writes token t's embedding into dst[:dim].
+func (m *Model) embedRow(dst []float32, t int) {
+	dim := m.Config.Dim
+	if m.q != nil {
+		m.q.emb.Row(t, dst[:dim])
+		return
+	}
+	copy(dst[:dim], m.W.Emb[t*dim:(t+1)*dim])
+}
