@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"fspo/model"
+	"fspo/tensor"
 )
 
 // tensorSpec ties one llama.cpp tensor name to a field of model.Params.
@@ -283,4 +284,28 @@ func IsGGUF(path string) bool {
 	head := make([]byte, len(Magic))
 	n, _ := io.ReadFull(f, head)
 	return n == len(head) && string(head) == Magic
+}
+
+// WeightType is the type a GGUF model stores its matrices in, as a tensor
+// dtype: that of its first layer's query projection (llama.cpp keeps norms
+// and small vectors in F32 whatever the file's type).
+func WeightType(path string) (tensor.DType, error) {
+	f, err := Open(path)
+	if err != nil {
+		return tensor.F32, err
+	}
+	defer f.Close()
+	t := f.Tensor("blk.0.attn_q.weight")
+	if t == nil {
+		return tensor.F32, fmt.Errorf("gguf %s: tensor blk.0.attn_q.weight is missing", path)
+	}
+	switch t.Type {
+	case F16:
+		return tensor.F16, nil
+	case BF16:
+		return tensor.BF16, nil
+	case Q8_0:
+		return tensor.Q8_0, nil
+	}
+	return tensor.F32, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"fspo/model"
 	"fspo/safetensors"
+	"fspo/tensor"
 )
 
 // File names inside a Hugging Face model folder.
@@ -73,7 +74,7 @@ func Load(dir string) (*model.Model, *Folder, error) {
 	}
 	p := model.NewParams(c)
 	for _, t := range p.Tensors(c) {
-		hugePages(t.Data)
+		tensor.HugePages(t.Data)
 	}
 	if err := w.read(c, p); err != nil {
 		return nil, nil, err

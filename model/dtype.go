@@ -143,14 +143,16 @@ const (
 )
 
 // project: y (M, out) = x (M, in) · W[l]ᵀ + beta·y for matrix which of
-// layer l, from the reduced weights when the model has them, else from the
-// F32 weights (through their transposed copy t when it is given, for a few rows).
-func (m *Model) project(which, l int, y, x []float32, M int, beta float32, t *transposed) {
+// layer l, from the reduced weights when the model has them (split over
+// pr.team when it is set), else from the F32 weights (through their
+// transposed copy pr.t when it is set, for a few rows).
+func (m *Model) project(which, l int, y, x []float32, M int, beta float32, pr projector) {
 	if m.q != nil {
 		qm := [...][]*tensor.QMatrix{m.q.wq, m.q.wk, m.q.wv, m.q.wo, m.q.w1, m.q.w2, m.q.w3}[which][l]
-		qm.MulT(y, x, M, beta)
+		qm.MulTOn(pr.team, y, x, M, beta)
 		return
 	}
+	t := pr.t
 	c, w := m.Config, m.W
 	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
 	var in, out int
@@ -181,13 +183,13 @@ func (m *Model) project(which, l int, y, x []float32, M int, beta float32, t *tr
 }
 
 // classifyRows: logits (M, vocab) = x (M, dim) · classifierᵀ.
-func (m *Model) classifyRows(logits, x []float32, M int, t *transposed) {
+func (m *Model) classifyRows(logits, x []float32, M int, pr projector) {
 	c := m.Config
 	switch {
 	case m.q != nil:
-		m.q.cls.MulT(logits, x, M, 0)
-	case t != nil:
-		gemm(false, false, M, c.Vocab, c.Dim, x, c.Dim, t.cls, c.Vocab, 0, logits, c.Vocab)
+		m.q.cls.MulTOn(pr.team, logits, x, M, 0)
+	case pr.t != nil:
+		gemm(false, false, M, c.Vocab, c.Dim, x, c.Dim, pr.t.cls, c.Vocab, 0, logits, c.Vocab)
 	default:
 		linear(logits, x, m.W.classifier(), M, c.Dim, c.Vocab)
 	}

@@ -230,3 +230,27 @@ func TestSetDTypeErrors(t *testing.T) {
 		t.Errorf("bf16 → bf16: %v", err)
 	}
 }
+
+// TestCloneOfReducedModel: a clone shares the reduced matrices and decodes
+// as the original does.
+func TestCloneOfReducedModel(t *testing.T) {
+	m := clone(t, archVariants(t)["qwen2"])
+	if err := m.SetDType(tensor.F16); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Clone()
+	if c.WeightBytes() != m.WeightBytes() || c.DType() != tensor.F16 {
+		t.Fatalf("clone: %d bytes in %s, original %d", c.WeightBytes(), c.DType(), m.WeightBytes())
+	}
+	a, err := m.Generate(context.Background(), []int{1, 2, 3}, GenOptions{MaxTokens: 10}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Generate(context.Background(), []int{1, 2, 3}, GenOptions{MaxTokens: 10}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalInts(a.Tokens, b.Tokens) {
+		t.Errorf("clone decodes %v, original %v", b.Tokens, a.Tokens)
+	}
+}

@@ -76,13 +76,13 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 		if len(p) >= m.Positions() {
 			return nil, fmt.Errorf("generate: prompt %d has %d tokens, the model's context is %d", i, len(p), m.Positions())
 		}
-		caches[i] = m.NewCache()
 		samplers[i] = NewSampler(opt.Temperature, opt.TopP, opt.Seed+uint64(i))
 		logits[i] = make([]float32, m.Config.Vocab)
 		limit[i] = m.Positions() - len(p) + 1 // the last token is never fed back
 		if opt.MaxTokens > 0 && opt.MaxTokens < limit[i] {
 			limit[i] = opt.MaxTokens
 		}
+		caches[i] = m.NewCacheFor(len(p) + limit[i] - 1)
 		steps = append(steps, Step{Cache: caches[i], Tokens: p, Logits: logits[i]})
 	}
 	if n == 1 && tensor.Threads() > 1 {

@@ -22,10 +22,17 @@ type Cache struct {
 }
 
 // NewCache makes an empty cache for up to m.Positions() positions.
-func (m *Model) NewCache() *Cache {
+func (m *Model) NewCache() *Cache { return m.NewCacheFor(m.Positions()) }
+
+// NewCacheFor makes an empty cache for up to n positions (at most
+// m.Positions()): a generation that knows its length pays for the memory it
+// uses only (a 1B model's cache for 8192 positions is 0.5 GB, first touched
+// position by position).
+func (m *Model) NewCacheFor(n int) *Cache {
 	c := m.Config
-	size := c.Layers * m.Positions() * c.KVDim()
-	return &Cache{k: make([]float32, size), v: make([]float32, size), ctx: m.Positions(), kvDim: c.KVDim()}
+	n = max(1, min(n, m.Positions()))
+	size := c.Layers * n * c.KVDim()
+	return &Cache{k: tensor.MakeHuge[float32](size), v: tensor.MakeHuge[float32](size), ctx: n, kvDim: c.KVDim()}
 }
 
 // Len is how many positions the cache holds.
@@ -96,6 +103,9 @@ func (m *Model) Forward(steps []Step) error {
 	if M <= decodeRows && m.q == nil { // a few rows go through the transposed copy
 		pr.t = m.transposedWeights()
 	}
+	if len(steps) == 1 && M <= decodeRows {
+		pr.team = steps[0].Cache.team // one sequence's products are split with its spinning partner
+	}
 	for l := 0; l < m.Config.Layers; l++ {
 		m.forwardLayer(b, steps, pr, l)
 	}
@@ -152,11 +162,13 @@ func (m *Model) embedRows(b *inferBuf, steps []Step, M int) {
 	}
 }
 
-// projector multiplies M rows by a layer's weight matrix, through the
-// transposed copy t when it is set.
+// projector says how Forward multiplies its M rows by the weight matrices:
+// through the transposed F32 copy t when set, split over team when set
+// (reduced-type weights, one decoded sequence).
 type projector struct {
-	M int
-	t *transposed
+	M    int
+	t    *transposed
+	team *tensor.Team
 }
 
 // forwardLayer runs block l on the rows of b, storing their keys and values.
@@ -164,9 +176,9 @@ func (m *Model) forwardLayer(b *inferBuf, steps []Step, pr projector, l int) {
 	c, w := m.Config, m.W
 	dim, kv := c.Dim, c.KVDim()
 	rmsnormForward(b.xb, nil, b.x, layer(w.RmsAtt, l, dim), dim, c.NormEps)
-	m.project(projQ, l, b.q, b.xb, pr.M, 0, pr.t)
-	m.project(projK, l, b.k, b.xb, pr.M, 0, pr.t)
-	m.project(projV, l, b.v, b.xb, pr.M, 0, pr.t)
+	m.project(projQ, l, b.q, b.xb, pr.M, 0, pr)
+	m.project(projK, l, b.k, b.xb, pr.M, 0, pr)
+	m.project(projV, l, b.v, b.xb, pr.M, 0, pr)
 	m.attnInputsForward(b.q, b.k, b.v, l, b.pos, nil)
 	// store k, v into the caches (transposed), then attend
 	r := 0
@@ -185,12 +197,12 @@ func (m *Model) forwardLayer(b *inferBuf, steps []Step, pr projector, l int) {
 		r += len(s.Tokens)
 	}
 	m.attendCached(b, steps, l)
-	m.project(projO, l, b.x, b.ao, pr.M, 1, pr.t)
+	m.project(projO, l, b.x, b.ao, pr.M, 1, pr)
 	rmsnormForward(b.xb, nil, b.x, layer(w.RmsFfn, l, dim), dim, c.NormEps)
-	m.project(projGate, l, b.h1, b.xb, pr.M, 0, pr.t)
-	m.project(projUp, l, b.h3, b.xb, pr.M, 0, pr.t)
+	m.project(projGate, l, b.h1, b.xb, pr.M, 0, pr)
+	m.project(projUp, l, b.h3, b.xb, pr.M, 0, pr)
 	swigluForward(b.hb, b.h1, b.h3)
-	m.project(projDown, l, b.x, b.hb, pr.M, 1, pr.t)
+	m.project(projDown, l, b.x, b.hb, pr.M, 1, pr)
 }
 
 // stepLogits advances the caches and writes each step's logits after its
@@ -207,7 +219,7 @@ func (m *Model) stepLogits(b *inferBuf, steps []Step, pr projector) {
 		}
 		last := b.x[(r-1)*dim : r*dim]
 		rmsnormForward(b.xb[:dim], nil, last, w.RmsFinal, dim, c.NormEps)
-		m.classifyRows(s.Logits, b.xb[:dim], 1, pr.t)
+		m.classifyRows(s.Logits, b.xb[:dim], 1, pr)
 	}
 }
 

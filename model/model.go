@@ -3,7 +3,10 @@ package model
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
+
+	"fspo/tensor"
 )
 
 // Model is a Llama-2 transformer: token embedding, Layers blocks of
@@ -48,7 +51,7 @@ func (m *Model) transposedWeights() *transposed {
 	c := m.Config
 	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
 	tr := func(w []float32, rows, cols int) []float32 {
-		out := make([]float32, len(w))
+		out := tensor.MakeHuge[float32](len(w))
 		for l := 0; l < len(w)/(rows*cols); l++ {
 			src, dst := w[l*rows*cols:(l+1)*rows*cols], out[l*rows*cols:(l+1)*rows*cols]
 			for r := 0; r < rows; r++ {
@@ -144,8 +147,17 @@ func llama3Freq(f float64, rs *RopeScaling) float64 {
 	return (1-s)*f/rs.Factor + s*f
 }
 
-// Clone returns a model with its own copy of the weights.
+// Clone returns a model with its own copy of the weights (the matrices of a
+// reduced-type model, which never change, are shared).
 func (m *Model) Clone() *Model {
-	c := &Model{Config: m.Config, W: m.W.Clone(m.Config), ropeCos: m.ropeCos, ropeSin: m.ropeSin}
+	c := &Model{Config: m.Config, ropeCos: m.ropeCos, ropeSin: m.ropeSin, q: m.q}
+	if m.q == nil {
+		c.W = m.W.Clone(m.Config)
+		return c
+	}
+	c.W = &Params{}
+	for _, s := range m.Config.shapes() {
+		*s.ptr(c.W) = slices.Clone(*s.ptr(m.W))
+	}
 	return c
 }

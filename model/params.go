@@ -81,7 +81,7 @@ func (c Config) shapes() []shape {
 // NewParams allocates zeroed parameters (or gradients) for c, in one block.
 func NewParams(c Config) *Params {
 	p := &Params{}
-	block := make([]float32, c.NumParams())
+	block := tensor.MakeHuge[float32](c.NumParams())
 	off := 0
 	for _, s := range c.shapes() {
 		n := s.size()

@@ -158,7 +158,7 @@ func (m *Model) classify(p *Pass) {
 			rmsnormForward(p.xf[s*dim:(s+1)*dim], p.rstdf[s:s+1], xl[r*dim:(r+1)*dim], m.W.RmsFinal, dim, c.NormEps)
 		}
 	})
-	m.classifyRows(p.logits, p.xf, S, nil)
+	m.classifyRows(p.logits, p.xf, S, projector{})
 	parallelFor(S, 16, func(lo, hi int) {
 		scratch := make([]float32, V)
 		for s := lo; s < hi; s++ {
@@ -231,9 +231,9 @@ func (p *Pass) layerForward(l int, writeOut bool) {
 	xin, xmid := p.xin[l], p.xmid[s]
 	// attention block: xmid = xin + Wo·attn(rope(Wq·n), rope(Wk·n), Wv·n), n = rmsnorm(xin)
 	m.rowsRMSNorm(p.xnA[s], p.rstdA[s], xin, layer(w.RmsAtt, l, dim))
-	m.project(projQ, l, p.q[s], p.xnA[s], M, 0, nil)
-	m.project(projK, l, p.k[s], p.xnA[s], M, 0, nil)
-	m.project(projV, l, p.v[s], p.xnA[s], M, 0, nil)
+	m.project(projQ, l, p.q[s], p.xnA[s], M, 0, projector{})
+	m.project(projK, l, p.k[s], p.xnA[s], M, 0, projector{})
+	m.project(projV, l, p.v[s], p.xnA[s], M, 0, projector{})
 	p.loraForward(l, s, "q", p.q[s], p.xnA[s], dim, qd)
 	p.loraForward(l, s, "k", p.k[s], p.xnA[s], dim, kv)
 	p.loraForward(l, s, "v", p.v[s], p.xnA[s], dim, kv)
@@ -242,12 +242,12 @@ func (p *Pass) layerForward(l int, writeOut bool) {
 	})
 	m.attentionForward(p, s)
 	copy(xmid, xin)
-	m.project(projO, l, xmid, p.ao[s], M, 1, nil)
+	m.project(projO, l, xmid, p.ao[s], M, 1, projector{})
 	p.loraForward(l, s, "o", xmid, p.ao[s], qd, dim)
 	// MLP block: xout = xmid + W2·(silu(W1·n) ∘ W3·n), n = rmsnorm(xmid)
 	m.rowsRMSNorm(p.xnF[s], p.rstdF[s], xmid, layer(w.RmsFfn, l, dim))
-	m.project(projGate, l, p.h1[s], p.xnF[s], M, 0, nil)
-	m.project(projUp, l, p.h3[s], p.xnF[s], M, 0, nil)
+	m.project(projGate, l, p.h1[s], p.xnF[s], M, 0, projector{})
+	m.project(projUp, l, p.h3[s], p.xnF[s], M, 0, projector{})
 	p.loraForward(l, s, "gate", p.h1[s], p.xnF[s], dim, hid)
 	p.loraForward(l, s, "up", p.h3[s], p.xnF[s], dim, hid)
 	parallelFor(M, 64, func(lo, hi int) {
@@ -258,6 +258,6 @@ func (p *Pass) layerForward(l int, writeOut bool) {
 		xout = p.scratchOut(M * dim)
 	}
 	copy(xout, xmid)
-	m.project(projDown, l, xout, p.hb[s], M, 1, nil)
+	m.project(projDown, l, xout, p.hb[s], M, 1, projector{})
 	p.loraForward(l, s, "down", xout, p.hb[s], hid, dim)
 }

@@ -74,7 +74,7 @@ func Quantize(dt DType, w []float32, rows, cols int) (*QMatrix, error) {
 		if dt == BF16 {
 			to = F32ToBF16
 		}
-		m.h = make([]uint16, len(w))
+		m.h = MakeHuge[uint16](len(w))
 		for i, v := range w {
 			m.h[i] = to(v)
 		}
@@ -82,7 +82,7 @@ func Quantize(dt DType, w []float32, rows, cols int) (*QMatrix, error) {
 		if cols%Q8Block != 0 {
 			return nil, fmt.Errorf("q8_0 needs rows whose length is a multiple of %d, not %d", Q8Block, cols)
 		}
-		m.q = make([]int8, len(w))
+		m.q = MakeHuge[int8](len(w))
 		m.d = make([]float32, len(w)/Q8Block)
 		for b := range m.d {
 			m.d[b] = F16ToF32(QuantizeQ8Block(m.q[b*Q8Block:], w[b*Q8Block:]))
@@ -181,7 +181,13 @@ const qDirectRows = 4
 // Threads() threads. For Q8_0 the activations are quantized to 8 bits per
 // block of 32 as well (as llama.cpp does), so the inner products are exact
 // integer sums.
-func (m *QMatrix) MulT(y, x []float32, M int, beta float32) {
+func (m *QMatrix) MulT(y, x []float32, M int, beta float32) { m.MulTOn(nil, y, x, M, beta) }
+
+// MulTOn is MulT with a few rows' products split over team t (the caller
+// and its spinning partner) instead of ParallelFor, whose parked helpers
+// take longer to wake than a decoded token's product of a small matrix
+// lasts. A nil team uses ParallelFor.
+func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 	if len(x) < M*m.Cols || len(y) < M*m.Rows || (beta != 0 && beta != 1) {
 		panic(fmt.Sprintf("tensor.QMatrix.MulT: %d×%d matrix, %d rows, len(x)=%d, len(y)=%d, beta=%g", m.Rows, m.Cols, M, len(x), len(y), beta))
 	}
@@ -201,15 +207,20 @@ func (m *QMatrix) MulT(y, x []float32, M int, beta float32) {
 		a = quantizeActs(x, M, m.Cols)
 		defer q8ActPool.Put(a)
 	}
-	grain := max(1, (1<<17)/m.Cols) // about 128K weights a chunk
-	ParallelFor(m.Rows, grain, func(lo, hi int) {
+	rows := func(lo, hi int) {
 		if level > levelGo {
 			qRowsSIMD(m, y, x, a, M, lo, hi, beta)
 			clearUpper()
 		} else {
 			qRowsGo(m, y, x, a, M, lo, hi, beta)
 		}
-	})
+	}
+	if t != nil {
+		n := min(16, max(1, m.Rows*m.Cols>>14)) // items of at least 16K weights
+		t.For(n, func(_, i int) { rows(i*m.Rows/n, (i+1)*m.Rows/n) })
+		return
+	}
+	ParallelFor(m.Rows, max(1, (1<<15)/m.Cols), rows) // chunks of about 32K weights
 }
 
 // mulPanels is MulT for many rows: panels of the matrix are widened to

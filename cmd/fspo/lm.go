@@ -12,6 +12,7 @@ import (
 	"fspo/hf"
 	"fspo/model"
 	"fspo/modelpath"
+	"fspo/tensor"
 	"fspo/tokenizer"
 	"fspo/tokenizer/chat"
 	tokhf "fspo/tokenizer/hf"
@@ -31,6 +32,32 @@ type lmodel struct {
 	// folders carry along; nil otherwise.
 	GGUF  *gguf.Tokenizer
 	Paths modelpath.Paths
+	// Stored is the type the model file keeps its matrices in (F32 for
+	// llama2.c files and fspo checkpoints); see useDType.
+	Stored tensor.DType
+}
+
+// dtypeHelp is the help of the --dtype flag of the inference commands.
+const dtypeHelp = "type to hold the weight matrices in for inference: auto (the model file's: bf16/f16 for most Hugging Face models, the GGUF file's type), f32, f16, bf16 or q8_0"
+
+// useDType holds the model's matrices in the type flag names ("" or auto:
+// the file's type). Reduced types are for inference: the model can no
+// longer be trained or saved as F32.
+func (l *lmodel) useDType(env *Env, flag string) error {
+	dt := l.Stored
+	if flag != "" && flag != "auto" {
+		var err error
+		if dt, err = tensor.ParseDType(flag); err != nil {
+			return fmt.Errorf("%w: --dtype: %v", errUsage, err)
+		}
+	}
+	if err := l.Model.SetDType(dt); err != nil {
+		return fmt.Errorf("model %s: %w", l.Paths.Checkpoint, err)
+	}
+	if fb := l.Model.Fallbacks(); len(fb) > 0 {
+		fmt.Fprintf(env.Stderr, "fspo: q8_0 needs rows a multiple of 32 long: %d matrices (%s, …) kept in f16\n", len(fb), fb[0])
+	}
+	return nil
 }
 
 // tokenizerFiles are the files of a Hugging Face tokenizer a run folder
@@ -92,7 +119,11 @@ func loadLM(env *Env, flag string) (*lmodel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return ggufDialect(m, meta, flag, flag)
+		l, err := ggufDialect(m, meta, flag, flag)
+		if err == nil {
+			l.Stored, err = gguf.WeightType(flag)
+		}
+		return l, err
 	}
 	m, tok, paths, err := loadModelPaths(env, flag)
 	if err != nil {
@@ -112,8 +143,12 @@ func loadHFChat(dir string) (*lmodel, error) {
 	var m *model.Model
 	var err error
 	file := dir
+	stored := tensor.F32
 	if hf.IsFolder(dir) {
-		m, _, err = hf.Load(dir)
+		var f *hf.Folder
+		if m, f, err = hf.Load(dir); err == nil {
+			stored, _ = tensor.ParseDType(string(f.DType))
+		}
 	} else {
 		file = filepath.Join(dir, modelpath.CheckpointFile)
 		m, err = model.Load(file)
@@ -125,7 +160,7 @@ func loadHFChat(dir string) (*lmodel, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &lmodel{Model: m, Tok: tok, Paths: modelpath.Paths{Checkpoint: file, Tokenizer: filepath.Join(dir, "tokenizer.json")}}
+	l := &lmodel{Model: m, Tok: tok, Paths: modelpath.Paths{Checkpoint: file, Tokenizer: filepath.Join(dir, "tokenizer.json")}, Stored: stored}
 	if err := l.checkVocab(); err != nil {
 		return nil, err
 	}

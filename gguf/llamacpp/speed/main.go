@@ -1,0 +1,284 @@
+// Command speed times fspo and llama.cpp side by side on the same GGUF file:
+// greedy decoding at batch 1 and the prefill of a prompt, for each thread
+// count, the two engines' runs alternating (the machine is shared and noisy),
+// medians of --repeats runs. It builds the model first when the file is not
+// there: a random Llama of SmolLM2-135M's layer shapes with the Llama-3.1
+// vocabulary (~180M parameters, --shape 180m) or of Llama-3.2-1B's (--shape
+// 1b), written by fspo's GGUF writer in --dtype, with the Llama-3.1
+// tokenizer from the repository's test data. Run from gguf/llamacpp:
+//
+//	export FSPO_LLAMACPP_LIB=$(../../.ci/llamacpp.sh)
+//	GOEXPERIMENT=simd go run ./speed --shape 180m --dtype f16 --json
+//
+// It lives in this module so that the llama.cpp binding stays out of fspo's
+// dependencies.
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hybridgroup/yzma/pkg/llama"
+
+	"fspo/gguf"
+	"fspo/model"
+	"fspo/tensor"
+	tokhf "fspo/tokenizer/hf"
+)
+
+var shapes = map[string]model.Config{
+	"180m": {Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 128256, SeqLen: 2048, SharedClassifier: true, NormEps: 1e-5, RopeTheta: 100000},
+	"1b":   {Dim: 2048, Hidden: 8192, Layers: 16, Heads: 32, KVHeads: 8, Vocab: 128256, SeqLen: 2048, SharedClassifier: true, NormEps: 1e-5, RopeTheta: 500000},
+}
+
+var types = map[string]gguf.TensorType{"f32": gguf.F32, "f16": gguf.F16, "bf16": gguf.BF16, "q8_0": gguf.Q8_0}
+
+// result is what --json prints; the maps are keyed by thread count.
+type result struct {
+	Shape    string             `json:"shape"`
+	DType    string             `json:"dtype"`
+	Decode   map[string]float64 `json:"decode_tokens_per_s"`
+	Prefill  map[string]float64 `json:"prefill_tokens_per_s"`
+	LlamaCPP struct {
+		Decode  map[string]float64 `json:"decode_tokens_per_s"`
+		Prefill map[string]float64 `json:"prefill_tokens_per_s"`
+	} `json:"llamacpp"`
+	// SameGreedy is how many of the decoded tokens (up to the first
+	// difference) fspo's run in --dtype shares with its run in F32.
+	SameGreedy  int     `json:"greedy_same_as_f32,omitempty"`
+	WeightBytes int64   `json:"weight_bytes"`
+	Load        float64 `json:"load_average_1m"`
+	Settings    string  `json:"settings"`
+}
+
+func main() {
+	shape := flag.String("shape", "180m", "model shape: 180m (SmolLM2-135M layers, Llama-3.1 vocabulary) or 1b (Llama-3.2-1B)")
+	dtype := flag.String("dtype", "f16", "weight type: f32, f16, bf16 or q8_0")
+	dir := flag.String("dir", filepath.Join(os.TempDir(), "fspo-speed"), "folder for the model files (built once)")
+	tokPath := flag.String("tokenizer", "../../tokenizer/hf/testdata/llama3_1/tokenizer.json.gz", "Llama-3.1 tokenizer.json(.gz)")
+	threadList := flag.String("threads", "1,2", "thread counts")
+	decodeN := flag.Int("decode", 128, "tokens to decode per run")
+	prefillN := flag.Int("prefill", 512, "prompt tokens per prefill run")
+	repeats := flag.Int("repeats", 3, "runs per engine and measurement; medians reported")
+	compare := flag.Bool("compare-f32", true, "also decode with fspo in F32 and count the greedy tokens that agree")
+	asJSON := flag.Bool("json", false, "print JSON")
+	flag.Parse()
+	c, ok := shapes[*shape]
+	typ, ok2 := types[*dtype]
+	if !ok || !ok2 {
+		fail(fmt.Errorf("--shape 180m|1b and --dtype f32|f16|bf16|q8_0"))
+	}
+	path := filepath.Join(*dir, fmt.Sprintf("random-%s-%s.gguf", *shape, *dtype))
+	if _, err := os.Stat(path); err != nil {
+		fail(build(path, c, typ, *tokPath))
+	}
+	lib := os.Getenv("FSPO_LLAMACPP_LIB")
+	if lib == "" {
+		fail(fmt.Errorf("set FSPO_LLAMACPP_LIB to the folder holding libllama.so (../../.ci/llamacpp.sh prints it)"))
+	}
+	if err := llama.Load(lib); err != nil {
+		fail(err)
+	}
+	llama.LogSet(llama.LogSilent())
+	llama.Init()
+
+	m, _, err := gguf.Load(path)
+	fail(err)
+	var ref *model.Model
+	if *compare {
+		ref = m.Clone()
+	}
+	dt, _ := tensor.ParseDType(*dtype)
+	fail(m.SetDType(dt))
+	lm, err := llama.ModelLoadFromFile(path, llama.ModelDefaultParams())
+	fail(err)
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	prompt := make([]int, *prefillN)
+	for i := range prompt {
+		prompt[i] = rng.IntN(128000)
+	}
+	res := result{Shape: *shape, DType: *dtype, Decode: map[string]float64{}, Prefill: map[string]float64{}, WeightBytes: m.WeightBytes(),
+		Settings: fmt.Sprintf("decode %d tokens from BOS (greedy, batch 1), prefill %d random tokens, medians of %d alternating runs; fspo kernels %s; llama.cpp v0.5.0 (npm @node-llama-cpp/linux-x64@3.22.1)", *decodeN, *prefillN, *repeats, tensor.SIMDLevel())}
+	res.LlamaCPP.Decode, res.LlamaCPP.Prefill = map[string]float64{}, map[string]float64{}
+	var fsTokens []int
+	for _, s := range strings.Split(*threadList, ",") {
+		th, err := strconv.Atoi(s)
+		fail(err)
+		tensor.SetThreads(th)
+		var fd, fp, ld, lp []float64
+		for range *repeats {
+			toks, rate := fspoDecode(m, *decodeN)
+			fsTokens = toks
+			fd = append(fd, rate)
+			ld = append(ld, llamaDecode(lm, int32(th), *decodeN))
+			fp = append(fp, fspoPrefill(m, prompt))
+			lp = append(lp, llamaPrefill(lm, int32(th), prompt))
+		}
+		res.Decode[s], res.Prefill[s] = median(fd), median(fp)
+		res.LlamaCPP.Decode[s], res.LlamaCPP.Prefill[s] = median(ld), median(lp)
+	}
+	if ref != nil {
+		tensor.SetThreads(0)
+		want, _ := fspoDecode(ref, *decodeN)
+		for res.SameGreedy < len(want) && res.SameGreedy < len(fsTokens) && want[res.SameGreedy] == fsTokens[res.SameGreedy] {
+			res.SameGreedy++
+		}
+	}
+	res.Load = loadAvg()
+	if *asJSON {
+		fail(json.NewEncoder(os.Stdout).Encode(res))
+		return
+	}
+	fmt.Printf("%s, %s weights (%.0f MB): %s; load %.2f\n", *shape, *dtype, float64(res.WeightBytes)/1e6, res.Settings, res.Load)
+	fmt.Printf("%-8s %14s %14s %7s %16s %16s %7s\n", "threads", "fspo decode", "llama.cpp", "ratio", "fspo prefill", "llama.cpp", "ratio")
+	for _, s := range strings.Split(*threadList, ",") {
+		fmt.Printf("%-8s %14.1f %14.1f %6.2fx %16.1f %16.1f %6.2fx\n", s, res.Decode[s], res.LlamaCPP.Decode[s], res.Decode[s]/res.LlamaCPP.Decode[s],
+			res.Prefill[s], res.LlamaCPP.Prefill[s], res.Prefill[s]/res.LlamaCPP.Prefill[s])
+	}
+	if ref != nil {
+		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d\n", res.SameGreedy, *decodeN)
+	}
+}
+
+func fail(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "speed:", err)
+		os.Exit(1)
+	}
+}
+
+// build writes a random model of shape c (seeded) as GGUF in typ.
+func build(path string, c model.Config, typ gguf.TensorType, tokPath string) error {
+	fmt.Fprintf(os.Stderr, "speed: building %s …\n", path)
+	data, err := os.ReadFile(tokPath)
+	if err != nil {
+		return err
+	}
+	if strings.HasSuffix(tokPath, ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			return err
+		}
+	}
+	tok, err := tokhf.Parse(data, nil)
+	if err != nil {
+		return err
+	}
+	meta, err := gguf.FromHF(tok, "", c.Vocab)
+	if err != nil {
+		return err
+	}
+	p := model.NewParams(c)
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, t := range p.Tensors(c) {
+		std := 0.04
+		switch t.Name {
+		case "emb":
+			std = 0.02
+		case "w2":
+			std = 0.03
+		}
+		for i := range t.Data {
+			if strings.HasPrefix(t.Name, "rms") {
+				t.Data[i] = 1
+			} else {
+				t.Data[i] = float32(rng.NormFloat64() * std)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return gguf.WriteModel(path, c, p, meta, gguf.WriteOptions{Type: typ, Name: "random " + filepath.Base(path)})
+}
+
+func fspoDecode(m *model.Model, n int) ([]int, float64) {
+	start := time.Now()
+	out, err := m.Generate(context.Background(), []int{128000}, model.GenOptions{MaxTokens: n}, nil)
+	fail(err)
+	return out.Tokens, float64(len(out.Tokens)) / time.Since(start).Seconds()
+}
+
+func fspoPrefill(m *model.Model, prompt []int) float64 {
+	cache := m.NewCache()
+	logits := make([]float32, m.Config.Vocab)
+	start := time.Now()
+	fail(m.Forward([]model.Step{{Cache: cache, Tokens: prompt, Logits: logits}}))
+	return float64(len(prompt)) / time.Since(start).Seconds()
+}
+
+func newContext(lm llama.Model, threads int32) llama.Context {
+	cp := llama.ContextDefaultParams()
+	cp.NCtx, cp.NBatch, cp.NUbatch = 1024, 512, 512
+	cp.NThreads, cp.NThreadsBatch = threads, threads
+	ctx, err := llama.InitFromModel(lm, cp)
+	fail(err)
+	return ctx
+}
+
+func llamaDecode(lm llama.Model, threads int32, n int) float64 {
+	ctx := newContext(lm, threads)
+	defer llama.Free(ctx)
+	nv := int(llama.VocabNTokens(llama.ModelGetVocab(lm)))
+	tok := []llama.Token{128000}
+	start := time.Now()
+	for range n {
+		_, err := llama.Decode(ctx, llama.BatchGetOne(tok))
+		fail(err)
+		lg, err := llama.GetLogitsIth(ctx, -1, nv)
+		fail(err)
+		best := 0
+		for j := range lg {
+			if lg[j] > lg[best] {
+				best = j
+			}
+		}
+		tok = []llama.Token{llama.Token(best)}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+func llamaPrefill(lm llama.Model, threads int32, prompt []int) float64 {
+	ctx := newContext(lm, threads)
+	defer llama.Free(ctx)
+	toks := make([]llama.Token, len(prompt))
+	for i, t := range prompt {
+		toks[i] = llama.Token(t)
+	}
+	start := time.Now()
+	_, err := llama.Decode(ctx, llama.BatchGetOne(toks))
+	fail(err)
+	fail(llama.Synchronize(ctx))
+	return float64(len(prompt)) / time.Since(start).Seconds()
+}
+
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	return xs[len(xs)/2]
+}
+
+func loadAvg() float64 {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
