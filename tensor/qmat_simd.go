@@ -167,3 +167,40 @@ func hsum8x1(v archsimd.Float32x8) float32 {
 	v.Store(&t)
 	return ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]))
 }
+
+// widenRowSIMD writes row i of m (F16, BF16 or Q8_0) as float32 into dst
+// (AVX-512), for the panels of a many-row product.
+func widenRowSIMD(m *QMatrix, i int, dst []float32) {
+	n := m.Cols
+	dst = dst[:n]
+	k := 0
+	if m.DType == Q8_0 {
+		q, d := m.q[i*n:][:n], m.d[i*n/Q8Block:][:n/Q8Block]
+		for b := range d {
+			s := archsimd.BroadcastFloat32x16(d[b])
+			for h := 0; h < Q8Block; h += 16 {
+				k = b*Q8Block + h
+				archsimd.LoadInt8x16Slice(q[k:k+16]).ExtendToInt32().ConvertToFloat32().Mul(s).StoreSlice(dst[k : k+16])
+			}
+		}
+		return
+	}
+	w := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(m.h))), len(m.h))[i*n:][:n]
+	if m.DType == F16 {
+		mk, s := archsimd.BroadcastInt32x16(-0x70002000), archsimd.BroadcastFloat32x16(0x1p112)
+		for ; k+16 <= n; k += 16 {
+			archsimd.LoadInt16x16Slice(w[k:k+16]).ExtendToInt32().ShiftAllLeft(13).And(mk).AsFloat32x16().Mul(s).StoreSlice(dst[k : k+16])
+		}
+	} else {
+		for ; k+16 <= n; k += 16 {
+			archsimd.LoadInt16x16Slice(w[k:k+16]).ExtendToInt32().ShiftAllLeft(16).AsFloat32x16().StoreSlice(dst[k : k+16])
+		}
+	}
+	for ; k < n; k++ {
+		if m.DType == F16 {
+			dst[k] = F16ToF32(uint16(w[k]))
+		} else {
+			dst[k] = BF16ToF32(uint16(w[k]))
+		}
+	}
+}

@@ -27,3 +27,5 @@ func clearUpper() {}
 func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float32) {
 	panic("tensor: SIMD kernels are not built")
 }
+
+func widenRowSIMD(m *QMatrix, i int, dst []float32) { panic("tensor: SIMD kernels are not built") }
