@@ -180,7 +180,7 @@ func widenRowSIMD(m *QMatrix, i int, dst []float32) {
 			s := archsimd.BroadcastFloat32x16(d[b])
 			for h := 0; h < Q8Block; h += 16 {
 				k = b*Q8Block + h
-				archsimd.LoadInt8x16Slice(q[k:k+16]).ExtendToInt32().ConvertToFloat32().Mul(s).StoreSlice(dst[k : k+16])
+				archsimd.LoadInt8x16Slice(q[k : k+16]).ExtendToInt32().ConvertToFloat32().Mul(s).StoreSlice(dst[k : k+16])
 			}
 		}
 		return
@@ -189,11 +189,11 @@ func widenRowSIMD(m *QMatrix, i int, dst []float32) {
 	if m.DType == F16 {
 		mk, s := archsimd.BroadcastInt32x16(-0x70002000), archsimd.BroadcastFloat32x16(0x1p112)
 		for ; k+16 <= n; k += 16 {
-			archsimd.LoadInt16x16Slice(w[k:k+16]).ExtendToInt32().ShiftAllLeft(13).And(mk).AsFloat32x16().Mul(s).StoreSlice(dst[k : k+16])
+			archsimd.LoadInt16x16Slice(w[k : k+16]).ExtendToInt32().ShiftAllLeft(13).And(mk).AsFloat32x16().Mul(s).StoreSlice(dst[k : k+16])
 		}
 	} else {
 		for ; k+16 <= n; k += 16 {
-			archsimd.LoadInt16x16Slice(w[k:k+16]).ExtendToInt32().ShiftAllLeft(16).AsFloat32x16().StoreSlice(dst[k : k+16])
+			archsimd.LoadInt16x16Slice(w[k : k+16]).ExtendToInt32().ShiftAllLeft(16).AsFloat32x16().StoreSlice(dst[k : k+16])
 		}
 	}
 	for ; k < n; k++ {

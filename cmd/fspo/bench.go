@@ -20,18 +20,23 @@ func init() {
 
 // benchResult is what --json prints; keys of the maps are thread counts.
 type benchResult struct {
-	Generate map[string]float64 `json:"generate_tokens_per_s"`
-	Train    map[string]float64 `json:"train_tokens_per_s"`
-	GemmGF   map[string]float64 `json:"gemm_gflops,omitempty"`
-	Config   map[string]any     `json:"config"`
+	Decode  map[string]float64 `json:"decode_tokens_per_s"`
+	Prefill map[string]float64 `json:"prefill_tokens_per_s"`
+	Train   map[string]float64 `json:"train_tokens_per_s,omitempty"`
+	GemmGF  map[string]float64 `json:"gemm_gflops,omitempty"`
+	DType   string             `json:"dtype"`
+	Config  map[string]any     `json:"config"`
 }
 
 func runBench(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "bench", "[--model M] [--threads 1,2] [--repeats N] [--json]")
-	modelFlag := fs.String("model", "", "checkpoint file, model folder or name")
+	fs := newFlags(env, "bench", "[--model M] [--dtype auto|f32|f16|bf16|q8_0] [--threads 1,2] [--repeats N] [--json]")
+	modelFlag := fs.String("model", "", "checkpoint file, model folder or name (any model fspo loads)")
+	dtype := fs.String("dtype", "auto", dtypeHelp+" (decoding and prefill; training always runs F32)")
 	threadList := fs.String("threads", "1,2", "comma-separated thread counts to measure")
 	repeats := fs.Int("repeats", 5, "runs per measurement; the median is reported")
-	positions := fs.Int("positions", 512, "generation: positions per run (batch 1, greedy, from BOS)")
+	positions := fs.Int("positions", 512, "decoding: positions per run (batch 1, greedy, from BOS)")
+	prefill := fs.Int("prefill", 512, "prefill: prompt tokens per run (random tokens, one forward pass; 0: skip)")
+	train := fs.Bool("train", true, "also time training steps (F32, forward+backward+AdamW) and the matmul")
 	batch := fs.Int("batch", 8, "training: sequences per step")
 	seqLen := fs.Int("seq", 256, "training: tokens per sequence")
 	steps := fs.Int("steps", 5, "training: steps per run")
@@ -47,42 +52,72 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		}
 		threads = append(threads, n)
 	}
-	m, _, err := loadModel(env, *modelFlag)
+	lm, err := loadLM(env, *modelFlag)
 	if err != nil {
 		return err
 	}
+	var f32 *model.Model // training keeps F32 weights
+	if *train {
+		f32 = lm.Model.Clone()
+	}
+	if err := lm.useDType(env, *dtype); err != nil {
+		return err
+	}
+	m := lm.Model
+	bos := model.BOS
+	if ids := lm.Tok.Encode("", true); len(ids) > 0 {
+		bos = ids[0]
+	}
 	defer tensor.SetThreads(0)
-	res := benchResult{Generate: map[string]float64{}, Train: map[string]float64{}, GemmGF: map[string]float64{},
-		Config: map[string]any{"positions": *positions, "batch": *batch, "seq": *seqLen, "steps_per_run": *steps, "repeats": *repeats, "simd": tensor.SIMDLevel()}}
+	res := benchResult{Decode: map[string]float64{}, Prefill: map[string]float64{}, DType: m.DType().String(),
+		Config: map[string]any{"model": lm.Paths.Checkpoint, "params": m.Config.NumParams(), "weight_bytes": m.WeightBytes(), "positions": *positions, "prefill": *prefill,
+			"batch": *batch, "seq": *seqLen, "steps_per_run": *steps, "repeats": *repeats, "simd": tensor.SIMDLevel()}}
+	if *train {
+		res.Train, res.GemmGF = map[string]float64{}, map[string]float64{}
+	}
 	cfg := m.Config
+	rng := rand.New(rand.NewPCG(1, 2))
+	prompt := make([]int, min(*prefill, m.Positions()))
+	for i := range prompt {
+		prompt[i] = rng.IntN(cfg.Vocab)
+	}
 	for _, th := range threads {
 		tensor.SetThreads(th)
 		key := strconv.Itoa(th)
-		gen, err := median(*repeats, func() (float64, error) {
+		if res.Decode[key], err = median(*repeats, func() (float64, error) {
 			start := time.Now()
-			out, err := m.Generate(ctx, []int{model.BOS}, model.GenOptions{MaxTokens: *positions - 1}, nil)
+			out, err := m.Generate(ctx, []int{bos}, model.GenOptions{MaxTokens: *positions - 1}, nil)
 			return float64(len(out.Tokens)) / time.Since(start).Seconds(), err
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
-		res.Generate[key] = gen
-		tr, err := median(*repeats, func() (float64, error) { return benchTrain(ctx, m, *batch, *seqLen, *steps) })
-		if err != nil {
+		if len(prompt) > 0 {
+			if res.Prefill[key], err = median(*repeats, func() (float64, error) {
+				cache, logits := m.NewCacheFor(len(prompt)), make([]float32, cfg.Vocab)
+				start := time.Now()
+				err := m.Forward([]model.Step{{Cache: cache, Tokens: prompt, Logits: logits}})
+				return float64(len(prompt)) / time.Since(start).Seconds(), err
+			}); err != nil {
+				return err
+			}
+		}
+		if !*train {
+			continue
+		}
+		if res.Train[key], err = median(*repeats, func() (float64, error) { return benchTrain(ctx, f32, *batch, *seqLen, *steps) }); err != nil {
 			return err
 		}
-		res.Train[key] = tr
 		// the largest matmul of a training step: the MLP up-projection x·W1ᵀ
 		res.GemmGF[key] = tensor.MeasureGemm(false, true, *batch**seqLen, cfg.Hidden, cfg.Dim, th, 300*time.Millisecond)
 	}
 	if *asJSON {
 		return json.NewEncoder(env.Stdout).Encode(res)
 	}
-	fmt.Fprintf(env.Stdout, "fspo bench (%s, medians of %d runs, kernels: %s)\n", "stories260K", *repeats, tensor.SIMDLevel())
-	fmt.Fprintf(env.Stdout, "%-8s %22s %22s %18s\n", "threads", "generate tok/s (b=1)", fmt.Sprintf("train tok/s (%dx%d)", *batch, *seqLen), "matmul GFLOP/s")
+	fmt.Fprintf(env.Stdout, "fspo bench (%s, %s weights, %.0f MB; medians of %d runs, kernels: %s)\n", lm.Paths.Checkpoint, res.DType, float64(m.WeightBytes())/1e6, *repeats, tensor.SIMDLevel())
+	fmt.Fprintf(env.Stdout, "%-8s %20s %22s %22s %16s\n", "threads", "decode tok/s (b=1)", fmt.Sprintf("prefill tok/s (%d)", len(prompt)), fmt.Sprintf("train tok/s (%dx%d)", *batch, *seqLen), "matmul GFLOP/s")
 	for _, th := range threads {
 		k := strconv.Itoa(th)
-		fmt.Fprintf(env.Stdout, "%-8d %22.0f %22.0f %18.1f\n", th, res.Generate[k], res.Train[k], res.GemmGF[k])
+		fmt.Fprintf(env.Stdout, "%-8d %20.1f %22.1f %22.1f %16.1f\n", th, res.Decode[k], res.Prefill[k], res.Train[k], res.GemmGF[k])
 	}
 	return nil
 }

@@ -23,18 +23,28 @@ func init() {
 }
 
 func runConvert(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "convert", "--model M --out FILE.bin|FILE.fspo|FILE.gguf|FOLDER [--dtype f32|f16|bf16|q8_0] | --adapter RUN/adapter.fspo --out FOLDER|FILE.gguf")
+	fs := newFlags(env, "convert", "--model M --out FILE.bin|FILE.fspo|FILE.gguf|FOLDER [--dtype f32|f16|bf16|q8_0] [--quantize q8_0] | --adapter RUN/adapter.fspo --out FOLDER|FILE.gguf")
 	modelFlag := fs.String("model", "", "checkpoint file, run folder's model.fspo, model folder or name")
 	out := fs.String("out", "", "output: FILE.bin writes llama2.c's format, FILE.fspo the project's, FILE.gguf llama.cpp's (with the tokenizer and chat template), any other name a Hugging Face folder")
 	adapter := fs.String("adapter", "", "a LoRA adapter (a LoRA run's adapter.fspo) to write instead of a model: --out FOLDER gives a PEFT adapter folder, --out FILE.gguf a llama.cpp LoRA adapter")
 	to := fs.String("to", "", "ollama: --out FOLDER gets model.gguf and an Ollama Modelfile (TEMPLATE from the chat template; --adapter adds ADAPTER); default: by --out's name")
 	baseName := fs.String("base-name", "", "with --adapter: the base model's name the output records (default: the run card's initial model)")
 	dtype := fs.String("dtype", "", "weights dtype: f32, f16 or bf16 for a Hugging Face folder (default: the input folder's, else f32); also q8_0 for GGUF (default f16)")
+	quantize := fs.String("quantize", "", "q8_0: write 8-bit weights (GGUF's Q8_0: 32 int8 values and an F16 scale per block; llama.cpp's own quantizer's values) — the same as --dtype q8_0, for a GGUF output")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
 		return fmt.Errorf("%w: fspo convert: --out is required", errUsage)
+	}
+	if *quantize != "" {
+		if !strings.EqualFold(*quantize, "q8_0") || (*dtype != "" && !strings.EqualFold(*dtype, *quantize)) {
+			return fmt.Errorf("%w: fspo convert: --quantize %q: only q8_0 (and no other --dtype)", errUsage, *quantize)
+		}
+		if !strings.HasSuffix(*out, ".gguf") && *to != "ollama" {
+			return fmt.Errorf("%w: fspo convert: --quantize q8_0 writes GGUF: give --out FILE.gguf (or --to ollama)", errUsage)
+		}
+		*dtype = "q8_0"
 	}
 	switch {
 	case *to == "ollama":

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"fspo/fewshot"
@@ -18,13 +19,14 @@ func init() {
 // prompt's text followed by the generated text, then a newline; --steps
 // counts positions including BOS and the prompt.
 func runGenerate(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "generate", "[--model M] [--prompt P] [--steps N] [--temperature T] [--topp P] [--seed S]")
+	fs := newFlags(env, "generate", "[--model M] [--prompt P] [--steps N] [--temperature T] [--topp P] [--seed S] [--dtype auto|f32|f16|bf16|q8_0]")
 	modelFlag := fs.String("model", "", "checkpoint file, model folder or name (default: stories260K from $FSPO_MODELS, ../shared/models or the cache, else the built-in copy)")
 	prompt := fs.String("prompt", "", "text to continue")
 	steps := fs.Int("steps", 256, "positions to run, counting BOS and the prompt (0: the model's context)")
 	temp := fs.Float64("temperature", 1.0, "sampling temperature; 0 is greedy")
 	topp := fs.Float64("topp", 0.9, "nucleus sampling mass in (0,1]; 1 turns it off")
 	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
+	dtype := fs.String("dtype", "auto", dtypeHelp)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -33,6 +35,9 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	}
 	lm, err := loadLM(env, *modelFlag)
 	if err != nil {
+		return err
+	}
+	if err := lm.useDType(env, *dtype); err != nil {
 		return err
 	}
 	m := lm.Model
@@ -62,6 +67,14 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 		}
 		write = func(t int) { w.WriteString(lm.L2C.DecodePrintable(prev, t)); prev = t }
 	} else {
+		// The stream first reads the prompt, so that the first new token is
+		// decoded as a continuation (SentencePiece drops the space of a
+		// text's first word, not of a later one).
+		for _, t := range ids {
+			if !slices.Contains(fewshot.Codec{Tok: lm.Tok}.Stop(true), t) { // BOS ends a stories model's text
+				stream.Push(t)
+			}
+		}
 		w.WriteString(*prompt)
 		write = func(t int) { w.WriteString(stream.Push(t)) }
 	}

@@ -97,13 +97,18 @@ type engineLoader struct {
 	force   bool           // --force-prompt
 	rawBase bool
 	batch   int
-	ctx     context.Context // the batchers' lifetime
+	dtype   string // --dtype
+
+	ctx context.Context // the batchers' lifetime
 }
 
 // load loads one engine and returns the prompt it serves with.
 func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prompt, error) {
 	lm, err := loadLM(ld.env, path)
 	if err != nil {
+		return nil, runcard.Prompt{}, err
+	}
+	if err := lm.useDType(ld.env, ld.dtype); err != nil {
 		return nil, runcard.Prompt{}, err
 	}
 	m := lm.Model
@@ -181,6 +186,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	burst := fs.Int("burst", 20, "burst of requests per user")
 	questions := fs.String("questions", "", "file of questions offered for labelling, one per line")
 	batch := fs.Int("batch", 16, "generations of concurrent requests batched per forward pass (0: each alone)")
+	dtype := fs.String("dtype", "auto", dtypeHelp)
 	grace := fs.Duration("grace", 15*time.Second, "how long running requests may finish at shutdown")
 	secureCookies := fs.Bool("secure-cookies", false, "mark cookies Secure and send HSTS (behind a TLS-terminating proxy)")
 	var proxies []netip.Prefix
@@ -209,7 +215,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// The batchers stop after the server has finished its requests.
 	bctx, stopBatchers := context.WithCancel(context.Background())
 	defer stopBatchers()
-	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, ctx: bctx}
+	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, dtype: *dtype, ctx: bctx}
 	mainName := "fspo"
 	if _, dup := engines[mainName]; dup {
 		return fmt.Errorf("%w: fspo serve: --engine fspo=…: the name fspo is the --model's", errUsage)

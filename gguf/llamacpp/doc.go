@@ -10,6 +10,10 @@
 // .ci/llamacpp.sh fills. Without them the tests skip, except under CI
 // (the CI environment variable set), where they fail.
 //
+// The program in speed/ times fspo and llama.cpp side by side on one GGUF
+// file (greedy decoding at batch 1 and a 512-token prefill, F32, F16, BF16
+// or Q8_0 weights, 1 and 2 threads); see its doc comment.
+//
 // `go test . -update` (in this folder) also rewrites the goldens in
 // gguf/testdata/llamacpp/, which the gguf package's own tests compare the
 // engine with when llama.cpp is not at hand.
