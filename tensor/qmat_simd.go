@@ -24,7 +24,21 @@ func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float3
 	wide := level >= levelAVX512
 	n, nb := m.Cols, m.Cols/Q8Block
 	h := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(m.h))), len(m.h))
-	for o := lo; o < hi; o++ {
+	o := lo
+	if wide && m.DType == Q8_0 {
+		// Four rows, each streamed whole, then reduced together: 10% faster
+		// than one reduction per row for rows of 576. (The same for F16 and
+		// BF16 measured half as fast as rowHalf, row by row: 14 vs 28 GB/s.)
+		for ; o+4 <= hi; o += 4 {
+			for r := range M {
+				xq, xd := a.q[r*n:][:n], a.d[r*nb:][:nb]
+				v := hsum4(rowQ8acc(xq, xd, m.q[o*n:][:n], m.d[o*nb:][:nb]), rowQ8acc(xq, xd, m.q[(o+1)*n:][:n], m.d[(o+1)*nb:][:nb]),
+					rowQ8acc(xq, xd, m.q[(o+2)*n:][:n], m.d[(o+2)*nb:][:nb]), rowQ8acc(xq, xd, m.q[(o+3)*n:][:n], m.d[(o+3)*nb:][:nb]))
+				st4(y[r*m.Rows+o:], v, beta != 0)
+			}
+		}
+	}
+	for ; o < hi; o++ {
 		for r := range M {
 			var s float32
 			switch {
@@ -41,6 +55,30 @@ func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float3
 			y[r*m.Rows+o] = s
 		}
 	}
+}
+
+// rowQ8acc streams a Q8_0 weight row (q, d) against a quantized activation
+// row (xq, xd), AVX-512: per block an exact int16 multiply-add of pairs, its
+// int32 sums converted and scaled by both blocks' scales; the sums are
+// returned folded to eight lanes.
+func rowQ8acc(xq []int16, xd []float32, q []int8, d []float32) archsimd.Float32x8 {
+	var s0, s1 archsimd.Float32x16
+	nb := len(d)
+	_, _, _ = xq[:nb*Q8Block], xd[:nb], q[:nb*Q8Block]
+	pq, px := unsafe.Pointer(unsafe.SliceData(q)), unsafe.Pointer(unsafe.SliceData(xq))
+	b := 0
+	for ; b+2 <= nb; b += 2 {
+		p, r := unsafe.Add(pq, b*Q8Block), unsafe.Add(px, 2*b*Q8Block)
+		i0 := archsimd.LoadInt8x32((*[32]int8)(p)).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x32((*[32]int16)(r)))
+		i1 := archsimd.LoadInt8x32((*[32]int8)(unsafe.Add(p, 32))).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x32((*[32]int16)(unsafe.Add(r, 64))))
+		s0 = i0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b]*xd[b]), s0)
+		s1 = i1.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b+1]*xd[b+1]), s1)
+	}
+	if b < nb {
+		i0 := archsimd.LoadInt8x32((*[32]int8)(unsafe.Add(pq, b*Q8Block))).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x32((*[32]int16)(unsafe.Add(px, 2*b*Q8Block))))
+		s0 = i0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b]*xd[b]), s0)
+	}
+	return fold(s0.Add(s1))
 }
 
 // rowHalf is x·w for one F16 or BF16 weight row w (bits as int16).
@@ -124,26 +162,9 @@ func rowHalf8(x []float32, w []int16, f16 bool) (int, float32) {
 }
 
 // rowQ8w is the product of a quantized activation row (xq, xd) with a Q8_0
-// weight row (q, d), AVX-512: per block an exact int16 multiply-add of pairs,
-// its int32 sums converted and scaled by both blocks' scales.
+// weight row (q, d), AVX-512.
 func rowQ8w(xq []int16, xd []float32, q []int8, d []float32) float32 {
-	var s0, s1 archsimd.Float32x16
-	nb := len(d)
-	_, _, _ = xq[:nb*Q8Block], xd[:nb], q[:nb*Q8Block]
-	pq, px := unsafe.Pointer(unsafe.SliceData(q)), unsafe.Pointer(unsafe.SliceData(xq))
-	b := 0
-	for ; b+2 <= nb; b += 2 {
-		p, r := unsafe.Add(pq, b*Q8Block), unsafe.Add(px, 2*b*Q8Block)
-		i0 := archsimd.LoadInt8x32((*[32]int8)(p)).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x32((*[32]int16)(r)))
-		i1 := archsimd.LoadInt8x32((*[32]int8)(unsafe.Add(p, 32))).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x32((*[32]int16)(unsafe.Add(r, 64))))
-		s0 = i0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b]*xd[b]), s0)
-		s1 = i1.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b+1]*xd[b+1]), s1)
-	}
-	if b < nb {
-		i0 := archsimd.LoadInt8x32((*[32]int8)(unsafe.Add(pq, b*Q8Block))).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x32((*[32]int16)(unsafe.Add(px, 2*b*Q8Block))))
-		s0 = i0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b]*xd[b]), s0)
-	}
-	return hsum8x1(fold(s0.Add(s1)))
+	return hsum8x1(rowQ8acc(xq, xd, q, d))
 }
 
 // rowQ8 is rowQ8w on 256-bit vectors (AVX2).
