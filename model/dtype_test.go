@@ -254,3 +254,42 @@ func TestCloneOfReducedModel(t *testing.T) {
 		t.Errorf("clone decodes %v, original %v", b.Tokens, a.Tokens)
 	}
 }
+
+// TestWideF32DecodingMatchesScore: a model at least rowDecodeDim wide decodes
+// F32 row by row through QMatrix views (and, for one sequence on 2 threads,
+// over its team); decoding equals scoring, and greedy generation is the same
+// on 1 and 2 threads.
+func TestWideF32DecodingMatchesScore(t *testing.T) {
+	c := Config{Dim: rowDecodeDim, Hidden: 384, Layers: 2, Heads: 4, KVHeads: 2, Vocab: 300, SeqLen: 64, SharedClassifier: true, NormEps: 1e-5, RopeTheta: 10000}
+	m := randomModel(t, c, 8)
+	for _, tt := range m.W.Tensors(c) {
+		if !strings.HasPrefix(tt.Name, "rms") {
+			tensor.Scale(0.2, tt.Data) // keep the logits of a 256-wide random model in a sane range
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	toks := randTokens(rng, 20, c.Vocab)
+	sc, err := m.Score([]Example{{Prompt: toks[:1], Completions: [][]int{toks[1:]}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := decodeVsScore(t, m, toks, sc.Tokens(0, 0)); d > 1e-5 {
+		t.Errorf("row-by-row decoding differs from scoring by %.2e", d)
+	}
+	if m.views == nil || m.t != nil {
+		t.Errorf("decoding a %d-wide model did not go through the row views", c.Dim)
+	}
+	defer tensor.SetThreads(tensor.Threads())
+	var outs [2][]int
+	for i, th := range []int{1, 2} {
+		tensor.SetThreads(th)
+		g, err := m.Generate(context.Background(), toks[:3], GenOptions{MaxTokens: 30}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[i] = g.Tokens
+	}
+	if !equalInts(outs[0], outs[1]) {
+		t.Errorf("greedy tokens on 1 thread %v, on 2 %v", outs[0], outs[1])
+	}
+}

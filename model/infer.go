@@ -100,8 +100,12 @@ func (m *Model) Forward(steps []Step) error {
 	defer inferPool.Put(b)
 	m.embedRows(b, steps, M)
 	pr := projector{M: M}
-	if M <= decodeRows && m.q == nil { // a few rows go through the transposed copy
-		pr.t = m.transposedWeights()
+	if M <= decodeRows && m.q == nil { // a few rows: row by row, or through the transposed copy
+		if m.Config.Dim >= rowDecodeDim {
+			pr.q = m.f32Views()
+		} else {
+			pr.t = m.transposedWeights()
+		}
 	}
 	if len(steps) == 1 && M <= decodeRows {
 		pr.team = steps[0].Cache.team // one sequence's products are split with its spinning partner
@@ -163,11 +167,12 @@ func (m *Model) embedRows(b *inferBuf, steps []Step, M int) {
 }
 
 // projector says how Forward multiplies its M rows by the weight matrices:
-// through the transposed F32 copy t when set, split over team when set
-// (reduced-type weights, one decoded sequence).
+// through the F32 views q or the transposed F32 copy t when one is set
+// (decoding), split over team when set (one decoded sequence).
 type projector struct {
 	M    int
 	t    *transposed
+	q    *qweights
 	team *tensor.Team
 }
 

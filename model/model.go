@@ -24,6 +24,9 @@ type Model struct {
 
 	q *qweights // the large matrices in a reduced type (SetDType), or nil
 
+	views        *qweights // F32 matrices as QMatrix views, for decoding wide models
+	viewsVersion uint64
+
 	adapter   *LoRA         // attached adapter (Attach), or nil
 	adapterAt []*LoRATensor // its tensors by layer*len(LoRATargets)+target
 }

@@ -86,16 +86,22 @@ const Q8Block = 32
 // quantizer does: d = max|x|/127, q = round(x/d) (half away from zero); it
 // returns d rounded to F16 (how Q8_0 stores it) as bits.
 func QuantizeQ8Block(q []int8, x []float32) uint16 {
+	x, q = x[:Q8Block], q[:Q8Block]
 	var amax float32
-	for _, v := range x[:Q8Block] {
-		amax = max(amax, float32(math.Abs(float64(v))))
+	for _, v := range x {
+		if v < 0 {
+			v = -v
+		}
+		if v > amax {
+			amax = v
+		}
 	}
 	d := amax / 127
 	var id float32
 	if d != 0 {
 		id = 1 / d
 	}
-	for i, v := range x[:Q8Block] {
+	for i, v := range x {
 		q[i] = int8(math.Round(float64(v * id)))
 	}
 	return F32ToF16(d)

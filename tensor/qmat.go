@@ -93,6 +93,12 @@ func Quantize(dt DType, w []float32, rows, cols int) (*QMatrix, error) {
 	return m, nil
 }
 
+// F32Matrix wraps float32 weights (not copied) as a matrix, for the
+// decoding kernels' row-by-row products.
+func F32Matrix(w []float32, rows, cols int) *QMatrix {
+	return &QMatrix{DType: F32, Rows: rows, Cols: cols, f: w[:rows*cols]}
+}
+
 // HalfMatrix wraps F16 or BF16 bits (not copied) as a matrix.
 func HalfMatrix(dt DType, h []uint16, rows, cols int) (*QMatrix, error) {
 	if dt != F16 && dt != BF16 || len(h) != rows*cols {
@@ -196,7 +202,7 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 	if M == 0 {
 		return
 	}
-	if m.DType == F32 {
+	if m.DType == F32 && M > qDirectRows {
 		Gemm(false, true, M, m.Rows, m.Cols, x, m.Cols, m.f, m.Cols, beta, y, m.Rows)
 		return
 	}
@@ -273,8 +279,9 @@ func quantizeActs(x []float32, M, cols int) *q8Acts {
 	var q [Q8Block]int8
 	for b := range a.d {
 		a.d[b] = F16ToF32(QuantizeQ8Block(q[:], x[b*Q8Block:]))
+		dst := a.q[b*Q8Block:][:Q8Block]
 		for i, v := range q {
-			a.q[b*Q8Block+i] = int16(v)
+			dst[i] = int16(v)
 		}
 	}
 	return a
@@ -290,6 +297,10 @@ func qRowsGo(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float32)
 			w := o * m.Cols
 			var s float32
 			switch m.DType {
+			case F32:
+				for k, v := range m.f[w : w+m.Cols] {
+					s += v * xr[k]
+				}
 			case F16:
 				for k, h := range m.h[w : w+m.Cols] {
 					s += t[h] * xr[k]

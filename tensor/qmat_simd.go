@@ -46,6 +46,8 @@ func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float3
 				s = rowQ8w(a.q[r*n:][:n], a.d[r*nb:][:nb], m.q[o*n:][:n], m.d[o*nb:][:nb])
 			case m.DType == Q8_0:
 				s = rowQ8(a.q[r*n:][:n], a.d[r*nb:][:nb], m.q[o*n:][:n], m.d[o*nb:][:nb])
+			case m.DType == F32:
+				s = rowF32(x[r*n:][:n], m.f[o*n:][:n], wide)
 			default:
 				s = rowHalf(x[r*n:][:n], h[o*n:][:n], m.DType == F16, wide)
 			}
@@ -79,6 +81,27 @@ func rowQ8acc(xq []int16, xd []float32, q []int8, d []float32) archsimd.Float32x
 		s0 = i0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b]*xd[b]), s0)
 	}
 	return fold(s0.Add(s1))
+}
+
+// rowF32 is x·w for one float32 weight row.
+func rowF32(x, w []float32, wide bool) float32 {
+	if !wide {
+		return dotSIMD(x, w)
+	}
+	var s0, s1 archsimd.Float32x16
+	n := len(x) &^ 31
+	_ = w[:len(x)]
+	px, pw := unsafe.Pointer(unsafe.SliceData(x)), unsafe.Pointer(unsafe.SliceData(w))
+	for k := 0; k < n; k += 32 {
+		p, q := unsafe.Add(pw, 4*k), unsafe.Add(px, 4*k)
+		s0 = archsimd.LoadFloat32x16((*[16]float32)(p)).MulAdd(archsimd.LoadFloat32x16((*[16]float32)(q)), s0)
+		s1 = archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(p, 64))).MulAdd(archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(q, 64))), s1)
+	}
+	s := hsum8x1(fold(s0.Add(s1)))
+	for k := n; k < len(x); k++ {
+		s += x[k] * w[k]
+	}
+	return s
 }
 
 // rowHalf is x·w for one F16 or BF16 weight row w (bits as int16).
