@@ -224,7 +224,11 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 		}
 	}
 	if t != nil {
-		n := min(16, max(1, m.Rows*m.Cols>>14)) // items of at least 16K weights
+		// Items of about 32K weights (at most 256): the caller waits at the
+		// end for at most one item of its partner, a few microseconds, well
+		// under the team's stall time (fewer, larger items of a 1B model's
+		// matrices made the team count stalls and go solo).
+		n := min(256, max(1, m.Rows*m.Cols>>15), m.Rows)
 		t.For(n, func(_, i int) { rows(i*m.Rows/n, (i+1)*m.Rows/n) })
 		return
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,6 +34,23 @@ func TestReducedWeightsThroughTheCLI(t *testing.T) {
 		if fb := strings.Contains(stderr, "kept in f16"); fb != (args[1] == q8 && len(args) == 2) {
 			t.Errorf("%v: stderr %q (q8_0 keeps the 172-wide w2 in f16, and says so)", args, stderr)
 		}
+	}
+	// scoring: the F32 model held in Q8_0 (--dtype) computes with the values
+	// of the Q8_0 file (the same quantizer wrote it), close to F32's
+	score := func(args ...string) float64 {
+		out, _, err := runCLI(t, append([]string{"score", "--json", "--text", "Once upon a time, there was a little girl named Lily."}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r scoreResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r.Sum
+	}
+	full, asQ8, file := score("--model", p.Checkpoint), score("--model", p.Checkpoint, "--dtype", "q8_0"), score("--model", q8, "--dtype", "auto")
+	if asQ8 != file || asQ8 == full || math.Abs(asQ8-full) > 0.5 {
+		t.Errorf("score sums: f32 %.5f, f32 model as q8_0 %.5f, q8_0 file %.5f", full, asQ8, file)
 	}
 	for file, want := range map[string]string{q8: "q8_0", f16: "f16"} {
 		out, _, err := runCLI(t, "bench", "--model", file, "--json", "--repeats", "1", "--threads", "1", "--positions", "16", "--prefill", "16", "--train=false")

@@ -19,11 +19,12 @@ type scoreResult struct {
 }
 
 func runScore(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "score", "[--model M] --text T [--json]")
+	fs := newFlags(env, "score", "[--model M] --text T [--raw] [--dtype f32|auto|f16|bf16|q8_0] [--json]")
 	modelFlag := fs.String("model", "", "checkpoint file, model folder or name")
 	text := fs.String("text", "", "text to score (the first token is the context of the rest)")
 	asJSON := fs.Bool("json", false, `print {"tokens", "logprobs", "sum_logprob"} as JSON`)
 	raw := fs.Bool("raw", false, "add no special tokens (by default the tokenizer's BOS, as its post-processor or add_bos_token says)")
+	dtype := fs.String("dtype", "f32", "type to hold the weight matrices in: f32 (default: scores in full precision), auto (the model file's), f16, bf16 or q8_0")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -32,6 +33,9 @@ func runScore(ctx context.Context, env *Env, args []string) error {
 	}
 	lm, err := loadLM(env, *modelFlag)
 	if err != nil {
+		return err
+	}
+	if err := lm.useDType(env, *dtype); err != nil {
 		return err
 	}
 	m, tok := lm.Model, lm.Tok

@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -57,10 +58,14 @@ type result struct {
 	} `json:"llamacpp"`
 	// SameGreedy is how many of the decoded tokens (up to the first
 	// difference) fspo's run in --dtype shares with its run in F32.
-	SameGreedy  int     `json:"greedy_same_as_f32,omitempty"`
-	WeightBytes int64   `json:"weight_bytes"`
-	Load        float64 `json:"load_average_1m"`
-	Settings    string  `json:"settings"`
+	SameGreedy int `json:"greedy_same_as_f32,omitempty"`
+	// MaxLogprobDiff is the largest difference, over the tokens of three
+	// texts, between fspo's log-probs decoding in --dtype (one token at a
+	// time, the decoding kernels) and its F32 scoring.
+	MaxLogprobDiff float64 `json:"max_abs_logprob_diff_vs_f32,omitempty"`
+	WeightBytes    int64   `json:"weight_bytes"`
+	Load           float64 `json:"load_average_1m"`
+	Settings       string  `json:"settings"`
 }
 
 func main() {
@@ -136,6 +141,12 @@ func main() {
 		for res.SameGreedy < len(want) && res.SameGreedy < len(fsTokens) && want[res.SameGreedy] == fsTokens[res.SameGreedy] {
 			res.SameGreedy++
 		}
+		tok, err := readTokenizer(*tokPath)
+		fail(err)
+		for _, text := range accuracyTexts {
+			ids := append([]int{128000}, tok.Encode(text, false)...)
+			res.MaxLogprobDiff = max(res.MaxLogprobDiff, logprobDiff(ref, m, ids))
+		}
 	}
 	res.Load = loadAvg()
 	if *asJSON {
@@ -149,7 +160,7 @@ func main() {
 			res.Prefill[s], res.LlamaCPP.Prefill[s], res.Prefill[s]/res.LlamaCPP.Prefill[s])
 	}
 	if ref != nil {
-		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d\n", res.SameGreedy, *decodeN)
+		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d; max |Δ log-prob| vs F32 over 3 texts: %.3g\n", res.SameGreedy, *decodeN, res.MaxLogprobDiff)
 	}
 }
 
@@ -160,23 +171,57 @@ func fail(err error) {
 	}
 }
 
+var accuracyTexts = []string{
+	"The quick brown fox jumps over the lazy dog.",
+	"Once upon a time, there was a little girl named Lily who loved to play in the park with her dog.",
+	"Few-shot preference optimization personalizes a language model to each user from a handful of their preferences.",
+}
+
+// logprobDiff decodes ids with m one token at a time and returns the largest
+// difference of its next-token log-probs from ref's scoring.
+func logprobDiff(ref, m *model.Model, ids []int) float64 {
+	p, err := ref.Score([]model.Example{{Prompt: ids[:1], Completions: [][]int{ids[1:]}}}, nil)
+	fail(err)
+	want := p.Tokens(0, 0)
+	cache, logits := m.NewCacheFor(len(ids)), make([]float32, m.Config.Vocab)
+	d := 0.0
+	for i := 0; i+1 < len(ids); i++ {
+		fail(m.Forward([]model.Step{{Cache: cache, Tokens: ids[i : i+1], Logits: logits}}))
+		mx := logits[0]
+		for _, v := range logits {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for _, v := range logits {
+			sum += math.Exp(float64(v - mx))
+		}
+		got := float64(logits[ids[i+1]]-mx) - math.Log(sum)
+		d = max(d, math.Abs(got-float64(want[i])))
+	}
+	return d
+}
+
+func readTokenizer(path string) (*tokhf.Tokenizer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(path, ".gz") {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, err
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			return nil, err
+		}
+	}
+	return tokhf.Parse(data, nil)
+}
+
 // build writes a random model of shape c (seeded) as GGUF in typ.
 func build(path string, c model.Config, typ gguf.TensorType, tokPath string) error {
 	fmt.Fprintf(os.Stderr, "speed: building %s …\n", path)
-	data, err := os.ReadFile(tokPath)
-	if err != nil {
-		return err
-	}
-	if strings.HasSuffix(tokPath, ".gz") {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return err
-		}
-		if data, err = io.ReadAll(zr); err != nil {
-			return err
-		}
-	}
-	tok, err := tokhf.Parse(data, nil)
+	tok, err := readTokenizer(tokPath)
 	if err != nil {
 		return err
 	}
