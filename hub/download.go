@@ -152,7 +152,10 @@ func (c *Client) transfer(ctx context.Context, ref Ref, commit string, f File, o
 		return 0, c.statusError(resp, ref, f.Name)
 	}
 	want := f.Size - have
-	var w io.Writer = io.MultiWriter(out, h)
+	// ctxWriter first: once the context ends, not one more byte is kept,
+	// even when the response is already buffered (the transport notices the
+	// cancellation only on its next read from the connection)
+	var w io.Writer = io.MultiWriter(ctxWriter{ctx}, out, h)
 	if c.Progress != nil {
 		w = io.MultiWriter(w, progressWriter{c.Progress, f.Name})
 	}
@@ -182,6 +185,16 @@ func rangeStart(cr string) (int64, error) {
 		return 0, errors.New("no '-'")
 	}
 	return strconv.ParseInt(start, 10, 64)
+}
+
+// ctxWriter fails every write once its context is done.
+type ctxWriter struct{ ctx context.Context }
+
+func (w ctxWriter) Write(b []byte) (int, error) {
+	if err := w.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 type progressWriter struct {
