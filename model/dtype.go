@@ -3,6 +3,7 @@ package model
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"fspo/tensor"
 )
@@ -105,6 +106,13 @@ func (m *Model) SetDType(dt tensor.DType) error {
 	}
 	m.q = q
 	w.Emb, w.Wq, w.Wk, w.Wv, w.Wo, w.W1, w.W2, w.W3, w.Wcls = nil, nil, nil, nil, nil, nil, nil, nil, nil
+	// The small tensors (norms, biases) move out of NewParams' single block,
+	// so that the block, with the F32 matrices in it, can be freed.
+	for _, s := range c.shapes() {
+		if t := s.ptr(w); *t != nil {
+			*t = slices.Clone(*t)
+		}
+	}
 	m.tmu.Lock()
 	m.t = nil
 	m.tmu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -292,4 +293,24 @@ func TestWideF32DecodingMatchesScore(t *testing.T) {
 	if !equalInts(outs[0], outs[1]) {
 		t.Errorf("greedy tokens on 1 thread %v, on 2 %v", outs[0], outs[1])
 	}
+}
+
+// TestSetDTypeReleasesF32: after SetDType the F32 block of the weights is
+// garbage (only the small tensors, copied out of it, remain).
+func TestSetDTypeReleasesF32(t *testing.T) {
+	c := Config{Dim: 256, Hidden: 512, Layers: 4, Heads: 4, KVHeads: 2, Vocab: 4096, SeqLen: 64, SharedClassifier: true, NormEps: 1e-5, RopeTheta: 10000}
+	m := randomModel(t, c, 1)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if err := m.SetDType(tensor.Q8_0); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	f32 := int64(4 * c.NumParams())
+	if freed := int64(before.HeapAlloc) - int64(after.HeapAlloc); freed < f32*6/10 {
+		t.Errorf("heap %d → %d bytes: freed %d of the %d F32 bytes (q8_0 holds %d)", before.HeapAlloc, after.HeapAlloc, freed, f32, m.WeightBytes())
+	}
+	runtime.KeepAlive(m)
 }
