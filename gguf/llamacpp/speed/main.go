@@ -63,9 +63,12 @@ type result struct {
 	// texts, between fspo's log-probs decoding in --dtype (one token at a
 	// time, the decoding kernels) and its F32 scoring.
 	MaxLogprobDiff float64 `json:"max_abs_logprob_diff_vs_f32,omitempty"`
-	WeightBytes    int64   `json:"weight_bytes"`
-	Load           float64 `json:"load_average_1m"`
-	Settings       string  `json:"settings"`
+	// MaxLogprobDiffOriginal is the same against the F32 file of this
+	// shape (the weights before rounding to --dtype), when it is in --dir.
+	MaxLogprobDiffOriginal float64 `json:"max_abs_logprob_diff_vs_original_f32,omitempty"`
+	WeightBytes            int64   `json:"weight_bytes"`
+	Load                   float64 `json:"load_average_1m"`
+	Settings               string  `json:"settings"`
 }
 
 func main() {
@@ -143,9 +146,19 @@ func main() {
 		}
 		tok, err := readTokenizer(*tokPath)
 		fail(err)
+		var orig *model.Model
+		if o := filepath.Join(*dir, fmt.Sprintf("random-%s-f32.gguf", *shape)); *dtype != "f32" {
+			if _, err := os.Stat(o); err == nil {
+				orig, _, err = gguf.Load(o)
+				fail(err)
+			}
+		}
 		for _, text := range accuracyTexts {
 			ids := append([]int{128000}, tok.Encode(text, false)...)
 			res.MaxLogprobDiff = max(res.MaxLogprobDiff, logprobDiff(ref, m, ids))
+			if orig != nil {
+				res.MaxLogprobDiffOriginal = max(res.MaxLogprobDiffOriginal, logprobDiff(orig, m, ids))
+			}
 		}
 	}
 	res.Load = loadAvg()
@@ -160,7 +173,8 @@ func main() {
 			res.Prefill[s], res.LlamaCPP.Prefill[s], res.Prefill[s]/res.LlamaCPP.Prefill[s])
 	}
 	if ref != nil {
-		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d; max |Δ log-prob| vs F32 over 3 texts: %.3g\n", res.SameGreedy, *decodeN, res.MaxLogprobDiff)
+		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d; max |Δ log-prob| over 3 texts vs F32 of the same values: %.3g, vs the original F32 weights: %.3g\n",
+			res.SameGreedy, *decodeN, res.MaxLogprobDiff, res.MaxLogprobDiffOriginal)
 	}
 }
 
