@@ -2,8 +2,10 @@ package model
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -229,6 +231,12 @@ func TestSetDTypeErrors(t *testing.T) {
 	}
 	if err := r.SetDType(tensor.BF16); err != nil {
 		t.Errorf("bf16 → bf16: %v", err)
+	}
+	if _, err := r.Checkpoint(); !errors.Is(err, ErrReducedWeights) {
+		t.Errorf("checkpoint of a bf16 model: %v", err)
+	}
+	if err := r.WriteLlama2C(filepath.Join(t.TempDir(), "m.bin")); !errors.Is(err, ErrReducedWeights) {
+		t.Errorf("llama2.c export of a bf16 model: %v", err)
 	}
 }
 

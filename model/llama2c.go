@@ -92,6 +92,9 @@ func truncated(err error) error {
 // WriteLlama2C writes m in the llama2.c format (legacy RoPE tables included,
 // as llama2.c's export writes them), atomically.
 func (m *Model) WriteLlama2C(path string) error {
+	if m.q != nil {
+		return fmt.Errorf("export %s: %w", path, ErrReducedWeights)
+	}
 	c := m.Config
 	if c.NormEps != 1e-5 || c.RopeTheta != 10000 {
 		return fmt.Errorf("export %s: llama2.c fixes norm_eps 1e-5 and rope_theta 10000; this model has %g and %g", path, c.NormEps, c.RopeTheta)

@@ -60,6 +60,9 @@ func FromCheckpoint(cp *ckpt.Checkpoint) (*Model, error) {
 
 // Checkpoint wraps the model's config and weights (sharing memory) for ckpt.Save.
 func (m *Model) Checkpoint() (*ckpt.Checkpoint, error) {
+	if m.q != nil {
+		return nil, ErrReducedWeights
+	}
 	cfg, err := json.Marshal(m.Config)
 	if err != nil {
 		return nil, err
