@@ -66,21 +66,7 @@ func TestCachedForwardMatchesScore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := p.Tokens(0, 0)
-		cache, logits := m.NewCache(), make([]float32, m.Config.Vocab)
-		const prefill = 7
-		maxDiff := 0.0
-		for k := prefill; k < len(toks); k++ {
-			in := toks[k-1 : k]
-			if k == prefill {
-				in = toks[:k]
-			}
-			if err := m.Forward([]Step{{Cache: cache, Tokens: in, Logits: logits}}); err != nil {
-				t.Fatal(err)
-			}
-			got, _ := logSoftmaxAt(logits, make([]float32, len(logits)), toks[k])
-			maxDiff = math.Max(maxDiff, math.Abs(float64(got-want[k-1])))
-		}
+		maxDiff := decodeVsScore(t, m, toks, p.Tokens(0, 0))
 		if maxDiff > 1e-5 {
 			t.Errorf("%s: cached decoding differs from scoring by %.2e", name, maxDiff)
 		}

@@ -201,30 +201,15 @@ func (m *Model) project(which, l int, y, x []float32, M int, beta float32, pr pr
 		qm.MulTOn(pr.team, y, x, M, beta)
 		return
 	}
-	t := pr.t
 	c, w := m.Config, m.W
 	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
-	var in, out int
-	var wl, wt []float32
-	switch which {
-	case projQ:
-		in, out, wl = d, qd, w.Wq
-	case projK:
-		in, out, wl = d, kv, w.Wk
-	case projV:
-		in, out, wl = d, kv, w.Wv
-	case projO:
-		in, out, wl = qd, d, w.Wo
-	case projGate:
-		in, out, wl = d, h, w.W1
-	case projDown:
-		in, out, wl = h, d, w.W2
-	case projUp:
-		in, out, wl = d, h, w.W3
-	}
+	in := [...]int{projQ: d, projK: d, projV: d, projO: qd, projGate: d, projDown: h, projUp: d}[which]
+	out := [...]int{projQ: qd, projK: kv, projV: kv, projO: d, projGate: h, projDown: d, projUp: h}[which]
+	wl := [...][]float32{projQ: w.Wq, projK: w.Wk, projV: w.Wv, projO: w.Wo, projGate: w.W1, projDown: w.W2, projUp: w.W3}[which]
+	t := pr.t
 	n := in * out
 	if t != nil {
-		wt = [...][]float32{t.wq, t.wk, t.wv, t.wo, t.w1, t.w2, t.w3}[which]
+		wt := [...][]float32{t.wq, t.wk, t.wv, t.wo, t.w1, t.w2, t.w3}[which]
 		gemm(false, false, M, out, in, x, in, wt[l*n:(l+1)*n], out, beta, y, out)
 		return
 	}
