@@ -58,7 +58,9 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	defer w.Flush()
 	// llama2.c's model: run.c's exact output; others: the decoded text
 	var write func(t int)
-	stream := fewshot.Codec{Tok: lm.Tok}.NewStream()
+	codec := fewshot.Codec{Tok: lm.Tok}
+	stops := codec.Stop(true)
+	stream := codec.NewStream()
 	if lm.L2C != nil {
 		prev := ids[0]
 		for _, t := range ids[1:] {
@@ -71,7 +73,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 		// decoded as a continuation (SentencePiece drops the space of a
 		// text's first word, not of a later one).
 		for _, t := range ids {
-			if !slices.Contains(fewshot.Codec{Tok: lm.Tok}.Stop(true), t) { // BOS ends a stories model's text
+			if !slices.Contains(stops, t) { // BOS ends a stories model's text
 				stream.Push(t)
 			}
 		}
@@ -81,7 +83,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	start := time.Now()
 	n := 0
 	opt := model.GenOptions{MaxTokens: *steps - len(ids) + 1, Temperature: float32(*temp), TopP: float32(*topp), Seed: *seed,
-		Stop: fewshot.Codec{Tok: lm.Tok}.Stop(true)}
+		Stop: stops}
 	if lm.Chat != nil {
 		opt.Stop = lm.Chat.Stop
 	}
