@@ -260,7 +260,7 @@ func TestBadFiles(t *testing.T) {
 	if err := os.WriteFile(path, future, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "load checkpoint "+path+": format version 2") {
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "load checkpoint: "+path+": format version 2") {
 		t.Errorf("Load = %v, want an error naming %s and the version", err, path)
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.ckpt")); err == nil || !strings.Contains(err.Error(), "missing.ckpt") {

@@ -1,7 +1,6 @@
 package ckpt
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -11,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	"fspo/fileio"
 	"fspo/tensor"
 )
 
@@ -18,23 +18,28 @@ import (
 // header, tensor directory against the file size, checksum, and finite
 // parameters. Allocations are bounded by the file size.
 func Load(path string) (*Checkpoint, error) {
-	f, err := os.Open(path)
+	c, err := fileio.Decode(path, Decode)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint: %w", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("load checkpoint %s: not a regular file", path)
-	}
-	c, err := Decode(bufio.NewReaderSize(f, 1<<20), st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
-	}
 	return c, nil
+}
+
+// Sniff tells whether the file at path starts with the checkpoint magic
+// (for loaders choosing a format); a file shorter than the magic is not a
+// checkpoint.
+func Sniff(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	head := make([]byte, len(Magic))
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return n == len(head) && string(head) == Magic, nil
 }
 
 // Decode reads a checkpoint of exactly size bytes from r, with the checks

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"fspo/atomicfile"
+	"fspo/fileio"
 )
 
 // ManifestName is the manifest's file name inside a data directory.
@@ -131,13 +132,19 @@ func WriteManifest(dir string, m Manifest) error {
 // the field.
 func ReadManifest(dir string) (Manifest, error) {
 	path := filepath.Join(dir, ManifestName)
-	data, err := os.ReadFile(path)
-	if err != nil {
+	m, err := fileio.Parse(path, func(data []byte) (Manifest, error) {
+		m, ferr := parseManifest(data)
+		if ferr != nil { // not a nil *FieldError in an error
+			return m, ferr
+		}
+		return m, nil
+	})
+	var ferr *FieldError
+	switch {
+	case errors.As(err, &ferr): // "PATH: field: problem"
+		return Manifest{}, err
+	case err != nil:
 		return Manifest{}, fmt.Errorf("read manifest: %w", err)
-	}
-	m, ferr := parseManifest(data)
-	if ferr != nil {
-		return Manifest{}, fmt.Errorf("%s: %w", path, ferr)
 	}
 	return m, nil
 }

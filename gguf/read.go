@@ -17,9 +17,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"slices"
-	"syscall"
+
+	"fspo/fileio"
 )
 
 // Magic starts every GGUF file.
@@ -92,29 +92,16 @@ type File struct {
 
 // Open memory-maps and parses a GGUF file.
 func Open(path string) (*File, error) {
-	fd, err := os.Open(path)
+	data, release, err := fileio.Map(path)
 	if err != nil {
 		return nil, fmt.Errorf("gguf: %w", err)
-	}
-	defer fd.Close()
-	st, err := fd.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("gguf: %w", err)
-	}
-	size := st.Size()
-	if size == 0 || size != int64(int(size)) {
-		return nil, fmt.Errorf("gguf %s: file size %d is not readable", path, size)
-	}
-	data, err := syscall.Mmap(int(fd.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("gguf %s: mmap: %w", path, err)
 	}
 	f, err := Parse(path, data)
 	if err != nil {
-		syscall.Munmap(data)
+		release()
 		return nil, err
 	}
-	f.unmap = func() error { return syscall.Munmap(data) }
+	f.unmap = release
 	return f, nil
 }
 

@@ -79,11 +79,17 @@ func validPart(s string) bool {
 // validRevision accepts branch and tag names (refs/pr/1 included) that are
 // safe to use as a path under refs/.
 func validRevision(rev string) bool {
-	if rev == "" || len(rev) > 255 || strings.ContainsAny(rev, "\\\x00 ") {
+	return !strings.Contains(rev, " ") && relativePath(rev, 255)
+}
+
+// relativePath accepts a '/'-separated path of at most maxLen bytes without
+// backslashes, NULs, or '.', '..' or empty parts.
+func relativePath(p string, maxLen int) bool {
+	if p == "" || len(p) > maxLen || strings.ContainsAny(p, "\\\x00") {
 		return false
 	}
-	for _, p := range strings.Split(rev, "/") {
-		if p == "" || p == "." || p == ".." {
+	for _, part := range strings.Split(p, "/") {
+		if part == "" || part == "." || part == ".." {
 			return false
 		}
 	}

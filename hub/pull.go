@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"fspo/fileio"
 )
 
 // Snapshot is a pulled revision: its files are in Dir.
@@ -74,13 +76,9 @@ func (c *Client) Pull(ctx context.Context, ref Ref, patterns []string) (*Snapsho
 // shards reads the downloaded index and returns the shard files it lists.
 func (c *Client) shards(dir string, files map[string]File) ([]File, error) {
 	path := filepath.Join(dir, indexWeights)
-	data, err := os.ReadFile(path)
+	names, err := fileio.Parse(path, parseIndex)
 	if err != nil {
 		return nil, err
-	}
-	names, err := parseIndex(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	out := make([]File, 0, len(names))
 	for _, n := range names {

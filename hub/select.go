@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"strings"
 )
 
 // The weight files of a Hugging Face folder.
@@ -84,17 +83,7 @@ func parseInfo(data []byte) (commit string, files map[string]File, err error) {
 
 // safeName accepts a '/'-separated relative path without '.', '..' or empty
 // parts, so that it stays inside the snapshot folder.
-func safeName(name string) bool {
-	if name == "" || len(name) > 1024 || strings.ContainsAny(name, "\\\x00") {
-		return false
-	}
-	for _, p := range strings.Split(name, "/") {
-		if p == "" || p == "." || p == ".." {
-			return false
-		}
-	}
-	return true
-}
+func safeName(name string) bool { return relativePath(name, 1024) }
 
 // parseIndex returns the shard files a model.safetensors.index.json lists, in
 // order of first appearance.

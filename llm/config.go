@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 	"time"
+
+	"fspo/fileio"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -94,13 +95,9 @@ const (
 // LoadConfig reads a YAML (or JSON, a subset of YAML) config file; unknown
 // keys are errors.
 func LoadConfig(path string) (Config, error) {
-	data, err := os.ReadFile(path)
+	cfg, err := fileio.Parse(path, ParseConfig)
 	if err != nil {
 		return Config{}, fmt.Errorf("load llm config: %w", err)
-	}
-	cfg, err := ParseConfig(data)
-	if err != nil {
-		return Config{}, fmt.Errorf("load llm config %s: %w", path, err)
 	}
 	return cfg, nil
 }

@@ -1,15 +1,14 @@
 package model
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 
 	"fspo/atomicfile"
+	"fspo/fileio"
 )
 
 // The llama2.c "version 0" checkpoint: 7 little-endian int32 (dim, hidden_dim,
@@ -22,18 +21,9 @@ const llama2cHeader = 7 * 4
 
 // LoadLlama2C reads a llama2.c checkpoint.
 func LoadLlama2C(path string) (*Model, error) {
-	f, err := os.Open(path)
+	m, err := fileio.Decode(path, ReadLlama2C)
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("load model %s: %w", path, err)
-	}
-	m, err := ReadLlama2C(bufio.NewReaderSize(f, 1<<20), st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("load model %s: %w", path, err)
 	}
 	return m, nil
 }

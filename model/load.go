@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 
 	"fspo/ckpt"
 )
@@ -13,14 +11,11 @@ import (
 // Load reads a model checkpoint: the project's own format (written by
 // training, recognised by its magic bytes) or a llama2.c checkpoint.
 func Load(path string) (*Model, error) {
-	f, err := os.Open(path)
+	isCkpt, err := ckpt.Sniff(path)
 	if err != nil {
 		return nil, fmt.Errorf("load model: %w", err)
 	}
-	head := make([]byte, len(ckpt.Magic))
-	n, _ := io.ReadFull(f, head)
-	f.Close()
-	if n == len(head) && bytes.Equal(head, []byte(ckpt.Magic)) {
+	if isCkpt {
 		cp, err := ckpt.Load(path)
 		if err != nil {
 			return nil, fmt.Errorf("load model: %w", err)

@@ -1,9 +1,7 @@
 package runcard
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"os"
 
 	"fspo/ckpt"
@@ -16,17 +14,11 @@ func Load(path string) (*Card, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, nil // a model folder (Hugging Face's): no card
 	}
-	f, err := os.Open(path)
+	isCkpt, err := ckpt.Sniff(path)
 	if err != nil {
 		return nil, fmt.Errorf("run card: %w", err)
 	}
-	head := make([]byte, len(ckpt.Magic))
-	n, err := io.ReadFull(f, head)
-	f.Close()
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, fmt.Errorf("run card %s: %w", path, err)
-	}
-	if !bytes.Equal(head[:n], []byte(ckpt.Magic)) {
+	if !isCkpt {
 		return nil, nil
 	}
 	cp, err := ckpt.Load(path)

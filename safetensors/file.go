@@ -3,8 +3,9 @@ package safetensors
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
+
+	"fspo/fileio"
 )
 
 // File is a safetensors file mapped into memory. Its methods are not safe
@@ -14,37 +15,27 @@ type File struct {
 	Header
 	byName map[string]int
 	mem    []byte // the whole file, mapped read-only
+	unmap  func() error
 	data   []byte // the data section of mem
 }
 
 // Open maps path and parses its header.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	mem, release, err := fileio.Map(path)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("safetensors %s: %w", path, err)
-	}
-	size := st.Size()
+	size := int64(len(mem))
 	if size < 8 {
+		release()
 		return nil, fmt.Errorf("safetensors %s: file of %d bytes is too short for the 8-byte header length", path, size)
-	}
-	if size > math.MaxInt {
-		return nil, fmt.Errorf("safetensors %s: file of %d bytes is too large to map", path, size)
-	}
-	mem, err := mapFile(f, int(size))
-	if err != nil {
-		return nil, fmt.Errorf("safetensors %s: map: %w", path, err)
 	}
 	h, err := ParseHeader(mem, size)
 	if err != nil {
-		unmapFile(mem)
+		release()
 		return nil, fmt.Errorf("safetensors %s: %w", path, err)
 	}
-	sf := &File{Path: path, Header: *h, mem: mem, data: mem[int64(len(mem))-h.DataLen:], byName: map[string]int{}}
+	sf := &File{Path: path, Header: *h, mem: mem, unmap: release, data: mem[size-h.DataLen:], byName: map[string]int{}}
 	for i, t := range sf.Tensors {
 		sf.byName[t.Name] = i
 	}
@@ -56,7 +47,7 @@ func (f *File) Close() error {
 	if f.mem == nil {
 		return nil
 	}
-	err := unmapFile(f.mem)
+	err := f.unmap()
 	f.mem, f.data = nil, nil
 	if err != nil {
 		return fmt.Errorf("safetensors %s: unmap: %w", f.Path, err)

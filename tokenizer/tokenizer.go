@@ -14,8 +14,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 	"slices"
+
+	"fspo/fileio"
 )
 
 // Special token ids shared by every llama2.c vocabulary.
@@ -60,13 +61,9 @@ type Tokenizer struct {
 
 // Load reads a tokenizer file.
 func Load(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	t, err := fileio.Parse(path, Parse)
 	if err != nil {
 		return nil, fmt.Errorf("load tokenizer: %w", err)
-	}
-	t, err := Parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("load tokenizer %s: %w", path, err)
 	}
 	return t, nil
 }

@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"fspo/fileio"
 )
 
 // UsersName is the users file's name inside a data directory.
@@ -179,45 +180,37 @@ func drawUsers(total, test int, seed int64, phrasing string) (UsersFile, error) 
 	notReserved := func(v Value) bool { return !d.reserved[v.key()] }
 	seen := map[string]bool{} // likesKey of every user drawn: no two share their main likes
 	var users []Profile
-	add := func(kind Kind, draw func() (Profile, bool)) error {
-		for try := 0; try < 10000; try++ {
-			p, ok := draw()
-			if !ok || seen[likesKey(p)] {
-				continue
+	// add draws n users of a kind, each until it is valid and distinct.
+	add := func(n int, kind Kind, draw func(i int) (Profile, bool)) error {
+		for i := range n {
+			try := 0
+			for ; try < 10000; try++ {
+				p, ok := draw(i)
+				if !ok || seen[likesKey(p)] {
+					continue
+				}
+				seen[likesKey(p)] = true
+				p.ID = fmt.Sprintf("u%03d", len(users))
+				p.Kind = kind
+				p.Description = DescribeAs(phrasing, p.Prefs, uint64(seed)*1000003+uint64(len(users)))
+				users = append(users, p)
+				break
 			}
-			seen[likesKey(p)] = true
-			p.ID = fmt.Sprintf("u%03d", len(users))
-			p.Kind = kind
-			p.Description = DescribeAs(phrasing, p.Prefs, uint64(seed)*1000003+uint64(len(users)))
-			users = append(users, p)
-			return nil
-		}
-		return fmt.Errorf("users: could not draw a distinct %s user after 10000 tries (too many users for the vocabulary?)", kind)
-	}
-	plain := func() (Profile, bool) { return d.draw(notReserved, nil), true }
-	for range counts.Train {
-		if err := add(Train, plain); err != nil {
-			return UsersFile{}, err
-		}
-	}
-	// What training users like, alone and in pairs.
-	trainLiked := map[string]bool{}
-	coLiked := map[[2]string]bool{}
-	for _, p := range users {
-		ls := likedValues(p)
-		for i, a := range ls {
-			trainLiked[a.key()] = true
-			for _, b := range ls[i+1:] {
-				coLiked[[2]string{a.key(), b.key()}], coLiked[[2]string{b.key(), a.key()}] = true, true
+			if try == 10000 {
+				return fmt.Errorf("users: could not draw a distinct %s user after 10000 tries (too many users for the vocabulary?)", kind)
 			}
 		}
+		return nil
 	}
-	for range counts.HeldOut {
-		if err := add(HeldOut, plain); err != nil {
-			return UsersFile{}, err
-		}
+	plain := func(int) (Profile, bool) { return d.draw(notReserved, nil), true }
+	if err := add(counts.Train, Train, plain); err != nil {
+		return UsersFile{}, err
 	}
-	interp := func() (Profile, bool) {
+	trainLiked, coLiked := likedTogether(users)
+	if err := add(counts.HeldOut, HeldOut, plain); err != nil {
+		return UsersFile{}, err
+	}
+	interp := func(int) (Profile, bool) {
 		p := d.draw(func(v Value) bool { return trainLiked[v.key()] }, nil)
 		ls := likedValues(p)
 		if len(ls) < 2 {
@@ -232,19 +225,35 @@ func drawUsers(total, test int, seed int64, phrasing string) (UsersFile, error) 
 		}
 		return p, true
 	}
-	for range counts.Interpolated {
-		if err := add(Interpolated, interp); err != nil {
-			return UsersFile{}, err
-		}
+	if err := add(counts.Interpolated, Interpolated, interp); err != nil {
+		return UsersFile{}, err
 	}
-	for i := range counts.Unseen {
+	unseen := func(i int) (Profile, bool) {
 		first := reservedList[i%len(reservedList)]
-		if err := add(Unseen, func() (Profile, bool) { return d.draw(notReserved, &first), true }); err != nil {
-			return UsersFile{}, err
-		}
+		return d.draw(notReserved, &first), true
+	}
+	if err := add(counts.Unseen, Unseen, unseen); err != nil {
+		return UsersFile{}, err
 	}
 	uf.Users = users
 	return uf, nil
+}
+
+// likedTogether returns what the users like, alone and in pairs (both
+// orders).
+func likedTogether(users []Profile) (map[string]bool, map[[2]string]bool) {
+	liked := map[string]bool{}
+	pairs := map[[2]string]bool{}
+	for _, p := range users {
+		ls := likedValues(p)
+		for i, a := range ls {
+			liked[a.key()] = true
+			for _, b := range ls[i+1:] {
+				pairs[[2]string{a.key(), b.key()}], pairs[[2]string{b.key(), a.key()}] = true, true
+			}
+		}
+	}
+	return liked, pairs
 }
 
 // Split returns the ids of the training users and of the held-out users
@@ -275,13 +284,9 @@ func (uf *UsersFile) OfKind(k Kind) []string {
 // checks every profile. Errors name the file and the user.
 func LoadUsers(dir string) (*UsersFile, error) {
 	path := filepath.Join(dir, UsersName)
-	data, err := os.ReadFile(path)
+	uf, err := fileio.Parse(path, parseUsers)
 	if err != nil {
 		return nil, fmt.Errorf("load users: %w", err)
-	}
-	uf, err := parseUsers(data)
-	if err != nil {
-		return nil, fmt.Errorf("load users %s: %w", path, err)
 	}
 	return uf, nil
 }
