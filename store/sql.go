@@ -22,6 +22,9 @@ type Conn interface {
 	Tx(ctx context.Context, fn func(tx Conn) error) error
 }
 
+// scanner reads the current row into dest.
+type scanner interface{ Scan(dest ...any) error }
+
 // Rows is a result set.
 type Rows interface {
 	Next() bool
@@ -50,6 +53,24 @@ func Open(ctx context.Context, c Conn, d Dialect, closeFn func() error) (*SQL, e
 
 // Close releases the backend's connections.
 func (s *SQL) Close() error { return s.close() }
+
+// queryAll scans every row of a query with scan.
+func queryAll[T any](ctx context.Context, c Conn, query string, args []any, scan func(scanner) (T, error)) ([]T, error) {
+	rows, err := c.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
 
 // queryRow scans the single row of a query; ErrNotFound when there is none.
 func queryRow(ctx context.Context, c Conn, query string, args []any, dest ...any) error {
@@ -131,13 +152,7 @@ func (s *SQL) SetToken(ctx context.Context, user string, tokenHash []byte) error
 		return errors.New("set token: empty token hash")
 	}
 	n, err := s.c.Exec(ctx, `UPDATE users SET token_hash = $1 WHERE id = $2`, tokenHash, user)
-	if err != nil {
-		return fmt.Errorf("set token of user %s: %w", user, s.conflict(err))
-	}
-	if n == 0 {
-		return fmt.Errorf("set token of user %s: %w", user, ErrNotFound)
-	}
-	return nil
+	return changed("set token of user "+user, n, s.conflict(err))
 }
 
 // DeleteUser implements Store: one transaction, the user's rows first (not
@@ -150,13 +165,7 @@ func (s *SQL) DeleteUser(ctx context.Context, user string) error {
 			}
 		}
 		n, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, user)
-		if err != nil {
-			return fmt.Errorf("delete user %s: %w", user, err)
-		}
-		if n == 0 {
-			return fmt.Errorf("delete user %s: %w", user, ErrNotFound)
-		}
-		return nil
+		return changed("delete user "+user, n, err)
 	})
 }
 
@@ -275,22 +284,13 @@ func (s *SQL) Preferences(ctx context.Context, user string, q PrefQuery) ([]Pref
 	default:
 		query += ` ORDER BY id DESC`
 	}
-	rows, err := s.c.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list preferences of user %s: %w", user, err)
-	}
-	defer rows.Close()
-	var out []Preference
-	for rows.Next() {
-		var p Preference
+	out, err := queryAll(ctx, s.c, query, args, func(rows scanner) (p Preference, err error) {
 		var created int64
-		if err := rows.Scan(&p.ID, &p.User, &p.Prompt, &p.Chosen, &p.Rejected, &p.Source, &created, &p.IdempotencyKey); err != nil {
-			return nil, fmt.Errorf("list preferences of user %s: %w", user, err)
-		}
+		err = rows.Scan(&p.ID, &p.User, &p.Prompt, &p.Chosen, &p.Rejected, &p.Source, &created, &p.IdempotencyKey)
 		p.Created = fromMicros(created)
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+		return p, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list preferences of user %s: %w", user, err)
 	}
 	// Newest first from the query (so LIMIT keeps the most recent); callers get oldest first.
@@ -314,11 +314,17 @@ func (s *SQL) CountPreferences(ctx context.Context, user, source string) (int, e
 // DeletePreference implements Store.
 func (s *SQL) DeletePreference(ctx context.Context, user string, id int64) error {
 	n, err := s.c.Exec(ctx, `DELETE FROM preferences WHERE id = $1 AND user_id = $2`, id, user)
-	if err != nil {
-		return fmt.Errorf("delete preference %d: %w", id, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("delete preference %d: %w", id, ErrNotFound)
+	return changed(fmt.Sprintf("delete preference %d", id), n, err)
+}
+
+// changed is the outcome of a statement that must change a row: its error,
+// or ErrNotFound when it changed none, prefixed with what it did.
+func changed(what string, n int64, err error) error {
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	case n == 0:
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return nil
 }
@@ -364,7 +370,7 @@ func nonNil(s []string) []string {
 
 const studyColumns = `id, name, questions, label_questions, pairs, system_a, system_b, created`
 
-func scanStudy(rows interface{ Scan(...any) error }) (Study, error) {
+func scanStudy(rows scanner) (Study, error) {
 	var st Study
 	var qs, ls string
 	var created int64
@@ -403,20 +409,7 @@ func (s *SQL) Studies(ctx context.Context) ([]Study, error) {
 }
 
 func (s *SQL) studies(ctx context.Context, query string, args ...any) ([]Study, error) {
-	rows, err := s.c.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Study
-	for rows.Next() {
-		st, err := scanStudy(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, s.c, query, args, scanStudy)
 }
 
 // AddVote implements Store.
@@ -434,23 +427,15 @@ func (s *SQL) AddVote(ctx context.Context, v Vote) error {
 
 // Votes implements Store.
 func (s *SQL) Votes(ctx context.Context, study, user string) ([]Vote, error) {
-	rows, err := s.c.Query(ctx, `SELECT study_id, user_id, question, left_system, winner, created FROM votes
-		WHERE study_id = $1 AND ($2 = '' OR user_id = $2) ORDER BY created, user_id, question`, study, user)
+	out, err := queryAll(ctx, s.c, `SELECT study_id, user_id, question, left_system, winner, created FROM votes
+		WHERE study_id = $1 AND ($2 = '' OR user_id = $2) ORDER BY created, user_id, question`, []any{study, user},
+		func(rows scanner) (v Vote, err error) {
+			var created int64
+			err = rows.Scan(&v.Study, &v.User, &v.Question, &v.Left, &v.Winner, &created)
+			v.Created = fromMicros(created)
+			return v, err
+		})
 	if err != nil {
-		return nil, fmt.Errorf("list votes of study %s: %w", study, err)
-	}
-	defer rows.Close()
-	var out []Vote
-	for rows.Next() {
-		var v Vote
-		var created int64
-		if err := rows.Scan(&v.Study, &v.User, &v.Question, &v.Left, &v.Winner, &created); err != nil {
-			return nil, fmt.Errorf("list votes of study %s: %w", study, err)
-		}
-		v.Created = fromMicros(created)
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list votes of study %s: %w", study, err)
 	}
 	return out, nil
