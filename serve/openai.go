@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -165,11 +166,7 @@ func (s *Server) prepare(g genFields, question string) (j job, msg string) {
 	}
 	if g.ShotStrategy != "" {
 		if _, ok := strategies[g.ShotStrategy]; !ok {
-			names := make([]string, 0, len(strategies))
-			for k := range strategies {
-				names = append(names, k)
-			}
-			sort.Strings(names)
+			names := slices.Sorted(maps.Keys(strategies))
 			return j, fmt.Sprintf("unknown shot_strategy %q (want one of %s)", g.ShotStrategy, strings.Join(names, ", "))
 		}
 		j.strategy = g.ShotStrategy
@@ -303,19 +300,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job) {
 	}
 	ans, err := j.engine.Answer(ctx, j.req)
 	if err != nil {
-		switch {
-		case ctx.Err() != nil:
-			s.cfg.Logger.Info("client went away during generation", "path", r.URL.Path, "user", u.ID)
-		case sse != nil && sse.started:
-			sse.send(map[string]any{"error": map[string]string{"message": "generation failed: " + publicError(err), "type": "server_error"}})
-		case errors.Is(err, ErrInvalid):
-			badRequest(w, "%v", err)
-		default:
-			s.internal(w, r, err)
-		}
-		if ctx.Err() == nil && !errors.Is(err, ErrInvalid) {
-			s.cfg.Logger.Error("generation failed", "user", u.ID, "err", err)
-		}
+		s.generationFailed(w, r, u.ID, sse, err)
 		return
 	}
 	info.UserDescription = ans.Description
@@ -344,6 +329,26 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": id, "object": object, "created": created,
 		"model": j.engine.Name(), "choices": []any{choice}, "usage": use, "fspo": info})
+}
+
+// generationFailed answers a failed generation: nothing to a client that
+// went away, an error event on a stream already started, 400 for invalid
+// requests and 500 otherwise.
+func (s *Server) generationFailed(w http.ResponseWriter, r *http.Request, user string, sse *sseWriter, err error) {
+	ctx := r.Context()
+	switch {
+	case ctx.Err() != nil:
+		s.cfg.Logger.Info("client went away during generation", "path", r.URL.Path, "user", user)
+	case sse != nil && sse.started:
+		sse.send(map[string]any{"error": map[string]string{"message": "generation failed: " + publicError(err), "type": "server_error"}})
+	case errors.Is(err, ErrInvalid):
+		badRequest(w, "%v", err)
+	default:
+		s.internal(w, r, err)
+	}
+	if ctx.Err() == nil && !errors.Is(err, ErrInvalid) {
+		s.cfg.Logger.Error("generation failed", "user", user, "err", err)
+	}
 }
 
 // publicError keeps engine messages out of responses except for ErrInvalid ones.

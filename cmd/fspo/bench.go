@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sort"
 	"strconv"
@@ -44,13 +45,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	var threads []int
-	for _, s := range splitComma(*threadList) {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return fmt.Errorf("%w: fspo bench: --threads %q: want positive integers like 1,2", errUsage, *threadList)
-		}
-		threads = append(threads, n)
+	threads, err := parseThreads(*threadList)
+	if err != nil {
+		return err
 	}
 	lm, err := loadLM(env, *modelFlag)
 	if err != nil {
@@ -84,22 +81,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	for _, th := range threads {
 		tensor.SetThreads(th)
 		key := strconv.Itoa(th)
-		if res.Decode[key], err = median(*repeats, func() (float64, error) {
-			start := time.Now()
-			out, err := m.Generate(ctx, []int{bos}, model.GenOptions{MaxTokens: *positions - 1}, nil)
-			return float64(len(out.Tokens)) / time.Since(start).Seconds(), err
-		}); err != nil {
+		if res.Decode[key], res.Prefill[key], err = benchInference(ctx, m, bos, prompt, *positions, *repeats); err != nil {
 			return err
-		}
-		if len(prompt) > 0 {
-			if res.Prefill[key], err = median(*repeats, func() (float64, error) {
-				cache, logits := m.NewCacheFor(len(prompt)), make([]float32, cfg.Vocab)
-				start := time.Now()
-				err := m.Forward([]model.Step{{Cache: cache, Tokens: prompt, Logits: logits}})
-				return float64(len(prompt)) / time.Since(start).Seconds(), err
-			}); err != nil {
-				return err
-			}
 		}
 		if !*train {
 			continue
@@ -114,12 +97,51 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return json.NewEncoder(env.Stdout).Encode(res)
 	}
 	fmt.Fprintf(env.Stdout, "fspo bench (%s, %s weights, %.0f MB; medians of %d runs, kernels: %s)\n", lm.Paths.Checkpoint, res.DType, float64(m.WeightBytes())/1e6, *repeats, tensor.SIMDLevel())
-	fmt.Fprintf(env.Stdout, "%-8s %20s %22s %22s %16s\n", "threads", "decode tok/s (b=1)", fmt.Sprintf("prefill tok/s (%d)", len(prompt)), fmt.Sprintf("train tok/s (%dx%d)", *batch, *seqLen), "matmul GFLOP/s")
+	res.printTable(env.Stdout, threads, len(prompt), *batch, *seqLen)
+	return nil
+}
+
+// benchInference returns the median tokens per second of greedy decoding
+// from BOS over positions, and of prefilling prompt in one forward pass (0
+// for an empty prompt).
+func benchInference(ctx context.Context, m *model.Model, bos int, prompt []int, positions, repeats int) (decode, prefill float64, err error) {
+	decode, err = median(repeats, func() (float64, error) {
+		start := time.Now()
+		out, err := m.Generate(ctx, []int{bos}, model.GenOptions{MaxTokens: positions - 1}, nil)
+		return float64(len(out.Tokens)) / time.Since(start).Seconds(), err
+	})
+	if err != nil || len(prompt) == 0 {
+		return decode, 0, err
+	}
+	prefill, err = median(repeats, func() (float64, error) {
+		cache, logits := m.NewCacheFor(len(prompt)), make([]float32, m.Config.Vocab)
+		start := time.Now()
+		err := m.Forward([]model.Step{{Cache: cache, Tokens: prompt, Logits: logits}})
+		return float64(len(prompt)) / time.Since(start).Seconds(), err
+	})
+	return decode, prefill, err
+}
+
+// parseThreads reads --threads: comma-separated positive counts.
+func parseThreads(list string) ([]int, error) {
+	var threads []int
+	for _, s := range splitComma(list) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%w: fspo bench: --threads %q: want positive integers like 1,2", errUsage, list)
+		}
+		threads = append(threads, n)
+	}
+	return threads, nil
+}
+
+// printTable writes the results, a row per thread count.
+func (res benchResult) printTable(w io.Writer, threads []int, prefill, batch, seqLen int) {
+	fmt.Fprintf(w, "%-8s %20s %22s %22s %16s\n", "threads", "decode tok/s (b=1)", fmt.Sprintf("prefill tok/s (%d)", prefill), fmt.Sprintf("train tok/s (%dx%d)", batch, seqLen), "matmul GFLOP/s")
 	for _, th := range threads {
 		k := strconv.Itoa(th)
-		fmt.Fprintf(env.Stdout, "%-8d %20.1f %22.1f %22.1f %16.1f\n", th, res.Decode[k], res.Prefill[k], res.Train[k], res.GemmGF[k])
+		fmt.Fprintf(w, "%-8d %20.1f %22.1f %22.1f %16.1f\n", th, res.Decode[k], res.Prefill[k], res.Train[k], res.GemmGF[k])
 	}
-	return nil
 }
 
 // benchTrain times steps of forward + backward + AdamW on random tokens and

@@ -33,11 +33,8 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	if *temp < 0 || *topp <= 0 || *topp > 1 {
 		return fmt.Errorf("%w: fspo generate: --temperature must be ≥ 0 and --topp in (0,1]", errUsage)
 	}
-	lm, err := loadLM(env, *modelFlag)
+	lm, err := loadLMAs(env, *modelFlag, *dtype)
 	if err != nil {
-		return err
-	}
-	if err := lm.useDType(env, *dtype); err != nil {
 		return err
 	}
 	m := lm.Model
@@ -56,30 +53,8 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	}
 	w := bufio.NewWriter(env.Stdout)
 	defer w.Flush()
-	// llama2.c's model: run.c's exact output; others: the decoded text
-	var write func(t int)
-	codec := fewshot.Codec{Tok: lm.Tok}
-	stops := codec.Stop(true)
-	stream := codec.NewStream()
-	if lm.L2C != nil {
-		prev := ids[0]
-		for _, t := range ids[1:] {
-			w.WriteString(lm.L2C.DecodePrintable(prev, t))
-			prev = t
-		}
-		write = func(t int) { w.WriteString(lm.L2C.DecodePrintable(prev, t)); prev = t }
-	} else {
-		// The stream first reads the prompt, so that the first new token is
-		// decoded as a continuation (SentencePiece drops the space of a
-		// text's first word, not of a later one).
-		for _, t := range ids {
-			if !slices.Contains(stops, t) { // BOS ends a stories model's text
-				stream.Push(t)
-			}
-		}
-		w.WriteString(*prompt)
-		write = func(t int) { w.WriteString(stream.Push(t)) }
-	}
+	stops := fewshot.Codec{Tok: lm.Tok}.Stop(true)
+	write, flush := echoPrompt(w, lm, ids, *prompt, stops)
 	start := time.Now()
 	n := 0
 	opt := model.GenOptions{MaxTokens: *steps - len(ids) + 1, Temperature: float32(*temp), TopP: float32(*topp), Seed: *seed,
@@ -96,10 +71,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 		n++
 		return true
 	})
-	if lm.L2C == nil {
-		w.WriteString(stream.Flush())
-	}
-	w.WriteString("\n")
+	w.WriteString(flush() + "\n")
 	if err != nil {
 		return err
 	}
@@ -107,4 +79,30 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 		fmt.Fprintf(env.Stderr, "achieved tok/s: %.1f\n", float64(n+len(ids)-1)/el.Seconds())
 	}
 	return nil
+}
+
+// echoPrompt writes the prompt and returns how to write each new token and
+// what to write at the end: run.c's exact output for a llama2.c model, the
+// decoded text for the others.
+func echoPrompt(w *bufio.Writer, lm *lmodel, ids []int, prompt string, stops []int) (write func(t int), flush func() string) {
+	if lm.L2C != nil {
+		prev := ids[0]
+		for _, t := range ids[1:] {
+			w.WriteString(lm.L2C.DecodePrintable(prev, t))
+			prev = t
+		}
+		write = func(t int) { w.WriteString(lm.L2C.DecodePrintable(prev, t)); prev = t }
+		return write, func() string { return "" }
+	}
+	// The stream first reads the prompt, so that the first new token is
+	// decoded as a continuation (SentencePiece drops the space of a text's
+	// first word, not of a later one).
+	stream := fewshot.Codec{Tok: lm.Tok}.NewStream()
+	for _, t := range ids {
+		if !slices.Contains(stops, t) { // BOS ends a stories model's text
+			stream.Push(t)
+		}
+	}
+	w.WriteString(prompt)
+	return func(t int) { w.WriteString(stream.Push(t)) }, stream.Flush
 }

@@ -40,6 +40,18 @@ type lmodel struct {
 // dtypeHelp is the help of the --dtype flag of the inference commands.
 const dtypeHelp = "type to hold the weight matrices in for inference: auto (the model file's: bf16/f16 for most Hugging Face models, the GGUF file's type), f32, f16, bf16 or q8_0"
 
+// loadLMAs is loadLM, then useDType(dtype).
+func loadLMAs(env *Env, flag, dtype string) (*lmodel, error) {
+	lm, err := loadLM(env, flag)
+	if err != nil {
+		return nil, err
+	}
+	if err := lm.useDType(env, dtype); err != nil {
+		return nil, err
+	}
+	return lm, nil
+}
+
 // useDType holds the model's matrices in the type flag names ("" or auto:
 // the file's type). Reduced types are for inference: the model can no
 // longer be trained or saved as F32.

@@ -9,9 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"syscall"
 
 	"github.com/vbauerster/mpb/v8"
@@ -66,11 +67,7 @@ func Run(ctx context.Context, env *Env, args []string) error {
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "fspo: few-shot preference optimization — personalize a language model to each user.")
 	fmt.Fprintln(w, "\nUsage: fspo COMMAND [flags]   (fspo COMMAND -h for its flags)\n\nCommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(commands))
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}

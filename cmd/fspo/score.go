@@ -31,11 +31,8 @@ func runScore(ctx context.Context, env *Env, args []string) error {
 	if *text == "" {
 		return fmt.Errorf("%w: fspo score: --text is required", errUsage)
 	}
-	lm, err := loadLM(env, *modelFlag)
+	lm, err := loadLMAs(env, *modelFlag, *dtype)
 	if err != nil {
-		return err
-	}
-	if err := lm.useDType(env, *dtype); err != nil {
 		return err
 	}
 	m, tok := lm.Model, lm.Tok

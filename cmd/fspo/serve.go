@@ -104,11 +104,8 @@ type engineLoader struct {
 
 // load loads one engine and returns the prompt it serves with.
 func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prompt, error) {
-	lm, err := loadLM(ld.env, path)
+	lm, err := loadLMAs(ld.env, path, ld.dtype)
 	if err != nil {
-		return nil, runcard.Prompt{}, err
-	}
-	if err := lm.useDType(ld.env, ld.dtype); err != nil {
 		return nil, runcard.Prompt{}, err
 	}
 	m := lm.Model
@@ -170,12 +167,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	rawBase := fs.Bool("raw-base", false, `non-personalized answers continue the question text itself (the untrained stories model's use) instead of the zero-shot template`)
 	engines := map[string]string{}
 	fs.Func("engine", "a further model for studies, NAME=PATH (repeatable)", func(v string) error {
-		name, path, ok := strings.Cut(v, "=")
-		if !ok || name == "" || path == "" || strings.Contains(name, ":") {
-			return fmt.Errorf("want NAME=PATH with a NAME without ':', got %q", v)
-		}
+		name, path, err := parseEngine(v)
 		engines[name] = path
-		return nil
+		return err
 	})
 	fs.IntVar(&given.Shots, "shots", 0, fmt.Sprintf("preferences used as shots by the recent and random strategies (default: the model's run card, else %d)", defaultServeShots))
 	strategy := fs.String("strategy", "recent", "shot selection: recent, random or all-fit")
@@ -191,16 +185,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	secureCookies := fs.Bool("secure-cookies", false, "mark cookies Secure and send HSTS (behind a TLS-terminating proxy)")
 	var proxies []netip.Prefix
 	fs.Func("trusted-proxy", "address or CIDR of a proxy whose X-Forwarded-Proto: https is believed (repeatable)", func(v string) error {
-		p, err := netip.ParsePrefix(v)
-		if err != nil {
-			a, aerr := netip.ParseAddr(v)
-			if aerr != nil {
-				return fmt.Errorf("want an IP address or CIDR, got %q", v)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
+		p, err := parsePrefix(v)
 		proxies = append(proxies, p)
-		return nil
+		return err
 	})
 	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "how long a request body may take to arrive (then 408)")
 	attempts := fs.Float64("attempt-rate", 1, "sign-ins and failed token checks per second per client address (burst 10)")
@@ -216,19 +203,9 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	bctx, stopBatchers := context.WithCancel(context.Background())
 	defer stopBatchers()
 	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, dtype: *dtype, ctx: bctx}
-	mainName := "fspo"
-	if _, dup := engines[mainName]; dup {
-		return fmt.Errorf("%w: fspo serve: --engine fspo=…: the name fspo is the --model's", errUsage)
-	}
-	eng, prompt, err := ld.load(mainName, *modelFlag)
+	eng, prompt, more, err := ld.loadAll(*modelFlag, engines)
 	if err != nil {
 		return err
-	}
-	more := map[string]serve.Engine{}
-	for name, path := range engines {
-		if more[name], _, err = ld.load(name, path); err != nil {
-			return fmt.Errorf("--engine %s: %w", name, err)
-		}
 	}
 
 	cfg := serve.Config{Engine: eng, Engines: more, AdminToken: admin, Shots: prompt.Shots, Strategy: *strategy, ShotBudget: *budget,
@@ -257,6 +234,48 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: fspo serve: %v", errUsage, err)
 	}
 	return listenAndServe(ctx, env, s, *addr, *grace, fmt.Sprintf("model with %d parameters, store %s", eng.Model.Config.NumParams(), strings.SplitN(*db, ":", 2)[0]))
+}
+
+// parseEngine reads an --engine value, NAME=PATH.
+func parseEngine(v string) (name, path string, err error) {
+	name, path, ok := strings.Cut(v, "=")
+	if !ok || name == "" || path == "" || strings.Contains(name, ":") {
+		return "", "", fmt.Errorf("want NAME=PATH with a NAME without ':', got %q", v)
+	}
+	return name, path, nil
+}
+
+// parsePrefix reads an IP address (a one-address prefix) or a CIDR.
+func parsePrefix(v string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(v)
+	if err == nil {
+		return p, nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("want an IP address or CIDR, got %q", v)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// loadAll loads the main model (named fspo) and the further --engine
+// models; it returns the main one's prompt settings.
+func (ld engineLoader) loadAll(mainPath string, engines map[string]string) (*serve.ModelEngine, runcard.Prompt, map[string]serve.Engine, error) {
+	const mainName = "fspo"
+	if _, dup := engines[mainName]; dup {
+		return nil, runcard.Prompt{}, nil, fmt.Errorf("%w: fspo serve: --engine fspo=…: the name fspo is the --model's", errUsage)
+	}
+	eng, prompt, err := ld.load(mainName, mainPath)
+	if err != nil {
+		return nil, runcard.Prompt{}, nil, err
+	}
+	more := map[string]serve.Engine{}
+	for name, path := range engines {
+		if more[name], _, err = ld.load(name, path); err != nil {
+			return nil, runcard.Prompt{}, nil, fmt.Errorf("--engine %s: %w", name, err)
+		}
+	}
+	return eng, prompt, more, nil
 }
 
 // listenAndServe serves s on addr until ctx ends, then lets running

@@ -139,42 +139,54 @@ func main() {
 		res.LlamaCPP.Decode[s], res.LlamaCPP.Prefill[s] = median(ld), median(lp)
 	}
 	if ref != nil {
-		tensor.SetThreads(0)
-		want, _ := fspoDecode(ref, *decodeN)
-		for res.SameGreedy < len(want) && res.SameGreedy < len(fsTokens) && want[res.SameGreedy] == fsTokens[res.SameGreedy] {
-			res.SameGreedy++
-		}
-		tok, err := readTokenizer(*tokPath)
-		fail(err)
-		var orig *model.Model
-		if o := filepath.Join(*dir, fmt.Sprintf("random-%s-f32.gguf", *shape)); *dtype != "f32" {
-			if _, err := os.Stat(o); err == nil {
-				orig, _, err = gguf.Load(o)
-				fail(err)
-			}
-		}
-		for _, text := range accuracyTexts {
-			ids := append([]int{128000}, tok.Encode(text, false)...)
-			res.MaxLogprobDiff = max(res.MaxLogprobDiff, logprobDiff(ref, m, ids))
-			if orig != nil {
-				res.MaxLogprobDiffOriginal = max(res.MaxLogprobDiffOriginal, logprobDiff(orig, m, ids))
-			}
-		}
+		res.accuracy(ref, m, fsTokens, *decodeN, *tokPath, filepath.Join(*dir, fmt.Sprintf("random-%s-f32.gguf", *shape)))
 	}
 	res.Load = loadAvg()
 	if *asJSON {
 		fail(json.NewEncoder(os.Stdout).Encode(res))
 		return
 	}
-	fmt.Printf("%s, %s weights (%.0f MB): %s; load %.2f\n", *shape, *dtype, float64(res.WeightBytes)/1e6, res.Settings, res.Load)
+	res.print(strings.Split(*threadList, ","), ref != nil, *decodeN)
+}
+
+// accuracy compares m with its F32 copy ref (greedy tokens from BOS, and
+// log-probs of three texts) and, when the F32 file of the same shape is
+// there, with those original weights.
+func (res *result) accuracy(ref, m *model.Model, tokens []int, decodeN int, tokPath, origPath string) {
+	tensor.SetThreads(0)
+	want, _ := fspoDecode(ref, decodeN)
+	for res.SameGreedy < len(want) && res.SameGreedy < len(tokens) && want[res.SameGreedy] == tokens[res.SameGreedy] {
+		res.SameGreedy++
+	}
+	tok, err := readTokenizer(tokPath)
+	fail(err)
+	var orig *model.Model
+	if res.DType != "f32" {
+		if _, err := os.Stat(origPath); err == nil {
+			orig, _, err = gguf.Load(origPath)
+			fail(err)
+		}
+	}
+	for _, text := range accuracyTexts {
+		ids := append([]int{128000}, tok.Encode(text, false)...)
+		res.MaxLogprobDiff = max(res.MaxLogprobDiff, logprobDiff(ref, m, ids))
+		if orig != nil {
+			res.MaxLogprobDiffOriginal = max(res.MaxLogprobDiffOriginal, logprobDiff(orig, m, ids))
+		}
+	}
+}
+
+// print writes the results as a table, a row per thread count.
+func (res *result) print(threads []string, compared bool, decodeN int) {
+	fmt.Printf("%s, %s weights (%.0f MB): %s; load %.2f\n", res.Shape, res.DType, float64(res.WeightBytes)/1e6, res.Settings, res.Load)
 	fmt.Printf("%-8s %14s %14s %7s %16s %16s %7s\n", "threads", "fspo decode", "llama.cpp", "ratio", "fspo prefill", "llama.cpp", "ratio")
-	for _, s := range strings.Split(*threadList, ",") {
+	for _, s := range threads {
 		fmt.Printf("%-8s %14.1f %14.1f %6.2fx %16.1f %16.1f %6.2fx\n", s, res.Decode[s], res.LlamaCPP.Decode[s], res.Decode[s]/res.LlamaCPP.Decode[s],
 			res.Prefill[s], res.LlamaCPP.Prefill[s], res.Prefill[s]/res.LlamaCPP.Prefill[s])
 	}
-	if ref != nil {
+	if compared {
 		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d; max |Δ log-prob| over 3 texts vs F32 of the same values: %.3g, vs the original F32 weights: %.3g\n",
-			res.SameGreedy, *decodeN, res.MaxLogprobDiff, res.MaxLogprobDiffOriginal)
+			res.SameGreedy, decodeN, res.MaxLogprobDiff, res.MaxLogprobDiffOriginal)
 	}
 }
 
