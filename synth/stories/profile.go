@@ -325,56 +325,10 @@ func Describe(prefs []Pref, seed uint64) string {
 	sort.SliceStable(dislikes, func(i, j int) bool { return dislikes[i].Weight < dislikes[j].Weight })
 	var b strings.Builder
 	if rng.IntN(3) == 0 { // list layout
-		if len(likes) > 0 {
-			b.WriteString("Likes: ")
-			for i, p := range likes {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString(object(p, rng) + listMarks[band(p.Weight)])
-			}
-			b.WriteString(".")
-		}
-		if len(dislikes) > 0 {
-			if b.Len() > 0 {
-				b.WriteString(" ")
-			}
-			b.WriteString("Dislikes: ")
-			for i, p := range dislikes {
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString(object(p, rng) + listMarks[band(p.Weight)])
-			}
-			b.WriteString(".")
-		}
-	} else { // sentence layout
-		var clauses []string
-		for _, p := range likes {
-			vs := likeVerbs[band(p.Weight)]
-			clauses = append(clauses, vs[rng.IntN(len(vs))]+" "+object(p, rng))
-		}
-		nLikes := len(clauses)
-		for _, p := range dislikes {
-			vs := dislikeVerbs[band(p.Weight)]
-			clauses = append(clauses, vs[rng.IntN(len(vs))]+" "+object(p, rng))
-		}
-		if len(clauses) > 0 {
-			b.WriteString(subjects[rng.IntN(len(subjects))] + " ")
-			for i, c := range clauses {
-				switch {
-				case i == 0:
-				case i == nLikes && nLikes > 0:
-					b.WriteString(", but ")
-				case i == len(clauses)-1 || i == nLikes-1:
-					b.WriteString(" and ")
-				default:
-					b.WriteString(", ")
-				}
-				b.WriteString(c)
-			}
-			b.WriteString(".")
-		}
+		writeList(&b, "Likes: ", likes, rng)
+		writeList(&b, "Dislikes: ", dislikes, rng)
+	} else {
+		writeClauses(&b, likes, dislikes, rng)
 	}
 	if length != nil {
 		lines := lengthLines[length.Value][band(length.Weight)]
@@ -388,4 +342,55 @@ func Describe(prefs []Pref, seed uint64) string {
 		fmt.Fprintf(&b, lines[rng.IntN(len(lines))], n)
 	}
 	return b.String()
+}
+
+// writeList appends "Label: a, b (strongly)." for a non-empty prefs, after
+// a space when b already holds text.
+func writeList(b *strings.Builder, label string, prefs []Pref, rng *rand.Rand) {
+	if len(prefs) == 0 {
+		return
+	}
+	if b.Len() > 0 {
+		b.WriteString(" ")
+	}
+	b.WriteString(label)
+	for i, p := range prefs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(object(p, rng) + listMarks[band(p.Weight)])
+	}
+	b.WriteString(".")
+}
+
+// writeClauses appends one sentence: a subject, then a clause per like and
+// per dislike ("…, but …" between the two groups).
+func writeClauses(b *strings.Builder, likes, dislikes []Pref, rng *rand.Rand) {
+	var clauses []string
+	for _, p := range likes {
+		vs := likeVerbs[band(p.Weight)]
+		clauses = append(clauses, vs[rng.IntN(len(vs))]+" "+object(p, rng))
+	}
+	nLikes := len(clauses)
+	for _, p := range dislikes {
+		vs := dislikeVerbs[band(p.Weight)]
+		clauses = append(clauses, vs[rng.IntN(len(vs))]+" "+object(p, rng))
+	}
+	if len(clauses) == 0 {
+		return
+	}
+	b.WriteString(subjects[rng.IntN(len(subjects))] + " ")
+	for i, c := range clauses {
+		switch {
+		case i == 0:
+		case i == nLikes && nLikes > 0:
+			b.WriteString(", but ")
+		case i == len(clauses)-1 || i == nLikes-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(c)
+	}
+	b.WriteString(".")
 }
