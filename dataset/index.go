@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 )
 
 // UserIndex maps each user of a JSONL file to the byte ranges of that
@@ -52,12 +53,7 @@ func (ix *UserIndex) Path() string { return ix.path }
 
 // Users lists the users, sorted.
 func (ix *UserIndex) Users() []string {
-	us := make([]string, 0, len(ix.users))
-	for u := range ix.users {
-		us = append(us, u)
-	}
-	sort.Strings(us)
-	return us
+	return slices.Sorted(maps.Keys(ix.users))
 }
 
 // Len is the number of records of user (0 for an unknown user).

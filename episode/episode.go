@@ -9,9 +9,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/bits"
 	"slices"
-	"sort"
 
 	"fspo/dataset"
 )
@@ -48,11 +48,7 @@ func Build(byUser map[string][]dataset.Record, n, passes int, seed int64) []Epis
 	if n < 0 {
 		panic(fmt.Sprintf("episode.Build: %d shots", n))
 	}
-	users := make([]string, 0, len(byUser))
-	for u := range byUser {
-		users = append(users, u)
-	}
-	sort.Strings(users)
+	users := slices.Sorted(maps.Keys(byUser))
 	var eps []Episode
 	for _, u := range users {
 		recs := sortedByKey(byUser[u])

@@ -240,37 +240,39 @@ type metaReader struct {
 }
 
 func (m *metaReader) int(key string, required bool, def int) int {
-	v, ok, err := m.f.Uint(m.prefix + key)
-	switch {
-	case m.err != nil:
-	case err != nil:
-		m.err = err
-	case !ok && required:
-		m.err = fmt.Errorf("gguf %s: %s%s is missing", m.f.Path, m.prefix, key)
-	case !ok:
-		return def
-	case v > 1<<31:
+	v, ok := metaValue(m, key, required, uint64(def), m.f.Uint)
+	if ok && v > 1<<31 {
 		m.err = fmt.Errorf("gguf %s: %s%s = %d is out of range", m.f.Path, m.prefix, key, v)
-	default:
-		return int(v)
+		return 0
 	}
-	return 0
+	return int(v)
 }
 
 func (m *metaReader) float(key string, required bool, def float64) float64 {
-	v, ok, err := m.f.Float(m.prefix + key)
+	v, _ := metaValue(m, key, required, def, m.f.Float)
+	return v
+}
+
+// metaValue reads {arch}.key with get: def where it is absent and not
+// required; the zero value after an error (the first one is kept). ok
+// tells that the value was read from the file.
+func metaValue[T any](m *metaReader, key string, required bool, def T, get func(string) (T, bool, error)) (v T, ok bool) {
+	var zero T
+	if m.err != nil {
+		return zero, false
+	}
+	v, ok, err := get(m.prefix + key)
 	switch {
-	case m.err != nil:
 	case err != nil:
 		m.err = err
 	case !ok && required:
 		m.err = fmt.Errorf("gguf %s: %s%s is missing", m.f.Path, m.prefix, key)
 	case !ok:
-		return def
+		return def, false
 	default:
-		return v
+		return v, true
 	}
-	return 0
+	return zero, false
 }
 
 // IsGGUF tells whether the file at path starts with the GGUF magic (for

@@ -2,9 +2,9 @@ package judge
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
-	"sort"
 )
 
 // Resamples is the number of bootstrap resamples behind WinRate's interval.
@@ -76,11 +76,7 @@ func WinRate(outcomes []Outcome, users []string, seed int64) Summary {
 	}
 	s.Users = len(per)
 	s.Percent = 100 * total / float64(s.N)
-	names := make([]string, 0, len(per))
-	for u := range per {
-		names = append(names, u)
-	}
-	sort.Strings(names) // map order must not reach the random draws
+	names := slices.Sorted(maps.Keys(per)) // map order must not reach the random draws
 	tallies := make([]tally, len(names))
 	for i, u := range names {
 		tallies[i] = *per[u]

@@ -3,8 +3,9 @@ package llm
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -67,11 +68,7 @@ func validateValue(schema map[string]any, v any, path string) error {
 			}
 		}
 		props, _ := schema["properties"].(map[string]any)
-		keys := make([]string, 0, len(props))
-		for k := range props {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys := slices.Sorted(maps.Keys(props))
 		for _, k := range keys {
 			sub, _ := props[k].(map[string]any)
 			if x, ok := v[k]; ok {

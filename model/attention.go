@@ -24,16 +24,22 @@ func (p *Pass) keyRanges(r, t int) (a, b int) {
 // [t0,t1) only keys [0,t1) can be seen, so the score block is (t1-t0)×t1.
 const attBlock = 64
 
+// attDims returns the sizes every attention pass works with: rows B and
+// positions T of the pass, query and key/value heads, the query and
+// key/value widths, the head size, the query heads per key/value head and
+// the score scale 1/√hs.
+func (m *Model) attDims(p *Pass) (B, T, H, KVH, qd, kv, hs, group int, scale float32) {
+	c := m.Config
+	hs = c.HeadSize()
+	return p.pk.B, p.pk.T, c.Heads, c.KVHeads, c.QDim(), c.KVDim(), hs, c.Heads / c.KVHeads, float32(1 / math.Sqrt(float64(hs)))
+}
+
 func (m *Model) attentionForward(p *Pass, l int) {
 	if p.rows {
 		m.attentionForwardRows(p, l)
 		return
 	}
-	c := m.Config
-	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
-	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
-	group := H / KVH
-	scale := float32(1 / math.Sqrt(float64(hs)))
+	B, T, H, KVH, qd, kv, hs, group, scale := m.attDims(p)
 	q, k, v, att, ao := p.q[l], p.k[l], p.v[l], p.att[l], p.ao[l]
 	parallelFor(B*KVH, 1, func(lo, hi int) {
 		for task := lo; task < hi; task++ {
@@ -77,11 +83,7 @@ func (m *Model) attentionBackward(p *Pass, l int, dao, dq, dk, dv []float32) {
 		m.attentionBackwardRows(p, l, dao, dq, dk, dv)
 		return
 	}
-	c := m.Config
-	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
-	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
-	group := H / KVH
-	scale := float32(1 / math.Sqrt(float64(hs)))
+	B, T, H, KVH, qd, kv, hs, group, scale := m.attDims(p)
 	q, k, v, att := p.q[l], p.k[l], p.v[l], p.att[l]
 	clear(dk)
 	clear(dv)

@@ -1,8 +1,6 @@
 package model
 
 import (
-	"math"
-
 	"fspo/tensor"
 )
 
@@ -29,12 +27,8 @@ func transposeKV(dst, src []float32, T, kv, hs, ld int) {
 }
 
 func (m *Model) attentionForwardRows(p *Pass, l int) {
-	c := m.Config
-	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
-	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
-	group := H / KVH
+	B, T, H, KVH, qd, kv, hs, group, scale := m.attDims(p)
 	ld := p.attLd
-	scale := float32(1 / math.Sqrt(float64(hs)))
 	q, k, v, att, ao := p.q[l], p.k[l], p.v[l], p.att[l], p.ao[l]
 	parallelFor(B*KVH, 1, func(lo, hi int) {
 		scr := make([]float32, ld) // the scores of one row, in L1
@@ -57,12 +51,8 @@ func (m *Model) attentionForwardRows(p *Pass, l int) {
 
 // attentionBackwardRows is attentionBackward on the row kernels.
 func (m *Model) attentionBackwardRows(p *Pass, l int, dao, dq, dk, dv []float32) {
-	c := m.Config
-	B, T, H, KVH := p.pk.B, p.pk.T, c.Heads, c.KVHeads
-	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
-	group := H / KVH
+	B, T, H, KVH, qd, kv, hs, group, scale := m.attDims(p)
 	ld := p.attLd
-	scale := float32(1 / math.Sqrt(float64(hs)))
 	q, att := p.q[l], p.att[l]
 	// scratch per chunk: dS (T, ld), then dKᵀ and dVᵀ (hs, ld) each
 	per := T*ld + 2*hs*ld

@@ -41,7 +41,14 @@ func rmsnormBackward(dx, dg, dout, x, g, rstd []float32, n int) {
 
 // ropeForward rotates adjacent pairs (2i, 2i+1) within each head of x (M, width)
 // by the angle of each row's position (Su et al. 2021, RoFormer eq. 34).
-func (m *Model) ropeForward(x []float32, width int, pos []int32) {
+func (m *Model) ropeForward(x []float32, width int, pos []int32) { m.rope(x, width, pos, 1) }
+
+// ropeBackward applies the transposed (inverse) rotation to a gradient in place.
+func (m *Model) ropeBackward(dx []float32, width int, pos []int32) { m.rope(dx, width, pos, -1) }
+
+// rope rotates by each row's angle (sign 1) or by its negative (sign −1:
+// the transposed rotation; the sine's sign flip is exact).
+func (m *Model) rope(x []float32, width int, pos []int32, sign float32) {
 	hs := m.Config.HeadSize()
 	half := hs / 2
 	for r, p := range pos {
@@ -50,27 +57,9 @@ func (m *Model) ropeForward(x []float32, width int, pos []int32) {
 		for h := 0; h < width; h += hs {
 			v := row[h : h+hs]
 			for i := 0; i < half; i++ {
-				a, b := v[2*i], v[2*i+1]
-				v[2*i] = a*cs[i] - b*sn[i]
-				v[2*i+1] = a*sn[i] + b*cs[i]
-			}
-		}
-	}
-}
-
-// ropeBackward applies the transposed (inverse) rotation to a gradient in place.
-func (m *Model) ropeBackward(dx []float32, width int, pos []int32) {
-	hs := m.Config.HeadSize()
-	half := hs / 2
-	for r, p := range pos {
-		cs, sn := m.ropeCos[int(p)*half:int(p+1)*half], m.ropeSin[int(p)*half:int(p+1)*half]
-		row := dx[r*width : (r+1)*width]
-		for h := 0; h < width; h += hs {
-			v := row[h : h+hs]
-			for i := 0; i < half; i++ {
-				a, b := v[2*i], v[2*i+1]
-				v[2*i] = a*cs[i] + b*sn[i]
-				v[2*i+1] = -a*sn[i] + b*cs[i]
+				a, b, s := v[2*i], v[2*i+1], sign*sn[i]
+				v[2*i] = a*cs[i] - b*s
+				v[2*i+1] = a*s + b*cs[i]
 			}
 		}
 	}

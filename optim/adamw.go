@@ -1,7 +1,6 @@
 package optim
 
 import (
-	"fmt"
 	"math"
 
 	"fspo/tensor"
@@ -48,17 +47,7 @@ var adamwKinds = []string{"m", "v"}
 
 // Validate checks the hyperparameters.
 func (o *AdamW) Validate() error {
-	switch {
-	case !(o.Beta1 >= 0 && o.Beta1 < 1):
-		return fmt.Errorf("adamw: beta1 %v must be in [0, 1)", o.Beta1)
-	case !(o.Beta2 >= 0 && o.Beta2 < 1):
-		return fmt.Errorf("adamw: beta2 %v must be in [0, 1)", o.Beta2)
-	case !(o.Eps > 0) || !finite(o.Eps):
-		return fmt.Errorf("adamw: eps %v must be finite and > 0", o.Eps)
-	case !(o.WeightDecay >= 0) || !finite(o.WeightDecay):
-		return fmt.Errorf("adamw: weight decay %v must be finite and >= 0", o.WeightDecay)
-	}
-	return nil
+	return validate("adamw", inUnit("beta1", o.Beta1), inUnit("beta2", o.Beta2), positive("eps", o.Eps), nonNegative("weight decay", o.WeightDecay))
 }
 
 // Bind validates the configuration and matches the state to params

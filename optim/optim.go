@@ -302,3 +302,28 @@ func checkLR(prefix string, lr float32) {
 		panic(fmt.Sprintf("%s: learning rate %v must be finite and >= 0", prefix, lr))
 	}
 }
+
+// rule is one hyperparameter's check: ok, and the range it must be in.
+type rule struct {
+	name, want string
+	v          float32
+	ok         bool
+}
+
+func inUnit(name string, v float32) rule { return rule{name, "in [0, 1)", v, v >= 0 && v < 1} }
+func positive(name string, v float32) rule {
+	return rule{name, "finite and > 0", v, v > 0 && finite(v)}
+}
+func nonNegative(name string, v float32) rule {
+	return rule{name, "finite and >= 0", v, v >= 0 && finite(v)}
+}
+
+// validate returns the first broken rule as "opt: name v must be …".
+func validate(opt string, rules ...rule) error {
+	for _, r := range rules {
+		if !r.ok {
+			return fmt.Errorf("%s: %s %v must be %s", opt, r.name, r.v, r.want)
+		}
+	}
+	return nil
+}

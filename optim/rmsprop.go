@@ -1,7 +1,6 @@
 package optim
 
 import (
-	"fmt"
 	"math"
 
 	"fspo/tensor"
@@ -57,17 +56,7 @@ func (o *RMSprop) kinds() []string {
 
 // Validate checks the hyperparameters.
 func (o *RMSprop) Validate() error {
-	switch {
-	case !(o.Alpha >= 0 && o.Alpha < 1):
-		return fmt.Errorf("rmsprop: alpha %v must be in [0, 1)", o.Alpha)
-	case !(o.Eps > 0) || !finite(o.Eps):
-		return fmt.Errorf("rmsprop: eps %v must be finite and > 0", o.Eps)
-	case !(o.WeightDecay >= 0) || !finite(o.WeightDecay):
-		return fmt.Errorf("rmsprop: weight decay %v must be finite and >= 0", o.WeightDecay)
-	case !(o.Momentum >= 0 && o.Momentum < 1):
-		return fmt.Errorf("rmsprop: momentum %v must be in [0, 1)", o.Momentum)
-	}
-	return nil
+	return validate("rmsprop", inUnit("alpha", o.Alpha), positive("eps", o.Eps), nonNegative("weight decay", o.WeightDecay), inUnit("momentum", o.Momentum))
 }
 
 // Bind validates the configuration and matches the state to params

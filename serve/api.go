@@ -3,8 +3,9 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -228,12 +229,7 @@ func (s *Server) models(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) engineNames() []string {
-	names := make([]string, 0, len(s.engines))
-	for n := range s.engines {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(s.engines))
 }
 
 // rotateToken: POST /api/me/token → 200 {"token"}: a new token for the

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -114,11 +115,7 @@ func (s *Server) checkText(field, v string, required bool) string {
 func invalidUTF8(body []byte) string {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) == nil {
-		names := make([]string, 0, len(fields))
-		for k := range fields {
-			names = append(names, k)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(fields))
 		for _, k := range names {
 			if !utf8.Valid(fields[k]) {
 				return fmt.Sprintf("field %q is not valid UTF-8", k)

@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -286,11 +287,7 @@ func (r *Report) markdown() string {
 	c := r.Calls
 	fmt.Fprintf(&b, "| calls (cached) | %d (%d) |\n| tokens in / out | %d / %d |\n| cost | %.4f |\n", c.Calls, c.Cached, c.PromptTokens, c.CompletionTokens, c.Cost)
 	fmt.Fprintf(&b, "| **calls that finally failed** | **%d** |\n| items skipped for a failed call | %d |\n\n", c.FailedCalls, len(c.Skipped))
-	stages := make([]string, 0, len(c.Stages))
-	for s := range c.Stages {
-		stages = append(stages, s)
-	}
-	sort.Strings(stages)
+	stages := slices.Sorted(maps.Keys(c.Stages))
 	fmt.Fprintf(&b, "## Calls by stage\n\n| stage | calls | cached | failed | tokens in | tokens out | cost |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, s := range stages {
 		st := c.Stages[s]

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -263,11 +265,7 @@ func (r *Report) markdown() string {
 			fmt.Fprintf(&b, "| %s | %.0f | %d | %d |\n", k, s.Mean, s.P95, s.Max)
 		}
 	}
-	keys := make([]string, 0, len(r.Mentions))
-	for k := range r.Mentions {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(r.Mentions))
 	b.WriteString("\nShare of candidates mentioning each value:\n\n")
 	for _, k := range keys {
 		fmt.Fprintf(&b, "%s %.0f%%; ", k, 100*r.Mentions[k])

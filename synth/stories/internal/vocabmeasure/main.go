@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -126,11 +128,7 @@ func (g sampler) free(n int) ([]string, map[string]int) {
 // steered prints and tabulates each value's free share and how often a
 // continuation steered with it mentions it again.
 func (g sampler) steered(table *strings.Builder, texts []string, all map[string]int, steerN int) {
-	cats := make([]string, 0, len(categories))
-	for c := range categories {
-		cats = append(cats, c)
-	}
-	sort.Strings(cats)
+	cats := slices.Sorted(maps.Keys(categories))
 	for _, c := range cats {
 		fmt.Printf("\n[%s] value: free%% (stories containing it) | steered re-mention%%\n", c)
 		for _, v := range categories[c] {
