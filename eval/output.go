@@ -1,15 +1,16 @@
 package eval
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"fspo/atomicfile"
+	"fspo/fileio"
 )
 
 // Output file names inside the output folder.
@@ -52,28 +53,22 @@ func WriteOutputs(dir string, r *Report, samples []Sample) error {
 
 // ReadSamples reads samples.jsonl; a bad line is reported with its number.
 func ReadSamples(path string) ([]Sample, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read samples: %w", err)
-	}
-	defer f.Close()
 	var out []Sample
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+	err := fileio.Lines(path, func(_ int, text []byte) error {
+		dec := json.NewDecoder(bytes.NewReader(text))
 		dec.DisallowUnknownFields()
 		var s Sample
 		if err := dec.Decode(&s); err != nil {
-			return nil, fmt.Errorf("read samples %s:%d: %w", path, line, err)
+			return err
 		}
 		if s.User == "" || s.Method == "" {
-			return nil, fmt.Errorf("read samples %s:%d: user and method are required", path, line)
+			return errors.New("user and method are required")
 		}
 		out = append(out, s)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read samples %s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read samples: %w", err)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ package fileio
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -21,9 +22,32 @@ func Parse[T any](path string, parse func(data []byte) (T, error)) (T, error) {
 	}
 	v, err := parse(data)
 	if err != nil {
-		return zero, fmt.Errorf("%s: %w", path, err)
+		return zero, named(path, err)
 	}
 	return v, nil
+}
+
+// LineError is a parse error at a line (from 1) of a text file; Parse names
+// it as "PATH:LINE: problem".
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("%d: %v", e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+// AtLine returns a LineError for line of the problem format describes.
+func AtLine(line int, format string, a ...any) error {
+	return &LineError{Line: line, Err: fmt.Errorf(format, a...)}
+}
+
+// named prefixes err with path, as "PATH:LINE: …" for a LineError.
+func named(path string, err error) error {
+	if le := (*LineError)(nil); errors.As(err, &le) {
+		return fmt.Errorf("%s:%w", path, err)
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // Decode opens the regular file at path and decodes it from a buffered
@@ -37,9 +61,32 @@ func Decode[T any](path string, decode func(r io.Reader, size int64) (T, error))
 	defer f.Close()
 	v, err := decode(bufio.NewReaderSize(f, 1<<20), size)
 	if err != nil {
-		return zero, fmt.Errorf("%s: %w", path, err)
+		return zero, named(path, err)
 	}
 	return v, nil
+}
+
+// Lines calls each for every line of the text file at path (numbered from
+// 1, without its newline; lines up to 64 MiB). An error from each stops the
+// reading and is returned as "PATH:LINE: problem"; a read error names the
+// file.
+func Lines(path string, each func(line int, text []byte) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		if err := each(line, sc.Bytes()); err != nil {
+			return named(path, &LineError{Line: line, Err: err})
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // Map maps the regular file at path read-only into memory (reads it whole

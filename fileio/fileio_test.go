@@ -65,6 +65,11 @@ func TestErrorsNameTheFile(t *testing.T) {
 			}
 		}
 	}
+	// A LineError is named PATH:LINE, as editors and compilers do.
+	lineErr := func([]byte) (int, error) { return 0, AtLine(3, "no %s", "colon") }
+	if _, err := Parse(good, lineErr); err == nil || err.Error() != good+":3: no colon" {
+		t.Errorf("Parse with a line error = %v, want %q", err, good+":3: no colon")
+	}
 	if _, _, err := Map(empty); err == nil || !strings.Contains(err.Error(), empty) {
 		t.Errorf("Map(empty) = %v, want an error naming it", err)
 	}

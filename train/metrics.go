@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"fspo/atomicfile"
+	"fspo/fileio"
 )
 
 // metricsLog appends Metrics lines to metrics.jsonl. Opened for a resumed run,
@@ -70,21 +71,17 @@ func (l *metricsLog) Close() error {
 
 // ReadMetrics reads a metrics.jsonl file.
 func ReadMetrics(path string) ([]Metrics, error) {
-	f, err := os.Open(path)
+	var out []Metrics
+	err := fileio.Lines(path, func(_ int, text []byte) error {
+		var m Metrics
+		if err := json.Unmarshal(text, &m); err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var out []Metrics
-	sc := bufio.NewScanner(f)
-	line := 0
-	for sc.Scan() {
-		line++
-		var m Metrics
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		out = append(out, m)
-	}
-	return out, sc.Err()
+	return out, nil
 }

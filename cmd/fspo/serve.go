@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 
 	"fspo/episode"
 	"fspo/fewshot"
+	"fspo/fileio"
 	"fspo/runcard"
 	"fspo/serve"
 	"fspo/store"
@@ -39,25 +38,20 @@ func openStore(ctx context.Context, db string) (store.Store, error) {
 
 // readQuestions reads one question per line (blank lines and # comments skipped).
 func readQuestions(path string, maxChars int) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read questions: %w", err)
-	}
-	defer f.Close()
 	var qs []string
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		q := strings.TrimSpace(sc.Text())
+	err := fileio.Lines(path, func(_ int, text []byte) error {
+		q := strings.TrimSpace(string(text))
 		if q == "" || strings.HasPrefix(q, "#") {
-			continue
+			return nil
 		}
 		if n := len([]rune(q)); n > maxChars {
-			return nil, fmt.Errorf("questions %s:%d: %d characters; the limit is %d", path, line, n, maxChars)
+			return fmt.Errorf("%d characters; the limit is %d", n, maxChars)
 		}
 		qs = append(qs, q)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read questions %s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read questions: %w", err)
 	}
 	if len(qs) == 0 {
 		return nil, fmt.Errorf("questions %s: no questions", path)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"fspo/fileio"
 	"fspo/model"
 	"fspo/tokenizer"
 )
@@ -337,13 +338,9 @@ func readCandidates(path string, slots []slot, batch int) ([]Candidate, error) {
 // Errors name the file and line.
 func LoadCandidates(dir string) ([]Candidate, error) {
 	path := filepath.Join(dir, CandidatesName)
-	data, err := os.ReadFile(path)
+	cands, err := fileio.Parse(path, parseCandidates)
 	if err != nil {
 		return nil, fmt.Errorf("load candidates: %w", err)
-	}
-	cands, err := parseCandidates(data)
-	if err != nil {
-		return nil, fmt.Errorf("load candidates %s:%w", path, err)
 	}
 	return cands, nil
 }
@@ -357,23 +354,23 @@ func parseCandidates(data []byte) ([]Candidate, error) {
 			if i == len(lines)-1 {
 				break // the newline ending the last line
 			}
-			return nil, fmt.Errorf("%d: empty line", i+1)
+			return nil, fileio.AtLine(i+1, "empty line")
 		}
 		var c Candidate
 		dec := json.NewDecoder(bytes.NewReader(line))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&c); err != nil {
-			return nil, fmt.Errorf("%d: %w", i+1, err)
+			return nil, &fileio.LineError{Line: i + 1, Err: err}
 		}
 		switch {
 		case strings.TrimSpace(c.ID) == "":
-			return nil, fmt.Errorf("%d: id: missing", i+1)
+			return nil, fileio.AtLine(i+1, "id: missing")
 		case ids[c.ID]:
-			return nil, fmt.Errorf("%d: id %q listed twice", i+1, c.ID)
+			return nil, fileio.AtLine(i+1, "id %q listed twice", c.ID)
 		case strings.TrimSpace(c.Prompt) == "":
-			return nil, fmt.Errorf("%d: prompt: missing", i+1)
+			return nil, fileio.AtLine(i+1, "prompt: missing")
 		case strings.TrimSpace(c.Response) == "":
-			return nil, fmt.Errorf("%d: response: missing", i+1)
+			return nil, fileio.AtLine(i+1, "response: missing")
 		}
 		ids[c.ID] = true
 		out = append(out, c)
