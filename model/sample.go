@@ -1,9 +1,10 @@
 package model
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // Sampler picks the next token from logits: greedy (Temperature 0),
@@ -14,7 +15,7 @@ type Sampler struct {
 	TopP        float32 // in (0,1) to truncate to the smallest set of tokens with mass ≥ TopP; 0 or 1: off
 	rng         *rand.Rand
 	probs       []float32
-	idx         []int
+	cand        []ranked
 }
 
 // NewSampler makes a sampler seeded with seed.
@@ -64,27 +65,64 @@ func (s *Sampler) Sample(logits []float32) int {
 		}
 		return len(p) - 1
 	}
-	s.idx = s.idx[:0]
-	for i := range p {
-		s.idx = append(s.idx, i)
+	return s.nucleus(p, coin)
+}
+
+// nucleus samples from the smallest set of most probable tokens whose mass
+// reaches TopP, with p sorted by probability (ties by token id). Only the
+// tokens with p ≥ (1−TopP)/(n−1) are sorted: a token below that bound is
+// never in the set (were the k-th most probable below it, the k−1 before it
+// holding less than TopP, the rest — at most n−1 tokens, each below the
+// bound — would hold less than 1−TopP). Where rounding leaves the sorted
+// tokens short of TopP, all are sorted: the draw is the full sort's, always.
+func (s *Sampler) nucleus(p []float32, coin float32) int {
+	bound := float32(0)
+	if len(p) > 1 {
+		bound = (1 - s.TopP) / float32(len(p)-1)
 	}
-	sort.SliceStable(s.idx, func(a, b int) bool { return p[s.idx[a]] > p[s.idx[b]] })
-	var mass float32
-	last := len(s.idx) - 1
-	for k, i := range s.idx {
-		mass += p[i]
-		if mass >= s.TopP {
-			last = k
-			break
+	for {
+		s.cand = s.cand[:0]
+		for i, v := range p {
+			if v >= bound {
+				s.cand = append(s.cand, ranked{v, int32(i)})
+			}
 		}
-	}
-	r := coin * mass
-	var cdf float32
-	for _, i := range s.idx[:last+1] {
-		cdf += p[i]
-		if r < cdf {
-			return i
+		slices.SortFunc(s.cand, func(a, b ranked) int {
+			if a.p != b.p {
+				return cmp.Compare(b.p, a.p)
+			}
+			return cmp.Compare(a.i, b.i)
+		})
+		var mass float32
+		last := -1
+		for k, c := range s.cand {
+			mass += c.p
+			if mass >= s.TopP {
+				last = k
+				break
+			}
 		}
+		if last < 0 && len(s.cand) < len(p) {
+			bound = 0 // rounding: sort them all
+			continue
+		}
+		if last < 0 {
+			last = len(s.cand) - 1
+		}
+		r := coin * mass
+		var cdf float32
+		for _, c := range s.cand[:last+1] {
+			cdf += c.p
+			if r < cdf {
+				return int(c.i)
+			}
+		}
+		return int(s.cand[last].i)
 	}
-	return s.idx[last]
+}
+
+// ranked is a token and its probability.
+type ranked struct {
+	p float32
+	i int32
 }
