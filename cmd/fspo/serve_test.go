@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"fspo/dataset"
+	"fspo/episode"
+	"fspo/tokenizer/chat"
 )
 
 const testAdmin = "serve-cli-admin-token-0123"
@@ -46,15 +51,17 @@ func TestServeUsageErrors(t *testing.T) {
 	}
 }
 
-// TestServeCommand starts `fspo serve` on a free port with stories260K and
-// SQLite, makes a user, a preference and a completion, then stops it.
-func TestServeCommand(t *testing.T) {
-	sharedModel(t)
+// startServe runs `fspo serve` on a free loopback port with a fresh SQLite
+// store and the given flags; it returns the base URL, a caller of its API
+// and how to stop it (which checks that it stopped cleanly).
+func startServe(t *testing.T, flags ...string) (call func(method, path, token, body string) (int, map[string]any), stop func()) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(t.TempDir(), "s.db")}, flags...)
 	go func() {
-		done <- Run(ctx, serveEnv(pw), []string{"serve", "--addr", "127.0.0.1:0", "--db", "sqlite:" + filepath.Join(t.TempDir(), "s.db"), "--raw-base"})
+		done <- Run(ctx, serveEnv(pw), args)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
@@ -69,8 +76,7 @@ func TestServeCommand(t *testing.T) {
 		t.Fatalf("first line %q does not say where it listens", sc.Text())
 	}
 	base := strings.Fields(rest)[0]
-
-	call := func(method, path, token, body string) (int, map[string]any) {
+	call = func(method, path, token, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
@@ -82,25 +88,119 @@ func TestServeCommand(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
+	stop = func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("fspo serve after shutdown: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("fspo serve did not stop after cancellation")
+		}
+	}
+	return call, stop
+}
+
+// newServeUser creates a user through the admin API and stores prefs (each
+// {prompt, chosen, rejected}) for it; it returns the user's token.
+func newServeUser(t *testing.T, call func(method, path, token, body string) (int, map[string]any), prefs ...[3]string) string {
+	t.Helper()
 	code, u := call("POST", "/api/users", testAdmin, `{"name":"cli"}`)
 	if code != 201 {
 		t.Fatalf("create user: %d %v", code, u)
 	}
 	tok := u["token"].(string)
-	if code, out := call("POST", "/api/preferences", tok, `{"prompt":"Once upon a time,","chosen":"a happy dog","rejected":"a sad cat"}`); code != 201 {
-		t.Fatalf("add preference: %d %v", code, out)
+	for _, p := range prefs {
+		body, _ := json.Marshal(map[string]string{"prompt": p[0], "chosen": p[1], "rejected": p[2]})
+		if code, out := call("POST", "/api/preferences", tok, string(body)); code != 201 {
+			t.Fatalf("add preference: %d %v", code, out)
+		}
 	}
+	return tok
+}
+
+// TestServeCommand starts `fspo serve` on a free port with stories260K and
+// SQLite, makes a user, a preference and a completion, then stops it.
+func TestServeCommand(t *testing.T) {
+	sharedModel(t)
+	call, stop := startServe(t, "--raw-base")
+	defer stop()
+	tok := newServeUser(t, call, [3]string{"Once upon a time,", "a happy dog", "a sad cat"})
 	code, out := call("POST", "/v1/completions", tok, `{"prompt":"One day,","max_tokens":20,"seed":5}`)
 	if code != 200 || out["fspo"].(map[string]any)["shots"] != 1.0 {
 		t.Errorf("completion: %d %v", code, out)
 	}
-	cancel()
-	select {
-	case err := <-done:
+}
+
+// TestServeChatModel serves a chat model (a tiny random Qwen3 with Qwen3's
+// real tokenizer and chat template) over HTTP: a personalized chat
+// completion's prompt is the few-shot text rendered as the user turn by the
+// model's own template, then the assistant turn's opening and the layout's
+// preferred-response mark (its token count is checked against rendering and
+// tokenizing those texts here); the answer
+// is an assistant message that stops at the end of turn or max_tokens; the
+// plain request renders the question alone.
+func TestServeChatModel(t *testing.T) {
+	dir := chatFolder(t, "qwen3")
+	call, stop := startServe(t, "--model", dir, "--dtype", "f32")
+	defer stop()
+	shot := [3]string{"Tell me about animal a.", "I love cats!", "Nothing to say."}
+	tok := newServeUser(t, call, shot)
+	question := "Tell me about animal z."
+
+	lm, err := loadLM(&Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := loadChatTemplate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promptTokens := func(text string) int {
+		s, err := tpl.Render([]chat.Message{{Role: "user", Content: text}}, chat.Options{AddGenerationPrompt: true})
 		if err != nil {
-			t.Errorf("fspo serve after shutdown: %v", err)
+			t.Fatal(err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("fspo serve did not stop after cancellation")
+		if !strings.HasPrefix(s, "<|im_start|>user\n") || !strings.HasSuffix(s, "<|im_start|>assistant\n") {
+			t.Fatalf("Qwen3's template rendered %q", s)
+		}
+		// then the assistant turn's opening as Qwen3's template writes it
+		// before a final answer, and the layout's mark of a preferred
+		// response: the answer is generated after them
+		n := 0
+		for _, part := range []string{s, "<think>\n\n</think>\n\n", episode.Compact.Preferred} {
+			n += len(lm.Tok.Encode(part, false))
+		}
+		return n
+	}
+	shots := []dataset.Record{{Prompt: shot[0], Chosen: shot[1], Rejected: shot[2]}}
+	for _, tc := range []struct {
+		personalize bool
+		text        string
+	}{
+		{true, episode.PromptFor(episode.Plain, episode.Compact, shots, question, "")},
+		{false, episode.PromptFor(episode.ZeroShot, episode.Compact, nil, question, "")},
+	} {
+		body := fmt.Sprintf(`{"messages":[{"role":"user","content":%q}],"max_tokens":6,"temperature":0,"personalize":%v}`, question, tc.personalize)
+		code, out := call("POST", "/v1/chat/completions", tok, body)
+		if code != 200 {
+			t.Fatalf("chat completion (personalize %v): %d %v", tc.personalize, code, out)
+		}
+		choice := out["choices"].([]any)[0].(map[string]any)
+		msg := choice["message"].(map[string]any)
+		usage := out["usage"].(map[string]any)
+		info := out["fspo"].(map[string]any)
+		wantShots := map[bool]float64{true: 1, false: 0}[tc.personalize]
+		if msg["role"] != "assistant" || info["shots"] != wantShots || info["personalized"] != tc.personalize {
+			t.Errorf("personalize %v: message %v, fspo %v", tc.personalize, msg, info)
+		}
+		if got, want := usage["prompt_tokens"], float64(promptTokens(tc.text)); got != want {
+			t.Errorf("personalize %v: prompt_tokens %v, want %v (the template's rendering of the few-shot text)", tc.personalize, got, want)
+		}
+		n := usage["completion_tokens"].(float64)
+		if finish := choice["finish_reason"]; n < 1 || n > 6 || (finish == "length") != (n == 6) {
+			t.Errorf("personalize %v: %v completion tokens, finish_reason %v", tc.personalize, n, finish)
+		}
 	}
 }
