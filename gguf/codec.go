@@ -105,13 +105,18 @@ func WriteTokenizer(path string, t *Tokenizer) error {
 	return w.WriteFile(path)
 }
 
-// FromHF is the GGUF metadata of a Hugging Face byte-level BPE tokenizer
-// (Llama 3, Qwen2/3, …) with the model's chat template: tokenizer.ggml.model
-// "gpt2" and the pre-tokenizer name llama.cpp gives its pattern. Ids up to
-// vocab (the embedding's rows) that the tokenizer does not use are written as
-// unused "[PADn]" tokens, as Qwen's GGUF files have them.
+// FromHF is the GGUF metadata of a Hugging Face tokenizer with the model's
+// chat template. A byte-level BPE (Llama 3, Qwen2/3, …) becomes
+// tokenizer.ggml.model "gpt2" with the pre-tokenizer name llama.cpp gives its
+// pattern; ids up to vocab (the embedding's rows) that the tokenizer does
+// not use are written as unused "[PADn]" tokens, as Qwen's GGUF files have
+// them. A SentencePiece one (Llama 2, Mistral) becomes "llama"
+// (fromSentencePiece).
 func FromHF(tok *tokhf.Tokenizer, chatTemplate string, vocab int) (*Tokenizer, error) {
 	raw := tok.Raw()
+	if raw.Pattern == "" {
+		return fromSentencePiece(raw, chatTemplate, vocab)
+	}
 	pre := ""
 	for name, p := range prePatterns {
 		if p.pattern == raw.Pattern && p.nfc == raw.NFC && p.ignoreMerges == raw.IgnoreMerges && (pre == "" || name < pre) {
@@ -142,6 +147,58 @@ func FromHF(tok *tokhf.Tokenizer, chatTemplate string, vocab int) (*Tokenizer, e
 	}
 	for _, m := range raw.Merges {
 		t.Merges = append(t.Merges, m[0]+" "+m[1])
+	}
+	addBOS, addEOS := raw.AddBOS, false
+	t.AddBOS, t.AddEOS = &addBOS, &addEOS
+	return t, nil
+}
+
+// fromSentencePiece is the GGUF metadata of a tokenizer.json converted from
+// SentencePiece (Llama 2, Mistral: BPE over U+2581-spaced pieces with byte
+// fallback): tokenizer.ggml.model "llama", which merges by piece score.
+// tokenizer.json keeps merges, not scores; its converter lists a piece's
+// merges in the order of the piece's SentencePiece score, so a piece's score
+// here is minus the rank of its first merge, and merging by score then
+// merges as the ranks do (pieces no merge makes score below all others).
+// Layout as llama.cpp and llama2.c read it: <unk>, BOS, EOS, then the 256
+// byte pieces <0x00>…<0xFF>.
+func fromSentencePiece(raw tokhf.Raw, chatTemplate string, vocab int) (*Tokenizer, error) {
+	n := len(raw.Pieces)
+	if raw.UNK != 0 || raw.BOS != 1 || raw.EOS != 2 || n < 3+256 || raw.Pieces[3] != "<0x00>" || raw.Pieces[258] != "<0xFF>" {
+		return nil, fmt.Errorf("tokenizer: a SentencePiece tokenizer.json is written to GGUF in Llama 2's layout (<unk> 0, <s> 1, </s> 2, byte pieces 3–258); this one has unk %d, bos %d, eos %d", raw.UNK, raw.BOS, raw.EOS)
+	}
+	if vocab != n {
+		return nil, fmt.Errorf("tokenizer has %d tokens; the model's embedding has %d rows", n, vocab)
+	}
+	id := make(map[string]int, n)
+	for i, p := range raw.Pieces {
+		id[p] = i
+	}
+	t := &Tokenizer{Model: "llama", Pre: "default", Tokens: raw.Pieces, Scores: make([]float32, n), TokenTypes: make([]int32, n),
+		BOS: raw.BOS, EOS: raw.EOS, EOT: -1, PAD: -1, UNK: raw.UNK, ChatTemplate: chatTemplate}
+	made := make([]bool, n)
+	for rank, m := range raw.Merges {
+		if i, ok := id[m[0]+m[1]]; ok && !made[i] {
+			made[i], t.Scores[i] = true, -float32(rank)
+		}
+	}
+	for i := range n {
+		special, added := raw.Added[i]
+		switch {
+		case i == raw.UNK:
+			t.TokenTypes[i] = TokenUnknown
+		case added && special:
+			t.TokenTypes[i] = TokenControl
+		case added:
+			t.TokenTypes[i] = TokenUserDefined
+		case i >= 3 && i <= 258:
+			t.TokenTypes[i] = TokenByte
+		default:
+			t.TokenTypes[i] = TokenNormal
+		}
+		if !made[i] {
+			t.Scores[i] = -float32(len(raw.Merges))
+		}
 	}
 	addBOS, addEOS := raw.AddBOS, false
 	t.AddBOS, t.AddEOS = &addBOS, &addEOS

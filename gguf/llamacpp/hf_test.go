@@ -82,8 +82,8 @@ func (e *engine) tokenizeSpecial(text string) []int {
 }
 
 // TestHFTokenizerGGUFMatchesLlamaCpp writes tiny random models with the real
-// Llama-3.1 and Qwen3 vocabularies as GGUF (gguf.FromHF: tokenizer.ggml.pre,
-// merges, token types, chat template) and checks that llama.cpp tokenizes
+// Llama-2 (SentencePiece), Llama-3.1 and Qwen3 vocabularies as GGUF
+// (gguf.FromHF: tokenizer.ggml.pre, merges or scores, token types, chat template) and checks that llama.cpp tokenizes
 // the hard strings as Hugging Face's tokenizers does and computes the
 // engine's log-probs.
 func TestHFTokenizerGGUFMatchesLlamaCpp(t *testing.T) {
@@ -96,6 +96,8 @@ func TestHFTokenizerGGUFMatchesLlamaCpp(t *testing.T) {
 		// Hugging Face, with the reason
 		known map[string]string
 	}{
+		// SentencePiece tokenizer.json: tokenizer.ggml.model llama, scores from the merges
+		{"llama2", 32000, model.Config{Dim: 64, Hidden: 96, Layers: 1, Heads: 2, KVHeads: 1, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000}, nil},
 		{"llama3_1", 128256, model.Config{Dim: 64, Hidden: 96, Layers: 1, Heads: 2, KVHeads: 1, SeqLen: 128, NormEps: 1e-5, RopeTheta: 500000, SharedClassifier: true}, nil},
 		{"qwen3", 151936, model.Config{Dim: 64, Hidden: 96, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, SeqLen: 128, NormEps: 1e-6, RopeTheta: 1e6, Arch: "qwen3", QKNorm: true}, map[string]string{
 			// llama.cpp's qwen2 pre-tokenizer does not apply tokenizer.json's NFC normalizer

@@ -16,13 +16,14 @@ type Raw struct {
 	// IgnoreMerges: a word in the vocabulary is one token (Llama 3).
 	IgnoreMerges bool
 	BOS, EOS     int // -1: none
+	UNK          int // -1: none
 	AddBOS       bool
 }
 
 // Raw returns t's vocabulary as plain data.
 func (t *Tokenizer) Raw() Raw {
 	r := Raw{Pieces: t.pieces, Added: make(map[int]bool, len(t.special)),
-		NFC: t.nfc, IgnoreMerges: t.ignoreMerges, BOS: t.bos, EOS: t.eos, AddBOS: t.bos >= 0 && len(t.prefix) == 1 && t.prefix[0] == t.bos}
+		NFC: t.nfc, IgnoreMerges: t.ignoreMerges, BOS: t.bos, EOS: t.eos, UNK: t.unk, AddBOS: t.bos >= 0 && len(t.prefix) == 1 && t.prefix[0] == t.bos}
 	for id, sp := range t.special {
 		r.Added[id] = sp
 	}
