@@ -48,12 +48,14 @@ var prePatterns = map[string]struct {
 	"llama-bpe": {tokhf.PatternLlama3, false, true},
 	"llama3":    {tokhf.PatternLlama3, false, true},
 	"qwen2":     {tokhf.PatternQwen2, true, false},
+	"gpt-2":     {tokhf.PatternGPT2, false, false},
+	"smollm":    {tokhf.PatternSmolLM, false, false},
 }
 
 func (t *Tokenizer) byteLevel() (tokenizer.Codec, error) {
 	pre, ok := prePatterns[t.Pre]
 	if !ok {
-		return nil, fmt.Errorf("tokenizer.ggml.pre %q: unsupported pre-tokenizer (llama-bpe, qwen2)", t.Pre)
+		return nil, fmt.Errorf("tokenizer.ggml.pre %q: unsupported pre-tokenizer (llama-bpe, qwen2, gpt-2, smollm)", t.Pre)
 	}
 	vocab := make(map[string]int, len(t.Tokens))
 	var added []tokhf.AddedToken
@@ -124,7 +126,7 @@ func FromHF(tok *tokhf.Tokenizer, chatTemplate string, vocab int) (*Tokenizer, e
 		}
 	}
 	if pre == "" {
-		return nil, fmt.Errorf("tokenizer: only byte-level BPE tokenizers with Llama 3's or Qwen2's pre-tokenizer (and their normalizer and ignore_merges) can be written to GGUF")
+		return nil, fmt.Errorf("tokenizer: only byte-level BPE tokenizers with Llama 3's, Qwen2's, GPT-2's or SmolLM's pre-tokenizer (and their normalizer and ignore_merges) can be written to GGUF")
 	}
 	t := &Tokenizer{Model: "gpt2", Pre: pre, Tokens: raw.Pieces, TokenTypes: make([]int32, len(raw.Pieces)),
 		BOS: raw.BOS, EOS: raw.EOS, EOT: -1, PAD: -1, UNK: -1, ChatTemplate: chatTemplate}

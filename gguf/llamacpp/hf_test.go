@@ -98,6 +98,9 @@ func TestHFTokenizerGGUFMatchesLlamaCpp(t *testing.T) {
 	}{
 		// SentencePiece tokenizer.json: tokenizer.ggml.model llama, scores from the merges
 		{"llama2", 32000, model.Config{Dim: 64, Hidden: 96, Layers: 1, Heads: 2, KVHeads: 1, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000}, nil},
+		// GPT-2's byte-level regex; and SmolLM2's pipeline (digits split off first)
+		{"gpt2", 50257, model.Config{Dim: 64, Hidden: 96, Layers: 1, Heads: 2, KVHeads: 1, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true}, nil},
+		{"smollm2_shape", 50259, model.Config{Dim: 64, Hidden: 96, Layers: 1, Heads: 2, KVHeads: 2, SeqLen: 128, NormEps: 1e-5, RopeTheta: 10000, SharedClassifier: true}, nil},
 		{"llama3_1", 128256, model.Config{Dim: 64, Hidden: 96, Layers: 1, Heads: 2, KVHeads: 1, SeqLen: 128, NormEps: 1e-5, RopeTheta: 500000, SharedClassifier: true}, nil},
 		{"qwen3", 151936, model.Config{Dim: 64, Hidden: 96, Layers: 1, Heads: 2, KVHeads: 1, HeadDim: 32, SeqLen: 128, NormEps: 1e-6, RopeTheta: 1e6, Arch: "qwen3", QKNorm: true}, map[string]string{
 			// llama.cpp's qwen2 pre-tokenizer does not apply tokenizer.json's NFC normalizer

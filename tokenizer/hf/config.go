@@ -70,27 +70,38 @@ func (t *Tokenizer) configure(f *fileJSON) error {
 			pat, _ := n["pattern"].(node)
 			switch pat["Regex"] {
 			case patternLlama3:
-				t.split = splitter{maxDigits: 3}
+				t.split.maxDigits = 3
 			case patternQwen2:
-				t.split = splitter{maxDigits: 1}
+				t.split.maxDigits = 1
 			default:
 				return fmt.Errorf("pre_tokenizer Split pattern %v: unsupported (Llama 3 and Qwen2 patterns are)", pat["Regex"])
 			}
 		case "ByteLevel":
-			if n["use_regex"] == true {
-				return fmt.Errorf("pre_tokenizer ByteLevel with use_regex (GPT-2 pattern): unsupported")
+			if n["add_prefix_space"] == true {
+				return fmt.Errorf("pre_tokenizer ByteLevel with add_prefix_space: unsupported")
 			}
 			t.byteLevel = true
+			t.split.gpt2 = n["use_regex"] == true
+		case "Digits":
+			if n["individual_digits"] != true {
+				return fmt.Errorf("pre_tokenizer Digits without individual_digits: unsupported")
+			}
+			t.split.digits = true
 		case "Sequence":
 		default:
-			return fmt.Errorf("pre_tokenizer.type %v: unsupported (Split, ByteLevel)", n["type"])
+			return fmt.Errorf("pre_tokenizer.type %v: unsupported (Split, ByteLevel, Digits)", n["type"])
 		}
 	}
 	if t.byteLevel == spm {
 		return fmt.Errorf("pre_tokenizer/normalizer: neither byte-level BPE nor SentencePiece (Prepend/Replace ▁)")
 	}
-	if t.byteLevel && t.split.maxDigits == 0 {
-		return fmt.Errorf("pre_tokenizer: ByteLevel without a Split pattern is unsupported")
+	switch {
+	case t.split.gpt2 && t.split.maxDigits != 0:
+		return fmt.Errorf("pre_tokenizer: a Split pattern and ByteLevel's own regex together are unsupported")
+	case t.split.digits && !t.split.gpt2:
+		return fmt.Errorf("pre_tokenizer: Digits is supported only before ByteLevel with use_regex (SmolLM's pipeline)")
+	case t.byteLevel && !t.split.gpt2 && t.split.maxDigits == 0:
+		return fmt.Errorf("pre_tokenizer: ByteLevel without a Split pattern or use_regex is unsupported")
 	}
 	if f.Model.UnkToken != nil {
 		t.unk = t.idOr(*f.Model.UnkToken)

@@ -23,6 +23,10 @@ func TestParseErrors(t *testing.T) {
 		{"vocab id", strings.Replace(tinyJSON, `"ab":2`, `"ab":-7`, 1), `model.vocab "ab"`},
 		{"pattern", strings.Replace(tinyJSON, `{1,3}`, `{1,4}`, 1), "pre_tokenizer Split pattern"},
 		{"normalizer", strings.Replace(tinyJSON, `"normalizer":null`, `"normalizer":{"type":"NFKC"}`, 1), "normalizer.type NFKC"},
+		{"split and regex", strings.Replace(tinyJSON, `"use_regex":false`, `"use_regex":true`, 1), "a Split pattern and ByteLevel's own regex"},
+		{"prefix space", strings.Replace(tinyJSON, `"use_regex":false`, `"use_regex":false,"add_prefix_space":true`, 1), "add_prefix_space"},
+		{"digits in groups", strings.Replace(tinyJSON, `[{"type":"Split"`, `[{"type":"Digits","individual_digits":false},{"type":"Split"`, 1), "Digits without individual_digits"},
+		{"digits before a split", strings.Replace(tinyJSON, `[{"type":"Split"`, `[{"type":"Digits","individual_digits":true},{"type":"Split"`, 1), "Digits is supported only before ByteLevel with use_regex"},
 	} {
 		_, err := Parse([]byte(c.json), nil)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

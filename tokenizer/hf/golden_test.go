@@ -13,7 +13,7 @@ import (
 
 // The goldens come from Hugging Face's Rust tokenizers on the real
 // tokenizer.json files; testdata/gen/gen.mjs writes them (see its README).
-var goldenModels = []string{"llama3_1", "qwen3", "llama2"}
+var goldenModels = []string{"llama3_1", "qwen3", "llama2", "gpt2", "smollm2_shape"}
 
 type goldenCase struct {
 	Text        string `json:"text"`

@@ -10,11 +10,31 @@ const (
 	patternLlama3 = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 	// patternQwen2 is Qwen2/2.5/3's: the same with single digits.
 	patternQwen2 = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+	// patternGPT2 is GPT-2's (ByteLevel with use_regex).
+	patternGPT2 = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+	// patternSmolLM names SmolLM's pipeline: every digit split off first
+	// (Digits with individual_digits), then GPT-2's regex in each part.
+	patternSmolLM = `\p{N}` + " then " + patternGPT2
 )
 
 // splitter cuts normalized text into words before BPE.
 type splitter struct {
-	maxDigits int // length limit of a digit run: 3 (Llama 3) or 1 (Qwen2)
+	maxDigits int  // length limit of a digit run: 3 (Llama 3) or 1 (Qwen2)
+	gpt2      bool // GPT-2's regex instead (maxDigits unused)
+	digits    bool // with gpt2: each digit is a part of its own first
+}
+
+// pattern is the regex (or pipeline) name of s.
+func (s splitter) pattern() string {
+	switch {
+	case s.gpt2 && s.digits:
+		return patternSmolLM
+	case s.gpt2:
+		return patternGPT2
+	case s.maxDigits == 3:
+		return patternLlama3
+	}
+	return patternQwen2
 }
 
 func isL(r rune) bool  { return unicode.IsLetter(r) }
@@ -26,17 +46,31 @@ func isNL(r rune) bool { return r == '\r' || r == '\n' }
 func (s splitter) split(text string) []string {
 	rs := []rune(text)
 	var out []string
-	for i := 0; i < len(rs); {
-		n := s.match(rs, i)
-		out = append(out, string(rs[i:i+n]))
-		i += n
+	for start := 0; start < len(rs); {
+		end := len(rs)
+		if s.digits { // a digit alone, or the run up to the next digit
+			end = start + 1
+			for !isN(rs[start]) && end < len(rs) && !isN(rs[end]) {
+				end++
+			}
+		}
+		part := rs[start:end]
+		for i := 0; i < len(part); {
+			n := s.match(part, i)
+			out = append(out, string(part[i:i+n]))
+			i += n
+		}
+		start = end
 	}
 	return out
 }
 
 // match returns the length in runes of the regex match starting at i (≥ 1).
 func (s splitter) match(rs []rune, i int) int {
-	if n := contraction(rs, i); n > 0 {
+	if s.gpt2 {
+		return matchGPT2(rs, i)
+	}
+	if n := contraction(rs, i, true); n > 0 {
 		return n
 	}
 	// [^\r\n\p{L}\p{N}]?\p{L}+
@@ -75,6 +109,35 @@ func (s splitter) match(rs []rune, i int) int {
 	return whitespace(rs, i)
 }
 
+// matchGPT2 is match for GPT-2's regex: a contraction (lower case only), an
+// optional space and a run of letters, of numbers or of other characters,
+// else whitespace (\s+(?!\S)|\s+).
+func matchGPT2(rs []rune, i int) int {
+	if n := contraction(rs, i, false); n > 0 {
+		return n
+	}
+	j := i
+	if rs[j] == ' ' && j+1 < len(rs) {
+		j++
+	}
+	for _, class := range []func(rune) bool{isL, isN, other} {
+		if class(rs[j]) {
+			for j < len(rs) && class(rs[j]) {
+				j++
+			}
+			return j - i
+		}
+	}
+	end := i
+	for end < len(rs) && isS(rs[end]) {
+		end++
+	}
+	if end == len(rs) || end-i == 1 {
+		return end - i
+	}
+	return end - 1 - i // leave the last space to the next word
+}
+
 // other is [^\s\p{L}\p{N}].
 func other(r rune) bool { return !isS(r) && !isL(r) && !isN(r) }
 
@@ -98,23 +161,26 @@ func whitespace(rs []rune, i int) int {
 	}
 }
 
-// contraction matches (?i:'s|'t|'re|'ve|'m|'ll|'d) at i; Unicode simple case
-// folding lets ſ (U+017F) match s.
-func contraction(rs []rune, i int) int {
+// contraction matches 's|'t|'re|'ve|'m|'ll|'d at i, case-insensitively
+// when fold ((?i:…): Unicode simple case folding lets ſ (U+017F) match s).
+func contraction(rs []rune, i int, fold bool) int {
 	if rs[i] != '\'' || i+1 >= len(rs) {
 		return 0
 	}
-	fold := func(k int, c rune) bool {
+	is := func(k int, c rune) bool {
 		if k >= len(rs) {
 			return false
+		}
+		if !fold {
+			return rs[k] == c
 		}
 		r := unicode.ToLower(rs[k])
 		return r == c || (c == 's' && rs[k] == 'ſ')
 	}
 	switch {
-	case fold(i+1, 's'), fold(i+1, 't'), fold(i+1, 'm'), fold(i+1, 'd'):
+	case is(i+1, 's'), is(i+1, 't'), is(i+1, 'm'), is(i+1, 'd'):
 		return 2
-	case fold(i+1, 'r') && fold(i+2, 'e'), fold(i+1, 'v') && fold(i+2, 'e'), fold(i+1, 'l') && fold(i+2, 'l'):
+	case is(i+1, 'r') && is(i+2, 'e'), is(i+1, 'v') && is(i+2, 'e'), is(i+1, 'l') && is(i+2, 'l'):
 		return 3
 	}
 	return 0

