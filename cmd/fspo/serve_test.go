@@ -133,16 +133,23 @@ func TestServeCommand(t *testing.T) {
 	}
 }
 
-// TestServeChatModel serves a chat model (a tiny random Qwen3 with Qwen3's
-// real tokenizer and chat template) over HTTP: a personalized chat
-// completion's prompt is the few-shot text rendered as the user turn by the
-// model's own template, then the assistant turn's opening and the layout's
-// preferred-response mark (its token count is checked against rendering and
-// tokenizing those texts here); the answer
-// is an assistant message that stops at the end of turn or max_tokens; the
-// plain request renders the question alone.
+// TestServeChatModel serves chat models (tiny random ones with Qwen3's real
+// tokenizer and template, and with SmolLM2's tokenizer pipeline and ChatML
+// template) over HTTP: a personalized chat completion's prompt is the
+// few-shot text rendered as the user turn by the model's own template, then
+// the assistant turn's opening (Qwen3: an empty think block) and the
+// layout's preferred-response mark (its token count is checked against
+// rendering and tokenizing those texts here); the answer is an assistant
+// message that stops at the end of turn or max_tokens; the plain request
+// renders the question alone.
 func TestServeChatModel(t *testing.T) {
-	dir := chatFolder(t, "qwen3")
+	for kind, opening := range map[string]string{"qwen3": "<think>\n\n</think>\n\n", "smollm2_shape": ""} {
+		t.Run(kind, func(t *testing.T) { serveChatModel(t, kind, opening) })
+	}
+}
+
+func serveChatModel(t *testing.T, kind, opening string) {
+	dir := chatFolder(t, kind)
 	call, stop := startServe(t, "--model", dir, "--dtype", "f32")
 	defer stop()
 	shot := [3]string{"Tell me about animal a.", "I love cats!", "Nothing to say."}
@@ -162,14 +169,11 @@ func TestServeChatModel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.HasPrefix(s, "<|im_start|>user\n") || !strings.HasSuffix(s, "<|im_start|>assistant\n") {
-			t.Fatalf("Qwen3's template rendered %q", s)
+		if !strings.Contains(s, "<|im_start|>user\n"+text) || !strings.HasSuffix(s, "<|im_start|>assistant\n") {
+			t.Fatalf("the template rendered %q", s)
 		}
-		// then the assistant turn's opening as Qwen3's template writes it
-		// before a final answer, and the layout's mark of a preferred
-		// response: the answer is generated after them
 		n := 0
-		for _, part := range []string{s, "<think>\n\n</think>\n\n", episode.Compact.Preferred} {
+		for _, part := range []string{s, opening, episode.Compact.Preferred} {
 			n += len(lm.Tok.Encode(part, false))
 		}
 		return n
