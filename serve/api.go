@@ -1,6 +1,8 @@
 package serve
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -38,12 +40,64 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "%s", msg)
 		return
 	}
-	u, token, err := s.newUser(r, req.Name)
-	if err != nil {
+	key, msg := idempotencyKey(r)
+	if msg != "" {
+		badRequest(w, "%s", msg)
+		return
+	}
+	var u store.User
+	var token string
+	var err error
+	if key == "" {
+		u, token, err = s.newUser(r, req.Name)
+	} else {
+		u, token, err = s.newUserOnce(w, r, req.Name, key)
+	}
+	switch {
+	case errors.Is(err, errAnswered):
+		return
+	case err != nil:
 		s.internal(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": u.ID, "token": token, "name": u.Name})
+}
+
+// errAnswered: the handler's helper has already written the response.
+var errAnswered = errors.New("answered")
+
+// newUserOnce creates a user for an Idempotency-Key. The id and the token
+// are keyed hashes of the key under the server's key (derived from the
+// admin token, as every instance has it), so nothing but the user's row is
+// stored and a retry — even after a crash — meets the same id and is
+// answered the same token (Idempotent-Replayed: true). The same key with
+// another name is 422; once the user has rotated its token the first
+// answer no longer holds and the retry is 409.
+func (s *Server) newUserOnce(w http.ResponseWriter, r *http.Request, name, key string) (store.User, string, error) {
+	u := store.User{ID: "u_" + hex.EncodeToString(s.serverMAC("user-idempotency-key", key)[:8]), Name: name, Created: s.cfg.Now()}
+	token := "fspo_" + base64.RawURLEncoding.EncodeToString(s.serverMAC("user-idempotency-token", key))
+	err := s.cfg.Store.CreateUser(r.Context(), u, HashToken(token))
+	if !errors.Is(err, store.ErrConflict) {
+		return u, token, err
+	}
+	first, err := s.cfg.Store.UserByID(r.Context(), u.ID)
+	if err != nil {
+		return u, "", err
+	}
+	if first.Name != name {
+		writeError(w, http.StatusUnprocessableEntity, "invalid_request_error", "this Idempotency-Key was used for a different user")
+		return u, "", errAnswered
+	}
+	holder, err := s.cfg.Store.UserByToken(r.Context(), HashToken(token))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return u, "", err
+	}
+	if err != nil || holder.ID != first.ID {
+		writeError(w, http.StatusConflict, "invalid_request_error", "the user created with this Idempotency-Key has rotated its token since: the first answer cannot be replayed")
+		return u, "", errAnswered
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	return first, token, nil
 }
 
 func (s *Server) newUser(r *http.Request, name string) (store.User, string, error) {

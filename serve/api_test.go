@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
@@ -392,6 +394,73 @@ func TestStudyCreationIdempotencyKey(t *testing.T) {
 			t.Errorf("%d studies stored (%v), want 2", len(sts), err)
 		}
 		if code, body, _ := post("bad key with spaces", study); code != http.StatusBadRequest {
+			t.Errorf("malformed key: %d %s, want 400", code, body)
+		}
+	})
+}
+
+// TestUserCreationIdempotencyKey: a retried POST /api/users with the same
+// Idempotency-Key answers the same bytes (the same id and a token that
+// works), also from another server instance over the same store; another
+// name under the key is 422; after the user rotates its token the replay
+// is refused (409) rather than answering a dead token; on both stores.
+func TestUserCreationIdempotencyKey(t *testing.T) {
+	onBothStores(t, func(t *testing.T, e *env) {
+		post := func(base, key, name string) (int, []byte, http.Header) {
+			t.Helper()
+			req, _ := http.NewRequest("POST", base+"/api/users", strings.NewReader(`{"name":"`+name+`"}`))
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			if key != "" {
+				req.Header.Set("Idempotency-Key", key)
+			}
+			resp, err := e.hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			out, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, out, resp.Header
+		}
+		code, first, hdr := post(e.base, "user-key-1", "alice")
+		if code != 201 || hdr.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("first: %d %s", code, first)
+		}
+		var u struct{ ID, Token string }
+		if err := json.Unmarshal(first, &u); err != nil {
+			t.Fatal(err)
+		}
+		// another instance over the same store and admin token: a restarted server
+		s2, err := serve.New(serve.Config{Store: e.store, Engine: e.eng, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := httptest.NewServer(s2)
+		defer other.Close()
+		for _, base := range []string{e.base, other.URL} {
+			code, again, hdr := post(base, "user-key-1", "alice")
+			if code != 201 || hdr.Get("Idempotent-Replayed") != "true" || string(again) != string(first) {
+				t.Errorf("retry: %d %s (replayed %q), want the first answer %s", code, again, hdr.Get("Idempotent-Replayed"), first)
+			}
+		}
+		if code, _, _ := e.do("GET", "/api/preferences", u.Token, nil); code != 200 {
+			t.Errorf("the replayed token: %d, want 200", code)
+		}
+		if code, body, _ := post(e.base, "user-key-1", "bob"); code != http.StatusUnprocessableEntity {
+			t.Errorf("same key, another name: %d %s, want 422", code, body)
+		}
+		_, a, _ := post(e.base, "", "carol")
+		_, b, _ := post(e.base, "", "carol")
+		_, c, _ := post(e.base, "user-key-2", "alice")
+		if string(a) == string(b) || strings.Contains(string(c), u.ID) {
+			t.Errorf("without a key or with another key: want new users, got %s, %s, %s", a, b, c)
+		}
+		if code, body, _ := e.do("POST", "/api/me/token", u.Token, nil); code != 200 {
+			t.Fatalf("rotate: %d %s", code, body)
+		}
+		if code, body, _ := post(e.base, "user-key-1", "alice"); code != http.StatusConflict {
+			t.Errorf("replay after the token was rotated: %d %s, want 409", code, body)
+		}
+		if code, body, _ := post(e.base, "bad key", "alice"); code != http.StatusBadRequest {
 			t.Errorf("malformed key: %d %s, want 400", code, body)
 		}
 	})

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,11 +126,48 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// clientAddr is the address the per-address limits count: the peer's; or,
+// when the peer is a trusted proxy, the right-most X-Forwarded-For address
+// that is not a trusted proxy (the address the nearest untrusted hop
+// connected from; entries left of it are the client's own claims). An entry
+// that is not an address, or none, counts the proxy itself.
+func (s *Server) clientAddr(r *http.Request) string {
+	peer := clientIP(r)
+	if !s.trustedProxy(peer) {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.Trim(strings.TrimSpace(hops[i]), "[]"))
+		if err != nil {
+			return peer
+		}
+		if a = a.Unmap(); !s.trustedProxy(a.String()) {
+			return a.String()
+		}
+	}
+	return peer
+}
+
+// trustedProxy reports whether addr is in one of the trusted proxy ranges.
+func (s *Server) trustedProxy(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
 // allowAttempt takes one unauthenticated attempt (a sign-in or a failed
 // token check) from the client address's bucket; when it is empty it
 // answers 429 with Retry-After and returns false.
 func (s *Server) allowAttempt(w http.ResponseWriter, r *http.Request) bool {
-	wait := s.attempts.reserve(clientIP(r))
+	wait := s.attempts.reserve(s.clientAddr(r))
 	if wait == 0 {
 		return true
 	}

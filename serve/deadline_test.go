@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -220,5 +221,52 @@ func TestLongGenerationOutlivesBodyDeadline(t *testing.T) {
 	code, body, _ := sv.env.do("POST", "/v1/completions", tok, map[string]any{"prompt": "hi"})
 	if code != 200 || !strings.Contains(string(body), "finally") {
 		t.Errorf("long generation: %d %s, want 200 with the answer", code, body)
+	}
+}
+
+// TestAttemptLimitBehindProxy: behind a trusted proxy the per-address limit
+// counts the client X-Forwarded-For names (its right-most untrusted entry,
+// whatever the client wrote to its left); from an untrusted peer the header
+// is ignored and the peer's own address counts.
+func TestAttemptLimitBehindProxy(t *testing.T) {
+	try := func(e *env, xff string) int {
+		req, _ := http.NewRequest("GET", e.base+"/api/preferences", nil)
+		req.Header.Set("Authorization", "Bearer fspo_wrong")
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		resp, err := e.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	trusted := newEnv(t, func(c *serve.Config) {
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
+	})
+	for i := range 10 { // the burst of client A, its own claims to the left varying
+		if code := try(trusted, fmt.Sprintf("198.51.100.%d, 203.0.113.5, 10.1.2.3", i)); code != http.StatusUnauthorized {
+			t.Fatalf("client A attempt %d: %d, want 401", i, code)
+		}
+	}
+	if code := try(trusted, "1.1.1.1, 203.0.113.5"); code != http.StatusTooManyRequests {
+		t.Errorf("client A's 11th attempt (another left entry, one proxy fewer): %d, want 429", code)
+	}
+	if code := try(trusted, "203.0.113.6"); code != http.StatusUnauthorized {
+		t.Errorf("client B behind the same proxy: %d, want 401 (its own bucket)", code)
+	}
+	if code := try(trusted, "not-an-address"); code != http.StatusUnauthorized {
+		t.Errorf("a malformed header (counts the proxy): %d, want 401", code)
+	}
+
+	untrusted := newEnv(t, nil)
+	for i := range 10 {
+		if code := try(untrusted, fmt.Sprintf("203.0.113.%d", i)); code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d, want 401", i, code)
+		}
+	}
+	if code := try(untrusted, "203.0.113.99"); code != http.StatusTooManyRequests {
+		t.Errorf("11th attempt from an untrusted peer with a new X-Forwarded-For: %d, want 429 (the header is ignored)", code)
 	}
 }

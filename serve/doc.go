@@ -20,8 +20,11 @@ Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
 	POST   /v1/chat/completions              user: OpenAI Chat Completions, "stream" as SSE
 	POST   /v1/completions                   user: OpenAI Completions, "stream" as SSE
 	POST   /api/studies                      admin: {"name", "questions", "label_questions", "pairs", "systems": [A, B]};
-	                                         both POSTs honour Idempotency-Key: a retry replays the first answer
-	                                         (Idempotent-Replayed: true), the same key with another body is 422
+	                                         the POSTs of users, preferences and studies honour Idempotency-Key: a
+	                                         retry replays the first answer (Idempotent-Replayed: true), the same
+	                                         key with another body is 422 (a user's id and token are keyed hashes
+	                                         of the key under the server's key, from the admin token: nothing but
+	                                         the row is stored; once the token is rotated a replay is 409)
 	GET    /api/studies/{id}/results         admin: win rate of A, Wilson 95% interval, one-sided exact binomial p
 	GET    /api/studies/{id}/results.csv     admin: one row per vote
 
@@ -40,7 +43,8 @@ Limits: request bodies (413), text fields (400: too long, or not storable
 text — invalid UTF-8, NUL or another control character but tab, newline and
 carriage return), max_tokens (400), stored preferences per user (403),
 requests per user per second (429 with Retry-After), sign-ins and failed
-token checks per client address (429), a body's arrival time (408; cut at
+token checks per client address (429; behind a --trusted-proxy, the client
+its X-Forwarded-For names), a body's arrival time (408; cut at
 shutdown with 503). Tokens are random 256-bit strings stored as SHA-256 hashes;
 the request log holds method, path, status, size, duration and user id only.
 */

@@ -56,7 +56,8 @@ type Config struct {
 
 	// SecureCookies marks cookies Secure and sends HSTS on pages: set it
 	// behind a TLS-terminating proxy. TrustedProxies are the addresses whose
-	// X-Forwarded-Proto: https has the same effect for a request.
+	// X-Forwarded-Proto: https has the same effect for a request, and whose
+	// X-Forwarded-For names the client for the per-address limits.
 	SecureCookies  bool
 	TrustedProxies []netip.Prefix
 

@@ -122,7 +122,7 @@ func (s *Server) apiCreateStudy(w http.ResponseWriter, r *http.Request) {
 	if key != "" {
 		// The key becomes the study's id (keyed hash), so it is committed
 		// with the row: a retry meets the same id.
-		st.ID = "s_" + hex.EncodeToString(s.studyMAC("study-idempotency-key", key)[:8])
+		st.ID = "s_" + hex.EncodeToString(s.serverMAC("study-idempotency-key", key)[:8])
 	}
 	err := s.cfg.Store.CreateStudy(r.Context(), st)
 	if key != "" && errors.Is(err, store.ErrConflict) {
@@ -165,13 +165,13 @@ func (s *Server) orderKey() []byte {
 // studySeed is a keyed hash of the parts: the seed of a study's generations
 // and (its low bit) the side the first system is shown on.
 func (s *Server) studySeed(parts ...string) uint64 {
-	return binary.LittleEndian.Uint64(s.studyMAC(parts...))
+	return binary.LittleEndian.Uint64(s.serverMAC(parts...))
 }
 
-// studyMAC is HMAC-SHA256 of the parts (each followed by a NUL) under the
-// server's study key (derived from the admin token, so every instance of a
+// serverMAC is HMAC-SHA256 of the parts (each followed by a NUL) under the
+// server's key (derived from the admin token, so every instance of a
 // deployment agrees and restarts keep it).
-func (s *Server) studyMAC(parts ...string) []byte {
+func (s *Server) serverMAC(parts ...string) []byte {
 	m := hmac.New(sha256.New, s.orderKey())
 	for _, p := range parts {
 		m.Write([]byte(p))
@@ -185,7 +185,7 @@ func (s *Server) studyMAC(parts ...string) []byte {
 // cannot meet the "label N pairs" step with made-up texts or by sending one
 // pair twice.
 func (s *Server) pairSignature(study, user string, step int, question, a, b string) string {
-	return hex.EncodeToString(s.studyMAC("pair-label", study, user, strconv.Itoa(step), question, a, b))
+	return hex.EncodeToString(s.serverMAC("pair-label", study, user, strconv.Itoa(step), question, a, b))
 }
 
 // leftSystem is the system shown on the left for this participant and question.

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -159,19 +158,7 @@ func (s *Server) secure(r *http.Request) bool {
 	if r.TLS != nil || s.cfg.SecureCookies {
 		return true
 	}
-	if r.Header.Get("X-Forwarded-Proto") != "https" || len(s.cfg.TrustedProxies) == 0 {
-		return false
-	}
-	addr, err := netip.ParseAddr(clientIP(r))
-	if err != nil {
-		return false
-	}
-	for _, p := range s.cfg.TrustedProxies {
-		if p.Contains(addr.Unmap()) {
-			return true
-		}
-	}
-	return false
+	return r.Header.Get("X-Forwarded-Proto") == "https" && s.trustedProxy(clientIP(r))
 }
 
 func (s *Server) cookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {

@@ -178,7 +178,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	grace := fs.Duration("grace", 15*time.Second, "how long running requests may finish at shutdown")
 	secureCookies := fs.Bool("secure-cookies", false, "mark cookies Secure and send HSTS (behind a TLS-terminating proxy)")
 	var proxies []netip.Prefix
-	fs.Func("trusted-proxy", "address or CIDR of a proxy whose X-Forwarded-Proto: https is believed (repeatable)", func(v string) error {
+	fs.Func("trusted-proxy", "address or CIDR of a proxy whose X-Forwarded-Proto: https and X-Forwarded-For are believed (repeatable)", func(v string) error {
 		p, err := parsePrefix(v)
 		proxies = append(proxies, p)
 		return err
