@@ -2,8 +2,12 @@ package serve
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/csv"
 	"encoding/hex"
@@ -205,24 +209,87 @@ func labelQuestion(st store.Study, k int) string {
 	return qs[k%len(qs)]
 }
 
+// studyAnswer is one system's answer on a compare page: its text, the
+// examples in its prompt and those left out for length.
+type studyAnswer struct {
+	Text           string
+	Shots, LeftOut int
+}
+
 // answerAs generates the answer of one study system for user.
-func (s *Server) answerAs(ctx context.Context, spec, user, question string, seed uint64) (string, error) {
+func (s *Server) answerAs(ctx context.Context, spec, user, question string, seed uint64) (studyAnswer, error) {
 	sys, err := s.parseSystem(spec)
 	if err != nil {
-		return "", err
+		return studyAnswer{}, err
 	}
 	req := AnswerRequest{Question: question, Personalize: sys.personalize, MaxTokens: s.cfg.MaxTokens,
 		Temperature: 1, TopP: 1, Seed: seed}
 	if sys.personalize {
 		if req.Shots, err = s.selectShots(ctx, user, s.cfg.Strategy, s.cfg.Shots, seed); err != nil {
-			return "", err
+			return studyAnswer{}, err
 		}
 	}
 	a, err := sys.engine.Answer(ctx, req)
 	if err != nil {
-		return "", fmt.Errorf("system %s: %w", spec, err)
+		return studyAnswer{}, fmt.Errorf("system %s: %w", spec, err)
 	}
-	return a.Text, nil
+	if !sys.personalize {
+		return studyAnswer{Text: a.Text}, nil
+	}
+	return studyAnswer{Text: a.Text, Shots: a.Shots, LeftOut: len(req.Shots) - a.Shots}, nil
+}
+
+// shotCounts is what a vote records of the two answers' prompts: the
+// examples in each and those left out for length (left, then right).
+type shotCounts [4]int
+
+// sealShots encrypts the compare page's shot counts for its vote form
+// (AES-256-GCM under the server's key, bound to study, participant and
+// question): the page must not tell which answer is personalized, and the
+// vote must record the counts the page's prompts really had.
+func (s *Server) sealShots(study, user string, q int, c shotCounts) string {
+	aead := s.shotsAEAD()
+	nonce := make([]byte, aead.NonceSize())
+	rand.Read(nonce) // never fails (crypto/rand documentation, Go 1.24+)
+	plain := make([]byte, 0, 16)
+	for _, n := range c {
+		plain = binary.LittleEndian.AppendUint32(plain, uint32(n))
+	}
+	return base64.RawURLEncoding.EncodeToString(aead.Seal(nonce, nonce, plain, shotsContext(study, user, q)))
+}
+
+// openShots reverses sealShots; ok is false for a missing or altered value,
+// or one sealed for another study, participant or question.
+func (s *Server) openShots(sealed, study, user string, q int) (c shotCounts, ok bool) {
+	aead := s.shotsAEAD()
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(raw) < aead.NonceSize() {
+		return c, false
+	}
+	plain, err := aead.Open(nil, raw[:aead.NonceSize()], raw[aead.NonceSize():], shotsContext(study, user, q))
+	if err != nil || len(plain) != 16 {
+		return c, false
+	}
+	for i := range c {
+		c[i] = int(binary.LittleEndian.Uint32(plain[4*i:]))
+	}
+	return c, true
+}
+
+func shotsContext(study, user string, q int) []byte {
+	return []byte("vote-shots\x00" + study + "\x00" + user + "\x00" + strconv.Itoa(q))
+}
+
+func (s *Server) shotsAEAD() cipher.AEAD {
+	block, err := aes.NewCipher(s.serverMAC("vote-shots-key"))
+	if err != nil {
+		panic(err) // a 32-byte key: cannot fail
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	return aead
 }
 
 // Results summarizes a study: how often SystemA's answer was picked.
@@ -238,6 +305,30 @@ type Results struct {
 	High95       float64 `json:"wilson_high_95"`
 	PValue       float64 `json:"p_value_one_sided"`
 	Participants int     `json:"participants"`
+	// ShotsA and ShotsB: the examples in the prompts of each system's
+	// answers that were voted on (those recorded), as the engines reported.
+	ShotsA ShotStats `json:"shots_a"`
+	ShotsB ShotStats `json:"shots_b"`
+}
+
+// ShotStats summarizes the prompts of one system's voted answers: how many
+// answers have their counts recorded, the mean examples in the prompt and
+// the mean selected but left out for length.
+type ShotStats struct {
+	Answers     int     `json:"answers"`
+	MeanShots   float64 `json:"mean_shots"`
+	MeanLeftOut float64 `json:"mean_left_out"`
+}
+
+// add counts one answer's prompt (unknown counts, −1, are skipped).
+func (st *ShotStats) add(shots, out int) {
+	if shots < 0 || out < 0 {
+		return
+	}
+	n := float64(st.Answers)
+	st.MeanShots = (st.MeanShots*n + float64(shots)) / (n + 1)
+	st.MeanLeftOut = (st.MeanLeftOut*n + float64(out)) / (n + 1)
+	st.Answers++
 }
 
 func (s *Server) results(ctx context.Context, id string) (store.Study, []store.Vote, Results, error) {
@@ -262,6 +353,12 @@ func summarize(st store.Study, votes []store.Vote) Results {
 		if v.Winner == st.SystemA {
 			res.WinsA++
 		}
+		a, b := &res.ShotsA, &res.ShotsB
+		if v.Left != st.SystemA {
+			a, b = b, a
+		}
+		a.add(v.LeftShots, v.LeftOut)
+		b.add(v.RightShots, v.RightOut)
 	}
 	res.Participants = len(people)
 	if res.Votes > 0 {
@@ -300,7 +397,14 @@ func (s *Server) studyCSV(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="study-`+st.ID+`.csv"`)
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"study", "participant", "question_index", "question", "left_system", "right_system", "winner", "winner_is_a", "created"})
+	cw.Write([]string{"study", "participant", "question_index", "question", "left_system", "right_system", "winner", "winner_is_a", "created",
+		"left_shots", "left_shots_left_out", "right_shots", "right_shots_left_out"})
+	count := func(n int) string { // empty when not recorded
+		if n < 0 {
+			return ""
+		}
+		return strconv.Itoa(n)
+	}
 	for _, v := range votes {
 		q := ""
 		if v.Question >= 0 && v.Question < len(st.Questions) {
@@ -311,7 +415,8 @@ func (s *Server) studyCSV(w http.ResponseWriter, r *http.Request) {
 			right = st.SystemB
 		}
 		cw.Write([]string{st.ID, v.User, strconv.Itoa(v.Question), csvSafe(q), v.Left, right, v.Winner,
-			strconv.FormatBool(v.Winner == st.SystemA), v.Created.Format(time.RFC3339)})
+			strconv.FormatBool(v.Winner == st.SystemA), v.Created.Format(time.RFC3339),
+			count(v.LeftShots), count(v.LeftOut), count(v.RightShots), count(v.RightOut)})
 	}
 	cw.Flush()
 }

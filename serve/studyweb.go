@@ -68,6 +68,9 @@ func (s *Server) studyCreate(w http.ResponseWriter, r *http.Request, ss *session
 type compareData struct {
 	ID, Name, Question, Left, Right string
 	Index, Step, Of                 int
+	// Shots are the two prompts' shot counts, sealed (sealShots): the vote
+	// records them for the admin's results.
+	Shots string
 }
 
 // studyProgress loads the study of the request's path and counts the pairs
@@ -144,12 +147,16 @@ func (s *Server) studyPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	// Both systems answer with the same seed; the two generations run concurrently.
 	seed := s.studySeed("answer", st.ID, user, strconv.Itoa(q))
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { d.Left, err = s.answerAs(gctx, left, user, d.Question, seed); return })
-	g.Go(func() (err error) { d.Right, err = s.answerAs(gctx, right, user, d.Question, seed); return })
+	var la, ra studyAnswer
+	g.Go(func() (err error) { la, err = s.answerAs(gctx, left, user, d.Question, seed); return })
+	g.Go(func() (err error) { ra, err = s.answerAs(gctx, right, user, d.Question, seed); return })
 	if err := g.Wait(); err != nil {
 		s.internal(w, r, err)
 		return
 	}
+	d.Left, d.Right = la.Text, ra.Text
+	counts := shotCounts{la.Shots, la.LeftOut, ra.Shots, ra.LeftOut}
+	d.Shots = s.sealShots(st.ID, user, q, counts)
 	s.render(w, r, ss, http.StatusOK, "compare", st.Name, d)
 }
 
@@ -171,7 +178,10 @@ func (s *Server) studyVote(w http.ResponseWriter, r *http.Request, ss *session) 
 		return
 	}
 	left, right := s.leftSystem(st, ss.user.ID, q)
-	v := store.Vote{Study: st.ID, User: ss.user.ID, Question: q, Left: left, Created: s.cfg.Now()}
+	v := store.Vote{Study: st.ID, User: ss.user.ID, Question: q, Left: left, Created: s.cfg.Now(), LeftShots: -1, LeftOut: -1, RightShots: -1, RightOut: -1}
+	if c, ok := s.openShots(r.PostForm.Get("shots"), st.ID, ss.user.ID, q); ok {
+		v.LeftShots, v.LeftOut, v.RightShots, v.RightOut = c[0], c[1], c[2], c[3]
+	}
 	switch r.PostForm.Get("side") {
 	case "left":
 		v.Winner = left

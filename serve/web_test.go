@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"fspo/serve"
-	"fspo/serve/servetest"
-	"fspo/store"
 	"html"
 	"io"
 	"net/http"
@@ -15,6 +12,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"fspo/serve"
+	"fspo/serve/servetest"
+	"fspo/store"
 )
 
 // browser is a cookie-keeping HTTP client that reads form tokens from pages.
@@ -197,24 +198,37 @@ func TestWebStudyFlow(t *testing.T) {
 		b.post("/label", form)
 	}
 	sides := map[string]int{}
-	for range questions {
+	sealedLen, firstSealed := map[int]bool{}, ""
+	for i := range questions {
 		_, page := b.get("/study/" + id)
 		left := regexp.MustCompile(`id="answer-left">([^<]*)<`).FindStringSubmatch(page)
 		if left == nil {
 			t.Fatalf("not a comparison page:\n%s", page)
 		}
-		if h := hidden(page); len(h) != 2 || h.Get("q") == "" || h.Get("csrf") == "" {
-			t.Errorf("the comparison form carries more than the question and form token: %v", h)
+		h := hidden(page)
+		// the shot counts travel sealed: nothing on the page tells the sides apart
+		if len(h) != 3 || h.Get("q") == "" || h.Get("csrf") == "" || h.Get("shots") == "" {
+			t.Errorf("the comparison form carries more than the question, form token and sealed shot counts: %v", h)
 		}
+		sealedLen[len(h.Get("shots"))] = true
 		side := "right"
 		if strings.Contains(left[1], "personalized with 2 shots") {
 			side = "left"
 		}
 		sides[side]++
-		q := hidden(page).Get("q")
-		b.post("/study/"+id+"/vote", url.Values{"q": {q}, "side": {side}})
+		q, sealed := h.Get("q"), h.Get("shots")
+		if i == 0 {
+			firstSealed = sealed
+		}
+		if i == len(questions)-1 {
+			sealed = firstSealed // another question's counts: recorded as unknown
+		}
+		b.post("/study/"+id+"/vote", url.Values{"q": {q}, "side": {side}, "shots": {sealed}})
 		// A double click does not count twice.
 		b.post("/study/"+id+"/vote", url.Values{"q": {q}, "side": {"left"}})
+	}
+	if len(sealedLen) != 1 {
+		t.Errorf("sealed shot counts of different lengths %v: they could tell the sides apart", sealedLen)
 	}
 	if _, page := b.get("/study/" + id); !strings.Contains(page, "Thank you") {
 		t.Errorf("after all questions: not the thank-you page")
@@ -232,6 +246,14 @@ func TestWebStudyFlow(t *testing.T) {
 	if p := res["p_value_one_sided"].(float64); p != 1.0/16 {
 		t.Errorf("p-value = %v, want 1/16", p)
 	}
+	// the prompts actually used: fspo's answers had the 2 labels, base's none
+	// (the last vote carried another question's counts: not recorded)
+	wantShots := map[string]map[string]any{"shots_a": {"answers": 3.0, "mean_shots": 2.0, "mean_left_out": 0.0}, "shots_b": {"answers": 3.0, "mean_shots": 0.0, "mean_left_out": 0.0}}
+	for k, want := range wantShots {
+		if got, _ := res[k].(map[string]any); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("results %s = %v, want %v", k, got, want)
+		}
+	}
 	if code, _, _ := e.do("GET", "/api/studies/"+id+"/results", tok, nil); code != 401 {
 		t.Errorf("participant reading results = %d, want 401", code)
 	}
@@ -241,13 +263,22 @@ func TestWebStudyFlow(t *testing.T) {
 
 	admin := newBrowser(t, e)
 	admin.signin(adminToken)
-	if _, page := admin.get("/study/" + id + "/results"); !strings.Contains(page, "100.0%") {
-		t.Errorf("results page misses the win rate:\n%s", page)
+	if _, page := admin.get("/study/" + id + "/results"); !strings.Contains(page, "100.0%") || !strings.Contains(page, `id="shots-a">2.0 on average (0.0 more left out for length), over 3 answers`) {
+		t.Errorf("results page misses the win rate or the shot counts:\n%s", page)
 	}
 	code, csvText := admin.get("/study/" + id + "/results.csv")
 	rows, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
-	if code != 200 || err != nil || len(rows) != 5 || rows[0][0] != "study" || rows[1][6] != "fspo" || rows[1][7] != "true" {
+	if code != 200 || err != nil || len(rows) != 5 || rows[0][0] != "study" || rows[1][6] != "fspo" || rows[1][7] != "true" || rows[0][9] != "left_shots" {
 		t.Errorf("CSV = %d %q %v", code, rows, err)
+	}
+	shotCells := 0
+	for _, row := range rows[1:] {
+		if row[9] != "" {
+			shotCells++
+		}
+	}
+	if shotCells != 3 {
+		t.Errorf("CSV rows with shot counts: %d, want 3 (the fourth vote's were not recorded)", shotCells)
 	}
 }
 

@@ -67,6 +67,12 @@ var Migrations = []Migration{
 			expires BIGINT NOT NULL)`,
 		`CREATE INDEX sessions_user ON sessions (user_id)`,
 	}},
+	{4, "shot counts of voted answers", []string{
+		`ALTER TABLE votes ADD COLUMN left_shots INTEGER NOT NULL DEFAULT -1`,
+		`ALTER TABLE votes ADD COLUMN left_out INTEGER NOT NULL DEFAULT -1`,
+		`ALTER TABLE votes ADD COLUMN right_shots INTEGER NOT NULL DEFAULT -1`,
+		`ALTER TABLE votes ADD COLUMN right_out INTEGER NOT NULL DEFAULT -1`,
+	}},
 }
 
 // Dialect is what differs between SQL backends.

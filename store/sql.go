@@ -417,8 +417,9 @@ func (s *SQL) AddVote(ctx context.Context, v Vote) error {
 	if v.Created.IsZero() {
 		v.Created = time.Now()
 	}
-	_, err := s.c.Exec(ctx, `INSERT INTO votes (study_id, user_id, question, left_system, winner, created)
-		VALUES ($1, $2, $3, $4, $5, $6)`, v.Study, v.User, v.Question, v.Left, v.Winner, micros(v.Created))
+	_, err := s.c.Exec(ctx, `INSERT INTO votes (study_id, user_id, question, left_system, winner, created, left_shots, left_out, right_shots, right_out)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, v.Study, v.User, v.Question, v.Left, v.Winner, micros(v.Created),
+		v.LeftShots, v.LeftOut, v.RightShots, v.RightOut)
 	if err != nil {
 		return fmt.Errorf("add vote of user %s in study %s question %d: %w", v.User, v.Study, v.Question, s.conflict(err))
 	}
@@ -427,11 +428,11 @@ func (s *SQL) AddVote(ctx context.Context, v Vote) error {
 
 // Votes implements Store.
 func (s *SQL) Votes(ctx context.Context, study, user string) ([]Vote, error) {
-	out, err := queryAll(ctx, s.c, `SELECT study_id, user_id, question, left_system, winner, created FROM votes
-		WHERE study_id = $1 AND ($2 = '' OR user_id = $2) ORDER BY created, user_id, question`, []any{study, user},
+	out, err := queryAll(ctx, s.c, `SELECT study_id, user_id, question, left_system, winner, created, left_shots, left_out, right_shots, right_out
+		FROM votes WHERE study_id = $1 AND ($2 = '' OR user_id = $2) ORDER BY created, user_id, question`, []any{study, user},
 		func(rows scanner) (v Vote, err error) {
 			var created int64
-			err = rows.Scan(&v.Study, &v.User, &v.Question, &v.Left, &v.Winner, &created)
+			err = rows.Scan(&v.Study, &v.User, &v.Question, &v.Left, &v.Winner, &created, &v.LeftShots, &v.LeftOut, &v.RightShots, &v.RightOut)
 			v.Created = fromMicros(created)
 			return v, err
 		})

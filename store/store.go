@@ -84,6 +84,11 @@ type Vote struct {
 	Left     string // the system whose answer was shown on the left
 	Winner   string // the system whose answer was picked
 	Created  time.Time
+	// LeftShots and RightShots are the examples in the prompt of the answer
+	// shown on each side (0 for an unpersonalized one); LeftOut and
+	// RightOut the ones selected but left out for length. −1: not known
+	// (votes from before they were recorded).
+	LeftShots, LeftOut, RightShots, RightOut int
 }
 
 // Session is a signed-in web browser: the SHA-256 of its random cookie

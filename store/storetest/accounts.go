@@ -191,9 +191,9 @@ func testVotes(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	votes := []store.Vote{
-		{Study: "s1", User: "alice", Question: 0, Left: "fspo", Winner: "fspo"},
-		{Study: "s1", User: "alice", Question: 1, Left: "base", Winner: "fspo"},
-		{Study: "s1", User: "bob", Question: 0, Left: "base", Winner: "base"},
+		{Study: "s1", User: "alice", Question: 0, Left: "fspo", Winner: "fspo", LeftShots: 4, LeftOut: 2, RightShots: 0, RightOut: 0},
+		{Study: "s1", User: "alice", Question: 1, Left: "base", Winner: "fspo", LeftShots: 0, LeftOut: 0, RightShots: 6, RightOut: 0},
+		{Study: "s1", User: "bob", Question: 0, Left: "base", Winner: "base", LeftShots: -1, LeftOut: -1, RightShots: -1, RightOut: -1},
 	}
 	for _, v := range votes {
 		if err := s.AddVote(ctx, v); err != nil {
@@ -216,6 +216,13 @@ func testVotes(t *testing.T, s store.Store) {
 	}
 	if len(alice) != 2 || alice[0].Question != 0 || alice[1].Winner != "fspo" || alice[1].Left != "base" {
 		t.Errorf("Votes(s1, alice) = %+v", alice)
+	}
+	for _, v := range all { // shot counts round-trip, unknown (−1) included
+		for _, w := range votes {
+			if v.User == w.User && v.Question == w.Question && [4]int{v.LeftShots, v.LeftOut, v.RightShots, v.RightOut} != [4]int{w.LeftShots, w.LeftOut, w.RightShots, w.RightOut} {
+				t.Errorf("vote %s/%d shot counts %d/%d/%d/%d, stored %d/%d/%d/%d", v.User, v.Question, v.LeftShots, v.LeftOut, v.RightShots, v.RightOut, w.LeftShots, w.LeftOut, w.RightShots, w.RightOut)
+			}
+		}
 	}
 	if err := s.AddVote(ctx, store.Vote{Study: "missing", User: "alice", Winner: "x", Left: "x"}); err == nil {
 		t.Errorf("AddVote(unknown study) succeeded, want a foreign-key error")
