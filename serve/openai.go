@@ -333,9 +333,11 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job) {
 
 // generationFailed answers a failed generation: nothing to a client that
 // went away, an error event on a stream already started, 400 for invalid
-// requests and 500 otherwise.
+// requests, a backend's own status (502/503/504, BackendError) and 500
+// otherwise.
 func (s *Server) generationFailed(w http.ResponseWriter, r *http.Request, user string, sse *sseWriter, err error) {
 	ctx := r.Context()
+	var backendErr *BackendError
 	switch {
 	case ctx.Err() != nil:
 		s.cfg.Logger.Info("client went away during generation", "path", r.URL.Path, "user", user)
@@ -343,6 +345,8 @@ func (s *Server) generationFailed(w http.ResponseWriter, r *http.Request, user s
 		sse.send(map[string]any{"error": map[string]string{"message": "generation failed: " + publicError(err), "type": "server_error"}})
 	case errors.Is(err, ErrInvalid):
 		badRequest(w, "%v", err)
+	case errors.As(err, &backendErr):
+		writeError(w, backendErr.Status, "backend_error", backendErr.Msg)
 	default:
 		s.internal(w, r, err)
 	}
@@ -351,9 +355,11 @@ func (s *Server) generationFailed(w http.ResponseWriter, r *http.Request, user s
 	}
 }
 
-// publicError keeps engine messages out of responses except for ErrInvalid ones.
+// publicError keeps engine messages out of responses except for ErrInvalid
+// ones and a backend's (BackendError).
 func publicError(err error) string {
-	if errors.Is(err, ErrInvalid) {
+	var be *BackendError
+	if errors.Is(err, ErrInvalid) || errors.As(err, &be) {
 		return err.Error()
 	}
 	return "internal error; see the server log"

@@ -36,8 +36,12 @@ func openStore(ctx context.Context, db string) (store.Store, error) {
 	return nil, fmt.Errorf("%w: fspo serve: --db %q: want sqlite:PATH or postgres://USER@HOST/DB", errUsage, db)
 }
 
-// readQuestions reads one question per line (blank lines and # comments skipped).
+// readQuestions reads one question per line (blank lines and # comments
+// skipped); none for an empty path.
 func readQuestions(path string, maxChars int) ([]string, error) {
+	if path == "" {
+		return nil, nil
+	}
 	var qs []string
 	err := fileio.Lines(path, func(_ int, text []byte) error {
 		q := strings.TrimSpace(string(text))
@@ -185,6 +189,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	})
 	bodyTimeout := fs.Duration("body-timeout", 30*time.Second, "how long a request body may take to arrive (then 408)")
 	attempts := fs.Float64("attempt-rate", 1, "sign-ins and failed token checks per second per client address (burst 10)")
+	var backend backendFlags
+	backend.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -197,25 +203,21 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	bctx, stopBatchers := context.WithCancel(context.Background())
 	defer stopBatchers()
 	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, dtype: *dtype, ctx: bctx}
-	eng, prompt, more, err := ld.loadAll(*modelFlag, engines)
+	more, err := ld.loadMore(engines)
+	if err != nil {
+		return err
+	}
+	eng, prompt, what, err := ld.mainEngine(backend, *modelFlag)
 	if err != nil {
 		return err
 	}
 
 	cfg := serve.Config{Engine: eng, Engines: more, AdminToken: admin, Shots: prompt.Shots, Strategy: *strategy, ShotBudget: *budget,
-		MaxTokens: *maxTokens, MaxTextChars: *maxChars, RateLimit: rate.Limit(*rps), RateBurst: *burst,
-		AttemptLimit: rate.Limit(*attempts), BodyTimeout: *bodyTimeout, SecureCookies: *secureCookies, TrustedProxies: proxies,
+		MaxTokens: *maxTokens, MaxTextChars: *maxChars, RateLimit: perSecond(*rps), RateBurst: *burst,
+		AttemptLimit: perSecond(*attempts), BodyTimeout: *bodyTimeout, SecureCookies: *secureCookies, TrustedProxies: proxies,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
-	if *attempts <= 0 {
-		cfg.AttemptLimit = rate.Inf
-	}
-	if *rps <= 0 {
-		cfg.RateLimit = rate.Inf
-	}
-	if *questions != "" {
-		if cfg.Questions, err = readQuestions(*questions, *maxChars); err != nil {
-			return err
-		}
+	if cfg.Questions, err = readQuestions(*questions, *maxChars); err != nil {
+		return err
 	}
 	st, err := openStore(ctx, *db)
 	if err != nil {
@@ -227,7 +229,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: fspo serve: %v", errUsage, err)
 	}
-	return listenAndServe(ctx, env, s, *addr, *grace, fmt.Sprintf("model with %d parameters, store %s", eng.Model.Config.NumParams(), strings.SplitN(*db, ":", 2)[0]))
+	return listenAndServe(ctx, env, s, *addr, *grace, fmt.Sprintf("%s, store %s", what, strings.SplitN(*db, ":", 2)[0]))
 }
 
 // parseEngine reads an --engine value, NAME=PATH.
@@ -252,24 +254,43 @@ func parsePrefix(v string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// loadAll loads the main model (named fspo) and the further --engine
-// models; it returns the main one's prompt settings.
-func (ld engineLoader) loadAll(mainPath string, engines map[string]string) (*serve.ModelEngine, runcard.Prompt, map[string]serve.Engine, error) {
-	const mainName = "fspo"
-	if _, dup := engines[mainName]; dup {
-		return nil, runcard.Prompt{}, nil, fmt.Errorf("%w: fspo serve: --engine fspo=…: the name fspo is the --model's", errUsage)
+// perSecond is a rate flag's limit: none for 0 or less.
+func perSecond(r float64) rate.Limit {
+	if r <= 0 {
+		return rate.Inf
 	}
-	eng, prompt, err := ld.load(mainName, mainPath)
+	return rate.Limit(r)
+}
+
+// mainEngine is the engine named fspo: the backend's when --backend is
+// given, else the --model's. It returns the prompt it serves with and a
+// phrase saying what it is.
+func (ld engineLoader) mainEngine(backend backendFlags, modelFlag string) (serve.Engine, runcard.Prompt, string, error) {
+	if backend.url != "" {
+		be, prompt, err := backend.engine(ld.env, modelFlag, ld.given, ld.force)
+		return be, prompt, fmt.Sprintf("backend %s (model %s)", backend.url, backend.model), err
+	}
+	me, prompt, err := ld.load("fspo", modelFlag)
 	if err != nil {
-		return nil, runcard.Prompt{}, nil, err
+		return nil, prompt, "", err
+	}
+	return me, prompt, fmt.Sprintf("model with %d parameters", me.Model.Config.NumParams()), nil
+}
+
+// loadMore loads the further --engine models (the name fspo is the main
+// engine's).
+func (ld engineLoader) loadMore(engines map[string]string) (map[string]serve.Engine, error) {
+	if _, dup := engines["fspo"]; dup {
+		return nil, fmt.Errorf("%w: fspo serve: --engine fspo=…: the name fspo is the main engine's", errUsage)
 	}
 	more := map[string]serve.Engine{}
 	for name, path := range engines {
+		var err error
 		if more[name], _, err = ld.load(name, path); err != nil {
-			return nil, runcard.Prompt{}, nil, fmt.Errorf("--engine %s: %w", name, err)
+			return nil, fmt.Errorf("--engine %s: %w", name, err)
 		}
 	}
-	return eng, prompt, more, nil
+	return more, nil
 }
 
 // listenAndServe serves s on addr until ctx ends, then lets running

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,6 +207,54 @@ func serveChatModel(t *testing.T, kind, opening string) {
 		n := usage["completion_tokens"].(float64)
 		if finish := choice["finish_reason"]; n < 1 || n > 6 || (finish == "length") != (n == 6) {
 			t.Errorf("personalize %v: %v completion tokens, finish_reason %v", tc.personalize, n, finish)
+		}
+	}
+}
+
+// TestServeBackend runs `fspo serve --backend` against a minimal
+// OpenAI-compatible server on loopback: the completion comes from the
+// backend, with the key from --backend-key-env; bad backend flags are usage
+// errors.
+func TestServeBackend(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model    string
+			Messages []struct{ Content string }
+		}
+		json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		got = append(got, r.Header.Get("Authorization")+" "+req.Model)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"x","object":"chat.completion","created":1,"model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":"## Preferred Response\nfrom the backend"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":3,"total_tokens":6}}`, req.Model)
+	}))
+	defer backend.Close()
+	t.Setenv("FSPO_TEST_BACKEND_KEY", "sk-test-key")
+	call, stop := startServe(t, "--backend", backend.URL+"/v1", "--backend-model", "big-model", "--backend-key-env", "FSPO_TEST_BACKEND_KEY")
+	tok := newServeUser(t, call, [3]string{"q", "liked", "disliked"})
+	code, out := call("POST", "/v1/chat/completions", tok, `{"model":"fspo","messages":[{"role":"user","content":"hello?"}]}`)
+	stop()
+	if code != 200 || out["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"] != "from the backend" || out["fspo"].(map[string]any)["shots"] != 1.0 {
+		t.Errorf("completion through the backend: %d %v", code, out)
+	}
+	if len(got) != 1 || got[0] != "Bearer sk-test-key big-model" {
+		t.Errorf("the backend saw %q, want one call with the key and the backend's model name", got)
+	}
+	db := "sqlite:" + filepath.Join(t.TempDir(), "x.db")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--backend", backend.URL}, "a base URL and a model name are required"},
+		{[]string{"--backend", "ftp://x", "--backend-model", "m"}, "want http:// or https://"},
+		{[]string{"--backend", backend.URL, "--backend-model", "m", "--backend-key-env", "FSPO_TEST_UNSET_KEY"}, "FSPO_TEST_UNSET_KEY"},
+		{[]string{"--backend", backend.URL, "--backend-model", "m", "--variant", "cot"}, "plain and preferred-only"},
+	} {
+		err := Run(context.Background(), serveEnv(io.Discard), append([]string{"serve", "--db", db}, tc.args...))
+		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("fspo serve %v: %v, want a usage error mentioning %q", tc.args, err, tc.want)
 		}
 	}
 }
