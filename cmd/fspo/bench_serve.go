@@ -1,24 +1,19 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -39,6 +34,7 @@ func init() {
 type benchServeResult struct {
 	Model      string         `json:"model"`
 	Store      string         `json:"store"`
+	Instances  int            `json:"instances"`
 	Clients    int            `json:"clients"`
 	Users      int            `json:"users"`
 	Prefs      int            `json:"prefs_per_user"`
@@ -64,16 +60,20 @@ type benchServeResult struct {
 }
 
 func runBenchServe(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "bench-serve", "[--model M] [--clients 50] [--duration 60s] [--json] [flags]")
-	modelFlag := fs.String("model", "", "checkpoint file, model folder or name (default stories260K)")
+	fs := newFlags(env, "bench-serve", "[--model M | --backend fake|URL] [--instances N] [--clients 50] [--duration 60s] [--json] [flags]")
+	var o benchServeOptions
+	fs.StringVar(&o.model, "model", "", "checkpoint file, model folder or name (default stories260K)")
 	clients := fs.Int("clients", 50, "concurrent clients, each sending one request after another")
 	duration := fs.Duration("duration", 60*time.Second, "how long the clients send requests")
 	users := fs.Int("users", 10, "users created (clients share them round-robin)")
 	prefs := fs.Int("prefs", 8, "preferences stored per user: the shots of each personalized request")
 	maxTokens := fs.Int("max-tokens", 64, "max_tokens of each completion")
 	streamEvery := fs.Int("stream-every", 2, "every k-th request of a client is streamed (SSE); 0: none")
-	batch := fs.Int("batch", 16, "generations batched per forward pass, as fspo serve --batch (0: each alone)")
-	db := fs.String("db", "", "store (sqlite:PATH or postgres://…); default: SQLite in a temporary directory")
+	fs.IntVar(&o.batch, "batch", 16, "generations batched per forward pass, as fspo serve --batch (0: each alone)")
+	fs.StringVar(&o.db, "db", "", "store (sqlite:PATH or postgres://…); default: SQLite in a temporary directory")
+	fs.IntVar(&o.instances, "instances", 1, "servers over the one store, clients spread over them round-robin (as behind a load balancer); more than 1 needs --db postgres://…")
+	fs.StringVar(&o.backend, "backend", "", `generate on an OpenAI-compatible server (as fspo serve --backend): its URL, or "fake" for a fast one started here`)
+	fs.StringVar(&o.backendModel, "backend-model", "fake", "the backend's model name")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -85,50 +85,31 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("%w: fspo bench-serve: --duration %v must be > 0", errUsage, *duration)
 	case *users < 1:
 		return fmt.Errorf("%w: fspo bench-serve: --users %d must be >= 1", errUsage, *users)
-	case *prefs < 0 || *maxTokens < 1 || *streamEvery < 0 || *batch < 0:
+	case *prefs < 0 || *maxTokens < 1 || *streamEvery < 0 || o.batch < 0:
 		return fmt.Errorf("%w: fspo bench-serve: --prefs, --stream-every and --batch must be >= 0 and --max-tokens >= 1", errUsage)
+	case o.instances < 1 || o.instances > 1 && !strings.HasPrefix(o.db, "postgres"):
+		return fmt.Errorf("%w: fspo bench-serve: --instances %d: at least 1, and more than 1 share a --db postgres://…", errUsage, o.instances)
 	}
-	m, tok, paths, err := loadModelPaths(env, *modelFlag)
+	o.maxTokens = *maxTokens
+	b, err := startBenchServers(ctx, env, o)
 	if err != nil {
 		return err
 	}
-	eng, stopBatcher := benchEngine(m, tok, *batch)
-	defer stopBatcher()
-	dbURL, cleanup, err := benchStoreURL(*db)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	st, err := openStore(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	admin := randomHex(16)
-	s, err := serve.New(serve.Config{Store: st, Engine: eng, AdminToken: admin, RateLimit: rate.Inf, MaxTokens: *maxTokens,
-		Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return fmt.Errorf("fspo bench-serve: %w", err)
-	}
-	base, stopServer, err := serveLoopback(ctx, s)
-	if err != nil {
-		return err
-	}
+	defer b.stop()
 
 	tr := &http.Transport{MaxIdleConnsPerHost: *clients}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 2 * time.Minute}
-	tokens, err := benchUsers(ctx, hc, base, admin, *users, *prefs)
+	tokens, err := benchUsers(ctx, hc, b.bases[0], b.admin, *users, *prefs)
 	if err != nil {
-		stopServer()
 		return err
 	}
-	res := benchServeResult{Model: fmt.Sprintf("%s (%d parameters)", paths.Checkpoint, m.Config.NumParams()), Store: strings.SplitN(dbURL, ":", 2)[0], Clients: *clients, Users: *users,
-		Prefs: *prefs, MaxTokens: *maxTokens, Batch: *batch, LoadBefore: loadAverage()}
-	fmt.Fprintf(env.Stderr, "bench-serve: %d clients for %v against %s (%s)\n", *clients, *duration, base, res.Model)
-	lr := hammer(ctx, hc, base, tokens, loadOptions{Clients: *clients, Duration: *duration, MaxTokens: *maxTokens, StreamEvery: *streamEvery})
+	res := benchServeResult{Model: b.what, Store: strings.SplitN(b.dbURL, ":", 2)[0], Instances: o.instances, Clients: *clients, Users: *users,
+		Prefs: *prefs, MaxTokens: *maxTokens, Batch: o.batch, LoadBefore: loadAverage()}
+	fmt.Fprintf(env.Stderr, "bench-serve: %d clients for %v against %d server(s) %v (%s)\n", *clients, *duration, o.instances, b.bases, res.Model)
+	lr := hammer(ctx, hc, b.bases, tokens, loadOptions{Clients: *clients, Duration: *duration, MaxTokens: *maxTokens, StreamEvery: *streamEvery})
 	res.LoadAfter = loadAverage()
-	if err := stopServer(); err != nil {
+	if err := b.stop(); err != nil {
 		return fmt.Errorf("fspo bench-serve: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -144,6 +125,96 @@ func runBenchServe(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
+// benchServeOptions are the servers bench-serve starts.
+type benchServeOptions struct {
+	model, db, backend, backendModel string
+	batch, instances, maxTokens      int
+}
+
+// benchServers are the running servers of a load test.
+type benchServers struct {
+	bases       []string // one base URL per instance
+	admin       string
+	dbURL, what string
+	stops       []func() error
+}
+
+// stop stops everything started, once; it returns the first error.
+func (b *benchServers) stop() error {
+	var first error
+	for i := len(b.stops) - 1; i >= 0; i-- {
+		if err := b.stops[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	b.stops = nil
+	return first
+}
+
+// startBenchServers opens the store and starts o.instances servers on
+// loopback, each with its own engine: the model's (with its batcher) or
+// the backend's (a fast fake one started here for "fake").
+func startBenchServers(ctx context.Context, env *Env, o benchServeOptions) (*benchServers, error) {
+	b := &benchServers{admin: randomHex(16)}
+	fail := func(err error) (*benchServers, error) { b.stop(); return nil, err }
+	var newEngine func() (serve.Engine, error)
+	if o.backend != "" {
+		url := o.backend
+		if url == "fake" {
+			fakeURL, stopFake, err := fastBackend()
+			if err != nil {
+				return fail(err)
+			}
+			b.stops = append(b.stops, stopFake)
+			url = fakeURL
+		}
+		b.what = fmt.Sprintf("backend %s (model %s)", url, o.backendModel)
+		newEngine = func() (serve.Engine, error) {
+			return serve.NewBackend(serve.BackendConfig{Label: "fspo", BaseURL: url, Model: o.backendModel})
+		}
+	} else {
+		m, tok, paths, err := loadModelPaths(env, o.model)
+		if err != nil {
+			return fail(err)
+		}
+		b.what = fmt.Sprintf("%s (%d parameters)", paths.Checkpoint, m.Config.NumParams())
+		newEngine = func() (serve.Engine, error) {
+			eng, stopBatcher := benchEngine(m, tok, o.batch)
+			b.stops = append(b.stops, func() error { stopBatcher(); return nil })
+			return eng, nil
+		}
+	}
+	dbURL, cleanup, err := benchStoreURL(o.db)
+	if err != nil {
+		return fail(err)
+	}
+	b.dbURL = dbURL
+	b.stops = append(b.stops, func() error { cleanup(); return nil })
+	for range o.instances {
+		st, err := openStore(ctx, dbURL)
+		if err != nil {
+			return fail(err)
+		}
+		b.stops = append(b.stops, st.Close)
+		eng, err := newEngine()
+		if err != nil {
+			return fail(fmt.Errorf("fspo bench-serve: %w", err))
+		}
+		s, err := serve.New(serve.Config{Store: st, Engine: eng, AdminToken: b.admin, RateLimit: rate.Inf, MaxTokens: o.maxTokens,
+			Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return fail(fmt.Errorf("fspo bench-serve: %w", err))
+		}
+		base, stopServer, err := serveLoopback(ctx, s)
+		if err != nil {
+			return fail(err)
+		}
+		b.bases = append(b.bases, base)
+		b.stops = append(b.stops, stopServer)
+	}
+	return b, nil
+}
+
 // print writes the result as three lines of text.
 func (res *benchServeResult) print(w io.Writer) {
 	fmt.Fprintf(w, "%d requests (%d streamed) in %.1fs: %.1f requests/s, %.0f completion tokens/s\n",
@@ -154,8 +225,8 @@ func (res *benchServeResult) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "latency p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms; %d errors%s\n",
 		res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs, res.Errors, kinds)
-	fmt.Fprintf(w, "%d clients, %d users with %d preferences each, max_tokens %d, batch %d, store %s; load average %.2f -> %.2f\n",
-		res.Clients, res.Users, res.Prefs, res.MaxTokens, res.Batch, res.Store, res.LoadBefore, res.LoadAfter)
+	fmt.Fprintf(w, "%d clients, %d server(s), %d users with %d preferences each, max_tokens %d, batch %d, store %s; load average %.2f -> %.2f\n",
+		res.Clients, res.Instances, res.Users, res.Prefs, res.MaxTokens, res.Batch, res.Store, res.LoadBefore, res.LoadAfter)
 }
 
 // benchEngine is the model engine fspo serve would use, with a batcher of
@@ -276,163 +347,4 @@ func postJSON(ctx context.Context, hc *http.Client, url, token string, body any,
 		return json.Unmarshal(data, out)
 	}
 	return nil
-}
-
-// loadOptions shape the load: Clients loop for Duration, client c using
-// token c mod len(tokens); every StreamEvery-th request is streamed.
-type loadOptions struct {
-	Clients     int
-	Duration    time.Duration
-	MaxTokens   int
-	StreamEvery int
-}
-
-// loadResult is the raw outcome of hammer.
-type loadResult struct {
-	latencies  []time.Duration // successful requests
-	errors     map[string]int  // kind → count
-	streamed   int
-	completion int
-	elapsed    time.Duration
-}
-
-// hammer runs the clients: each sends personalized chat completions one
-// after another until the duration has passed, counting failed requests by
-// kind (status code, transport error, stream error, bad body).
-func hammer(ctx context.Context, hc *http.Client, base string, tokens []string, o loadOptions) loadResult {
-	var mu sync.Mutex
-	res := loadResult{errors: map[string]int{}}
-	start := time.Now()
-	deadline := start.Add(o.Duration)
-	var wg sync.WaitGroup
-	for c := range o.Clients {
-		wg.Go(func() {
-			tok := tokens[c%len(tokens)]
-			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-				stream := o.StreamEvery > 0 && i%o.StreamEvery == o.StreamEvery-1
-				body := map[string]any{"max_tokens": o.MaxTokens, "stream": stream, "seed": c*1_000_000 + i,
-					"messages": []map[string]string{{"role": "user", "content": benchQuestions[(c+i)%len(benchQuestions)]}}}
-				if stream {
-					body["stream_options"] = map[string]bool{"include_usage": true}
-				}
-				t0 := time.Now()
-				tokensOut, kind := completeOnce(ctx, hc, base, tok, body, stream)
-				lat := time.Since(t0)
-				mu.Lock()
-				if kind != "" {
-					res.errors[kind]++
-				} else {
-					res.latencies = append(res.latencies, lat)
-					res.completion += tokensOut
-					if stream {
-						res.streamed++
-					}
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	return res
-}
-
-// completeOnce sends one chat completion and returns the completion tokens
-// the server reported, or the kind of failure.
-func completeOnce(ctx context.Context, hc *http.Client, base, token string, body map[string]any, stream bool) (int, string) {
-	js, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/chat/completions", bytes.NewReader(js))
-	if err != nil {
-		return 0, "request"
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return 0, "timeout"
-		}
-		return 0, "transport"
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, resp.Body)
-		return 0, fmt.Sprintf("status %d", resp.StatusCode)
-	}
-	type usageBody struct {
-		Usage *struct {
-			CompletionTokens int `json:"completion_tokens"`
-		} `json:"usage"`
-		Error *struct{ Message string } `json:"error"`
-	}
-	if !stream {
-		var u usageBody
-		if err := json.NewDecoder(resp.Body).Decode(&u); err != nil || u.Usage == nil {
-			return 0, "bad body"
-		}
-		return u.Usage.CompletionTokens, ""
-	}
-	// Server-sent events: "data: {...}" lines ending with "data: [DONE]".
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	n, done := 0, false
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
-		}
-		if line == "[DONE]" {
-			done = true
-			break
-		}
-		var u usageBody
-		if err := json.Unmarshal([]byte(line), &u); err != nil {
-			return 0, "bad body"
-		}
-		if u.Error != nil {
-			return 0, "stream error"
-		}
-		if u.Usage != nil {
-			n = u.Usage.CompletionTokens
-		}
-	}
-	if sc.Err() != nil || !done {
-		return 0, "stream cut"
-	}
-	return n, ""
-}
-
-// fill writes the statistics of r into res.
-func (r loadResult) fill(res *benchServeResult) {
-	lat := slices.Clone(r.latencies)
-	slices.Sort(lat)
-	res.Requests, res.Streamed, res.CompletionTokens = len(lat), r.streamed, r.completion
-	for _, n := range r.errors {
-		res.Errors += n
-	}
-	res.Requests += res.Errors
-	if len(r.errors) > 0 {
-		res.ErrorKinds = r.errors
-	}
-	res.ElapsedS = r.elapsed.Seconds()
-	if res.ElapsedS > 0 {
-		res.ReqPerS = float64(res.Requests) / res.ElapsedS
-		res.TokensPerS = float64(res.CompletionTokens) / res.ElapsedS
-	}
-	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	res.P50Ms, res.P90Ms, res.P99Ms = ms(percentile(lat, 0.50)), ms(percentile(lat, 0.90)), ms(percentile(lat, 0.99))
-	if len(lat) > 0 {
-		res.MaxMs = ms(lat[len(lat)-1])
-	}
-}
-
-// percentile is the nearest-rank percentile of sorted values (the smallest
-// value with at least q of the values at or below it); 0 for none.
-func percentile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
 }

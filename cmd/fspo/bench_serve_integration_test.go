@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"fspo/internal/testenv"
 )
 
 // TestBenchServeShort is the short version of the load test
@@ -47,6 +49,33 @@ func TestBenchServeShort(t *testing.T) {
 	}
 }
 
+// TestBenchServeBackendInstances: 3 servers over one PostgreSQL store
+// behind a round-robin spread, generating on the fast fake backend, 2 s of
+// 6 clients without errors (the full figure: --instances 3 --clients 30
+// --duration 60s --backend fake --db postgres://…).
+func TestBenchServeBackendInstances(t *testing.T) {
+	db := testenv.Postgres(t)
+	var stdout, stderr bytes.Buffer
+	env := &Env{Stdout: &stdout, Stderr: &stderr, Getenv: os.Getenv}
+	err := Run(t.Context(), env, []string{"bench-serve", "--backend", "fake", "--instances", "3", "--db", db, "--clients", "6",
+		"--duration", "2s", "--users", "3", "--prefs", "2", "--max-tokens", "8", "--json"})
+	if err != nil {
+		t.Fatalf("bench-serve: %v\n%s", err, stderr.String())
+	}
+	var res benchServeResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("bench-serve --json: %v\n%s", err, stdout.String())
+	}
+	t.Logf("%+v", res)
+	if res.Errors != 0 || res.Requests < 6 || res.Instances != 3 || res.Store != "postgres" || res.CompletionTokens != 8*res.Requests {
+		t.Errorf("requests %d, errors %d %v, instances %d, store %s, completion tokens %d: want no errors, 8 tokens each",
+			res.Requests, res.Errors, res.ErrorKinds, res.Instances, res.Store, res.CompletionTokens)
+	}
+	if n := strings.Count(stderr.String(), "http://127.0.0.1:"); n < 4 {
+		t.Errorf("stderr names %d addresses, want the 3 servers and the backend: %s", n, stderr.String())
+	}
+}
+
 func TestBenchServeUsage(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -57,6 +86,7 @@ func TestBenchServeUsage(t *testing.T) {
 		{[]string{"--users", "0"}, "--users 0 must be >= 1"},
 		{[]string{"--max-tokens", "0"}, "--max-tokens >= 1"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--instances", "2"}, "more than 1 share a --db postgres"},
 	}
 	for _, tc := range cases {
 		_, _, err := runCLI(t, append([]string{"bench-serve"}, tc.args...)...)
@@ -97,7 +127,7 @@ func TestHammerCountsErrors(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}))
 	defer srv.Close()
-	r := hammer(context.Background(), srv.Client(), srv.URL, []string{"good", "bad"},
+	r := hammer(context.Background(), srv.Client(), []string{srv.URL}, []string{"good", "bad"},
 		loadOptions{Clients: 4, Duration: 200 * time.Millisecond, MaxTokens: 8, StreamEvery: 2})
 	var res benchServeResult
 	r.fill(&res)
