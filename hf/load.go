@@ -293,18 +293,26 @@ func (w *weights) check(c model.Config) (safetensors.DType, error) {
 // read converts every tensor (checked by check) into p.
 func (w *weights) read(c model.Config, p *model.Params) error {
 	for _, e := range entries(c, p) {
-		f := w.byName[e.name]
-		if err := f.ReadF32(e.name, e.dst); err != nil {
-			return fmt.Errorf("hf: %w", err)
+		if err := w.readEntry(e); err != nil {
+			return err
 		}
-		for i, v := range e.dst {
-			if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // exponent all ones: Inf or NaN
-				return fmt.Errorf("hf %s: tensor %s: element %d is %v", f.Path, e.name, i, v)
-			}
+	}
+	return nil
+}
+
+// readEntry converts one tensor into its place, e.dst.
+func (w *weights) readEntry(e entry) error {
+	f := w.byName[e.name]
+	if err := f.ReadF32(e.name, e.dst); err != nil {
+		return fmt.Errorf("hf: %w", err)
+	}
+	for i, v := range e.dst {
+		if math.Float32bits(v)&0x7f800000 == 0x7f800000 { // exponent all ones: Inf or NaN
+			return fmt.Errorf("hf %s: tensor %s: element %d is %v", f.Path, e.name, i, v)
 		}
-		if e.hs > 0 {
-			model.HalfToInterleaved(e.dst, e.hs, e.cols())
-		}
+	}
+	if e.hs > 0 {
+		model.HalfToInterleaved(e.dst, e.hs, e.cols())
 	}
 	return nil
 }

@@ -15,16 +15,20 @@ import (
 	"fspo/hf"
 	"fspo/model"
 	"fspo/safetensors"
+	"fspo/tensor"
 )
 
 // BenchmarkLoadBF16 writes a random BF16 folder shaped like Llama-3.2-1B
 // (2048 wide, 16 layers, 32 heads, 8 key/value heads, 8192 feed-forward,
 // 128,256-token vocabulary, tied embedding: 1.24 billion weights, 2.5 GB;
-// streamed, so writing costs little memory) and loads it with hf.Load,
-// reporting the load time and the resident memory after it (VmRSS, and the
-// peak VmHWM, which includes the writer's small share):
+// streamed, so writing costs little memory) and loads it — as F32 (Load),
+// or straight into BF16 or Q8_0 (LoadAs) — reporting the load time and the
+// resident memory after it (VmRSS, and the peak VmHWM, which includes the
+// writer's small share). Run each in its own process for its peak:
 //
-//	GOEXPERIMENT=simd go test ./hf -run '^$' -bench LoadBF16 -benchtime 1x
+//	GOEXPERIMENT=simd go test ./hf -run '^$' -bench 'LoadBF16/f32$' -benchtime 1x
+//	GOEXPERIMENT=simd go test ./hf -run '^$' -bench 'LoadBF16/bf16$' -benchtime 1x
+//	GOEXPERIMENT=simd go test ./hf -run '^$' -bench 'LoadBF16/q8_0$' -benchtime 1x
 //
 // FSPO_BENCH_DIR chooses where the folder goes (default: a temporary folder).
 func BenchmarkLoadBF16(b *testing.B) {
@@ -38,19 +42,23 @@ func BenchmarkLoadBF16(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	runtime.GC()
-	b.ResetTimer()
-	for range b.N {
-		start := time.Now()
-		m, _, err := hf.Load(dir)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(time.Since(start).Seconds(), "load-s")
-		b.ReportMetric(statusMiB("VmRSS"), "rss-MiB")
-		b.ReportMetric(statusMiB("VmHWM"), "peak-rss-MiB")
-		b.ReportMetric(float64(4*m.Config.NumParams())/(1<<20), "f32-weights-MiB")
-		runtime.KeepAlive(m)
+	for _, dt := range []tensor.DType{tensor.F32, tensor.BF16, tensor.Q8_0} {
+		b.Run(dt.String(), func(b *testing.B) {
+			runtime.GC()
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				m, _, err := hf.LoadAs(dir, dt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(time.Since(start).Seconds(), "load-s")
+				b.ReportMetric(statusMiB("VmRSS"), "rss-MiB")
+				b.ReportMetric(statusMiB("VmHWM"), "peak-rss-MiB")
+				b.ReportMetric(float64(m.WeightBytes())/(1<<20), "weights-MiB")
+				runtime.KeepAlive(m)
+			}
+		})
 	}
 }
 

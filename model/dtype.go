@@ -238,3 +238,95 @@ func (m *Model) embedRow(dst []float32, t int) {
 	}
 	copy(dst[:dim], m.W.Emb[t*dim:(t+1)*dim])
 }
+
+// Reduced are a model's large matrices held in one reduced type, for
+// NewReduced: a slice per layer for the projections, and the embedding and
+// (unless the classifier is shared) the classifier. Fallback names the
+// matrices kept in F16 where Q8_0 could not hold them.
+type Reduced struct {
+	DType                      tensor.DType
+	Wq, Wk, Wv, Wo, W1, W2, W3 []*tensor.QMatrix
+	Emb, Wcls                  *tensor.QMatrix
+	Fallback                   []string
+}
+
+// IsLarge tells whether the tensor named name (a Params field's name in
+// Tensors: emb, wq, …, wcls) is one of the large matrices a reduced model
+// keeps in its reduced type.
+func IsLarge(name string) bool {
+	switch name {
+	case "emb", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "wcls":
+		return true
+	}
+	return false
+}
+
+// NewSmallParams allocates the small tensors of c (norms and biases) and
+// none of the large ones, for NewReduced.
+func NewSmallParams(c Config) *Params {
+	p := &Params{}
+	for _, s := range c.shapes() {
+		if !IsLarge(s.name) {
+			*s.ptr(p) = make([]float32, s.size())
+		}
+	}
+	return p
+}
+
+// NewReduced makes a model of shape c whose large matrices are r (not
+// copied) and whose small tensors are p's (p's large matrices must be nil):
+// a model loaded in a reduced type without an F32 copy of its weights.
+func NewReduced(c Config, p *Params, r Reduced) (*Model, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if r.DType == tensor.F32 {
+		return nil, errors.New("NewReduced: F32 matrices belong in Params (New)")
+	}
+	for _, s := range c.shapes() {
+		if got, want := len(*s.ptr(p)), s.size(); IsLarge(s.name) && got != 0 || !IsLarge(s.name) && got != want {
+			return nil, fmt.Errorf("NewReduced: tensor %s has %d values in Params", s.name, got)
+		}
+	}
+	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
+	check := func(name string, qm *tensor.QMatrix, rows, cols int) error {
+		switch {
+		case qm == nil:
+			return fmt.Errorf("NewReduced: matrix %s is missing", name)
+		case qm.Rows != rows || qm.Cols != cols:
+			return fmt.Errorf("NewReduced: matrix %s is %d×%d, the config wants %d×%d", name, qm.Rows, qm.Cols, rows, cols)
+		case qm.DType != r.DType && !(qm.DType == tensor.F16 && r.DType == tensor.Q8_0):
+			return fmt.Errorf("NewReduced: matrix %s is %s in a %s model", name, qm.DType, r.DType)
+		}
+		return nil
+	}
+	for _, s := range []struct {
+		name       string
+		ms         []*tensor.QMatrix
+		rows, cols int
+	}{{"wq", r.Wq, qd, d}, {"wk", r.Wk, kv, d}, {"wv", r.Wv, kv, d}, {"wo", r.Wo, d, qd},
+		{"w1", r.W1, h, d}, {"w2", r.W2, d, h}, {"w3", r.W3, h, d}} {
+		if len(s.ms) != c.Layers {
+			return nil, fmt.Errorf("NewReduced: %d %s matrices for %d layers", len(s.ms), s.name, c.Layers)
+		}
+		for l, qm := range s.ms {
+			if err := check(fmt.Sprintf("layers.%d.%s", l, s.name), qm, s.rows, s.cols); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := check("emb", r.Emb, c.Vocab, d); err != nil {
+		return nil, err
+	}
+	cls := r.Emb
+	if !c.SharedClassifier {
+		if err := check("wcls", r.Wcls, c.Vocab, d); err != nil {
+			return nil, err
+		}
+		cls = r.Wcls
+	}
+	m := &Model{Config: c, W: p, q: &qweights{dtype: r.DType, wq: r.Wq, wk: r.Wk, wv: r.Wv, wo: r.Wo, w1: r.W1, w2: r.W2, w3: r.W3,
+		emb: r.Emb, cls: cls, fallback: r.Fallback}}
+	m.ropeCos, m.ropeSin = ropeTables(c, min(c.SeqLen, DefaultContext))
+	return m, nil
+}

@@ -21,15 +21,18 @@ package model
 // of heads*hs*cols). cols is 1 for biases and norm weights.
 func HalfToInterleaved(w []float32, hs, cols int) { permuteHeads(w, hs, cols, false) }
 
+// HalfToInterleavedBits is HalfToInterleaved on F16 or BF16 bits.
+func HalfToInterleavedBits(w []uint16, hs, cols int) { permuteHeads(w, hs, cols, false) }
+
 // InterleavedToHalf is the inverse of HalfToInterleaved.
 func InterleavedToHalf(w []float32, hs, cols int) { permuteHeads(w, hs, cols, true) }
 
-func permuteHeads(w []float32, hs, cols int, inverse bool) {
+func permuteHeads[T any](w []T, hs, cols int, inverse bool) {
 	if hs%2 != 0 || len(w)%(hs*cols) != 0 {
 		panic("model: permuteHeads: shape mismatch")
 	}
 	half := hs / 2
-	tmp := make([]float32, hs*cols)
+	tmp := make([]T, hs*cols)
 	for h := 0; h < len(w)/(hs*cols); h++ {
 		head := w[h*hs*cols : (h+1)*hs*cols]
 		copy(tmp, head)

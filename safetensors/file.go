@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -96,6 +97,56 @@ func (f *File) ReadF32(name string, dst []float32) error {
 	decode(t.DType, raw, dst)
 	f.release(t)
 	return nil
+}
+
+// ReadF32At decodes len(dst) elements of tensor name, from element off on,
+// into float32 (for reading a large tensor a block of rows at a time;
+// Release drops its pages afterwards).
+func (f *File) ReadF32At(name string, off int64, dst []float32) error {
+	raw, err := f.Raw(name)
+	if err != nil {
+		return err
+	}
+	t, _ := f.Info(name)
+	if err := t.Convertible(); err != nil {
+		return fmt.Errorf("safetensors %s: %w", f.Path, err)
+	}
+	if off < 0 || off+int64(len(dst)) > t.Numel() {
+		return fmt.Errorf("safetensors %s: tensor %s: elements [%d, %d) of %d", f.Path, name, off, off+int64(len(dst)), t.Numel())
+	}
+	size := int64(t.DType.Size())
+	decode(t.DType, raw[off*size:(off+int64(len(dst)))*size], dst)
+	return nil
+}
+
+// ReadBits copies the elements of an F16 or BF16 tensor into dst as they
+// are stored (no conversion), and drops its pages afterwards.
+func (f *File) ReadBits(name string, dst []uint16) error {
+	raw, err := f.Raw(name)
+	if err != nil {
+		return err
+	}
+	t, _ := f.Info(name)
+	if t.DType != F16 && t.DType != BF16 {
+		return fmt.Errorf("safetensors %s: tensor %s is %s, not F16 or BF16", f.Path, name, t.DType)
+	}
+	if int64(len(dst)) != t.Numel() {
+		return fmt.Errorf("safetensors %s: tensor %s: has %d elements (shape %v), want %d", f.Path, name, t.Numel(), t.Shape, len(dst))
+	}
+	f.advise(t, advicePopulate)
+	for i := range dst {
+		dst[i] = binary.LittleEndian.Uint16(raw[2*i:])
+	}
+	f.release(t)
+	return nil
+}
+
+// Release drops the resident pages of tensor name (after reading it with
+// ReadF32At).
+func (f *File) Release(name string) {
+	if t, ok := f.Info(name); ok {
+		f.release(t)
+	}
 }
 
 // release drops the resident pages of t's range (whole pages only).

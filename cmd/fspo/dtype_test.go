@@ -3,10 +3,14 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"fspo/tensor"
 )
 
 // TestReducedWeightsThroughTheCLI: a GGUF written with --quantize q8_0 (or
@@ -82,5 +86,39 @@ func TestDTypeFlagErrors(t *testing.T) {
 		if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want a usage error with %q", c.args, err, c.want)
 		}
+	}
+}
+
+// TestHFFolderLoadsReduced: a Hugging Face folder runs in its stored type
+// (BF16 here) by default, loaded without an F32 copy of its matrices, and
+// scores exactly as the F32 folder held in BF16 does; it loads straight into
+// Q8_0 too (hf's TestLoadAsEqualsConversion checks those values).
+func TestHFFolderLoadsReduced(t *testing.T) {
+	f32 := chatFolder(t, "qwen3")
+	bf16 := filepath.Join(t.TempDir(), "qwen3-bf16")
+	if _, _, err := runCLI(t, "convert", "--model", f32, "--out", bf16, "--dtype", "bf16"); err != nil {
+		t.Fatal(err)
+	}
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}
+	lm, err := loadLMAs(env, bf16, "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lm.Model.DType() != tensor.BF16 || lm.Model.W.Emb != nil || lm.Model.W.Wq != nil {
+		t.Errorf("the BF16 folder loaded as %s (F32 embedding held: %v)", lm.Model.DType(), lm.Model.W.Emb != nil)
+	}
+	score := func(args ...string) string {
+		out, _, err := runCLI(t, append([]string{"score", "--json", "--text", "Hello there, how are you?"}, args...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if a, b := score("--model", bf16, "--dtype", "auto"), score("--model", f32, "--dtype", "bf16"); a != b {
+		t.Errorf("the BF16 folder scores %s, the F32 folder held in BF16 %s", a, b)
+	}
+	q8, err := loadLMAs(env, bf16, "q8_0")
+	if err != nil || q8.Model.DType() != tensor.Q8_0 || q8.Model.W.Emb != nil {
+		t.Errorf("the BF16 folder as q8_0: %v, %v", q8.Model.DType(), err)
 	}
 }

@@ -40,9 +40,16 @@ type lmodel struct {
 // dtypeHelp is the help of the --dtype flag of the inference commands.
 const dtypeHelp = "type to hold the weight matrices in for inference: auto (the model file's: bf16/f16 for most Hugging Face models, the GGUF file's type), f32, f16, bf16 or q8_0"
 
-// loadLMAs is loadLM, then useDType(dtype).
+// loadLMAs is loadLM, then useDType(dtype). A Hugging Face folder is
+// loaded straight into a reduced type (hf.LoadAs: no F32 copy of it).
 func loadLMAs(env *Env, flag, dtype string) (*lmodel, error) {
-	lm, err := loadLM(env, flag)
+	var lm *lmodel
+	var err error
+	if flag != "" && exists(filepath.Join(flag, "tokenizer.json")) && hf.IsFolder(flag) {
+		lm, err = loadHFChat(flag, dtype)
+	} else {
+		lm, err = loadLM(env, flag)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +122,7 @@ func loadLM(env *Env, flag string) (*lmodel, error) {
 	}
 	switch {
 	case flag != "" && exists(filepath.Join(flag, "tokenizer.json")):
-		return loadHFChat(flag)
+		return loadHFChat(flag, "f32")
 	case flag != "" && exists(filepath.Join(flag, gguf.TokenizerFile)):
 		m, err := model.Load(filepath.Join(flag, modelpath.CheckpointFile))
 		if err != nil {
@@ -144,21 +151,47 @@ func loadLM(env *Env, flag string) (*lmodel, error) {
 	return &lmodel{Model: m, Tok: tokenizer.Llama2C(tok), L2C: tok, Paths: paths}, nil
 }
 
+// hfDType is the type --dtype names for a Hugging Face folder: auto (or
+// "") is the type its weights are stored in.
+func hfDType(dir, flag string) (tensor.DType, error) {
+	if flag != "" && flag != "auto" {
+		dt, err := tensor.ParseDType(flag)
+		if err != nil {
+			return dt, fmt.Errorf("%w: --dtype: %v", errUsage, err)
+		}
+		return dt, nil
+	}
+	stored, err := hf.StoredDType(dir)
+	if err != nil {
+		return tensor.F32, err
+	}
+	dt, err := tensor.ParseDType(string(stored))
+	if err != nil {
+		return tensor.F32, nil // a type the engine does not hold matrices in: F32
+	}
+	return dt, nil
+}
+
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
 
-// loadHFChat loads a folder with tokenizer.json: a Hugging Face model, or
-// a run folder (model.fspo) trained from one.
-func loadHFChat(dir string) (*lmodel, error) {
+// loadHFChat loads a folder with tokenizer.json: a Hugging Face model
+// (its matrices in dtype, as --dtype names it), or a run folder
+// (model.fspo) trained from one.
+func loadHFChat(dir, dtype string) (*lmodel, error) {
 	var m *model.Model
 	var err error
 	file := dir
 	stored := tensor.F32
 	if hf.IsFolder(dir) {
 		var f *hf.Folder
-		if m, f, err = hf.Load(dir); err == nil {
+		var dt tensor.DType
+		if dt, err = hfDType(dir, dtype); err != nil {
+			return nil, err
+		}
+		if m, f, err = hf.LoadAs(dir, dt); err == nil {
 			stored, _ = tensor.ParseDType(string(f.DType))
 		}
 	} else {

@@ -1,0 +1,166 @@
+package hf
+
+import (
+	"fmt"
+	"strings"
+
+	"fspo/model"
+	"fspo/safetensors"
+	"fspo/tensor"
+)
+
+// LoadAs reads the model in dir with its large matrices held in dt. F32 is
+// Load. For F16, BF16 and Q8_0 no F32 copy of the model is made: each
+// matrix is built from the mapped file on its own — copied as it is when
+// the file stores it in dt, else converted a block of rows at a time by
+// tensor.Quantize (the values model.SetDType gives: the same rounding) —
+// and its pages are dropped after; norms and biases are read as F32. Q8_0
+// keeps a matrix whose rows are not a multiple of 32 long in F16, as
+// SetDType does.
+func LoadAs(dir string, dt tensor.DType) (*model.Model, *Folder, error) {
+	if dt == tensor.F32 {
+		return Load(dir)
+	}
+	f, c, err := readConfig(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.findExtras(); err != nil {
+		return nil, nil, err
+	}
+	w, err := openWeights(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer w.close()
+	if f.DType, err = w.check(c); err != nil {
+		return nil, nil, err
+	}
+	p := model.NewSmallParams(c)
+	r := model.Reduced{DType: dt}
+	layered := map[string]*[]*tensor.QMatrix{"q_proj": &r.Wq, "k_proj": &r.Wk, "v_proj": &r.Wv, "o_proj": &r.Wo,
+		"gate_proj": &r.W1, "down_proj": &r.W2, "up_proj": &r.W3}
+	for _, e := range entries(c, p) { // layer by layer, in order
+		if e.dst != nil { // a norm or bias, allocated in p
+			if err := w.readEntry(e); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		qm, fellBack, err := w.matrix(e, dt)
+		if err != nil {
+			return nil, nil, err
+		}
+		if fellBack {
+			r.Fallback = append(r.Fallback, e.name)
+		}
+		switch parts := strings.Split(e.name, "."); {
+		case e.name == "model.embed_tokens.weight":
+			r.Emb = qm
+		case e.name == "lm_head.weight":
+			r.Wcls = qm
+		case len(parts) == 6 && layered[parts[4]] != nil:
+			*layered[parts[4]] = append(*layered[parts[4]], qm)
+		default:
+			return nil, nil, fmt.Errorf("hf %s: tensor %s: no place for it in a reduced model", dir, e.name)
+		}
+	}
+	m, err := model.NewReduced(c, p, r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hf %s: %w", dir, err)
+	}
+	return m, f, nil
+}
+
+// StoredDType is the type the folder's weights are stored in (its
+// embedding's), read from the weight files' headers.
+func StoredDType(dir string) (safetensors.DType, error) {
+	_, c, err := readConfig(dir)
+	if err != nil {
+		return "", err
+	}
+	w, err := openWeights(dir)
+	if err != nil {
+		return "", err
+	}
+	defer w.close()
+	return w.check(c)
+}
+
+// convertRows is how many rows of a matrix are converted at a time.
+var convertRows = 256
+
+// matrix builds the large matrix of e in dt, or in F16 when dt is Q8_0 and
+// its rows are not a multiple of 32 long (fellBack).
+func (w *weights) matrix(e entry, dt tensor.DType) (qm *tensor.QMatrix, fellBack bool, err error) {
+	f := w.byName[e.name]
+	t, _ := f.Info(e.name)
+	rows, cols := e.shape[0], e.shape[1]
+	if dt == tensor.Q8_0 && cols%tensor.Q8Block != 0 {
+		dt, fellBack = tensor.F16, true
+	}
+	fail := func(err error) (*tensor.QMatrix, bool, error) {
+		return nil, false, fmt.Errorf("hf %s: tensor %s: %w", f.Path, e.name, err)
+	}
+	if strings.EqualFold(string(t.DType), dt.String()) { // stored in dt: copied as it is
+		h := tensor.MakeHuge[uint16](rows * cols)
+		if err := f.ReadBits(e.name, h); err != nil {
+			return fail(err)
+		}
+		mask := uint16(0x7c00) // F16's exponent; all ones is Inf or NaN
+		if dt == tensor.BF16 {
+			mask = 0x7f80
+		}
+		for i, v := range h {
+			if v&mask == mask {
+				return fail(fmt.Errorf("element %d is not finite", i))
+			}
+		}
+		if e.hs > 0 {
+			model.HalfToInterleavedBits(h, e.hs, cols)
+		}
+		qm, err := tensor.HalfMatrix(dt, h, rows, cols)
+		return qm, fellBack, err
+	}
+	step := convertRows // whole heads for a RoPE permutation
+	if e.hs > 0 {
+		step = e.hs * max(1, step/e.hs)
+	}
+	var h []uint16
+	var q []int8
+	var scales []uint16
+	if dt == tensor.Q8_0 {
+		q, scales = tensor.MakeHuge[int8](rows*cols), make([]uint16, rows*cols/tensor.Q8Block)
+	} else {
+		h = tensor.MakeHuge[uint16](rows * cols)
+	}
+	buf := make([]float32, min(step, rows)*cols)
+	for r0 := 0; r0 < rows; r0 += step {
+		n := min(step, rows-r0)
+		x := buf[:n*cols]
+		if err := f.ReadF32At(e.name, int64(r0)*int64(cols), x); err != nil {
+			return fail(err)
+		}
+		if e.hs > 0 {
+			model.HalfToInterleaved(x, e.hs, cols)
+		}
+		part, err := tensor.Quantize(dt, x, n, cols)
+		if err != nil {
+			return fail(fmt.Errorf("rows from %d: %w", r0, err))
+		}
+		if dt == tensor.Q8_0 {
+			pq, ps := part.Q8()
+			copy(q[r0*cols:], pq)
+			copy(scales[r0*cols/tensor.Q8Block:], ps)
+		} else {
+			copy(h[r0*cols:], part.Half())
+		}
+	}
+	f.Release(e.name)
+	if dt == tensor.Q8_0 {
+		qm, err = tensor.Q8Matrix(q, scales, rows, cols)
+	} else {
+		qm, err = tensor.HalfMatrix(dt, h, rows, cols)
+	}
+	return qm, fellBack, err
+}
