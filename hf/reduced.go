@@ -117,7 +117,7 @@ func (w *weights) matrix(e entry, dt tensor.DType) (qm *tensor.QMatrix, fellBack
 			}
 		}
 		if e.hs > 0 {
-			model.HalfToInterleavedBits(h, e.hs, cols)
+			model.HalfToInterleavedRows(h, e.hs, cols)
 		}
 		qm, err := tensor.HalfMatrix(dt, h, rows, cols)
 		return qm, fellBack, err

@@ -21,8 +21,10 @@ package model
 // of heads*hs*cols). cols is 1 for biases and norm weights.
 func HalfToInterleaved(w []float32, hs, cols int) { permuteHeads(w, hs, cols, false) }
 
-// HalfToInterleavedBits is HalfToInterleaved on F16 or BF16 bits.
-func HalfToInterleavedBits(w []uint16, hs, cols int) { permuteHeads(w, hs, cols, false) }
+// HalfToInterleavedRows is HalfToInterleaved on rows of any element type
+// (F16 or BF16 bits, Q8_0 quants, or their block scales with cols the
+// blocks per row).
+func HalfToInterleavedRows[T any](w []T, hs, cols int) { permuteHeads(w, hs, cols, false) }
 
 // InterleavedToHalf is the inverse of HalfToInterleaved.
 func InterleavedToHalf(w []float32, hs, cols int) { permuteHeads(w, hs, cols, true) }

@@ -40,14 +40,18 @@ type lmodel struct {
 // dtypeHelp is the help of the --dtype flag of the inference commands.
 const dtypeHelp = "type to hold the weight matrices in for inference: auto (the model file's: bf16/f16 for most Hugging Face models, the GGUF file's type), f32, f16, bf16 or q8_0"
 
-// loadLMAs is loadLM, then useDType(dtype). A Hugging Face folder is
-// loaded straight into a reduced type (hf.LoadAs: no F32 copy of it).
+// loadLMAs is loadLM, then useDType(dtype). A Hugging Face folder or a
+// GGUF file is loaded straight into a reduced type (hf.LoadAs, gguf.LoadAs:
+// no F32 copy of the model).
 func loadLMAs(env *Env, flag, dtype string) (*lmodel, error) {
 	var lm *lmodel
 	var err error
-	if flag != "" && exists(filepath.Join(flag, "tokenizer.json")) && hf.IsFolder(flag) {
+	switch {
+	case flag != "" && exists(filepath.Join(flag, "tokenizer.json")) && hf.IsFolder(flag):
 		lm, err = loadHFChat(flag, dtype)
-	} else {
+	case flag != "" && gguf.IsGGUF(flag):
+		lm, err = loadGGUF(flag, dtype)
+	default:
 		lm, err = loadLM(env, flag)
 	}
 	if err != nil {
@@ -63,12 +67,9 @@ func loadLMAs(env *Env, flag, dtype string) (*lmodel, error) {
 // the file's type). Reduced types are for inference: the model can no
 // longer be trained or saved as F32.
 func (l *lmodel) useDType(env *Env, flag string) error {
-	dt := l.Stored
-	if flag != "" && flag != "auto" {
-		var err error
-		if dt, err = tensor.ParseDType(flag); err != nil {
-			return fmt.Errorf("%w: --dtype: %v", errUsage, err)
-		}
+	dt, err := parseDTypeFlag(flag, l.Stored)
+	if err != nil {
+		return err
 	}
 	if err := l.Model.SetDType(dt); err != nil {
 		return fmt.Errorf("model %s: %w", l.Paths.Checkpoint, err)
@@ -134,15 +135,7 @@ func loadLM(env *Env, flag string) (*lmodel, error) {
 		}
 		return ggufDialect(m, meta, filepath.Join(flag, modelpath.CheckpointFile), filepath.Join(flag, gguf.TokenizerFile))
 	case flag != "" && gguf.IsGGUF(flag):
-		m, meta, err := gguf.Load(flag)
-		if err != nil {
-			return nil, err
-		}
-		l, err := ggufDialect(m, meta, flag, flag)
-		if err == nil {
-			l.Stored, err = gguf.WeightType(flag)
-		}
-		return l, err
+		return loadGGUF(flag, "f32")
 	}
 	m, tok, paths, err := loadModelPaths(env, flag)
 	if err != nil {
@@ -151,15 +144,46 @@ func loadLM(env *Env, flag string) (*lmodel, error) {
 	return &lmodel{Model: m, Tok: tokenizer.Llama2C(tok), L2C: tok, Paths: paths}, nil
 }
 
+// loadGGUF loads a GGUF model file with its matrices in dtype (as --dtype
+// names it; auto: the file's type).
+func loadGGUF(path, dtype string) (*lmodel, error) {
+	stored, err := gguf.WeightType(path)
+	if err != nil {
+		return nil, err
+	}
+	dt, err := parseDTypeFlag(dtype, stored)
+	if err != nil {
+		return nil, err
+	}
+	m, meta, err := gguf.LoadAs(path, dt)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ggufDialect(m, meta, path, path)
+	if err != nil {
+		return nil, err
+	}
+	l.Stored = stored
+	return l, nil
+}
+
+// parseDTypeFlag reads --dtype: auto (or "") is stored.
+func parseDTypeFlag(flag string, stored tensor.DType) (tensor.DType, error) {
+	if flag == "" || flag == "auto" {
+		return stored, nil
+	}
+	dt, err := tensor.ParseDType(flag)
+	if err != nil {
+		return dt, fmt.Errorf("%w: --dtype: %v", errUsage, err)
+	}
+	return dt, nil
+}
+
 // hfDType is the type --dtype names for a Hugging Face folder: auto (or
 // "") is the type its weights are stored in.
 func hfDType(dir, flag string) (tensor.DType, error) {
 	if flag != "" && flag != "auto" {
-		dt, err := tensor.ParseDType(flag)
-		if err != nil {
-			return dt, fmt.Errorf("%w: --dtype: %v", errUsage, err)
-		}
-		return dt, nil
+		return parseDTypeFlag(flag, tensor.F32)
 	}
 	stored, err := hf.StoredDType(dir)
 	if err != nil {
