@@ -12,7 +12,7 @@ import (
 // LoadAs opens a GGUF model file with its large matrices held in dt (F32:
 // Load). For F16, BF16 and Q8_0 no F32 copy of the model is made: a matrix
 // stored in dt is copied as it is (Q8_0 blocks included), others are
-// converted a block of rows at a time by tensor.Quantize (model.SetDType's
+// converted a block of rows at a time by QMatrix.SetRows (model.SetDType's
 // values); Q8_0 keeps matrices whose rows are not a multiple of 32 long in
 // F16, as SetDType does. Norms and biases are F32.
 func LoadAs(path string, dt tensor.DType) (*model.Model, *Tokenizer, error) {
@@ -158,13 +158,9 @@ func convertRows(t *Tensor, dt tensor.DType, rows, cols, hs int, fellBack bool) 
 	if hs > 0 {
 		step = hs * max(1, step/hs)
 	}
-	var h []uint16
-	var q []int8
-	var scales []uint16
-	if dt == tensor.Q8_0 {
-		q, scales = tensor.MakeHuge[int8](rows*cols), make([]uint16, rows*cols/tensor.Q8Block)
-	} else {
-		h = tensor.MakeHuge[uint16](rows * cols)
+	qm, err := tensor.NewQMatrix(dt, rows, cols)
+	if err != nil {
+		return nil, false, err
 	}
 	rowBytes := int(t.Type.rowBytes(uint64(cols)))
 	buf := make([]float32, min(step, rows)*cols)
@@ -175,26 +171,11 @@ func convertRows(t *Tensor, dt tensor.DType, rows, cols, hs int, fellBack bool) 
 		if hs > 0 {
 			model.HalfToInterleaved(x, hs, cols)
 		}
-		part, err := tensor.Quantize(dt, x, n, cols)
-		if err != nil {
-			return nil, false, fmt.Errorf("rows from %d: %w", r0, err)
-		}
-		if dt == tensor.Q8_0 {
-			pq, ps := part.Q8()
-			copy(q[r0*cols:], pq)
-			copy(scales[r0*cols/tensor.Q8Block:], ps)
-		} else {
-			copy(h[r0*cols:], part.Half())
+		if err := qm.SetRows(r0, x); err != nil {
+			return nil, false, err
 		}
 	}
-	var qm *tensor.QMatrix
-	var err error
-	if dt == tensor.Q8_0 {
-		qm, err = tensor.Q8Matrix(q, scales, rows, cols)
-	} else {
-		qm, err = tensor.HalfMatrix(dt, h, rows, cols)
-	}
-	return qm, fellBack, err
+	return qm, fellBack, nil
 }
 
 // finiteHalf checks F16 (mask 0x7c00) or BF16 (0x7f80) bits: an exponent of

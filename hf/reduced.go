@@ -13,7 +13,7 @@ import (
 // Load. For F16, BF16 and Q8_0 no F32 copy of the model is made: each
 // matrix is built from the mapped file on its own — copied as it is when
 // the file stores it in dt, else converted a block of rows at a time by
-// tensor.Quantize (the values model.SetDType gives: the same rounding) —
+// QMatrix.SetRows (the values model.SetDType gives: the same rounding) —
 // and its pages are dropped after; norms and biases are read as F32. Q8_0
 // keeps a matrix whose rows are not a multiple of 32 long in F16, as
 // SetDType does.
@@ -126,13 +126,9 @@ func (w *weights) matrix(e entry, dt tensor.DType) (qm *tensor.QMatrix, fellBack
 	if e.hs > 0 {
 		step = e.hs * max(1, step/e.hs)
 	}
-	var h []uint16
-	var q []int8
-	var scales []uint16
-	if dt == tensor.Q8_0 {
-		q, scales = tensor.MakeHuge[int8](rows*cols), make([]uint16, rows*cols/tensor.Q8Block)
-	} else {
-		h = tensor.MakeHuge[uint16](rows * cols)
+	qm, err = tensor.NewQMatrix(dt, rows, cols)
+	if err != nil {
+		return fail(err)
 	}
 	buf := make([]float32, min(step, rows)*cols)
 	for r0 := 0; r0 < rows; r0 += step {
@@ -144,23 +140,10 @@ func (w *weights) matrix(e entry, dt tensor.DType) (qm *tensor.QMatrix, fellBack
 		if e.hs > 0 {
 			model.HalfToInterleaved(x, e.hs, cols)
 		}
-		part, err := tensor.Quantize(dt, x, n, cols)
-		if err != nil {
-			return fail(fmt.Errorf("rows from %d: %w", r0, err))
-		}
-		if dt == tensor.Q8_0 {
-			pq, ps := part.Q8()
-			copy(q[r0*cols:], pq)
-			copy(scales[r0*cols/tensor.Q8Block:], ps)
-		} else {
-			copy(h[r0*cols:], part.Half())
+		if err := qm.SetRows(r0, x); err != nil {
+			return fail(err)
 		}
 	}
 	f.Release(e.name)
-	if dt == tensor.Q8_0 {
-		qm, err = tensor.Q8Matrix(q, scales, rows, cols)
-	} else {
-		qm, err = tensor.HalfMatrix(dt, h, rows, cols)
-	}
-	return qm, fellBack, err
+	return qm, fellBack, nil
 }

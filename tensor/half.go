@@ -102,7 +102,16 @@ func QuantizeQ8Block(q []int8, x []float32) uint16 {
 		id = 1 / d
 	}
 	for i, v := range x {
-		q[i] = int8(math.Round(float64(v * id)))
+		q[i] = int8(roundHalfAway(v * id))
 	}
 	return F32ToF16(d)
+}
+
+// roundHalfAway is math.Round for |t| < 2³¹: t + ½ is exact in float64 and
+// the conversion truncates toward zero, so halves go away from zero.
+func roundHalfAway(t float32) int32 {
+	if t < 0 {
+		return -int32(float64(-t) + 0.5)
+	}
+	return int32(float64(t) + 0.5)
 }

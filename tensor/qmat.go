@@ -60,37 +60,81 @@ func Quantize(dt DType, w []float32, rows, cols int) (*QMatrix, error) {
 	if len(w) != rows*cols {
 		return nil, fmt.Errorf("matrix of %d values is not %d×%d", len(w), rows, cols)
 	}
-	for i, v := range w {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || (dt == F16 && math.Abs(float64(v)) > 65504) {
-			return nil, fmt.Errorf("value %g at row %d, column %d cannot be stored as %s", v, i/cols, i%cols, dt)
+	if dt == F32 {
+		if err := storable(dt, w, 0, cols); err != nil {
+			return nil, err
 		}
+		return &QMatrix{DType: dt, Rows: rows, Cols: cols, f: w}, nil
 	}
+	m, err := NewQMatrix(dt, rows, cols)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.SetRows(0, w); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// NewQMatrix allocates a zero (rows, cols) matrix in F16, BF16 or Q8_0 (cols
+// a multiple of 32), to be filled by SetRows.
+func NewQMatrix(dt DType, rows, cols int) (*QMatrix, error) {
 	m := &QMatrix{DType: dt, Rows: rows, Cols: cols}
 	switch dt {
-	case F32:
-		m.f = w
 	case F16, BF16:
-		to := F32ToF16
-		if dt == BF16 {
-			to = F32ToBF16
-		}
-		m.h = MakeHuge[uint16](len(w))
-		for i, v := range w {
-			m.h[i] = to(v)
-		}
+		m.h = MakeHuge[uint16](rows * cols)
 	case Q8_0:
 		if cols%Q8Block != 0 {
 			return nil, fmt.Errorf("q8_0 needs rows whose length is a multiple of %d, not %d", Q8Block, cols)
 		}
-		m.q = MakeHuge[int8](len(w))
-		m.d = make([]float32, len(w)/Q8Block)
-		for b := range m.d {
-			m.d[b] = F16ToF32(QuantizeQ8Block(m.q[b*Q8Block:], w[b*Q8Block:]))
-		}
+		m.q = MakeHuge[int8](rows * cols)
+		m.d = make([]float32, rows*cols/Q8Block)
 	default:
-		return nil, fmt.Errorf("unknown dtype %v", dt)
+		return nil, fmt.Errorf("NewQMatrix: dtype %v (want f16, bf16 or q8_0)", dt)
 	}
 	return m, nil
+}
+
+// SetRows stores the rows of w (whole rows) from row row0 on, converted to
+// the matrix's type as Quantize converts: F16 fails on values beyond its
+// range, NaN and infinities fail for every type (nothing is stored then).
+func (m *QMatrix) SetRows(row0 int, w []float32) error {
+	if len(w)%m.Cols != 0 || row0 < 0 || row0+len(w)/m.Cols > m.Rows {
+		return fmt.Errorf("SetRows: %d values from row %d do not fit a %d×%d matrix", len(w), row0, m.Rows, m.Cols)
+	}
+	if err := storable(m.DType, w, row0, m.Cols); err != nil {
+		return err
+	}
+	off := row0 * m.Cols
+	switch m.DType {
+	case F16, BF16:
+		to := F32ToF16
+		if m.DType == BF16 {
+			to = F32ToBF16
+		}
+		h := m.h[off : off+len(w)]
+		for i, v := range w {
+			h[i] = to(v)
+		}
+	case Q8_0:
+		for b := range len(w) / Q8Block {
+			m.d[off/Q8Block+b] = F16ToF32(QuantizeQ8Block(m.q[off+b*Q8Block:], w[b*Q8Block:]))
+		}
+	default:
+		return fmt.Errorf("SetRows: a %s matrix", m.DType)
+	}
+	return nil
+}
+
+// storable checks that dt can hold every value of w (rows of cols values
+// from row row0 on, for the message).
+func storable(dt DType, w []float32, row0, cols int) error {
+	for i, v := range w {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || (dt == F16 && math.Abs(float64(v)) > 65504) {
+			return fmt.Errorf("value %g at row %d, column %d cannot be stored as %s", v, row0+i/cols, i%cols, dt)
+		}
+	}
+	return nil
 }
 
 // F32Matrix wraps float32 weights (not copied) as a matrix, for the

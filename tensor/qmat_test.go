@@ -214,3 +214,22 @@ func BenchmarkQMulT(b *testing.B) {
 		}
 	}
 }
+
+// TestRoundHalfAway: the quantizer's rounding equals math.Round (halves away
+// from zero) on halves, their neighbours, and random values in Q8_0's range.
+func TestRoundHalfAway(t *testing.T) {
+	var xs []float32
+	for k := -128; k <= 128; k++ {
+		h := float32(k) + 0.5
+		xs = append(xs, float32(k), h, math.Nextafter32(h, -1000), math.Nextafter32(h, 1000), -h)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		xs = append(xs, float32(rng.Float64()*255-127.5))
+	}
+	for _, x := range xs {
+		if got, want := roundHalfAway(x), int32(math.Round(float64(x))); got != want {
+			t.Fatalf("roundHalfAway(%v) = %d, math.Round gives %d", x, got, want)
+		}
+	}
+}
