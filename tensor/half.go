@@ -89,11 +89,8 @@ func QuantizeQ8Block(q []int8, x []float32) uint16 {
 	x, q = x[:Q8Block], q[:Q8Block]
 	var amax float32
 	for _, v := range x {
-		if v < 0 {
-			v = -v
-		}
-		if v > amax {
-			amax = v
+		if a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31)); a > amax { // |v|, without a branch on the sign
+			amax = a
 		}
 	}
 	d := amax / 127
@@ -107,11 +104,10 @@ func QuantizeQ8Block(q []int8, x []float32) uint16 {
 	return F32ToF16(d)
 }
 
-// roundHalfAway is math.Round for |t| < 2³¹: t + ½ is exact in float64 and
-// the conversion truncates toward zero, so halves go away from zero.
+// roundHalfAway is math.Round for |t| < 2³¹: t ± ½ (the sign of t) is exact
+// in float64 and the conversion truncates toward zero, so halves go away
+// from zero; no branch on the sign.
 func roundHalfAway(t float32) int32 {
-	if t < 0 {
-		return -int32(float64(-t) + 0.5)
-	}
-	return int32(float64(t) + 0.5)
+	r := float64(t)
+	return int32(r + math.Copysign(0.5, r))
 }

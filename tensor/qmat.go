@@ -113,13 +113,17 @@ func (m *QMatrix) SetRows(row0 int, w []float32) error {
 			to = F32ToBF16
 		}
 		h := m.h[off : off+len(w)]
-		for i, v := range w {
-			h[i] = to(v)
-		}
+		ParallelFor(len(w), 1<<14, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				h[i] = to(w[i])
+			}
+		})
 	case Q8_0:
-		for b := range len(w) / Q8Block {
-			m.d[off/Q8Block+b] = F16ToF32(QuantizeQ8Block(m.q[off+b*Q8Block:], w[b*Q8Block:]))
-		}
+		ParallelFor(len(w)/Q8Block, 1<<9, func(lo, hi int) {
+			for b := lo; b < hi; b++ {
+				m.d[off/Q8Block+b] = F16ToF32(QuantizeQ8Block(m.q[off+b*Q8Block:], w[b*Q8Block:]))
+			}
+		})
 	default:
 		return fmt.Errorf("SetRows: a %s matrix", m.DType)
 	}
@@ -129,8 +133,12 @@ func (m *QMatrix) SetRows(row0 int, w []float32) error {
 // storable checks that dt can hold every value of w (rows of cols values
 // from row row0 on, for the message).
 func storable(dt DType, w []float32, row0, cols int) error {
+	limit := uint32(0x7f800000) // |v|'s bits below +Inf's: finite
+	if dt == F16 {
+		limit = math.Float32bits(65504) + 1 // and within F16's range
+	}
 	for i, v := range w {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || (dt == F16 && math.Abs(float64(v)) > 65504) {
+		if math.Float32bits(v)&^(1<<31) >= limit {
 			return fmt.Errorf("value %g at row %d, column %d cannot be stored as %s", v, row0+i/cols, i%cols, dt)
 		}
 	}

@@ -60,6 +60,8 @@ func TestQuantizeRejects(t *testing.T) {
 	}{
 		{F16, []float32{1, 70000}, 2, "value 70000 at row 0, column 1 cannot be stored as f16"},
 		{BF16, []float32{float32(math.NaN()), 1}, 2, "value NaN at row 0, column 0"},
+		{F16, []float32{65504, -65505}, 2, "value -65505 at row 0, column 1 cannot be stored as f16"},
+		{Q8_0, append(make([]float32, 35), float32(math.Inf(-1)), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), 32, "value -Inf at row 1, column 3"},
 		{Q8_0, make([]float32, 48), 48, "multiple of 32, not 48"},
 		{F16, make([]float32, 5), 2, "5 values is not 2×2"},
 	} {
