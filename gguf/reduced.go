@@ -40,52 +40,16 @@ func LoadAs(path string, dt tensor.DType) (*model.Model, *Tokenizer, error) {
 	}
 	p := model.NewSmallParams(c)
 	r := model.Reduced{DType: dt}
-	slots := map[string]*[]*tensor.QMatrix{"attn_q.weight": &r.Wq, "attn_k.weight": &r.Wk, "attn_v.weight": &r.Wv,
-		"attn_output.weight": &r.Wo, "ffn_gate.weight": &r.W1, "ffn_down.weight": &r.W2, "ffn_up.weight": &r.W3}
 	seen := map[string]bool{}
 	for _, s := range specs {
 		if !s.used(c) {
 			continue
 		}
-		want := s.shape(c)
 		for l := range s.layers(c) {
-			name := s.fileName(l)
-			t := f.Tensor(name)
-			if t == nil {
-				return nil, nil, fmt.Errorf("gguf %s: tensor %s is missing", f.Path, name)
+			if err := readReduced(f, c, s, l, p, &r); err != nil {
+				return nil, nil, err
 			}
-			if !slices.Equal(t.Shape(), want) {
-				return nil, nil, fmt.Errorf("gguf %s: tensor %s has shape %v, the config wants %v", f.Path, name, t.Shape(), want)
-			}
-			seen[name] = true
-			hs := 0
-			if s.rope && neoxRope(c.Arch) {
-				hs = c.HeadSize()
-			}
-			if len(want) == 1 { // a norm or bias: F32
-				dst := *s.ptr(p)
-				per := len(dst) / s.layers(c)
-				decode(t.Type, t.Data, dst[l*per:(l+1)*per])
-				if hs > 0 {
-					model.HalfToInterleaved(dst[l*per:(l+1)*per], hs, 1)
-				}
-				continue
-			}
-			qm, fellBack, err := reducedMatrix(t, dt, want[0], want[1], hs)
-			if err != nil {
-				return nil, nil, fmt.Errorf("gguf %s: tensor %s: %w", f.Path, name, err)
-			}
-			if fellBack {
-				r.Fallback = append(r.Fallback, name)
-			}
-			switch s.name {
-			case "token_embd.weight":
-				r.Emb = qm
-			case "output.weight":
-				r.Wcls = qm
-			default:
-				*slots[s.name] = append(*slots[s.name], qm)
-			}
+			seen[s.fileName(l)] = true
 		}
 	}
 	for _, t := range f.Tensors {
@@ -101,6 +65,50 @@ func LoadAs(path string, dt tensor.DType) (*model.Model, *Tokenizer, error) {
 		return nil, nil, fmt.Errorf("gguf %s: %w", path, err)
 	}
 	return m, tok, nil
+}
+
+// readReduced reads layer l's tensor of spec s: a norm or bias into p (F32),
+// a matrix into its slot of r.
+func readReduced(f *File, c model.Config, s tensorSpec, l int, p *model.Params, r *model.Reduced) error {
+	name, want := s.fileName(l), s.shape(c)
+	t := f.Tensor(name)
+	if t == nil {
+		return fmt.Errorf("gguf %s: tensor %s is missing", f.Path, name)
+	}
+	if !slices.Equal(t.Shape(), want) {
+		return fmt.Errorf("gguf %s: tensor %s has shape %v, the config wants %v", f.Path, name, t.Shape(), want)
+	}
+	hs := 0
+	if s.rope && neoxRope(c.Arch) {
+		hs = c.HeadSize()
+	}
+	if len(want) == 1 {
+		dst := *s.ptr(p)
+		per := len(dst) / s.layers(c)
+		decode(t.Type, t.Data, dst[l*per:(l+1)*per])
+		if hs > 0 {
+			model.HalfToInterleaved(dst[l*per:(l+1)*per], hs, 1)
+		}
+		return nil
+	}
+	qm, fellBack, err := reducedMatrix(t, r.DType, want[0], want[1], hs)
+	if err != nil {
+		return fmt.Errorf("gguf %s: tensor %s: %w", f.Path, name, err)
+	}
+	if fellBack {
+		r.Fallback = append(r.Fallback, name)
+	}
+	slots := map[string]*[]*tensor.QMatrix{"attn_q.weight": &r.Wq, "attn_k.weight": &r.Wk, "attn_v.weight": &r.Wv,
+		"attn_output.weight": &r.Wo, "ffn_gate.weight": &r.W1, "ffn_down.weight": &r.W2, "ffn_up.weight": &r.W3}
+	switch s.name {
+	case "token_embd.weight":
+		r.Emb = qm
+	case "output.weight":
+		r.Wcls = qm
+	default:
+		*slots[s.name] = append(*slots[s.name], qm)
+	}
+	return nil
 }
 
 // reducedMatrix builds the (rows, cols) matrix t holds in dt, or in F16

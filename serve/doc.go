@@ -17,6 +17,10 @@ Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
 	DELETE /api/me                           user: 204, the account and all its data removed
 	DELETE /api/users/{id}                   admin: 204 (or 404), the account and all its data removed
 	GET    /v1/models                        user: the engines
+	POST   /api/rank                         user: {"prompt", "candidates": [...]} → {"data": [{"index", "text",
+	                                         "reward"}, …] best first}: each candidate's implicit reward for the
+	                                         caller, β·(log πθ − log πref) under the caller's few-shot prompt
+	                                         (engines serving a preference-trained run: its reference model loaded)
 	POST   /v1/chat/completions              user: OpenAI Chat Completions, "stream" as SSE
 	POST   /v1/completions                   user: OpenAI Completions, "stream" as SSE
 	POST   /api/studies                      admin: {"name", "questions", "label_questions", "pairs", "systems": [A, B]};
@@ -29,7 +33,9 @@ Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
 	GET    /api/studies/{id}/results.csv     admin: one row per vote
 
 Completion extensions: "personalize" (default true), "shots" (0..64),
-"shot_strategy" ("recent", "random", "all-fit"); "stop" (a string or up to 4)
+"shot_strategy" ("recent", "random", "all-fit"), "fspo": {"best_of": n} (n
+answers, the one the caller's implicit reward ranks first returned, with
+every reward in "fspo.rewards"; not streamed); "stop" (a string or up to 4)
 is honoured, streamed or not. Responses carry "fspo": {"user_description",
 "shots" (examples actually in the prompt), "shots_left_out" (selected but
 not fitting the model's context), "personalized", "shot_strategy", "seed"}.

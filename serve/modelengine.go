@@ -34,6 +34,11 @@ type ModelEngine struct {
 	// Batcher, when set (and running), batches the generations of
 	// concurrent requests; otherwise each request generates on its own.
 	Batcher *Batcher
+	// Ref, when set, is the reference model of a preference-trained Model
+	// (its run card's initial model) and Beta the objective's β: with them
+	// the engine ranks answers by the user's implicit reward (Rewards).
+	Ref  *model.Model
+	Beta float64
 }
 
 func (e *ModelEngine) generate(ctx context.Context, prompt []int, opt model.GenOptions, emit func(int) bool) (model.Generated, error) {

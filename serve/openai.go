@@ -39,6 +39,11 @@ type genFields struct {
 	Personalize  *bool           `json:"personalize"`
 	Shots        *int            `json:"shots"`
 	ShotStrategy string          `json:"shot_strategy"`
+	FSPO         *struct {
+		// BestOf samples this many answers and returns the one the user's
+		// implicit reward ranks first (engines that rank only).
+		BestOf int `json:"best_of"`
+	} `json:"fspo"`
 }
 
 type chatRequest struct {
@@ -64,6 +69,10 @@ type fspoInfo struct {
 	Personalized bool   `json:"personalized"`
 	Strategy     string `json:"shot_strategy"`
 	Seed         uint64 `json:"seed"`
+	// BestOf and Rewards: with "best_of", how many answers were sampled
+	// and each one's implicit reward, in seed order.
+	BestOf  int       `json:"best_of,omitempty"`
+	Rewards []float64 `json:"rewards,omitempty"`
 }
 
 type usage struct {
@@ -74,6 +83,7 @@ type usage struct {
 
 // job is a validated generation request.
 type job struct {
+	bestOf       int // > 1: the best of that many answers by implicit reward
 	chat         bool
 	engine       Engine
 	req          AnswerRequest
@@ -171,7 +181,26 @@ func (s *Server) prepare(g genFields, question string) (j job, msg string) {
 		}
 		j.strategy = g.ShotStrategy
 	}
-	return j, ""
+	return j, s.prepareBestOf(g, &j)
+}
+
+// prepareBestOf reads "fspo": {"best_of": n}; it returns a 400's message.
+func (s *Server) prepareBestOf(g genFields, j *job) string {
+	if g.FSPO == nil || g.FSPO.BestOf == 0 || g.FSPO.BestOf == 1 {
+		return ""
+	}
+	switch n := g.FSPO.BestOf; {
+	case n < 1 || n > maxCandidates:
+		return fmt.Sprintf("fspo.best_of %d is outside 1..%d", n, maxCandidates)
+	case j.stream:
+		return "fspo.best_of cannot stream: the best answer is known only when all are written"
+	case !j.req.Personalize:
+		return "fspo.best_of ranks by the user's preferences: it needs a personalized request"
+	case !canRank(j.engine):
+		return "fspo.best_of: " + ErrNoRanking.Error()
+	}
+	j.bestOf = g.FSPO.BestOf
+	return ""
 }
 
 // maxStops and maxStopChars bound "stop": as OpenAI's API, up to 4 sequences.
@@ -298,7 +327,14 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job) {
 			return sse.send(c)
 		}
 	}
-	ans, err := j.engine.Answer(ctx, j.req)
+	var ans Answer
+	var err error
+	if j.bestOf > 1 {
+		ans, info.Rewards, err = s.bestOf(ctx, j, j.bestOf)
+		info.BestOf = j.bestOf
+	} else {
+		ans, err = j.engine.Answer(ctx, j.req)
+	}
 	if err != nil {
 		s.generationFailed(w, r, u.ID, sse, err)
 		return

@@ -176,6 +176,7 @@ func (s *Server) routes() {
 	m.Handle("POST /v1/chat/completions", s.user(s.chatCompletions))
 	m.Handle("POST /v1/completions", s.user(s.completions))
 	m.Handle("GET /v1/models", s.user(s.models))
+	m.Handle("POST /api/rank", s.user(s.rank))
 	m.Handle("POST /api/studies", s.admin(s.apiCreateStudy))
 	m.Handle("GET /api/studies/{id}/results", s.admin(s.apiStudyResults))
 	m.Handle("GET /api/studies/{id}/results.csv", s.admin(s.studyCSV))

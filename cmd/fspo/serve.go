@@ -14,6 +14,7 @@ import (
 	"fspo/episode"
 	"fspo/fewshot"
 	"fspo/fileio"
+	"fspo/model"
 	"fspo/runcard"
 	"fspo/serve"
 	"fspo/store"
@@ -114,11 +115,34 @@ func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prom
 	v, _ := episode.ParseVariant(p.Variant)
 	lay, _ := episode.ParseLayout(p.Layout)
 	e := &serve.ModelEngine{Label: name, Model: m, RawBase: ld.rawBase, Codec: lm.codec(fewshot.Codec{Variant: v, Layout: lay})}
+	e.Ref, e.Beta = ld.reference(name, lm.Paths.Checkpoint)
 	if ld.batch > 0 {
 		e.Batcher = serve.NewBatcher(m, ld.batch)
 		go e.Batcher.Run(ld.ctx)
 	}
 	return e, p, nil
+}
+
+// reference loads the reference model of a preference-trained run (its run
+// card's initial model) and the objective's β, with which the engine ranks
+// answers by the user's implicit reward (/api/rank, best_of). Without one
+// (no card, another stage or objective, a missing file: said on stderr),
+// the engine does not rank.
+func (ld engineLoader) reference(name, file string) (*model.Model, float64) {
+	card, err := runcard.Load(file)
+	if err != nil || card == nil || card.Train.Stage != "pref" || card.Init.Path == "" {
+		return nil, 0
+	}
+	if l := card.Train.Loss; l != "ipo" && l != "dpo" && l != "cdpo" {
+		fmt.Fprintf(ld.env.Stderr, "fspo serve: %s: no ranking (objective %s has no summed implicit reward)\n", name, l)
+		return nil, 0
+	}
+	ref, err := loadLMAs(ld.env, card.Init.Path, ld.dtype)
+	if err != nil {
+		fmt.Fprintf(ld.env.Stderr, "fspo serve: %s: no ranking: reference model: %v\n", name, err)
+		return nil, 0
+	}
+	return ref.Model, card.Train.Beta
 }
 
 // servePrompt is the prompt to serve the model file with: its run card's,
