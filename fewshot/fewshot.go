@@ -48,8 +48,7 @@ func (c Codec) Prompt(shots []dataset.Record, question, description string) ([]i
 func (c Codec) Completion(response, description string) []int {
 	out := c.Header()
 	if c.Variant == episode.COT {
-		out = append(out, c.enc(description)...)
-		out = append(out, c.separator()...)
+		out = append(out, c.DescriptionPart(description)...)
 	}
 	out = append(out, c.enc(response)...)
 	return append(out, c.End())
@@ -75,6 +74,12 @@ func (c Codec) Stop(stopAtBOS bool) []int {
 		stop = append(stop, c.Tok.BOS())
 	}
 	return stop
+}
+
+// DescriptionPart is the part of a COT completion after the header that
+// states the description: its text, then the separator before the response.
+func (c Codec) DescriptionPart(description string) []int {
+	return append(c.enc(description), c.separator()...)
 }
 
 // separator ends a COT description and starts the response.

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"fspo/store"
@@ -260,17 +262,62 @@ func (s *Server) deletePreference(w http.ResponseWriter, r *http.Request) {
 // model's description of the caller, inferred from their selected shots.
 func (s *Server) describeMe(w http.ResponseWriter, r *http.Request) {
 	u := userFrom(r.Context())
-	shots, err := s.selectShots(r.Context(), u.ID, s.cfg.Strategy, s.cfg.Shots, 0)
+	shots, own, err := s.personalization(r.Context(), u.ID, s.cfg.Strategy, s.cfg.Shots, 0)
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	desc, err := s.cfg.Engine.Describe(r.Context(), shots)
-	if err != nil {
+	desc, source := own, "user"
+	if own == "" {
+		if desc, err = s.cfg.Engine.Describe(r.Context(), shots); err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		source = "model"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"description": desc, "source": source, "shots": len(shots), "engine": s.cfg.Engine.Name()})
+}
+
+// setDescription: PUT /api/me/description {"description"} → 200 {"description",
+// "source": "user"}: the caller's own description, which a COT model then
+// conditions on instead of its guess; "" removes it (then "source":
+// "model", the guess is back).
+func (s *Server) setDescription(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Description *string `json:"description"`
+	}
+	if !s.decodeJSON(w, r, &req, true) {
+		return
+	}
+	if req.Description == nil {
+		badRequest(w, `"description" is required ("" removes yours)`)
+		return
+	}
+	text := strings.TrimSpace(*req.Description)
+	if msg := s.checkText("description", text, false); msg != "" {
+		badRequest(w, "%s", msg)
+		return
+	}
+	if err := s.cfg.Store.SetDescription(r.Context(), userFrom(r.Context()).ID, text); err != nil {
 		s.internal(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"description": desc, "shots": len(shots), "engine": s.cfg.Engine.Name()})
+	source := "user"
+	if text == "" {
+		source = "model"
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"description": text, "source": source})
+}
+
+// personalization is what personalizes a user's answers: the shots the
+// strategy selects and the user's own description ("" for none).
+func (s *Server) personalization(ctx context.Context, user, strategy string, n int, seed uint64) ([]Shot, string, error) {
+	shots, err := s.selectShots(ctx, user, strategy, n, seed)
+	if err != nil {
+		return nil, "", err
+	}
+	desc, err := s.cfg.Store.Description(ctx, user)
+	return shots, desc, err
 }
 
 // models: GET /v1/models, as OpenAI clients list them.

@@ -12,7 +12,10 @@ Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
 	GET    /api/preferences                  user: {"data": [...], "has_more", "next_after"}, own only, oldest first;
 	                                         ?limit=N (default 100, at most 1000), ?after=ID (the cursor)
 	DELETE /api/preferences/{id}             user: 204, or 404 (unknown or someone else's)
-	GET    /api/me/description               user: {"description", "shots"} (COT models)
+	GET    /api/me/description               user: {"description", "source", "shots"}: the user's own ("source":
+	                                         "user") or the COT model's guess from their shots ("model")
+	PUT    /api/me/description               user: {"description"} → 200: the user's own description, which a COT
+	                                         model then answers from instead of its guess ("" removes it)
 	POST   /api/me/token                     user: → 200 {"token"}: a new token; the old one stops working
 	DELETE /api/me                           user: 204, the account and all its data removed
 	DELETE /api/users/{id}                   admin: 204 (or 404), the account and all its data removed

@@ -39,6 +39,10 @@ type AnswerRequest struct {
 	// Stream, when set, receives each generated piece of text; an error
 	// from it stops the generation.
 	Stream func(piece string) error
+	// Description is the user's own description of what they like (their
+	// correction of the model's): a COT model conditions its answer on it
+	// instead of writing its own guess. "" for none.
+	Description string
 }
 
 // Answer is a generated reply.

@@ -96,18 +96,26 @@ func (e *ModelEngine) prompt(c fewshot.Codec, shots []Shot, question string, raw
 
 // Answer implements Engine. Shots that do not fit the context are dropped
 // oldest first. A COT model first writes its description of the user
-// greedily (its best guess; not streamed), then samples the response
-// (streamed), as fspo eval does.
+// greedily (its best guess; not streamed) — or takes the user's own
+// (req.Description) — then samples the response (streamed), as fspo eval
+// does.
 func (e *ModelEngine) Answer(ctx context.Context, req AnswerRequest) (Answer, error) {
 	raw := !req.Personalize && e.RawBase
 	c := e.codecFor(req.Personalize)
 	reserve := min(req.MaxTokens, e.Model.Positions()/4)
-	p, kept, err := e.prompt(c, req.Shots, req.Question, raw, reserve)
+	var given []int // the user's description, stated as the model states its own
+	if c.Variant == episode.COT && !raw && req.Description != "" {
+		given = c.DescriptionPart(req.Description)
+	}
+	p, kept, err := e.prompt(c, req.Shots, req.Question, raw, reserve+len(given))
 	if err != nil {
 		return Answer{}, err
 	}
 	a := Answer{Shots: kept}
-	if c.Variant == episode.COT && !raw {
+	if given != nil {
+		p = append(slices.Clip(p), given...)
+		a.Description = req.Description
+	} else if c.Variant == episode.COT && !raw {
 		var desc []int
 		found := false
 		g, err := e.generate(ctx, p, model.GenOptions{MaxTokens: e.Model.Positions() / 4, Stop: c.Stop(true)}, func(tok int) bool {

@@ -292,12 +292,12 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job) {
 	ctx := r.Context()
 	u := userFrom(ctx)
 	if j.req.Personalize {
-		shots, err := s.selectShots(ctx, u.ID, j.strategy, j.nShots, j.req.Seed)
+		shots, desc, err := s.personalization(ctx, u.ID, j.strategy, j.nShots, j.req.Seed)
 		if err != nil {
 			s.internal(w, r, err)
 			return
 		}
-		j.req.Shots = shots
+		j.req.Shots, j.req.Description = shots, desc
 	}
 	id := newID("cmpl-")
 	if j.chat {

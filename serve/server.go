@@ -170,6 +170,7 @@ func (s *Server) routes() {
 	m.Handle("GET /api/preferences", s.user(s.listPreferences))
 	m.Handle("DELETE /api/preferences/{id}", s.user(s.deletePreference))
 	m.Handle("GET /api/me/description", s.user(s.describeMe))
+	m.Handle("PUT /api/me/description", s.user(s.setDescription))
 	m.Handle("POST /api/me/token", s.user(s.rotateToken))
 	m.Handle("DELETE /api/me", s.user(s.deleteMe))
 	m.Handle("DELETE /api/users/{id}", s.admin(s.deleteUser))

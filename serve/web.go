@@ -79,6 +79,7 @@ func (s *Server) webRoutes() {
 	m.HandleFunc("POST /label", s.form(s.needUser(s.labelPost)))
 	m.HandleFunc("GET /ask", s.page(s.needUser(s.askPage)))
 	m.HandleFunc("POST /ask", s.form(s.needUser(s.askPage)))
+	m.HandleFunc("POST /description", s.form(s.needUser(s.descriptionPost)))
 	m.HandleFunc("GET /prefs", s.page(s.needUser(s.prefsPage)))
 	m.HandleFunc("POST /prefs/{id}/delete", s.form(s.needUser(s.prefDelete)))
 	m.HandleFunc("POST /account/delete", s.form(s.needUser(s.accountDelete)))
@@ -239,6 +240,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, ss *session, sta
 		pd.Flash = "Deleted."
 	case "created":
 		pd.Flash = "Study created."
+	case "description":
+		pd.Flash = "Saved your description."
 	}
 	var buf bytes.Buffer
 	if err := s.pages.t[name].ExecuteTemplate(&buf, "layout", pd); err != nil {
@@ -389,11 +392,33 @@ func (s *Server) labelPost(w http.ResponseWriter, r *http.Request, ss *session) 
 type askData struct {
 	Question, Answer, Description string
 	Personalize, Answered         bool
+	OwnDescription                bool // the description is the user's, not the model's guess
 	Shots, LeftOut, MaxChars      int
+}
+
+// descriptionPost: POST /description saves the user's correction of the
+// description (empty: back to the model's guess) and returns to /ask.
+func (s *Server) descriptionPost(w http.ResponseWriter, r *http.Request, ss *session) {
+	text := strings.TrimSpace(r.PostForm.Get("description"))
+	if msg := s.checkText("description", text, false); msg != "" {
+		s.message(w, r, ss, http.StatusBadRequest, "Description refused", msg)
+		return
+	}
+	if err := s.cfg.Store.SetDescription(r.Context(), ss.user.ID, text); err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/ask?flash=description", http.StatusSeeOther)
 }
 
 func (s *Server) askPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	d := askData{Personalize: true, MaxChars: s.cfg.MaxTextChars}
+	own, err := s.cfg.Store.Description(r.Context(), ss.user.ID)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	d.Description, d.OwnDescription = own, own != ""
 	if r.Method == http.MethodPost {
 		d.Question = strings.TrimSpace(r.PostForm.Get("question"))
 		d.Personalize = r.PostForm.Get("personalize") == "1"
@@ -406,19 +431,22 @@ func (s *Server) askPage(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 		req := AnswerRequest{Question: d.Question, Personalize: d.Personalize, MaxTokens: s.cfg.MaxTokens, Temperature: 1, TopP: 1, Seed: rand.Uint64()}
 		if d.Personalize {
-			shots, err := s.selectShots(r.Context(), ss.user.ID, s.cfg.Strategy, s.cfg.Shots, req.Seed)
+			shots, desc, err := s.personalization(r.Context(), ss.user.ID, s.cfg.Strategy, s.cfg.Shots, req.Seed)
 			if err != nil {
 				s.internal(w, r, err)
 				return
 			}
-			req.Shots = shots
+			req.Shots, req.Description, d.OwnDescription = shots, desc, desc != ""
 		}
 		a, err := s.cfg.Engine.Answer(r.Context(), req)
 		if err != nil {
 			s.internal(w, r, err)
 			return
 		}
-		d.Answer, d.Description, d.Shots, d.LeftOut, d.Answered = a.Text, a.Description, a.Shots, len(req.Shots)-a.Shots, true
+		d.Answer, d.Shots, d.LeftOut, d.Answered = a.Text, a.Shots, len(req.Shots)-a.Shots, true
+		if a.Description != "" {
+			d.Description = a.Description
+		}
 	}
 	s.render(w, r, ss, http.StatusOK, "ask", "Ask", d)
 }

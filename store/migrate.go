@@ -73,6 +73,10 @@ var Migrations = []Migration{
 		`ALTER TABLE votes ADD COLUMN right_shots INTEGER NOT NULL DEFAULT -1`,
 		`ALTER TABLE votes ADD COLUMN right_out INTEGER NOT NULL DEFAULT -1`,
 	}},
+	{5, "user descriptions", []string{
+		// NULL: the user wrote none (a COT model then states its own guess)
+		`ALTER TABLE users ADD COLUMN description TEXT`,
+	}},
 }
 
 // Dialect is what differs between SQL backends.

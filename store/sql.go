@@ -169,6 +169,31 @@ func (s *SQL) DeleteUser(ctx context.Context, user string) error {
 	})
 }
 
+// SetDescription implements Store.
+func (s *SQL) SetDescription(ctx context.Context, user, text string) error {
+	if err := checkTexts("description", text); err != nil {
+		return fmt.Errorf("set description of user %s: %w", user, err)
+	}
+	var v any // NULL for ""
+	if text != "" {
+		v = text
+	}
+	n, err := s.c.Exec(ctx, `UPDATE users SET description = $1 WHERE id = $2`, v, user)
+	return changed("set description of user "+user, n, err)
+}
+
+// Description implements Store.
+func (s *SQL) Description(ctx context.Context, user string) (string, error) {
+	var d *string
+	if err := queryRow(ctx, s.c, `SELECT description FROM users WHERE id = $1`, []any{user}, &d); err != nil {
+		return "", fmt.Errorf("description of user %s: %w", user, err)
+	}
+	if d == nil {
+		return "", nil
+	}
+	return *d, nil
+}
+
 // CreateSession implements Store.
 func (s *SQL) CreateSession(ctx context.Context, se Session) error {
 	if len(se.Hash) == 0 || (se.User == "") != se.Admin {

@@ -117,6 +117,11 @@ type Store interface {
 	// DeleteUser removes user and all their data: preferences, votes and
 	// sessions (ErrNotFound for an unknown user).
 	DeleteUser(ctx context.Context, user string) error
+	// SetDescription stores the user's own description of what they like
+	// ("" removes it; ErrNotFound for an unknown user); Description reads
+	// it ("" when there is none).
+	SetDescription(ctx context.Context, user, text string) error
+	Description(ctx context.Context, user string) (string, error)
 
 	// CreateSession stores a web session.
 	CreateSession(ctx context.Context, s Session) error

@@ -228,3 +228,41 @@ func testVotes(t *testing.T, s store.Store) {
 		t.Errorf("AddVote(unknown study) succeeded, want a foreign-key error")
 	}
 }
+
+// testDescriptions: a user's own description is stored, replaced, removed
+// by "" and read back; an unknown user is ErrNotFound; text that cannot be
+// stored is refused.
+func testDescriptions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	MustUser(t, s, "alice")
+	MustUser(t, s, "bob")
+	if d, err := s.Description(ctx, "alice"); err != nil || d != "" {
+		t.Fatalf("new user's description %q, %v; want none", d, err)
+	}
+	for _, text := range []string{"Likes dogs, dislikes long stories.", "Likes cats.\nShort answers, please."} {
+		if err := s.SetDescription(ctx, "alice", text); err != nil {
+			t.Fatal(err)
+		}
+		if d, err := s.Description(ctx, "alice"); err != nil || d != text {
+			t.Errorf("description %q, %v; want %q", d, err, text)
+		}
+	}
+	if d, _ := s.Description(ctx, "bob"); d != "" {
+		t.Errorf("bob has alice's description %q", d)
+	}
+	if err := s.SetDescription(ctx, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.Description(ctx, "alice"); err != nil || d != "" {
+		t.Errorf("after removing: %q, %v", d, err)
+	}
+	if err := s.SetDescription(ctx, "nobody", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown user: %v, want ErrNotFound", err)
+	}
+	if _, err := s.Description(ctx, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown user's description: %v, want ErrNotFound", err)
+	}
+	if err := s.SetDescription(ctx, "alice", "nul\x00"); err == nil {
+		t.Error("a NUL byte: stored")
+	}
+}

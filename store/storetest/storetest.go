@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"IdempotencyKeys", testIdempotencyKeys},
 		{"TokenRotationAndUserDeletion", testRotateAndDelete},
 		{"Sessions", testSessions},
+		{"Descriptions", testDescriptions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
