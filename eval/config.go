@@ -104,11 +104,16 @@ type Config struct {
 	// most likely description); the response is then sampled at
 	// Temperature.
 	DescriptionTemperature float64
-	TopP                   float64 // nucleus mass; 1 turns it off
-	MaxTokens              int     // response token cap; 0: the longest training response
-	Seed                   int64
-	Beta                   float64 // β of the implicit reward when a run does not record it
-	Out                    string  // output folder
+	// GivenDescription makes a COT model state the held-out user's true
+	// description (the one the oracle reads) instead of writing its own
+	// guess, then answer: what a correct description is worth (the
+	// answers a user who corrects the model's description would get).
+	GivenDescription bool
+	TopP             float64 // nucleus mass; 1 turns it off
+	MaxTokens        int     // response token cap; 0: the longest training response
+	Seed             int64
+	Beta             float64 // β of the implicit reward when a run does not record it
+	Out              string  // output folder
 
 	// Judge compares responses; nil is the exact reward judge (Rewards).
 	Judge judge.Judge `json:"-"`

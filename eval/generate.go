@@ -116,9 +116,12 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 		opt.Seed = seed + uint64(lo)
 		var out []model.Generated
 		var err error
-		if j.variant == episode.COT {
+		switch {
+		case j.variant == episode.COT && g.cfg.GivenDescription:
+			out, err = g.generateGiven(ctx, j.model, codec, prompts[lo:hi], descriptions(eps[lo/j.k:(hi+j.k-1)/j.k], j.k, lo), opt)
+		case j.variant == episode.COT:
 			out, err = g.generateCOT(ctx, j.model, codec.DescriptionEnd, prompts[lo:hi], opt)
-		} else {
+		default:
 			out, err = j.model.GenerateBatch(ctx, prompts[lo:hi], opt, nil)
 		}
 		if err != nil {
@@ -147,6 +150,37 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 		}
 	}
 	return res, nil
+}
+
+// descriptions lists the true description of each prompt of a chunk that
+// starts at prompt lo of episodes eps (those the chunk covers, the first
+// at index lo/k), k prompts per episode.
+func descriptions(eps []episode.Episode, k, lo int) func(q int) string {
+	return func(q int) string { return eps[(lo+q)/k-lo/k].Query.Description }
+}
+
+// generateGiven is generateCOT with the description given: each prompt
+// continues with the user's true description and the separator, as the
+// model states its own, and only the response is generated (capped like
+// every method's); the outputs hold both parts, so they parse as COT
+// outputs.
+func (g *generator) generateGiven(ctx context.Context, m *model.Model, c fewshot.Codec, prompts [][]int, desc func(q int) string, opt model.GenOptions) ([]model.Generated, error) {
+	stated := make([][]int, len(prompts))
+	second := make([][]int, len(prompts))
+	for q, p := range prompts {
+		stated[q] = c.DescriptionPart(desc(q))
+		second[q] = append(slices.Clip(p), stated[q]...)
+	}
+	ropt := opt
+	ropt.MaxTokens = g.maxTokens(episode.Plain)
+	out, err := m.GenerateBatch(ctx, second, ropt, nil)
+	if err != nil {
+		return nil, err
+	}
+	for q := range out {
+		out[q].Tokens = append(stated[q], out[q].Tokens...)
+	}
+	return out, nil
 }
 
 // generateCOT generates COT outputs in two parts: the description at

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"fspo/episode"
+	"fspo/fewshot"
 	"fspo/internal/testenv"
 	"fspo/model"
 	"fspo/runcard"
@@ -232,5 +234,46 @@ func TestGenerateCOTTwoParts(t *testing.T) {
 	}
 	if slices.Equal(sampled[0][8:], sampled[1][8:]) && slices.Equal(sampled[1][8:], sampled[2][8:]) {
 		t.Errorf("three seeds sampled the same response %v", sampled[0][8:])
+	}
+}
+
+// TestGenerateGivenDescription: with the description given, the output is
+// the description part the model would have stated (text, separator) and
+// then a response generated after it, greedy as one pass over the same
+// tokens; the outputs parse back to the given descriptions.
+func TestGenerateGivenDescription(t *testing.T) {
+	paths := testenv.Model(t)
+	m, err := model.Load(paths.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(paths.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: episode.COT, Layout: episode.Compact}
+	prompts := [][]int{tok.Encode("Once upon a time,", true, false), tok.Encode("One day, a cat", true, false)}
+	descs := []string{"Likes dogs.", "Likes short stories about cats."}
+	g := &generator{caps: caps{response: 12, description: 10}}
+	ctx := context.Background()
+	out, err := g.generateGiven(ctx, m, c, prompts, func(q int) string { return descs[q] }, model.GenOptions{MaxTokens: 40, StopAtBOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for q, o := range out {
+		part := c.DescriptionPart(descs[q])
+		if !slices.Equal(o.Tokens[:len(part)], part) {
+			t.Fatalf("prompt %d: output %v does not start with the description part %v", q, o.Tokens, part)
+		}
+		one, err := m.GenerateBatch(ctx, [][]int{append(slices.Clone(prompts[q]), part...)}, model.GenOptions{MaxTokens: 12, StopAtBOS: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(o.Tokens[len(part):], one[0].Tokens) {
+			t.Errorf("prompt %d: response %v, one greedy pass after the description gives %v", q, o.Tokens[len(part):], one[0].Tokens)
+		}
+		if d, _, _ := c.Parse(o.Tokens); d != descs[q] {
+			t.Errorf("prompt %d: parses to description %q, want %q", q, d, descs[q])
+		}
 	}
 }
