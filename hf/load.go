@@ -57,21 +57,11 @@ func IsFolder(dir string) bool {
 // tensor by tensor into the model's single float32 block, so the float32
 // copy is the only one held.
 func Load(dir string) (*model.Model, *Folder, error) {
-	f, c, err := readConfig(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.findExtras(); err != nil {
-		return nil, nil, err
-	}
-	w, err := openWeights(dir)
+	f, c, w, err := openFolder(dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer w.close()
-	if f.DType, err = w.check(c); err != nil {
-		return nil, nil, err
-	}
 	p := model.NewParams(c)
 	for _, t := range p.Tensors(c) {
 		tensor.HugePages(t.Data)
@@ -84,6 +74,27 @@ func Load(dir string) (*model.Model, *Folder, error) {
 		return nil, nil, fmt.Errorf("hf %s: %w", dir, err)
 	}
 	return m, f, nil
+}
+
+// openFolder reads the folder's config and extra files and maps its
+// weights, checked against the config (the caller closes them).
+func openFolder(dir string) (*Folder, model.Config, *weights, error) {
+	f, c, err := readConfig(dir)
+	if err != nil {
+		return nil, c, nil, err
+	}
+	if err := f.findExtras(); err != nil {
+		return nil, c, nil, err
+	}
+	w, err := openWeights(dir)
+	if err != nil {
+		return nil, c, nil, err
+	}
+	if f.DType, err = w.check(c); err != nil {
+		w.close()
+		return nil, c, nil, err
+	}
+	return f, c, w, nil
 }
 
 // ReadFolder reads a folder's config.json and notes its tokenizer and

@@ -21,21 +21,11 @@ func LoadAs(dir string, dt tensor.DType) (*model.Model, *Folder, error) {
 	if dt == tensor.F32 {
 		return Load(dir)
 	}
-	f, c, err := readConfig(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.findExtras(); err != nil {
-		return nil, nil, err
-	}
-	w, err := openWeights(dir)
+	f, c, w, err := openFolder(dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer w.close()
-	if f.DType, err = w.check(c); err != nil {
-		return nil, nil, err
-	}
 	p := model.NewSmallParams(c)
 	r := model.Reduced{DType: dt}
 	layered := map[string]*[]*tensor.QMatrix{"q_proj": &r.Wq, "k_proj": &r.Wk, "v_proj": &r.Wv, "o_proj": &r.Wo,

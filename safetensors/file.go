@@ -82,13 +82,9 @@ func (f *File) Raw(name string) ([]byte, error) {
 // that reading a file tensor by tensor keeps at most one tensor's pages
 // resident.
 func (f *File) ReadF32(name string, dst []float32) error {
-	raw, err := f.Raw(name)
+	raw, t, err := f.convertible(name)
 	if err != nil {
 		return err
-	}
-	t, _ := f.Info(name)
-	if err := t.Convertible(); err != nil {
-		return fmt.Errorf("safetensors %s: %w", f.Path, err)
 	}
 	if int64(len(dst)) != t.Numel() {
 		return fmt.Errorf("safetensors %s: tensor %s: has %d elements (shape %v), want %d", f.Path, name, t.Numel(), t.Shape, len(dst))
@@ -99,17 +95,27 @@ func (f *File) ReadF32(name string, dst []float32) error {
 	return nil
 }
 
+// convertible returns the bytes and description of tensor name, which
+// must be of a type ReadF32 converts.
+func (f *File) convertible(name string) ([]byte, Info, error) {
+	raw, err := f.Raw(name)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	t, _ := f.Info(name)
+	if err := t.Convertible(); err != nil {
+		return nil, t, fmt.Errorf("safetensors %s: %w", f.Path, err)
+	}
+	return raw, t, nil
+}
+
 // ReadF32At decodes len(dst) elements of tensor name, from element off on,
 // into float32 (for reading a large tensor a block of rows at a time;
 // Release drops its pages afterwards).
 func (f *File) ReadF32At(name string, off int64, dst []float32) error {
-	raw, err := f.Raw(name)
+	raw, t, err := f.convertible(name)
 	if err != nil {
 		return err
-	}
-	t, _ := f.Info(name)
-	if err := t.Convertible(); err != nil {
-		return fmt.Errorf("safetensors %s: %w", f.Path, err)
 	}
 	if off < 0 || off+int64(len(dst)) > t.Numel() {
 		return fmt.Errorf("safetensors %s: tensor %s: elements [%d, %d) of %d", f.Path, name, off, off+int64(len(dst)), t.Numel())

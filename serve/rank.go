@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -139,19 +140,9 @@ func (s *Server) rank(w http.ResponseWriter, r *http.Request) {
 	for i, rw := range rewards {
 		out[i] = rankedCandidate{Index: i, Text: req.Candidates[i], Reward: rw}
 	}
-	slices.SortStableFunc(out, func(a, b rankedCandidate) int { return -cmpFloat(a.Reward, b.Reward) })
+	slices.SortStableFunc(out, func(a, b rankedCandidate) int { return cmp.Compare(b.Reward, a.Reward) })
 	writeJSON(w, http.StatusOK, map[string]any{"data": out, "fspo": fspoInfo{Shots: kept, ShotsLeftOut: len(shots) - kept,
 		Personalized: true, Strategy: j.strategy, Seed: j.req.Seed}})
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // bestOf answers j n times (seeds seed, seed+1, …) and returns the answer
