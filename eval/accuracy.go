@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"fspo/episode"
 	"fspo/fewshot"
@@ -115,4 +116,61 @@ func rankPairs(obj pref.Objective, pol, ref [][2]float64, lens [][2]int) ([]judg
 		}
 	}
 	return outs, margin / float64(len(pol))
+}
+
+// pickByImplicitReward keeps, per episode, the sample with the highest
+// implicit reward log πθ(y|x) − log πref(y|x) (β, common to all, does not
+// change the order; per token for ipo_norm), x the episode's few-shot
+// prompt and y the sample's completion (header, text, end); the first on
+// ties, and the first sample where none fits the model's context.
+func pickByImplicitReward(ctx context.Context, codec fewshot.Codec, eps []episode.Episode, out [][]response, policy, ref *model.Model, perToken bool) ([]response, error) {
+	res := make([]response, len(out))
+	var pass *model.Pass
+	for i, rs := range out {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		res[i] = rs[0]
+		p, err := codec.Prompt(eps[i].Shots, eps[i].Query.Prompt, "")
+		if err != nil {
+			return nil, err
+		}
+		comps := make([][]int, len(rs))
+		for s, r := range rs {
+			comps[s] = codec.Completion(r.Text, "")
+		}
+		if fewshot.Positions(p, comps...) > policy.Positions() {
+			continue
+		}
+		ex := []model.Example{{Prompt: p, Completions: comps}}
+		rewards := make([]float64, len(rs))
+		for _, m := range []struct {
+			model *model.Model
+			sign  float64
+		}{{policy, 1}, {ref, -1}} {
+			if pass, err = m.model.Score(ex, pass); err != nil {
+				return nil, err
+			}
+			for s := range rs {
+				rewards[s] += m.sign * pass.Sum(0, s)
+			}
+		}
+		res[i] = rs[bestReward(rewards, comps, perToken)]
+	}
+	return res, nil
+}
+
+// bestReward is the index of the highest reward (divided by the
+// completion's length when perToken), the first on ties.
+func bestReward(rewards []float64, comps [][]int, perToken bool) int {
+	best, bestV := 0, math.Inf(-1)
+	for s, r := range rewards {
+		if perToken {
+			r /= float64(len(comps[s]))
+		}
+		if r > bestV {
+			best, bestV = s, r
+		}
+	}
+	return best
 }

@@ -45,6 +45,9 @@ const (
 	FSPO     = "fspo"              // few-shot IPO (stage 2)
 	FSPOCOT  = "fspo_cot"          // FSPO with the user-description chain of thought
 	OracleBK = "oracle"            // best of K base samples under the true reward
+	// FSPOBest is the best of Config.BestOf FSPO samples under the user's
+	// implicit reward β·(log πθ − log πref) (not in Methods: only with --best-of).
+	FSPOBest = "fspo_best_of"
 )
 
 // Methods lists every method in report order.
@@ -109,11 +112,14 @@ type Config struct {
 	// guess, then answer: what a correct description is worth (the
 	// answers a user who corrects the model's description would get).
 	GivenDescription bool
-	TopP             float64 // nucleus mass; 1 turns it off
-	MaxTokens        int     // response token cap; 0: the longest training response
-	Seed             int64
-	Beta             float64 // β of the implicit reward when a run does not record it
-	Out              string  // output folder
+	// BestOf > 1 adds FSPOBest: the FSPO run's best of that many samples by
+	// the user's implicit reward under the run's reference model.
+	BestOf    int
+	TopP      float64 // nucleus mass; 1 turns it off
+	MaxTokens int     // response token cap; 0: the longest training response
+	Seed      int64
+	Beta      float64 // β of the implicit reward when a run does not record it
+	Out       string  // output folder
 
 	// Judge compares responses; nil is the exact reward judge (Rewards).
 	Judge judge.Judge `json:"-"`
@@ -172,6 +178,9 @@ func (c Config) Validate() error {
 	}
 	if c.Queries < 0 {
 		bad = append(bad, fmt.Sprintf("queries: %d must not be negative", c.Queries))
+	}
+	if c.BestOf < 0 || c.BestOf > 16 {
+		bad = append(bad, fmt.Sprintf("best of: %d must be 0 (off) to 16", c.BestOf))
 	}
 	if c.OracleK < 1 {
 		bad = append(bad, fmt.Sprintf("oracle k: %d must be at least 1", c.OracleK))

@@ -141,7 +141,44 @@ func generateAll(ctx context.Context, c Config, g *generator, ms *models, base *
 		rep.Timings["generate_"+method] = time.Since(tg).Seconds()
 		rep.Methods = append(rep.Methods, method)
 	}
+	if c.BestOf > 1 {
+		if err := bestOfAll(ctx, c, g, ms, d, runs, chosen, rep); err != nil {
+			return nil, nil, err
+		}
+	}
 	return chosen, runs, nil
+}
+
+// bestOfAll adds FSPOBest: c.BestOf samples of the FSPO run per episode,
+// the one with the highest implicit reward kept.
+func bestOfAll(ctx context.Context, c Config, g *generator, ms *models, d *data, runs map[string]*loaded, chosen map[string][]response, rep *Report) error {
+	l, ok := runs[FSPO]
+	if !ok {
+		rep.Absent[FSPOBest] = "needs the fspo run"
+		return nil
+	}
+	refPath, _, err := referenceFor(FSPO, l, c)
+	if err != nil {
+		return fmt.Errorf("eval %s: %w", FSPOBest, err)
+	}
+	ref, err := ms.load(refPath)
+	if err != nil {
+		return fmt.Errorf("eval %s: reference: %w", FSPOBest, err)
+	}
+	obj, _ := objectiveOf(l, c.Beta)
+	tg := time.Now()
+	j := job{method: FSPOBest, variant: variantOf[FSPO], k: c.BestOf, model: l.model}
+	out, err := g.generate(ctx, j, d.episodes)
+	if err != nil {
+		return err
+	}
+	if chosen[FSPOBest], err = pickByImplicitReward(ctx, g.codec(j.variant), d.episodes, out, l.model, ref.model, obj.Kind == "ipo_norm"); err != nil {
+		return fmt.Errorf("eval %s: %w", FSPOBest, err)
+	}
+	rep.Timings["generate_"+FSPOBest] = time.Since(tg).Seconds()
+	rep.Methods = append(rep.Methods, FSPOBest)
+	rep.Models[FSPOBest] = l.path
+	return nil
 }
 
 // accuracyAll measures the implicit-reward accuracy of the

@@ -2,12 +2,14 @@ package eval
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"fspo/dataset"
 	"fspo/episode"
 	"fspo/fewshot"
 	"fspo/internal/testenv"
@@ -275,5 +277,72 @@ func TestGenerateGivenDescription(t *testing.T) {
 		if d, _, _ := c.Parse(o.Tokens); d != descs[q] {
 			t.Errorf("prompt %d: parses to description %q, want %q", q, d, descs[q])
 		}
+	}
+}
+
+// TestPickByImplicitReward: of each episode's samples the one kept has the
+// highest log πθ − log πref over its completion, each scored alone here
+// (per token for ipo_norm; the first on ties, so a policy equal to its
+// reference keeps the first).
+func TestPickByImplicitReward(t *testing.T) {
+	paths := testenv.Model(t)
+	ref, err := model.Load(paths.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(paths.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := ref.Clone()
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, x := range pol.W.Tensors(pol.Config) {
+		for i := range x.Data {
+			x.Data[i] *= float32(1 + 0.3*rng.NormFloat64())
+		}
+	}
+	pol.W.Changed()
+	c := fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: episode.Plain, Layout: episode.Compact}
+	ep := episode.Episode{User: "u", Shots: []dataset.Record{{Prompt: "Once upon a time", Chosen: "a dog ran.", Rejected: "a cat sat."}},
+		Query: dataset.Record{Prompt: "One day, Tom"}}
+	texts := []string{"went home.", "saw a big red ball in the park.", "was sad.", "ran to the tree and back."}
+	var rs []response
+	for _, s := range texts {
+		rs = append(rs, response{Text: s})
+	}
+	reward := func(s string, perToken bool) float64 {
+		p, _ := c.Prompt(ep.Shots, ep.Query.Prompt, "")
+		comp := c.Completion(s, "")
+		sum := func(m *model.Model) float64 {
+			pass, err := m.Score([]model.Example{{Prompt: p, Completions: [][]int{comp}}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pass.Sum(0, 0)
+		}
+		r := sum(pol) - sum(ref)
+		if perToken {
+			r /= float64(len(comp))
+		}
+		return r
+	}
+	for _, perToken := range []bool{false, true} {
+		got, err := pickByImplicitReward(context.Background(), c, []episode.Episode{ep}, [][]response{rs}, pol, ref, perToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		best := 0
+		for s, text := range texts {
+			if reward(text, perToken) > reward(texts[best], perToken)+1e-9 {
+				best = s
+			}
+		}
+		if got[0].Text != texts[best] {
+			t.Errorf("per token %v: kept %q, the highest reward is %q", perToken, got[0].Text, texts[best])
+		}
+	}
+	same, err := pickByImplicitReward(context.Background(), c, []episode.Episode{ep}, [][]response{rs}, ref, ref, false)
+	if err != nil || same[0].Text != texts[0] {
+		t.Errorf("policy = reference: kept %q, %v; want the first", same[0].Text, err)
 	}
 }

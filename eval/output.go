@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"fspo/atomicfile"
@@ -92,7 +93,7 @@ func (r *Report) Markdown() string {
 	}
 	head = append(head, "reward accuracy", "mean tokens")
 	fmt.Fprintf(&b, "| %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat(" --- |", len(head)))
-	for _, m := range Methods {
+	for _, m := range r.shownMethods() {
 		if why, ok := r.Absent[m]; ok {
 			fmt.Fprintf(&b, "| %s | absent: %s |%s\n", m, why, strings.Repeat(" |", len(head)-2))
 			continue
@@ -124,7 +125,7 @@ func (r *Report) Markdown() string {
 		}
 	}
 	var notes []string
-	for _, m := range Methods {
+	for _, m := range r.shownMethods() {
 		if n := r.Dropped[m]; n > 0 {
 			notes = append(notes, fmt.Sprintf("%s: %d pairs dropped (orders disagreed)", m, n))
 		}
@@ -140,4 +141,13 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "\n%s. Details in report.json; every judged pair in samples.jsonl.\n", r.Config.BaseNote)
 	return b.String()
+}
+
+// shownMethods are the rows of the report: every method, then FSPOBest when
+// it was evaluated (--best-of).
+func (r *Report) shownMethods() []string {
+	if slices.Contains(r.Methods, FSPOBest) {
+		return append(slices.Clone(Methods), FSPOBest)
+	}
+	return Methods
 }

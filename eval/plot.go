@@ -26,7 +26,7 @@ func (w winrateBars) YError(i int) (float64, float64) {
 func plotWinrates(r *Report) ([]byte, error) {
 	var bars winrateBars
 	var names []string
-	for _, m := range Methods {
+	for _, m := range r.shownMethods() {
 		c, ok := r.Overall[m]
 		if !ok {
 			continue
