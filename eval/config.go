@@ -114,12 +114,15 @@ type Config struct {
 	GivenDescription bool
 	// BestOf > 1 adds FSPOBest: the FSPO run's best of that many samples by
 	// the user's implicit reward under the run's reference model.
-	BestOf    int
-	TopP      float64 // nucleus mass; 1 turns it off
-	MaxTokens int     // response token cap; 0: the longest training response
-	Seed      int64
-	Beta      float64 // β of the implicit reward when a run does not record it
-	Out       string  // output folder
+	BestOf int
+	// BestOfPerToken ranks FSPOBest's samples by the implicit reward per
+	// completion token (always so for an ipo_norm run).
+	BestOfPerToken bool
+	TopP           float64 // nucleus mass; 1 turns it off
+	MaxTokens      int     // response token cap; 0: the longest training response
+	Seed           int64
+	Beta           float64 // β of the implicit reward when a run does not record it
+	Out            string  // output folder
 
 	// Judge compares responses; nil is the exact reward judge (Rewards).
 	Judge judge.Judge `json:"-"`

@@ -172,7 +172,7 @@ func bestOfAll(ctx context.Context, c Config, g *generator, ms *models, d *data,
 	if err != nil {
 		return err
 	}
-	if chosen[FSPOBest], err = pickByImplicitReward(ctx, g.codec(j.variant), d.episodes, out, l.model, ref.model, obj.Kind == "ipo_norm"); err != nil {
+	if chosen[FSPOBest], err = pickByImplicitReward(ctx, g.codec(j.variant), d.episodes, out, l.model, ref.model, obj.Kind == "ipo_norm" || c.BestOfPerToken); err != nil {
 		return fmt.Errorf("eval %s: %w", FSPOBest, err)
 	}
 	rep.Timings["generate_"+FSPOBest] = time.Since(tg).Seconds()

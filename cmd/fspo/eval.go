@@ -43,6 +43,7 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	flags.Float64Var(&c.Temperature, "temperature", d.Temperature, "sampling temperature of every method")
 	flags.Float64Var(&c.DescriptionTemperature, "description-temperature", d.DescriptionTemperature, "sampling temperature of the description a COT model writes before its response (0: greedy)")
 	flags.IntVar(&c.BestOf, "best-of", 0, "also evaluate fspo_best_of: the fspo run's best of N samples by the user's implicit reward (0: off)")
+	flags.BoolVar(&c.BestOfPerToken, "best-of-per-token", false, "rank the --best-of samples by the implicit reward per token instead of the sum")
 	flags.BoolVar(&c.GivenDescription, "given-description", false, "a COT model states each user's true description instead of its own guess, then answers (what a correct description is worth)")
 	flags.Float64Var(&c.TopP, "topp", d.TopP, "nucleus sampling mass in (0,1]")
 	flags.IntVar(&c.MaxTokens, "max-tokens", 0, "response token cap (0: the longest training response)")
