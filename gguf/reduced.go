@@ -114,85 +114,49 @@ func readReduced(f *File, c model.Config, s tensorSpec, l int, p *model.Params, 
 // reducedMatrix builds the (rows, cols) matrix t holds in dt, or in F16
 // when dt is Q8_0 and the rows are not a multiple of 32 long (fellBack);
 // hs > 0 permutes the rows of each head from the half RoPE layout.
-func reducedMatrix(t *Tensor, dt tensor.DType, rows, cols, hs int) (qm *tensor.QMatrix, fellBack bool, err error) {
-	if dt == tensor.Q8_0 && cols%tensor.Q8Block != 0 {
-		dt, fellBack = tensor.F16, true
-	}
+func reducedMatrix(t *Tensor, dt tensor.DType, rows, cols, hs int) (*tensor.QMatrix, bool, error) {
+	dt, fellBack := model.MatrixType(dt, cols)
 	le := binary.LittleEndian
+	var qm *tensor.QMatrix
+	var err error
 	switch {
 	case t.Type == Q8_0 && dt == tensor.Q8_0: // copied as it is
-		nb := rows * cols / q8Block
-		q, scales := tensor.MakeHuge[int8](rows*cols), make([]uint16, nb)
-		for b := range nb {
-			blk := t.Data[b*q8BlockSize:]
-			scales[b] = le.Uint16(blk)
-			for i := range q8Block {
-				q[b*q8Block+i] = int8(blk[2+i])
-			}
-		}
-		if err := finiteHalf(scales, 0x7c00); err != nil {
-			return nil, false, fmt.Errorf("block scale %w", err)
-		}
-		if hs > 0 {
-			model.HalfToInterleavedRows(q, hs, cols)
-			model.HalfToInterleavedRows(scales, hs, cols/q8Block)
-		}
-		qm, err = tensor.Q8Matrix(q, scales, rows, cols)
-		return qm, fellBack, err
+		qm, err = q8Rows(t.Data, rows, cols, hs)
 	case t.Type == F16 && dt == tensor.F16, t.Type == BF16 && dt == tensor.BF16:
 		h := tensor.MakeHuge[uint16](rows * cols)
 		for i := range h {
 			h[i] = le.Uint16(t.Data[2*i:])
 		}
-		mask := uint16(0x7c00)
-		if dt == tensor.BF16 {
-			mask = 0x7f80
-		}
-		if err := finiteHalf(h, mask); err != nil {
-			return nil, false, err
-		}
-		if hs > 0 {
-			model.HalfToInterleavedRows(h, hs, cols)
-		}
-		qm, err = tensor.HalfMatrix(dt, h, rows, cols)
-		return qm, fellBack, err
+		qm, err = model.HalfRows(dt, h, rows, cols, hs)
+	default:
+		rowBytes := int(t.Type.rowBytes(uint64(cols)))
+		qm, err = model.ConvertRows(dt, rows, cols, hs, 256, func(r0 int, dst []float32) error {
+			decode(t.Type, t.Data[r0*rowBytes:(r0+len(dst)/cols)*rowBytes], dst)
+			return nil
+		})
 	}
-	return convertRows(t, dt, rows, cols, hs, fellBack)
+	return qm, fellBack, err
 }
 
-// convertRows converts t to dt a block of rows at a time.
-func convertRows(t *Tensor, dt tensor.DType, rows, cols, hs int, fellBack bool) (*tensor.QMatrix, bool, error) {
-	step := 256 // whole heads for a RoPE permutation
+// q8Rows takes Q8_0 blocks as they are stored (an F16 scale, 32 int8
+// quants), each head of hs rows permuted from the half RoPE layout when
+// hs > 0.
+func q8Rows(data []byte, rows, cols, hs int) (*tensor.QMatrix, error) {
+	nb := rows * cols / q8Block
+	q, scales := tensor.MakeHuge[int8](rows*cols), make([]uint16, nb)
+	for b := range nb {
+		blk := data[b*q8BlockSize:]
+		scales[b] = binary.LittleEndian.Uint16(blk)
+		for i := range q8Block {
+			q[b*q8Block+i] = int8(blk[2+i])
+		}
+	}
+	if err := tensor.CheckHalfFinite(tensor.F16, scales); err != nil {
+		return nil, fmt.Errorf("block scale %w", err)
+	}
 	if hs > 0 {
-		step = hs * max(1, step/hs)
+		model.HalfToInterleavedRows(q, hs, cols)
+		model.HalfToInterleavedRows(scales, hs, cols/q8Block)
 	}
-	qm, err := tensor.NewQMatrix(dt, rows, cols)
-	if err != nil {
-		return nil, false, err
-	}
-	rowBytes := int(t.Type.rowBytes(uint64(cols)))
-	buf := make([]float32, min(step, rows)*cols)
-	for r0 := 0; r0 < rows; r0 += step {
-		n := min(step, rows-r0)
-		x := buf[:n*cols]
-		decode(t.Type, t.Data[r0*rowBytes:(r0+n)*rowBytes], x)
-		if hs > 0 {
-			model.HalfToInterleaved(x, hs, cols)
-		}
-		if err := qm.SetRows(r0, x); err != nil {
-			return nil, false, err
-		}
-	}
-	return qm, fellBack, nil
-}
-
-// finiteHalf checks F16 (mask 0x7c00) or BF16 (0x7f80) bits: an exponent of
-// all ones is an infinity or a NaN.
-func finiteHalf(h []uint16, mask uint16) error {
-	for i, v := range h {
-		if v&mask == mask {
-			return fmt.Errorf("element %d is not finite", i)
-		}
-	}
-	return nil
+	return tensor.Q8Matrix(q, scales, rows, cols)
 }

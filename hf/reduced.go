@@ -82,58 +82,26 @@ var convertRows = 256
 
 // matrix builds the large matrix of e in dt, or in F16 when dt is Q8_0 and
 // its rows are not a multiple of 32 long (fellBack).
-func (w *weights) matrix(e entry, dt tensor.DType) (qm *tensor.QMatrix, fellBack bool, err error) {
+func (w *weights) matrix(e entry, dt tensor.DType) (*tensor.QMatrix, bool, error) {
 	f := w.byName[e.name]
 	t, _ := f.Info(e.name)
 	rows, cols := e.shape[0], e.shape[1]
-	if dt == tensor.Q8_0 && cols%tensor.Q8Block != 0 {
-		dt, fellBack = tensor.F16, true
-	}
-	fail := func(err error) (*tensor.QMatrix, bool, error) {
-		return nil, false, fmt.Errorf("hf %s: tensor %s: %w", f.Path, e.name, err)
-	}
+	dt, fellBack := model.MatrixType(dt, cols)
+	var qm *tensor.QMatrix
+	var err error
 	if strings.EqualFold(string(t.DType), dt.String()) { // stored in dt: copied as it is
 		h := tensor.MakeHuge[uint16](rows * cols)
-		if err := f.ReadBits(e.name, h); err != nil {
-			return fail(err)
+		if err = f.ReadBits(e.name, h); err == nil {
+			qm, err = model.HalfRows(dt, h, rows, cols, e.hs)
 		}
-		mask := uint16(0x7c00) // F16's exponent; all ones is Inf or NaN
-		if dt == tensor.BF16 {
-			mask = 0x7f80
-		}
-		for i, v := range h {
-			if v&mask == mask {
-				return fail(fmt.Errorf("element %d is not finite", i))
-			}
-		}
-		if e.hs > 0 {
-			model.HalfToInterleavedRows(h, e.hs, cols)
-		}
-		qm, err := tensor.HalfMatrix(dt, h, rows, cols)
-		return qm, fellBack, err
+	} else {
+		qm, err = model.ConvertRows(dt, rows, cols, e.hs, convertRows, func(r0 int, dst []float32) error {
+			return f.ReadF32At(e.name, int64(r0)*int64(cols), dst)
+		})
+		f.Release(e.name)
 	}
-	step := convertRows // whole heads for a RoPE permutation
-	if e.hs > 0 {
-		step = e.hs * max(1, step/e.hs)
-	}
-	qm, err = tensor.NewQMatrix(dt, rows, cols)
 	if err != nil {
-		return fail(err)
+		return nil, false, fmt.Errorf("hf %s: tensor %s: %w", f.Path, e.name, err)
 	}
-	buf := make([]float32, min(step, rows)*cols)
-	for r0 := 0; r0 < rows; r0 += step {
-		n := min(step, rows-r0)
-		x := buf[:n*cols]
-		if err := f.ReadF32At(e.name, int64(r0)*int64(cols), x); err != nil {
-			return fail(err)
-		}
-		if e.hs > 0 {
-			model.HalfToInterleaved(x, e.hs, cols)
-		}
-		if err := qm.SetRows(r0, x); err != nil {
-			return fail(err)
-		}
-	}
-	f.Release(e.name)
 	return qm, fellBack, nil
 }

@@ -62,9 +62,8 @@ func (m *Model) SetDType(dt tensor.DType) error {
 	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
 	q := &qweights{dtype: dt}
 	conv := func(name string, data []float32, rows, cols int) (*tensor.QMatrix, error) {
-		t := dt
-		if dt == tensor.Q8_0 && cols%tensor.Q8Block != 0 {
-			t = tensor.F16
+		t, fellBack := MatrixType(dt, cols)
+		if fellBack {
 			q.fallback = append(q.fallback, name)
 		}
 		qm, err := tensor.Quantize(t, data, rows, cols)
@@ -329,4 +328,55 @@ func NewReduced(c Config, p *Params, r Reduced) (*Model, error) {
 		emb: r.Emb, cls: cls, fallback: r.Fallback}}
 	m.ropeCos, m.ropeSin = ropeTables(c, min(c.SeqLen, DefaultContext))
 	return m, nil
+}
+
+// MatrixType is the type a model held in dt keeps a matrix with rows cols
+// long in: dt, except F16 where Q8_0 cannot hold the rows (not a multiple
+// of 32 long: fellBack).
+func MatrixType(dt tensor.DType, cols int) (t tensor.DType, fellBack bool) {
+	if dt == tensor.Q8_0 && cols%tensor.Q8Block != 0 {
+		return tensor.F16, true
+	}
+	return dt, false
+}
+
+// HalfRows wraps F16 or BF16 bits, as a file stores a (rows, cols) matrix,
+// for a reduced model: checked finite, and each head of hs rows permuted
+// from the half RoPE layout when hs > 0.
+func HalfRows(dt tensor.DType, h []uint16, rows, cols, hs int) (*tensor.QMatrix, error) {
+	if err := tensor.CheckHalfFinite(dt, h); err != nil {
+		return nil, err
+	}
+	if hs > 0 {
+		HalfToInterleavedRows(h, hs, cols)
+	}
+	return tensor.HalfMatrix(dt, h, rows, cols)
+}
+
+// ConvertRows builds a (rows, cols) matrix in dt for a reduced model from
+// F32 rows that read puts into dst from row r0 on, about step rows at a time
+// (whole heads of hs rows, each permuted from the half RoPE layout when
+// hs > 0), converted as SetDType converts.
+func ConvertRows(dt tensor.DType, rows, cols, hs, step int, read func(r0 int, dst []float32) error) (*tensor.QMatrix, error) {
+	if hs > 0 {
+		step = hs * max(1, step/hs)
+	}
+	qm, err := tensor.NewQMatrix(dt, rows, cols)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]float32, min(step, rows)*cols)
+	for r0 := 0; r0 < rows; r0 += step {
+		x := buf[:min(step, rows-r0)*cols]
+		if err := read(r0, x); err != nil {
+			return nil, err
+		}
+		if hs > 0 {
+			HalfToInterleaved(x, hs, cols)
+		}
+		if err := qm.SetRows(r0, x); err != nil {
+			return nil, err
+		}
+	}
+	return qm, nil
 }

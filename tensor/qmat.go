@@ -382,3 +382,18 @@ func qRowsGo(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float32)
 		}
 	}
 }
+
+// CheckHalfFinite reports the first F16 or BF16 value of h (as dt) that is
+// an infinity or a NaN (its exponent all ones).
+func CheckHalfFinite(dt DType, h []uint16) error {
+	mask := uint16(0x7c00)
+	if dt == BF16 {
+		mask = 0x7f80
+	}
+	for i, v := range h {
+		if v&mask == mask {
+			return fmt.Errorf("element %d is not finite", i)
+		}
+	}
+	return nil
+}
