@@ -11,7 +11,6 @@ import (
 
 	"fspo/dataset"
 	"fspo/episode"
-	"fspo/fewshot"
 	"fspo/internal/testenv"
 	"fspo/model"
 	"fspo/runcard"
@@ -244,17 +243,8 @@ func TestGenerateCOTTwoParts(t *testing.T) {
 // then a response generated after it, greedy as one pass over the same
 // tokens; the outputs parse back to the given descriptions.
 func TestGenerateGivenDescription(t *testing.T) {
-	paths := testenv.Model(t)
-	m, err := model.Load(paths.Checkpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.Load(paths.Tokenizer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: episode.COT, Layout: episode.Compact}
-	prompts := [][]int{tok.Encode("Once upon a time,", true, false), tok.Encode("One day, a cat", true, false)}
+	m, c := storiesCodec(t, episode.COT)
+	prompts := [][]int{c.Tok.Encode("Once upon a time,", true), c.Tok.Encode("One day, a cat", true)}
 	descs := []string{"Likes dogs.", "Likes short stories about cats."}
 	g := &generator{caps: caps{response: 12, description: 10}}
 	ctx := context.Background()
@@ -285,15 +275,7 @@ func TestGenerateGivenDescription(t *testing.T) {
 // (per token for ipo_norm; the first on ties, so a policy equal to its
 // reference keeps the first).
 func TestPickByImplicitReward(t *testing.T) {
-	paths := testenv.Model(t)
-	ref, err := model.Load(paths.Checkpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.Load(paths.Tokenizer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, c := storiesCodec(t, episode.Plain)
 	pol := ref.Clone()
 	rng := rand.New(rand.NewPCG(9, 9))
 	for _, x := range pol.W.Tensors(pol.Config) {
@@ -302,7 +284,6 @@ func TestPickByImplicitReward(t *testing.T) {
 		}
 	}
 	pol.W.Changed()
-	c := fewshot.Codec{Tok: tokenizer.Llama2C(tok), Variant: episode.Plain, Layout: episode.Compact}
 	ep := episode.Episode{User: "u", Shots: []dataset.Record{{Prompt: "Once upon a time", Chosen: "a dog ran.", Rejected: "a cat sat."}},
 		Query: dataset.Record{Prompt: "One day, Tom"}}
 	texts := []string{"went home.", "saw a big red ball in the park.", "was sad.", "ran to the tree and back."}

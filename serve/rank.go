@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"fspo/episode"
 	"fspo/model"
 )
@@ -145,22 +147,29 @@ func (s *Server) rank(w http.ResponseWriter, r *http.Request) {
 		Personalized: true, Strategy: j.strategy, Seed: j.req.Seed}})
 }
 
-// bestOf answers j n times (seeds seed, seed+1, …) and returns the answer
-// with the highest implicit reward for the user, with every reward; the
-// usage counts the tokens of all n.
+// bestOf answers j n times at once (seeds seed, seed+1, …: an engine's
+// batcher generates them together) and returns the answer with the highest
+// implicit reward for the user, with every reward; the usage counts the
+// tokens of all n.
 func (s *Server) bestOf(ctx context.Context, j job, n int) (Answer, []float64, error) {
 	ranker := j.engine.(Ranker) // prepare checked it
 	answers := make([]Answer, n)
+	g, gctx := errgroup.WithContext(ctx)
+	for k := range n {
+		g.Go(func() (err error) {
+			req := j.req
+			req.Seed = j.req.Seed + uint64(k)
+			answers[k], err = j.engine.Answer(gctx, req)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Answer{}, nil, err
+	}
 	texts := make([]string, n)
 	tokens := 0
-	for k := range n {
-		req := j.req
-		req.Seed = j.req.Seed + uint64(k)
-		a, err := j.engine.Answer(ctx, req)
-		if err != nil {
-			return Answer{}, nil, err
-		}
-		answers[k], texts[k] = a, a.Text
+	for k, a := range answers {
+		texts[k] = a.Text
 		tokens += a.CompletionTokens
 	}
 	rewards, _, err := ranker.Rewards(ctx, j.req.Shots, j.req.Question, texts)

@@ -48,12 +48,12 @@ func (s *Server) askPage(w http.ResponseWriter, r *http.Request, ss *session) {
 		}
 		req := AnswerRequest{Question: d.Question, Personalize: d.Personalize, MaxTokens: s.cfg.MaxTokens, Temperature: 1, TopP: 1, Seed: rand.Uint64()}
 		if d.Personalize {
-			shots, desc, err := s.personalization(r.Context(), ss.user.ID, s.cfg.Strategy, s.cfg.Shots, req.Seed)
+			shots, err := s.selectShots(r.Context(), ss.user.ID, s.cfg.Strategy, s.cfg.Shots, req.Seed)
 			if err != nil {
 				s.internal(w, r, err)
 				return
 			}
-			req.Shots, req.Description, d.OwnDescription = shots, desc, desc != ""
+			req.Shots, req.Description = shots, own // the description read above
 		}
 		a, err := s.cfg.Engine.Answer(r.Context(), req)
 		if err != nil {
