@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced by .ci/run: makes the services the tests need and exports where they are.
+# Sourced by .ci/run: makes the services the tests need and exports where they are
+# (and installs Debian's python3-torch, the torch engine's reference, when no Python imports torch).
 #   FSPO_TEST_POSTGRES  URL of a throwaway PostgreSQL 15 cluster on a free loopback port
 #   FSPO_TEST_CHROMIUM  path of Debian's Chromium, for the headless browser test
 # Works as root on a fresh Debian 12 machine (installs postgresql and chromium with apt
@@ -16,6 +17,8 @@ fspo_services_as() { (cd "$1" && shift && "$@"); }
 fspo_services_start() {
 	local need=() pgbin port dir runas=()
 	command -v chromium >/dev/null 2>&1 || need+=(chromium)
+	# PyTorch for the torch engine's equivalence test (Debian's python3-torch)
+	python3 -c 'import torch' >/dev/null 2>&1 || /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)
 	pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1) || pgbin=""
 	[ -n "$pgbin" ] && [ -x "$pgbin/initdb" ] || need+=(postgresql)
 	if [ ${#need[@]} -gt 0 ]; then

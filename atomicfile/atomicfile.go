@@ -59,3 +59,16 @@ func WriteBytes(path string, data []byte) error {
 		return err
 	})
 }
+
+// Copy replaces dst with a copy of src.
+func Copy(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return Write(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}

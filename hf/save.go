@@ -3,7 +3,6 @@ package hf
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -188,16 +187,8 @@ func sameDir(a, b string) bool {
 
 // copyFile copies src to dst atomically; a missing src is not an error.
 func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
+	if err := atomicfile.Copy(src, dst); !os.IsNotExist(err) {
 		return err
 	}
-	defer in.Close()
-	return atomicfile.Write(dst, func(w io.Writer) error {
-		_, err := io.Copy(w, in)
-		return err
-	})
+	return nil
 }

@@ -67,6 +67,8 @@ type Train struct {
 	Stage string  `json:"stage"`          // sft or pref
 	Loss  string  `json:"loss,omitempty"` // the pref stage's objective: ipo, ipo_norm, dpo, cdpo ("sft" for the sft stage)
 	Beta  float64 `json:"beta,omitempty"` // the objective's β
+	// Engine trained the stage: "" for fspo's own, "torch" for the PyTorch trainer.
+	Engine string `json:"engine,omitempty"`
 	// Config is the complete training configuration (train.Config's JSON);
 	// a resume checks it is unchanged.
 	Config json.RawMessage `json:"config,omitempty"`

@@ -75,6 +75,8 @@ type Run struct {
 	Card runcard.Card
 	// Progress, when set, is called after every step with that step's metrics.
 	Progress func(m Metrics, total int64)
+
+	engine string // set while SaveTrained writes another engine's model
 }
 
 // TotalSteps is the number of optimizer steps the run makes.
@@ -255,8 +257,8 @@ func (r *Run) setup(ctx context.Context) (*state, error) {
 			return nil, err
 		}
 	}
-	if st.sched, err = optim.ParseSchedule(fmt.Sprintf("%s:%g", c.Schedule, c.MinLRRatio), float32(c.LR), min(c.Warmup, st.total/2), st.total); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+	if st.sched, err = r.schedule(st.total); err != nil {
+		return nil, err
 	}
 	if st.mlog, err = openMetrics(filepath.Join(r.Dir, MetricsFile), st.start); err != nil {
 		return nil, err
@@ -400,7 +402,7 @@ func (r *Run) card(hash string) (runcard.Card, error) {
 	}
 	c := r.Card
 	c.Version = runcard.Version
-	c.Train = runcard.Train{Stage: r.Config.Stage, Loss: r.Config.Objective, Beta: r.Config.Beta, Config: trainJSON}
+	c.Train = runcard.Train{Stage: r.Config.Stage, Loss: r.Config.Objective, Beta: r.Config.Beta, Config: trainJSON, Engine: r.engine}
 	if r.Config.Stage == "sft" {
 		c.Train.Loss = "sft"
 	}

@@ -84,7 +84,7 @@ func runConvert(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("%w: fspo convert: --dtype must be f32, f16 or bf16", errUsage)
 		}
 		if err = hf.Save(*out, m, src, d); err == nil && src == nil && lm.L2C != nil { // a llama2.c tokenizer goes along
-			err = copyFile(lm.Paths.Tokenizer, filepath.Join(*out, filepath.Base(lm.Paths.Tokenizer)))
+			err = atomicfile.Copy(lm.Paths.Tokenizer, filepath.Join(*out, filepath.Base(lm.Paths.Tokenizer)))
 		}
 	}
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"fspo/atomicfile"
 	"fspo/fewshot"
 	"fspo/gguf"
 	"fspo/hf"
@@ -89,14 +90,14 @@ var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "genera
 func (l *lmodel) carryTokenizer(dir string) error {
 	switch {
 	case l.L2C != nil:
-		return copyFile(l.Paths.Tokenizer, filepath.Join(dir, filepath.Base(l.Paths.Tokenizer)))
+		return atomicfile.Copy(l.Paths.Tokenizer, filepath.Join(dir, filepath.Base(l.Paths.Tokenizer)))
 	case l.GGUF != nil:
 		return gguf.WriteTokenizer(filepath.Join(dir, gguf.TokenizerFile), l.GGUF)
 	}
 	src := filepath.Dir(l.Paths.Tokenizer)
 	for _, name := range tokenizerFiles {
 		if exists(filepath.Join(src, name)) {
-			if err := copyFile(filepath.Join(src, name), filepath.Join(dir, name)); err != nil {
+			if err := atomicfile.Copy(filepath.Join(src, name), filepath.Join(dir, name)); err != nil {
 				return err
 			}
 		}

@@ -26,6 +26,21 @@ type trainFlags struct {
 	shots, passes, heldout                   int
 	maxDropped                               float64
 	cfg                                      train.Config
+	engine                                   engineFlags
+}
+
+// engineFlags choose who runs the stage: fspo's own engine or PyTorch.
+type engineFlags struct {
+	name, python string
+	nproc        int
+	stageOnly    bool
+}
+
+func (e *engineFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.name, "engine", "go", "go (fspo's own engine) or torch (the PyTorch trainer in torch/trainer.py: FSDP, or sharded optimizer state where PyTorch has no CPU FSDP)")
+	fs.IntVar(&e.nproc, "nproc", 1, "with --engine torch: processes (ranks) on this machine")
+	fs.StringVar(&e.python, "python", "", "with --engine torch: a Python that imports torch (default: python3, then /usr/bin/python3)")
+	fs.BoolVar(&e.stageOnly, "stage-only", false, "with --engine torch: write RUN/torch (plan, initial model, episode shards) and print the torchrun command instead of training")
 }
 
 func runTrain(ctx context.Context, env *Env, args []string) error {
@@ -54,6 +69,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	loraRank := fs.Int("lora-rank", 0, "train a LoRA adapter of this rank over the frozen --init model (0: every weight)")
 	loraAlpha := fs.Float64("lora-alpha", 0, "LoRA alpha: the adapter is scaled by alpha/rank (default 2×rank)")
 	loraTargets := fs.String("lora-targets", "q,k,v,o,gate,up,down", "matrices the adapter covers: q, k, v, o, gate, up, down")
+	tf.engine.register(fs)
 	recompute := fs.Bool("recompute", false, "activation checkpointing: recompute each layer's activations in backward (less memory, more time)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -100,6 +116,12 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	if err := tf.cfg.Validate(); err != nil {
 		return err
+	}
+	if tf.engine.name != "go" && tf.engine.name != "torch" {
+		return fmt.Errorf("%w: --engine %q: go or torch", errUsage, tf.engine.name)
+	}
+	if tf.engine.name == "torch" {
+		tf.heldout = 0 // held-out accuracy is logged by the Go engine's checkpoints only
 	}
 	v, err := episode.ParseVariant(tf.variant)
 	if err != nil {
@@ -148,6 +170,9 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	}
 	fmt.Fprintf(env.Stderr, "train %s: %s (%s, %d shots): %d users, %d episodes, prompt tokens %d/%d/%d (min/mean/max), longest episode %d positions, %d steps\n",
 		filepath.Base(tf.out), tf.cfg.Stage, v, tf.shots, st.Users, st.Episodes, st.PromptTokens[0], st.PromptTokens[1], st.PromptTokens[2], st.Positions, r.TotalSteps())
+	if tf.engine.name == "torch" {
+		return trainTorch(ctx, env, r, tf)
+	}
 	pr := newProgress(env, "train "+filepath.Base(tf.out), r.TotalSteps())
 	r.Progress = func(mt train.Metrics, total int64) {
 		note := fmt.Sprintf("loss %.4f lr %.2g %.0f tok/s", mt.Loss, mt.LR, mt.TokensPerS)
@@ -194,20 +219,4 @@ func newCard(init, data string, p runcard.Prompt) (runcard.Card, error) {
 		c.Base = prev.Base
 	}
 	return c, nil
-}
-
-// copyFile copies src to dst (through a temporary file and a rename).
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	if old, err := os.ReadFile(dst); err == nil && string(old) == string(data) {
-		return nil
-	}
-	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, dst)
 }

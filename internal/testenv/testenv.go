@@ -144,3 +144,12 @@ func HFTokenizer(tb testing.TB, name string) (tokenizerJSON, config []byte) {
 	}
 	return tokenizerJSON, config
 }
+
+// Require skips the test (fails it under CI) when err, a missing tool or
+// service, is not nil.
+func Require(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		missing(tb, err.Error())
+	}
+}

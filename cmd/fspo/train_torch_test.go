@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"fspo/internal/testenv"
+	"fspo/runcard"
+	"fspo/torch"
+	"fspo/train"
+)
+
+// TestTorchEngineMatchesGo: from the same initial model, episodes, seed,
+// learning rate and β, two steps of `--engine torch --nproc 2` (PyTorch,
+// two gloo processes) and two steps of fspo's own engine give the same
+// per-step losses (within 1e-4, relative for losses above 1) and models whose `fspo score` log-probs of
+// three texts agree within 1e-3 — for the Pref-FT stage and for the IPO
+// stage (both started from the Go engine's Pref-FT model, so each stage is
+// compared on its own). The reference is PyTorch's autograd and AdamW
+// (torch/trainer.py, Debian's python3-torch under CI).
+func TestTorchEngineMatchesGo(t *testing.T) {
+	python := torchPython(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if _, stderr, err := runCLI(t, "synth", "--domain", "stories", "--quick", "--out", data); err != nil {
+		t.Fatalf("synth: %v\n%s", err, stderr)
+	}
+	cfg := filepath.Join(dir, "train.yaml")
+	// no warm-up: both steps move the weights, so step 2's loss sees step 1's update
+	if err := os.WriteFile(cfg, []byte("warmup: 0\nbatch: 4\nsteps: 2\nseed: 3\nlog_every: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"Once upon a time there was a little dog.", "The cat sat on the mat and looked at the sun.", "Lily went to the park with her mom."}
+	init := ""
+	for _, stage := range []string{"sft", "pref"} {
+		runs := map[string]string{}
+		for _, engine := range []string{"go", "torch"} {
+			out := filepath.Join(dir, stage+"-"+engine)
+			args := []string{"train", "--data", data, "--out", out, "--stage", stage, "--config", cfg, "--heldout", "0", "--engine", engine}
+			if engine == "torch" {
+				args = append(args, "--nproc", "2", "--python", python)
+			}
+			if init != "" {
+				args = append(args, "--init", init)
+			}
+			if _, stderr, err := runCLI(t, args...); err != nil {
+				t.Fatalf("%s %s: %v\n%s", stage, engine, err, stderr)
+			}
+			runs[engine] = out
+		}
+		goM, thM := readMetrics(t, runs["go"]), readMetrics(t, runs["torch"])
+		if len(goM) != 2 || len(thM) != 2 {
+			t.Fatalf("%s: %d and %d metric lines, want 2 each", stage, len(goM), len(thM))
+		}
+		for i := range goM {
+			// 1e-4 relative to losses above 1: IPO starts at (1/(2β))² = 100, where float32
+			// noise of ~6e-6 nats in the summed log-ratio h moves the loss by ~1e-4
+			if d := math.Abs(goM[i].Loss - thM[i].Loss); d > 1e-4*max(1, math.Abs(goM[i].Loss)) || goM[i].LR != thM[i].LR {
+				t.Errorf("%s step %d: loss %.9g (go) vs %.9g (torch), |Δ| %.2g; lr %g vs %g", stage, i+1, goM[i].Loss, thM[i].Loss, d, goM[i].LR, thM[i].LR)
+			}
+			if rel := math.Abs(goM[i].GradNorm-thM[i].GradNorm) / goM[i].GradNorm; rel > 1e-4 {
+				t.Errorf("%s step %d: gradient norm %.7g vs %.7g", stage, i+1, goM[i].GradNorm, thM[i].GradNorm)
+			}
+			t.Logf("%s step %d: loss %.9g (go) %.9g (torch), |Δ| %.2g", stage, i+1, goM[i].Loss, thM[i].Loss, math.Abs(goM[i].Loss-thM[i].Loss))
+		}
+		worst := 0.0
+		for _, text := range texts {
+			a, b := scoreText(t, runs["go"], text), scoreText(t, runs["torch"], text)
+			for k := range a.Logprobs {
+				worst = max(worst, math.Abs(float64(a.Logprobs[k]-b.Logprobs[k])))
+			}
+			worst = max(worst, math.Abs(a.Sum-b.Sum))
+		}
+		if worst > 1e-3 {
+			t.Errorf("%s: log-probs differ by up to %.3g", stage, worst)
+		}
+		t.Logf("%s: max |Δ log-prob| %.3g over 3 texts (per token and summed)", stage, worst)
+		card, err := runcard.Load(filepath.Join(runs["torch"], train.ModelFile))
+		if err != nil || card == nil || card.Train.Engine != "torch" || card.Train.Stage != stage {
+			t.Fatalf("%s: run card %+v (%v), want engine torch, stage %s", stage, card, err, stage)
+		}
+		init = runs["go"]
+	}
+}
+
+// TestTorchEngineErrors: no Python with torch, and a trainer that fails on
+// its ranks (a corrupt episode line), are clear errors; no model is written.
+func TestTorchEngineErrors(t *testing.T) {
+	python := torchPython(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if _, stderr, err := runCLI(t, "synth", "--domain", "stories", "--quick", "--out", data); err != nil {
+		t.Fatalf("synth: %v\n%s", err, stderr)
+	}
+	out := filepath.Join(dir, "run")
+	base := []string{"train", "--data", data, "--out", out, "--stage", "sft", "--steps", "2", "--batch", "2", "--heldout", "0", "--engine", "torch"}
+	_, _, err := runCLI(t, append(base, "--python", filepath.Join(dir, "no-python"))...)
+	if err == nil || !strings.Contains(err.Error(), "no Python that imports torch") || !strings.Contains(err.Error(), "no-python") {
+		t.Fatalf("missing Python: error %v", err)
+	}
+	stdout, _, err := runCLI(t, append(base, "--stage-only")...)
+	if err != nil || !strings.Contains(stdout, "torchrun --nnodes") {
+		t.Fatalf("--stage-only: %v\n%s", err, stdout)
+	}
+	shard := filepath.Join(out, torch.Dir, "episodes-00000.jsonl")
+	raw, err := os.ReadFile(shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(raw), "\n")
+	lines[1] = `{"step": 0, "prompt": [1, 2` + "\n"
+	if err := os.WriteFile(shard, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, append(base, "--nproc", "2", "--python", python)...)
+	if err == nil || !strings.Contains(err.Error(), "rank") || !strings.Contains(err.Error(), "episodes-00000.jsonl:2") {
+		t.Fatalf("corrupt shard: error %v, want the rank and the file:line", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, train.ModelFile)); !os.IsNotExist(err) {
+		t.Fatalf("a failed run left %s (%v)", train.ModelFile, err)
+	}
+}
+
+func readMetrics(t *testing.T, run string) []train.Metrics {
+	t.Helper()
+	f, err := os.Open(filepath.Join(run, train.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []train.Metrics
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var m train.Metrics
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("%s: %v", run, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func scoreText(t *testing.T, run, text string) scoreResult {
+	t.Helper()
+	stdout, stderr, err := runCLI(t, "score", "--model", run, "--text", text, "--json")
+	if err != nil {
+		t.Fatalf("score %s: %v\n%s", run, err, stderr)
+	}
+	var r scoreResult
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// torchPython is a Python that imports torch; without one the test skips
+// (fails under CI, where .ci/services.sh installs Debian's python3-torch).
+func torchPython(t *testing.T) string {
+	t.Helper()
+	p, _, err := torch.FindPython(context.Background(), "")
+	testenv.Require(t, err)
+	return p
+}

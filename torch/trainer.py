@@ -1,0 +1,520 @@
+"""fspo's PyTorch trainer: one FSPO stage over episodes staged by `fspo train --engine torch`.
+
+The stage folder (written by fspo) holds
+    plan.json            the stage: loss, beta, optimizer settings, the learning rate of every step
+    init/                the initial model as a Hugging Face folder (config.json + model.safetensors)
+    episodes-NNNNN.jsonl the episodes in the order the steps visit them, one JSON object per line:
+                         {"step", "prompt", "chosen", "rejected", "ref": [chosen, rejected]} (token ids;
+                         "ref" is the frozen reference's summed log-probs, computed once by fspo)
+and the trainer writes
+    out/                 the trained model as a Hugging Face folder, renamed into place when complete
+    metrics.jsonl        one line per step: loss, lr, grad_norm, reward accuracy and margin
+    state.pt             weights and optimizer state every checkpoint_every steps (resume)
+
+Losses (METHOD.md section 3), on log-probs summed over completion tokens:
+    sft:       mean negative log-likelihood per preferred-completion token over the whole batch
+    ipo:       (h - 1/(2 beta))^2,  h = [log pi(y_w) - log ref(y_w)] - [log pi(y_l) - log ref(y_l)]
+    ipo_norm:  ipo with each log-ratio divided by its completion's length
+    dpo, cdpo: -log sigmoid(beta h), with label smoothing for cdpo
+Each rank scores its share of a step's episodes; the loss is scaled so that the gradient averaged over
+ranks is the gradient of the whole batch's loss.
+
+Sharding: FullyShardedDataParallel (one unit per decoder layer) where PyTorch runs it — CUDA, or CPU
+from PyTorch 2.1 —, else DistributedDataParallel with the optimizer state sharded over the ranks
+(ZeroRedundancyOptimizer). The optimizer is torch.optim.AdamW with weight decay on matrices only.
+
+Run by fspo with the environment torchrun gives each worker (RANK, WORLD_SIZE, LOCAL_RANK,
+MASTER_ADDR, MASTER_PORT); across nodes:
+    torchrun --nnodes N --node_rank R --nproc_per_node P --master_addr HOST --master_port PORT \
+        trainer.py --stage-dir RUN/torch
+"""
+import argparse
+import dataclasses
+import glob
+import json
+import math
+import os
+import struct
+import sys
+import time
+
+
+def _compat_python311():
+    """PyTorch before 2.0 declares dataclass fields whose defaults are unhashable dataclass
+    instances, which Python 3.11 rejects on import of torch.distributed's sharding modules
+    (ValueError: mutable default ... use default_factory). Let such defaults hash by identity."""
+    if sys.version_info < (3, 11):
+        return
+    orig = dataclasses._get_field
+
+    def get_field(cls, name, typ, *rest):
+        d = cls.__dict__.get(name)
+        if isinstance(d, dataclasses.Field) and d.default is not dataclasses.MISSING and type(d.default).__hash__ is None:
+            type(d.default).__hash__ = object.__hash__
+        return orig(cls, name, typ, *rest)
+
+    dataclasses._get_field = get_field
+
+
+_compat_python311()
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+# ---------------------------------------------------------------- Hugging Face folders
+
+_DTYPES = {"F32": (torch.float32, 4), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2)}
+
+
+def load_safetensors(path):
+    """{name: float32 tensor} of one .safetensors file."""
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        base = 8 + n
+        out = {}
+        for name, e in header.items():
+            if name == "__metadata__":
+                continue
+            if e["dtype"] not in _DTYPES:
+                raise ValueError(f"{path}: tensor {name}: dtype {e['dtype']} is not F32, F16 or BF16")
+            lo, hi = e["data_offsets"]
+            f.seek(base + lo)
+            buf = bytearray(f.read(hi - lo))
+            dtype, _ = _DTYPES[e["dtype"]]
+            out[name] = torch.frombuffer(buf, dtype=dtype).reshape(e["shape"]).to(torch.float32)
+    return out
+
+
+def save_safetensors(path, tensors):
+    """Writes {name: tensor} as F32, names sorted, offsets 8-byte aligned as the format asks."""
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().to(torch.float32).contiguous().cpu()
+        raw = t.numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    js = json.dumps(header, separators=(",", ":")).encode()
+    js += b" " * (-len(js) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(js)))
+        f.write(js)
+        for b in blobs:
+            f.write(b)
+
+
+def load_folder(folder):
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = json.load(f)
+    weights = {}
+    for path in sorted(glob.glob(os.path.join(folder, "*.safetensors"))):
+        weights.update(load_safetensors(path))
+    if not weights:
+        raise FileNotFoundError(f"{folder}: no .safetensors file")
+    return cfg, weights
+
+
+# ---------------------------------------------------------------- the model (Llama, Qwen2, Qwen3)
+
+
+def rope_frequencies(cfg, head_dim):
+    inv = 1.0 / float(cfg.get("rope_theta", 10000.0)) ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    rs = cfg.get("rope_scaling") or {}
+    kind = rs.get("rope_type", rs.get("type"))
+    if kind in (None, "default"):
+        return inv.float()
+    if kind != "llama3":
+        raise ValueError(f"config.json: rope_scaling {kind!r} is not supported (default or llama3)")
+    factor, low, high, orig = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"], rs["original_max_position_embeddings"]
+    wavelen = 2 * math.pi / inv
+    smooth = ((orig / wavelen - low) / (high - low)).clamp(0, 1)
+    scaled = (1 - smooth) * inv / factor + smooth * inv
+    return scaled.float()
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, n, eps):
+        super().__init__()
+        self.weight, self.eps = nn.Parameter(torch.ones(n)), eps
+
+    def forward(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+
+
+def rotate_half(x):
+    h = x.shape[-1] // 2
+    return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        D, self.H = cfg["hidden_size"], cfg["num_attention_heads"]
+        self.KVH = cfg.get("num_key_value_heads") or self.H
+        self.hd = cfg.get("head_dim") or D // self.H
+        bias = bool(cfg.get("attention_bias", cfg.get("model_type") == "qwen2"))
+        self.q_proj = nn.Linear(D, self.H * self.hd, bias=bias)
+        self.k_proj = nn.Linear(D, self.KVH * self.hd, bias=bias)
+        self.v_proj = nn.Linear(D, self.KVH * self.hd, bias=bias)
+        self.o_proj = nn.Linear(self.H * self.hd, D, bias=False)
+        if cfg.get("model_type") == "qwen3":
+            self.q_norm = RMSNorm(self.hd, cfg["rms_norm_eps"])
+            self.k_norm = RMSNorm(self.hd, cfg["rms_norm_eps"])
+
+    def forward(self, x, cos, sin):
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.H, self.hd)
+        k = self.k_proj(x).view(B, T, self.KVH, self.hd)
+        v = self.v_proj(x).view(B, T, self.KVH, self.hd)
+        if hasattr(self, "q_norm"):
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, heads, T, hd)
+        q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
+        if self.KVH != self.H:
+            k = k.repeat_interleave(self.H // self.KVH, dim=1)
+            v = v.repeat_interleave(self.H // self.KVH, dim=1)
+        if hasattr(F, "scaled_dot_product_attention"):
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            mask = torch.full((T, T), float("-inf"), device=x.device).triu(1)
+            o = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(self.hd) + mask, dim=-1) @ v
+        return self.o_proj(o.transpose(1, 2).reshape(B, T, self.H * self.hd))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        D, Fd = cfg["hidden_size"], cfg["intermediate_size"]
+        self.gate_proj, self.up_proj, self.down_proj = nn.Linear(D, Fd, bias=False), nn.Linear(D, Fd, bias=False), nn.Linear(Fd, D, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.input_layernorm = RMSNorm(cfg["hidden_size"], cfg["rms_norm_eps"])
+        self.self_attn = Attention(cfg)
+        self.post_attention_layernorm = RMSNorm(cfg["hidden_size"], cfg["rms_norm_eps"])
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, cos, sin):
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Body(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg["vocab_size"], cfg["hidden_size"])
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg["num_hidden_layers"]))
+        self.norm = RMSNorm(cfg["hidden_size"], cfg["rms_norm_eps"])
+
+
+class CausalLM(nn.Module):
+    """A decoder-only model whose state_dict names are the Hugging Face folder's."""
+
+    def __init__(self, cfg, recompute=False):
+        super().__init__()
+        supported = ("llama", "qwen2", "qwen3", "mistral")
+        if cfg.get("model_type") not in supported:
+            raise ValueError(f"config.json: model_type {cfg.get('model_type')!r} is not one of {', '.join(supported)}")
+        self.cfg, self.recompute = cfg, recompute
+        self.model = Body(cfg)
+        self.tied = bool(cfg.get("tie_word_embeddings", False))
+        if not self.tied:
+            self.lm_head = nn.Linear(cfg["hidden_size"], cfg["vocab_size"], bias=False)
+        att = self.model.layers[0].self_attn
+        self.register_buffer("inv_freq", rope_frequencies(cfg, att.hd), persistent=False)
+
+    def head(self):
+        return self.model.embed_tokens.weight if self.tied else self.lm_head.weight
+
+    def forward(self, tokens, select):
+        """Log-probs of tokens[r, p+1] given tokens[r, :p+1] at the (row, position) pairs select."""
+        T = tokens.shape[1]
+        ang = torch.arange(T, device=tokens.device, dtype=torch.float32)[:, None] * self.inv_freq[None, :]
+        emb = torch.cat((ang, ang), dim=-1)
+        cos, sin = emb.cos()[None, None], emb.sin()[None, None]
+        x = self.model.embed_tokens(tokens)
+        for layer in self.model.layers:
+            if self.recompute and self.training:
+                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, use_reentrant=False)
+            else:
+                x = layer(x, cos, sin)
+        rows, pos = select
+        h = self.model.norm(x[rows, pos])  # only the scored positions reach the vocabulary
+        logp = torch.log_softmax((h @ self.head().T).float(), dim=-1)
+        return logp.gather(1, tokens[rows, pos + 1][:, None])[:, 0]
+
+
+# ---------------------------------------------------------------- losses
+
+
+def pair_loss(kind, beta, smoothing, pol_c, pol_r, ref_c, ref_r, len_c, len_r):
+    """(loss, margin beta*h) per pair, as tensors."""
+    if kind == "ipo_norm":
+        h = (pol_c - ref_c) / len_c - (pol_r - ref_r) / len_r
+    else:
+        h = (pol_c - ref_c) - (pol_r - ref_r)
+    if kind in ("ipo", "ipo_norm"):
+        loss = (h - 1 / (2 * beta)) ** 2
+    elif kind == "dpo":
+        loss = F.softplus(-beta * h)
+    elif kind == "cdpo":
+        loss = (1 - smoothing) * F.softplus(-beta * h) + smoothing * F.softplus(beta * h)
+    else:
+        raise ValueError(f"plan.json: objective {kind!r} is not ipo, ipo_norm, dpo or cdpo")
+    return loss, beta * h
+
+
+def score(model, device, seqs):
+    """Summed log-probs of each (prompt, completion): one padded batch, causal attention (right
+    padding never reaches a scored position)."""
+    T = max(len(p) + len(c) for p, c in seqs)
+    tokens = torch.zeros((len(seqs), T), dtype=torch.long)
+    rows, pos, owner = [], [], []
+    for i, (p, c) in enumerate(seqs):
+        tokens[i, : len(p) + len(c)] = torch.tensor(p + c)
+        rows += [i] * len(c)
+        pos += range(len(p) - 1, len(p) + len(c) - 1)
+        owner += [i] * len(c)
+    tokens = tokens.to(device)
+    lp = model(tokens, (torch.tensor(rows, device=device), torch.tensor(pos, device=device)))
+    return torch.zeros(len(seqs), device=device, dtype=lp.dtype).index_add(0, torch.tensor(owner, device=device), lp)
+
+
+# ---------------------------------------------------------------- data
+
+
+def episodes_by_step(stage_dir, plan, start):
+    """Yields (step, [episode, …]) in step order from the shards, from step start on; one step in memory."""
+    cur, batch = None, []
+    for shard in plan["shards"]:
+        if shard["last_step"] < start:
+            continue
+        path = os.path.join(stage_dir, shard["file"])
+        with open(path) as f:
+            for lineno, line in enumerate(f, 1):
+                try:
+                    ep = json.loads(line)
+                    s = ep["step"]
+                except (ValueError, KeyError) as e:
+                    raise ValueError(f"{path}:{lineno}: {e}") from None
+                if s < start:
+                    continue
+                if s != cur:
+                    if cur is not None:
+                        yield cur, batch
+                    cur, batch = s, []
+                batch.append(ep)
+    if cur is not None:
+        yield cur, batch
+
+
+# ---------------------------------------------------------------- training
+
+
+def log(msg):
+    print(f"[rank {dist.get_rank()}] {msg}", file=sys.stderr, flush=True)
+
+
+def wrap(model, device, world, weight_decay):
+    """(the module to call, sharding name)."""
+    version = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2] if x.isdigit())
+    fsdp_ok = device.type == "cuda" or version >= (2, 1)
+    if fsdp_ok and os.environ.get("FSPO_TORCH_SHARDING", "fsdp") == "fsdp":
+        import functools
+
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+        from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
+
+        policy = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={DecoderLayer})
+        extra = {"device_id": device} if device.type == "cuda" else {}
+        if version >= (2, 0):
+            extra["use_orig_params"] = True  # per-parameter weight decay groups
+        elif weight_decay > 0:
+            raise ValueError("plan.json: weight_decay > 0 under FSDP needs PyTorch >= 2.0 (use_orig_params: decay on matrices only)")
+        return FSDP(model, auto_wrap_policy=policy, **extra), "fsdp"
+    if world == 1:
+        return model, "single process"
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    return DDP(model), "ddp + zero optimizer state"
+
+
+def make_optimizer(module, plan, sharding):
+    named = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for n, p in named if p.dim() >= 2], "weight_decay": plan["weight_decay"]},
+        {"params": [p for n, p in named if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    kw = dict(lr=plan["lr"][0] if plan["lr"] else 0.0, betas=tuple(plan["betas"]), eps=plan["eps"])
+    if sharding.startswith("ddp"):
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+
+        return ZeroRedundancyOptimizer(groups, optimizer_class=torch.optim.AdamW, **kw)
+    return torch.optim.AdamW(groups, **kw)
+
+
+def clip(module, model, sharding, max_norm):
+    """Global gradient L2 norm before clipping (coef max_norm/(norm+1e-6) when below 1)."""
+    if sharding == "fsdp":
+        return float(module.clip_grad_norm_(max_norm if max_norm > 0 else float("inf")))
+    return float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm if max_norm > 0 else float("inf")))
+
+
+def full_state(module, model, sharding):
+    if sharding != "fsdp":
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    from torch.distributed.fsdp import FullStateDictConfig, StateDictType
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+    with FSDP.state_dict_type(module, StateDictType.FULL_STATE_DICT, FullStateDictConfig(offload_to_cpu=True, rank0_only=True)):
+        return {k.replace("_fsdp_wrapped_module.", ""): v for k, v in module.state_dict().items()}
+
+
+def save_state(path, module, model, opt, sharding, step):
+    """Weights and optimizer state after step steps (rank 0 writes; temp file and rename)."""
+    if sharding == "fsdp":
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        optim_state = FSDP.full_optim_state_dict(module, opt)
+    else:
+        if sharding.startswith("ddp"):
+            opt.consolidate_state_dict(to=0)
+        optim_state = opt.state_dict() if dist.get_rank() == 0 else None
+    weights = full_state(module, model, sharding)
+    if dist.get_rank() == 0:
+        torch.save({"step": step, "weights": weights, "optim": optim_state}, path + ".tmp")
+        os.replace(path + ".tmp", path)
+    dist.barrier()
+
+
+def load_optim(st, opt, sharding, module):
+    if sharding == "fsdp":
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        opt.load_state_dict(FSDP.shard_full_optim_state_dict(st["optim"], module))
+    else:
+        opt.load_state_dict(st["optim"])
+
+
+def write_output(stage_dir, cfg, weights, tied):
+    """The trained model as a Hugging Face folder: out.tmp/ then renamed to out/."""
+    out, tmp = os.path.join(stage_dir, "out"), os.path.join(stage_dir, "out.tmp")
+    os.makedirs(tmp, exist_ok=True)
+    keep = {k: v for k, v in weights.items() if not (tied and k == "lm_head.weight") and k != "inv_freq"}
+    save_safetensors(os.path.join(tmp, "model.safetensors"), keep)
+    cfg = dict(cfg, torch_dtype="float32")
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    if os.path.exists(out):
+        import shutil
+
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def step_loss(model, device, plan, mine, n_global, world):
+    """This rank's share of the batch loss (scaled for the average over ranks) and its metrics."""
+    stage = plan["stage"]
+    if not mine:  # no episode here this step: take part in the collectives with a zero loss
+        lp = model(torch.zeros((1, 2), dtype=torch.long, device=device), (torch.tensor([0], device=device), torch.tensor([0], device=device)))
+        return lp.sum() * 0, torch.zeros(3, dtype=torch.float64)
+    if stage == "sft":
+        sums = score(model, device, [(e["prompt"], e["chosen"]) for e in mine])
+        loss = -sums.sum() / n_global  # n_global: chosen tokens over the whole batch
+        return loss * world, torch.tensor([float(loss), 0.0, 0.0], dtype=torch.float64)
+    seqs = [(e["prompt"], e["chosen"]) for e in mine] + [(e["prompt"], e["rejected"]) for e in mine]
+    sums = score(model, device, seqs)
+    k = len(mine)
+    ref = torch.tensor([e["ref"] for e in mine], dtype=sums.dtype, device=device)
+    lens = torch.tensor([[len(e["chosen"]), len(e["rejected"])] for e in mine], dtype=sums.dtype, device=device)
+    losses, margins = pair_loss(plan["objective"], plan["beta"], plan.get("smoothing", 0.0), sums[:k], sums[k:], ref[:, 0], ref[:, 1], lens[:, 0], lens[:, 1])
+    loss = losses.sum() / n_global  # n_global: pairs in the whole batch
+    m = torch.tensor([float(loss), float(margins.sum()) / n_global, float((margins > 0).sum()) / n_global], dtype=torch.float64)
+    return loss * world, m
+
+
+def train(args):
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    with open(os.path.join(args.stage_dir, "plan.json")) as f:
+        plan = json.load(f)
+    torch.manual_seed(plan["seed"])
+    cfg, weights = load_folder(os.path.join(args.stage_dir, "init"))
+    state_path, metrics_path = os.path.join(args.stage_dir, "state.pt"), os.path.join(args.stage_dir, "metrics.jsonl")
+    saved, start = None, 0
+    if os.path.exists(state_path):
+        saved = torch.load(state_path, map_location="cpu")
+        weights, start = saved["weights"], saved["step"]
+    model = CausalLM(cfg, recompute=plan.get("recompute", False))
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [m for m in missing if not (model.tied and m == "lm_head.weight")]
+    if missing or unexpected:
+        raise ValueError(f"init/: tensors missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model.to(device).train()
+    module, sharding = wrap(model, device, world, plan["weight_decay"])
+    opt = make_optimizer(module if sharding == "fsdp" else model, plan, sharding)
+    if saved is not None:
+        load_optim(saved, opt, sharding, module)
+        if rank == 0:
+            log(f"resuming after step {start}")
+    if rank == 0:
+        log(f"{plan['stage']} stage: {plan['steps']} steps of {plan['batch']} episodes, {world} ranks, {sharding}, {device.type}, PyTorch {torch.__version__}")
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and plan.get("bf16", True) else None
+    t0, tokens = time.time(), 0
+    mlog = open(metrics_path, "a" if start else "w") if rank == 0 else None
+    for step, batch in episodes_by_step(args.stage_dir, plan, start):
+        mine = batch[rank::world]
+        n_global = sum(len(e["chosen"]) for e in batch) if plan["stage"] == "sft" else len(batch)
+        tokens += sum(len(e["prompt"]) - 1 + len(e["chosen"]) + (len(e["rejected"]) if plan["stage"] == "pref" else 0) for e in batch)
+        lr = plan["lr"][step]
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        if autocast is not None:
+            with autocast:
+                loss, m = step_loss(module, device, plan, mine, n_global, world)
+        else:
+            loss, m = step_loss(module, device, plan, mine, n_global, world)
+        loss.backward()
+        dist.all_reduce(m)
+        norm = clip(module, model, sharding, plan["clip"])
+        if not math.isfinite(norm) or not math.isfinite(float(m[0])):
+            raise FloatingPointError(f"step {step + 1}: loss {float(m[0])}, gradient norm {norm}: training diverged (lower lr?)")
+        opt.step()
+        if mlog:
+            rec = {"step": step + 1, "loss": float(m[0]), "lr": lr, "grad_norm": norm, "tokens": tokens, "elapsed_s": time.time() - t0}
+            if plan["stage"] == "pref":
+                rec["reward_margin"], rec["reward_accuracy"] = float(m[1]), float(m[2])
+            mlog.write(json.dumps(rec) + "\n")
+            mlog.flush()
+            print(json.dumps({"progress": step + 1, "of": plan["steps"], "loss": rec["loss"]}), flush=True)
+        if (step + 1) % plan["checkpoint_every"] == 0 and step + 1 < plan["steps"]:
+            save_state(state_path, module, model, opt, sharding, step + 1)
+    weights = full_state(module, model, sharding)
+    if rank == 0:
+        mlog.close()
+        write_output(args.stage_dir, cfg, weights, model.tied)
+        log(f"wrote {os.path.join(args.stage_dir, 'out')}")
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def main():
+    ap = argparse.ArgumentParser(description="fspo's PyTorch trainer (run by `fspo train --engine torch`)")
+    ap.add_argument("--stage-dir", required=True, help="the folder fspo staged: plan.json, init/, episodes-*.jsonl")
+    train(ap.parse_args())
+
+
+if __name__ == "__main__":
+    main()
