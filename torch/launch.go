@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"fspo/atomicfile"
 	"fspo/hf"
@@ -117,6 +118,7 @@ func run(ctx context.Context, python, dir string, opt Options) error {
 			"WORLD_SIZE="+strconv.Itoa(opt.NProc), "LOCAL_WORLD_SIZE="+strconv.Itoa(opt.NProc),
 			"MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port), "OMP_NUM_THREADS="+strconv.Itoa(threads))
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		cmd.WaitDelay = 20 * time.Second // a rank stuck in a collective is killed
 		stdout, _ := cmd.StdoutPipe()
 		stderr, _ := cmd.StderrPipe()
 		if err := cmd.Start(); err != nil {
@@ -142,7 +144,7 @@ func run(ctx context.Context, python, dir string, opt Options) error {
 			}()
 			inner.Wait()
 			if err := cmd.Wait(); err != nil && ctx.Err() == nil {
-				errs[rank] = fmt.Errorf("torch engine: rank %d: %w:\n%s", rank, err, tail.String())
+				errs[rank] = fmt.Errorf("torch engine: rank %d failed (%w): %s\n%s", rank, err, tail.last(), tail.String())
 				cancel() // one rank down: the others would wait for it forever
 			}
 		}()
@@ -191,6 +193,15 @@ func (l *lastLines) add(s string) {
 	if len(l.lines) > l.n {
 		l.lines = l.lines[1:]
 	}
+}
+
+func (l *lastLines) last() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 0 {
+		return "no output"
+	}
+	return l.lines[len(l.lines)-1]
 }
 
 func (l *lastLines) String() string {

@@ -272,6 +272,18 @@ def pair_loss(kind, beta, smoothing, pol_c, pol_r, ref_c, ref_r, len_c, len_r):
     return loss, beta * h
 
 
+def check_episodes(eps, vocab, positions):
+    for e in eps:
+        ids = e["prompt"] + e["chosen"] + e["rejected"]
+        bad = [x for x in ids if not (isinstance(x, int) and 0 <= x < vocab)]
+        if bad:
+            raise ValueError(f"{e['where']}: token id {bad[0]} is outside the model's vocabulary of {vocab}")
+        if not e["prompt"] or not e["chosen"]:
+            raise ValueError(f"{e['where']}: empty prompt or chosen completion")
+        if len(e["prompt"]) + max(len(e["chosen"]), len(e["rejected"])) > positions:
+            raise ValueError(f"{e['where']}: longer than the model's {positions} positions")
+
+
 def score(model, device, seqs):
     """Summed log-probs of each (prompt, completion): one padded batch, causal attention (right
     padding never reaches a scored position)."""
@@ -307,6 +319,7 @@ def episodes_by_step(stage_dir, plan, start):
                     raise ValueError(f"{path}:{lineno}: {e}") from None
                 if s < start:
                     continue
+                ep["where"] = f"{path}:{lineno}"
                 if s != cur:
                     if cur is not None:
                         yield cur, batch
@@ -472,9 +485,17 @@ def train(args):
         log(f"{plan['stage']} stage: {plan['steps']} steps of {plan['batch']} episodes, {world} ranks, {sharding}, {device.type}, PyTorch {torch.__version__}")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and plan.get("bf16", True) else None
     t0, tokens = time.time(), 0
-    mlog = open(metrics_path, "a" if start else "w") if rank == 0 else None
+    mlog = None
+    if rank == 0:
+        kept = []
+        if start and os.path.exists(metrics_path):  # lines past the checkpoint are trained again
+            with open(metrics_path) as f:
+                kept = [line for line in f if line.strip() and json.loads(line)["step"] <= start]
+        mlog = open(metrics_path, "w")
+        mlog.writelines(kept)
     for step, batch in episodes_by_step(args.stage_dir, plan, start):
         mine = batch[rank::world]
+        check_episodes(mine, cfg["vocab_size"], cfg.get("max_position_embeddings", 1 << 30))
         n_global = sum(len(e["chosen"]) for e in batch) if plan["stage"] == "sft" else len(batch)
         tokens += sum(len(e["prompt"]) - 1 + len(e["chosen"]) + (len(e["rejected"]) if plan["stage"] == "pref" else 0) for e in batch)
         lr = plan["lr"][step]
@@ -499,7 +520,7 @@ def train(args):
             mlog.write(json.dumps(rec) + "\n")
             mlog.flush()
             print(json.dumps({"progress": step + 1, "of": plan["steps"], "loss": rec["loss"]}), flush=True)
-        if (step + 1) % plan["checkpoint_every"] == 0 and step + 1 < plan["steps"]:
+        if (step + 1) % plan["checkpoint_every"] == 0 or step + 1 == plan["steps"]:
             save_state(state_path, module, model, opt, sharding, step + 1)
     weights = full_state(module, model, sharding)
     if rank == 0:

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"fspo/internal/testenv"
 	"fspo/runcard"
@@ -90,7 +93,9 @@ func TestTorchEngineMatchesGo(t *testing.T) {
 }
 
 // TestTorchEngineErrors: no Python with torch, and a trainer that fails on
-// its ranks (a corrupt episode line), are clear errors; no model is written.
+// one rank (an episode of rank 1's share holds a token outside the
+// vocabulary; rank 0 would wait for it forever), are clear errors naming the
+// rank and the file and line; no model is written.
 func TestTorchEngineErrors(t *testing.T) {
 	python := torchPython(t)
 	dir := t.TempDir()
@@ -114,16 +119,74 @@ func TestTorchEngineErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.SplitAfter(string(raw), "\n")
-	lines[1] = `{"step": 0, "prompt": [1, 2` + "\n"
+	lines[1] = `{"step": 0, "prompt": [1, 2], "chosen": [70000], "rejected": [3]}` + "\n" // step 0's second episode: rank 1's
 	if err := os.WriteFile(shard, []byte(strings.Join(lines, "")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = runCLI(t, append(base, "--nproc", "2", "--python", python)...)
-	if err == nil || !strings.Contains(err.Error(), "rank") || !strings.Contains(err.Error(), "episodes-00000.jsonl:2") {
+	if err == nil || !strings.Contains(err.Error(), "rank 1") || !strings.Contains(err.Error(), "episodes-00000.jsonl:2: token id 70000") {
 		t.Fatalf("corrupt shard: error %v, want the rank and the file:line", err)
 	}
 	if _, err := os.Stat(filepath.Join(out, train.ModelFile)); !os.IsNotExist(err) {
 		t.Fatalf("a failed run left %s (%v)", train.ModelFile, err)
+	}
+}
+
+// TestTorchEngineResumes: a run interrupted (its context cancelled, as by
+// Ctrl-C) once the trainer has saved its step-2 state resumes from it and
+// ends with the weights of an uninterrupted run, bit for bit.
+func TestTorchEngineResumes(t *testing.T) {
+	python := torchPython(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if _, stderr, err := runCLI(t, "synth", "--domain", "stories", "--quick", "--out", data); err != nil {
+		t.Fatalf("synth: %v\n%s", err, stderr)
+	}
+	cfg := filepath.Join(dir, "train.yaml")
+	if err := os.WriteFile(cfg, []byte("warmup: 0\nbatch: 4\nsteps: 6\nlog_every: 1\ncheckpoint_every: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	trainRun := func(ctx context.Context, out string) (string, error) {
+		var stderr bytes.Buffer
+		env := &Env{Stdout: io.Discard, Stderr: &stderr, Stdin: strings.NewReader(""), Getenv: os.Getenv}
+		err := Run(ctx, env, []string{"train", "--data", data, "--out", out, "--stage", "sft", "--config", cfg, "--heldout", "0", "--engine", "torch", "--nproc", "2", "--python", python})
+		return stderr.String(), err
+	}
+	whole, stopped := filepath.Join(dir, "whole"), filepath.Join(dir, "stopped")
+	if stderr, err := trainRun(context.Background(), whole); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { // interrupt once the first checkpoint (step 2) is saved
+		for ctx.Err() == nil {
+			if _, err := os.Stat(filepath.Join(stopped, torch.Dir, "state.pt")); err == nil {
+				cancel()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	_, err := trainRun(ctx, stopped)
+	cancel()
+	if err == nil {
+		t.Fatal("the interrupted run returned no error")
+	}
+	if _, err := os.Stat(filepath.Join(stopped, train.ModelFile)); !os.IsNotExist(err) {
+		t.Fatalf("the interrupted run left %s (%v)", train.ModelFile, err)
+	}
+	stderr, err := trainRun(context.Background(), stopped)
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "resuming after step") {
+		t.Fatalf("the second run did not resume:\n%s", stderr)
+	}
+	a, errA := os.ReadFile(filepath.Join(whole, torch.Dir, torch.OutDir, "model.safetensors"))
+	b, errB := os.ReadFile(filepath.Join(stopped, torch.Dir, torch.OutDir, "model.safetensors"))
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Fatalf("resumed weights differ from the uninterrupted run's (%v, %v)", errA, errB)
+	}
+	if m := readMetrics(t, stopped); len(m) != 6 || m[5].Step != 6 {
+		t.Fatalf("resumed metrics: %d lines, want steps 1..6", len(m))
 	}
 }
 
