@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -62,7 +63,7 @@ func Train(ctx context.Context, r *train.Run, opt Options) error {
 	if err != nil {
 		return fmt.Errorf("torch engine: the trainer's model: %w", err)
 	}
-	if want := r.Model.Config; m.Config != want && !(want.Arch == "" && withArch(want, m.Config.Arch) == m.Config) {
+	if want := r.Model.Config; !reflect.DeepEqual(m.Config, want) && !(want.Arch == "" && reflect.DeepEqual(withArch(want, m.Config.Arch), m.Config)) {
 		return fmt.Errorf("torch engine: the trainer's model has the shape %+v, not the initial model's %+v", m.Config, want)
 	}
 	m.Config = r.Model.Config // a llama2.c model stays one

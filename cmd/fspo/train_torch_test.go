@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -22,73 +23,110 @@ import (
 // TestTorchEngineMatchesGo: from the same initial model, episodes, seed,
 // learning rate and β, two steps of `--engine torch --nproc 2` (PyTorch,
 // two gloo processes) and two steps of fspo's own engine give the same
-// per-step losses (within 1e-4, relative for losses above 1) and models whose `fspo score` log-probs of
-// three texts agree within 1e-3 — for the Pref-FT stage and for the IPO
-// stage (both started from the Go engine's Pref-FT model, so each stage is
-// compared on its own). The reference is PyTorch's autograd and AdamW
-// (torch/trainer.py, Debian's python3-torch under CI).
+// per-step losses (within 1e-4, relative for losses above 1) and models
+// whose `fspo score` log-probs of three texts agree within 1e-3 — for the
+// Pref-FT stage and for the IPO stage (both started from the Go engine's
+// Pref-FT model, so each stage is compared on its own). The reference is
+// PyTorch's autograd and AdamW (torch/trainer.py, Debian's python3-torch
+// under CI).
 func TestTorchEngineMatchesGo(t *testing.T) {
 	python := torchPython(t)
+	data, cfg := torchTestData(t, 2)
+	init := ""
+	for _, stage := range []string{"sft", "pref"} {
+		goRun, thRun := trainBothEngines(t, python, data, cfg, stage, init)
+		compareEngines(t, stage, goRun, thRun)
+		init = goRun
+	}
+}
+
+// TestTorchEngineChatModels: the same for Hugging Face folders of other
+// shapes — Qwen3 (per-head q/k norms, head size apart from the width, θ 10⁶)
+// and Llama-3.1 (grouped-query attention, llama3 RoPE scaling) — whose
+// episodes the models' own tokenizers and templates make: one Pref-FT step.
+func TestTorchEngineChatModels(t *testing.T) {
+	python := torchPython(t)
+	data, cfg := torchTestData(t, 1)
+	for _, kind := range []string{"qwen3", "llama3_1"} {
+		goRun, thRun := trainBothEngines(t, python, data, cfg, "sft", chatFolder(t, kind))
+		compareEngines(t, kind, goRun, thRun)
+	}
+}
+
+// torchTestData is a quick stories dataset and a config of steps steps
+// without warm-up (every step moves the weights).
+func torchTestData(t *testing.T, steps int) (data, cfg string) {
+	t.Helper()
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
+	data = filepath.Join(dir, "data")
 	if _, stderr, err := runCLI(t, "synth", "--domain", "stories", "--quick", "--out", data); err != nil {
 		t.Fatalf("synth: %v\n%s", err, stderr)
 	}
-	cfg := filepath.Join(dir, "train.yaml")
-	// no warm-up: both steps move the weights, so step 2's loss sees step 1's update
-	if err := os.WriteFile(cfg, []byte("warmup: 0\nbatch: 4\nsteps: 2\nseed: 3\nlog_every: 1\n"), 0o644); err != nil {
+	cfg = filepath.Join(dir, "train.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("warmup: 0\nbatch: 4\nsteps: %d\nseed: 3\nlog_every: 1\n", steps)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	texts := []string{"Once upon a time there was a little dog.", "The cat sat on the mat and looked at the sun.", "Lily went to the park with her mom."}
-	init := ""
-	for _, stage := range []string{"sft", "pref"} {
-		runs := map[string]string{}
-		for _, engine := range []string{"go", "torch"} {
-			out := filepath.Join(dir, stage+"-"+engine)
-			args := []string{"train", "--data", data, "--out", out, "--stage", stage, "--config", cfg, "--heldout", "0", "--engine", engine}
-			if engine == "torch" {
-				args = append(args, "--nproc", "2", "--python", python)
-			}
-			if init != "" {
-				args = append(args, "--init", init)
-			}
-			if _, stderr, err := runCLI(t, args...); err != nil {
-				t.Fatalf("%s %s: %v\n%s", stage, engine, err, stderr)
-			}
-			runs[engine] = out
+	return data, cfg
+}
+
+// trainBothEngines runs one stage with each engine from init ("" for the
+// default model) and returns the two run folders.
+func trainBothEngines(t *testing.T, python, data, cfg, stage, init string) (goRun, thRun string) {
+	t.Helper()
+	runs := map[string]string{}
+	for _, engine := range []string{"go", "torch"} {
+		out := filepath.Join(t.TempDir(), stage+"-"+engine)
+		args := []string{"train", "--data", data, "--out", out, "--stage", stage, "--config", cfg, "--heldout", "0", "--engine", engine}
+		if engine == "torch" {
+			args = append(args, "--nproc", "2", "--python", python)
 		}
-		goM, thM := readMetrics(t, runs["go"]), readMetrics(t, runs["torch"])
-		if len(goM) != 2 || len(thM) != 2 {
-			t.Fatalf("%s: %d and %d metric lines, want 2 each", stage, len(goM), len(thM))
+		if init != "" {
+			args = append(args, "--init", init)
 		}
-		for i := range goM {
-			// 1e-4 relative to losses above 1: IPO starts at (1/(2β))² = 100, where float32
-			// noise of ~6e-6 nats in the summed log-ratio h moves the loss by ~1e-4
-			if d := math.Abs(goM[i].Loss - thM[i].Loss); d > 1e-4*max(1, math.Abs(goM[i].Loss)) || goM[i].LR != thM[i].LR {
-				t.Errorf("%s step %d: loss %.9g (go) vs %.9g (torch), |Δ| %.2g; lr %g vs %g", stage, i+1, goM[i].Loss, thM[i].Loss, d, goM[i].LR, thM[i].LR)
-			}
-			if rel := math.Abs(goM[i].GradNorm-thM[i].GradNorm) / goM[i].GradNorm; rel > 1e-4 {
-				t.Errorf("%s step %d: gradient norm %.7g vs %.7g", stage, i+1, goM[i].GradNorm, thM[i].GradNorm)
-			}
-			t.Logf("%s step %d: loss %.9g (go) %.9g (torch), |Δ| %.2g", stage, i+1, goM[i].Loss, thM[i].Loss, math.Abs(goM[i].Loss-thM[i].Loss))
+		if _, stderr, err := runCLI(t, args...); err != nil {
+			t.Fatalf("%s %s: %v\n%s", stage, engine, err, stderr)
 		}
-		worst := 0.0
-		for _, text := range texts {
-			a, b := scoreText(t, runs["go"], text), scoreText(t, runs["torch"], text)
-			for k := range a.Logprobs {
-				worst = max(worst, math.Abs(float64(a.Logprobs[k]-b.Logprobs[k])))
-			}
-			worst = max(worst, math.Abs(a.Sum-b.Sum))
+		runs[engine] = out
+	}
+	return runs["go"], runs["torch"]
+}
+
+// compareEngines checks the per-step losses, learning rates and gradient
+// norms of two runs, their models' log-probs of three texts, and the torch
+// run's card.
+func compareEngines(t *testing.T, label, goRun, thRun string) {
+	t.Helper()
+	goM, thM := readMetrics(t, goRun), readMetrics(t, thRun)
+	if len(goM) == 0 || len(goM) != len(thM) {
+		t.Fatalf("%s: %d and %d metric lines", label, len(goM), len(thM))
+	}
+	for i := range goM {
+		// 1e-4 relative to losses above 1: IPO starts at (1/(2β))² = 100, where float32
+		// noise of ~6e-6 nats in the summed log-ratio h moves the loss by ~1e-4
+		d := math.Abs(goM[i].Loss - thM[i].Loss)
+		if d > 1e-4*max(1, math.Abs(goM[i].Loss)) || goM[i].LR != thM[i].LR {
+			t.Errorf("%s step %d: loss %.9g (go) vs %.9g (torch), |Δ| %.2g; lr %g vs %g", label, i+1, goM[i].Loss, thM[i].Loss, d, goM[i].LR, thM[i].LR)
 		}
-		if worst > 1e-3 {
-			t.Errorf("%s: log-probs differ by up to %.3g", stage, worst)
+		if rel := math.Abs(goM[i].GradNorm-thM[i].GradNorm) / goM[i].GradNorm; rel > 1e-4 {
+			t.Errorf("%s step %d: gradient norm %.7g vs %.7g", label, i+1, goM[i].GradNorm, thM[i].GradNorm)
 		}
-		t.Logf("%s: max |Δ log-prob| %.3g over 3 texts (per token and summed)", stage, worst)
-		card, err := runcard.Load(filepath.Join(runs["torch"], train.ModelFile))
-		if err != nil || card == nil || card.Train.Engine != "torch" || card.Train.Stage != stage {
-			t.Fatalf("%s: run card %+v (%v), want engine torch, stage %s", stage, card, err, stage)
+		t.Logf("%s step %d: loss %.9g (go) %.9g (torch), |Δ| %.2g", label, i+1, goM[i].Loss, thM[i].Loss, d)
+	}
+	worst := 0.0
+	for _, text := range []string{"Once upon a time there was a little dog.", "The cat sat on the mat and looked at the sun.", "Lily went to the park with her mom."} {
+		a, b := scoreText(t, goRun, text), scoreText(t, thRun, text)
+		for k := range a.Logprobs {
+			worst = max(worst, math.Abs(float64(a.Logprobs[k]-b.Logprobs[k])))
 		}
-		init = runs["go"]
+		worst = max(worst, math.Abs(a.Sum-b.Sum))
+	}
+	if worst > 1e-3 {
+		t.Errorf("%s: log-probs differ by up to %.3g", label, worst)
+	}
+	t.Logf("%s: max |Δ log-prob| %.3g over 3 texts (per token and summed)", label, worst)
+	card, err := runcard.Load(filepath.Join(thRun, train.ModelFile))
+	if err != nil || card == nil || card.Train.Engine != "torch" {
+		t.Fatalf("%s: run card %+v (%v), want engine torch", label, card, err)
 	}
 }
 
