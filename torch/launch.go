@@ -47,17 +47,25 @@ func Train(ctx context.Context, r *train.Run, opt Options) error {
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
-	python, version, err := FindPython(ctx, opt.Python)
-	if err != nil {
-		return err
-	}
 	dir, err := Stage(ctx, r, opt.Stage)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(opt.Log, "torch engine: %s with PyTorch %s, %d process(es), stage in %s\n", python, version, opt.NProc, dir)
-	if err := run(ctx, python, dir, opt); err != nil {
+	var python, version string
+	if done, _ := finished(dir); !done {
+		if python, version, err = FindPython(ctx, opt.Python); err != nil {
+			return err
+		}
+	}
+	if done, err := finished(dir); err != nil {
 		return err
+	} else if done {
+		fmt.Fprintf(opt.Log, "torch engine: %s already holds the trained model (every step in its metrics)\n", filepath.Join(dir, OutDir))
+	} else {
+		fmt.Fprintf(opt.Log, "torch engine: %s with PyTorch %s, %d process(es), stage in %s\n", python, version, opt.NProc, dir)
+		if err := run(ctx, python, dir, opt); err != nil {
+			return err
+		}
 	}
 	m, _, err := hf.Load(filepath.Join(dir, OutDir))
 	if err != nil {
@@ -71,6 +79,28 @@ func Train(ctx context.Context, r *train.Run, opt Options) error {
 		return fmt.Errorf("torch engine: %w", err)
 	}
 	return r.SaveTrained(m, "torch")
+}
+
+// finished reports whether dir's trainer completed: the output folder is in
+// place (it is renamed there last) and the metrics reach the plan's last step.
+func finished(dir string) (bool, error) {
+	if _, err := os.Stat(filepath.Join(dir, OutDir, "config.json")); err != nil {
+		return false, nil
+	}
+	p, err := ReadPlan(dir)
+	if err != nil {
+		return false, err
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return false, nil
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	var last struct{ Step int64 }
+	if json.Unmarshal([]byte(lines[len(lines)-1]), &last) != nil {
+		return false, nil
+	}
+	return last.Step == p.Steps, nil
 }
 
 func withArch(c model.Config, arch string) model.Config {

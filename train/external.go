@@ -51,7 +51,7 @@ func (r *Run) ReferencePairs(ctx context.Context) ([][2]float64, error) {
 	if r.Ref == nil {
 		return nil, fmt.Errorf("train: no reference model")
 	}
-	lp, err := cachedLogprobs(ctx, filepath.Join(r.Dir, ReferenceFile), r.itemsHash(), r.Ref, r.Items)
+	lp, err := cachedLogprobs(ctx, filepath.Join(r.Dir, ReferenceFile), r.itemsHash(), r.Ref, r.Items, r.ScoreProgress)
 	if err != nil {
 		return nil, err
 	}

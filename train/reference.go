@@ -28,12 +28,12 @@ type referenceFile struct {
 // every item's chosen and rejected completion, computed once (chosen and
 // rejected share one pass over the prompt) and kept in Dir.
 func (r *Run) referenceLogprobs(ctx context.Context, hash string) ([]refLogprobs, error) {
-	return cachedLogprobs(ctx, filepath.Join(r.Dir, ReferenceFile), hash, r.Ref, r.Items)
+	return cachedLogprobs(ctx, filepath.Join(r.Dir, ReferenceFile), hash, r.Ref, r.Items, r.ScoreProgress)
 }
 
 // cachedLogprobs scores items with m, or reads the scores from path when it
 // holds those of the same items (hash).
-func cachedLogprobs(ctx context.Context, path, hash string, m *model.Model, items []Item) ([]refLogprobs, error) {
+func cachedLogprobs(ctx context.Context, path, hash string, m *model.Model, items []Item, progress func(done, total int)) ([]refLogprobs, error) {
 	if raw, err := os.ReadFile(path); err == nil {
 		var f referenceFile
 		if err := json.Unmarshal(raw, &f); err != nil {
@@ -45,7 +45,7 @@ func cachedLogprobs(ctx context.Context, path, hash string, m *model.Model, item
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	out, err := scorePairs(ctx, m, items)
+	out, err := scorePairs(ctx, m, items, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -59,8 +59,9 @@ func cachedLogprobs(ctx context.Context, path, hash string, m *model.Model, item
 	return out, nil
 }
 
-// scorePairs returns m's summed log-probs of each item's two completions.
-func scorePairs(ctx context.Context, m *model.Model, items []Item) ([]refLogprobs, error) {
+// scorePairs returns m's summed log-probs of each item's two completions,
+// calling progress (when set) after each batch.
+func scorePairs(ctx context.Context, m *model.Model, items []Item, progress func(done, total int)) ([]refLogprobs, error) {
 	out := make([]refLogprobs, len(items))
 	var pass *model.Pass
 	const batch = 8
@@ -80,6 +81,9 @@ func scorePairs(ctx context.Context, m *model.Model, items []Item) ([]refLogprob
 		for k := range exs {
 			out[lo+k] = refLogprobs{Chosen: pass.Sum(k, 0), Rejected: pass.Sum(k, 1)}
 		}
+		if progress != nil {
+			progress(hi, len(items))
+		}
 	}
 	return out, nil
 }
@@ -88,7 +92,7 @@ func scorePairs(ctx context.Context, m *model.Model, items []Item) ([]refLogprob
 // β·(log πθ/πref) ranks the chosen completion above the rejected one, and
 // the mean margin.
 func (r *Run) heldoutAccuracy(ctx context.Context, ref []refLogprobs) (acc, margin float64, err error) {
-	cur, err := scorePairs(ctx, r.Model, r.Heldout)
+	cur, err := scorePairs(ctx, r.Model, r.Heldout, nil)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -75,6 +75,9 @@ type Run struct {
 	Card runcard.Card
 	// Progress, when set, is called after every step with that step's metrics.
 	Progress func(m Metrics, total int64)
+	// ScoreProgress, when set, is called while the reference model scores
+	// the pairs (once, before the first step): pairs done of total.
+	ScoreProgress func(done, total int)
 
 	engine string // set while SaveTrained writes another engine's model
 }
@@ -236,7 +239,7 @@ func (r *Run) setup(ctx context.Context) (*state, error) {
 	}
 	if c.Stage == "pref" && c.LoRA.On() && r.Ref == nil {
 		// the reference is the initial model: the adapted one before any step
-		if st.ref, err = cachedLogprobs(ctx, filepath.Join(r.Dir, ReferenceFile), st.hash, r.Model, r.Items); err != nil {
+		if st.ref, err = cachedLogprobs(ctx, filepath.Join(r.Dir, ReferenceFile), st.hash, r.Model, r.Items, r.ScoreProgress); err != nil {
 			return nil, err
 		}
 	}
@@ -245,7 +248,7 @@ func (r *Run) setup(ctx context.Context) (*state, error) {
 		if refModel == nil {
 			refModel = r.Model // the sft stage: its initial weights, scored before any resume
 		}
-		if st.heldRef, err = cachedLogprobs(ctx, filepath.Join(r.Dir, HeldoutReferenceFile), itemsHash(r.Heldout), refModel, r.Heldout); err != nil {
+		if st.heldRef, err = cachedLogprobs(ctx, filepath.Join(r.Dir, HeldoutReferenceFile), itemsHash(r.Heldout), refModel, r.Heldout, r.ScoreProgress); err != nil {
 			return nil, err
 		}
 	}

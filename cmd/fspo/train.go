@@ -170,6 +170,17 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	}
 	fmt.Fprintf(env.Stderr, "train %s: %s (%s, %d shots): %d users, %d episodes, prompt tokens %d/%d/%d (min/mean/max), longest episode %d positions, %d steps\n",
 		filepath.Base(tf.out), tf.cfg.Stage, v, tf.shots, st.Users, st.Episodes, st.PromptTokens[0], st.PromptTokens[1], st.PromptTokens[2], st.Positions, r.TotalSteps())
+	var refPr *progress
+	r.ScoreProgress = func(done, total int) { // the reference's log-probs, scored once before the first step
+		if refPr == nil {
+			refPr = newProgress(env, "reference log-probs "+filepath.Base(tf.out), int64(total))
+		}
+		refPr.set(int64(done), "pairs scored")
+		if done == total {
+			refPr.done()
+			refPr = nil
+		}
+	}
 	if tf.engine.name == "torch" {
 		return trainTorch(ctx, env, r, tf)
 	}

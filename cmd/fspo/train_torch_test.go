@@ -172,7 +172,8 @@ func TestTorchEngineErrors(t *testing.T) {
 
 // TestTorchEngineResumes: a run interrupted (its context cancelled, as by
 // Ctrl-C) once the trainer has saved its step-2 state resumes from it and
-// ends with the weights of an uninterrupted run, bit for bit.
+// ends with the weights of an uninterrupted run, bit for bit; run once more,
+// the finished stage is only read back (no Python needed).
 func TestTorchEngineResumes(t *testing.T) {
 	python := torchPython(t)
 	dir := t.TempDir()
@@ -225,6 +226,11 @@ func TestTorchEngineResumes(t *testing.T) {
 	}
 	if m := readMetrics(t, stopped); len(m) != 6 || m[5].Step != 6 {
 		t.Fatalf("resumed metrics: %d lines, want steps 1..6", len(m))
+	}
+	// a finished stage run again (as after torchrun on other nodes) only reads the model back
+	_, stderr, err = runCLI(t, "train", "--data", data, "--out", stopped, "--stage", "sft", "--config", cfg, "--heldout", "0", "--engine", "torch", "--python", filepath.Join(dir, "no-python"))
+	if err != nil || !strings.Contains(stderr, "already holds the trained model") {
+		t.Fatalf("rerun of a finished stage: %v\n%s", err, stderr)
 	}
 }
 
