@@ -45,18 +45,25 @@ func (c *Cache) Truncate(n int) {
 	}
 }
 
-// CopyFrom makes c hold the same positions as o (both from the same model).
-func (c *Cache) CopyFrom(o *Cache) {
-	if c.ctx != o.ctx || len(c.k) != len(o.k) {
-		panic("model: CopyFrom between caches of different models")
+// CopyPrefix makes c hold o's first n positions (both from the same model;
+// their capacities may differ): the keys and values of a shared prompt
+// prefix, which depend on those tokens alone (causal attention).
+func (c *Cache) CopyPrefix(o *Cache, n int) {
+	if c.kvDim != o.kvDim || len(c.k)/c.ctx != len(o.k)/o.ctx {
+		panic("model: CopyPrefix between caches of different models")
+	}
+	if n > o.n || n > c.ctx {
+		panic(fmt.Sprintf("model: CopyPrefix of %d positions (the source holds %d, the destination fits %d)", n, o.n, c.ctx))
 	}
 	for row := 0; row < len(c.k)/c.ctx; row++ { // one row per (layer, kv head, channel)
-		base := row * c.ctx
-		copy(c.k[base:base+o.n], o.k[base:base+o.n])
-		copy(c.v[base:base+o.n], o.v[base:base+o.n])
+		copy(c.k[row*c.ctx:row*c.ctx+n], o.k[row*o.ctx:row*o.ctx+n])
+		copy(c.v[row*c.ctx:row*c.ctx+n], o.v[row*o.ctx:row*o.ctx+n])
 	}
-	c.n = o.n
+	c.n = n
 }
+
+// Bytes is the memory the cache holds.
+func (c *Cache) Bytes() int64 { return int64(len(c.k)+len(c.v)) * 4 }
 
 // inferBuf is the scratch space of one Forward call.
 type inferBuf struct {

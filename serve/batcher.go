@@ -23,6 +23,9 @@ type Batcher struct {
 	join     chan *seq
 	stopped  chan struct{}
 	running  atomic.Int64 // sequences in the batch, for tests and metrics
+	// Prefix, when set, lends each prompt the KV cache of the longest prefix
+	// it shares with a recent prompt, and keeps each prompt's cache.
+	Prefix *PrefixCache
 }
 
 // seq is one generation in the batch.
@@ -91,8 +94,8 @@ func (b *Batcher) step(active []*seq) []*seq {
 			continue
 		}
 		toks := []int{s.last}
-		if s.cache.Len() == 0 {
-			toks = s.prompt
+		if n := s.cache.Len(); n < len(s.prompt) { // joining: the prompt, after any prefix lent by b.Prefix
+			toks = s.prompt[n:]
 		}
 		steps = append(steps, model.Step{Cache: s.cache, Tokens: toks, Logits: s.logits})
 		live = append(live, s)
@@ -108,7 +111,10 @@ func (b *Batcher) step(active []*seq) []*seq {
 		return live[:0]
 	}
 	next := live[:0]
-	for _, s := range live {
+	for k, s := range live {
+		if b.Prefix != nil && len(steps[k].Tokens) > 1 && s.cache.Len() == len(s.prompt) {
+			b.Prefix.Store(s.prompt, s.cache, b.m.NewCacheFor)
+		}
 		tok := s.sampler.Sample(s.logits)
 		if s.opt.Stops(tok) {
 			s.out.FinishReason = "stop"
@@ -155,6 +161,9 @@ func (b *Batcher) Generate(ctx context.Context, prompt []int, opt model.GenOptio
 	}
 	s := &seq{ctx: ctx, prompt: prompt, opt: opt, cache: b.m.NewCacheFor(len(prompt) + limit - 1), sampler: model.NewSampler(opt.Temperature, opt.TopP, opt.Seed),
 		logits: make([]float32, b.m.Config.Vocab), limit: limit, toks: make(chan int, limit), done: make(chan error, 1)}
+	if b.Prefix != nil {
+		b.Prefix.Fill(s.cache, prompt)
+	}
 	select {
 	case b.join <- s:
 	case <-ctx.Done():

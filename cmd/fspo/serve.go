@@ -96,6 +96,7 @@ type engineLoader struct {
 	force   bool           // --force-prompt
 	rawBase bool
 	batch   int
+	prefix  int    // --prefix-cache-mb
 	dtype   string // --dtype
 
 	ctx context.Context // the batchers' lifetime
@@ -118,6 +119,9 @@ func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prom
 	e.Ref, e.Beta = ld.reference(name, lm.Paths.Checkpoint)
 	if ld.batch > 0 {
 		e.Batcher = serve.NewBatcher(m, ld.batch)
+		if ld.prefix > 0 {
+			e.Batcher.Prefix = serve.NewPrefixCache(int64(ld.prefix) << 20)
+		}
 		go e.Batcher.Run(ld.ctx)
 	}
 	return e, p, nil
@@ -202,6 +206,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	burst := fs.Int("burst", 20, "burst of requests per user")
 	questions := fs.String("questions", "", "file of questions offered for labelling, one per line")
 	batch := fs.Int("batch", 16, "generations of concurrent requests batched per forward pass (0: each alone)")
+	prefixMB := fs.Int("prefix-cache-mb", 256, "memory for the KV caches of recent prompts, per model (LRU): a user's next question reuses their few-shot context's (0: off; needs --batch)")
 	dtype := fs.String("dtype", "auto", dtypeHelp)
 	grace := fs.Duration("grace", 15*time.Second, "how long running requests may finish at shutdown")
 	secureCookies := fs.Bool("secure-cookies", false, "mark cookies Secure and send HSTS (behind a TLS-terminating proxy)")
@@ -226,7 +231,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// The batchers stop after the server has finished its requests.
 	bctx, stopBatchers := context.WithCancel(context.Background())
 	defer stopBatchers()
-	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, dtype: *dtype, ctx: bctx}
+	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, prefix: *prefixMB, dtype: *dtype, ctx: bctx}
 	more, err := ld.loadMore(engines)
 	if err != nil {
 		return err

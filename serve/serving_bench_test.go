@@ -1,0 +1,136 @@
+package serve_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"fspo/model"
+	"fspo/serve"
+	"fspo/tensor"
+)
+
+// BenchmarkServing180M measures, on a random model of SmolLM2-135M's layer
+// shapes with Llama-3.1's vocabulary (~180M parameters; weights in
+// $FSPO_BENCH_DTYPE, default f32), what a personalized server pays:
+//   - time to first token of a user's first question (a 4-shot context of
+//     360 tokens and a 24-token question) and of their second question after
+//     the same context, through the batcher with the prefix cache;
+//   - throughput of 16 users answered at once (64 new tokens each, every
+//     prompt its own) against a single stream, cold (whole prompts) and with
+//     each user's context already cached.
+//
+// go test ./serve -run '^$' -bench Serving180M -benchtime 1x
+func BenchmarkServing180M(b *testing.B) {
+	c := model.Config{Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 128256, SeqLen: 1024, SharedClassifier: true, NormEps: 1e-5, RopeTheta: 1e5}
+	m := randomModel(b, c)
+	if d := os.Getenv("FSPO_BENCH_DTYPE"); d != "" && d != "f32" {
+		dt, err := tensor.ParseDType(d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.SetDType(dt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	tokens := func(n int) []int {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = 1 + rng.IntN(c.Vocab-1)
+		}
+		return out
+	}
+	contexts := make([][]int, 16)
+	for i := range contexts {
+		contexts[i] = tokens(360)
+	}
+	prompt := func(u int) []int { return append(append([]int(nil), contexts[u]...), tokens(24)...) }
+	start := func(prefix bool) (*serve.Batcher, func()) {
+		bt := serve.NewBatcher(m, 16)
+		if prefix {
+			bt.Prefix = serve.NewPrefixCache(1 << 30)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		go bt.Run(ctx)
+		return bt, cancel
+	}
+	ttft := func(bt *serve.Batcher, p []int) float64 {
+		t0 := time.Now()
+		if _, err := bt.Generate(context.Background(), p, model.GenOptions{MaxTokens: 1}, nil); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0).Seconds()
+	}
+	together := func(bt *serve.Batcher, users int) float64 { // tokens/s of users answered at once
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		for u := range users {
+			p := prompt(u)
+			wg.Go(func() {
+				if _, err := bt.Generate(context.Background(), p, model.GenOptions{MaxTokens: 64, Temperature: 1, Seed: uint64(u), StopAtBOS: false}, nil); err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		return float64(64*users) / time.Since(t0).Seconds()
+	}
+	for b.Loop() {
+		bt, stop := start(true)
+		var first, second []float64
+		for u := range 3 {
+			first = append(first, ttft(bt, prompt(u)))
+			second = append(second, ttft(bt, prompt(u)))
+		}
+		b.ReportMetric(median(first)*1e3, "ms-ttft-first")
+		b.ReportMetric(median(second)*1e3, "ms-ttft-second")
+		b.ReportMetric(median(second)/median(first), "ttft-ratio")
+		stop()
+		cold, stopCold := start(false)
+		one, sixteen := together(cold, 1), together(cold, 16)
+		stopCold()
+		b.ReportMetric(one, "tok/s-1-stream")
+		b.ReportMetric(sixteen, "tok/s-16-users")
+		b.ReportMetric(sixteen/one, "x-16-vs-1")
+		warm, stopWarm := start(true)
+		for u := range 16 { // each user's context seen once
+			ttft(warm, prompt(u))
+		}
+		oneW, sixteenW := together(warm, 1), together(warm, 16)
+		stopWarm()
+		b.ReportMetric(sixteenW/oneW, "x-16-vs-1-cached")
+		b.ReportMetric(sixteenW, "tok/s-16-users-cached")
+	}
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+// randomModel is a model of shape c with N(0, 0.02) weights and unit norms.
+func randomModel(tb testing.TB, c model.Config) *model.Model {
+	p := model.NewParams(c)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, t := range p.Tensors(c) {
+		norm := len(t.Shape) == 1
+		for i := range t.Data {
+			if norm {
+				t.Data[i] = 1
+			} else {
+				t.Data[i] = float32(rng.NormFloat64() * 0.02)
+			}
+		}
+	}
+	m, err := model.New(c, p)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
