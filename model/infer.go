@@ -68,6 +68,7 @@ func (c *Cache) Bytes() int64 { return int64(len(c.k)+len(c.v)) * 4 }
 // inferBuf is the scratch space of one Forward call.
 type inferBuf struct {
 	x, xb, q, k, v, ao, h1, h3, hb, att []float32
+	logits                              []float32 // the classifier's rows when several steps want logits
 	pos                                 []int32
 	rowCache                            []*Cache     // the cache of each row
 	slot                                atomic.Int32 // next scratch slot of att
@@ -218,20 +219,39 @@ func (m *Model) forwardLayer(b *inferBuf, steps []Step, pr projector, l int) {
 }
 
 // stepLogits advances the caches and writes each step's logits after its
-// last row.
+// last row. The last rows of all steps go through the classifier together:
+// one pass over its weights for the whole batch, not one per sequence.
 func (m *Model) stepLogits(b *inferBuf, steps []Step, pr projector) {
 	c, w := m.Config, m.W
 	dim := c.Dim
-	r := 0
+	r, n := 0, 0
 	for _, s := range steps {
 		r += len(s.Tokens)
 		s.Cache.n += len(s.Tokens)
 		if s.Logits == nil {
 			continue
 		}
-		last := b.x[(r-1)*dim : r*dim]
-		rmsnormForward(b.xb[:dim], nil, last, w.RmsFinal, dim, c.NormEps)
-		m.classifyRows(s.Logits, b.xb[:dim], 1, pr)
+		rmsnormForward(b.xb[n*dim:(n+1)*dim], nil, b.x[(r-1)*dim:r*dim], w.RmsFinal, dim, c.NormEps)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	out := steps[0].Logits
+	if n > 1 || out == nil {
+		b.logits = grow(b.logits, n*c.Vocab)
+		out = b.logits
+	}
+	m.classifyRows(out, b.xb[:n*dim], n, pr)
+	if n == 1 && steps[0].Logits != nil {
+		return
+	}
+	k := 0
+	for _, s := range steps {
+		if s.Logits != nil {
+			copy(s.Logits, out[k*c.Vocab:(k+1)*c.Vocab])
+			k++
+		}
 	}
 }
 
