@@ -19,6 +19,10 @@ Losses (METHOD.md section 3), on log-probs summed over completion tokens:
 Each rank scores its share of a step's episodes; the loss is scaled so that the gradient averaged over
 ranks is the gradient of the whole batch's loss.
 
+The model: transformers' AutoModelForCausalLM when transformers is installed (FSPO_TORCH_MODEL=own
+keeps the trainer's own), else the trainer's own Llama / Qwen2 / Qwen3 module below, whose parameter
+names are the Hugging Face folder's.
+
 Sharding: FullyShardedDataParallel (one unit per decoder layer) where PyTorch runs it — CUDA, or CPU
 from PyTorch 2.1 —, else DistributedDataParallel with the optimizer state sharded over the ranks
 (ZeroRedundancyOptimizer). The optimizer is torch.optim.AdamW with weight decay on matrices only.
@@ -61,6 +65,7 @@ _compat_python311()
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+import torch.utils.checkpoint  # noqa: E402
 from torch import nn  # noqa: E402
 
 # ---------------------------------------------------------------- Hugging Face folders
@@ -252,6 +257,31 @@ class CausalLM(nn.Module):
         return logp.gather(1, tokens[rows, pos + 1][:, None])[:, 0]
 
 
+def build_model(cfg, folder, weights, recompute):
+    """(model, its decoder layer class): transformers' AutoModelForCausalLM when transformers is
+    installed (FSPO_TORCH_MODEL=own keeps fspo's module), else CausalLM; weights are loaded by name."""
+    hf = None
+    if os.environ.get("FSPO_TORCH_MODEL", "auto") != "own":
+        try:
+            import transformers
+        except ImportError:
+            transformers = None
+        if transformers is not None:
+            hf = transformers.AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32)
+            hf.fspo_hf, hf.tied = True, bool(getattr(hf.config, "tie_word_embeddings", False))
+            if recompute:
+                hf.gradient_checkpointing_enable()
+    model = hf if hf is not None else CausalLM(cfg, recompute=recompute)
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [m for m in missing if not (model.tied and m == "lm_head.weight")]
+    unexpected = [u for u in unexpected if not u.endswith("rotary_emb.inv_freq")]
+    if missing or unexpected:
+        raise ValueError(f"init/: tensors missing {missing[:5]}, unexpected {unexpected[:5]}")
+    if hf is None:
+        return model, DecoderLayer
+    return model, type(model.model.layers[0])
+
+
 # ---------------------------------------------------------------- losses
 
 
@@ -284,6 +314,16 @@ def check_episodes(eps, vocab, positions):
             raise ValueError(f"{e['where']}: longer than the model's {positions} positions")
 
 
+def token_logprobs(model, tokens, select):
+    """Log-probs at select through the wrapped module's own call (DDP and FSDP hooks run): fspo's
+    CausalLM takes select; a transformers model returns the logits of every position."""
+    if not getattr(model, "fspo_hf", False) and not getattr(getattr(model, "module", None), "fspo_hf", False):
+        return model(tokens, select)
+    rows, pos = select
+    logits = model(input_ids=tokens).logits[rows, pos]
+    return torch.log_softmax(logits.float(), dim=-1).gather(1, tokens[rows, pos + 1][:, None])[:, 0]
+
+
 def score(model, device, seqs):
     """Summed log-probs of each (prompt, completion): one padded batch, causal attention (right
     padding never reaches a scored position)."""
@@ -296,7 +336,7 @@ def score(model, device, seqs):
         pos += range(len(p) - 1, len(p) + len(c) - 1)
         owner += [i] * len(c)
     tokens = tokens.to(device)
-    lp = model(tokens, (torch.tensor(rows, device=device), torch.tensor(pos, device=device)))
+    lp = token_logprobs(model, tokens, (torch.tensor(rows, device=device), torch.tensor(pos, device=device)))
     return torch.zeros(len(seqs), device=device, dtype=lp.dtype).index_add(0, torch.tensor(owner, device=device), lp)
 
 
@@ -336,7 +376,7 @@ def log(msg):
     print(f"[rank {dist.get_rank()}] {msg}", file=sys.stderr, flush=True)
 
 
-def wrap(model, device, world, weight_decay):
+def wrap(model, device, world, weight_decay, layer_cls):
     """(the module to call, sharding name)."""
     version = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2] if x.isdigit())
     fsdp_ok = device.type == "cuda" or version >= (2, 1)
@@ -346,7 +386,7 @@ def wrap(model, device, world, weight_decay):
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
         from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
 
-        policy = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={DecoderLayer})
+        policy = functools.partial(transformer_auto_wrap_policy, transformer_layer_cls={layer_cls})
         extra = {"device_id": device} if device.type == "cuda" else {}
         if version >= (2, 0):
             extra["use_orig_params"] = True  # per-parameter weight decay groups
@@ -421,7 +461,7 @@ def write_output(stage_dir, cfg, weights, tied):
     """The trained model as a Hugging Face folder: out.tmp/ then renamed to out/."""
     out, tmp = os.path.join(stage_dir, "out"), os.path.join(stage_dir, "out.tmp")
     os.makedirs(tmp, exist_ok=True)
-    keep = {k: v for k, v in weights.items() if not (tied and k == "lm_head.weight") and k != "inv_freq"}
+    keep = {k: v for k, v in weights.items() if not (tied and k == "lm_head.weight") and not k.endswith("inv_freq")}
     save_safetensors(os.path.join(tmp, "model.safetensors"), keep)
     cfg = dict(cfg, torch_dtype="float32")
     with open(os.path.join(tmp, "config.json"), "w") as f:
@@ -437,7 +477,7 @@ def step_loss(model, device, plan, mine, n_global, world):
     """This rank's share of the batch loss (scaled for the average over ranks) and its metrics."""
     stage = plan["stage"]
     if not mine:  # no episode here this step: take part in the collectives with a zero loss
-        lp = model(torch.zeros((1, 2), dtype=torch.long, device=device), (torch.tensor([0], device=device), torch.tensor([0], device=device)))
+        lp = token_logprobs(model, torch.zeros((1, 2), dtype=torch.long, device=device), (torch.tensor([0], device=device), torch.tensor([0], device=device)))
         return lp.sum() * 0, torch.zeros(3, dtype=torch.float64)
     if stage == "sft":
         sums = score(model, device, [(e["prompt"], e["chosen"]) for e in mine])
@@ -469,13 +509,11 @@ def train(args):
     if os.path.exists(state_path):
         saved = torch.load(state_path, map_location="cpu")
         weights, start = saved["weights"], saved["step"]
-    model = CausalLM(cfg, recompute=plan.get("recompute", False))
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [m for m in missing if not (model.tied and m == "lm_head.weight")]
-    if missing or unexpected:
-        raise ValueError(f"init/: tensors missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model, layer_cls = build_model(cfg, os.path.join(args.stage_dir, "init"), weights, plan.get("recompute", False))
+    if rank == 0:
+        log(f"model: {type(model).__module__}.{type(model).__name__}")
     model.to(device).train()
-    module, sharding = wrap(model, device, world, plan["weight_decay"])
+    module, sharding = wrap(model, device, world, plan["weight_decay"], layer_cls)
     opt = make_optimizer(module if sharding == "fsdp" else model, plan, sharding)
     if saved is not None:
         load_optim(saved, opt, sharding, module)

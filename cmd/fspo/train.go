@@ -117,6 +117,9 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	if err := tf.cfg.Validate(); err != nil {
 		return err
 	}
+	if tf.engine.name == "" { // the demo's stages
+		tf.engine.name = "go"
+	}
 	if tf.engine.name != "go" && tf.engine.name != "torch" {
 		return fmt.Errorf("%w: --engine %q: go or torch", errUsage, tf.engine.name)
 	}

@@ -43,13 +43,45 @@ func TestTorchEngineMatchesGo(t *testing.T) {
 // TestTorchEngineChatModels: the same for Hugging Face folders of other
 // shapes — Qwen3 (per-head q/k norms, head size apart from the width, θ 10⁶)
 // and Llama-3.1 (grouped-query attention, llama3 RoPE scaling) — whose
-// episodes the models' own tokenizers and templates make: one Pref-FT step.
+// episodes the models' own tokenizers and templates make: one Pref-FT step,
+// with activation checkpointing on.
 func TestTorchEngineChatModels(t *testing.T) {
 	python := torchPython(t)
 	data, cfg := torchTestData(t, 1)
+	withRecompute(t, cfg) // both engines checkpoint activations
 	for _, kind := range []string{"qwen3", "llama3_1"} {
 		goRun, thRun := trainBothEngines(t, python, data, cfg, "sft", chatFolder(t, kind))
 		compareEngines(t, kind, goRun, thRun)
+	}
+}
+
+// TestTorchEngineTransformersPath: the trainer's path for models that
+// transformers' AutoModelForCausalLM loads (all-position logits through the
+// wrapped module, gradient checkpointing switched on by the model, parameters
+// by their Hugging Face names), run with torch/testdata/transformers — a
+// stand-in for the transformers API, which is not installed here — matches
+// the Go engine as fspo's own module does, with recompute on.
+func TestTorchEngineTransformersPath(t *testing.T) {
+	python := torchPython(t)
+	stub, err := filepath.Abs("../../torch/testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PYTHONPATH", stub)
+	data, cfg := torchTestData(t, 2)
+	withRecompute(t, cfg)
+	goRun, thRun := trainBothEngines(t, python, data, cfg, "sft", "")
+	compareEngines(t, "transformers path", goRun, thRun)
+}
+
+func withRecompute(t *testing.T, cfg string) {
+	t.Helper()
+	raw, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, append(raw, "recompute: true\n"...), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
