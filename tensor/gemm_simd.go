@@ -19,6 +19,8 @@ import (
 //
 // gemmSIMD picks a path by shape (checked in this order):
 //   - NT with M <= smallNT, NN with M <= smallNN: dotNT / axpyNN (decoding);
+//   - NT with M <= batchNT on AVX-512 and B at least 64×64: dotNT over column
+//     ranges on every thread (a batch of decoded sequences);
 //   - M <= 8 on AVX-512: gemmFewRows (few_simd.go);
 //   - TN with N <= 8: C^T = op(B)^T A through the wide kernels, transposed
 //     back (attention's dV = P^T dO);
@@ -42,8 +44,9 @@ const (
 
 // Products with few rows take GEMV-like paths that read B in place.
 const (
-	smallNT = 4 // NT with M <= smallNT: dot products against rows of B
-	smallNN = 2 // NN with M <= smallNN: axpys over rows of B
+	smallNT = 4  // NT with M <= smallNT: dot products against rows of B
+	batchNT = 32 // NT with M <= batchNT and B at least 64×64 (AVX-512): the same, on every thread
+	smallNN = 2  // NN with M <= smallNN: axpys over rows of B
 )
 
 // panel is a range of C's columns computed by one micro-kernel width.
@@ -126,6 +129,21 @@ func (j *gemmJob) release() {
 func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
 	if !transA && transB && M <= smallNT {
 		dotNT(M, N, K, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if !transA && transB && M <= batchNT && K >= 64 && N >= 64 && level >= levelAVX512 {
+		// A batch of decoded rows times a row-major weight matrix (x·Wᵀ): dot
+		// products read each row of B once for every row of A, where the
+		// blocked kernel would first transpose B into panels for only a few
+		// strips of rows. Columns are split between threads.
+		if parallel && 2*M*N*K >= parallelMinFlops && Threads() > 1 {
+			ParallelFor(N, 64, func(lo, hi int) {
+				dotNT(M, hi-lo, K, a, lda, b[lo*ldb:], ldb, beta, c[lo:], ldc)
+				clearUpper()
+			})
+		} else {
+			dotNT(M, N, K, a, lda, b, ldb, beta, c, ldc)
+		}
 		return
 	}
 	if !transA && !transB && M <= smallNN {
