@@ -241,6 +241,13 @@ class CausalLM(nn.Module):
 
     def forward(self, tokens, select):
         """Log-probs of tokens[r, p+1] given tokens[r, :p+1] at the (row, position) pairs select."""
+        rows, pos = select
+        h = self.model.norm(self.body(tokens)[rows, pos])  # only the scored positions reach the vocabulary
+        logp = torch.log_softmax((h @ self.head().T).float(), dim=-1)
+        return logp.gather(1, tokens[rows, pos + 1][:, None])[:, 0]
+
+    def body(self, tokens):
+        """The residual stream after the last layer, before the final norm, at every position."""
         T = tokens.shape[1]
         ang = torch.arange(T, device=tokens.device, dtype=torch.float32)[:, None] * self.inv_freq[None, :]
         emb = torch.cat((ang, ang), dim=-1)
@@ -251,10 +258,7 @@ class CausalLM(nn.Module):
                 x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, use_reentrant=False)
             else:
                 x = layer(x, cos, sin)
-        rows, pos = select
-        h = self.model.norm(x[rows, pos])  # only the scored positions reach the vocabulary
-        logp = torch.log_softmax((h @ self.head().T).float(), dim=-1)
-        return logp.gather(1, tokens[rows, pos + 1][:, None])[:, 0]
+        return x
 
 
 def build_model(cfg, folder, weights, recompute):

@@ -173,20 +173,31 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	}
 	fmt.Fprintf(env.Stderr, "train %s: %s (%s, %d shots): %d users, %d episodes, prompt tokens %d/%d/%d (min/mean/max), longest episode %d positions, %d steps\n",
 		filepath.Base(tf.out), tf.cfg.Stage, v, tf.shots, st.Users, st.Episodes, st.PromptTokens[0], st.PromptTokens[1], st.PromptTokens[2], st.Positions, r.TotalSteps())
-	var refPr *progress
-	r.ScoreProgress = func(done, total int) { // the reference's log-probs, scored once before the first step
-		if refPr == nil {
-			refPr = newProgress(env, "reference log-probs "+filepath.Base(tf.out), int64(total))
-		}
-		refPr.set(int64(done), "pairs scored")
-		if done == total {
-			refPr.done()
-			refPr = nil
-		}
-	}
+	r.ScoreProgress = scoreProgress(env, filepath.Base(tf.out))
 	if tf.engine.name == "torch" {
 		return trainTorch(ctx, env, r, tf)
 	}
+	return trainGo(ctx, env, r, tf)
+}
+
+// scoreProgress shows the reference's scoring of the pairs, done once
+// before the first step.
+func scoreProgress(env *Env, name string) func(done, total int) {
+	var pr *progress
+	return func(done, total int) {
+		if pr == nil {
+			pr = newProgress(env, "reference log-probs "+name, int64(total))
+		}
+		pr.set(int64(done), "pairs scored")
+		if done == total {
+			pr.done()
+			pr = nil
+		}
+	}
+}
+
+// trainGo runs the stage r on fspo's own engine, showing its progress.
+func trainGo(ctx context.Context, env *Env, r *train.Run, tf trainFlags) error {
 	pr := newProgress(env, "train "+filepath.Base(tf.out), r.TotalSteps())
 	r.Progress = func(mt train.Metrics, total int64) {
 		note := fmt.Sprintf("loss %.4f lr %.2g %.0f tok/s", mt.Loss, mt.LR, mt.TokensPerS)
@@ -199,7 +210,7 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 		}
 		pr.set(mt.Step, note)
 	}
-	err = r.Train(ctx)
+	err := r.Train(ctx)
 	pr.done()
 	if err != nil {
 		return err

@@ -48,7 +48,7 @@ func TestTorchEngineMatchesGo(t *testing.T) {
 func TestTorchEngineChatModels(t *testing.T) {
 	python := torchPython(t)
 	data, cfg := torchTestData(t, 1)
-	withRecompute(t, cfg) // both engines checkpoint activations
+	addConfig(t, cfg, "recompute: true") // both engines checkpoint activations
 	for _, kind := range []string{"qwen3", "llama3_1"} {
 		goRun, thRun := trainBothEngines(t, python, data, cfg, "sft", chatFolder(t, kind))
 		compareEngines(t, kind, goRun, thRun)
@@ -69,18 +69,19 @@ func TestTorchEngineTransformersPath(t *testing.T) {
 	}
 	t.Setenv("PYTHONPATH", stub)
 	data, cfg := torchTestData(t, 2)
-	withRecompute(t, cfg)
+	addConfig(t, cfg, "recompute: true")
 	goRun, thRun := trainBothEngines(t, python, data, cfg, "sft", "")
 	compareEngines(t, "transformers path", goRun, thRun)
 }
 
-func withRecompute(t *testing.T, cfg string) {
+// addConfig appends a line to the config file cfg.
+func addConfig(t *testing.T, cfg, line string) {
 	t.Helper()
 	raw, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cfg, append(raw, "recompute: true\n"...), 0o644); err != nil {
+	if err := os.WriteFile(cfg, append(raw, line+"\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -168,11 +169,8 @@ func compareEngines(t *testing.T, label, goRun, thRun string) {
 // rank and the file and line; no model is written.
 func TestTorchEngineErrors(t *testing.T) {
 	python := torchPython(t)
+	data, _ := torchTestData(t, 2)
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if _, stderr, err := runCLI(t, "synth", "--domain", "stories", "--quick", "--out", data); err != nil {
-		t.Fatalf("synth: %v\n%s", err, stderr)
-	}
 	out := filepath.Join(dir, "run")
 	base := []string{"train", "--data", data, "--out", out, "--stage", "sft", "--steps", "2", "--batch", "2", "--heldout", "0", "--engine", "torch"}
 	_, _, err := runCLI(t, append(base, "--python", filepath.Join(dir, "no-python"))...)
@@ -208,15 +206,9 @@ func TestTorchEngineErrors(t *testing.T) {
 // the finished stage is only read back (no Python needed).
 func TestTorchEngineResumes(t *testing.T) {
 	python := torchPython(t)
+	data, cfg := torchTestData(t, 6)
+	addConfig(t, cfg, "checkpoint_every: 2")
 	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if _, stderr, err := runCLI(t, "synth", "--domain", "stories", "--quick", "--out", data); err != nil {
-		t.Fatalf("synth: %v\n%s", err, stderr)
-	}
-	cfg := filepath.Join(dir, "train.yaml")
-	if err := os.WriteFile(cfg, []byte("warmup: 0\nbatch: 4\nsteps: 6\nlog_every: 1\ncheckpoint_every: 2\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	trainRun := func(ctx context.Context, out string) (string, error) {
 		var stderr bytes.Buffer
 		env := &Env{Stdout: io.Discard, Stderr: &stderr, Stdin: strings.NewReader(""), Getenv: os.Getenv}

@@ -5,23 +5,12 @@ trainer.py uses (AutoModelForCausalLM.from_pretrained, a model called with input
 (its calls, all-position logits, parameter names), not transformers itself."""
 import types
 
-import torch
 from trainer import CausalLM, load_folder
 
 
 class _Model(CausalLM):
     def forward(self, input_ids):
-        T = input_ids.shape[1]
-        ang = torch.arange(T, dtype=torch.float32)[:, None] * self.inv_freq[None, :]
-        emb = torch.cat((ang, ang), dim=-1)
-        cos, sin = emb.cos()[None, None], emb.sin()[None, None]
-        x = self.model.embed_tokens(input_ids)
-        for layer in self.model.layers:
-            if self.recompute and self.training:
-                x = torch.utils.checkpoint.checkpoint(layer, x, cos, sin, use_reentrant=False)
-            else:
-                x = layer(x, cos, sin)
-        return types.SimpleNamespace(logits=self.model.norm(x) @ self.head().T)
+        return types.SimpleNamespace(logits=self.model.norm(self.body(input_ids)) @ self.head().T)
 
     def gradient_checkpointing_enable(self):
         self.recompute = True
