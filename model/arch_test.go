@@ -168,3 +168,20 @@ func TestGenerateArchsThreadsAndBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestDecays: weight decay applies to the matrices and not to the norm
+// weights and biases, though those are stored per layer as (layers, n).
+func TestDecays(t *testing.T) {
+	c := Config{Dim: 16, Hidden: 32, Layers: 2, Heads: 2, KVHeads: 1, Vocab: 40, SeqLen: 8, NormEps: 1e-5, RopeTheta: 1e4, QKVBias: true, QKNorm: true, HeadDim: 8}
+	want := map[string]bool{"emb": true, "wq": true, "wk": true, "wv": true, "wo": true, "w1": true, "w2": true, "w3": true, "wcls": true,
+		"rms_att": false, "rms_ffn": false, "rms_final": false, "bq": false, "bk": false, "bv": false, "q_norm": false, "k_norm": false}
+	ts := NewParams(c).Tensors(c)
+	if len(ts) != len(want) {
+		t.Fatalf("%d tensors, want %d", len(ts), len(want))
+	}
+	for _, tt := range ts {
+		if got, ok := want[tt.Name]; !ok || Decays(tt) != got {
+			t.Errorf("%s %v: decays %v, want %v", tt.Name, tt.Shape, Decays(tt), got)
+		}
+	}
+}

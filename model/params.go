@@ -161,3 +161,13 @@ func (p *Params) classifier() []float32 {
 }
 
 func layer(w []float32, l, size int) []float32 { return w[l*size : (l+1)*size] }
+
+// vectorNames are the tensors that hold a vector per layer (norm weights,
+// biases), stacked (layers, n): two dimensions, but no matrix.
+var vectorNames = map[string]bool{"rms_att": true, "rms_ffn": true, "rms_final": true, "bq": true, "bk": true, "bv": true, "q_norm": true, "k_norm": true}
+
+// Decays reports whether weight decay applies to t: to matrices (the
+// embedding, classifier, projections and adapter factors), not to norm
+// weights and biases — the rule of the usual AdamW parameter groups, which
+// hold each layer's vectors as 1-D tensors.
+func Decays(t tensor.Tensor) bool { return len(t.Shape) >= 2 && !vectorNames[t.Name] }

@@ -387,11 +387,11 @@ func (r *Run) newOptimizer() (optim.Optimizer, error) {
 	switch c.Optimizer {
 	case "adamw":
 		o := optim.NewAdamW()
-		o.WeightDecay = float32(c.WeightDecay)
+		o.WeightDecay, o.Decay = float32(c.WeightDecay), model.Decays
 		return o, nil
 	case "rmsprop":
 		o := optim.NewRMSprop()
-		o.WeightDecay = float32(c.WeightDecay)
+		o.WeightDecay, o.Decay = float32(c.WeightDecay), model.Decays
 		return o, nil
 	}
 	return nil, fmt.Errorf("train: unknown optimizer %q", c.Optimizer)

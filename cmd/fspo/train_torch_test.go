@@ -40,6 +40,20 @@ func TestTorchEngineMatchesGo(t *testing.T) {
 	}
 }
 
+// TestTorchEngineSettings: other settings agree as well — DPO with β 0.2,
+// weight decay 0.1 (matrices only, on both engines), clip 0.5, a warm-up
+// step, and a batch of 3 split unevenly over the 2 ranks: three steps.
+func TestTorchEngineSettings(t *testing.T) {
+	python := torchPython(t)
+	data, _ := torchTestData(t, 3)
+	cfg := filepath.Join(t.TempDir(), "dpo.yaml")
+	if err := os.WriteFile(cfg, []byte("warmup: 1\nbatch: 3\nsteps: 3\nseed: 7\nlog_every: 1\nobjective: dpo\nbeta: 0.2\nweight_decay: 0.1\nclip: 0.5\nlr: 0.001\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	goRun, thRun := trainBothEngines(t, python, data, cfg, "pref", "")
+	compareEngines(t, "dpo with decay and clip", goRun, thRun)
+}
+
 // TestTorchEngineChatModels: the same for Hugging Face folders of other
 // shapes — Qwen3 (per-head q/k norms, head size apart from the width, θ 10⁶)
 // and Llama-3.1 (grouped-query attention, llama3 RoPE scaling) — whose
