@@ -47,19 +47,21 @@ func Train(ctx context.Context, r *train.Run, opt Options) error {
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
-	dir, err := Stage(ctx, r, opt.Stage)
+	done, err := finished(filepath.Join(r.Dir, Dir))
 	if err != nil {
 		return err
 	}
 	var python, version string
-	if done, _ := finished(dir); !done {
+	if !done { // find Python before the staging, which may take long
 		if python, version, err = FindPython(ctx, opt.Python); err != nil {
 			return err
 		}
 	}
-	if done, err := finished(dir); err != nil {
+	dir, err := Stage(ctx, r, opt.Stage)
+	if err != nil {
 		return err
-	} else if done {
+	}
+	if done {
 		fmt.Fprintf(opt.Log, "torch engine: %s already holds the trained model (every step in its metrics)\n", filepath.Join(dir, OutDir))
 	} else {
 		fmt.Fprintf(opt.Log, "torch engine: %s with PyTorch %s, %d process(es), stage in %s\n", python, version, opt.NProc, dir)
