@@ -2,13 +2,13 @@ package eval
 
 import (
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"fspo/dataset"
 	"fspo/episode"
 	"fspo/fewshot"
+	"fspo/internal/modeltest"
 	"fspo/internal/testenv"
 	"fspo/model"
 	"fspo/tokenizer"
@@ -85,14 +85,7 @@ func TestMargins(t *testing.T) {
 	if zero.Pairs != 4 || zero.Mean != 0 || zero.Description != 0 || zero.Positive != 0 {
 		t.Errorf("model against itself: %v", zero)
 	}
-	other := m.Clone()
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, tt := range other.W.Tensors(other.Config) {
-		for i := range tt.Data {
-			tt.Data[i] *= float32(1 + 0.05*rng.NormFloat64())
-		}
-	}
-	other.W.Changed()
+	other := modeltest.Perturbed(m, 1, 0.05)
 	r, err := Margins(other, m, c, diagUsers(false), 2, 10, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package eval
 
 import (
 	"context"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"fspo/dataset"
 	"fspo/episode"
+	"fspo/internal/modeltest"
 	"fspo/internal/testenv"
 	"fspo/model"
 	"fspo/runcard"
@@ -276,14 +276,7 @@ func TestGenerateGivenDescription(t *testing.T) {
 // reference keeps the first).
 func TestPickByImplicitReward(t *testing.T) {
 	ref, c := storiesCodec(t, episode.Plain)
-	pol := ref.Clone()
-	rng := rand.New(rand.NewPCG(9, 9))
-	for _, x := range pol.W.Tensors(pol.Config) {
-		for i := range x.Data {
-			x.Data[i] *= float32(1 + 0.3*rng.NormFloat64())
-		}
-	}
-	pol.W.Changed()
+	pol := modeltest.Perturbed(ref, 9, 0.3)
 	ep := episode.Episode{User: "u", Shots: []dataset.Record{{Prompt: "Once upon a time", Chosen: "a dog ran.", Rejected: "a cat sat."}},
 		Query: dataset.Record{Prompt: "One day, Tom"}}
 	texts := []string{"went home.", "saw a big red ball in the park.", "was sad.", "ran to the tree and back."}

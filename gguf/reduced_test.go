@@ -8,6 +8,7 @@ import (
 
 	"fspo/gguf"
 	"fspo/gguf/internal/reftest"
+	"fspo/internal/modeltest"
 	"fspo/model"
 	"fspo/tensor"
 )
@@ -51,18 +52,7 @@ func TestLoadAsEqualsConversion(t *testing.T) {
 		files = append(files, path)
 	}
 	tokens := []int{1, 50, 300, 7, 2, 99, 12}
-	logits := func(m *model.Model) []float32 {
-		cache := m.NewCacheFor(len(tokens))
-		var out []float32
-		for _, tok := range tokens {
-			l := make([]float32, m.Config.Vocab)
-			if err := m.Forward([]model.Step{{Cache: cache, Tokens: []int{tok}, Logits: l}}); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, l...)
-		}
-		return out
-	}
+	logits := func(m *model.Model) []float32 { return modeltest.DecodeLogits(t, m, tokens) } // after each token, decoding one at a time
 	for _, path := range files {
 		for _, dt := range []tensor.DType{tensor.F16, tensor.BF16, tensor.Q8_0} {
 			want, _, err := gguf.Load(path)

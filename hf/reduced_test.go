@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"fspo/internal/modeltest"
 	"fspo/model"
 	"fspo/tensor"
 )
@@ -15,19 +16,7 @@ import (
 // norms, llama3 rope scaling); and holds no F32 copy of its matrices.
 func TestLoadAsEqualsConversion(t *testing.T) {
 	tokens := []int{1, 5, 9, 2, 7, 3}
-	logits := func(m *model.Model) []float32 { // after each token, decoding one at a time
-		t.Helper()
-		cache := m.NewCacheFor(len(tokens))
-		var out []float32
-		for _, tok := range tokens {
-			l := make([]float32, m.Config.Vocab)
-			if err := m.Forward([]model.Step{{Cache: cache, Tokens: []int{tok}, Logits: l}}); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, l...)
-		}
-		return out
-	}
+	logits := func(m *model.Model) []float32 { return modeltest.DecodeLogits(t, m, tokens) } // after each token, decoding one at a time
 	defer func(n int) { convertRows = n }(convertRows)
 	for _, rows := range []int{256, 8} { // one block of rows per matrix, and several
 		convertRows = rows

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"fspo/dataset"
 	"fspo/episode"
+	"fspo/internal/modeltest"
 	"fspo/model"
 	"fspo/serve"
 )
@@ -22,14 +22,7 @@ func rankingEngine(t *testing.T) *serve.ModelEngine {
 	eng, _ := storiesEngine(t, episode.Plain)
 	eng.RawBase = false
 	ref := eng.Model
-	pol := ref.Clone()
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, x := range pol.W.Tensors(pol.Config) {
-		for i := range x.Data {
-			x.Data[i] *= float32(1 + 0.2*rng.NormFloat64())
-		}
-	}
-	pol.W.Changed()
+	pol := modeltest.Perturbed(ref, 5, 0.2)
 	eng.Model, eng.Ref, eng.Beta = pol, ref, 0.1
 	return eng
 }
