@@ -91,6 +91,10 @@ type Step struct {
 	// Logits receives the next-token logits after the last token (vocab
 	// values); nil to skip the classifier.
 	Logits []float32
+	// AllLogits, when set, receives the logits after each of the tokens
+	// instead (len(Tokens)·vocab values, token by token): scoring a whole
+	// continuation in one step.
+	AllLogits []float32
 }
 
 // Forward appends each step's tokens to its cache and computes the logits
@@ -143,6 +147,9 @@ func (m *Model) checkSteps(steps []Step) (int, error) {
 		}
 		if s.Logits != nil && len(s.Logits) != c.Vocab {
 			return 0, fmt.Errorf("step %d: logits buffer has %d values, want %d", i, len(s.Logits), c.Vocab)
+		}
+		if s.AllLogits != nil && (s.Logits != nil || len(s.AllLogits) != len(s.Tokens)*c.Vocab) {
+			return 0, fmt.Errorf("step %d: all-logits buffer has %d values, want %d (and no Logits)", i, len(s.AllLogits), len(s.Tokens)*c.Vocab)
 		}
 		M += len(s.Tokens)
 	}
@@ -226,31 +233,37 @@ func (m *Model) stepLogits(b *inferBuf, steps []Step, pr projector) {
 	dim := c.Dim
 	r, n := 0, 0
 	for _, s := range steps {
+		first := r + len(s.Tokens) - 1 // the rows the step wants logits of: its last, or all of them
+		if s.AllLogits != nil {
+			first = r
+		}
 		r += len(s.Tokens)
 		s.Cache.n += len(s.Tokens)
-		if s.Logits == nil {
+		if s.Logits == nil && s.AllLogits == nil {
 			continue
 		}
-		rmsnormForward(b.xb[n*dim:(n+1)*dim], nil, b.x[(r-1)*dim:r*dim], w.RmsFinal, dim, c.NormEps)
-		n++
+		for row := first; row < r; row++ {
+			rmsnormForward(b.xb[n*dim:(n+1)*dim], nil, b.x[row*dim:(row+1)*dim], w.RmsFinal, dim, c.NormEps)
+			n++
+		}
 	}
 	if n == 0 {
 		return
 	}
-	out := steps[0].Logits
-	if n > 1 || out == nil {
-		b.logits = grow(b.logits, n*c.Vocab)
-		out = b.logits
-	}
-	m.classifyRows(out, b.xb[:n*dim], n, pr)
-	if n == 1 && steps[0].Logits != nil {
+	if n == 1 && steps[0].Logits != nil { // one sequence's next token: straight into its buffer
+		m.classifyRows(steps[0].Logits, b.xb[:dim], 1, pr)
 		return
 	}
+	b.logits = grow(b.logits, n*c.Vocab)
+	out := b.logits
+	m.classifyRows(out, b.xb[:n*dim], n, pr)
 	k := 0
 	for _, s := range steps {
-		if s.Logits != nil {
-			copy(s.Logits, out[k*c.Vocab:(k+1)*c.Vocab])
-			k++
+		switch {
+		case s.AllLogits != nil:
+			k += copy(s.AllLogits, out[k:k+len(s.AllLogits)])
+		case s.Logits != nil:
+			k += copy(s.Logits, out[k:k+c.Vocab])
 		}
 	}
 }
