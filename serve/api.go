@@ -170,6 +170,9 @@ func (s *Server) addPreference(w http.ResponseWriter, r *http.Request) {
 		Prompt   string `json:"prompt"`
 		Chosen   string `json:"chosen"`
 		Rejected string `json:"rejected"`
+		// Pair and Choice answer a pair of GET /api/next-pair instead.
+		Pair   string `json:"pair"`
+		Choice string `json:"choice"`
 	}
 	key, msg := idempotencyKey(r)
 	if msg != "" {
@@ -180,8 +183,19 @@ func (s *Server) addPreference(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := userFrom(r.Context())
-	p, status, msg, err := s.savePreference(r, store.Preference{User: u.ID, Prompt: req.Prompt, Chosen: req.Chosen, Rejected: req.Rejected,
-		Source: "api", IdempotencyKey: key})
+	var p store.Preference
+	var status int
+	var err error
+	switch {
+	case (req.Pair != "" || req.Choice != "") && (req.Prompt != "" || req.Chosen != "" || req.Rejected != ""):
+		badRequest(w, `give either "pair" and "choice", or "prompt", "chosen" and "rejected"`)
+		return
+	case req.Pair != "" || req.Choice != "":
+		p, status, msg, err = s.answerPair(r, u.ID, req.Pair, req.Choice, key)
+	default:
+		p, status, msg, err = s.savePreference(r, store.Preference{User: u.ID, Prompt: req.Prompt, Chosen: req.Chosen, Rejected: req.Rejected,
+			Source: "api", IdempotencyKey: key})
+	}
 	switch {
 	case errors.Is(err, store.ErrReplay):
 		w.Header().Set("Idempotent-Replayed", "true")

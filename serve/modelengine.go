@@ -39,6 +39,8 @@ type ModelEngine struct {
 	// the engine ranks answers by the user's implicit reward (Rewards).
 	Ref  *model.Model
 	Beta float64
+	// Loss is the objective that trained Model (ipo, dpo, cdpo).
+	Loss string
 }
 
 func (e *ModelEngine) generate(ctx context.Context, prompt []int, opt model.GenOptions, emit func(int) bool) (model.Generated, error) {

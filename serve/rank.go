@@ -26,6 +26,9 @@ type Ranker interface {
 	Rewards(ctx context.Context, shots []Shot, question string, candidates []string) (rewards []float64, kept int, err error)
 	// CanRank tells whether Rewards can work (a reference model is there).
 	CanRank() bool
+	// Objective is the loss that trained the model (ipo, dpo, cdpo): it
+	// defines the preference probability of a reward margin (elicit.Prob).
+	Objective() string
 }
 
 // canRank tells whether e ranks answers.
@@ -42,6 +45,9 @@ var ErrNoRanking = errors.New("this engine has no reference model to rank answer
 // preferred-only model (a COT model's answer comes after its own
 // description, which the candidates do not have).
 func (e *ModelEngine) CanRank() bool { return e.Ref != nil && e.Codec.Variant != episode.COT }
+
+// Objective implements Ranker.
+func (e *ModelEngine) Objective() string { return e.Loss }
 
 // Rewards implements Ranker with the engine's Ref and Beta: the summed
 // log-probabilities of each candidate's completion (the layout's header,

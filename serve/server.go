@@ -63,6 +63,10 @@ type Config struct {
 
 	// Questions are offered on the labelling page.
 	Questions []string
+	// Committee holds plausible users' few-shot contexts (other users'
+	// labelled pairs): with a ranking engine, the pairs to label are chosen
+	// by how much their answer tells about the user among them (elicit).
+	Committee [][]Shot
 	// Logger receives one line per request (never tokens or bodies).
 	Logger *slog.Logger
 	// Now is the clock (tests replace it).
@@ -115,6 +119,9 @@ func (c *Config) defaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if len(c.Committee) > maxCommittee {
+		return fmt.Errorf("serve: a committee of %d users; at most %d", len(c.Committee), maxCommittee)
+	}
 	if c.Questions == nil {
 		c.Questions = DefaultQuestions
 	}
@@ -138,6 +145,7 @@ type Server struct {
 	// attempts limits sign-ins and failed token checks per client address.
 	attempts *limiter
 	bodies   bodies
+	pairs    pairBook
 	mux      *http.ServeMux
 	pages    *pages
 }
@@ -178,6 +186,7 @@ func (s *Server) routes() {
 	m.Handle("POST /v1/completions", s.user(s.completions))
 	m.Handle("GET /v1/models", s.user(s.models))
 	m.Handle("POST /api/rank", s.user(s.rank))
+	m.Handle("GET /api/next-pair", s.user(s.apiNextPair))
 	m.Handle("POST /api/studies", s.admin(s.apiCreateStudy))
 	m.Handle("GET /api/studies/{id}/results", s.admin(s.apiStudyResults))
 	m.Handle("GET /api/studies/{id}/results.csv", s.admin(s.studyCSV))

@@ -321,6 +321,10 @@ type labelData struct {
 	Sig                   string // a study pair's signature (pairSignature)
 	Step, Of, MaxChars    int
 	Questions             []string
+	// Pair is the id of a pair chosen for the user (choosePair), Strategy
+	// and Gain how, Why why not actively.
+	Pair, Strategy, Why string
+	Gain                float64
 }
 
 func (s *Server) labelPage(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -336,11 +340,12 @@ func (s *Server) labelPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	if !s.allowWeb(w, r, ss) {
 		return
 	}
-	var err error
-	if d.A, d.B, err = s.cfg.Engine.Pair(r.Context(), d.Question, rand.Uint64()); err != nil {
+	np, err := s.choosePair(r.Context(), ss.user.ID, d.Question, rand.Uint64())
+	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
+	d.A, d.B, d.Pair, d.Strategy, d.Why, d.Gain = np.A, np.B, np.ID, np.Strategy, np.Why, np.Gain
 	s.render(w, r, ss, http.StatusOK, "label", "Label", d)
 }
 
@@ -378,7 +383,14 @@ func (s *Server) labelPost(w http.ResponseWriter, r *http.Request, ss *session) 
 		p.Source = "study:" + id
 		next = "/study/" + url.PathEscape(id)
 	}
-	_, status, msg, err := s.savePreference(r, p)
+	var status int
+	var msg string
+	var err error
+	if id := f.Get("pair"); id != "" && f.Get("study") == "" {
+		_, status, msg, err = s.answerPair(r, ss.user.ID, id, f.Get("pick"), "")
+	} else {
+		_, status, msg, err = s.savePreference(r, p)
+	}
 	switch {
 	case err != nil:
 		s.internal(w, r, err)

@@ -105,14 +105,20 @@ func TestWebLabelAskAndDelete(t *testing.T) {
 	if strings.Contains(page, "<script>x</script>") || !strings.Contains(page, "&lt;script&gt;x&lt;/script&gt;") {
 		t.Errorf("the question is not HTML-escaped on the label page")
 	}
+	if !strings.Contains(page, `id="pair-why"`) {
+		t.Errorf("the label page does not say how the pair was chosen:\n%s", page)
+	}
 	form := hidden(page)
 	form.Set("pick", "b")
 	if code, body := b.post("/label", form); code != 200 || !strings.Contains(body, "Saved your preference") {
 		t.Fatalf("label post: %d %s", code, body)
 	}
+	if code, body := b.post("/label", form); code != http.StatusConflict || !strings.Contains(body, "already answered") {
+		t.Errorf("the same pair posted twice: %d %s", code, body)
+	}
 	prefs, err := e.store.Preferences(t.Context(), decodeUserID(t, e, tok), storePrefQuery())
-	if err != nil || len(prefs) != 1 || !strings.HasPrefix(prefs[0].Chosen, "B: ") || !strings.HasPrefix(prefs[0].Rejected, "A: ") || prefs[0].Source != "web" {
-		t.Fatalf("stored preferences %+v, %v: want B chosen over A from the web", prefs, err)
+	if err != nil || len(prefs) != 1 || !strings.HasPrefix(prefs[0].Chosen, "B: ") || !strings.HasPrefix(prefs[0].Rejected, "A: ") || prefs[0].Source != "pair:"+form.Get("pair") {
+		t.Fatalf("stored preferences %+v, %v: want B chosen over A from the page's pair", prefs, err)
 	}
 
 	if code, body := b.post("/ask", url.Values{"question": {"a question"}, "personalize": {"1"}}); code != 200 ||
