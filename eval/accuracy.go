@@ -67,29 +67,11 @@ func implicitAccuracy(ctx context.Context, c Config, codec fewshot.Codec, all []
 	if len(exs) == 0 {
 		return judge.Summary{}, 0, tooLong, fmt.Errorf("all %d held-out pairs are longer than the model's %d positions", len(all), policy.Positions())
 	}
-	var pass *model.Pass // shared by both models: they have the same shapes
-	sums := func(m *model.Model) ([][2]float64, error) {
-		out := make([][2]float64, len(exs))
-		for lo := 0; lo < len(exs); lo += scoreBatch {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			hi := min(lo+scoreBatch, len(exs))
-			var err error
-			if pass, err = m.Score(exs[lo:hi], pass); err != nil {
-				return nil, err
-			}
-			for k := lo; k < hi; k++ {
-				out[k] = [2]float64{pass.Sum(k-lo, 0), pass.Sum(k-lo, 1)}
-			}
-		}
-		return out, nil
-	}
-	pol, err := sums(policy)
+	pol, err := sumLogProbs(ctx, policy, exs)
 	if err != nil {
 		return judge.Summary{}, 0, 0, err
 	}
-	rf, err := sums(ref)
+	rf, err := sumLogProbs(ctx, ref, exs)
 	if err != nil {
 		return judge.Summary{}, 0, 0, err
 	}
@@ -173,4 +155,25 @@ func bestReward(rewards []float64, comps [][]int, perToken bool) int {
 		}
 	}
 	return best
+}
+
+// sumLogProbs scores examples of two completions each, scoreBatch at a
+// time: each completion's summed log-probability.
+func sumLogProbs(ctx context.Context, m *model.Model, exs []model.Example) ([][2]float64, error) {
+	var pass *model.Pass
+	out := make([][2]float64, len(exs))
+	for lo := 0; lo < len(exs); lo += scoreBatch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+scoreBatch, len(exs))
+		var err error
+		if pass, err = m.Score(exs[lo:hi], pass); err != nil {
+			return nil, err
+		}
+		for k := lo; k < hi; k++ {
+			out[k] = [2]float64{pass.Sum(k-lo, 0), pass.Sum(k-lo, 1)}
+		}
+	}
+	return out, nil
 }

@@ -48,6 +48,9 @@ const (
 	// FSPOBest is the best of Config.BestOf FSPO samples under the user's
 	// implicit reward β·(log πθ − log πref) (not in Methods: only with --best-of).
 	FSPOBest = "fspo_best_of"
+	// FSPOCOTGiven is FSPOCOT stating each user's true description instead
+	// of its own guess (not in Methods: only with Config.AlsoGivenDescription).
+	FSPOCOTGiven = "fspo_cot_given_description"
 )
 
 // Methods lists every method in report order.
@@ -112,17 +115,25 @@ type Config struct {
 	// guess, then answer: what a correct description is worth (the
 	// answers a user who corrects the model's description would get).
 	GivenDescription bool
+	// AlsoGivenDescription adds FSPOCOTGiven beside FSPOCOT's own guesses.
+	AlsoGivenDescription bool
 	// BestOf > 1 adds FSPOBest: the FSPO run's best of that many samples by
 	// the user's implicit reward under the run's reference model.
 	BestOf int
 	// BestOfPerToken ranks FSPOBest's samples by the implicit reward per
 	// completion token (always so for an ipo_norm run).
 	BestOfPerToken bool
-	TopP           float64 // nucleus mass; 1 turns it off
-	MaxTokens      int     // response token cap; 0: the longest training response
-	Seed           int64
-	Beta           float64 // β of the implicit reward when a run does not record it
-	Out            string  // output folder
+	// Elicitation adds report.json's "elicitation" curves (Elicitation):
+	// the FSPO run with 1, 2, 4, 8 labels per user, asked at random or
+	// actively, ElicitMembers plausible users (default 8) weighing the
+	// active choice.
+	Elicitation   bool
+	ElicitMembers int
+	TopP          float64 // nucleus mass; 1 turns it off
+	MaxTokens     int     // response token cap; 0: the longest training response
+	Seed          int64
+	Beta          float64 // β of the implicit reward when a run does not record it
+	Out           string  // output folder
 
 	// Judge compares responses; nil is the exact reward judge (Rewards).
 	Judge judge.Judge `json:"-"`
@@ -184,6 +195,9 @@ func (c Config) Validate() error {
 	}
 	if c.BestOf < 0 || c.BestOf > 16 {
 		bad = append(bad, fmt.Sprintf("best of: %d must be 0 (off) to 16", c.BestOf))
+	}
+	if c.ElicitMembers < 0 || c.ElicitMembers > 64 {
+		bad = append(bad, fmt.Sprintf("elicit members: %d must be 0 (the default, 8) to 64", c.ElicitMembers))
 	}
 	if c.OracleK < 1 {
 		bad = append(bad, fmt.Sprintf("oracle k: %d must be at least 1", c.OracleK))

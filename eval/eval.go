@@ -47,18 +47,9 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eval base: %w", err)
 	}
-	tok := c.Codec
-	if tok == nil {
-		l2c, err := tokenizer.Load(c.Tokenizer)
-		if err != nil {
-			return nil, fmt.Errorf("eval: %w", err)
-		}
-		if err := l2c.CheckVocab(base.model.Config.Vocab); err != nil {
-			return nil, fmt.Errorf("eval: base model %s with tokenizer %s: %w", base.path, c.Tokenizer, err)
-		}
-		tok = tokenizer.Llama2C(l2c)
-	} else if tok.VocabSize() > base.model.Config.Vocab {
-		return nil, fmt.Errorf("eval: base model %s has %d embedding rows, fewer than its tokenizer's %d tokens", base.path, base.model.Config.Vocab, tok.VocabSize())
+	tok, err := baseCodec(c, base)
+	if err != nil {
+		return nil, err
 	}
 	cp, err := measureCaps(tok, d.train)
 	if err != nil && c.MaxTokens == 0 {
@@ -89,12 +80,34 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err := accuracyAll(ctx, c, g, &ms, d, runs, rep); err != nil {
 		return nil, err
 	}
+	if err := elicitationAll(ctx, c, g, &ms, d, runs, chosen, rep); err != nil {
+		return nil, err
+	}
 	rep.Timings["total"] = time.Since(t0).Seconds()
 	if err := WriteOutputs(c.Out, rep, samples); err != nil {
 		return nil, err
 	}
 	c.progress("wrote %s", c.Out)
 	return rep, nil
+}
+
+// baseCodec is the base model's tokenizer: Config.Codec, or the llama2.c
+// tokenizer file, checked against the model's vocabulary.
+func baseCodec(c Config, base *loaded) (tokenizer.Codec, error) {
+	if c.Codec != nil {
+		if c.Codec.VocabSize() > base.model.Config.Vocab {
+			return nil, fmt.Errorf("eval: base model %s has %d embedding rows, fewer than its tokenizer's %d tokens", base.path, base.model.Config.Vocab, c.Codec.VocabSize())
+		}
+		return c.Codec, nil
+	}
+	l2c, err := tokenizer.Load(c.Tokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	if err := l2c.CheckVocab(base.model.Config.Vocab); err != nil {
+		return nil, fmt.Errorf("eval: base model %s with tokenizer %s: %w", base.path, c.Tokenizer, err)
+	}
+	return tokenizer.Llama2C(l2c), nil
 }
 
 // generateAll generates every method's responses, method by method, each
@@ -145,6 +158,17 @@ func generateAll(ctx context.Context, c Config, g *generator, ms *models, base *
 		if err := bestOfAll(ctx, c, g, ms, d, runs, chosen, rep); err != nil {
 			return nil, nil, err
 		}
+	}
+	if l, ok := runs[FSPOCOT]; ok && c.AlsoGivenDescription {
+		tg := time.Now()
+		out, err := g.generate(ctx, job{method: FSPOCOTGiven, variant: episode.COT, k: 1, model: l.model, given: true}, d.episodes)
+		if err != nil {
+			return nil, nil, err
+		}
+		chosen[FSPOCOTGiven] = pick(out, FSPOCOTGiven, c, d.episodes)
+		rep.Timings["generate_"+FSPOCOTGiven] = time.Since(tg).Seconds()
+		rep.Methods = append(rep.Methods, FSPOCOTGiven)
+		rep.Models[FSPOCOTGiven] = l.path
 	}
 	return chosen, runs, nil
 }

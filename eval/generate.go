@@ -26,6 +26,9 @@ type job struct {
 	// base model's natural use: a story opening continued as a story).
 	variant episode.Variant
 	k       int // samples per episode
+	// given: a COT model states the user's true description (as with
+	// Config.GivenDescription) instead of its own guess.
+	given bool
 }
 
 // response is one generated response.
@@ -117,7 +120,7 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 		var out []model.Generated
 		var err error
 		switch {
-		case j.variant == episode.COT && g.cfg.GivenDescription:
+		case j.variant == episode.COT && (g.cfg.GivenDescription || j.given):
 			out, err = g.generateGiven(ctx, j.model, codec, prompts[lo:hi], descriptions(eps[lo/j.k:(hi+j.k-1)/j.k], j.k, lo), opt)
 		case j.variant == episode.COT:
 			out, err = g.generateCOT(ctx, j.model, codec.DescriptionEnd, prompts[lo:hi], opt)

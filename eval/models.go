@@ -26,6 +26,8 @@ var variantOf = map[string]episode.Variant{
 	FSPO:     episode.Plain,
 	FSPOCOT:  episode.COT,
 	OracleBK: "",
+
+	FSPOCOTGiven: episode.COT,
 }
 
 // loaded is one model with where it came from.

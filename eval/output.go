@@ -44,7 +44,13 @@ func WriteOutputs(dir string, r *Report, samples []Sample) error {
 	if err != nil {
 		return fmt.Errorf("eval: %s: %w", WinratesPNG, err)
 	}
-	for name, b := range map[string][]byte{SamplesJSONL: sb.Bytes(), ReportJSON: append(js, '\n'), ReportMD: []byte(r.Markdown()), WinratesPNG: png} {
+	files := map[string][]byte{SamplesJSONL: sb.Bytes(), ReportJSON: append(js, '\n'), ReportMD: []byte(r.Markdown()), WinratesPNG: png}
+	if r.Elicitation != nil {
+		if files[ElicitationPNG], err = plotElicitation(r.Elicitation); err != nil {
+			return fmt.Errorf("eval: %s: %w", ElicitationPNG, err)
+		}
+	}
+	for name, b := range files {
 		if err := atomicfile.WriteBytes(filepath.Join(dir, name), b); err != nil {
 			return fmt.Errorf("eval: %w", err)
 		}
@@ -139,15 +145,21 @@ func (r *Report) Markdown() string {
 	if len(notes) > 0 {
 		fmt.Fprintf(&b, "\nNotes: %s.\n", strings.Join(notes, "; "))
 	}
+	if r.Elicitation != nil {
+		b.WriteString(r.Elicitation.markdown())
+	}
 	fmt.Fprintf(&b, "\n%s. Details in report.json; every judged pair in samples.jsonl.\n", r.Config.BaseNote)
 	return b.String()
 }
 
-// shownMethods are the rows of the report: every method, then FSPOBest when
-// it was evaluated (--best-of).
+// shownMethods are the rows of the report: every method, then FSPOBest and
+// FSPOCOTGiven when they were evaluated.
 func (r *Report) shownMethods() []string {
-	if slices.Contains(r.Methods, FSPOBest) {
-		return append(slices.Clone(Methods), FSPOBest)
+	shown := slices.Clone(Methods)
+	for _, m := range []string{FSPOBest, FSPOCOTGiven} {
+		if slices.Contains(r.Methods, m) {
+			shown = append(shown, m)
+		}
 	}
-	return Methods
+	return shown
 }

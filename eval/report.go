@@ -3,6 +3,7 @@ package eval
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	"fspo/dataset"
 	"fspo/episode"
@@ -75,6 +76,19 @@ type Report struct {
 	// than the token cap.
 	ContextLimited map[string]int     `json:"context_limited"`
 	Timings        map[string]float64 `json:"timings_s"`
+	// BestOf is FSPO's win rate with one sample ("1") and with the best of
+	// Config.BestOf by implicit reward (key: that number); BestOfCI95 their
+	// intervals.
+	BestOf     map[string]float64    `json:"best_of,omitempty"`
+	BestOfCI95 map[string][2]float64 `json:"best_of_ci95,omitempty"`
+	// COTTrueDescription is FSPO-COT's win rate when it states each user's
+	// true description instead of its own guess; COTTrueDescriptionCI95 its
+	// interval.
+	COTTrueDescription     *float64    `json:"cot_true_description,omitempty"`
+	COTTrueDescriptionCI95 *[2]float64 `json:"cot_true_description_ci95,omitempty"`
+	// Elicitation holds the curves of FSPO with actively and randomly
+	// chosen labels (Config.Elicitation).
+	Elicitation *Elicitation `json:"elicitation,omitempty"`
 	// JudgeUsage counts an LLM judge's calls, tokens and cost.
 	JudgeUsage *judge.Usage `json:"judge_usage,omitempty"`
 }
@@ -220,6 +234,19 @@ func (r *Report) summarize(samples []Sample, c Config) {
 	for m, w := range t.Overall {
 		r.Winrates[m] = w.Percent
 		r.CI95[m] = [2]float64{w.Low, w.High}
+	}
+	if best, ok := t.Overall[FSPOBest]; ok {
+		one := t.Overall[FSPO]
+		k := strconv.Itoa(c.BestOf)
+		r.BestOf = map[string]float64{"1": one.Percent, k: best.Percent}
+		r.BestOfCI95 = map[string][2]float64{"1": {one.Low, one.High}, k: {best.Low, best.High}}
+	}
+	given, ok := t.Overall[FSPOCOTGiven]
+	if !ok && c.GivenDescription {
+		given, ok = t.Overall[FSPOCOT]
+	}
+	if ok {
+		r.COTTrueDescription, r.COTTrueDescriptionCI95 = &given.Percent, &[2]float64{given.Low, given.High}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"fspo/eval"
 	"fspo/train"
 )
 
@@ -72,9 +73,14 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	if *modelFlag != "" {
 		evalArgs = append(evalArgs, "--base", *modelFlag)
 	}
+	// beyond the paper's table: labels asked actively vs at random, the
+	// best of several answers by the user's implicit reward, and COT told
+	// the user's true description
+	evalArgs = append(evalArgs, "--elicitation", "--with-given-description")
 	if *quick {
-		evalArgs = append(evalArgs, "--quick")
+		evalArgs = append(evalArgs, "--quick", "--best-of", "2", "--elicit-members", "2")
 	} else {
+		evalArgs = append(evalArgs, "--best-of", "4")
 		// every evaluation episode of every held-out user (6 each): a
 		// tighter estimate than the eval default of 4, for ~10 s more
 		evalArgs = append(evalArgs, "--queries", "0")
@@ -179,6 +185,7 @@ func printDemoTable(env *Env, path string) error {
 		Winrates       map[string]float64    `json:"winrates"`
 		CI95           map[string][2]float64 `json:"ci95"`
 		RewardAccuracy map[string]float64    `json:"reward_accuracy"`
+		Elicitation    *eval.Elicitation     `json:"elicitation"`
 	}
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -207,6 +214,13 @@ func printDemoTable(env *Env, path string) error {
 		}
 		ci := rep.CI95[m]
 		fmt.Fprintf(env.Stdout, "%-18s %9.1f%% %8.1f – %5.1f%% %16s\n", m, w, ci[0], ci[1], acc)
+	}
+	if e := rep.Elicitation; e != nil {
+		fmt.Fprintf(env.Stdout, "\nfspo with k labels per user, asked at random / actively (win rate %%):\n")
+		for _, k := range eval.ElicitLabels {
+			key := fmt.Sprint(k)
+			fmt.Fprintf(env.Stdout, "  k=%d  %5.1f / %5.1f\n", k, e.Random[key], e.Active[key])
+		}
 	}
 	return nil
 }

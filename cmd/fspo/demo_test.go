@@ -39,6 +39,12 @@ func TestDemoQuick(t *testing.T) {
 			t.Errorf("report.json: %s win rate %v (present %v), ci95 %v", m, w, ok, ci)
 		}
 	}
+	e := rep.Elicitation
+	if e == nil || len(e.Random) != len(eval.ElicitLabels) || len(e.Active) != len(eval.ElicitLabels) || len(rep.BestOf) != 2 || rep.COTTrueDescription == nil {
+		t.Errorf("report.json: elicitation %+v, best_of %v, cot_true_description %v: want every curve point, best of 1 and 2, the true-description row", e, rep.BestOf, rep.COTTrueDescription)
+	} else if _, err := os.Stat(filepath.Join(out, "eval", eval.ElicitationPNG)); err != nil {
+		t.Errorf("no elicitation plot: %v", err)
+	}
 	for _, st := range demoStages {
 		if _, err := os.Stat(filepath.Join(out, "runs", st.name, train.ModelFile)); err != nil {
 			t.Errorf("training %s left no model: %v", st.name, err)

@@ -6,11 +6,15 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"fspo/dataset"
+	"fspo/elicit"
 	"fspo/episode"
 	"fspo/fewshot"
 	"fspo/fileio"
@@ -35,6 +39,56 @@ func openStore(ctx context.Context, db string) (store.Store, error) {
 		return postgres.Open(ctx, db)
 	}
 	return nil, fmt.Errorf("%w: fspo serve: --db %q: want sqlite:PATH or postgres://USER@HOST/DB", errUsage, db)
+}
+
+// labelling reads the questions offered for labelling and the committee
+// that chooses the pairs.
+func labelling(cfg *serve.Config, questions, elicitFrom string, maxChars int) (err error) {
+	if cfg.Questions, err = readQuestions(questions, maxChars); err != nil {
+		return err
+	}
+	cfg.Committee, err = readCommittee(elicitFrom, cfg.Shots)
+	return err
+}
+
+// readCommittee reads the plausible users of active elicitation from a
+// data folder (its manifest's training users, else every user) or a
+// preferences file: elicit.DefaultMembers users' contexts of shots pairs.
+func readCommittee(path string, shots int) ([][]serve.Shot, error) {
+	if path == "" {
+		return nil, nil
+	}
+	file, users := path, []string(nil)
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		file = filepath.Join(path, dataset.FileName)
+		if man, err := dataset.ReadManifest(path); err == nil {
+			users = man.TrainUsers
+		}
+	}
+	recs, err := dataset.ReadAll(file)
+	if err != nil {
+		return nil, fmt.Errorf("fspo serve: --elicit-from: %w", err)
+	}
+	byUser := dataset.GroupByUser(recs)
+	if users != nil {
+		train := map[string][]dataset.Record{}
+		for _, u := range users {
+			train[u] = byUser[u]
+		}
+		byUser = train
+	}
+	var out [][]serve.Shot
+	for _, c := range elicit.Contexts(byUser, elicit.DefaultMembers, shots, 1) {
+		member := make([]serve.Shot, len(c))
+		for k, r := range c {
+			member[k] = serve.Shot{Prompt: r.Prompt, Chosen: r.Chosen, Rejected: r.Rejected}
+		}
+		out = append(out, member)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("fspo serve: --elicit-from %s: no user has %d labelled pairs", path, shots+1)
+	}
+	return out, nil
 }
 
 // readQuestions reads one question per line (blank lines and # comments
@@ -116,7 +170,7 @@ func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prom
 	v, _ := episode.ParseVariant(p.Variant)
 	lay, _ := episode.ParseLayout(p.Layout)
 	e := &serve.ModelEngine{Label: name, Model: m, RawBase: ld.rawBase, Codec: lm.codec(fewshot.Codec{Variant: v, Layout: lay})}
-	e.Ref, e.Beta = ld.reference(name, lm.Paths.Checkpoint)
+	e.Ref, e.Beta, e.Loss = ld.reference(name, lm.Paths.Checkpoint)
 	if ld.batch > 0 {
 		e.Batcher = serve.NewBatcher(m, ld.batch)
 		if ld.prefix > 0 {
@@ -132,21 +186,21 @@ func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prom
 // answers by the user's implicit reward (/api/rank, best_of). Without one
 // (no card, another stage or objective, a missing file: said on stderr),
 // the engine does not rank.
-func (ld engineLoader) reference(name, file string) (*model.Model, float64) {
+func (ld engineLoader) reference(name, file string) (*model.Model, float64, string) {
 	card, err := runcard.Load(file)
 	if err != nil || card == nil || card.Train.Stage != "pref" || card.Init.Path == "" {
-		return nil, 0
+		return nil, 0, ""
 	}
 	if l := card.Train.Loss; l != "ipo" && l != "dpo" && l != "cdpo" {
 		fmt.Fprintf(ld.env.Stderr, "fspo serve: %s: no ranking (objective %s has no summed implicit reward)\n", name, l)
-		return nil, 0
+		return nil, 0, ""
 	}
 	ref, err := loadLMAs(ld.env, card.Init.Path, ld.dtype)
 	if err != nil {
 		fmt.Fprintf(ld.env.Stderr, "fspo serve: %s: no ranking: reference model: %v\n", name, err)
-		return nil, 0
+		return nil, 0, ""
 	}
-	return ref.Model, card.Train.Beta
+	return ref.Model, card.Train.Beta, card.Train.Loss
 }
 
 // servePrompt is the prompt to serve the model file with: its run card's,
@@ -205,6 +259,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	rps := fs.Float64("rate", 10, "requests per second per user")
 	burst := fs.Int("burst", 20, "burst of requests per user")
 	questions := fs.String("questions", "", "file of questions offered for labelling, one per line")
+	elicitFrom := fs.String("elicit-from", "", "data folder (or preferences.jsonl) whose users' labelled pairs stand for plausible users when choosing pairs to label (active elicitation; needs a ranking model)")
 	batch := fs.Int("batch", 16, "generations of concurrent requests batched per forward pass (0: each alone)")
 	prefixMB := fs.Int("prefix-cache-mb", 256, "memory for the KV caches of recent prompts, per model (LRU): a user's next question reuses their few-shot context's (0: off; needs --batch)")
 	dtype := fs.String("dtype", "auto", dtypeHelp)
@@ -245,7 +300,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 		MaxTokens: *maxTokens, MaxTextChars: *maxChars, RateLimit: perSecond(*rps), RateBurst: *burst,
 		AttemptLimit: perSecond(*attempts), BodyTimeout: *bodyTimeout, SecureCookies: *secureCookies, TrustedProxies: proxies,
 		Logger: slog.New(slog.NewTextHandler(env.Stderr, nil))}
-	if cfg.Questions, err = readQuestions(*questions, *maxChars); err != nil {
+	if err := labelling(&cfg, *questions, *elicitFrom, *maxChars); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, *db)
