@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"fspo/internal/testenv"
+	"fspo/serve"
 )
 
 // chromium finds the browser: FSPO_TEST_CHROMIUM (set by .ci/services.sh)
@@ -29,18 +30,15 @@ func screenshotPath(page string) string {
 	return filepath.Join(dir, "fspo-serve-"+page+".png")
 }
 
-// TestBrowser drives headless Chromium through sign-in, labelling, asking,
-// a study (labelling then blind comparisons) and the admin's results page.
-func TestBrowser(t *testing.T) {
-	bin := chromium(t)
-	e := newEnv(t, nil)
-	_, tok := e.user("Robin")
-	code, body, _ := e.do("POST", "/api/studies", adminToken, map[string]any{"name": "Bedtime stories",
-		"questions": []string{"Tell me a story about a fox.", "Tell me a story about the moon."}, "pairs": 1, "systems": []string{"fspo", "base"}})
-	if code != 201 {
-		t.Fatalf("create study: %d %s", code, body)
-	}
+// chrome is a headless Chromium for a test, with its helpers.
+type chrome struct {
+	t   *testing.T
+	ctx context.Context
+}
 
+// newChrome starts Chromium (closed at the end of the test); its actions
+// share a 90 s budget.
+func newChrome(t *testing.T, bin string) *chrome {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.Flag("headless", true),
@@ -55,41 +53,64 @@ func TestBrowser(t *testing.T) {
 		chromedp.WindowSize(1100, 800),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
 	// The first Run starts the browser; it must not carry a timeout (chromedp.Run docs).
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+"/")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		cancel()
+		cancelAlloc()
 		t.Fatalf("start chromium %s: %v", bin, err)
 	}
 	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	defer cancelT()
-	screenshot := func(page string) {
-		t.Helper()
-		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(screenshotPath(page), shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot of the %s page: %s", page, screenshotPath(page))
+	t.Cleanup(func() { cancelT(); cancel(); cancelAlloc() })
+	return &chrome{t: t, ctx: ctx}
+}
+
+// screenshot saves the page (screenshotPath).
+func (b *chrome) screenshot(page string) {
+	b.t.Helper()
+	shot, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatal(err)
 	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return s
+	if err := os.WriteFile(screenshotPath(page), shot, 0o644); err != nil {
+		b.t.Fatal(err)
 	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
+	b.t.Logf("screenshot of the %s page: %s", page, screenshotPath(page))
+}
+
+// text is the text of the element sel.
+func (b *chrome) text(sel string) string {
+	b.t.Helper()
+	s, err := chromedp.Run(b.ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", sel, err)
+	}
+	return s
+}
+
+// do runs steps, failing the test with what on an error.
+func (b *chrome) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// TestBrowser drives headless Chromium through sign-in, labelling, asking,
+// a study (labelling then blind comparisons) and the admin's results page.
+func TestBrowser(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t, nil)
+	_, tok := e.user("Robin")
+	code, body, _ := e.do("POST", "/api/studies", adminToken, map[string]any{"name": "Bedtime stories",
+		"questions": []string{"Tell me a story about a fox.", "Tell me a story about the moon."}, "pairs": 1, "systems": []string{"fspo", "base"}})
+	if code != 201 {
+		t.Fatalf("create study: %d %s", code, body)
 	}
 
+	b := newChrome(t, bin)
+	screenshot, text, do := b.screenshot, b.text, b.do
+	do("open", chromedp.Navigate(e.srv.URL+"/"))
 	do("sign-in page", chromedp.WaitVisible(chromedp.ID("token-help")))
 	screenshot("signin")
 	if h := text("#token-help"); !strings.Contains(h, "fspo_") || !strings.Contains(h, "gives it to you") {
@@ -167,5 +188,37 @@ func TestBrowser(t *testing.T) {
 	}
 	if w := text("#wins"); w != "2" {
 		t.Errorf("wins = %q, want 2", w)
+	}
+}
+
+// TestBrowserActiveLabelling: with a ranking model and a committee, the
+// labelling page asks the pair chosen to tell the most about the user and
+// shows the description the model answers from, with its edit box.
+func TestBrowserActiveLabelling(t *testing.T) {
+	bin := chromium(t)
+	eng := rankingEngine(t)
+	eng.Loss = "ipo"
+	e := newEnv(t, func(c *serve.Config) { c.Engine = eng; c.Committee = committeeOf; c.MaxTokens = 24 })
+	_, tok := e.user("Robin")
+	e.pref(tok, "Once upon a time", "a happy dog ran to the pond.", "a sad cat sat.")
+	if code, body, _ := e.do("PUT", "/api/me/description", tok, map[string]string{"description": "Loves happy stories about dogs and the pond."}); code != 200 {
+		t.Fatalf("set description: %d %s", code, body)
+	}
+	b := newChrome(t, bin)
+	b.do("sign in", chromedp.Navigate(e.srv.URL+"/"), chromedp.SendKeys(chromedp.ID("token"), tok),
+		chromedp.Click(chromedp.ID("signin")), chromedp.WaitVisible(chromedp.ID("signout")))
+	b.do("ask for a pair", chromedp.Navigate(e.srv.URL+"/label"), chromedp.SendKeys(chromedp.ID("own-question"), "One day, Tom"),
+		chromedp.Click(chromedp.ID("get-pair")), chromedp.WaitVisible(chromedp.ID("pair-why")))
+	if why := b.text("#pair-why"); !strings.Contains(why, "tells the most about you") {
+		t.Errorf("the page does not say the pair was chosen actively: %q", why)
+	}
+	if d := b.text("#description"); d != "Loves happy stories about dogs and the pond." {
+		t.Errorf("description shown = %q", d)
+	}
+	b.screenshot("label-active")
+	b.do("pick a", chromedp.Click(chromedp.ID("pick-a")), chromedp.WaitVisible(chromedp.ID("flash")))
+	n, err := e.store.CountPreferences(t.Context(), decodeUserID(t, e, tok), "")
+	if err != nil || n != 2 {
+		t.Errorf("%d preferences stored (%v), want 2", n, err)
 	}
 }

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/subtle"
 	"embed"
@@ -325,6 +326,10 @@ type labelData struct {
 	// and Gain how, Why why not actively.
 	Pair, Strategy, Why string
 	Gain                float64
+	// Description is what the user told the model they like
+	// (OwnDescription) or, for a COT model, its guess from their labels.
+	Description    string
+	OwnDescription bool
 }
 
 func (s *Server) labelPage(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -346,7 +351,27 @@ func (s *Server) labelPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		return
 	}
 	d.A, d.B, d.Pair, d.Strategy, d.Why, d.Gain = np.A, np.B, np.ID, np.Strategy, np.Why, np.Gain
+	if d.Description, d.OwnDescription, err = s.believed(r.Context(), ss.user.ID); err != nil {
+		s.internal(w, r, err)
+		return
+	}
 	s.render(w, r, ss, http.StatusOK, "label", "Label", d)
+}
+
+// believed is what the model is told or believes about the user: their own
+// description, else a COT model's guess from their recent labels ("" for
+// other models).
+func (s *Server) believed(ctx context.Context, user string) (string, bool, error) {
+	own, err := s.cfg.Store.Description(ctx, user)
+	if err != nil || own != "" {
+		return own, own != "", err
+	}
+	shots, err := s.selectShots(ctx, user, "recent", s.cfg.Shots, 0)
+	if err != nil || len(shots) == 0 {
+		return "", false, err
+	}
+	guess, err := s.cfg.Engine.Describe(ctx, shots)
+	return guess, false, err
 }
 
 // labelPost stores the pick of a pair as a preference ("web", or "study:ID").
