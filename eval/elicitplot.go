@@ -1,7 +1,6 @@
 package eval
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"math"
@@ -65,15 +64,7 @@ func plotElicitation(e *Elicitation) ([]byte, error) {
 		p.Legend.Add(strategy, line, points)
 	}
 	p.Legend.Top, p.Legend.Left = false, false
-	wt, err := p.WriterTo(vg.Points(420), vg.Points(300), "png")
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return pngBytes(p, vg.Points(420), vg.Points(300))
 }
 
 // elicitationMarkdown is report.md's section on the curves.

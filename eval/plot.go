@@ -60,7 +60,12 @@ func plotWinrates(r *Report) ([]byte, error) {
 		p.Add(bc, eb, half)
 		p.NominalX(names...)
 	}
-	wt, err := p.WriterTo(vg.Points(90+60*float64(len(names))), vg.Points(300), "png")
+	return pngBytes(p, vg.Points(90+60*float64(len(names))), vg.Points(300))
+}
+
+// pngBytes renders p as a PNG of the given size.
+func pngBytes(p *plot.Plot, w, h vg.Length) ([]byte, error) {
+	wt, err := p.WriterTo(w, h, "png")
 	if err != nil {
 		return nil, err
 	}
