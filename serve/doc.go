@@ -8,7 +8,16 @@ Routes. JSON errors look like OpenAI's: {"error": {"message", "type"}}.
 
 	GET    /healthz                          liveness, the default engine's name
 	POST   /api/users                        admin: {"name"} → 201 {"id", "token"} (the token is shown once)
-	POST   /api/preferences                  user: {"prompt", "chosen", "rejected"} → 201, after commit
+	POST   /api/preferences                  user: {"prompt", "chosen", "rejected"} → 201, after commit; or
+	                                         {"pair": id, "choice": "a"|"b"} answering GET /api/next-pair (404 an
+	                                         unknown, expired or other user's pair, 409 one answered already)
+	GET    /api/next-pair                    user: ?question=Q (default: the configured questions in turn), ?seed=S
+	                                         → {"id", "question", "a", "b", "strategy", "gain", "choice_ms"}: of
+	                                         the pairs among 4 sampled answers, the one whose answer tells the most
+	                                         about the caller (package elicit: expected information gain over
+	                                         Config.Committee's plausible users, weighed by the caller's last 4
+	                                         labels) — "strategy": "active"; with no committee or no ranking
+	                                         model, two sampled answers ("random", "why" says which)
 	GET    /api/preferences                  user: {"data": [...], "has_more", "next_after"}, own only, oldest first;
 	                                         ?limit=N (default 100, at most 1000), ?after=ID (the cursor)
 	DELETE /api/preferences/{id}             user: 204, or 404 (unknown or someone else's)
@@ -44,7 +53,9 @@ is honoured, streamed or not. Responses carry "fspo": {"user_description",
 not fitting the model's context), "personalized", "shot_strategy", "seed"}.
 
 Web pages (server-side session: the cookie holds a random id stored hashed,
-30 days, revoked at sign-out; CSRF token on every form): / (sign in), /label,
+30 days, revoked at sign-out; CSRF token on every form): / (sign in), /label
+(the pair of /api/next-pair's choice, and the description the model answers
+from with its edit box),
 /ask, /prefs (with account deletion), /studies, /study/{id} (participate),
 /study/{id}/results and /study/{id}/results.csv (admin).
 
