@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -218,11 +219,11 @@ func (s *Server) activePair(ctx context.Context, user, question string, texts []
 			probs[m] = append(probs[m], elicit.Prob(ranker.Objective(), rw[c.a]-rw[c.b]))
 		}
 		for _, l := range labels {
-			lr, _, err := ranker.Rewards(ctx, shots, l.Prompt, []string{l.Chosen, l.Rejected})
+			p, err := s.labelProb(ctx, ranker, shots, l)
 			if err != nil {
 				return "", "", 0, err
 			}
-			probs[m] = append(probs[m], elicit.Prob(ranker.Objective(), lr[0]-lr[1]))
+			probs[m] = append(probs[m], p)
 		}
 	}
 	com, err := elicit.NewCommittee(probs)
@@ -241,6 +242,52 @@ func (s *Server) activePair(ctx context.Context, user, question string, texts []
 		}
 	}
 	return texts[cands[best].a], texts[cands[best].b], bestGain, nil
+}
+
+// labelProb is a member's probability of the user's label l, remembered
+// (a label is rated once per member context, not at every choice).
+func (s *Server) labelProb(ctx context.Context, ranker Ranker, shots []Shot, l store.Preference) (float64, error) {
+	h := sha256.New()
+	for _, sh := range append(slices.Clip(shots), Shot{l.Prompt, l.Chosen, l.Rejected}) {
+		for _, t := range []string{sh.Prompt, sh.Chosen, sh.Rejected} {
+			fmt.Fprintf(h, "%d:%s", len(t), t)
+		}
+	}
+	key := string(h.Sum(nil))
+	if p, ok := s.labelProbs.get(key); ok {
+		return p, nil
+	}
+	r, _, err := ranker.Rewards(ctx, shots, l.Prompt, []string{l.Chosen, l.Rejected})
+	if err != nil {
+		return 0, err
+	}
+	p := elicit.Prob(ranker.Objective(), r[0]-r[1])
+	s.labelProbs.put(key, p)
+	return p, nil
+}
+
+// probCache remembers label probabilities, forgetting all at maxLabelProbs.
+type probCache struct {
+	mu sync.Mutex
+	m  map[string]float64
+}
+
+const maxLabelProbs = 1 << 16
+
+func (c *probCache) get(k string) (float64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.m[k]
+	return p, ok
+}
+
+func (c *probCache) put(k string, p float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxLabelProbs {
+		c.m = map[string]float64{}
+	}
+	c.m[k] = p
 }
 
 // appendNew appends s unless texts holds it.

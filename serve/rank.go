@@ -51,8 +51,8 @@ func (e *ModelEngine) Objective() string { return e.Loss }
 
 // Rewards implements Ranker with the engine's Ref and Beta: the summed
 // log-probabilities of each candidate's completion (the layout's header,
-// the text and the end token, as training scores them), all candidates
-// scored in one pass sharing the prompt.
+// the text and the end token, as training scores them), the prompt
+// computed once for all candidates (model.ContinuationLogProbs).
 func (e *ModelEngine) Rewards(ctx context.Context, shots []Shot, question string, candidates []string) ([]float64, int, error) {
 	c := e.codecFor(true)
 	if !e.CanRank() {
@@ -69,20 +69,23 @@ func (e *ModelEngine) Rewards(ctx context.Context, shots []Shot, question string
 		return nil, 0, err
 	}
 	p = p[:len(p)-len(c.Header())] // the completions start with the header
-	ex := []model.Example{{Prompt: p, Completions: comps}}
-	pol, err := e.Model.Score(ex, nil)
+	conts := make([]model.Continuation, len(comps))
+	for j, y := range comps {
+		conts[j] = model.Continuation{Tokens: y}
+	}
+	pol, err := e.Model.ContinuationLogProbs(ctx, p, conts)
 	if err != nil {
 		return nil, 0, fmt.Errorf("engine %s: %w", e.Label, err)
 	}
-	ref, err := e.Ref.Score(ex, nil)
+	ref, err := e.Ref.ContinuationLogProbs(ctx, p, conts)
 	if err != nil {
 		return nil, 0, fmt.Errorf("engine %s: reference: %w", e.Label, err)
 	}
 	rewards := make([]float64, len(candidates))
 	for j := range rewards {
-		rewards[j] = e.Beta * (pol.Sum(0, j) - ref.Sum(0, j))
+		rewards[j] = e.Beta * (pol[j] - ref[j])
 	}
-	return rewards, kept, ctx.Err()
+	return rewards, kept, nil
 }
 
 // maxCandidates bounds /api/rank's candidates and best_of.

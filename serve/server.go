@@ -146,8 +146,10 @@ type Server struct {
 	attempts *limiter
 	bodies   bodies
 	pairs    pairBook
-	mux      *http.ServeMux
-	pages    *pages
+	// labelProbs remembers the committee's ratings of users' labels.
+	labelProbs probCache
+	mux        *http.ServeMux
+	pages      *pages
 }
 
 // New checks cfg and builds the server.
