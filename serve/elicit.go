@@ -50,6 +50,9 @@ type nextPair struct {
 	Millis   float64 `json:"choice_ms"`
 }
 
+// errPairsFull: the pair book holds maxPendingPairs unanswered pairs.
+var errPairsFull = errors.New("too many pairs are waiting for an answer; try again in a minute")
+
 // pending is a pair shown and not yet answered.
 type pending struct {
 	user, question, a, b string
@@ -82,7 +85,7 @@ func (b *pairBook) add(p *pending) (string, error) {
 		}
 	}
 	if len(b.pairs) >= maxPendingPairs {
-		return "", errors.New("too many pairs waiting for an answer; try again later")
+		return "", errPairsFull
 	}
 	b.pairs[id] = p
 	return id, nil
@@ -142,11 +145,15 @@ func (s *Server) apiNextPair(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	np, err := s.choosePair(ctx, u.ID, q, seed)
-	if err != nil {
+	switch {
+	case errors.Is(err, errPairsFull):
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusServiceUnavailable, "server_error", err.Error())
+	case err != nil:
 		s.internal(w, r, err)
-		return
+	default:
+		writeJSON(w, http.StatusOK, np)
 	}
-	writeJSON(w, http.StatusOK, np)
 }
 
 // choosePair samples answers to question and picks the pair to ask the
