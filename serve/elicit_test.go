@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"fspo/elicit"
 	"fspo/serve"
@@ -150,5 +152,26 @@ func TestNextPairWithoutCommittee(t *testing.T) {
 	_, body, _ = e.do("GET", "/api/next-pair", tok, nil)
 	if np := decode[map[string]any](t, body); np["question"] != serve.DefaultQuestions[1] {
 		t.Fatalf("second next-pair: %s", body)
+	}
+}
+
+// A pair is kept an hour: answered later it is unknown (404), and nothing
+// is stored.
+func TestNextPairExpires(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	e := newEnv(t, func(c *serve.Config) { c.Now = clock })
+	id, tok := e.user("alice")
+	_, body, _ := e.do("GET", "/api/next-pair", tok, nil)
+	pair := decode[map[string]any](t, body)["id"].(string)
+	mu.Lock()
+	now = now.Add(61 * time.Minute)
+	mu.Unlock()
+	if code, body, _ := e.do("POST", "/api/preferences", tok, map[string]string{"pair": pair, "choice": "a"}); code != http.StatusNotFound {
+		t.Fatalf("answer after 61 minutes: %d %s, want 404", code, body)
+	}
+	if n, err := e.store.CountPreferences(context.Background(), id, ""); err != nil || n != 0 {
+		t.Fatalf("%d preferences stored (%v), want none", n, err)
 	}
 }
