@@ -115,6 +115,10 @@ type Config struct {
 	// guess, then answer: what a correct description is worth (the
 	// answers a user who corrects the model's description would get).
 	GivenDescription bool
+	// COTDescriptions > 1 makes a COT model state, of its greedy description
+	// and COTDescriptions−1 sampled ones, the one under which it best tells
+	// the user's own labelled answers apart (pickDescriptions).
+	COTDescriptions int
 	// AlsoGivenDescription adds FSPOCOTGiven beside FSPOCOT's own guesses.
 	AlsoGivenDescription bool
 	// BestOf > 1 adds FSPOBest: the FSPO run's best of that many samples by
@@ -195,6 +199,9 @@ func (c Config) Validate() error {
 	}
 	if c.BestOf < 0 || c.BestOf > 16 {
 		bad = append(bad, fmt.Sprintf("best of: %d must be 0 (off) to 16", c.BestOf))
+	}
+	if c.COTDescriptions < 0 || c.COTDescriptions > 16 {
+		bad = append(bad, fmt.Sprintf("cot descriptions: %d must be 0 (greedy only) to 16", c.COTDescriptions))
 	}
 	if c.ElicitMembers < 0 || c.ElicitMembers > 64 {
 		bad = append(bad, fmt.Sprintf("elicit members: %d must be 0 (the default, 8) to 64", c.ElicitMembers))

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -66,5 +67,34 @@ func TestRunElicitation(t *testing.T) {
 	}
 	if len(order) != 4 || len(seen) != 4 || order[0] != first {
 		t.Errorf("active order %v: want each of 4 pairs once, %d first", order, first)
+	}
+}
+
+// --cot-descriptions 3 on the fixture: the COT model states one of its
+// candidate descriptions and answers after it, for every query.
+func TestRunCOTDescriptions(t *testing.T) {
+	f := newFixture(t)
+	c := f.config(t.TempDir())
+	c.Runs = map[string]string{FSPOCOT: f.runs[FSPOCOT], PrefFT: f.runs[PrefFT]}
+	c.COTDescriptions = 3
+	rep, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples, err := ReadSamples(filepath.Join(c.Out, SamplesJSONL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, s := range samples {
+		if s.Method == FSPOCOT {
+			n++
+			if s.ParseError != "" {
+				t.Errorf("query %s: %s", s.Query, s.ParseError)
+			}
+		}
+	}
+	if _, ok := rep.Winrates[FSPOCOT]; !ok || n != rep.Queries {
+		t.Fatalf("fspo_cot: %d samples of %d queries, win rate present %v", n, rep.Queries, ok)
 	}
 }

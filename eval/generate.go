@@ -122,6 +122,15 @@ func (g *generator) generate(ctx context.Context, j job, eps []episode.Episode) 
 		switch {
 		case j.variant == episode.COT && (g.cfg.GivenDescription || j.given):
 			out, err = g.generateGiven(ctx, j.model, codec, prompts[lo:hi], descriptions(eps[lo/j.k:(hi+j.k-1)/j.k], j.k, lo), opt)
+		case j.variant == episode.COT && g.cfg.COTDescriptions > 1:
+			chunkEps := make([]episode.Episode, hi-lo)
+			for q := range chunkEps {
+				chunkEps[q] = eps[(lo+q)/j.k]
+			}
+			var descs []string
+			if descs, err = g.pickDescriptions(ctx, j.model, codec, chunkEps, prompts[lo:hi], opt); err == nil {
+				out, err = g.generateGiven(ctx, j.model, codec, prompts[lo:hi], func(q int) string { return descs[q] }, opt)
+			}
 		case j.variant == episode.COT:
 			out, err = g.generateCOT(ctx, j.model, codec.DescriptionEnd, prompts[lo:hi], opt)
 		default:
@@ -200,13 +209,7 @@ func (g *generator) generateCOT(ctx context.Context, m *model.Model, descEnd fun
 		// a sampled description draws from its own stream, not the response's
 		dopt.TopP, dopt.Seed = opt.TopP, opt.Seed^0x9e3779b97f4a7c15
 	}
-	done := make([]bool, len(prompts))
-	seen := make([][]int, len(prompts))
-	desc, err := m.GenerateBatch(ctx, prompts, dopt, func(i, tok int) bool {
-		seen[i] = append(seen[i], tok)
-		done[i] = descEnd(seen[i]) >= 0
-		return !done[i]
-	})
+	desc, done, err := describe(ctx, m, descEnd, prompts, dopt)
 	if err != nil {
 		return nil, err
 	}

@@ -74,13 +74,14 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 		evalArgs = append(evalArgs, "--base", *modelFlag)
 	}
 	// beyond the paper's table: labels asked actively vs at random, the
-	// best of several answers by the user's implicit reward, and COT told
-	// the user's true description
+	// best of several answers by the user's implicit reward, COT told the
+	// user's true description, and COT stating the description (of 8) that
+	// best explains the user's labels
 	evalArgs = append(evalArgs, "--elicitation", "--with-given-description")
 	if *quick {
-		evalArgs = append(evalArgs, "--quick", "--best-of", "2", "--elicit-members", "2")
+		evalArgs = append(evalArgs, "--quick", "--best-of", "2", "--elicit-members", "2", "--cot-descriptions", "2")
 	} else {
-		evalArgs = append(evalArgs, "--best-of", "4")
+		evalArgs = append(evalArgs, "--best-of", "4", "--cot-descriptions", "8")
 		// every evaluation episode of every held-out user (6 each): a
 		// tighter estimate than the eval default of 4, for ~10 s more
 		evalArgs = append(evalArgs, "--queries", "0")

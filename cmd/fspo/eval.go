@@ -44,6 +44,7 @@ func runEval(ctx context.Context, env *Env, args []string) error {
 	flags.Float64Var(&c.DescriptionTemperature, "description-temperature", d.DescriptionTemperature, "sampling temperature of the description a COT model writes before its response (0: greedy)")
 	flags.IntVar(&c.BestOf, "best-of", 0, "also evaluate fspo_best_of: the fspo run's best of N samples by the user's implicit reward (0: off)")
 	flags.BoolVar(&c.BestOfPerToken, "best-of-per-token", false, "rank the --best-of samples by the implicit reward per token instead of the sum")
+	flags.IntVar(&c.COTDescriptions, "cot-descriptions", 0, "a COT model states the best of its greedy and N-1 sampled descriptions: the one under which it best tells the user's labelled answers apart (0, 1: greedy only)")
 	flags.BoolVar(&c.AlsoGivenDescription, "with-given-description", false, "also evaluate fspo_cot_given_description: the COT model stating each user's true description (report.json \"cot_true_description\")")
 	flags.BoolVar(&c.GivenDescription, "given-description", false, "a COT model states each user's true description instead of its own guess, then answers (what a correct description is worth)")
 	flags.BoolVar(&c.Elicitation, "elicitation", false, "also measure the fspo run with 1, 2, 4, 8 labels per user asked at random or actively (report.json \"elicitation\")")
