@@ -258,3 +258,28 @@ func TestServeBackend(t *testing.T) {
 		}
 	}
 }
+
+// --elicit-from names what is wrong with the data: a missing folder, a
+// malformed line, users without enough labelled pairs.
+func TestServeElicitFromErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.jsonl")
+	few := filepath.Join(dir, "few.jsonl")
+	if err := os.WriteFile(bad, []byte(`{"user":"a","prompt":"p"`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(few, []byte(`{"user":"a","prompt":"p","chosen":"x","rejected":"y"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := "sqlite:" + filepath.Join(dir, "x.db")
+	for arg, want := range map[string]string{
+		filepath.Join(dir, "missing"): "missing",
+		bad:                           "bad.jsonl:1",
+		few:                           "no user has 5 labelled pairs",
+	} {
+		err := Run(context.Background(), serveEnv(io.Discard), []string{"serve", "--db", db, "--shots", "4", "--elicit-from", arg})
+		if err == nil || !strings.Contains(err.Error(), "--elicit-from") || !strings.Contains(err.Error(), want) {
+			t.Errorf("--elicit-from %s: %v, want an error naming %q", arg, err, want)
+		}
+	}
+}
