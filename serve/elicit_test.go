@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -158,16 +157,12 @@ func TestNextPairWithoutCommittee(t *testing.T) {
 // A pair is kept an hour: answered later it is unknown (404), and nothing
 // is stored.
 func TestNextPairExpires(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newEnv(t, func(c *serve.Config) { c.Now = clock })
+	clock := &fakeClock{now: time.Now()}
+	e := newEnv(t, func(c *serve.Config) { c.Now = clock.Now })
 	id, tok := e.user("alice")
 	_, body, _ := e.do("GET", "/api/next-pair", tok, nil)
 	pair := decode[map[string]any](t, body)["id"].(string)
-	mu.Lock()
-	now = now.Add(61 * time.Minute)
-	mu.Unlock()
+	clock.advance(61 * time.Minute)
 	if code, body, _ := e.do("POST", "/api/preferences", tok, map[string]string{"pair": pair, "choice": "a"}); code != http.StatusNotFound {
 		t.Fatalf("answer after 61 minutes: %d %s, want 404", code, body)
 	}

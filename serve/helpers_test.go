@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"fspo/serve"
 	"fspo/serve/servetest"
@@ -154,4 +155,22 @@ func decode[T any](t testing.TB, body []byte) T {
 		t.Fatalf("decode %s: %v", body, err)
 	}
 	return v
+}
+
+// fakeClock is a Config.Now that tests move forward.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,23 +86,17 @@ func TestWebSessions(t *testing.T) {
 
 // TestWebSessionExpires: a session is valid for 30 days.
 func TestWebSessionExpires(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := newEnv(t, func(c *serve.Config) { c.Now = clock })
+	clock := &fakeClock{now: time.Now()}
+	e := newEnv(t, func(c *serve.Config) { c.Now = clock.Now })
 	_, tok := e.user("alice")
 	b := newBrowser(t, e)
 	b.signin(tok)
 	v := sessionValue(t, b)
-	mu.Lock()
-	now = now.Add(29 * 24 * time.Hour)
-	mu.Unlock()
+	clock.advance(29 * 24 * time.Hour)
 	if !signedInWith(t, e, v) {
 		t.Error("session expired before 30 days")
 	}
-	mu.Lock()
-	now = now.Add(2 * 24 * time.Hour)
-	mu.Unlock()
+	clock.advance(2 * 24 * time.Hour)
 	if signedInWith(t, e, v) {
 		t.Error("session still valid after 31 days")
 	}
