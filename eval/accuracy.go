@@ -103,43 +103,84 @@ func rankPairs(obj pref.Objective, pol, ref [][2]float64, lens [][2]int) ([]judg
 // pickByImplicitReward keeps, per episode, the sample with the highest
 // implicit reward log πθ(y|x) − log πref(y|x) (β, common to all, does not
 // change the order; per token for ipo_norm), x the episode's few-shot
-// prompt and y the sample's completion (header, text, end); the first on
-// ties, and the first sample where none fits the model's context.
-func pickByImplicitReward(ctx context.Context, codec fewshot.Codec, eps []episode.Episode, out [][]response, policy, ref *model.Model, perToken bool) ([]response, error) {
-	res := make([]response, len(out))
+// prompt and y the tokens the sample holds (samplePart); the first on
+// ties. It also returns every sample's reward, rewards[i][s].
+func pickByImplicitReward(ctx context.Context, codec fewshot.Codec, eps []episode.Episode, out [][]response, policy, ref *model.Model, perToken bool) (picks []response, rewards [][]float64, err error) {
+	picks, rewards = make([]response, len(out)), make([][]float64, len(out))
 	var pass *model.Pass
 	for i, rs := range out {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		res[i] = rs[0]
 		p, err := codec.Prompt(eps[i].Shots, eps[i].Query.Prompt, "")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		room := policy.Positions() - len(p) + 1
+		if room < 2 {
+			return nil, nil, fmt.Errorf("episode %d (user %s): its prompt of %d tokens leaves no room in the model's %d positions", i, eps[i].User, len(p), policy.Positions())
 		}
 		comps := make([][]int, len(rs))
 		for s, r := range rs {
-			comps[s] = codec.Completion(r.Text, "")
-		}
-		if fewshot.Positions(p, comps...) > policy.Positions() {
-			continue
+			comps[s] = samplePart(codec, r, room)
 		}
 		ex := []model.Example{{Prompt: p, Completions: comps}}
-		rewards := make([]float64, len(rs))
+		rewards[i] = make([]float64, len(rs))
 		for _, m := range []struct {
 			model *model.Model
 			sign  float64
 		}{{policy, 1}, {ref, -1}} {
 			if pass, err = m.model.Score(ex, pass); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			for s := range rs {
-				rewards[s] += m.sign * pass.Sum(0, s)
+				rewards[i][s] += m.sign * pass.Sum(0, s)
 			}
 		}
-		res[i] = rs[bestReward(rewards, comps, perToken)]
+		picks[i] = rs[bestReward(rewards[i], comps, perToken)]
 	}
-	return res, nil
+	return picks, rewards, nil
+}
+
+// samplePart is what a sample holds, as scored by the implicit reward:
+// the header, its text and, when it stopped by itself, the end token (a
+// sample cut at the token cap did not end), cut to room tokens where the
+// prompt leaves less (generation stopped there too).
+func samplePart(codec fewshot.Codec, r response, room int) []int {
+	comp := codec.Completion(r.Text, "")
+	if r.Finish == "length" {
+		comp = comp[:len(comp)-1]
+	}
+	return comp[:min(len(comp), room)]
+}
+
+// rewardAgreement is how often the implicit rewards order two samples of
+// an episode as the user's exact reward does, over the pairs of samples
+// whose exact rewards differ, and that number of pairs.
+func rewardAgreement(eps []episode.Episode, out [][]response, rewards [][]float64, exact map[string]Rewarder) (float64, int) {
+	agree, n := 0, 0
+	for i, rs := range out {
+		r := exact[eps[i].User]
+		if r == nil {
+			continue
+		}
+		for a := range rs {
+			for b := a + 1; b < len(rs); b++ {
+				ta, tb := r.Reward(rs[a].Text), r.Reward(rs[b].Text)
+				if ta == tb {
+					continue
+				}
+				n++
+				if (rewards[i][a] > rewards[i][b]) == (ta > tb) {
+					agree++
+				}
+			}
+		}
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return float64(agree) / float64(n), n
 }
 
 // bestReward is the index of the highest reward (divided by the

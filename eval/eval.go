@@ -196,8 +196,15 @@ func bestOfAll(ctx context.Context, c Config, g *generator, ms *models, d *data,
 	if err != nil {
 		return err
 	}
-	if chosen[FSPOBest], err = pickByImplicitReward(ctx, g.codec(j.variant), d.episodes, out, l.model, ref.model, obj.Kind == "ipo_norm" || c.BestOfPerToken); err != nil {
+	var rewards [][]float64
+	if chosen[FSPOBest], rewards, err = pickByImplicitReward(ctx, g.codec(j.variant), d.episodes, out, l.model, ref.model, obj.Kind == "ipo_norm" || c.BestOfPerToken); err != nil {
 		return fmt.Errorf("eval %s: %w", FSPOBest, err)
+	}
+	if c.Rewards != nil {
+		if a, n := rewardAgreement(d.episodes, out, rewards, c.Rewards); n > 0 {
+			rep.BestOfAgreement = &RewardAgreement{Fraction: a, Pairs: n}
+			c.progress("%s: the implicit reward orders %.1f%% of %d sample pairs as the exact reward does", FSPOBest, 100*a, n)
+		}
 	}
 	rep.Timings["generate_"+FSPOBest] = time.Since(tg).Seconds()
 	rep.Methods = append(rep.Methods, FSPOBest)

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -271,9 +272,10 @@ func TestGenerateGivenDescription(t *testing.T) {
 }
 
 // TestPickByImplicitReward: of each episode's samples the one kept has the
-// highest log πθ − log πref over its completion, each scored alone here
-// (per token for ipo_norm; the first on ties, so a policy equal to its
-// reference keeps the first).
+// highest log πθ − log πref over what the sample holds, each scored alone
+// here (per token for ipo_norm; the first on ties, so a policy equal to
+// its reference keeps the first): header, text and end token for a sample
+// that stopped, no end token for one cut at the cap.
 func TestPickByImplicitReward(t *testing.T) {
 	ref, c := storiesCodec(t, episode.Plain)
 	pol := modeltest.Perturbed(ref, 9, 0.3)
@@ -281,12 +283,15 @@ func TestPickByImplicitReward(t *testing.T) {
 		Query: dataset.Record{Prompt: "One day, Tom"}}
 	texts := []string{"went home.", "saw a big red ball in the park.", "was sad.", "ran to the tree and back."}
 	var rs []response
-	for _, s := range texts {
-		rs = append(rs, response{Text: s})
+	for s, text := range texts {
+		rs = append(rs, response{Text: text, Finish: [...]string{"stop", "length"}[s%2]})
 	}
-	reward := func(s string, perToken bool) float64 {
+	reward := func(r response, perToken bool) float64 {
 		p, _ := c.Prompt(ep.Shots, ep.Query.Prompt, "")
-		comp := c.Completion(s, "")
+		comp := c.Completion(r.Text, "")
+		if r.Finish == "length" {
+			comp = comp[:len(comp)-1]
+		}
 		sum := func(m *model.Model) float64 {
 			pass, err := m.Score([]model.Example{{Prompt: p, Completions: [][]int{comp}}}, nil)
 			if err != nil {
@@ -294,29 +299,107 @@ func TestPickByImplicitReward(t *testing.T) {
 			}
 			return pass.Sum(0, 0)
 		}
-		r := sum(pol) - sum(ref)
+		v := sum(pol) - sum(ref)
 		if perToken {
-			r /= float64(len(comp))
+			v /= float64(len(comp))
 		}
-		return r
+		return v
 	}
 	for _, perToken := range []bool{false, true} {
-		got, err := pickByImplicitReward(context.Background(), c, []episode.Episode{ep}, [][]response{rs}, pol, ref, perToken)
+		got, rewards, err := pickByImplicitReward(context.Background(), c, []episode.Episode{ep}, [][]response{rs}, pol, ref, perToken)
 		if err != nil {
 			t.Fatal(err)
 		}
 		best := 0
-		for s, text := range texts {
-			if reward(text, perToken) > reward(texts[best], perToken)+1e-9 {
+		for s, r := range rs {
+			if reward(r, perToken) > reward(rs[best], perToken)+1e-9 {
 				best = s
+			}
+			if want := reward(r, false); math.Abs(rewards[0][s]-want) > 1e-4*max(1, math.Abs(want)) {
+				t.Errorf("sample %d (%s): reward %g, scored alone %g", s, r.Finish, rewards[0][s], want)
 			}
 		}
 		if got[0].Text != texts[best] {
 			t.Errorf("per token %v: kept %q, the highest reward is %q", perToken, got[0].Text, texts[best])
 		}
 	}
-	same, err := pickByImplicitReward(context.Background(), c, []episode.Episode{ep}, [][]response{rs}, ref, ref, false)
+	same, _, err := pickByImplicitReward(context.Background(), c, []episode.Episode{ep}, [][]response{rs}, ref, ref, false)
 	if err != nil || same[0].Text != texts[0] {
 		t.Errorf("policy = reference: kept %q, %v; want the first", same[0].Text, err)
 	}
 }
+
+// TestPickByImplicitRewardNearTheContextEnd: samples that together do not
+// fit after a long prompt are each scored on the tokens that fit, as
+// generation stopped there, instead of left unranked; a prompt that fills
+// the context is an error naming the episode.
+func TestPickByImplicitRewardNearTheContextEnd(t *testing.T) {
+	ref, c := storiesCodec(t, episode.Plain)
+	pol := modeltest.Perturbed(ref, 9, 0.3)
+	long := strings.Repeat("The dog ran to the park and played with a ball. ", 40)
+	rs := []response{{Text: "went home to see his mother and father.", Finish: "length"}, {Text: "was sad.", Finish: "stop"}}
+	// the longest opening whose prompt leaves room for fewer tokens than the first sample holds
+	words := strings.Fields(long)
+	var p []int
+	var ep episode.Episode
+	room := 0
+	for k := len(words); k > 0; k-- {
+		q, err := c.Prompt(nil, strings.Join(words[:k], " "), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := ref.Positions() - len(q) + 1; r >= 2 && r < len(c.Completion(rs[0].Text, ""))-1 {
+			p, room = q, r
+			ep = episode.Episode{User: "u", Query: dataset.Record{Prompt: strings.Join(words[:k], " ")}}
+			break
+		}
+	}
+	if p == nil {
+		t.Fatal("test set-up: no opening leaves the room wanted")
+	}
+	_, rewards, err := pickByImplicitReward(context.Background(), c, []episode.Episode{ep}, [][]response{rs}, pol, ref, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for s, r := range rs {
+		comp := samplePart(c, r, room)
+		if len(comp) > room {
+			t.Fatalf("sample %d: %d tokens scored, %d fit", s, len(comp), room)
+		}
+		var sums [2]float64
+		for k, m := range []*model.Model{pol, ref} {
+			pass, err := m.Score([]model.Example{{Prompt: p, Completions: [][]int{comp}}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sums[k] = pass.Sum(0, 0)
+		}
+		if want := sums[0] - sums[1]; math.Abs(rewards[0][s]-want) > 1e-4*max(1, math.Abs(want)) {
+			t.Errorf("sample %d: reward %g, its %d fitting tokens scored alone %g", s, rewards[0][s], len(comp), want)
+		}
+	}
+	full := episode.Episode{User: "v", Query: dataset.Record{Prompt: long + long}}
+	if _, _, err := pickByImplicitReward(context.Background(), c, []episode.Episode{ep, full}, [][]response{rs, rs}, pol, ref, false); err == nil || !strings.Contains(err.Error(), "episode 1 (user v)") {
+		t.Errorf("a prompt filling the context: %v, want an error naming episode 1 (user v)", err)
+	}
+}
+
+// TestRewardAgreement: pairs with equal exact rewards are left out; the
+// share counts the pairs ordered alike.
+func TestRewardAgreement(t *testing.T) {
+	eps := []episode.Episode{{User: "u"}, {User: "nobody"}}
+	out := [][]response{{{Text: "a"}, {Text: "bb"}, {Text: "ccc"}, {Text: "dd"}}, {{Text: "a"}, {Text: "b"}}}
+	// exact reward: the length (bb and dd tie: left out); implicit: a 2, bb 1, ccc 3, dd 0
+	rewards := [][]float64{{2, 1, 3, 0}, {0, 1}}
+	exact := map[string]Rewarder{"u": lengthReward{}}
+	got, n := rewardAgreement(eps, out, rewards, exact)
+	// pairs with different lengths: (a,bb) disagree, (a,ccc) agree, (a,dd) disagree, (bb,ccc) agree, (ccc,dd) agree
+	if n != 5 || math.Abs(got-3.0/5) > 1e-12 {
+		t.Errorf("agreement %g over %d pairs, want 0.6 over 5", got, n)
+	}
+}
+
+// lengthReward rewards a text by its length.
+type lengthReward struct{}
+
+func (lengthReward) Reward(text string) float64 { return float64(len(text)) }

@@ -130,6 +130,9 @@ func (r *Report) Markdown() string {
 			}
 		}
 	}
+	if a := r.BestOfAgreement; a != nil {
+		fmt.Fprintf(&b, "\n%s: of %d pairs of one query's FSPO samples whose exact rewards differ, the implicit reward orders %.1f%% as the exact reward does.\n", FSPOBest, a.Pairs, 100*a.Fraction)
+	}
 	var notes []string
 	for _, m := range r.shownMethods() {
 		if n := r.Dropped[m]; n > 0 {

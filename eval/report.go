@@ -81,6 +81,10 @@ type Report struct {
 	// intervals.
 	BestOf     map[string]float64    `json:"best_of,omitempty"`
 	BestOfCI95 map[string][2]float64 `json:"best_of_ci95,omitempty"`
+	// BestOfAgreement says how well the implicit reward ranks FSPO's own
+	// samples: the share of pairs of one episode's samples it orders as
+	// the user's exact reward does (only with an exact reward judge).
+	BestOfAgreement *RewardAgreement `json:"best_of_reward_agreement,omitempty"`
 	// COTTrueDescription is FSPO-COT's win rate when it states each user's
 	// true description instead of its own guess; COTTrueDescriptionCI95 its
 	// interval.
@@ -91,6 +95,13 @@ type Report struct {
 	Elicitation *Elicitation `json:"elicitation,omitempty"`
 	// JudgeUsage counts an LLM judge's calls, tokens and cost.
 	JudgeUsage *judge.Usage `json:"judge_usage,omitempty"`
+}
+
+// RewardAgreement is the share of sample pairs (with different exact
+// rewards) that the implicit reward orders as the exact reward does.
+type RewardAgreement struct {
+	Fraction float64 `json:"fraction"`
+	Pairs    int     `json:"pairs"`
 }
 
 // ReportConfig records what was evaluated and how.
