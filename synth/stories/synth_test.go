@@ -126,6 +126,16 @@ func TestSynthesizeOutputs(t *testing.T) {
 	if len(recs) != rep.Records || rep.Records == 0 {
 		t.Fatalf("%d records in the file, report says %d", len(recs), rep.Records)
 	}
+	checkSynthesizedRecords(t, recs, uf, tok)
+	checkSynthesisReport(t, dir, rep, uf, m.Positions())
+}
+
+// checkSynthesizedRecords checks every record against its user: the
+// description and source fields, scores that are the user's exact rewards,
+// the margin of unflipped labels, held-out openings for held-out users only,
+// and chosen texts within the long-text cap.
+func checkSynthesizedRecords(t *testing.T, recs []dataset.Record, uf *UsersFile, tok tokenizer.Codec) {
+	t.Helper()
 	heldOut := map[string]bool{}
 	for _, p := range HeldOutPrompts() {
 		heldOut[p] = true
@@ -153,6 +163,14 @@ func TestSynthesizeOutputs(t *testing.T) {
 			t.Errorf("record %s: chosen %q longer than %d tokens", r.ID, r.Chosen, QuickOptions().LongTokens)
 		}
 	}
+}
+
+// checkSynthesisReport checks the disagreement files, report.md and the
+// report's statistics: users who disagree, a best-of-pool text that beats
+// the base more often than a random steered one, plausible pool statistics,
+// and compact episodes that fit the model's positions.
+func checkSynthesisReport(t *testing.T, dir string, rep *Report, uf *UsersFile, positions int) {
+	t.Helper()
 	var dis DisagreementFile
 	data, _ := os.ReadFile(filepath.Join(dir, DisagreementJSON))
 	if err := json.Unmarshal(data, &dis); err != nil || len(dis.Rate) != len(uf.Users) {
@@ -178,8 +196,8 @@ func TestSynthesizeOutputs(t *testing.T) {
 	if rep.Distinct1 <= 0 || rep.Distinct2 <= rep.Distinct1 || rep.SelfSimilarity <= 0 || rep.SelfSimilarity >= 1 {
 		t.Errorf("pool statistics implausible: %+v", rep)
 	}
-	if s := rep.EpisodeTokens["compact/plain"]; s.Max == 0 || s.Max > m.Positions() {
-		t.Errorf("longest compact 4-shot episode %d tokens, want in (0, %d]", s.Max, m.Positions())
+	if s := rep.EpisodeTokens["compact/plain"]; s.Max == 0 || s.Max > positions {
+		t.Errorf("longest compact 4-shot episode %d tokens, want in (0, %d]", s.Max, positions)
 	}
 }
 

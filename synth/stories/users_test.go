@@ -38,78 +38,99 @@ func TestHeldOutUsersAreUnseen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		trainLiked, trainAny, co := map[string]bool{}, map[string]bool{}, map[string]bool{}
-		kinds := map[Kind]int{}
-		likeSets := map[string]string{}
-		for _, u := range uf.Users {
-			kinds[u.Kind]++
-			if err := u.Check(); err != nil {
-				t.Errorf("seed %d: %v", seed, err)
-			}
-			if prev, dup := likeSets[likesKey(u)]; dup {
-				t.Errorf("seed %d: %s and %s like the same values %s", seed, prev, u.ID, likesKey(u))
-			}
-			likeSets[likesKey(u)] = u.ID
-			if u.Kind != Train {
-				continue
-			}
-			ls := likedValues(u)
-			for i, a := range ls {
-				trainLiked[a.key()] = true
-				for _, b := range ls[i+1:] {
-					co[a.key()+"|"+b.key()], co[b.key()+"|"+a.key()] = true, true
-				}
-			}
-			for _, p := range u.Prefs {
-				trainAny[string(p.Category)+":"+p.Value] = true
-			}
-		}
-		if kinds[Train] != 48 || kinds[HeldOut] != 8 || kinds[Interpolated] != 8 || kinds[Unseen] != 8 {
-			t.Errorf("seed %d: kinds %v", seed, kinds)
-		}
+		tr := checkUsersAndIndexTraining(t, seed, uf)
 		reserved := map[string]bool{}
 		for _, r := range uf.Reserved {
 			reserved[string(r.Category)+":"+r.Value] = true
-			if trainAny[string(r.Category)+":"+r.Value] {
+			if tr.any[string(r.Category)+":"+r.Value] {
 				t.Errorf("seed %d: reserved %s:%s appears in a training profile", seed, r.Category, r.Value)
 			}
 		}
 		for _, u := range uf.Users {
-			ls := likedValues(u)
-			switch u.Kind {
-			case Interpolated:
-				if len(ls) < 2 {
-					t.Errorf("seed %d: interpolated %s likes %d values, want ≥ 2", seed, u.ID, len(ls))
+			checkHeldOutUser(t, seed, u, tr, reserved)
+		}
+	}
+}
+
+// trainingValues indexes what the training users like: the values some
+// training user likes (liked), the values in any training profile (any),
+// and the pairs "a|b" some training user likes together (co).
+type trainingValues struct{ liked, any, co map[string]bool }
+
+// checkUsersAndIndexTraining checks every user (valid, a like set of its
+// own) and the count of each kind, and indexes the training users' values.
+func checkUsersAndIndexTraining(t *testing.T, seed int64, uf UsersFile) trainingValues {
+	t.Helper()
+	tr := trainingValues{liked: map[string]bool{}, any: map[string]bool{}, co: map[string]bool{}}
+	kinds := map[Kind]int{}
+	likeSets := map[string]string{}
+	for _, u := range uf.Users {
+		kinds[u.Kind]++
+		if err := u.Check(); err != nil {
+			t.Errorf("seed %d: %v", seed, err)
+		}
+		if prev, dup := likeSets[likesKey(u)]; dup {
+			t.Errorf("seed %d: %s and %s like the same values %s", seed, prev, u.ID, likesKey(u))
+		}
+		likeSets[likesKey(u)] = u.ID
+		if u.Kind != Train {
+			continue
+		}
+		ls := likedValues(u)
+		for i, a := range ls {
+			tr.liked[a.key()] = true
+			for _, b := range ls[i+1:] {
+				tr.co[a.key()+"|"+b.key()], tr.co[b.key()+"|"+a.key()] = true, true
+			}
+		}
+		for _, p := range u.Prefs {
+			tr.any[string(p.Category)+":"+p.Value] = true
+		}
+	}
+	if kinds[Train] != 48 || kinds[HeldOut] != 8 || kinds[Interpolated] != 8 || kinds[Unseen] != 8 {
+		t.Errorf("seed %d: kinds %v", seed, kinds)
+	}
+	return tr
+}
+
+// checkHeldOutUser checks one user's likes against its kind: interpolated
+// users like ≥ 2 training values never liked together, unseen users like a
+// reserved value no training user likes, held-out users no reserved value.
+func checkHeldOutUser(t *testing.T, seed int64, u Profile, tr trainingValues, reserved map[string]bool) {
+	t.Helper()
+	ls := likedValues(u)
+	switch u.Kind {
+	case Interpolated:
+		if len(ls) < 2 {
+			t.Errorf("seed %d: interpolated %s likes %d values, want ≥ 2", seed, u.ID, len(ls))
+		}
+		for i, a := range ls {
+			if !tr.liked[a.key()] {
+				t.Errorf("seed %d: interpolated %s likes %s, which no training user likes", seed, u.ID, a.key())
+			}
+			for _, b := range ls[i+1:] {
+				if tr.co[a.key()+"|"+b.key()] {
+					t.Errorf("seed %d: interpolated %s likes %s and %s, liked together in training", seed, u.ID, a.key(), b.key())
 				}
-				for i, a := range ls {
-					if !trainLiked[a.key()] {
-						t.Errorf("seed %d: interpolated %s likes %s, which no training user likes", seed, u.ID, a.key())
-					}
-					for _, b := range ls[i+1:] {
-						if co[a.key()+"|"+b.key()] {
-							t.Errorf("seed %d: interpolated %s likes %s and %s, liked together in training", seed, u.ID, a.key(), b.key())
-						}
-					}
-				}
-			case Unseen:
-				n := 0
-				for _, v := range ls {
-					if reserved[v.key()] {
-						n++
-					}
-					if reserved[v.key()] && trainLiked[v.key()] {
-						t.Errorf("seed %d: unseen %s's reserved value %s is liked in training", seed, u.ID, v.key())
-					}
-				}
-				if n == 0 {
-					t.Errorf("seed %d: unseen %s likes no reserved value: %v", seed, u.ID, u.Prefs)
-				}
-			case HeldOut:
-				for _, v := range ls {
-					if reserved[v.key()] {
-						t.Errorf("seed %d: heldout %s likes reserved %s", seed, u.ID, v.key())
-					}
-				}
+			}
+		}
+	case Unseen:
+		n := 0
+		for _, v := range ls {
+			if reserved[v.key()] {
+				n++
+			}
+			if reserved[v.key()] && tr.liked[v.key()] {
+				t.Errorf("seed %d: unseen %s's reserved value %s is liked in training", seed, u.ID, v.key())
+			}
+		}
+		if n == 0 {
+			t.Errorf("seed %d: unseen %s likes no reserved value: %v", seed, u.ID, u.Prefs)
+		}
+	case HeldOut:
+		for _, v := range ls {
+			if reserved[v.key()] {
+				t.Errorf("seed %d: heldout %s likes reserved %s", seed, u.ID, v.key())
 			}
 		}
 	}
