@@ -86,7 +86,14 @@ func TestResolve(t *testing.T) {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, c.want)
 		}
 	}
+	checkResolveErrors(t, root, models, shared, withModels, wd)
+}
 
+// checkResolveErrors checks that each way resolve can fail (under the tree
+// TestResolve makes at root) gives an error naming what went wrong and
+// where it looked.
+func checkResolveErrors(t *testing.T, root, models, shared string, withModels func(string) string, wd string) {
+	t.Helper()
 	errCases := []struct {
 		name, flag string
 		getenv     func(string) string
