@@ -67,7 +67,17 @@ func TestSentencePieceTokenizerJSONToGGUF(t *testing.T) {
 	if made < 28000 {
 		t.Errorf("%d pieces made by merges, want all but the single characters", made)
 	}
+	same, total, literal := checkGGUFTokenizerMatchesHF(t, back)
+	t.Logf("%d pieces scored by their merges; %d/%d hard strings tokenized as Hugging Face does (the other %d hold special tokens in the text)", made, same, total, literal)
+}
 
+// checkGGUFTokenizerMatchesHF tokenizes the hard strings of Llama 2's
+// golden.json with the GGUF's own tokenizer and checks it gives Hugging
+// Face's ids except where special tokens are written in the text. It
+// returns how many strings match, how many there are, and how many hold
+// special tokens in the text.
+func checkGGUFTokenizerMatchesHF(t *testing.T, back *gguf.Tokenizer) (same, total, literal int) {
+	t.Helper()
 	codec, err := back.Codec()
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +98,6 @@ func TestSentencePieceTokenizerJSONToGGUF(t *testing.T) {
 	// fallback): special tokens written in the text are text to it, where
 	// Hugging Face (and llama.cpp, see gguf/llamacpp) reads them as tokens.
 	literalSpecial := map[string]bool{"<s>Hello</s>": true, "<s> spaced </s>": true, "text <s> mid </s> text": true, "<unk>": true}
-	same := 0
 	for _, c := range golden {
 		got := codec.Encode(c.Text, true)
 		switch {
@@ -101,5 +110,5 @@ func TestSentencePieceTokenizerJSONToGGUF(t *testing.T) {
 			t.Errorf("%q: the GGUF's tokenizer gives %v, Hugging Face %v", c.Text, got, c.IDsSpecial)
 		}
 	}
-	t.Logf("%d pieces scored by their merges; %d/%d hard strings tokenized as Hugging Face does (the other %d hold special tokens in the text)", made, same, len(golden), len(literalSpecial))
+	return same, len(golden), len(literalSpecial)
 }
