@@ -117,62 +117,86 @@ func TestHFTokenizerGGUFMatchesLlamaCpp(t *testing.T) {
 			}
 			c := tc.cfg
 			c.Vocab = tc.vocab
-			p := model.NewParams(c)
-			rng := rand.New(rand.NewPCG(11, 3))
-			for _, x := range p.Tensors(c) {
-				for i := range x.Data {
-					if strings.Contains(x.Name, "rms") || strings.Contains(x.Name, "norm") {
-						x.Data[i] = 1
-					} else {
-						x.Data[i] = float32(rng.NormFloat64() * 0.05)
-					}
-				}
-			}
+			p := randomParams(c)
 			var cases [][]int
 			texts := []string{"Hello world, this is fspo.", "数字 1234567 and émojis 🎉", "<|im_start|>user\nHi<|im_end|>"}
 			for _, s := range texts {
 				cases = append(cases, tok.Encode(s, true))
 			}
-			var e *engine
-			for _, typ := range []gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0} {
-				path := filepath.Join(t.TempDir(), tc.kind+".gguf")
-				if err := gguf.WriteModel(path, c, p, meta, gguf.WriteOptions{Type: typ, Name: tc.kind}); err != nil {
-					t.Fatal(err)
-				}
-				m, _, err := gguf.Load(path) // the engine on the weights as stored
-				if err != nil {
-					t.Fatal(err)
-				}
-				if ee, _ := check(t, "hf-"+tc.kind+"-"+typ.String(), path, m, cases, nil); typ == gguf.F32 {
-					e = ee
-				}
-			}
-			same, differ := 0, []string{}
-			for text, ids := range want {
-				if strings.ContainsRune(text, 0) {
-					continue // llama.cpp's tokenizer aborts (std::logic_error) on a NUL byte through this binding
-				}
-				got := e.tokenizeSpecial(text)
-				_, known := tc.known[text]
-				switch {
-				case slices.Equal(got, ids) && known:
-					t.Errorf("%q: listed as a known llama.cpp difference, but llama.cpp now agrees", text)
-				case slices.Equal(got, ids):
-					same++
-				case known:
-					t.Logf("%q: known llama.cpp difference (%s): llama.cpp %v, Hugging Face %v", text, tc.known[text], got, ids)
-				default:
-					differ = append(differ, fmt.Sprintf("%q: llama.cpp %v, Hugging Face %v", text, got, ids))
-				}
-			}
-			slices.Sort(differ)
-			t.Logf("%s: llama.cpp tokenizes %d/%d hard strings (those without a NUL byte) as Hugging Face does; %d known differences", tc.kind, same, same+len(differ)+len(tc.known), len(tc.known))
-			for _, d := range differ {
-				t.Log(d)
-			}
-			if len(differ) > 0 {
-				t.Errorf("%d strings tokenized differently", len(differ))
-			}
+			e := checkStoredTypes(t, tc.kind, c, p, meta, cases)
+			checkHardStrings(t, tc.kind, e, want, tc.known)
 		})
+	}
+}
+
+// randomParams is a model of configuration c with small random weights and
+// norms of one.
+func randomParams(c model.Config) *model.Params {
+	p := model.NewParams(c)
+	rng := rand.New(rand.NewPCG(11, 3))
+	for _, x := range p.Tensors(c) {
+		for i := range x.Data {
+			if strings.Contains(x.Name, "rms") || strings.Contains(x.Name, "norm") {
+				x.Data[i] = 1
+			} else {
+				x.Data[i] = float32(rng.NormFloat64() * 0.05)
+			}
+		}
+	}
+	return p
+}
+
+// checkStoredTypes writes the model as GGUF in F32, F16 and Q8_0 and checks
+// llama.cpp's log-probs of cases against the engine's on the weights as
+// stored; it returns llama.cpp's engine on the F32 file.
+func checkStoredTypes(t *testing.T, kind string, c model.Config, p *model.Params, meta *gguf.Tokenizer, cases [][]int) *engine {
+	t.Helper()
+	var e *engine
+	for _, typ := range []gguf.TensorType{gguf.F32, gguf.F16, gguf.Q8_0} {
+		path := filepath.Join(t.TempDir(), kind+".gguf")
+		if err := gguf.WriteModel(path, c, p, meta, gguf.WriteOptions{Type: typ, Name: kind}); err != nil {
+			t.Fatal(err)
+		}
+		m, _, err := gguf.Load(path) // the engine on the weights as stored
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ee, _ := check(t, "hf-"+kind+"-"+typ.String(), path, m, cases, nil); typ == gguf.F32 {
+			e = ee
+		}
+	}
+	return e
+}
+
+// checkHardStrings checks that llama.cpp's engine e tokenizes the hard
+// strings (those without a NUL byte) as Hugging Face does (want), apart
+// from the known differences, which must still differ.
+func checkHardStrings(t *testing.T, kind string, e *engine, want map[string][]int, knownDiffs map[string]string) {
+	t.Helper()
+	same, differ := 0, []string{}
+	for text, ids := range want {
+		if strings.ContainsRune(text, 0) {
+			continue // llama.cpp's tokenizer aborts (std::logic_error) on a NUL byte through this binding
+		}
+		got := e.tokenizeSpecial(text)
+		_, known := knownDiffs[text]
+		switch {
+		case slices.Equal(got, ids) && known:
+			t.Errorf("%q: listed as a known llama.cpp difference, but llama.cpp now agrees", text)
+		case slices.Equal(got, ids):
+			same++
+		case known:
+			t.Logf("%q: known llama.cpp difference (%s): llama.cpp %v, Hugging Face %v", text, knownDiffs[text], got, ids)
+		default:
+			differ = append(differ, fmt.Sprintf("%q: llama.cpp %v, Hugging Face %v", text, got, ids))
+		}
+	}
+	slices.Sort(differ)
+	t.Logf("%s: llama.cpp tokenizes %d/%d hard strings (those without a NUL byte) as Hugging Face does; %d known differences", kind, same, same+len(differ)+len(knownDiffs), len(knownDiffs))
+	for _, d := range differ {
+		t.Log(d)
+	}
+	if len(differ) > 0 {
+		t.Errorf("%d strings tokenized differently", len(differ))
 	}
 }
