@@ -133,6 +133,30 @@ func TestRunEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkEndToEndReport(t, rep, progress.String())
+	// samples.jsonl recomputes report.json's numbers.
+	samples := checkSamplesRecomputeReport(t, out)
+	checkSampleScores(t, samples)
+	checkReportFigures(t, out)
+
+	// A rerun with the same seed writes the same samples.
+	out2 := t.TempDir()
+	if _, err := Run(context.Background(), f.config(out2)); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(filepath.Join(out, SamplesJSONL))
+	b, _ := os.ReadFile(filepath.Join(out2, SamplesJSONL))
+	if !bytes.Equal(a, b) {
+		t.Error("rerun with the same seed wrote other samples")
+	}
+}
+
+// checkEndToEndReport checks the report of the fixture's run: every method
+// present, the base at 50%, the queries and users of each kind, each
+// preference method's accuracy with the run's β and reference, and the
+// progress lines.
+func checkEndToEndReport(t *testing.T, rep *Report, progress string) {
+	t.Helper()
 	wantMethods := Methods
 	if strings.Join(rep.Methods, ",") != strings.Join(wantMethods, ",") || len(rep.Absent) != 0 {
 		t.Errorf("methods %v (absent %v), want %v", rep.Methods, rep.Absent, wantMethods)
@@ -155,11 +179,17 @@ func TestRunEndToEnd(t *testing.T) {
 	if got := rep.Accuracy[IPO].Reference; !strings.HasSuffix(got, "stories260K.bin") {
 		t.Errorf("ipo reference %q, want the base model", got)
 	}
-	if !strings.Contains(progress.String(), "eval: fspo: generated") {
-		t.Errorf("no progress lines: %q", progress.String())
+	if !strings.Contains(progress, "eval: fspo: generated") {
+		t.Errorf("no progress lines: %q", progress)
 	}
+}
 
-	// samples.jsonl recomputes report.json's numbers.
+// checkSamplesRecomputeReport reads samples.jsonl and report.json from out
+// and checks that the samples, summarized again, give the report's win
+// rates, intervals, rates by kind and mean tokens; it returns the samples.
+func checkSamplesRecomputeReport(t *testing.T, out string) []Sample {
+	t.Helper()
+	wantMethods := Methods
 	samples, err := ReadSamples(filepath.Join(out, SamplesJSONL))
 	if err != nil {
 		t.Fatal(err)
@@ -189,6 +219,13 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Errorf("%s mean tokens: recomputed %v, report %v", m, tb.MeanTokens[m], disk.MeanTokens[m])
 		}
 	}
+	return samples
+}
+
+// checkSampleScores checks each sample's score against its reward and the
+// baseline's (a parse error is a loss), and the fields each sample holds.
+func checkSampleScores(t *testing.T, samples []Sample) {
+	t.Helper()
 	for _, s := range samples {
 		if s.Reward == nil || s.BaselineReward == nil {
 			t.Fatalf("sample without rewards: %+v", s)
@@ -215,6 +252,12 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Errorf("sample without description or prompt: %+v", s)
 		}
 	}
+}
+
+// checkReportFigures checks that report.md holds the table's rows and the
+// kinds, and that winrates.png is a PNG of some width.
+func checkReportFigures(t *testing.T, out string) {
+	t.Helper()
 	md, err := os.ReadFile(filepath.Join(out, ReportMD))
 	if err != nil {
 		t.Fatal(err)
@@ -235,17 +278,6 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	if img.Bounds().Dx() < 100 {
 		t.Errorf("winrates.png is %v", img.Bounds())
-	}
-
-	// A rerun with the same seed writes the same samples.
-	out2 := t.TempDir()
-	if _, err := Run(context.Background(), f.config(out2)); err != nil {
-		t.Fatal(err)
-	}
-	a, _ := os.ReadFile(filepath.Join(out, SamplesJSONL))
-	b, _ := os.ReadFile(filepath.Join(out2, SamplesJSONL))
-	if !bytes.Equal(a, b) {
-		t.Error("rerun with the same seed wrote other samples")
 	}
 }
 
