@@ -176,6 +176,36 @@ func TestChatModelEpisodes(t *testing.T) {
 // serving engine on a tiny Llama-3.1-style chat model in a Hugging Face folder.
 func TestChatModelStages(t *testing.T) {
 	dir := chatFolder(t, "llama3_1")
+	sc := checkChatScoreInfoGenerate(t, dir)
+
+	// stories-style base-model sampling runs on the chat model too
+	synthOut := filepath.Join(t.TempDir(), "synth")
+	if out, _, err := runCLI(t, "synth", "--domain", "stories", "--quick", "--topp", "1", "--model", dir, "--out", synthOut); err != nil || !strings.Contains(out, "preferences of 12 users") {
+		t.Errorf("synth on a chat model: %q, %v", out, err)
+	}
+	data := chatData(t)
+	runs := t.TempDir()
+	stage1, stage2 := filepath.Join(runs, "prefft"), filepath.Join(runs, "fspo")
+	common := []string{"--data", data, "--layout", "paper", "--shots", "2", "--steps", "2", "--batch", "2", "--heldout", "0"}
+	trainChatStages(t, dir, stage1, stage2, common)
+	peftDir, loraGGUF := convertChatAdapter(t, runs, stage2)
+	merged := checkPEFTMergeIsStage2(t, peftDir, stage1, stage2)
+	checkChatHFOutput(t, runs, stage2, merged)
+	checkChatOllamaAndGGUFAdapter(t, runs, stage1, stage2, loraGGUF)
+	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", filepath.Join(runs, "bad"), "--lora-rank", "4", "--lora-targets", "q,wrong"}, common...)...); err == nil || !strings.Contains(err.Error(), `lora.targets: "wrong"`) {
+		t.Errorf("unknown LoRA target: %v", err)
+	}
+	checkTrainedChatScore(t, stage2, sc)
+
+	checkStage2Diagnostics(t, stage2, data)
+	checkChatServing(t, stage2)
+}
+
+// checkChatScoreInfoGenerate checks score (which adds <|begin_of_text|>
+// unless --raw), info (the end-of-turn token) and generate on the chat
+// model in dir, and returns the score.
+func checkChatScoreInfoGenerate(t *testing.T, dir string) scoreResult {
+	t.Helper()
 	out, _, err := runCLI(t, "score", "--model", dir, "--text", "Hello world", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -201,16 +231,13 @@ func TestChatModelStages(t *testing.T) {
 	if err != nil || !strings.HasPrefix(gen, "Hello") {
 		t.Fatalf("generate: %q, %v", gen, err)
 	}
+	return sc
+}
 
-	// stories-style base-model sampling runs on the chat model too
-	synthOut := filepath.Join(t.TempDir(), "synth")
-	if out, _, err := runCLI(t, "synth", "--domain", "stories", "--quick", "--topp", "1", "--model", dir, "--out", synthOut); err != nil || !strings.Contains(out, "preferences of 12 users") {
-		t.Errorf("synth on a chat model: %q, %v", out, err)
-	}
-	data := chatData(t)
-	runs := t.TempDir()
-	stage1, stage2 := filepath.Join(runs, "prefft"), filepath.Join(runs, "fspo")
-	common := []string{"--data", data, "--layout", "paper", "--shots", "2", "--steps", "2", "--batch", "2", "--heldout", "0"}
+// trainChatStages trains stage 1 from the chat model in dir (the run folder
+// keeps the tokenizer files) and a LoRA adapter over it as stage 2.
+func trainChatStages(t *testing.T, dir, stage1, stage2 string, common []string) {
+	t.Helper()
 	if _, _, err := runCLI(t, append([]string{"train", "--init", dir, "--out", stage1}, common...)...); err != nil {
 		t.Fatalf("stage 1: %v", err)
 	}
@@ -226,14 +253,25 @@ func TestChatModelStages(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(stage2, "adapter.fspo")); err != nil {
 		t.Errorf("LoRA run: %v", err)
 	}
-	// the adapter out: a PEFT folder and a llama.cpp GGUF adapter; the PEFT
-	// adapter merged into stage 1 gives stage 2's merged model
-	peftDir, loraGGUF := filepath.Join(runs, "peft"), filepath.Join(runs, "lora.gguf")
+}
+
+// convertChatAdapter writes stage 2's adapter as a PEFT folder and as a
+// llama.cpp GGUF adapter under runs and returns their paths.
+func convertChatAdapter(t *testing.T, runs, stage2 string) (peftDir, loraGGUF string) {
+	t.Helper()
+	peftDir, loraGGUF = filepath.Join(runs, "peft"), filepath.Join(runs, "lora.gguf")
 	for _, out := range []string{peftDir, loraGGUF} {
 		if _, _, err := runCLI(t, "convert", "--adapter", filepath.Join(stage2, "adapter.fspo"), "--out", out); err != nil {
 			t.Fatalf("convert --adapter --out %s: %v", out, err)
 		}
 	}
+	return peftDir, loraGGUF
+}
+
+// checkPEFTMergeIsStage2 checks the PEFT folder's config and that its
+// adapter merged into stage 1 gives stage 2's merged model, which it returns.
+func checkPEFTMergeIsStage2(t *testing.T, peftDir, stage1, stage2 string) *model.Model {
+	t.Helper()
 	base, err := model.Load(filepath.Join(stage1, "model.fspo"))
 	if err != nil {
 		t.Fatal(err)
@@ -257,6 +295,13 @@ func TestChatModelStages(t *testing.T) {
 			t.Errorf("%s: stage 1 + the PEFT adapter differs from stage 2's merged model", tt.Name)
 		}
 	}
+	return merged
+}
+
+// checkChatHFOutput converts the run's merged model back to a Hugging Face
+// folder and checks it keeps the chat format, the stop ids and the weights.
+func checkChatHFOutput(t *testing.T, runs, stage2 string, merged *model.Model) {
+	t.Helper()
 	// the merged model back as a Hugging Face folder: the base's config, dtype and tokenizer files
 	hfOut := filepath.Join(runs, "hf-out")
 	if _, _, err := runCLI(t, "convert", "--model", stage2, "--out", hfOut); err != nil {
@@ -274,6 +319,13 @@ func TestChatModelStages(t *testing.T) {
 			t.Errorf("%s: the Hugging Face output differs from the run's model", tt.Name)
 		}
 	}
+}
+
+// checkChatOllamaAndGGUFAdapter converts stage 1 with stage 2's adapter for
+// Ollama (a Modelfile with the chat format, model.gguf with its template,
+// adapter.gguf) and checks the GGUF adapter's general.type.
+func checkChatOllamaAndGGUFAdapter(t *testing.T, runs, stage1, stage2, loraGGUF string) {
+	t.Helper()
 	ollamaDir := filepath.Join(runs, "ollama")
 	if _, _, err := runCLI(t, "convert", "--model", stage1, "--adapter", filepath.Join(stage2, "adapter.fspo"), "--to", "ollama", "--out", ollamaDir); err != nil {
 		t.Fatalf("convert --to ollama: %v", err)
@@ -301,9 +353,12 @@ func TestChatModelStages(t *testing.T) {
 		t.Errorf("GGUF adapter general.type %q, %v", typ, err)
 	}
 	gf.Close()
-	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", filepath.Join(runs, "bad"), "--lora-rank", "4", "--lora-targets", "q,wrong"}, common...)...); err == nil || !strings.Contains(err.Error(), `lora.targets: "wrong"`) {
-		t.Errorf("unknown LoRA target: %v", err)
-	}
+}
+
+// checkTrainedChatScore checks that the trained model scores the text with
+// the base's tokens and a changed sum.
+func checkTrainedChatScore(t *testing.T, stage2 string, sc scoreResult) {
+	t.Helper()
 	out2, _, err := runCLI(t, "score", "--model", stage2, "--text", "Hello world", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -315,8 +370,13 @@ func TestChatModelStages(t *testing.T) {
 	if !slices.Equal(trained.Tokens, sc.Tokens) || trained.Sum == sc.Sum {
 		t.Errorf("trained model: tokens %v sum %v, base %v sum %v: want the same tokens and changed weights", trained.Tokens, trained.Sum, sc.Tokens, sc.Sum)
 	}
+}
 
-	if info, _, err = runCLI(t, "info", "--model", stage2); err != nil || !strings.Contains(info, "stage      pref") {
+// checkStage2Diagnostics checks info and the eval diagnostics, which read
+// the run card (prompt, shots, initial model), on the stage-2 run.
+func checkStage2Diagnostics(t *testing.T, stage2, data string) {
+	t.Helper()
+	if info, _, err := runCLI(t, "info", "--model", stage2); err != nil || !strings.Contains(info, "stage      pref") {
 		t.Errorf("info of the stage-2 run: %q, %v", info, err)
 	}
 	// the eval diagnostics read the run card: prompt, shots, initial model
@@ -331,6 +391,12 @@ func TestChatModelStages(t *testing.T) {
 	if out, _, err := runCLI(t, "eval", "--margins", stage2, "--data", data, "--json"); err != nil || json.Unmarshal([]byte(out), &margins) != nil || margins.Pairs != 2 || margins.Mean == 0 {
 		t.Errorf("eval --margins (the LoRA stage against stage 1): %q, %v", out, err)
 	}
+}
+
+// checkChatServing answers a personalized question with the serving engine
+// on the stage-2 run and checks the streamed text is the answer's.
+func checkChatServing(t *testing.T, stage2 string) {
+	t.Helper()
 	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv}
 	lm, err := loadLM(env, stage2)
 	if err != nil {

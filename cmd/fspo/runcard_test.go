@@ -72,30 +72,38 @@ func TestRunCard(t *testing.T) {
 	})
 
 	t.Run("serve", func(t *testing.T) {
-		var stderr bytes.Buffer
-		env := &Env{Stderr: &stderr}
-		file := filepath.Join(sft, train.ModelFile)
-		got, err := servePrompt(env, file, runcard.Prompt{}, false)
-		if err != nil || got != wantPrompt {
-			t.Errorf("serve defaults: %+v, %v; want the card's %+v", got, err, wantPrompt)
-		}
-		for _, given := range []runcard.Prompt{{Shots: 8}, {Variant: "cot"}, {Layout: "compact"}} {
-			_, err := servePrompt(env, file, given, false)
-			if err == nil || !strings.Contains(err.Error(), "given") || !strings.Contains(err.Error(), "--force-prompt") {
-				t.Errorf("serve %+v: error %v, want a contradiction naming both values", given, err)
-			}
-		}
-		_, err = servePrompt(env, file, runcard.Prompt{Shots: 8}, false)
-		if err == nil || !strings.Contains(err.Error(), "shots 2, given shots 8") {
-			t.Errorf("serve --shots 8: %v, want shots 2 and 8 named", err)
-		}
-		got, err = servePrompt(env, file, runcard.Prompt{Shots: 8}, true)
-		if err != nil || got.Shots != 8 || !strings.Contains(stderr.String(), "warning: --force-prompt") || !strings.Contains(stderr.String(), "shots 2, using 8") {
-			t.Errorf("serve --force-prompt --shots 8: %+v, %v, stderr %q; want 8 shots and a warning", got, err, stderr.String())
-		}
-		got, err = servePrompt(env, p.Checkpoint, runcard.Prompt{}, false)
-		if err != nil || got != (runcard.Prompt{Variant: "plain", Layout: "compact", Shots: defaultServeShots}) {
-			t.Errorf("serve a model without a card: %+v, %v; want plain compact %d", got, err, defaultServeShots)
-		}
+		checkServePromptFromCard(t, filepath.Join(sft, train.ModelFile), p.Checkpoint, wantPrompt)
 	})
+}
+
+// checkServePromptFromCard checks serve's prompt for the model file whose
+// card holds wantPrompt: unset flags default to the card, a contradicting
+// flag is an error naming both values, --force-prompt a warning; a model
+// without a card (cardlessModel) gets serve's defaults.
+func checkServePromptFromCard(t *testing.T, file, cardlessModel string, wantPrompt runcard.Prompt) {
+	t.Helper()
+	var stderr bytes.Buffer
+	env := &Env{Stderr: &stderr}
+	got, err := servePrompt(env, file, runcard.Prompt{}, false)
+	if err != nil || got != wantPrompt {
+		t.Errorf("serve defaults: %+v, %v; want the card's %+v", got, err, wantPrompt)
+	}
+	for _, given := range []runcard.Prompt{{Shots: 8}, {Variant: "cot"}, {Layout: "compact"}} {
+		_, err := servePrompt(env, file, given, false)
+		if err == nil || !strings.Contains(err.Error(), "given") || !strings.Contains(err.Error(), "--force-prompt") {
+			t.Errorf("serve %+v: error %v, want a contradiction naming both values", given, err)
+		}
+	}
+	_, err = servePrompt(env, file, runcard.Prompt{Shots: 8}, false)
+	if err == nil || !strings.Contains(err.Error(), "shots 2, given shots 8") {
+		t.Errorf("serve --shots 8: %v, want shots 2 and 8 named", err)
+	}
+	got, err = servePrompt(env, file, runcard.Prompt{Shots: 8}, true)
+	if err != nil || got.Shots != 8 || !strings.Contains(stderr.String(), "warning: --force-prompt") || !strings.Contains(stderr.String(), "shots 2, using 8") {
+		t.Errorf("serve --force-prompt --shots 8: %+v, %v, stderr %q; want 8 shots and a warning", got, err, stderr.String())
+	}
+	got, err = servePrompt(env, cardlessModel, runcard.Prompt{}, false)
+	if err != nil || got != (runcard.Prompt{Variant: "plain", Layout: "compact", Shots: defaultServeShots}) {
+		t.Errorf("serve a model without a card: %+v, %v; want plain compact %d", got, err, defaultServeShots)
+	}
 }

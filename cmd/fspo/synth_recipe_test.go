@@ -88,29 +88,7 @@ func TestSynthRecipeKillResume(t *testing.T) {
 	defer srv.Close()
 	out := filepath.Join(dir, "crash")
 	prefs := filepath.Join(out, "preferences.jsonl")
-	kills := 0
-	for _, until := range []func() bool{
-		func() bool { return len(srv.Requests()) > totalCalls/4 },   // while generating
-		func() bool { return fileSize(prefs) > int64(len(want))/3 }, // while writing records
-	} {
-		cmd := synthChild(t, args(srv.BaseURL, out))
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for !until() && time.Now().Before(deadline) {
-			time.Sleep(2 * time.Millisecond)
-		}
-		if err := cmd.Process.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		err := cmd.Wait()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.Success() {
-			t.Fatalf("child was not killed (it finished first?): %v", err)
-		}
-		kills++
-		t.Logf("kill %d: %d requests so far (of %d), %d of %d bytes written", kills, len(srv.Requests()), totalCalls, fileSize(prefs), len(want))
-	}
+	kills := killSynthChildren(t, srv, args(srv.BaseURL, out), prefs, totalCalls, len(want))
 	if got := fileSize(prefs); got == 0 || got >= int64(len(want)) {
 		t.Errorf("after the kills the file has %d of %d bytes: the kills did not land mid-write", got, len(want))
 	}
@@ -127,13 +105,57 @@ func TestSynthRecipeKillResume(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("resumed preferences.jsonl (%d bytes) differs from the uninterrupted run's (%d bytes)", len(got), len(want))
 	}
+	checkNoFinishedCallRepeated(t, srv.Requests(), kills, totalCalls)
+	if !strings.Contains(cerr.String(), "synth:") {
+		t.Errorf("no progress on stderr: %s", cerr.String())
+	}
+}
+
+// killSynthChildren runs the CLI with args as a child process and kills it
+// with SIGKILL, twice: once after a quarter of the uninterrupted run's
+// totalCalls requests reached srv (while it generates), once when prefs
+// holds a third of the uninterrupted run's wantLen bytes (while it writes
+// records). It returns the number of kills.
+func killSynthChildren(t *testing.T, srv *llmtest.Server, args []string, prefs string, totalCalls, wantLen int) int {
+	t.Helper()
+	kills := 0
+	for _, until := range []func() bool{
+		func() bool { return len(srv.Requests()) > totalCalls/4 }, // while generating
+		func() bool { return fileSize(prefs) > int64(wantLen)/3 }, // while writing records
+	} {
+		cmd := synthChild(t, args)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for !until() && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.Success() {
+			t.Fatalf("child was not killed (it finished first?): %v", err)
+		}
+		kills++
+		t.Logf("kill %d: %d requests so far (of %d), %d of %d bytes written", kills, len(srv.Requests()), totalCalls, fileSize(prefs), wantLen)
+	}
+	return kills
+}
+
+// checkNoFinishedCallRepeated checks the requests across the killed and
+// resumed runs: only calls unfinished at a kill may repeat, and the distinct
+// requests are the uninterrupted run's totalCalls.
+func checkNoFinishedCallRepeated(t *testing.T, reqs []llmtest.ChatRequest, kills, totalCalls int) {
+	t.Helper()
 	// A finished call is never sent again: a request body may repeat only if
 	// it was unfinished at a kill — in flight (at most the client's
 	// concurrency, 8) or answered but not yet committed to the cache (the
 	// concurrency slot is free again by then: at most 8 more).
 	seen := map[[32]byte]int{}
 	repeats := 0
-	for _, r := range srv.Requests() {
+	for _, r := range reqs {
 		b, _ := json.Marshal(r)
 		k := sha256.Sum256(b)
 		if seen[k]++; seen[k] > 1 {
@@ -143,11 +165,8 @@ func TestSynthRecipeKillResume(t *testing.T) {
 	if repeats > kills*16 {
 		t.Errorf("%d requests repeated across %d kills, want <= %d", repeats, kills, kills*16)
 	}
-	if n := len(srv.Requests()); n-repeats != totalCalls {
+	if n := len(reqs); n-repeats != totalCalls {
 		t.Errorf("distinct requests across the runs = %d, want %d as in the uninterrupted run", n-repeats, totalCalls)
-	}
-	if !strings.Contains(cerr.String(), "synth:") {
-		t.Errorf("no progress on stderr: %s", cerr.String())
 	}
 }
 
