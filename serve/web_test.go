@@ -133,33 +133,42 @@ func TestWebLabelAskAndDelete(t *testing.T) {
 	if !strings.Contains(page, "B: a bold answer") {
 		t.Errorf("prefs page misses the preference")
 	}
+	checkWebDeleteOwnOnly(t, e, b, prefs[0].ID)
+}
+
+// checkWebDeleteOwnOnly checks deleting alice's preference id on the web:
+// another user cannot (nor with alice's form token, nor cross-origin with
+// the right one), alice is asked first and then it is gone; signed out, the
+// pages lead to the sign-in form.
+func checkWebDeleteOwnOnly(t *testing.T, e *env, b *browser, id int64) {
+	t.Helper()
 	// Another user cannot delete it.
 	_, bobTok := e.user("bob")
 	bob := newBrowser(t, e)
 	bob.signin(bobTok)
-	if code, _ := bob.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{"confirm": {"1"}}); code != 404 {
+	if code, _ := bob.post(fmt.Sprintf("/prefs/%d/delete", id), url.Values{"confirm": {"1"}}); code != 404 {
 		t.Errorf("bob deleting alice's preference on the web = %d, want 404", code)
 	}
 	// Alice's form token does not work in bob's session.
-	if code, body := bob.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{"csrf": {b.csrf}, "confirm": {"1"}}); code != 403 || !strings.Contains(body, "<h1>Form expired</h1>") {
+	if code, body := bob.post(fmt.Sprintf("/prefs/%d/delete", id), url.Values{"csrf": {b.csrf}, "confirm": {"1"}}); code != 403 || !strings.Contains(body, "<h1>Form expired</h1>") {
 		t.Errorf("bob posting with alice's form token = %d %s, want 403 as an HTML page", code, body)
 	}
 	// A cross-origin post is refused even with the right token.
-	req, _ := http.NewRequest("POST", e.srv.URL+fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), strings.NewReader("csrf="+b.csrf))
+	req, _ := http.NewRequest("POST", e.srv.URL+fmt.Sprintf("/prefs/%d/delete", id), strings.NewReader("csrf="+b.csrf))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://evil.example")
 	if resp, err := b.c.Do(req); err != nil || resp.StatusCode != 403 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("cross-origin delete: %v %v, want 403", resp.StatusCode, err)
 	}
 	// Delete asks first, showing the preference; nothing is removed until confirmed.
-	code, body := b.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{})
+	code, body := b.post(fmt.Sprintf("/prefs/%d/delete", id), url.Values{})
 	if code != 200 || !strings.Contains(body, "Delete this preference?") || !strings.Contains(body, `id="confirm-delete"`) || !strings.Contains(body, "B: a bold answer") {
 		t.Errorf("delete own, first step: %d %s, want a confirmation page showing the preference", code, body)
 	}
 	if _, page := b.get("/prefs"); !strings.Contains(page, "B: a bold answer") {
 		t.Errorf("the preference is gone before the deletion was confirmed")
 	}
-	if code, body := b.post(fmt.Sprintf("/prefs/%d/delete", prefs[0].ID), url.Values{"confirm": {"1"}}); code != 200 || !strings.Contains(body, "No preferences yet") {
+	if code, body := b.post(fmt.Sprintf("/prefs/%d/delete", id), url.Values{"confirm": {"1"}}); code != 200 || !strings.Contains(body, "No preferences yet") {
 		t.Errorf("delete own, confirmed: %d %s", code, body)
 	}
 	// Signed out, the pages send you to sign in.
@@ -175,6 +184,38 @@ func TestWebLabelAskAndDelete(t *testing.T) {
 func TestWebStudyFlow(t *testing.T) {
 	e := newEnv(t, nil)
 	questions := []string{"q one", "q two", "q three", "q four"}
+	id := createWebStudy(t, e, questions)
+
+	_, tok := e.user("participant")
+	b := newBrowser(t, e)
+	b.signin(tok)
+	if code, _ := b.post("/study/"+id+"/vote", url.Values{"q": {"0"}, "side": {"left"}}); code != 409 {
+		t.Errorf("voting before labelling = %d, want 409", code)
+	}
+	labelStudyPairs(t, b, id)
+	sides := voteForPersonalized(t, b, id, len(questions))
+	if _, page := b.get("/study/" + id); !strings.Contains(page, "Thank you") {
+		t.Errorf("after all questions: not the thank-you page")
+	}
+	if _, page := b.get("/studies"); !strings.Contains(page, `class="done"`) || strings.Contains(page, "Take part") {
+		t.Errorf("the studies list still offers a finished study:\n%s", page)
+	}
+	t.Logf("personalized answer shown on the left %d times, right %d times", sides["left"], sides["right"])
+	checkStudyResultsAPI(t, e, id)
+	if code, _, _ := e.do("GET", "/api/studies/"+id+"/results", tok, nil); code != 401 {
+		t.Errorf("participant reading results = %d, want 401", code)
+	}
+	if code, _ := b.get("/study/" + id + "/results"); code != 403 {
+		t.Errorf("participant opening the results page = %d, want 403", code)
+	}
+	checkStudyResultsPages(t, e, id)
+}
+
+// createWebStudy creates the study of questions (one labelling question, 2
+// pairs, fspo against base) as the admin and checks that creating one
+// needs the admin token and known systems; it returns the study's id.
+func createWebStudy(t *testing.T, e *env, questions []string) string {
+	t.Helper()
 	code, body, _ := e.do("POST", "/api/studies", adminToken, map[string]any{"name": "pilot", "questions": questions,
 		"label_questions": []string{"label me"}, "pairs": 2, "systems": []string{"fspo", "base"}})
 	if code != 201 {
@@ -187,13 +228,13 @@ func TestWebStudyFlow(t *testing.T) {
 	if code, body, _ := e.do("POST", "/api/studies", adminToken, map[string]any{"name": "x", "questions": []string{"q"}, "systems": []string{"fspo", "gpt"}}); code != 400 || !strings.Contains(decode[struct{ Error struct{ Message string } }](t, body).Error.Message, `unknown system "gpt"`) {
 		t.Errorf("study with an unknown system = %d %s", code, body)
 	}
+	return id
+}
 
-	_, tok := e.user("participant")
-	b := newBrowser(t, e)
-	b.signin(tok)
-	if code, _ := b.post("/study/"+id+"/vote", url.Values{"q": {"0"}, "side": {"left"}}); code != 409 {
-		t.Errorf("voting before labelling = %d, want 409", code)
-	}
+// labelStudyPairs labels the study's 2 pairs in the browser b, checking
+// each step is the labelling page.
+func labelStudyPairs(t *testing.T, b *browser, id string) {
+	t.Helper()
 	for step := 1; step <= 2; step++ {
 		_, page := b.get("/study/" + id)
 		if !strings.Contains(page, fmt.Sprintf("label pair %d of 2", step)) || !strings.Contains(page, "label me") {
@@ -203,9 +244,18 @@ func TestWebStudyFlow(t *testing.T) {
 		form.Set("pick", "a")
 		b.post("/label", form)
 	}
+}
+
+// voteForPersonalized votes on each of the study's n comparison pages for
+// the personalized answer (the side saying "personalized with 2 shots"),
+// sending the last vote with the first question's sealed shot counts and
+// each vote twice; it checks the forms carry only the sealed counts besides
+// the question and token, all of one length. It returns the votes by side.
+func voteForPersonalized(t *testing.T, b *browser, id string, n int) map[string]int {
+	t.Helper()
 	sides := map[string]int{}
 	sealedLen, firstSealed := map[int]bool{}, ""
-	for i := range questions {
+	for i := range n {
 		_, page := b.get("/study/" + id)
 		left := regexp.MustCompile(`id="answer-left">([^<]*)<`).FindStringSubmatch(page)
 		if left == nil {
@@ -226,7 +276,7 @@ func TestWebStudyFlow(t *testing.T) {
 		if i == 0 {
 			firstSealed = sealed
 		}
-		if i == len(questions)-1 {
+		if i == n-1 {
 			sealed = firstSealed // another question's counts: recorded as unknown
 		}
 		b.post("/study/"+id+"/vote", url.Values{"q": {q}, "side": {side}, "shots": {sealed}})
@@ -236,15 +286,15 @@ func TestWebStudyFlow(t *testing.T) {
 	if len(sealedLen) != 1 {
 		t.Errorf("sealed shot counts of different lengths %v: they could tell the sides apart", sealedLen)
 	}
-	if _, page := b.get("/study/" + id); !strings.Contains(page, "Thank you") {
-		t.Errorf("after all questions: not the thank-you page")
-	}
-	if _, page := b.get("/studies"); !strings.Contains(page, `class="done"`) || strings.Contains(page, "Take part") {
-		t.Errorf("the studies list still offers a finished study:\n%s", page)
-	}
-	t.Logf("personalized answer shown on the left %d times, right %d times", sides["left"], sides["right"])
+	return sides
+}
 
-	code, body, _ = e.do("GET", "/api/studies/"+id+"/results", adminToken, nil)
+// checkStudyResultsAPI checks the study's results through the API: 4 of 4
+// votes for fspo, the one-sided p-value 1/16, and the shot counts of the 3
+// answers whose counts were recorded.
+func checkStudyResultsAPI(t *testing.T, e *env, id string) {
+	t.Helper()
+	code, body, _ := e.do("GET", "/api/studies/"+id+"/results", adminToken, nil)
 	res := decode[map[string]any](t, body)
 	if code != 200 || res["votes"] != 4.0 || res["wins_a"] != 4.0 || res["win_rate"] != 1.0 || res["participants"] != 1.0 {
 		t.Errorf("results = %d %s, want 4 of 4 for fspo", code, body)
@@ -260,13 +310,12 @@ func TestWebStudyFlow(t *testing.T) {
 			t.Errorf("results %s = %v, want %v", k, got, want)
 		}
 	}
-	if code, _, _ := e.do("GET", "/api/studies/"+id+"/results", tok, nil); code != 401 {
-		t.Errorf("participant reading results = %d, want 401", code)
-	}
-	if code, _ := b.get("/study/" + id + "/results"); code != 403 {
-		t.Errorf("participant opening the results page = %d, want 403", code)
-	}
+}
 
+// checkStudyResultsPages checks the admin's results page (win rate, shot
+// counts) and CSV (a row per vote, shot counts on the 3 recorded ones).
+func checkStudyResultsPages(t *testing.T, e *env, id string) {
+	t.Helper()
 	admin := newBrowser(t, e)
 	admin.signin(adminToken)
 	if _, page := admin.get("/study/" + id + "/results"); !strings.Contains(page, "100.0%") || !strings.Contains(page, `id="shots-a">2.0 on average (0.0 more left out for length), over 3 answers`) {
