@@ -86,49 +86,36 @@ func startChild(t *testing.T, db string) (*exec.Cmd, string) {
 	return cmd, "http://" + addr
 }
 
-// TestCrashKeepsAcknowledgedPreferences kills a server with SIGKILL while
-// clients are posting preferences, restarts it on the same SQLite file and
-// checks that every preference answered with 2xx survived.
-func TestCrashKeepsAcknowledgedPreferences(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "crash.db")
-	child, base := startChild(t, db)
-	client := &http.Client{Timeout: 10 * time.Second}
-
-	post := func(path, token string, body any) (int, []byte, error) {
-		js, _ := json.Marshal(body)
-		req, _ := http.NewRequest("POST", base+path, bytes.NewReader(js))
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer resp.Body.Close()
-		var buf bytes.Buffer
-		_, err = buf.ReadFrom(resp.Body)
-		return resp.StatusCode, buf.Bytes(), err
+// postJSON posts body as JSON to url with a bearer token and, when key is
+// not "", an Idempotency-Key; it returns the status, headers and body.
+func postJSON(client *http.Client, url, token, key string, body any) (int, http.Header, []byte, error) {
+	js, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(js))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
 	}
-	code, body, err := post("/api/users", adminToken, map[string]string{"name": "crash"})
-	if err != nil || code != 201 {
-		t.Fatalf("create user: %d %s %v", code, body, err)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
 	}
-	var u struct{ Token string }
-	json.Unmarshal(body, &u)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, resp.Header, buf.Bytes(), err
+}
 
-	var mu sync.Mutex
-	acked := map[string]bool{}
+// killWhilePosting has 8 clients each send prompts "w<client>-<i>" with
+// send until it returns false (the server is gone), and kills the server
+// child with SIGKILL after 400ms; it returns once every client stopped.
+func killWhilePosting(t *testing.T, child *exec.Cmd, send func(prompt string) bool) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				prompt := fmt.Sprintf("w%d-%d", w, i)
-				code, _, err := post("/api/preferences", u.Token, map[string]string{"prompt": prompt, "chosen": "a", "rejected": "b"})
-				if err != nil {
-					return // the server is gone
-				}
-				if code/100 == 2 {
-					mu.Lock()
-					acked[prompt] = true
-					mu.Unlock()
+				if !send(fmt.Sprintf("w%d-%d", w, i)) {
+					return
 				}
 			}
 		})
@@ -139,14 +126,61 @@ func TestCrashKeepsAcknowledgedPreferences(t *testing.T) {
 	}
 	child.Wait()
 	wg.Wait()
+}
+
+// TestCrashKeepsAcknowledgedPreferences kills a server with SIGKILL while
+// clients are posting preferences, restarts it on the same SQLite file and
+// checks that every preference answered with 2xx survived.
+func TestCrashKeepsAcknowledgedPreferences(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "crash.db")
+	child, base := startChild(t, db)
+	client := &http.Client{Timeout: 10 * time.Second}
+
+	code, _, body, err := postJSON(client, base+"/api/users", adminToken, "", map[string]string{"name": "crash"})
+	if err != nil || code != 201 {
+		t.Fatalf("create user: %d %s %v", code, body, err)
+	}
+	var u struct{ Token string }
+	json.Unmarshal(body, &u)
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	killWhilePosting(t, child, func(prompt string) bool {
+		code, _, _, err := postJSON(client, base+"/api/preferences", u.Token, "", map[string]string{"prompt": prompt, "chosen": "a", "rejected": "b"})
+		if err != nil {
+			return false // the server is gone
+		}
+		if code/100 == 2 {
+			mu.Lock()
+			acked[prompt] = true
+			mu.Unlock()
+		}
+		return true
+	})
 	if len(acked) < 10 {
 		t.Fatalf("only %d preferences acknowledged before the kill; the test proves nothing", len(acked))
 	}
 
 	child2, base2 := startChild(t, db)
 	defer func() { child2.Process.Kill(); child2.Wait() }()
-	req, _ := http.NewRequest("GET", base2+"/api/preferences?limit=1000", nil)
-	req.Header.Set("Authorization", "Bearer "+u.Token)
+	stored := storedPrompts(t, client, base2, u.Token)
+	lost := 0
+	for p := range acked {
+		if !stored[p] {
+			lost++
+			t.Errorf("acknowledged preference %s is gone after the crash", p)
+		}
+	}
+	t.Logf("%d acknowledged before SIGKILL, %d stored after restart (%d unacknowledged but committed), %d lost",
+		len(acked), len(stored), len(stored)-len(acked)+lost, lost)
+}
+
+// storedPrompts reads the prompts of the user's preferences (token) from
+// the server at base, in one page of at most 1000.
+func storedPrompts(t *testing.T, client *http.Client, base, token string) map[string]bool {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/preferences?limit=1000", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -166,13 +200,5 @@ func TestCrashKeepsAcknowledgedPreferences(t *testing.T) {
 	for _, p := range list.Data {
 		stored[p.Prompt] = true
 	}
-	lost := 0
-	for p := range acked {
-		if !stored[p] {
-			lost++
-			t.Errorf("acknowledged preference %s is gone after the crash", p)
-		}
-	}
-	t.Logf("%d acknowledged before SIGKILL, %d stored after restart (%d unacknowledged but committed), %d lost",
-		len(acked), len(stored), len(stored)-len(acked)+lost, lost)
+	return stored
 }

@@ -1,14 +1,11 @@
 package serve_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -28,97 +25,30 @@ func TestIdempotencyKeySurvivesCrash(t *testing.T) {
 			}
 			child, base := startChild(t, db)
 			client := &http.Client{Timeout: 10 * time.Second}
-			post := func(base, token, key string, body any) (int, http.Header, []byte, error) {
-				js, _ := json.Marshal(body)
-				req, _ := http.NewRequest("POST", base+"/api/preferences", bytes.NewReader(js))
-				req.Header.Set("Authorization", "Bearer "+token)
-				if key != "" {
-					req.Header.Set("Idempotency-Key", key)
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					return 0, nil, nil, err
-				}
-				defer resp.Body.Close()
-				var buf bytes.Buffer
-				_, err = buf.ReadFrom(resp.Body)
-				return resp.StatusCode, resp.Header, buf.Bytes(), err
-			}
 			u := (&env{t: t, base: base, hc: client})
 			_, tok := u.user("idem")
 
 			var mu sync.Mutex
 			sent := map[string]bool{} // keys sent, whatever the outcome
-			var wg sync.WaitGroup
-			for w := range 8 {
-				wg.Go(func() {
-					for i := 0; ; i++ {
-						key := fmt.Sprintf("w%d-%d", w, i)
-						mu.Lock()
-						sent[key] = true
-						mu.Unlock()
-						if _, _, _, err := post(base, tok, key, map[string]string{"prompt": key, "chosen": "a", "rejected": "b"}); err != nil {
-							return // the server is gone; this outcome was not seen
-						}
-					}
-				})
-			}
-			time.Sleep(400 * time.Millisecond)
-			if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			child.Wait()
-			wg.Wait()
+			killWhilePosting(t, child, func(key string) bool {
+				mu.Lock()
+				sent[key] = true
+				mu.Unlock()
+				_, _, _, err := postJSON(client, base+"/api/preferences", tok, key, map[string]string{"prompt": key, "chosen": "a", "rejected": "b"})
+				return err == nil // else the server is gone; this outcome was not seen
+			})
 			if len(sent) < 10 {
 				t.Fatalf("only %d requests sent before the kill; the test proves nothing", len(sent))
 			}
 
 			child2, base2 := startChild(t, db)
 			defer func() { child2.Process.Kill(); child2.Wait() }()
-			replayed := 0
-			for key := range sent {
-				code, hdr, body, err := post(base2, tok, key, map[string]string{"prompt": key, "chosen": "a", "rejected": "b"})
-				if err != nil || code != http.StatusCreated {
-					t.Fatalf("retry of %s: %d %s %v", key, code, body, err)
-				}
-				if hdr.Get("Idempotent-Replayed") == "true" {
-					replayed++
-				}
-			}
-			code, _, body, _ := post(base2, tok, "w0-0", map[string]string{"prompt": "another", "chosen": "a", "rejected": "b"})
+			replayed := retryWithKeys(t, client, base2, tok, sent)
+			code, _, body, _ := postJSON(client, base2+"/api/preferences", tok, "w0-0", map[string]string{"prompt": "another", "chosen": "a", "rejected": "b"})
 			if code != http.StatusUnprocessableEntity {
 				t.Errorf("key reused for another preference: %d %s, want 422", code, body)
 			}
-			count := map[string]int{}
-			after := "0"
-			for {
-				req, _ := http.NewRequest("GET", base2+"/api/preferences?limit=1000&after="+after, nil)
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := client.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var page struct {
-					Data []struct {
-						ID     int64
-						Prompt string
-					}
-					HasMore   bool  `json:"has_more"`
-					NextAfter int64 `json:"next_after"`
-				}
-				err = json.NewDecoder(resp.Body).Decode(&page)
-				resp.Body.Close()
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, p := range page.Data {
-					count[p.Prompt]++
-				}
-				if !page.HasMore {
-					break
-				}
-				after = strconv.FormatInt(page.NextAfter, 10)
-			}
+			count := countStoredPrompts(t, client, base2, tok)
 			for key := range sent {
 				if count[key] != 1 {
 					t.Errorf("key %s stored %d times, want exactly once", key, count[key])
@@ -133,4 +63,58 @@ func TestIdempotencyKeySurvivesCrash(t *testing.T) {
 			}
 		})
 	}
+}
+
+// retryWithKeys sends every key's preference again to the server at base,
+// as a client that did not see the outcome would, and checks each is
+// answered 201; it returns how many were replays (Idempotent-Replayed).
+func retryWithKeys(t *testing.T, client *http.Client, base, token string, sent map[string]bool) (replayed int) {
+	t.Helper()
+	for key := range sent {
+		code, hdr, body, err := postJSON(client, base+"/api/preferences", token, key, map[string]string{"prompt": key, "chosen": "a", "rejected": "b"})
+		if err != nil || code != http.StatusCreated {
+			t.Fatalf("retry of %s: %d %s %v", key, code, body, err)
+		}
+		if hdr.Get("Idempotent-Replayed") == "true" {
+			replayed++
+		}
+	}
+	return replayed
+}
+
+// countStoredPrompts reads all of the user's preferences (token) from the
+// server at base, page by page, and counts them by prompt.
+func countStoredPrompts(t *testing.T, client *http.Client, base, token string) map[string]int {
+	t.Helper()
+	count := map[string]int{}
+	after := "0"
+	for {
+		req, _ := http.NewRequest("GET", base+"/api/preferences?limit=1000&after="+after, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Data []struct {
+				ID     int64
+				Prompt string
+			}
+			HasMore   bool  `json:"has_more"`
+			NextAfter int64 `json:"next_after"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.Data {
+			count[p.Prompt]++
+		}
+		if !page.HasMore {
+			break
+		}
+		after = strconv.FormatInt(page.NextAfter, 10)
+	}
+	return count
 }
