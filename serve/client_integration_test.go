@@ -69,57 +69,9 @@ func TestProjectClientAgainstServer(t *testing.T) {
 	const question = "Once upon a time, there was a cat"
 
 	t.Run("greedy completion equals the engine's answer", func(t *testing.T) {
-		want, err := me.Answer(ctx, serve.AnswerRequest{Question: question, Shots: []serve.Shot{shot}, Personalize: true,
-			MaxTokens: 32, Temperature: 0, TopP: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for try := range 2 {
-			got, err := client.Complete(ctx, llm.Request{Stage: "plain", Messages: []llm.Message{{Role: "user", Content: question}},
-				MaxTokens: 32, Seed: int64(try + 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Text != want.Text {
-				t.Errorf("try %d: text\n got %q\nwant %q", try, got.Text, want.Text)
-			}
-			if got.PromptTokens != want.PromptTokens || got.CompletionTokens != want.CompletionTokens {
-				t.Errorf("try %d: usage %d+%d tokens, want %d+%d", try, got.PromptTokens, got.CompletionTokens, want.PromptTokens, want.CompletionTokens)
-			}
-			if got.Model != me.Name() || got.Cached || got.Latency <= 0 {
-				t.Errorf("try %d: response model %q cached %v latency %v", try, got.Model, got.Cached, got.Latency)
-			}
-		}
-		if st := client.Stats(); st.Calls < 2 || st.FailureCount() != 0 {
-			t.Errorf("accounting: %+v; want 2 calls and no failures", st)
-		}
+		checkGreedyMatchesEngine(t, ctx, client, me, shot, question)
 	})
-
-	// Failures the client must classify, each after one attempt (Retries -1).
-	cases := []struct {
-		name    string
-		req     llm.Request
-		wantErr string // in the message
-		kind    string
-	}{
-		// The server ignores response_format; the client validates the text
-		// against the schema itself, and a story is not JSON.
-		{"json schema", llm.Request{Stage: "persona", Messages: []llm.Message{{Role: "user", Content: question}}, MaxTokens: 16,
-			Schema: &llm.Schema{Name: "persona", JSON: map[string]any{"type": "object", "required": []any{"name"},
-				"properties": map[string]any{"name": map[string]any{"type": "string"}}}}}, "", llm.KindSchema},
-		{"max tokens above the server's limit", llm.Request{Stage: "plain", Messages: []llm.Message{{Role: "user", Content: question}},
-			MaxTokens: 65}, "max_tokens 65 is outside 1..64", llm.KindClient},
-		{"question longer than the context", llm.Request{Stage: "plain", Messages: []llm.Message{{Role: "user",
-			Content: strings.Repeat("the cat sat on the mat. ", 150)}}, MaxTokens: 8}, "does not fit the model's 512 positions", llm.KindClient},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := client.Complete(ctx, tc.req)
-			if got := callKind(err); got != tc.kind || !strings.Contains(apiMessage(err), tc.wantErr) {
-				t.Errorf("error %v (kind %q); want kind %q containing %q", err, got, tc.kind, tc.wantErr)
-			}
-		})
-	}
+	checkClassifiedFailures(t, ctx, client, question)
 
 	t.Run("unknown model and wrong token", func(t *testing.T) {
 		_, err := projectClient(t, e, "gpt-4o", tok, false).Complete(ctx, llm.Request{Messages: []llm.Message{{Role: "user", Content: "hi"}}})
@@ -149,22 +101,91 @@ func TestProjectClientAgainstServer(t *testing.T) {
 			t.Errorf("embeddings: %v; want a client error with 404", err)
 		}
 	})
-
 	t.Run("llm judge with the story model", func(t *testing.T) {
-		// The judge prompt (AlpacaEval's, about 1,500 characters, fits the
-		// 512 positions); greedy stories260K continues it with story text, not
-		// a letter, and the server has no log-probs: the comparison fails
-		// visibly as unparsable and is counted.
-		j := judge.NewLLM(client, judge.LLMOptions{})
-		_, err := j.Compare(ctx, "This user likes cats.", "Tell me a story.", "The cat purred.", "The dog barked.")
-		if !errors.Is(err, judge.ErrUnparsable) {
-			t.Fatalf("stories260K as a judge: error %v; want ErrUnparsable", err)
-		}
-		if u := j.Usage(); u.Calls != 1 || u.Unparsable != 1 || u.FromLogprobs != 0 || u.FromText != 0 {
-			t.Errorf("judge usage %+v; want 1 call, unparsable, none from log-probs or text", u)
-		}
-		t.Logf("stories260K as judge: %v", err)
+		checkStoryModelAsJudge(t, ctx, client)
 	})
+}
+
+// checkGreedyMatchesEngine checks that the client's greedy completions of
+// question (whatever the seed) equal the engine's own answer with the
+// stored shot, usage and model included, and that the client counts them.
+func checkGreedyMatchesEngine(t *testing.T, ctx context.Context, client *llm.Ensemble, me *serve.ModelEngine, shot serve.Shot, question string) {
+	t.Helper()
+	want, err := me.Answer(ctx, serve.AnswerRequest{Question: question, Shots: []serve.Shot{shot}, Personalize: true,
+		MaxTokens: 32, Temperature: 0, TopP: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for try := range 2 {
+		got, err := client.Complete(ctx, llm.Request{Stage: "plain", Messages: []llm.Message{{Role: "user", Content: question}},
+			MaxTokens: 32, Seed: int64(try + 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Text != want.Text {
+			t.Errorf("try %d: text\n got %q\nwant %q", try, got.Text, want.Text)
+		}
+		if got.PromptTokens != want.PromptTokens || got.CompletionTokens != want.CompletionTokens {
+			t.Errorf("try %d: usage %d+%d tokens, want %d+%d", try, got.PromptTokens, got.CompletionTokens, want.PromptTokens, want.CompletionTokens)
+		}
+		if got.Model != me.Name() || got.Cached || got.Latency <= 0 {
+			t.Errorf("try %d: response model %q cached %v latency %v", try, got.Model, got.Cached, got.Latency)
+		}
+	}
+	if st := client.Stats(); st.Calls < 2 || st.FailureCount() != 0 {
+		t.Errorf("accounting: %+v; want 2 calls and no failures", st)
+	}
+}
+
+// checkClassifiedFailures runs a subtest for each failure the client must
+// classify, each after one attempt (Retries -1): a text that fails the
+// schema, max tokens above the server's limit, a question longer than the
+// context.
+func checkClassifiedFailures(t *testing.T, ctx context.Context, client *llm.Ensemble, question string) {
+	t.Helper()
+	cases := []struct {
+		name    string
+		req     llm.Request
+		wantErr string // in the message
+		kind    string
+	}{
+		// The server ignores response_format; the client validates the text
+		// against the schema itself, and a story is not JSON.
+		{"json schema", llm.Request{Stage: "persona", Messages: []llm.Message{{Role: "user", Content: question}}, MaxTokens: 16,
+			Schema: &llm.Schema{Name: "persona", JSON: map[string]any{"type": "object", "required": []any{"name"},
+				"properties": map[string]any{"name": map[string]any{"type": "string"}}}}}, "", llm.KindSchema},
+		{"max tokens above the server's limit", llm.Request{Stage: "plain", Messages: []llm.Message{{Role: "user", Content: question}},
+			MaxTokens: 65}, "max_tokens 65 is outside 1..64", llm.KindClient},
+		{"question longer than the context", llm.Request{Stage: "plain", Messages: []llm.Message{{Role: "user",
+			Content: strings.Repeat("the cat sat on the mat. ", 150)}}, MaxTokens: 8}, "does not fit the model's 512 positions", llm.KindClient},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := client.Complete(ctx, tc.req)
+			if got := callKind(err); got != tc.kind || !strings.Contains(apiMessage(err), tc.wantErr) {
+				t.Errorf("error %v (kind %q); want kind %q containing %q", err, got, tc.kind, tc.wantErr)
+			}
+		})
+	}
+}
+
+// checkStoryModelAsJudge checks that the LLM judge over the story model
+// fails visibly as unparsable, and that the failure is counted.
+func checkStoryModelAsJudge(t *testing.T, ctx context.Context, client *llm.Ensemble) {
+	t.Helper()
+	// The judge prompt (AlpacaEval's, about 1,500 characters, fits the
+	// 512 positions); greedy stories260K continues it with story text, not
+	// a letter, and the server has no log-probs: the comparison fails
+	// visibly as unparsable and is counted.
+	j := judge.NewLLM(client, judge.LLMOptions{})
+	_, err := j.Compare(ctx, "This user likes cats.", "Tell me a story.", "The cat purred.", "The dog barked.")
+	if !errors.Is(err, judge.ErrUnparsable) {
+		t.Fatalf("stories260K as a judge: error %v; want ErrUnparsable", err)
+	}
+	if u := j.Usage(); u.Calls != 1 || u.Unparsable != 1 || u.FromLogprobs != 0 || u.FromText != 0 {
+		t.Errorf("judge usage %+v; want 1 call, unparsable, none from log-probs or text", u)
+	}
+	t.Logf("stories260K as judge: %v", err)
 }
 
 // apiMessage is the server's error message carried by a call's error: the
