@@ -109,57 +109,82 @@ func TestBrowser(t *testing.T) {
 	}
 
 	b := newChrome(t, bin)
-	screenshot, text, do := b.screenshot, b.text, b.do
-	do("open", chromedp.Navigate(e.srv.URL+"/"))
-	do("sign-in page", chromedp.WaitVisible(chromedp.ID("token-help")))
-	screenshot("signin")
-	if h := text("#token-help"); !strings.Contains(h, "fspo_") || !strings.Contains(h, "gives it to you") {
+	browseSignIn(t, b, e.srv.URL, tok)
+	browseLabelAndAsk(t, b, e.srv.URL)
+	browseDeletePreference(t, b, e.srv.URL)
+	browseStudy(t, b, e.srv.URL)
+	browseAdminResults(t, b, e.srv.URL)
+}
+
+// browseSignIn opens the server at base, checks the sign-in page says what
+// a token is, and signs in with tok.
+func browseSignIn(t *testing.T, b *chrome, base, tok string) {
+	t.Helper()
+	b.do("open", chromedp.Navigate(base+"/"))
+	b.do("sign-in page", chromedp.WaitVisible(chromedp.ID("token-help")))
+	b.screenshot("signin")
+	if h := b.text("#token-help"); !strings.Contains(h, "fspo_") || !strings.Contains(h, "gives it to you") {
 		t.Errorf("sign-in help = %q", h)
 	}
-	do("sign in",
+	b.do("sign in",
 		chromedp.SendKeys(chromedp.ID("token"), tok),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.ID("signout")))
+}
 
-	do("label a pair",
-		chromedp.Navigate(e.srv.URL+"/label"),
+// browseLabelAndAsk labels a pair for the user's own question and checks
+// the personalized answer then uses it as a shot.
+func browseLabelAndAsk(t *testing.T, b *chrome, base string) {
+	t.Helper()
+	b.do("label a pair",
+		chromedp.Navigate(base+"/label"),
 		chromedp.SendKeys(chromedp.ID("own-question"), "A story about a brave mouse"),
 		chromedp.Click(chromedp.ID("get-pair")),
 		chromedp.WaitVisible(chromedp.ID("answer-b")))
-	if q := text("#question"); q != "A story about a brave mouse" {
+	if q := b.text("#question"); q != "A story about a brave mouse" {
 		t.Errorf("label page question = %q", q)
 	}
-	screenshot("label")
-	do("pick b", chromedp.Click(chromedp.ID("pick-b")), chromedp.WaitVisible(chromedp.ID("flash")))
+	b.screenshot("label")
+	b.do("pick b", chromedp.Click(chromedp.ID("pick-b")), chromedp.WaitVisible(chromedp.ID("flash")))
 
-	do("ask",
-		chromedp.Navigate(e.srv.URL+"/ask"),
+	b.do("ask",
+		chromedp.Navigate(base+"/ask"),
 		chromedp.SendKeys(chromedp.ID("ask-question"), "What should I read tonight?"),
 		chromedp.Click(chromedp.ID("ask")),
 		chromedp.WaitVisible(chromedp.ID("answer")))
-	if a := text("#answer"); !strings.Contains(a, "personalized with 1 shots (last: B: a bold answer") {
+	if a := b.text("#answer"); !strings.Contains(a, "personalized with 1 shots (last: B: a bold answer") {
 		t.Errorf("personalized answer = %q", a)
 	}
+}
 
-	do("preferences", chromedp.Navigate(e.srv.URL+"/prefs"), chromedp.WaitVisible(chromedp.ID("prefs")))
-	if p := text("#prefs"); !strings.Contains(p, "A story about a brave mouse") {
+// browseDeletePreference checks the preferences table, then deletes the
+// preference: asked first, kept on cancel, gone once confirmed.
+func browseDeletePreference(t *testing.T, b *chrome, base string) {
+	t.Helper()
+	b.do("preferences", chromedp.Navigate(base+"/prefs"), chromedp.WaitVisible(chromedp.ID("prefs")))
+	if p := b.text("#prefs"); !strings.Contains(p, "A story about a brave mouse") {
 		t.Errorf("preferences table = %q", p)
 	}
-	do("delete asks first", chromedp.Click(chromedp.CSS("button.delete")), chromedp.WaitVisible(chromedp.ID("confirm-delete")))
-	screenshot("confirm-delete")
-	do("cancel keeps it", chromedp.Click(chromedp.ID("cancel-delete")), chromedp.WaitVisible(chromedp.ID("prefs")))
-	do("delete confirmed", chromedp.Click(chromedp.CSS("button.delete")), chromedp.WaitVisible(chromedp.ID("confirm-delete")),
+	b.do("delete asks first", chromedp.Click(chromedp.CSS("button.delete")), chromedp.WaitVisible(chromedp.ID("confirm-delete")))
+	b.screenshot("confirm-delete")
+	b.do("cancel keeps it", chromedp.Click(chromedp.ID("cancel-delete")), chromedp.WaitVisible(chromedp.ID("prefs")))
+	b.do("delete confirmed", chromedp.Click(chromedp.CSS("button.delete")), chromedp.WaitVisible(chromedp.ID("confirm-delete")),
 		chromedp.Click(chromedp.ID("confirm-delete")), chromedp.WaitVisible(chromedp.ID("no-prefs")))
+}
 
-	do("join the study",
-		chromedp.Navigate(e.srv.URL+"/studies"),
+// browseStudy joins the study, labels its pair and picks the personalized
+// answer on both comparison pages.
+func browseStudy(t *testing.T, b *chrome, base string) {
+	t.Helper()
+	b.do("join the study",
+		chromedp.Navigate(base+"/studies"),
 		chromedp.Click(chromedp.CSS("a.join")),
 		chromedp.WaitVisible(chromedp.ID("pick-a")))
-	do("study label pair", chromedp.Click(chromedp.ID("pick-a")), chromedp.WaitVisible(chromedp.ID("step-1")))
+	b.do("study label pair", chromedp.Click(chromedp.ID("pick-a")), chromedp.WaitVisible(chromedp.ID("step-1")))
 	for i := range 2 {
-		left := text("#answer-left")
+		left := b.text("#answer-left")
 		if i == 0 {
-			screenshot("study")
+			b.screenshot("study")
 		}
 		pick := "pick-right"
 		if strings.Contains(left, "personalized") {
@@ -170,23 +195,28 @@ func TestBrowser(t *testing.T) {
 		if i == 1 {
 			next = "study-done"
 		}
-		do("compare", chromedp.Click(chromedp.ID(pick)), chromedp.WaitVisible(chromedp.ID(next)))
+		b.do("compare", chromedp.Click(chromedp.ID(pick)), chromedp.WaitVisible(chromedp.ID(next)))
 	}
+}
 
-	do("admin results",
+// browseAdminResults signs in as the admin and checks the study's results
+// page counts both picks for fspo.
+func browseAdminResults(t *testing.T, b *chrome, base string) {
+	t.Helper()
+	b.do("admin results",
 		chromedp.Click(chromedp.ID("signout")),
 		chromedp.WaitVisible(chromedp.ID("token")),
 		chromedp.SendKeys(chromedp.ID("token"), adminToken),
 		chromedp.Click(chromedp.ID("signin")),
 		chromedp.WaitVisible(chromedp.ID("signout")),
-		chromedp.Navigate(e.srv.URL+"/studies"),
+		chromedp.Navigate(base+"/studies"),
 		chromedp.Click(chromedp.CSS("a.results")),
 		chromedp.WaitVisible(chromedp.ID("winrate")))
-	screenshot("results")
-	if w := text("#winrate"); w != "100.0%" {
+	b.screenshot("results")
+	if w := b.text("#winrate"); w != "100.0%" {
 		t.Errorf("win rate on the results page = %q, want 100.0%%", w)
 	}
-	if w := text("#wins"); w != "2" {
+	if w := b.text("#wins"); w != "2" {
 		t.Errorf("wins = %q, want 2", w)
 	}
 }
