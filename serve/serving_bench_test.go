@@ -50,62 +50,72 @@ func BenchmarkServing180M(b *testing.B) {
 		contexts[i] = tokens(360)
 	}
 	prompt := func(u int) []int { return append(append([]int(nil), contexts[u]...), tokens(24)...) }
-	start := func(prefix bool) (*serve.Batcher, func()) {
-		bt := serve.NewBatcher(m, 16)
-		if prefix {
-			bt.Prefix = serve.NewPrefixCache(1 << 30)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		go bt.Run(ctx)
-		return bt, cancel
-	}
-	ttft := func(bt *serve.Batcher, p []int) float64 {
-		t0 := time.Now()
-		if _, err := bt.Generate(context.Background(), p, model.GenOptions{MaxTokens: 1}, nil); err != nil {
-			b.Fatal(err)
-		}
-		return time.Since(t0).Seconds()
-	}
-	together := func(bt *serve.Batcher, users int) float64 { // tokens/s of users answered at once
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		for u := range users {
-			p := prompt(u)
-			wg.Go(func() {
-				if _, err := bt.Generate(context.Background(), p, model.GenOptions{MaxTokens: 64, Temperature: 1, Seed: uint64(u), StopAtBOS: false}, nil); err != nil {
-					b.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-		return float64(64*users) / time.Since(t0).Seconds()
-	}
 	for b.Loop() {
-		bt, stop := start(true)
+		bt, stop := startServingBatcher(m, true)
 		var first, second []float64
 		for u := range 3 {
-			first = append(first, ttft(bt, prompt(u)))
-			second = append(second, ttft(bt, prompt(u)))
+			first = append(first, timeToFirstToken(b, bt, prompt(u)))
+			second = append(second, timeToFirstToken(b, bt, prompt(u)))
 		}
 		b.ReportMetric(median(first)*1e3, "ms-ttft-first")
 		b.ReportMetric(median(second)*1e3, "ms-ttft-second")
 		b.ReportMetric(median(second)/median(first), "ttft-ratio")
 		stop()
-		cold, stopCold := start(false)
-		one, sixteen := together(cold, 1), together(cold, 16)
+		cold, stopCold := startServingBatcher(m, false)
+		one, sixteen := answerTogether(b, cold, prompt, 1), answerTogether(b, cold, prompt, 16)
 		stopCold()
 		b.ReportMetric(one, "tok/s-1-stream")
 		b.ReportMetric(sixteen, "tok/s-16-users")
 		b.ReportMetric(sixteen/one, "x-16-vs-1")
-		warm, stopWarm := start(true)
+		warm, stopWarm := startServingBatcher(m, true)
 		for u := range 16 { // each user's context seen once
-			ttft(warm, prompt(u))
+			timeToFirstToken(b, warm, prompt(u))
 		}
-		oneW, sixteenW := together(warm, 1), together(warm, 16)
+		oneW, sixteenW := answerTogether(b, warm, prompt, 1), answerTogether(b, warm, prompt, 16)
 		stopWarm()
 		b.ReportMetric(sixteenW/oneW, "x-16-vs-1-cached")
 		b.ReportMetric(sixteenW, "tok/s-16-users-cached")
 	}
+}
+
+// startServingBatcher runs a batcher of 16 rows on m, with a prefix cache
+// of 1 GiB when prefix; the function returned stops it.
+func startServingBatcher(m *model.Model, prefix bool) (*serve.Batcher, func()) {
+	bt := serve.NewBatcher(m, 16)
+	if prefix {
+		bt.Prefix = serve.NewPrefixCache(1 << 30)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go bt.Run(ctx)
+	return bt, cancel
+}
+
+// timeToFirstToken is the seconds bt takes to answer p with one token.
+func timeToFirstToken(tb testing.TB, bt *serve.Batcher, p []int) float64 {
+	tb.Helper()
+	t0 := time.Now()
+	if _, err := bt.Generate(context.Background(), p, model.GenOptions{MaxTokens: 1}, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Since(t0).Seconds()
+}
+
+// answerTogether is the tokens per second of bt answering users 0..users-1
+// (the prompt of each from prompt) at once, 64 new tokens each.
+func answerTogether(tb testing.TB, bt *serve.Batcher, prompt func(u int) []int, users int) float64 {
+	tb.Helper()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for u := range users {
+		p := prompt(u)
+		wg.Go(func() {
+			if _, err := bt.Generate(context.Background(), p, model.GenOptions{MaxTokens: 64, Temperature: 1, Seed: uint64(u), StopAtBOS: false}, nil); err != nil {
+				tb.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	return float64(64*users) / time.Since(t0).Seconds()
 }
 
 func median(xs []float64) float64 {
