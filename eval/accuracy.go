@@ -164,14 +164,17 @@ func rewardAgreement(eps []episode.Episode, out [][]response, rewards [][]float6
 		if r == nil {
 			continue
 		}
+		truth := make([]float64, len(rs))
+		for s, x := range rs {
+			truth[s] = r.Reward(x.Text)
+		}
 		for a := range rs {
 			for b := a + 1; b < len(rs); b++ {
-				ta, tb := r.Reward(rs[a].Text), r.Reward(rs[b].Text)
-				if ta == tb {
+				if truth[a] == truth[b] {
 					continue
 				}
 				n++
-				if (rewards[i][a] > rewards[i][b]) == (ta > tb) {
+				if (rewards[i][a] > rewards[i][b]) == (truth[a] > truth[b]) {
 					agree++
 				}
 			}
