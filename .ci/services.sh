@@ -17,8 +17,10 @@ fspo_services_as() { (cd "$1" && shift && "$@"); }
 fspo_services_start() {
 	local need=() pgbin port dir runas=()
 	command -v chromium >/dev/null 2>&1 || need+=(chromium)
-	# PyTorch for the torch engine's equivalence test (Debian's python3-torch)
-	python3 -c 'import torch' >/dev/null 2>&1 || /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)
+	# PyTorch for the torch engine's equivalence test (Debian's python3-torch),
+	# asked from / because the repository's own torch/ folder would pass for it
+	fspo_services_as / python3 -c 'import torch.nn' >/dev/null 2>&1 ||
+		fspo_services_as / /usr/bin/python3 -c 'import torch.nn' >/dev/null 2>&1 || need+=(python3-torch)
 	pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1) || pgbin=""
 	[ -n "$pgbin" ] && [ -x "$pgbin/initdb" ] || need+=(postgresql)
 	if [ ${#need[@]} -gt 0 ]; then
