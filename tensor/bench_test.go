@@ -150,3 +150,44 @@ func BenchmarkVec(b *testing.B) {
 		_ = sink
 	}
 }
+
+// BenchmarkDecodeStep180M times the weight products of one decoding step of
+// the serving benchmark's model (SmolLM2-135M's layers: 576 wide, 1536
+// feed-forward, 3 KV heads of 64, 30 layers, a 128,256-token classifier) for
+// one row and for a batch of 16 rows (16 users decoding together).
+func BenchmarkDecodeStep180M(b *testing.B) {
+	defer SetThreads(Threads())
+	type prod struct{ n, k, times int }
+	layer := []prod{{576, 576, 2}, {192, 576, 2}, {1536, 576, 2}, {576, 1536, 1}}
+	r := rand.New(rand.NewPCG(3, 3))
+	var ws [][]float32
+	for _, p := range layer {
+		ws = append(ws, randSlice(r, p.n*p.k))
+	}
+	cls := randSlice(r, 128256*576)
+	for _, threads := range []int{1, 2} {
+		for _, m := range []int{1, 16} {
+			b.Run(fmt.Sprintf("rows=%d/threads=%d", m, threads), func(b *testing.B) {
+				SetThreads(threads)
+				x, y := randSlice(r, m*1536), make([]float32, m*128256)
+				flops := 0
+				for b.Loop() {
+					flops = 0
+					for range 30 {
+						for i, p := range layer {
+							for range p.times {
+								Gemm(false, true, m, p.n, p.k, x, p.k, ws[i], p.k, 0, y, p.n)
+								flops += 2 * m * p.n * p.k
+							}
+						}
+					}
+					Gemm(false, true, m, 128256, 576, x, 576, cls, 576, 0, y, 128256)
+					flops += 2 * m * 128256 * 576
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(sec*1e3, "ms/step")
+				b.ReportMetric(float64(flops)/sec/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

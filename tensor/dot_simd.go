@@ -36,7 +36,13 @@ func dotNT(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32
 	}
 	for ; n+4 <= N; n += 4 {
 		b0, b1, b2, b3 := b[n*ldb:][:K], b[(n+1)*ldb:][:K], b[(n+2)*ldb:][:K], b[(n+3)*ldb:][:K]
-		for i := range M {
+		i := 0
+		for ; wide && i+2 <= M; i += 2 {
+			r0, r1 := dot2x4w(a[i*lda:][:K], a[(i+1)*lda:][:K], b0, b1, b2, b3)
+			st4(c[i*ldc+n:], r0, acc)
+			st4(c[(i+1)*ldc+n:], r1, acc)
+		}
+		for ; i < M; i++ {
 			a0 := a[i*lda:][:K]
 			var r0 archsimd.Float32x4
 			if wide {
@@ -129,4 +135,36 @@ func dot1x4w(a0, b0, b1, b2, b3 []float32) archsimd.Float32x4 {
 		s3 = loadPart16(b3[k:]).MulAdd(x, s3)
 	}
 	return hsum4(fold(s0), fold(s1), fold(s2), fold(s3))
+}
+
+// dot2x4w returns the 2×4 dot products of a0, a1 with b0..b3 as two
+// vectors, r[i] = [ai.b0, ai.b1, ai.b2, ai.b3] (AVX-512): each B vector
+// feeds two multiply-adds where dot1x4w's feeds one, and the eight sums, four
+// B vectors and one A vector still fit in the registers the compiler uses.
+// Every sum is formed in the same order as dot1x4w's, so a row's results do
+// not depend on the row it is paired with.
+func dot2x4w(a0, a1, b0, b1, b2, b3 []float32) (r0, r1 archsimd.Float32x4) {
+	K := len(a0)
+	a1 = a1[:K]
+	b0, b1, b2, b3 = b0[:K], b1[:K], b2[:K], b3[:K]
+	var s00, s01, s02, s03, s10, s11, s12, s13 archsimd.Float32x16
+	k := 0
+	for ; k+16 <= K; k += 16 {
+		y0 := archsimd.LoadFloat32x16Slice(b0[k : k+16])
+		y1 := archsimd.LoadFloat32x16Slice(b1[k : k+16])
+		y2 := archsimd.LoadFloat32x16Slice(b2[k : k+16])
+		y3 := archsimd.LoadFloat32x16Slice(b3[k : k+16])
+		x := archsimd.LoadFloat32x16Slice(a0[k : k+16])
+		s00, s01, s02, s03 = y0.MulAdd(x, s00), y1.MulAdd(x, s01), y2.MulAdd(x, s02), y3.MulAdd(x, s03)
+		x = archsimd.LoadFloat32x16Slice(a1[k : k+16])
+		s10, s11, s12, s13 = y0.MulAdd(x, s10), y1.MulAdd(x, s11), y2.MulAdd(x, s12), y3.MulAdd(x, s13)
+	}
+	if k < K {
+		y0, y1, y2, y3 := loadPart16(b0[k:]), loadPart16(b1[k:]), loadPart16(b2[k:]), loadPart16(b3[k:])
+		x := loadPart16(a0[k:])
+		s00, s01, s02, s03 = y0.MulAdd(x, s00), y1.MulAdd(x, s01), y2.MulAdd(x, s02), y3.MulAdd(x, s03)
+		x = loadPart16(a1[k:])
+		s10, s11, s12, s13 = y0.MulAdd(x, s10), y1.MulAdd(x, s11), y2.MulAdd(x, s12), y3.MulAdd(x, s13)
+	}
+	return hsum4(fold(s00), fold(s01), fold(s02), fold(s03)), hsum4(fold(s10), fold(s11), fold(s12), fold(s13))
 }

@@ -101,6 +101,8 @@ func gemmCases() []gemmCase {
 		gemmCase{false, false, 2, 112, 37, 3, 1}, // decoding blocks of 64, 32 and 16 columns
 		gemmCase{false, false, 1, 93, 37, 0, 0},  // ... and of 13 columns
 		gemmCase{false, false, 45, 7, 50, 3, 1},  // narrow C, dot form
+		gemmCase{false, true, 16, 64, 576, 0, 0}, // 16 decoded rows: 2×4 dot blocks
+		gemmCase{false, true, 19, 70, 100, 2, 1}, // ... with row, column and K tails
 	)
 	// Odd sizes and tails through every path.
 	r := rand.New(rand.NewPCG(1, 2))
@@ -266,6 +268,33 @@ func TestGemmSameResultAnyThreads(t *testing.T) {
 			for i := range c {
 				if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
 					t.Fatalf("%v: threads=%d gives C[%d] = %g, threads=1 gives %g", g, threads, i, c[i], first[i])
+				}
+			}
+		}
+	}
+}
+
+// TestGemmRowsAsAlone: on AVX-512, a row of a batched x·Wᵀ (up to 32 rows,
+// W at least 64×64) equals, bit for bit, the same row multiplied alone, so a
+// user's decoded logits do not depend on who else is decoding. (The other
+// levels run the batch through the blocked kernel, whose sums are ordered
+// differently.)
+func TestGemmRowsAsAlone(t *testing.T) {
+	if maxLevel < levelAVX512 {
+		t.Skip("the batch is computed row by row only on AVX-512, which this machine lacks")
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	for _, s := range [][3]int{{16, 576, 192}, {13, 100, 70}, {32, 64, 64}, {7, 300, 129}} {
+		M, K, N := s[0], s[1], s[2]
+		a, w := randSlice(r, M*K), randSlice(r, N*K)
+		all := make([]float32, M*N)
+		Gemm(false, true, M, N, K, a, K, w, K, 0, all, N)
+		one := make([]float32, N)
+		for i := range M {
+			Gemm(false, true, 1, N, K, a[i*K:], K, w, K, 0, one, N)
+			for j := range N {
+				if math.Float32bits(one[j]) != math.Float32bits(all[i*N+j]) {
+					t.Fatalf("M=%d K=%d N=%d: row %d col %d: alone %v, in the batch %v", M, K, N, i, j, one[j], all[i*N+j])
 				}
 			}
 		}
