@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 
 	"fspo/model"
+	"fspo/tensor"
 )
 
 // Batcher runs the generations of concurrent requests through shared
@@ -26,6 +28,7 @@ type Batcher struct {
 	// Prefix, when set, lends each prompt the KV cache of the longest prefix
 	// it shares with a recent prompt, and keeps each prompt's cache.
 	Prefix *PrefixCache
+	drawn  []int // the step's sampled tokens, one per sequence (reused)
 }
 
 // seq is one generation in the batch.
@@ -110,12 +113,21 @@ func (b *Batcher) step(active []*seq) []*seq {
 		}
 		return live[:0]
 	}
+	// Each sequence samples from its own logits with its own generator, so
+	// the rows are drawn in parallel (a softmax over a 128k vocabulary takes
+	// about a millisecond) and the tokens are those of a serial draw.
+	b.drawn = slices.Grow(b.drawn[:0], len(live))[:len(live)]
+	tensor.ParallelFor(len(live), 1, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			b.drawn[k] = live[k].sampler.Sample(live[k].logits)
+		}
+	})
 	next := live[:0]
 	for k, s := range live {
 		if b.Prefix != nil && len(steps[k].Tokens) > 1 && s.cache.Len() == len(s.prompt) {
 			b.Prefix.Store(s.prompt, s.cache, b.m.NewCacheFor)
 		}
-		tok := s.sampler.Sample(s.logits)
+		tok := b.drawn[k]
 		if s.opt.Stops(tok) {
 			s.out.FinishReason = "stop"
 			s.finish(nil)
