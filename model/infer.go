@@ -100,7 +100,18 @@ type Step struct {
 // Forward appends each step's tokens to its cache and computes the logits
 // after each step's last token. Steps of several sequences are batched: their
 // rows share every matrix multiplication.
-func (m *Model) Forward(steps []Step) error {
+func (m *Model) Forward(steps []Step) error { return m.ForwardOn(nil, steps) }
+
+// teamRows is the most rows a Forward splits over a team: decoding steps
+// (one token per sequence), not prompts.
+const teamRows = 32
+
+// ForwardOn is Forward with a step of at most teamRows rows split over team
+// (its caller and a spinning partner) instead of ParallelFor's parked
+// helpers, which take longer to wake than one layer's products of a few
+// decoded rows last: a server's batcher keeps one team for its steps. A nil
+// team uses a lone sequence's own (GenerateBatch's), else ParallelFor.
+func (m *Model) ForwardOn(team *tensor.Team, steps []Step) error {
 	M, err := m.checkSteps(steps)
 	if err != nil {
 		return err
@@ -119,8 +130,14 @@ func (m *Model) Forward(steps []Step) error {
 			pr.t = m.transposedWeights()
 		}
 	}
-	if len(steps) == 1 && M <= decodeRows {
-		pr.team = steps[0].Cache.team // one sequence's products are split with its spinning partner
+	if team == nil && len(steps) == 1 && M <= decodeRows {
+		team = steps[0].Cache.team // one sequence's products are split with its spinning partner
+	}
+	if team != nil && M <= teamRows {
+		pr.team = team
+		if pr.q == nil && pr.t == nil && m.q == nil && m.Config.Dim >= rowDecodeDim {
+			pr.q = m.f32Views() // the views' products take the team
+		}
 	}
 	for l := 0; l < m.Config.Layers; l++ {
 		m.forwardLayer(b, steps, pr, l)
@@ -216,7 +233,7 @@ func (m *Model) forwardLayer(b *inferBuf, steps []Step, pr projector, l int) {
 		}
 		r += len(s.Tokens)
 	}
-	m.attendCached(b, steps, l)
+	m.attendCached(b, steps, l, pr.team)
 	m.project(projO, l, b.x, b.ao, pr.M, 1, pr)
 	rmsnormForward(b.xb, nil, b.x, layer(w.RmsFfn, l, dim), dim, c.NormEps)
 	m.project(projGate, l, b.h1, b.xb, pr.M, 0, pr)
@@ -270,12 +287,12 @@ func (m *Model) stepLogits(b *inferBuf, steps []Step, pr projector) {
 
 // attendCached: for every row, each group of query heads attends over its
 // KV head's cached positions 0..pos (causal), writing b.ao (tensor.AttendT on
-// the transposed cache). The (row, KV head) items are independent. A single
-// decoded row splits them over its cache's Team when it has one; several
-// rows share them out with ParallelFor when they bring enough work to pay
-// for waking a helper thread, which one row never does (measured: 2
-// threads decoded 20% slower than 1 with a ParallelFor per layer).
-func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
+// the transposed cache). The (row, KV head) items are independent. They are
+// split over team when the step has one; without, several rows share them
+// out with ParallelFor when they bring enough work to pay for waking a
+// helper thread, which one row never does (measured: 2 threads decoded 20%
+// slower than 1 with a ParallelFor per layer).
+func (m *Model) attendCached(b *inferBuf, steps []Step, l int, team *tensor.Team) {
 	c := m.Config
 	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
 	group := c.Heads / c.KVHeads
@@ -304,9 +321,9 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int) {
 		}
 	}
 	scratch := tensor.AttendScratch(m.Positions())
-	if tm := b.rowCache[0].team; len(b.rowCache) == 1 && tm != nil && work >= attendTeamMin {
+	if team != nil && work >= attendTeamMin {
 		b.att = grow(b.att, 2*scratch)
-		tm.For(items, func(worker, it int) {
+		team.For(items, func(worker, it int) {
 			items1(b.att[worker*scratch:(worker+1)*scratch], it, it+1)
 		})
 		return

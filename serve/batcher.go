@@ -28,7 +28,8 @@ type Batcher struct {
 	// Prefix, when set, lends each prompt the KV cache of the longest prefix
 	// it shares with a recent prompt, and keeps each prompt's cache.
 	Prefix *PrefixCache
-	drawn  []int // the step's sampled tokens, one per sequence (reused)
+	drawn  []int        // the step's sampled tokens, one per sequence (reused)
+	team   *tensor.Team // Run's, when there are threads to share
 }
 
 // seq is one generation in the batch.
@@ -57,6 +58,12 @@ func NewBatcher(m *model.Model, maxBatch int) *Batcher {
 // generations fail with ctx's error.
 func (b *Batcher) Run(ctx context.Context) {
 	defer close(b.stopped)
+	if tensor.Threads() > 1 {
+		// the steps' products and attention are split with a spinning
+		// partner (it parks when the batch is idle)
+		b.team = tensor.NewTeam()
+		defer b.team.Close()
+	}
 	var active []*seq
 	for {
 		if len(active) == 0 {
@@ -107,7 +114,7 @@ func (b *Batcher) step(active []*seq) []*seq {
 	if len(live) == 0 {
 		return live
 	}
-	if err := b.m.Forward(steps); err != nil {
+	if err := b.m.ForwardOn(b.team, steps); err != nil {
 		for _, s := range live {
 			s.finish(fmt.Errorf("generate: %w", err))
 		}
@@ -117,11 +124,14 @@ func (b *Batcher) step(active []*seq) []*seq {
 	// the rows are drawn in parallel (a softmax over a 128k vocabulary takes
 	// about a millisecond) and the tokens are those of a serial draw.
 	b.drawn = slices.Grow(b.drawn[:0], len(live))[:len(live)]
-	tensor.ParallelFor(len(live), 1, func(lo, hi int) {
-		for k := lo; k < hi; k++ {
-			b.drawn[k] = live[k].sampler.Sample(live[k].logits)
+	draw := func(k int) { b.drawn[k] = live[k].sampler.Sample(live[k].logits) }
+	if b.team != nil {
+		b.team.For(len(live), func(_, k int) { draw(k) })
+	} else {
+		for k := range live {
+			draw(k)
 		}
-	})
+	}
 	next := live[:0]
 	for k, s := range live {
 		if b.Prefix != nil && len(steps[k].Tokens) > 1 && s.cache.Len() == len(s.prompt) {

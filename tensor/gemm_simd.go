@@ -113,6 +113,14 @@ func (j *gemmJob) items(lo, hi int) {
 	clearUpper() // this may run on a pool goroutine that runs scalar code next
 }
 
+// dotRowsSIMD is C = A·Bᵀ + beta·C in the dot form on the caller's
+// goroutine, whatever the shape: the batched decoding path of gemmSIMD for
+// callers that split the columns themselves (QMatrix.MulTOn over a team).
+func dotRowsSIMD(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	dotNT(M, N, K, a, lda, b, ldb, beta, c, ldc)
+	clearUpper()
+}
+
 // dotRows computes rows [lo, hi) of C in the dot form.
 func (j *gemmJob) dotRows(lo, hi int) {
 	dotNT(hi-lo, j.dotN, j.K, j.a[lo*j.lda:], j.lda, j.dotB, j.dotLd, j.beta, j.c[lo*j.ldc:], j.ldc)
@@ -133,9 +141,13 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 		// A batch of decoded rows times a row-major weight matrix (x·Wᵀ): dot
 		// products read each row of B once for every row of A, where the
 		// blocked kernel would first transpose B into panels for only a few
-		// strips of rows. Columns are split between threads.
+		// strips of rows. Columns are split between threads in small chunks
+		// (an uneven split idled a thread for a quarter of a decoding step)
+		// that start at multiples of 4, where dotNT's groups of four start
+		// when it runs alone: a row's result does not depend on the split.
 		if parallel && 2*M*N*K >= parallelMinFlops && Threads() > 1 {
-			ParallelFor(N, 64, func(lo, hi int) {
+			ParallelFor((N+3)/4, 4, func(lo, hi int) {
+				lo, hi = 4*lo, min(4*hi, N)
 				dotNT(M, hi-lo, K, a, lda, b[lo*ldb:], ldb, beta, c[lo:], ldc)
 				clearUpper()
 			})

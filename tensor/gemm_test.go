@@ -284,7 +284,7 @@ func TestGemmRowsAsAlone(t *testing.T) {
 		t.Skip("the batch is computed row by row only on AVX-512, which this machine lacks")
 	}
 	r := rand.New(rand.NewPCG(5, 5))
-	for _, s := range [][3]int{{16, 576, 192}, {13, 100, 70}, {32, 64, 64}, {7, 300, 129}} {
+	for _, s := range [][3]int{{16, 576, 192}, {13, 100, 70}, {32, 64, 64}, {7, 300, 129}, {16, 64, 1002}, {9, 96, 4099}} {
 		M, K, N := s[0], s[1], s[2]
 		a, w := randSlice(r, M*K), randSlice(r, N*K)
 		all := make([]float32, M*N)

@@ -255,6 +255,10 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 		return
 	}
 	if m.DType == F32 && M > qDirectRows {
+		if t != nil && M <= teamRows {
+			m.mulF32On(t, y, x, M, beta)
+			return
+		}
 		Gemm(false, true, M, m.Rows, m.Cols, x, m.Cols, m.f, m.Cols, beta, y, m.Rows)
 		return
 	}
@@ -285,6 +289,29 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 		return
 	}
 	ParallelFor(m.Rows, max(1, (1<<15)/m.Cols), rows) // chunks of about 32K weights
+}
+
+// teamRows is the most rows MulTOn splits over a team: a batch of decoded
+// sequences (serve's batcher), not a prompt.
+const teamRows = 32
+
+// mulF32On is MulTOn for an F32 matrix and a batch of rows: each item
+// multiplies every row by a range of the matrix's rows. On AVX-512 an item
+// is Gemm's dot form on a range starting at a multiple of 4, as Gemm's own
+// split does, so the result is Gemm's bit for bit (Gemm itself would take
+// a narrow range through its packed kernels). Items are small (at least 16)
+// because the caller waits for the partner's last one.
+func (m *QMatrix) mulF32On(t *Team, y, x []float32, M int, beta float32) {
+	groups := (m.Rows + 3) / 4
+	n := min(256, groups, max(16, M*m.Rows*m.Cols>>17))
+	t.For(n, func(_, i int) {
+		lo, hi := 4*(i*groups/n), min(4*((i+1)*groups/n), m.Rows)
+		if level >= levelAVX512 {
+			dotRowsSIMD(M, hi-lo, m.Cols, x, m.Cols, m.f[lo*m.Cols:], m.Cols, beta, y[lo:], m.Rows)
+			return
+		}
+		GemmSerial(false, true, M, hi-lo, m.Cols, x, m.Cols, m.f[lo*m.Cols:], m.Cols, beta, y[lo:], m.Rows)
+	})
 }
 
 // mulPanels is MulT for many rows: panels of the matrix are widened to

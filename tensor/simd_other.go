@@ -24,6 +24,10 @@ func expSubSIMD(dst, x []float32, m float32) float32 { panic("tensor: SIMD kerne
 
 func clearUpper() {}
 
+func dotRowsSIMD(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	panic("tensor: SIMD kernels are not built")
+}
+
 func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float32) {
 	panic("tensor: SIMD kernels are not built")
 }
