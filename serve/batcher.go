@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync/atomic"
 
@@ -73,6 +74,12 @@ func (b *Batcher) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			}
+		}
+		if b.team != nil {
+			// Requests made runnable on this thread wait for it to block,
+			// which it does not while the batch runs (its partner spins on
+			// the other): let them come to the join first.
+			runtime.Gosched()
 		}
 	fill:
 		for len(active) < b.maxBatch {
