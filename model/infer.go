@@ -102,15 +102,12 @@ type Step struct {
 // rows share every matrix multiplication.
 func (m *Model) Forward(steps []Step) error { return m.ForwardOn(nil, steps) }
 
-// teamRows is the most rows a Forward splits over a team: decoding steps
-// (one token per sequence), not prompts.
-const teamRows = 32
-
-// ForwardOn is Forward with a step of at most teamRows rows split over team
-// (its caller and a spinning partner) instead of ParallelFor's parked
-// helpers, which take longer to wake than one layer's products of a few
-// decoded rows last: a server's batcher keeps one team for its steps. A nil
-// team uses a lone sequence's own (GenerateBatch's), else ParallelFor.
+// ForwardOn is Forward with a step of at most tensor.TeamRows rows (decoded
+// tokens, not prompts) split over team (its caller and a spinning partner)
+// instead of ParallelFor's parked helpers, which take longer to wake than
+// one layer's products of a few decoded rows last: a server's batcher keeps
+// one team for its steps. A nil team uses a lone sequence's own
+// (GenerateBatch's), else ParallelFor.
 func (m *Model) ForwardOn(team *tensor.Team, steps []Step) error {
 	M, err := m.checkSteps(steps)
 	if err != nil {
@@ -133,7 +130,7 @@ func (m *Model) ForwardOn(team *tensor.Team, steps []Step) error {
 	if team == nil && len(steps) == 1 && M <= decodeRows {
 		team = steps[0].Cache.team // one sequence's products are split with its spinning partner
 	}
-	if team != nil && M <= teamRows {
+	if team != nil && M <= tensor.TeamRows {
 		pr.team = team
 		if pr.q == nil && pr.t == nil && m.q == nil && m.Config.Dim >= rowDecodeDim {
 			pr.q = m.f32Views() // the views' products take the team

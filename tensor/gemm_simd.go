@@ -141,10 +141,9 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 		// A batch of decoded rows times a row-major weight matrix (x·Wᵀ): dot
 		// products read each row of B once for every row of A, where the
 		// blocked kernel would first transpose B into panels for only a few
-		// strips of rows. Columns are split between threads in small chunks
-		// (an uneven split idled a thread for a quarter of a decoding step)
-		// that start at multiples of 4, where dotNT's groups of four start
-		// when it runs alone: a row's result does not depend on the split.
+		// strips of rows. Columns are split between threads in chunks that
+		// start at multiples of 4, where dotNT's groups of four start when it
+		// runs alone: a row's result does not depend on the split.
 		if parallel && 2*M*N*K >= parallelMinFlops && Threads() > 1 {
 			ParallelFor((N+3)/4, 4, func(lo, hi int) {
 				lo, hi = 4*lo, min(4*hi, N)

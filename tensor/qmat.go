@@ -255,7 +255,7 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 		return
 	}
 	if m.DType == F32 && M > qDirectRows {
-		if t != nil && M <= teamRows {
+		if t != nil && M <= TeamRows {
 			m.mulF32On(t, y, x, M, beta)
 			return
 		}
@@ -291,9 +291,9 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 	ParallelFor(m.Rows, max(1, (1<<15)/m.Cols), rows) // chunks of about 32K weights
 }
 
-// teamRows is the most rows MulTOn splits over a team: a batch of decoded
+// TeamRows is the most rows MulTOn splits over a team: a batch of decoded
 // sequences (serve's batcher), not a prompt.
-const teamRows = 32
+const TeamRows = 32
 
 // mulF32On is MulTOn for an F32 matrix and a batch of rows: each item
 // multiplies every row by a range of the matrix's rows. On AVX-512 an item
