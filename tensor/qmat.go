@@ -280,11 +280,16 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 		}
 	}
 	if t != nil {
-		// Items of about 32K weights (at most 256): the caller waits at the
-		// end for at most one item of its partner, a few microseconds, well
-		// under the team's stall time (fewer, larger items of a 1B model's
-		// matrices made the team count stalls and go solo).
-		n := min(256, max(1, m.Rows*m.Cols>>15), m.Rows)
+		// Two halves, one a thread, each read as one contiguous stream.
+		// Measured (BenchmarkTeamProducts, a 180M model's layer products):
+		// items of 32K weights taken in turns ran at 30 GB/s on 2 threads
+		// and halves at 44 with the matrices in 4 KiB pages; in huge pages
+		// (tensor.MakeWeights) 32–35 against 35–46. A matrix under 32K weights is
+		// not split.
+		n := 1
+		if m.Rows >= 2 && m.Rows*m.Cols >= 1<<15 {
+			n = 2
+		}
 		t.For(n, func(_, i int) { rows(i*m.Rows/n, (i+1)*m.Rows/n) })
 		return
 	}

@@ -265,3 +265,47 @@ func TestMulTOnTeamF32(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkTeamProducts times one decoded row through the matrices of a
+// 180M model's 30 layers (SmolLM2-135M's shapes, F16: q and o 576×576, k
+// and v 192×576, gate and up 1536×576, down 576×1536), split over a team
+// as a decoding sequence splits them, and on one thread; the weight bytes
+// read per second are reported as GB/s.
+func BenchmarkTeamProducts(b *testing.B) {
+	r := rand.New(rand.NewPCG(7, 8))
+	shapes := [][2]int{{576, 576}, {192, 576}, {192, 576}, {576, 576}, {1536, 576}, {1536, 576}, {576, 1536}}
+	var ms []*QMatrix
+	var bytes int64
+	for range 30 {
+		for _, s := range shapes {
+			m, err := Quantize(F16, randSlice(r, s[0]*s[1]), s[0], s[1])
+			if err != nil {
+				b.Fatal(err)
+			}
+			ms, bytes = append(ms, m), bytes+m.Bytes()
+		}
+	}
+	x, y := randSlice(r, 1536), make([]float32, 1536)
+	for _, team := range []bool{true, false} {
+		name := "alone"
+		if team {
+			name = "team"
+		}
+		b.Run(name, func(b *testing.B) {
+			var t *Team
+			if team {
+				t = NewTeam()
+				defer t.Close()
+			} else {
+				defer SetThreads(Threads())
+				SetThreads(1)
+			}
+			for b.Loop() {
+				for _, m := range ms {
+					m.MulTOn(t, y, x[:m.Cols], 1, 0)
+				}
+			}
+			b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
+	}
+}

@@ -121,7 +121,12 @@ func (t *Team) For(n int, fn func(worker, i int)) {
 	}
 	j := &teamJob{fn: fn, n: int32(n)}
 	t.cur.Store(j) // publishes fn and n to the partner
+	start := time.Now()
 	j.work(0)
+	// A stall is a wait for the partner longer than teamStallTime and than
+	// the caller's own share took: a partner holding a long item (half of a
+	// 1B model's matrix, ~0.5 ms) is working, not preempted.
+	limit := max(teamStallTime, time.Since(start))
 	stalled := false
 	var t0 time.Time
 	for polls := 0; j.done.Load() < j.n; polls++ {
@@ -129,7 +134,7 @@ func (t *Team) For(n int, fn func(worker, i int)) {
 		if polls%teamSpins == teamSpins-1 {
 			if t0.IsZero() {
 				t0 = time.Now()
-			} else if time.Since(t0) > teamStallTime {
+			} else if time.Since(t0) > limit {
 				stalled = true
 			}
 			osYield()
