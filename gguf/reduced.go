@@ -123,7 +123,7 @@ func reducedMatrix(t *Tensor, dt tensor.DType, rows, cols, hs int) (*tensor.QMat
 	case t.Type == Q8_0 && dt == tensor.Q8_0: // copied as it is
 		qm, err = q8Rows(t.Data, rows, cols, hs)
 	case t.Type == F16 && dt == tensor.F16, t.Type == BF16 && dt == tensor.BF16:
-		h := tensor.MakeHuge[uint16](rows * cols)
+		h := tensor.MakeWeights[uint16](rows * cols)
 		for i := range h {
 			h[i] = le.Uint16(t.Data[2*i:])
 		}
@@ -143,7 +143,7 @@ func reducedMatrix(t *Tensor, dt tensor.DType, rows, cols, hs int) (*tensor.QMat
 // hs > 0.
 func q8Rows(data []byte, rows, cols, hs int) (*tensor.QMatrix, error) {
 	nb := rows * cols / q8Block
-	q, scales := tensor.MakeHuge[int8](rows*cols), make([]uint16, nb)
+	q, scales := tensor.MakeWeights[int8](rows*cols), make([]uint16, nb)
 	for b := range nb {
 		blk := data[b*q8BlockSize:]
 		scales[b] = binary.LittleEndian.Uint16(blk)

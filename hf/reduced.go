@@ -90,7 +90,7 @@ func (w *weights) matrix(e entry, dt tensor.DType) (*tensor.QMatrix, bool, error
 	var qm *tensor.QMatrix
 	var err error
 	if strings.EqualFold(string(t.DType), dt.String()) { // stored in dt: copied as it is
-		h := tensor.MakeHuge[uint16](rows * cols)
+		h := tensor.MakeWeights[uint16](rows * cols)
 		if err = f.ReadBits(e.name, h); err == nil {
 			qm, err = model.HalfRows(dt, h, rows, cols, e.hs)
 		}

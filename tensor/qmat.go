@@ -82,12 +82,12 @@ func NewQMatrix(dt DType, rows, cols int) (*QMatrix, error) {
 	m := &QMatrix{DType: dt, Rows: rows, Cols: cols}
 	switch dt {
 	case F16, BF16:
-		m.h = MakeHuge[uint16](rows * cols)
+		m.h = MakeWeights[uint16](rows * cols)
 	case Q8_0:
 		if cols%Q8Block != 0 {
 			return nil, fmt.Errorf("q8_0 needs rows whose length is a multiple of %d, not %d", Q8Block, cols)
 		}
-		m.q = MakeHuge[int8](rows * cols)
+		m.q = MakeWeights[int8](rows * cols)
 		m.d = make([]float32, rows*cols/Q8Block)
 	default:
 		return nil, fmt.Errorf("NewQMatrix: dtype %v (want f16, bf16 or q8_0)", dt)
