@@ -37,11 +37,8 @@ func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float3
 	if half != nil {
 		// Four rows, each streamed whole, then reduced together (as Q8_0's
 		// below): F16 rows of 576 on one thread 25 → 31 GB/s (BenchmarkQMulT).
-		// The blocks start at multiples of 4 whatever the split, so a row's
-		// sum does not depend on how the rows were shared out.
-		for ; o < hi && o%4 != 0; o++ {
-			qRowSIMD(m, y, x, a, h, M, o, beta)
-		}
+		// A row alone (rowF16w, rowBF16w) is reduced in the same order, so
+		// its sum does not depend on how the rows were shared out.
 		for ; o+4 <= hi; o += 4 {
 			w := h[o*n : (o+4)*n]
 			for r := range M {
@@ -167,7 +164,7 @@ func rowHalf(x []float32, w []int16, f16, wide bool) float32 {
 
 // rowF16w covers the first len(x)&^31 columns of an F16 row (AVX-512).
 func rowF16w(x []float32, w []int16) (int, float32) {
-	return len(x) &^ 31, hsum8x1(rowF16acc(x, w)) * 0x1p112
+	return len(x) &^ 31, hsumPairs(rowF16acc(x, w)) * 0x1p112
 }
 
 // rowF16acc streams the first len(x)&^31 columns of an F16 row against x and
@@ -193,7 +190,7 @@ func rowF16acc(x []float32, w []int16) archsimd.Float32x8 {
 
 // rowBF16w covers the first len(x)&^31 columns of a BF16 row (AVX-512).
 func rowBF16w(x []float32, w []int16) (int, float32) {
-	return len(x) &^ 31, hsum8x1(rowBF16acc(x, w))
+	return len(x) &^ 31, hsumPairs(rowBF16acc(x, w))
 }
 
 // rowBF16acc is rowF16acc for a BF16 row (the sums unscaled).
@@ -254,6 +251,14 @@ func rowQ8(xq []int16, xd []float32, q []int8, d []float32) float32 {
 		s0 = lo.Add(hi).ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(d[b]*xd[b]), s0)
 	}
 	return hsum8x1(s0)
+}
+
+// hsumPairs is the sum of v's eight lanes in hsum4's order, so that a row
+// reduced alone gets the bits it gets in a block of four.
+func hsumPairs(v archsimd.Float32x8) float32 {
+	var t [8]float32
+	v.Store(&t)
+	return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))
 }
 
 // hsum8x1 is the sum of v's eight lanes.

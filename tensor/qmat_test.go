@@ -266,6 +266,43 @@ func TestMulTOnTeamF32(t *testing.T) {
 	})
 }
 
+// TestHalfRowsSplitAlike: an F16 or BF16 product of a few rows gives the
+// same bits however its rows are shared out — on one thread, over
+// ParallelFor's chunks and over a team's halves (whose boundary, 101 of 203
+// rows, cuts a block of four) — since a row reduced alone is summed in the
+// order of a row in a block of four.
+func TestHalfRowsSplitAlike(t *testing.T) {
+	defer SetThreads(Threads())
+	team := NewTeam()
+	defer team.Close()
+	forLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 9))
+		for _, dt := range []DType{F16, BF16} {
+			for _, sh := range [][3]int{{1, 203, 576}, {3, 203, 576}, {2, 70, 64}} {
+				M, rows, cols := sh[0], sh[1], sh[2]
+				m, err := Quantize(dt, randSlice(r, rows*cols), rows, cols)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x := randSlice(r, M*cols)
+				SetThreads(1)
+				want := make([]float32, M*rows)
+				m.MulT(want, x, M, 0)
+				SetThreads(2)
+				chunks := make([]float32, M*rows)
+				m.MulT(chunks, x, M, 0)
+				halves := make([]float32, M*rows)
+				m.MulTOn(team, halves, x, M, 0)
+				for i := range want {
+					if chunks[i] != want[i] || halves[i] != want[i] {
+						t.Fatalf("%s %d×%d×%d: element %d: one thread %v, chunks %v, team halves %v", dt, M, rows, cols, i, want[i], chunks[i], halves[i])
+					}
+				}
+			}
+		}
+	})
+}
+
 // BenchmarkTeamProducts times one decoded row through the matrices of a
 // 180M model's 30 layers (SmolLM2-135M's shapes, F16: q and o 576×576, k
 // and v 192×576, gate and up 1536×576, down 576×1536), split over a team
