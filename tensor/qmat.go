@@ -281,11 +281,11 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 	}
 	if t != nil {
 		// Two halves, one a thread, each read as one contiguous stream.
-		// Measured (BenchmarkTeamProducts, a 180M model's layer products):
-		// items of 32K weights taken in turns ran at 30 GB/s on 2 threads
-		// and halves at 44 with the matrices in 4 KiB pages; in huge pages
-		// (tensor.MakeWeights) 32–35 against 35–46. A matrix under 32K weights is
-		// not split.
+		// Measured on a 180M model's layer products, 2 threads: items of 32K
+		// weights taken in turns ran at 30 GB/s and halves at 44 with the
+		// matrices in 4 KiB pages; in huge pages (tensor.MakeWeights) the two
+		// were alike, 37–38 GB/s in alternating runs of BenchmarkTeamProducts.
+		// A matrix under 32K weights is not split.
 		n := 1
 		if m.Rows >= 2 && m.Rows*m.Cols >= 1<<15 {
 			n = 2
