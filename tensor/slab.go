@@ -12,8 +12,9 @@ import (
 // through few TLB entries. Measured on the 2-core EPYC, decoding a 180M
 // model in F16 ran 65–71 tok/s on one thread with the matrices in 4 KiB
 // pages and 75–78 from slabs. A slab's memory is freed once none of its
-// buffers is referenced; buffers for short-lived data (KV caches) belong in
-// MakeHuge, lest one of them keep a slab alive.
+// buffers is referenced and a newer slab is being cut (the current one's
+// unused part, < 32 MiB, stays); buffers for short-lived data (KV caches)
+// belong in MakeHuge, lest one of them keep a slab alive.
 func MakeWeights[T uint16 | int8 | float32](n int) []T {
 	var z T
 	size := uintptr(n) * unsafe.Sizeof(z)
