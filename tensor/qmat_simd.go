@@ -129,7 +129,7 @@ func rowF32(x, w []float32, wide bool) float32 {
 		s0 = archsimd.LoadFloat32x16((*[16]float32)(p)).MulAdd(archsimd.LoadFloat32x16((*[16]float32)(q)), s0)
 		s1 = archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(p, 64))).MulAdd(archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(q, 64))), s1)
 	}
-	s := hsum8x1(fold(s0.Add(s1)))
+	s := hsumPairs(fold(s0.Add(s1)))
 	for k := n; k < len(x); k++ {
 		s += x[k] * w[k]
 	}
@@ -229,13 +229,13 @@ func rowHalf8(x []float32, w []int16, f16 bool) (int, float32) {
 		s0 = w0.MulAdd(archsimd.LoadFloat32x8((*[8]float32)(q)), s0)
 		s1 = w1.MulAdd(archsimd.LoadFloat32x8((*[8]float32)(unsafe.Add(q, 32))), s1)
 	}
-	return n, hsum8x1(s0.Add(s1)) * scale
+	return n, hsumPairs(s0.Add(s1)) * scale
 }
 
 // rowQ8w is the product of a quantized activation row (xq, xd) with a Q8_0
 // weight row (q, d), AVX-512.
 func rowQ8w(xq []int16, xd []float32, q []int8, d []float32) float32 {
-	return hsum8x1(rowQ8acc(xq, xd, q, d))
+	return hsumPairs(rowQ8acc(xq, xd, q, d))
 }
 
 // rowQ8 is rowQ8w on 256-bit vectors (AVX2).
@@ -250,22 +250,15 @@ func rowQ8(xq []int16, xd []float32, q []int8, d []float32) float32 {
 		hi := archsimd.LoadInt8x16((*[16]int8)(unsafe.Add(p, 16))).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x16((*[16]int16)(unsafe.Add(r, 32))))
 		s0 = lo.Add(hi).ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x8(d[b]*xd[b]), s0)
 	}
-	return hsum8x1(s0)
+	return hsumPairs(s0)
 }
 
 // hsumPairs is the sum of v's eight lanes in hsum4's order, so that a row
-// reduced alone gets the bits it gets in a block of four.
+// reduced alone (F16, BF16, Q8_0) gets the bits it gets in a block of four.
 func hsumPairs(v archsimd.Float32x8) float32 {
 	var t [8]float32
 	v.Store(&t)
 	return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))
-}
-
-// hsum8x1 is the sum of v's eight lanes.
-func hsum8x1(v archsimd.Float32x8) float32 {
-	var t [8]float32
-	v.Store(&t)
-	return ((t[0] + t[4]) + (t[1] + t[5])) + ((t[2] + t[6]) + (t[3] + t[7]))
 }
 
 // widenRowSIMD writes row i of m (F16, BF16 or Q8_0) as float32 into dst

@@ -266,18 +266,18 @@ func TestMulTOnTeamF32(t *testing.T) {
 	})
 }
 
-// TestHalfRowsSplitAlike: an F16 or BF16 product of a few rows gives the
+// TestRowsSplitAlike: an F16, BF16 or Q8_0 product of a few rows gives the
 // same bits however its rows are shared out — on one thread, over
 // ParallelFor's chunks and over a team's halves (whose boundary, 101 of 203
 // rows, cuts a block of four) — since a row reduced alone is summed in the
 // order of a row in a block of four.
-func TestHalfRowsSplitAlike(t *testing.T) {
+func TestRowsSplitAlike(t *testing.T) {
 	defer SetThreads(Threads())
 	team := NewTeam()
 	defer team.Close()
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(9, 9))
-		for _, dt := range []DType{F16, BF16} {
+		for _, dt := range []DType{F16, BF16, Q8_0} {
 			for _, sh := range [][3]int{{1, 203, 576}, {3, 203, 576}, {2, 70, 64}} {
 				M, rows, cols := sh[0], sh[1], sh[2]
 				m, err := Quantize(dt, randSlice(r, rows*cols), rows, cols)
