@@ -4,6 +4,7 @@ package tensor
 
 import (
 	"simd/archsimd"
+	"sync"
 	"unsafe"
 )
 
@@ -33,6 +34,10 @@ func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float3
 		half, scale = rowF16acc, archsimd.BroadcastFloat32x4(0x1p112)
 	case m.DType == BF16 && n%32 == 0:
 		half = rowBF16acc
+	}
+	if wide && m.pieces() > 1 && (half != nil || m.DType == Q8_0) {
+		qRowsLong(m, y, x, a, h, half, scale, M, lo, hi, beta)
+		return
 	}
 	if half != nil {
 		// Four rows, each streamed whole, then reduced together (as Q8_0's
@@ -65,21 +70,81 @@ func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float3
 	}
 }
 
+// qRowsLong is qRowsSIMD for a matrix stored in column pieces (AVX-512):
+// piece by piece, rows lo..hi of the piece (one sequential stream) are
+// multiplied by the M activation rows' piece, which stays in cache. A row's
+// eight-lane sums are added piece by piece in column order and reduced as
+// qRowsSIMD reduces them, four rows together or one alone in the same
+// order, so the bits do not depend on how rows are shared out or on M.
+func qRowsLong(m *QMatrix, y, x []float32, a *q8Acts, h []int16, half func(x []float32, w []int16) archsimd.Float32x8, scale archsimd.Float32x4, M, lo, hi int, beta float32) {
+	n, nb := m.Cols, m.Cols/Q8Block
+	pb := longAccPool.Get().(*[]float32)
+	defer longAccPool.Put(pb)
+	if cap(*pb) < 8*M*(hi-lo) {
+		*pb = make([]float32, 8*M*(hi-lo))
+	}
+	acc := (*pb)[:8*M*(hi-lo)]
+	for p := range m.pieces() {
+		for o := lo; o < hi; o++ {
+			off, c0, w := m.piece(o, p)
+			for r := range M {
+				var v archsimd.Float32x8
+				if half != nil {
+					v = half(x[r*n+c0:][:w], h[off:][:w])
+				} else {
+					v = rowQ8acc(a.q[r*n+c0:][:w], a.d[r*nb+c0/Q8Block:][:w/Q8Block], m.q[off:][:w], m.d[off/Q8Block:][:w/Q8Block])
+				}
+				p := acc[8*((o-lo)*M+r):][:8]
+				if c0 > 0 {
+					v = v.Add(archsimd.LoadFloat32x8Slice(p))
+				}
+				v.StoreSlice(p)
+			}
+		}
+	}
+	sum := func(o, r int) archsimd.Float32x8 { return archsimd.LoadFloat32x8Slice(acc[8*((o-lo)*M+r):]) }
+	o := lo
+	for ; o+4 <= hi; o += 4 {
+		for r := range M {
+			v := hsum4(sum(o, r), sum(o+1, r), sum(o+2, r), sum(o+3, r))
+			st4(y[r*m.Rows+o:], v.Mul(scale), beta != 0)
+		}
+	}
+	for ; o < hi; o++ {
+		for r := range M {
+			s := hsumPairs(sum(o, r)) * scale.GetElem(0)
+			if beta != 0 {
+				s += y[r*m.Rows+o]
+			}
+			y[r*m.Rows+o] = s
+		}
+	}
+}
+
+var longAccPool = sync.Pool{New: func() any { return new([]float32) }}
+
 // qRowSIMD is row o of y for every activation row, one weight row at a time.
 func qRowSIMD(m *QMatrix, y, x []float32, a *q8Acts, h []int16, M, o int, beta float32) {
 	wide := level >= levelAVX512
 	n, nb := m.Cols, m.Cols/Q8Block
 	for r := range M {
 		var s float32
-		switch {
-		case m.DType == Q8_0 && wide:
-			s = rowQ8w(a.q[r*n:][:n], a.d[r*nb:][:nb], m.q[o*n:][:n], m.d[o*nb:][:nb])
-		case m.DType == Q8_0:
-			s = rowQ8(a.q[r*n:][:n], a.d[r*nb:][:nb], m.q[o*n:][:n], m.d[o*nb:][:nb])
-		case m.DType == F32:
-			s = rowF32(x[r*n:][:n], m.f[o*n:][:n], wide)
-		default:
-			s = rowHalf(x[r*n:][:n], h[o*n:][:n], m.DType == F16, wide)
+		for p := range m.pieces() { // one piece but for long rows on AVX2
+			off, c0, w := m.piece(o, p)
+			xq, xd := []int16(nil), []float32(nil)
+			if a != nil {
+				xq, xd = a.q[r*n+c0:][:w], a.d[r*nb+c0/Q8Block:][:w/Q8Block]
+			}
+			switch {
+			case m.DType == Q8_0 && wide:
+				s += rowQ8w(xq, xd, m.q[off:][:w], m.d[off/Q8Block:][:w/Q8Block])
+			case m.DType == Q8_0:
+				s += rowQ8(xq, xd, m.q[off:][:w], m.d[off/Q8Block:][:w/Q8Block])
+			case m.DType == F32:
+				s += rowF32(x[r*n+c0:][:w], m.f[off:][:w], wide)
+			default:
+				s += rowHalf(x[r*n+c0:][:w], h[off:][:w], m.DType == F16, wide)
+			}
 		}
 		if beta != 0 {
 			s += y[r*m.Rows+o]
@@ -264,11 +329,19 @@ func hsumPairs(v archsimd.Float32x8) float32 {
 // widenRowSIMD writes row i of m (F16, BF16 or Q8_0) as float32 into dst
 // (AVX-512), for the panels of a many-row product.
 func widenRowSIMD(m *QMatrix, i int, dst []float32) {
-	n := m.Cols
-	dst = dst[:n]
+	for p := range m.pieces() {
+		off, c0, n := m.piece(i, p)
+		widenSIMD(m, off, dst[c0:c0+n])
+	}
+}
+
+// widenSIMD writes the len(dst) stored values of m from offset off on as
+// float32 into dst.
+func widenSIMD(m *QMatrix, off int, dst []float32) {
+	n := len(dst)
 	k := 0
 	if m.DType == Q8_0 {
-		q, d := m.q[i*n:][:n], m.d[i*n/Q8Block:][:n/Q8Block]
+		q, d := m.q[off:][:n], m.d[off/Q8Block:][:n/Q8Block]
 		for b := range d {
 			s := archsimd.BroadcastFloat32x16(d[b])
 			for h := 0; h < Q8Block; h += 16 {
@@ -278,7 +351,7 @@ func widenRowSIMD(m *QMatrix, i int, dst []float32) {
 		}
 		return
 	}
-	w := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(m.h))), len(m.h))[i*n:][:n]
+	w := unsafe.Slice((*int16)(unsafe.Pointer(unsafe.SliceData(m.h))), len(m.h))[off:][:n]
 	if m.DType == F16 {
 		mk, s := archsimd.BroadcastInt32x16(-0x70002000), archsimd.BroadcastFloat32x16(0x1p112)
 		for ; k+16 <= n; k += 16 {

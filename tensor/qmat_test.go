@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,6 +52,75 @@ func TestQuantizeStoresExactValues(t *testing.T) {
 	}
 }
 
+// TestLongRowsStoredInPieces: a matrix with rows longer than longCols,
+// filled by SetRows a few rows at a time or wrapped from row-major bits
+// (HalfMatrix, Q8Matrix), gives back every row as converted (Row), and the
+// two products agree.
+func TestLongRowsStoredInPieces(t *testing.T) {
+	const rows, cols = 5, 2*pieceCols + 96 // pieces of 2048, 2048, 96
+	r := rand.New(rand.NewPCG(5, 6))
+	w, x := randSlice(r, rows*cols), randSlice(r, cols)
+	for _, dt := range []DType{F16, BF16, Q8_0} {
+		set, err := NewQMatrix(dt, rows, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if set.pieces() != 3 {
+			t.Fatalf("%s: %d pieces, want 3", dt, set.pieces())
+		}
+		for _, part := range [][2]int{{0, 2}, {2, 5}} {
+			if err := set.SetRows(part[0], w[part[0]*cols:part[1]*cols]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := make([]float32, rows*cols) // the converted values, row after row
+		var wrapped *QMatrix
+		switch dt {
+		case Q8_0:
+			q, sc := make([]int8, rows*cols), make([]uint16, rows*cols/Q8Block)
+			for b := range sc {
+				sc[b] = QuantizeQ8Block(q[b*Q8Block:], w[b*Q8Block:])
+				for k := range Q8Block {
+					want[b*Q8Block+k] = float32(q[b*Q8Block+k]) * F16ToF32(sc[b])
+				}
+			}
+			wrapped, err = Q8Matrix(q, sc, rows, cols)
+		default:
+			h := make([]uint16, rows*cols)
+			for i, v := range w {
+				if dt == F16 {
+					h[i] = F32ToF16(v)
+					want[i] = F16ToF32(h[i])
+				} else {
+					h[i] = F32ToBF16(v)
+					want[i] = BF16ToF32(h[i])
+				}
+			}
+			wrapped, err = HalfMatrix(dt, h, rows, cols)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := make([]float32, cols)
+		for name, m := range map[string]*QMatrix{"SetRows": set, "wrapped": wrapped} {
+			for i := range rows {
+				m.Row(i, row)
+				for k, got := range row {
+					if got != want[i*cols+k] {
+						t.Fatalf("%s %s: row %d col %d: %g, want %g", dt, name, i, k, got, want[i*cols+k])
+					}
+				}
+			}
+		}
+		y1, y2 := make([]float32, rows), make([]float32, rows)
+		set.MulT(y1, x, 1, 0)
+		wrapped.MulT(y2, x, 1, 0)
+		if !slices.Equal(y1, y2) {
+			t.Fatalf("%s: products %v and %v", dt, y1, y2)
+		}
+	}
+}
+
 func TestQuantizeRejects(t *testing.T) {
 	for _, c := range []struct {
 		dt   DType
@@ -87,7 +157,7 @@ func TestQMatrixMulT(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
 		for _, dt := range []DType{F32, F16, BF16, Q8_0} {
-			for _, sh := range [][2]int{{7, 64}, {64, 172}, {131, 576}, {8, 2048}} {
+			for _, sh := range [][2]int{{7, 64}, {64, 172}, {131, 576}, {8, 2048}, {7, 4352}} {
 				rows, cols := sh[0], sh[1]
 				if dt == Q8_0 && cols%Q8Block != 0 {
 					continue
@@ -144,15 +214,18 @@ func checkMulT(t *testing.T, m *QMatrix, x, y0 []float32, M int, beta float32) {
 // quantized per block like the weights and each block's integer sum scaled.
 func q8Ref(m *QMatrix, o int, x []float32) (want, mag float64) {
 	var xq [Q8Block]int8
-	for b := range m.Cols / Q8Block {
-		xd := float64(F16ToF32(QuantizeQ8Block(xq[:], x[b*Q8Block:])))
-		var is int64
-		for k := range Q8Block {
-			is += int64(m.q[o*m.Cols+b*Q8Block+k]) * int64(xq[k])
+	for pc := range m.pieces() {
+		off, c0, n := m.piece(o, pc)
+		for b := range n / Q8Block {
+			xd := float64(F16ToF32(QuantizeQ8Block(xq[:], x[c0+b*Q8Block:])))
+			var is int64
+			for k := range Q8Block {
+				is += int64(m.q[off+b*Q8Block+k]) * int64(xq[k])
+			}
+			p := float64(is) * float64(m.d[off/Q8Block+b]) * xd
+			want += p
+			mag += math.Abs(p)
 		}
-		p := float64(is) * float64(m.d[o*m.Cols/Q8Block+b]) * xd
-		want += p
-		mag += math.Abs(p)
 	}
 	return want, mag
 }
@@ -278,7 +351,7 @@ func TestRowsSplitAlike(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(9, 9))
 		for _, dt := range []DType{F16, BF16, Q8_0} {
-			for _, sh := range [][3]int{{1, 203, 576}, {3, 203, 576}, {2, 70, 64}} {
+			for _, sh := range [][3]int{{1, 203, 576}, {3, 203, 576}, {2, 70, 64}, {1, 43, 6208}, {2, 11, 4128}} {
 				M, rows, cols := sh[0], sh[1], sh[2]
 				m, err := Quantize(dt, randSlice(r, rows*cols), rows, cols)
 				if err != nil {
