@@ -3,6 +3,7 @@ package tensor
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -148,6 +149,35 @@ func BenchmarkVec(b *testing.B) {
 			})
 		}
 		_ = sink
+	}
+}
+
+// BenchmarkStream is the machine's memory read rate, the ceiling of a
+// decoding step: Sum over 256 MB in huge pages, split in contiguous halves
+// for two threads (as a team splits a decoded row's product). Decoding reads
+// every weight once a token, so a model of B bytes decodes at no more than
+// this rate / B tokens per second.
+func BenchmarkStream(b *testing.B) {
+	x := MakeHuge[float32](64 << 20)
+	for i := range x {
+		x[i] = 1
+	}
+	for _, th := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads%d", th), func(b *testing.B) {
+			var sums [2]float32
+			for b.Loop() {
+				var wg sync.WaitGroup
+				n := len(x) / th
+				for i := range th {
+					wg.Go(func() { sums[i] = Sum(x[i*n : (i+1)*n]) })
+				}
+				wg.Wait()
+			}
+			if sums[0] != float32(len(x)/th) {
+				b.Fatalf("sum %g, want %d", sums[0], len(x)/th)
+			}
+			b.ReportMetric(float64(4*len(x))*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+		})
 	}
 }
 
