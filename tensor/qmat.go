@@ -402,10 +402,14 @@ func (m *QMatrix) mulPanels(y, x []float32, M int, beta float32) {
 var panelPool = sync.Pool{New: func() any { return new([]float32) }}
 
 // q8Acts holds activation rows quantized to Q8_0 blocks: the int8 values
-// widened to int16 (what the SIMD multiply-add takes) and each block's scale.
+// (s), the same widened to int16 (q, for the AVX2 multiply-add), each block's
+// scale (d) and, for the AVX-512 kernel, each scale repeated eight times
+// (e: a block's lanes after its pairs of pairs are summed).
 type q8Acts struct {
+	s []int8
 	q []int16
 	d []float32
+	e []float32
 }
 
 var q8ActPool = sync.Pool{New: func() any { return &q8Acts{} }}
@@ -414,15 +418,18 @@ func quantizeActs(x []float32, M, cols int) *q8Acts {
 	a := q8ActPool.Get().(*q8Acts)
 	n := M * cols
 	if cap(a.q) < n {
-		a.q, a.d = make([]int16, n), make([]float32, n/Q8Block)
+		a.s, a.q, a.d, a.e = make([]int8, n), make([]int16, n), make([]float32, n/Q8Block), make([]float32, n/Q8Block*8)
 	}
-	a.q, a.d = a.q[:n], a.d[:n/Q8Block]
-	var q [Q8Block]int8
+	a.s, a.q, a.d, a.e = a.s[:n], a.q[:n], a.d[:n/Q8Block], a.e[:n/Q8Block*8]
 	for b := range a.d {
-		a.d[b] = F16ToF32(QuantizeQ8Block(q[:], x[b*Q8Block:]))
+		q := a.s[b*Q8Block:][:Q8Block]
+		a.d[b] = F16ToF32(QuantizeQ8Block(q, x[b*Q8Block:]))
 		dst := a.q[b*Q8Block:][:Q8Block]
 		for i, v := range q {
 			dst[i] = int16(v)
+		}
+		for i := range 8 {
+			a.e[8*b+i] = a.d[b]
 		}
 	}
 	return a

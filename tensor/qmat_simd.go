@@ -58,9 +58,9 @@ func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float3
 		// than one reduction per row for rows of 576.
 		for ; o+4 <= hi; o += 4 {
 			for r := range M {
-				xq, xd := a.q[r*n:][:n], a.d[r*nb:][:nb]
-				v := hsum4(rowQ8acc(xq, xd, m.q[o*n:][:n], m.d[o*nb:][:nb]), rowQ8acc(xq, xd, m.q[(o+1)*n:][:n], m.d[(o+1)*nb:][:nb]),
-					rowQ8acc(xq, xd, m.q[(o+2)*n:][:n], m.d[(o+2)*nb:][:nb]), rowQ8acc(xq, xd, m.q[(o+3)*n:][:n], m.d[(o+3)*nb:][:nb]))
+				xs, xe := a.s[r*n:][:n], a.e[8*r*nb:][:8*nb]
+				v := hsum4(rowQ8acc(xs, xe, m.q[o*n:][:n], m.d[o*nb:][:nb]), rowQ8acc(xs, xe, m.q[(o+1)*n:][:n], m.d[(o+1)*nb:][:nb]),
+					rowQ8acc(xs, xe, m.q[(o+2)*n:][:n], m.d[(o+2)*nb:][:nb]), rowQ8acc(xs, xe, m.q[(o+3)*n:][:n], m.d[(o+3)*nb:][:nb]))
 				st4(y[r*m.Rows+o:], v, beta != 0)
 			}
 		}
@@ -92,7 +92,7 @@ func qRowsLong(m *QMatrix, y, x []float32, a *q8Acts, h []int16, half func(x []f
 				if half != nil {
 					v = half(x[r*n+c0:][:w], h[off:][:w])
 				} else {
-					v = rowQ8acc(a.q[r*n+c0:][:w], a.d[r*nb+c0/Q8Block:][:w/Q8Block], m.q[off:][:w], m.d[off/Q8Block:][:w/Q8Block])
+					v = rowQ8acc(a.s[r*n+c0:][:w], a.e[8*(r*nb+c0/Q8Block):][:8*w/Q8Block], m.q[off:][:w], m.d[off/Q8Block:][:w/Q8Block])
 				}
 				p := acc[8*((o-lo)*M+r):][:8]
 				if c0 > 0 {
@@ -131,15 +131,12 @@ func qRowSIMD(m *QMatrix, y, x []float32, a *q8Acts, h []int16, M, o int, beta f
 		var s float32
 		for p := range m.pieces() { // one piece but for long rows on AVX2
 			off, c0, w := m.piece(o, p)
-			xq, xd := []int16(nil), []float32(nil)
-			if a != nil {
-				xq, xd = a.q[r*n+c0:][:w], a.d[r*nb+c0/Q8Block:][:w/Q8Block]
-			}
+			b0, nbw := r*nb+c0/Q8Block, w/Q8Block
 			switch {
 			case m.DType == Q8_0 && wide:
-				s += rowQ8w(xq, xd, m.q[off:][:w], m.d[off/Q8Block:][:w/Q8Block])
+				s += hsumPairs(rowQ8acc(a.s[r*n+c0:][:w], a.e[8*b0:][:8*nbw], m.q[off:][:w], m.d[off/Q8Block:][:nbw]))
 			case m.DType == Q8_0:
-				s += rowQ8(xq, xd, m.q[off:][:w], m.d[off/Q8Block:][:w/Q8Block])
+				s += rowQ8(a.q[r*n+c0:][:w], a.d[b0:][:nbw], m.q[off:][:w], m.d[off/Q8Block:][:nbw])
 			case m.DType == F32:
 				s += rowF32(x[r*n+c0:][:w], m.f[off:][:w], wide)
 			default:
@@ -154,31 +151,58 @@ func qRowSIMD(m *QMatrix, y, x []float32, a *q8Acts, h []int16, M, o int, beta f
 }
 
 // rowQ8acc streams a Q8_0 weight row (q, d) against a quantized activation
-// row (xq, xd), AVX-512: per block an exact int16 multiply-add of pairs, its
-// int32 sums converted and scaled by both blocks' scales; the sums are
-// returned folded to eight lanes. Not inlined: four inlined copies in
-// qRowsSIMD's loop ran at half the speed on rows of 2048.
+// row (xs, its block scales each repeated eight times in xe), AVX-512, and
+// returns the sums folded to eight lanes. Two blocks (64 weights) at a time:
+// the unsigned |w| times x with w's sign (VPMADDUBSW; no pair of products
+// reaches the int16 limit, as |w| ≤ 128 and |x| ≤ 127), the pairs summed
+// again to int32 (VPMADDWD by ones), one int32 per four weights; converted
+// and multiplied by the two blocks' scales lane by lane. Measured on rows of
+// 576, one thread: 27 GB/s against 22 for int8 widened to int16 and one
+// VPMADDWD (archsimd has no VNNI VPDPBUSD). Not inlined: four inlined copies
+// in qRowsSIMD's loop ran at half the speed on rows of 2048.
 //
 //go:noinline
-func rowQ8acc(xq []int16, xd []float32, q []int8, d []float32) archsimd.Float32x8 {
+func rowQ8acc(xs []int8, xe []float32, q []int8, d []float32) archsimd.Float32x8 {
 	var s0, s1 archsimd.Float32x16
 	nb := len(d)
-	_, _, _ = xq[:nb*Q8Block], xd[:nb], q[:nb*Q8Block]
-	pq, px := unsafe.Pointer(unsafe.SliceData(q)), unsafe.Pointer(unsafe.SliceData(xq))
+	_, _, _ = xs[:nb*Q8Block], xe[:nb*8], q[:nb*Q8Block]
+	pq, px := unsafe.Pointer(unsafe.SliceData(q)), unsafe.Pointer(unsafe.SliceData(xs))
+	pe, pd := unsafe.Pointer(unsafe.SliceData(xe)), unsafe.Pointer(unsafe.SliceData(d))
+	ones := archsimd.BroadcastInt16x32(1)
+	idx := archsimd.LoadUint32x16(&q8PairLanes)
+	var zero archsimd.Int8x64
+	// pair adds blocks b and b+1's products, scaled, to the 16 lanes of s.
+	pair := func(b int, s archsimd.Float32x16) archsimd.Float32x16 {
+		o := b * Q8Block
+		w := archsimd.LoadInt8x64((*[64]int8)(unsafe.Add(pq, o)))
+		x := archsimd.LoadInt8x64((*[64]int8)(unsafe.Add(px, o)))
+		x = zero.Sub(x).Merge(x, w.Less(zero))
+		p := w.Abs().AsUint8x64().DotProductPairsSaturated(x).DotProductPairs(ones).ConvertToFloat32()
+		// d[b], d[b+1] as one float64, broadcast, then spread to 8 lanes each.
+		sc := archsimd.BroadcastFloat64x8(*(*float64)(unsafe.Add(pd, 4*b))).AsFloat32x16().Permute(idx)
+		return p.MulAdd(sc.Mul(archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(pe, 32*b)))), s)
+	}
 	b := 0
-	for ; b+2 <= nb; b += 2 {
-		p, r := unsafe.Add(pq, b*Q8Block), unsafe.Add(px, 2*b*Q8Block)
-		i0 := archsimd.LoadInt8x32((*[32]int8)(p)).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x32((*[32]int16)(r)))
-		i1 := archsimd.LoadInt8x32((*[32]int8)(unsafe.Add(p, 32))).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x32((*[32]int16)(unsafe.Add(r, 64))))
-		s0 = i0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b]*xd[b]), s0)
-		s1 = i1.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b+1]*xd[b+1]), s1)
+	for ; b+4 <= nb; b += 4 {
+		s0 = pair(b, s0)
+		s1 = pair(b+2, s1)
 	}
-	if b < nb {
-		i0 := archsimd.LoadInt8x32((*[32]int8)(unsafe.Add(pq, b*Q8Block))).ExtendToInt16().DotProductPairs(archsimd.LoadInt16x32((*[32]int16)(unsafe.Add(px, 2*b*Q8Block))))
-		s0 = i0.ConvertToFloat32().MulAdd(archsimd.BroadcastFloat32x16(d[b]*xd[b]), s0)
+	if b+2 <= nb {
+		s0 = pair(b, s0)
+		b += 2
 	}
-	return fold(s0.Add(s1))
+	v := fold(s0.Add(s1))
+	if b < nb { // a last lone block, on 256 bits
+		w := archsimd.LoadInt8x32((*[32]int8)(unsafe.Add(pq, b*Q8Block)))
+		x := archsimd.LoadInt8x32((*[32]int8)(unsafe.Add(px, b*Q8Block))).CopySign(w)
+		p := w.Abs().AsUint8x32().DotProductPairsSaturated(x).DotProductPairs(archsimd.BroadcastInt16x16(1)).ConvertToFloat32()
+		v = p.MulAdd(archsimd.BroadcastFloat32x8(d[b]).Mul(archsimd.LoadFloat32x8((*[8]float32)(unsafe.Add(pe, 32*b)))), v)
+	}
+	return v
 }
+
+// q8PairLanes spreads two scales, alternating in 16 lanes, to eight lanes each.
+var q8PairLanes = [16]uint32{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}
 
 // rowF32 is x·w for one float32 weight row.
 func rowF32(x, w []float32, wide bool) float32 {
@@ -297,13 +321,8 @@ func rowHalf8(x []float32, w []int16, f16 bool) (int, float32) {
 	return n, hsumPairs(s0.Add(s1)) * scale
 }
 
-// rowQ8w is the product of a quantized activation row (xq, xd) with a Q8_0
-// weight row (q, d), AVX-512.
-func rowQ8w(xq []int16, xd []float32, q []int8, d []float32) float32 {
-	return hsumPairs(rowQ8acc(xq, xd, q, d))
-}
-
-// rowQ8 is rowQ8w on 256-bit vectors (AVX2).
+// rowQ8 is the product of a quantized activation row (xq widened to int16,
+// block scales xd) with a Q8_0 weight row (q, d) on 256-bit vectors (AVX2).
 func rowQ8(xq []int16, xd []float32, q []int8, d []float32) float32 {
 	var s0 archsimd.Float32x8
 	nb := len(d)

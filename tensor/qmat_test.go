@@ -157,7 +157,7 @@ func TestQMatrixMulT(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
 		for _, dt := range []DType{F32, F16, BF16, Q8_0} {
-			for _, sh := range [][2]int{{7, 64}, {64, 172}, {131, 576}, {8, 2048}, {7, 4352}} {
+			for _, sh := range [][2]int{{7, 64}, {5, 96}, {64, 172}, {9, 224}, {131, 576}, {8, 2048}, {7, 4352}} {
 				rows, cols := sh[0], sh[1]
 				if dt == Q8_0 && cols%Q8Block != 0 {
 					continue
@@ -175,6 +175,35 @@ func TestQMatrixMulT(t *testing.T) {
 						})
 					}
 				}
+			}
+		}
+	})
+}
+
+// TestQ8FullRange: Q8_0 weights as a file may hold them, -128 included (the
+// quantizer writes -127…127), multiply exactly as Q8_0 defines (q8Ref) on
+// every kernel, rows of 1 to 7 blocks and long rows alike.
+func TestQ8FullRange(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, cols := range []int{32, 64, 96, 128, 224, 4160} {
+			const rows = 9
+			q, sc := make([]int8, rows*cols), make([]uint16, rows*cols/Q8Block)
+			for i := range q {
+				q[i] = int8(r.IntN(256) - 128)
+			}
+			q[0], q[1], q[cols-1] = -128, -128, -128
+			for i := range sc {
+				sc[i] = F32ToF16(float32(r.Float64() * 0.01))
+			}
+			m, err := Q8Matrix(q, sc, rows, cols)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, M := range []int{1, 3} {
+				x := randSlice(r, M*cols)
+				x[0], x[1] = -1, 1 // the -128 weights meet both signs
+				checkMulT(t, m, x, randSlice(r, M*rows), M, 0)
 			}
 		}
 	})
