@@ -71,32 +71,6 @@ func TestQ8_0Layout(t *testing.T) {
 	}
 }
 
-func TestValuesRoundTrip(t *testing.T) {
-	w := &Writer{}
-	vals := []any{uint8(1), int8(-2), uint16(3), int16(-4), uint32(5), int32(-6), float32(7.5), true, "s",
-		uint64(1 << 40), int64(-1 << 40), 3.25, []uint8{1}, []int8{-1}, []uint16{2}, []int16{-2}, []uint32{3},
-		[]int32{-3}, []float32{1.5}, []bool{true, false}, []string{"a", ""}, []uint64{4}, []int64{-4}, []float64{2.5}}
-	for i, v := range vals {
-		w.Add(string(rune('a'+i)), v)
-	}
-	data := writeBytes(t, w)
-	f, err := Parse("mem", data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range vals {
-		if got := f.Get(string(rune('a' + i))); !equalAny(got, v) {
-			t.Errorf("value %d: got %#v, want %#v", i, got, v)
-		}
-	}
-}
-
-func equalAny(a, b any) bool {
-	x, err1 := appendKV(nil, KV{"k", a})
-	y, err2 := appendKV(nil, KV{"k", b})
-	return err1 == nil && err2 == nil && string(x) == string(y)
-}
-
 func TestVersion2AndAlignment(t *testing.T) {
 	good := smallModel(t)
 	v2 := append([]byte(nil), good...)

@@ -2,6 +2,8 @@ package gguf
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -175,5 +177,38 @@ func TestRopeFactors(t *testing.T) {
 	}
 	if _, err := fitLlama3([]float32{1, 1, 3, 1}, c, 8192); err == nil {
 		t.Error("factors that are not llama3 scaling were accepted")
+	}
+}
+
+// TestValuesRoundTrip: a value of every GGUF type, alone and as an array,
+// is read back (Parse) as it was written, and an unsupported type is refused.
+func TestValuesRoundTrip(t *testing.T) {
+	values := []any{
+		uint8(200), int8(-100), uint16(60000), int16(-30000), uint32(4e9), int32(-2e9), float32(1.5), true,
+		"ünïcode", uint64(1 << 63), int64(-1 << 62), float64(-2.25),
+		[]uint8{1, 2}, []int8{-1}, []uint16{3}, []int16{-4}, []uint32{5}, []int32{-6}, []float32{0.5},
+		[]bool{true, false}, []string{"a", "", "bc"}, []uint64{7}, []int64{-8}, []float64{9.5},
+	}
+	var w Writer
+	for i, v := range values {
+		w.Add(fmt.Sprintf("k%d", i), v)
+	}
+	var buf bytes.Buffer
+	if err := w.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse("values.gguf", buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range values {
+		if got := f.Get(fmt.Sprintf("k%d", i)); !reflect.DeepEqual(got, v) {
+			t.Errorf("k%d: read %#v (%T), wrote %#v (%T)", i, got, got, v, v)
+		}
+	}
+	var bad Writer
+	bad.Add("k", 3) // an int: GGUF has no such type
+	if err := bad.Write(io.Discard); err == nil {
+		t.Fatal("an int value was written")
 	}
 }

@@ -3,6 +3,7 @@ package gguf
 import (
 	"fmt"
 	"math"
+	"reflect"
 )
 
 // GGUF metadata value types (gguf_type).
@@ -145,26 +146,14 @@ func (f *File) Uint(key string) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	var n int64
-	switch x := v.(type) {
-	case uint8:
-		n = int64(x)
-	case int8:
-		n = int64(x)
-	case uint16:
-		n = int64(x)
-	case int16:
-		n = int64(x)
-	case uint32:
-		n = int64(x)
-	case int32:
-		n = int64(x)
-	case uint64:
-		if x > math.MaxInt64 {
-			return 0, true, fmt.Errorf("gguf %s: %s = %d is too large", f.Path, key, x)
+	switch rv := reflect.ValueOf(v); {
+	case rv.CanInt():
+		n = rv.Int()
+	case rv.CanUint():
+		if rv.Uint() > math.MaxInt64 {
+			return 0, true, fmt.Errorf("gguf %s: %s = %d is too large", f.Path, key, rv.Uint())
 		}
-		n = int64(x)
-	case int64:
-		n = x
+		n = int64(rv.Uint())
 	default:
 		return 0, true, fmt.Errorf("gguf %s: %s holds %T, want an integer", f.Path, key, v)
 	}

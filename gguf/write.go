@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
+	"reflect"
 
 	"fspo/atomicfile"
 )
@@ -118,101 +118,46 @@ func appendKV(b []byte, kv KV) ([]byte, error) {
 }
 
 // valueType gives the GGUF type of a Go value; for a slice, tArray.
-func valueType(v any) (uint32, bool) {
-	switch v.(type) {
-	case uint8:
-		return tUint8, true
-	case int8:
-		return tInt8, true
-	case uint16:
-		return tUint16, true
-	case int16:
-		return tInt16, true
-	case uint32:
-		return tUint32, true
-	case int32:
-		return tInt32, true
-	case float32:
-		return tFloat32, true
-	case bool:
-		return tBool, true
-	case string:
-		return tString, true
-	case uint64:
-		return tUint64, true
-	case int64:
-		return tInt64, true
-	case float64:
-		return tFloat64, true
-	case []uint8, []int8, []uint16, []int16, []uint32, []int32, []float32, []bool, []string, []uint64, []int64, []float64:
-		return tArray, true
-	}
-	return 0, false
+// scalarTypes is the GGUF value type of each kind of Go value a KV may hold
+// (alone, or as the elements of an array: a slice of them).
+var scalarTypes = map[reflect.Kind]uint32{
+	reflect.Uint8: tUint8, reflect.Int8: tInt8, reflect.Uint16: tUint16, reflect.Int16: tInt16,
+	reflect.Uint32: tUint32, reflect.Int32: tInt32, reflect.Float32: tFloat32, reflect.Bool: tBool,
+	reflect.String: tString, reflect.Uint64: tUint64, reflect.Int64: tInt64, reflect.Float64: tFloat64,
 }
 
+func valueType(v any) (uint32, bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Slice {
+		_, ok := scalarTypes[rv.Type().Elem().Kind()]
+		return tArray, ok
+	}
+	t, ok := scalarTypes[rv.Kind()]
+	return t, ok
+}
+
+// appendValue appends v (a type valueType accepts) as GGUF stores it:
+// little-endian numbers, a bool as one byte 0 or 1, a string as its length
+// and bytes, an array as its element type, length and elements.
 func appendValue(b []byte, v any) []byte {
 	le := binary.LittleEndian
-	switch x := v.(type) {
-	case uint8:
-		return append(b, x)
-	case int8:
-		return append(b, byte(x))
-	case uint16:
-		return le.AppendUint16(b, x)
-	case int16:
-		return le.AppendUint16(b, uint16(x))
-	case uint32:
-		return le.AppendUint32(b, x)
-	case int32:
-		return le.AppendUint32(b, uint32(x))
-	case float32:
-		return le.AppendUint32(b, math.Float32bits(x))
-	case bool:
-		if x {
-			return append(b, 1)
+	rv := reflect.ValueOf(v)
+	switch {
+	case rv.Kind() == reflect.String:
+		return appendString(b, rv.String())
+	case rv.Kind() == reflect.Slice:
+		b = le.AppendUint32(b, scalarTypes[rv.Type().Elem().Kind()])
+		b = le.AppendUint64(b, uint64(rv.Len()))
+		if rv.Type().Elem().Kind() == reflect.String {
+			for i := range rv.Len() {
+				b = appendString(b, rv.Index(i).String())
+			}
+			return b
 		}
-		return append(b, 0)
-	case string:
-		return appendString(b, x)
-	case uint64:
-		return le.AppendUint64(b, x)
-	case int64:
-		return le.AppendUint64(b, uint64(x))
-	case float64:
-		return le.AppendUint64(b, math.Float64bits(x))
-	case []uint8:
-		return appendArray(b, tUint8, x)
-	case []int8:
-		return appendArray(b, tInt8, x)
-	case []uint16:
-		return appendArray(b, tUint16, x)
-	case []int16:
-		return appendArray(b, tInt16, x)
-	case []uint32:
-		return appendArray(b, tUint32, x)
-	case []int32:
-		return appendArray(b, tInt32, x)
-	case []float32:
-		return appendArray(b, tFloat32, x)
-	case []bool:
-		return appendArray(b, tBool, x)
-	case []string:
-		return appendArray(b, tString, x)
-	case []uint64:
-		return appendArray(b, tUint64, x)
-	case []int64:
-		return appendArray(b, tInt64, x)
-	case []float64:
-		return appendArray(b, tFloat64, x)
 	}
-	panic(fmt.Sprintf("gguf: appendValue %T", v))
-}
-
-func appendArray[T any](b []byte, et uint32, xs []T) []byte {
-	b = binary.LittleEndian.AppendUint32(b, et)
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(xs)))
-	for _, x := range xs {
-		b = appendValue(b, x)
+	b, err := binary.Append(b, le, v)
+	if err != nil {
+		panic(fmt.Sprintf("gguf: appendValue %T: %v", v, err))
 	}
 	return b
 }

@@ -21,9 +21,7 @@ func sameLen(op string, n int, s ...[]float32) {
 func Dot(a, b []float32) float32 {
 	sameLen("Dot", len(a), b)
 	if level > levelGo {
-		r := dotSIMD(a, b)
-		clearUpper()
-		return r
+		return cleared(dotSIMD(a, b))
 	}
 	return dotGo(a, b)
 }
@@ -87,9 +85,7 @@ func Mul(dst, a, b []float32) {
 // Sum returns the sum of x.
 func Sum(x []float32) float32 {
 	if level > levelGo {
-		r := sumSIMD(x)
-		clearUpper()
-		return r
+		return cleared(sumSIMD(x))
 	}
 	var s float32
 	for _, v := range x {
@@ -101,9 +97,7 @@ func Sum(x []float32) float32 {
 // SumSquares returns sum_i x[i]^2.
 func SumSquares(x []float32) float32 {
 	if level > levelGo {
-		r := sumSquaresSIMD(x)
-		clearUpper()
-		return r
+		return cleared(sumSquaresSIMD(x))
 	}
 	var s float32
 	for _, v := range x {
@@ -116,9 +110,7 @@ func SumSquares(x []float32) float32 {
 // not looked for.
 func Max(x []float32) float32 {
 	if level > levelGo {
-		r := maxSIMD(x)
-		clearUpper()
-		return r
+		return cleared(maxSIMD(x))
 	}
 	m := float32(math.Inf(-1))
 	for _, v := range x {
@@ -136,9 +128,7 @@ func Argmax(x []float32) int {
 		return -1
 	}
 	if level > levelGo {
-		r := argmaxSIMD(x)
-		clearUpper()
-		return r
+		return cleared(argmaxSIMD(x))
 	}
 	best := 0
 	for i, v := range x {
@@ -156,9 +146,7 @@ func Argmax(x []float32) int {
 func ExpSub(dst, x []float32, m float32) (sum float32) {
 	sameLen("ExpSub", len(dst), x)
 	if level > levelGo {
-		r := expSubSIMD(dst, x, m)
-		clearUpper()
-		return r
+		return cleared(expSubSIMD(dst, x, m))
 	}
 	for i, v := range x {
 		e := expf(v - m)
@@ -166,4 +154,11 @@ func ExpSub(dst, x []float32, m float32) (sum float32) {
 		sum += e
 	}
 	return sum
+}
+
+// cleared returns r after clearing the vector registers' upper halves, for
+// a SIMD kernel's result: cleared(f(x)) runs f first.
+func cleared[T float32 | int](r T) T {
+	clearUpper()
+	return r
 }
