@@ -212,7 +212,8 @@ func F32Matrix(w []float32, rows, cols int) *QMatrix {
 	return &QMatrix{DType: F32, Rows: rows, Cols: cols, f: w[:rows*cols]}
 }
 
-// HalfMatrix wraps F16 or BF16 bits (not copied) as a matrix.
+// HalfMatrix wraps F16 or BF16 bits, row after row, as a matrix: not copied,
+// unless its rows are long enough to be stored in pieces.
 func HalfMatrix(dt DType, h []uint16, rows, cols int) (*QMatrix, error) {
 	if dt != F16 && dt != BF16 || len(h) != rows*cols {
 		return nil, fmt.Errorf("%d %s values are not a %d×%d matrix", len(h), dt, rows, cols)
@@ -222,7 +223,8 @@ func HalfMatrix(dt DType, h []uint16, rows, cols int) (*QMatrix, error) {
 	return m, nil
 }
 
-// Q8Matrix wraps Q8_0 weights and their block scales (F16 bits) as a matrix.
+// Q8Matrix wraps Q8_0 weights and their block scales (F16 bits), row after
+// row, as a matrix (the weights copied only into pieces for long rows).
 func Q8Matrix(q []int8, scales []uint16, rows, cols int) (*QMatrix, error) {
 	if cols%Q8Block != 0 || len(q) != rows*cols || len(scales) != len(q)/Q8Block {
 		return nil, fmt.Errorf("%d q8_0 weights with %d scales are not a %d×%d matrix", len(q), len(scales), rows, cols)

@@ -156,10 +156,11 @@ func qRowSIMD(m *QMatrix, y, x []float32, a *q8Acts, h []int16, M, o int, beta f
 // the unsigned |w| times x with w's sign (VPMADDUBSW; no pair of products
 // reaches the int16 limit, as |w| ≤ 128 and |x| ≤ 127), the pairs summed
 // again to int32 (VPMADDWD by ones), one int32 per four weights; converted
-// and multiplied by the two blocks' scales lane by lane. Measured on rows of
-// 576, one thread: 27 GB/s against 22 for int8 widened to int16 and one
-// VPMADDWD (archsimd has no VNNI VPDPBUSD). Not inlined: four inlined copies
-// in qRowsSIMD's loop ran at half the speed on rows of 2048.
+// and multiplied by the two blocks' scales lane by lane. BenchmarkQMulT, one
+// thread: rows of 576 21–22 GB/s, of 2048 26, against 18–19 and 21–22 for
+// int8 widened to int16 and one VPMADDWD (archsimd has no VNNI VPDPBUSD).
+// Not inlined: four inlined copies in qRowsSIMD's loop ran at half the speed
+// on rows of 2048.
 //
 //go:noinline
 func rowQ8acc(xs []int8, xe []float32, q []int8, d []float32) archsimd.Float32x8 {
