@@ -46,14 +46,12 @@ type LLMOptions struct {
 
 // Usage counts what an LLM judge did.
 type Usage struct {
-	Calls            int     `json:"calls"`
-	Cached           int     `json:"cached"`
-	FromLogprobs     int     `json:"from_logprobs"` // verdicts read from the letters' log-probs
-	FromText         int     `json:"from_text"`     // verdicts read from the answer text
-	Unparsable       int     `json:"unparsable"`
-	PromptTokens     int     `json:"prompt_tokens"`
-	CompletionTokens int     `json:"completion_tokens"`
-	Cost             float64 `json:"cost"` // of the calls not answered by the cache
+	Calls        int `json:"calls"`
+	Cached       int `json:"cached"`
+	FromLogprobs int `json:"from_logprobs"` // verdicts read from the letters' log-probs
+	FromText     int `json:"from_text"`     // verdicts read from the answer text
+	Unparsable   int `json:"unparsable"`
+	llm.Usage        // of the calls not answered by the cache
 }
 
 // LLM is the LLM judge: AlpacaEval's pairwise prompt with a User
@@ -204,9 +202,7 @@ func (j *LLM) Compare(ctx context.Context, description, prompt, a, b string) (fl
 	if resp.Cached {
 		j.usage.Cached++
 	} else {
-		j.usage.PromptTokens += resp.PromptTokens
-		j.usage.CompletionTokens += resp.CompletionTokens
-		j.usage.Cost += resp.Cost
+		j.usage.Usage.Add(resp.Usage())
 	}
 	switch {
 	case perr != nil:

@@ -33,6 +33,11 @@ type Endpoint struct {
 	EmbeddingModel string `yaml:"embedding_model" json:"embedding_model"`
 }
 
+// usage is what in prompt and out completion tokens cost at e's prices.
+func (e Endpoint) usage(in, out int64) Usage {
+	return Usage{PromptTokens: int(in), CompletionTokens: int(out), Cost: (float64(in)*e.PriceIn + float64(out)*e.PriceOut) / 1e6}
+}
+
 // StageDefaults are the sampling defaults of one stage; a Request's non-zero
 // Temperature or MaxTokens overrides them.
 type StageDefaults struct {

@@ -304,10 +304,8 @@ func (e *Ensemble) attempt(ctx context.Context, m *member, req Request, params o
 		return Response{}, wrapAttempt(ctx, err)
 	}
 	// An answer that is then rejected was still paid for: count its tokens.
-	paid := func() {
-		in, out := int(cc.Usage.PromptTokens), int(cc.Usage.CompletionTokens)
-		e.acct.tokens(req.Stage, in, out, (float64(in)*m.ep.PriceIn+float64(out)*m.ep.PriceOut)/1e6)
-	}
+	u := m.ep.usage(cc.Usage.PromptTokens, cc.Usage.CompletionTokens)
+	paid := func() { e.acct.charge(req.Stage, u) }
 	if len(cc.Choices) == 0 {
 		paid()
 		return Response{}, &attemptError{kind: KindEmpty, err: errors.New("response has no choices")}
@@ -323,11 +321,11 @@ func (e *Ensemble) attempt(ctx context.Context, m *member, req Request, params o
 		Text:             ch.Message.Content,
 		Endpoint:         m.name,
 		Model:            m.ep.Model,
-		PromptTokens:     int(cc.Usage.PromptTokens),
-		CompletionTokens: int(cc.Usage.CompletionTokens),
+		PromptTokens:     u.PromptTokens,
+		CompletionTokens: u.CompletionTokens,
+		Cost:             u.Cost,
 		Latency:          lat,
 	}
-	resp.Cost = (float64(resp.PromptTokens)*m.ep.PriceIn + float64(resp.CompletionTokens)*m.ep.PriceOut) / 1e6
 	if req.TopLogprobs > 0 {
 		for _, t := range ch.Logprobs.Content {
 			tl := TokenLogprob{Token: t.Token, Logprob: t.Logprob, Top: make(map[string]float64, len(t.TopLogprobs))}
@@ -456,7 +454,7 @@ func (e *Ensemble) Embed(ctx context.Context, texts []string) ([][]float32, erro
 			}
 			out[d.Index] = v
 		}
-		e.acct.tokens("embed", int(res.Usage.PromptTokens), 0, float64(res.Usage.PromptTokens)*m.ep.PriceIn/1e6)
+		e.acct.charge("embed", m.ep.usage(res.Usage.PromptTokens, 0))
 		return out, nil
 	}
 	out, err := backoff.Retry(ctx, op, e.retryOptions()...)

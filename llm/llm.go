@@ -65,6 +65,11 @@ type Response struct {
 	Cached bool
 }
 
+// Usage is what the call was charged.
+func (r Response) Usage() Usage {
+	return Usage{PromptTokens: r.PromptTokens, CompletionTokens: r.CompletionTokens, Cost: r.Cost}
+}
+
 // Client completes chat requests and embeds texts.
 type Client interface {
 	Complete(ctx context.Context, req Request) (Response, error)

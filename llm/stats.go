@@ -15,24 +15,36 @@ type Stats struct {
 	CachedHits int            `json:"cached_hits"` // calls answered by the cache
 	Failures   map[string]int `json:"failures"`    // calls that finally failed, by kind
 	Retries    int            `json:"retries"`     // attempts after the first
-	// Tokens and Cost include answers rejected and retried (schema
-	// violations, empty choices): they were paid for.
-	PromptTokens     int           `json:"prompt_tokens"`
-	CompletionTokens int           `json:"completion_tokens"`
-	LatencyP50       time.Duration `json:"latency_p50_ns"` // of the answering attempt
-	LatencyP99       time.Duration `json:"latency_p99_ns"`
-	Cost             float64       `json:"cost"`
+	// Usage includes answers rejected and retried (schema violations,
+	// empty choices): they were paid for.
+	Usage
+	LatencyP50 time.Duration `json:"latency_p50_ns"` // of the answering attempt
+	LatencyP99 time.Duration `json:"latency_p99_ns"`
 	// Stages breaks calls, tokens and cost down by Request.Stage.
 	Stages map[string]StageStats `json:"stages,omitempty"`
 }
 
 // StageStats is one stage's share of Stats.
 type StageStats struct {
-	Calls            int     `json:"calls"`
-	Failures         int     `json:"failures"`
+	Calls    int `json:"calls"`
+	Failures int `json:"failures"`
+	Usage
+}
+
+// Usage is what calls were charged: tokens, and their cost in the currency
+// of the configured prices (per million tokens). Embedded in the accounting
+// of calls (Stats, and its users elsewhere), whose JSON it shares.
+type Usage struct {
 	PromptTokens     int     `json:"prompt_tokens"`
 	CompletionTokens int     `json:"completion_tokens"`
 	Cost             float64 `json:"cost"`
+}
+
+// Add adds o to u.
+func (u *Usage) Add(o Usage) {
+	u.PromptTokens += o.PromptTokens
+	u.CompletionTokens += o.CompletionTokens
+	u.Cost += o.Cost
 }
 
 // FailureCount is the total of Failures.
@@ -62,17 +74,13 @@ func (s Stats) Add(o Stats) Stats {
 		st := out.Stages[k]
 		st.Calls += v.Calls
 		st.Failures += v.Failures
-		st.PromptTokens += v.PromptTokens
-		st.CompletionTokens += v.CompletionTokens
-		st.Cost += v.Cost
+		st.Usage.Add(v.Usage)
 		out.Stages[k] = st
 	}
 	out.Calls += o.Calls
 	out.CachedHits += o.CachedHits
 	out.Retries += o.Retries
-	out.PromptTokens += o.PromptTokens
-	out.CompletionTokens += o.CompletionTokens
-	out.Cost += o.Cost
+	out.Usage.Add(o.Usage)
 	if out.LatencyP50 == 0 {
 		out.LatencyP50, out.LatencyP99 = o.LatencyP50, o.LatencyP99
 	}
@@ -98,23 +106,19 @@ func (a *accountant) success(stage string, r Response) {
 	st := a.s.Stages[stage]
 	st.Calls++
 	a.s.Stages[stage] = st
-	a.addTokens(stage, r.PromptTokens, r.CompletionTokens, r.Cost)
+	a.addUsage(stage, r.Usage())
 }
 
-func (a *accountant) tokens(stage string, in, out int, cost float64) {
+func (a *accountant) charge(stage string, u Usage) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.addTokens(stage, in, out, cost)
+	a.addUsage(stage, u)
 }
 
-func (a *accountant) addTokens(stage string, in, out int, cost float64) {
-	a.s.PromptTokens += in
-	a.s.CompletionTokens += out
-	a.s.Cost += cost
+func (a *accountant) addUsage(stage string, u Usage) {
+	a.s.Usage.Add(u)
 	st := a.s.Stages[stage]
-	st.PromptTokens += in
-	st.CompletionTokens += out
-	st.Cost += cost
+	st.Usage.Add(u)
 	a.s.Stages[stage] = st
 }
 

@@ -18,12 +18,10 @@ type accounting struct {
 
 // StageCount is one stage's calls of a run (cached ones included).
 type StageCount struct {
-	Calls            int     `json:"calls"`
-	Cached           int     `json:"cached"`
-	Failed           int     `json:"failed"`
-	PromptTokens     int     `json:"prompt_tokens"`
-	CompletionTokens int     `json:"completion_tokens"`
-	Cost             float64 `json:"cost"`
+	Calls  int `json:"calls"`
+	Cached int `json:"cached"`
+	Failed int `json:"failed"`
+	llm.Usage
 }
 
 // add adds o's counts to t.
@@ -31,9 +29,7 @@ func (t *StageCount) add(o StageCount) {
 	t.Calls += o.Calls
 	t.Cached += o.Cached
 	t.Failed += o.Failed
-	t.PromptTokens += o.PromptTokens
-	t.CompletionTokens += o.CompletionTokens
-	t.Cost += o.Cost
+	t.Usage.Add(o.Usage)
 }
 
 // Failure is one call that finally failed (or one item skipped because a
@@ -64,9 +60,7 @@ func (a *accounting) ok(stage string, r llm.Response) {
 	if r.Cached {
 		s.Cached++
 	}
-	s.PromptTokens += r.PromptTokens
-	s.CompletionTokens += r.CompletionTokens
-	s.Cost += r.Cost
+	s.Usage.Add(r.Usage())
 }
 
 func (a *accounting) fail(stage, item, kind string, err error) {
@@ -108,12 +102,10 @@ func (a *accounting) lastError(stage string) string {
 
 // Calls is the accounting part of a report.
 type Calls struct {
-	Stages           map[string]StageCount `json:"stages"`
-	Calls            int                   `json:"calls"`
-	Cached           int                   `json:"cached"`
-	PromptTokens     int                   `json:"prompt_tokens"`
-	CompletionTokens int                   `json:"completion_tokens"`
-	Cost             float64               `json:"cost"`
+	Stages map[string]StageCount `json:"stages"`
+	Calls  int                   `json:"calls"`
+	Cached int                   `json:"cached"`
+	llm.Usage
 	// FailedCalls counts the calls that finally failed (after the client's
 	// retries); Failures lists them, sorted by stage and item.
 	FailedCalls int       `json:"failed_calls"`
@@ -131,7 +123,7 @@ func (a *accounting) snapshot() Calls {
 		tot.add(*s)
 	}
 	c.Calls, c.Cached, c.FailedCalls = tot.Calls, tot.Cached, tot.Failed
-	c.PromptTokens, c.CompletionTokens, c.Cost = tot.PromptTokens, tot.CompletionTokens, tot.Cost
+	c.Usage = tot.Usage
 	c.Failures = sortedFailures(a.failures)
 	c.Skipped = sortedFailures(a.skipped)
 	return c

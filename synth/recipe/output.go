@@ -355,9 +355,7 @@ func (r *Report) add(o *Report) {
 	}
 	c.Calls += o.Calls.Calls
 	c.Cached += o.Calls.Cached
-	c.PromptTokens += o.Calls.PromptTokens
-	c.CompletionTokens += o.Calls.CompletionTokens
-	c.Cost += o.Calls.Cost
+	c.Usage.Add(o.Calls.Usage)
 	c.FailedCalls += o.Calls.FailedCalls
 	c.Failures = append(c.Failures, o.Calls.Failures...)
 	c.Skipped = append(c.Skipped, o.Calls.Skipped...)
