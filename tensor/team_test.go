@@ -33,20 +33,21 @@ func TestTeamForCoversEveryItemOnce(t *testing.T) {
 
 // TestTeamGoesSoloAfterStalls: a partner that holds items long makes the
 // caller run the following jobs alone, all items still done once. The
-// caller's item waits (up to 50 ms) for the partner to claim the other; the
-// partner's item lasts until a timer releases it 20 ms later.
+// caller's item waits (up to 50 ms) for the partner to claim the other, and
+// the partner's item then lasts 80 ms: longer than the caller's share, so
+// every item the partner claims is a stall however late it claims it (a
+// timer started with the job, 20 ms, made late claims no stalls on a busy
+// machine, and the test failed in a full run).
 func TestTeamGoesSoloAfterStalls(t *testing.T) {
 	tm := NewTeam()
 	defer tm.Close()
 	var partnerItems atomic.Int32
 	for job := 0; job < 10 && tm.solo == 0; job++ {
-		release := make(chan struct{})
-		time.AfterFunc(20*time.Millisecond, func() { close(release) })
 		claimed := partnerItems.Load()
 		tm.For(2, func(worker, i int) {
 			if worker == 1 {
 				partnerItems.Add(1)
-				<-release
+				time.Sleep(80 * time.Millisecond)
 				return
 			}
 			for start := time.Now(); partnerItems.Load() == claimed && time.Since(start) < 50*time.Millisecond; {
