@@ -109,16 +109,22 @@ func TestReducedWeightsComputeTheirValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := maxAbsDiff(got.Tokens(0, 0), want.Tokens(0, 0)); d > 1e-5 {
-				t.Errorf("%s %s: scoring differs from the widened F32 model by %.2e", name, dt, d)
-			}
-			// Q8_0's decoded rows also round the activations: with these
-			// random weights (std 0.3) that moves log-probs by up to ~0.25;
-			// a wrong matrix or row would move them by nats. The kernel's
-			// exact Q8_0 arithmetic is tested in the tensor package.
-			tol := 2e-5
-			if dt == tensor.Q8_0 && len(r.Fallbacks()) < 7*r.Config.Layers {
+			// Q8_0's decoded rows also round the activations, and so do
+			// its prompts' rows where the 8-bit tiles run: with these random
+			// weights (std 0.3) that moves log-probs by up to ~0.35 from the
+			// F32 model's; a wrong matrix or row would move them by nats.
+			// The kernels' exact Q8_0 arithmetic is tested in the tensor
+			// package. Where both round, decoding and scoring agree closely.
+			rounds := dt == tensor.Q8_0 && len(r.Fallbacks()) < 7*r.Config.Layers
+			scoreTol, tol := 1e-5, 2e-5
+			switch {
+			case rounds && tensor.Q8PromptsQuantized():
+				scoreTol, tol = 0.5, 1e-4
+			case rounds:
 				tol = 0.5
+			}
+			if d := maxAbsDiff(got.Tokens(0, 0), want.Tokens(0, 0)); d > scoreTol {
+				t.Errorf("%s %s: scoring differs from the widened F32 model by %.2e (bound %.0e)", name, dt, d, scoreTol)
 			}
 			if d := decodeVsScore(t, r, toks, got.Tokens(0, 0)); d > tol {
 				t.Errorf("%s %s: cached decoding differs from scoring by %.2e (bound %.0e)", name, dt, d, tol)

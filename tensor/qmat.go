@@ -295,7 +295,8 @@ const qDirectRows = 6
 // MulT computes y (M, Rows) = x (M, Cols) · mᵀ + beta·y (beta 0 or 1), on
 // Threads() threads. For Q8_0 the activations are quantized to 8 bits per
 // block of 32 as well (as llama.cpp does), so the inner products are exact
-// integer sums.
+// integer sums — always for a few rows, and for many rows (a prompt) where
+// the 8-bit tiles run (Q8PromptsQuantized).
 func (m *QMatrix) MulT(y, x []float32, M int, beta float32) { m.MulTOn(nil, y, x, M, beta) }
 
 // MulTOn is MulT with a few rows' products split over team t (the caller
@@ -375,8 +376,13 @@ func (m *QMatrix) mulF32On(t *Team, y, x []float32, M int, beta float32) {
 }
 
 // mulPanels is MulT for many rows: panels of the matrix are widened to
-// float32 and multiplied with Gemm.
+// float32 and multiplied with Gemm, or for Q8_0 on AVX-512 VNNI, the
+// activations quantized and multiplied in integers (mulQ8Tiles).
 func (m *QMatrix) mulPanels(y, x []float32, M int, beta float32) {
+	if m.DType == Q8_0 && q8TilesOK() {
+		m.mulQ8Tiles(y, x, M, beta)
+		return
+	}
 	R := max(16, (1<<19)/m.Cols) // a 2 MiB panel
 	R = min(R, m.Rows)
 	pb := panelPool.Get().(*[]float32)
@@ -493,4 +499,15 @@ func CheckHalfFinite(dt DType, h []uint16) error {
 		}
 	}
 	return nil
+}
+
+// q8BlockAt is where block b (columns 32b…) of row o starts in a Q8_0
+// matrix's values; its scale is at that offset / Q8Block.
+func (m *QMatrix) q8BlockAt(o, b int) int {
+	c, p := b*Q8Block, 0
+	if m.pieces() > 1 {
+		p = c / pieceCols
+	}
+	off, c0, _ := m.piece(o, p)
+	return off + c - c0
 }

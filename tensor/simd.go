@@ -18,6 +18,12 @@ var (
 // AVX-512 for the main matrix kernel when the CPU has it).
 func SIMD() bool { return level > levelGo }
 
+// Q8PromptsQuantized is whether a product of many activation rows (a
+// prompt's) by a Q8_0 matrix quantizes the activations per block of 32 as a
+// few rows' products always do: where the 8-bit tiles run (AVX-512 VNNI).
+// Elsewhere such a product widens the weights and keeps the activations.
+func Q8PromptsQuantized() bool { return q8TilesOK() }
+
 // SIMDLevel names the instruction set the kernels use: "avx512", "avx2" or "go".
 func SIMDLevel() string {
 	switch level {

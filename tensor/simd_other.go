@@ -33,3 +33,9 @@ func qRowsSIMD(m *QMatrix, y, x []float32, a *q8Acts, M, lo, hi int, beta float3
 }
 
 func widenRowSIMD(m *QMatrix, i int, dst []float32) { panic("tensor: SIMD kernels are not built") }
+
+func q8TilesOK() bool { return false }
+
+func (m *QMatrix) mulQ8Tiles(y, x []float32, M int, beta float32) {
+	panic("tensor: SIMD kernels are not built")
+}

@@ -1,0 +1,188 @@
+//go:build goexperiment.simd && amd64
+
+package tensor
+
+import (
+	"math"
+	"simd/archsimd"
+	"sync"
+	"unsafe"
+)
+
+// Q8_0 products of many activation rows (a prompt) on AVX-512 VNNI: the
+// activations are quantized to Q8_0 blocks as for a few rows (quantizeActs'
+// values), and a tile of 16 weight rows × 8 activation rows is summed in
+// integers block by block with VPDPBUSD (q8Tile16x8, in assembly: archsimd
+// has no VNNI instructions), then scaled and added in float32 block by
+// block in column order, as qRowsGo adds them. VPDPBUSD multiplies unsigned
+// by signed bytes, so the weights are packed as w+128 and each activation
+// block's sum starts at -128·Σx: no products saturate and the integer sums
+// are exact, −128 weights included. The weights are packed 16 rows at a
+// time (a strip, 34 bytes per 32 weights read once) and the strip serves
+// every activation row from the first-level cache.
+
+// q8Tile16x8 is the tile kernel (qtile_amd64.s).
+//
+//go:noescape
+func q8Tile16x8(w *byte, dw *float32, x *int8, xc *int32, xd *float32, nb int, out *float32)
+
+var haveVNNI = archsimd.X86.AVX512VNNI()
+
+// q8TilesOK is whether mulQ8Tiles runs here.
+func q8TilesOK() bool { return level >= levelAVX512 && haveVNNI }
+
+const (
+	tileRows = 16 // weight rows of a tile (one 512-bit vector of int32)
+	tileActs = 8  // activation rows of a tile
+)
+
+// tileActsQ8 holds activation rows quantized and laid out for the kernel:
+// for each group of 8 rows and each block, the 8 rows' 32 values (x), the
+// start of their integer sums (c: -128·Σx) and their scales (d).
+type tileActsQ8 struct {
+	x []int8
+	c []int32
+	d []float32
+}
+
+var tileActsPool = sync.Pool{New: func() any { return new(tileActsQ8) }}
+
+// tileStrip is a packed strip of 16 weight rows: per block 8 groups of 64
+// bytes (columns 4g..4g+3 of the 16 rows, +128) and 16 scales.
+type tileStrip struct {
+	w  []byte
+	dw []float32
+}
+
+var tileStripPool = sync.Pool{New: func() any { return new(tileStrip) }}
+
+// mulQ8Tiles is MulT for a Q8_0 matrix and many activation rows.
+func (m *QMatrix) mulQ8Tiles(y, x []float32, M int, beta float32) {
+	nb := m.Cols / Q8Block
+	a := packTileActs(x, M, m.Cols)
+	defer tileActsPool.Put(a)
+	groups := (M + tileActs - 1) / tileActs
+	ParallelFor((m.Rows+tileRows-1)/tileRows, 1, func(lo, hi int) {
+		s := tileStripPool.Get().(*tileStrip)
+		defer tileStripPool.Put(s)
+		s.w, s.dw = grown(s.w, nb*8*64), grown(s.dw, nb*tileRows)
+		var out [tileActs * tileRows]float32
+		for strip := lo; strip < hi; strip++ {
+			r0 := strip * tileRows
+			n := min(tileRows, m.Rows-r0)
+			m.packQ8Strip(s, r0, n)
+			for g := range groups {
+				q8Tile16x8(&s.w[0], &s.dw[0], &a.x[g*nb*tileActs*Q8Block], &a.c[g*nb*tileActs], &a.d[g*nb*tileActs], nb, &out[0])
+				for j := range min(tileActs, M-g*tileActs) {
+					dst, o := y[(g*tileActs+j)*m.Rows+r0:][:n], out[j*tileRows:][:n]
+					if beta == 0 {
+						copy(dst, o)
+						continue
+					}
+					for i, v := range o {
+						dst[i] += v
+					}
+				}
+			}
+		}
+	})
+}
+
+// grown is s resliced to n elements, reallocated when its capacity is short.
+func grown[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// packTileActs quantizes the M rows of x (cols long) to Q8_0 blocks as
+// quantizeActs does and lays them out for q8Tile16x8; the rows that pad the
+// last group of 8 are zero.
+func packTileActs(x []float32, M, cols int) *tileActsQ8 {
+	nb := cols / Q8Block
+	groups := (M + tileActs - 1) / tileActs
+	a := tileActsPool.Get().(*tileActsQ8)
+	a.x = grown(a.x, groups*nb*tileActs*Q8Block)
+	a.c, a.d = grown(a.c, groups*nb*tileActs), grown(a.d, groups*nb*tileActs)
+	clear(a.x[(M/tileActs)*nb*tileActs*Q8Block:])
+	clear(a.c[(M/tileActs)*nb*tileActs:])
+	clear(a.d[(M/tileActs)*nb*tileActs:])
+	ParallelFor(groups, 1, func(lo, hi int) {
+		for r := lo * tileActs; r < min(M, hi*tileActs); r++ {
+			g, j := r/tileActs, r%tileActs
+			for b := range nb {
+				k := (g*nb+b)*tileActs + j
+				d, sum := quantizeBlockSIMD(a.x[k*Q8Block:][:Q8Block], x[r*cols+b*Q8Block:])
+				a.d[k], a.c[k] = d, -128*sum
+			}
+		}
+	})
+	return a
+}
+
+// packQ8Strip packs rows r0..r0+n-1 (n ≤ 16) into s; the rows after n are
+// zero weights with zero scales.
+func (m *QMatrix) packQ8Strip(s *tileStrip, r0, n int) {
+	nb := m.Cols / Q8Block
+	for i := range tileRows {
+		for b := range nb {
+			w := s.w[b*8*64+i*4:]
+			if i >= n {
+				for g := range 8 {
+					*(*uint32)(unsafe.Pointer(&w[g*64])) = 0x80808080
+				}
+				s.dw[b*tileRows+i] = 0
+				continue
+			}
+			k := m.q8BlockAt(r0+i, b)
+			q := m.q[k : k+Q8Block]
+			for g := range 8 {
+				*(*uint32)(unsafe.Pointer(&w[g*64])) = *(*uint32)(unsafe.Pointer(&q[4*g])) ^ 0x80808080
+			}
+			s.dw[b*tileRows+i] = m.d[k/Q8Block]
+		}
+	}
+}
+
+// quantizeBlockSIMD is QuantizeQ8Block on AVX-512 with the scale returned as
+// float32 (its F16 value), and the sum of the 32 values written to q. The
+// rounding is QuantizeQ8Block's, half away from zero, done exactly in
+// float32: t = |x|·(1/d) < 2^24, so its whole part (truncation), the rest
+// t − whole and the comparison of the rest with ½ are exact.
+func quantizeBlockSIMD(q []int8, x []float32) (float32, int32) {
+	x, q = x[:Q8Block], q[:Q8Block]
+	abs := archsimd.BroadcastInt32x16(math.MaxInt32)
+	v0, v1 := archsimd.LoadFloat32x16Slice(x[:16]), archsimd.LoadFloat32x16Slice(x[16:])
+	a0, a1 := v0.AsInt32x16().And(abs).AsFloat32x16(), v1.AsInt32x16().And(abs).AsFloat32x16()
+	m16 := a0.Max(a1)
+	m8 := m16.GetLo().Max(m16.GetHi())
+	m4 := m8.GetLo().Max(m8.GetHi())
+	var l [4]float32
+	m4.Store(&l)
+	amax := max(l[0], l[1], l[2], l[3])
+	d := amax / 127
+	var id float32
+	if d != 0 {
+		id = 1 / d
+	}
+	ids, half := archsimd.BroadcastFloat32x16(id), archsimd.BroadcastFloat32x16(0.5)
+	one, zero := archsimd.BroadcastInt32x16(1), archsimd.Int32x16{}
+	round := func(v, a archsimd.Float32x16) archsimd.Int32x16 {
+		t := a.Mul(ids) // |v·id|: v·id is rounded as |v|·id is
+		w := t.ConvertToInt32()
+		w = w.Add(one).Merge(w, t.Sub(w.ConvertToFloat32()).GreaterEqual(half))
+		return zero.Sub(w).Merge(w, v.Less(archsimd.Float32x16{}))
+	}
+	i0, i1 := round(v0, a0), round(v1, a1)
+	i0.TruncateToInt8().Store((*[16]int8)(q[:16]))
+	i1.TruncateToInt8().Store((*[16]int8)(q[16:]))
+	s8 := i0.Add(i1)
+	var sl [16]int32
+	s8.Store(&sl)
+	var sum int32
+	for _, v := range sl {
+		sum += v
+	}
+	return F16ToF32(F32ToF16(d)), sum
+}

@@ -1,0 +1,46 @@
+//go:build goexperiment.simd && amd64
+
+package tensor
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestQuantizeBlockSIMD: the 8-bit tiles' quantization of an activation block
+// gives QuantizeQ8Block's values and scale exactly — halves rounded away from
+// zero included (blocks scaled so that the largest value is 127 make v·(1/d)
+// land on k + ½) — and the sum of the values.
+func TestQuantizeBlockSIMD(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	var x [Q8Block]float32
+	for n := range 20000 {
+		scale := float32(r.NormFloat64() * 3)
+		for i := range x {
+			switch n % 4 {
+			case 0: // halves: the largest value is 127 (d = 1)
+				x[i] = float32(r.IntN(254)-127) + 0.5*float32(r.IntN(2))
+			case 1:
+				x[i] = 0
+			default:
+				x[i] = float32(r.NormFloat64()) * scale
+			}
+		}
+		if n%4 == 0 {
+			x[r.IntN(Q8Block)] = 127
+		}
+		if n%4 == 1 && n%8 == 1 {
+			x[3] = -1e-3
+		}
+		var want, got [Q8Block]int8
+		wd := F16ToF32(QuantizeQ8Block(want[:], x[:]))
+		gd, sum := quantizeBlockSIMD(got[:], x[:])
+		var wsum int32
+		for _, v := range want {
+			wsum += int32(v)
+		}
+		if got != want || gd != wd || sum != wsum {
+			t.Fatalf("block %d %v:\nvalues %v scale %v sum %d,\nwant   %v scale %v sum %d", n, x, got, gd, sum, want, wd, wsum)
+		}
+	}
+}
