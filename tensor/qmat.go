@@ -296,7 +296,7 @@ const qDirectRows = 6
 // Threads() threads. For Q8_0 the activations are quantized to 8 bits per
 // block of 32 as well (as llama.cpp does), so the inner products are exact
 // integer sums — always for a few rows, and for many rows (a prompt) where
-// the 8-bit tiles run (Q8PromptsQuantized).
+// the 8-bit tiles run (PromptsRoundActivations).
 func (m *QMatrix) MulT(y, x []float32, M int, beta float32) { m.MulTOn(nil, y, x, M, beta) }
 
 // MulTOn is MulT with a few rows' products split over team t (the caller
@@ -376,11 +376,17 @@ func (m *QMatrix) mulF32On(t *Team, y, x []float32, M int, beta float32) {
 }
 
 // mulPanels is MulT for many rows: panels of the matrix are widened to
-// float32 and multiplied with Gemm, or for Q8_0 on AVX-512 VNNI, the
-// activations quantized and multiplied in integers (mulQ8Tiles).
+// float32 and multiplied with Gemm — or, where the tiles run, Q8_0 with the
+// activations quantized and multiplied in integers (mulQ8Tiles, AVX-512
+// VNNI) and BF16 with the activations rounded to BF16 (mulBF16Tiles,
+// AVX512-BF16).
 func (m *QMatrix) mulPanels(y, x []float32, M int, beta float32) {
-	if m.DType == Q8_0 && q8TilesOK() {
+	switch {
+	case m.DType == Q8_0 && q8TilesOK():
 		m.mulQ8Tiles(y, x, M, beta)
+		return
+	case m.DType == BF16 && bf16TilesOK(m.Cols):
+		m.mulBF16Tiles(y, x, M, beta)
 		return
 	}
 	R := max(16, (1<<19)/m.Cols) // a 2 MiB panel
@@ -501,10 +507,10 @@ func CheckHalfFinite(dt DType, h []uint16) error {
 	return nil
 }
 
-// q8BlockAt is where block b (columns 32b…) of row o starts in a Q8_0
-// matrix's values; its scale is at that offset / Q8Block.
-func (m *QMatrix) q8BlockAt(o, b int) int {
-	c, p := b*Q8Block, 0
+// offsetOf is where column c of row o is in the stored values (h or q; a
+// Q8_0 block's scale is at its offset / Q8Block).
+func (m *QMatrix) offsetOf(o, c int) int {
+	p := 0
 	if m.pieces() > 1 {
 		p = c / pieceCols
 	}

@@ -213,6 +213,12 @@ func checkMulT(t *testing.T, m *QMatrix, x, y0 []float32, M int, beta float32) {
 	t.Helper()
 	y := append([]float32(nil), y0...)
 	m.MulT(y, x, M, beta)
+	if m.DType == BF16 && M > qDirectRows && bf16TilesOK(m.Cols) {
+		x = slices.Clone(x) // the BF16 tiles round the activations to BF16
+		for i, v := range x {
+			x[i] = BF16ToF32(F32ToBF16(v))
+		}
+	}
 	row := make([]float32, m.Cols)
 	for o := range m.Rows {
 		m.Row(o, row)
@@ -459,7 +465,7 @@ func BenchmarkQMulTPrompt(b *testing.B) {
 	r := rand.New(rand.NewPCG(7, 8))
 	w, x := randSlice(r, rows*cols), randSlice(r, M*cols)
 	y := make([]float32, M*rows)
-	for _, dt := range []DType{F32, F16, Q8_0} {
+	for _, dt := range []DType{F32, F16, BF16, Q8_0} {
 		m, err := Quantize(dt, w, rows, cols)
 		if err != nil {
 			b.Fatal(err)

@@ -93,3 +93,64 @@ done:
 	VMOVUPS Z15, 448(R8)
 	VZEROUPPER
 	RET
+
+// func bf16Tile16x8(w *uint32, x *uint32, n int, out *float32)
+//
+// out[j*16+i] = Σ_k w[i][k]·x[j][k] for 16 weight rows i and 8 activation
+// rows j, all BF16, k over 4n columns (AVX512-BF16). The weights are pairs
+// of columns, 16 rows' pairs in 64 bytes; the activations 8 rows' pairs in
+// 32 bytes; two pairs a step. VDPBF16PS (Z0–Z7 += Z16 or Z17 · one
+// activation row's pair, broadcast) is not known to Go's assembler: its
+// bytes are those of VPDPBUSD.BCST with the same operands but prefix bits
+// pp = F3 and opcode 0x52 (Intel SDM, VDPBF16PS: EVEX.512.F3.0F38.W0 52 /r).
+TEXT ·bf16Tile16x8(SB), NOSPLIT, $0-32
+	MOVQ w+0(FP), AX
+	MOVQ x+8(FP), CX
+	MOVQ n+16(FP), DI
+	MOVQ out+24(FP), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	TESTQ DI, DI
+	JLE bfdone
+
+bfstep:
+	VMOVDQU32 0(AX), Z16
+	VMOVDQU32 64(AX), Z17
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x50; BYTE $0x52; BYTE $0x01 // VDPBF16PS.BCST 0(CX), Z16, Z0
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x50; BYTE $0x52; BYTE $0x49; BYTE $0x01 // VDPBF16PS.BCST 4(CX), Z16, Z1
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x50; BYTE $0x52; BYTE $0x51; BYTE $0x02 // VDPBF16PS.BCST 8(CX), Z16, Z2
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x50; BYTE $0x52; BYTE $0x59; BYTE $0x03 // VDPBF16PS.BCST 12(CX), Z16, Z3
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x50; BYTE $0x52; BYTE $0x61; BYTE $0x04 // VDPBF16PS.BCST 16(CX), Z16, Z4
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x50; BYTE $0x52; BYTE $0x69; BYTE $0x05 // VDPBF16PS.BCST 20(CX), Z16, Z5
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x50; BYTE $0x52; BYTE $0x71; BYTE $0x06 // VDPBF16PS.BCST 24(CX), Z16, Z6
+	BYTE $0x62; BYTE $0xf2; BYTE $0x7e; BYTE $0x50; BYTE $0x52; BYTE $0x79; BYTE $0x07 // VDPBF16PS.BCST 28(CX), Z16, Z7
+	BYTE $0x62; BYTE $0xf2; BYTE $0x76; BYTE $0x50; BYTE $0x52; BYTE $0x41; BYTE $0x08 // VDPBF16PS.BCST 32(CX), Z17, Z0
+	BYTE $0x62; BYTE $0xf2; BYTE $0x76; BYTE $0x50; BYTE $0x52; BYTE $0x49; BYTE $0x09 // VDPBF16PS.BCST 36(CX), Z17, Z1
+	BYTE $0x62; BYTE $0xf2; BYTE $0x76; BYTE $0x50; BYTE $0x52; BYTE $0x51; BYTE $0x0a // VDPBF16PS.BCST 40(CX), Z17, Z2
+	BYTE $0x62; BYTE $0xf2; BYTE $0x76; BYTE $0x50; BYTE $0x52; BYTE $0x59; BYTE $0x0b // VDPBF16PS.BCST 44(CX), Z17, Z3
+	BYTE $0x62; BYTE $0xf2; BYTE $0x76; BYTE $0x50; BYTE $0x52; BYTE $0x61; BYTE $0x0c // VDPBF16PS.BCST 48(CX), Z17, Z4
+	BYTE $0x62; BYTE $0xf2; BYTE $0x76; BYTE $0x50; BYTE $0x52; BYTE $0x69; BYTE $0x0d // VDPBF16PS.BCST 52(CX), Z17, Z5
+	BYTE $0x62; BYTE $0xf2; BYTE $0x76; BYTE $0x50; BYTE $0x52; BYTE $0x71; BYTE $0x0e // VDPBF16PS.BCST 56(CX), Z17, Z6
+	BYTE $0x62; BYTE $0xf2; BYTE $0x76; BYTE $0x50; BYTE $0x52; BYTE $0x79; BYTE $0x0f // VDPBF16PS.BCST 60(CX), Z17, Z7
+	ADDQ $128, AX
+	ADDQ $64, CX
+	DECQ DI
+	JNZ bfstep
+
+bfdone:
+	VMOVUPS Z0, 0(R8)
+	VMOVUPS Z1, 64(R8)
+	VMOVUPS Z2, 128(R8)
+	VMOVUPS Z3, 192(R8)
+	VMOVUPS Z4, 256(R8)
+	VMOVUPS Z5, 320(R8)
+	VMOVUPS Z6, 384(R8)
+	VMOVUPS Z7, 448(R8)
+	VZEROUPPER
+	RET

@@ -7,6 +7,8 @@ import (
 	"simd/archsimd"
 	"sync"
 	"unsafe"
+
+	"golang.org/x/sys/cpu"
 )
 
 // Q8_0 products of many activation rows (a prompt) on AVX-512 VNNI: the
@@ -26,10 +28,21 @@ import (
 //go:noescape
 func q8Tile16x8(w *byte, dw *float32, x *int8, xc *int32, xd *float32, nb int, out *float32)
 
-var haveVNNI = archsimd.X86.AVX512VNNI()
+// bf16Tile16x8 is the BF16 tile kernel (qtile_amd64.s).
+//
+//go:noescape
+func bf16Tile16x8(w *uint32, x *uint32, n int, out *float32)
+
+var (
+	haveVNNI = archsimd.X86.AVX512VNNI()
+	haveBF16 = cpu.X86.HasAVX512BF16
+)
 
 // q8TilesOK is whether mulQ8Tiles runs here.
 func q8TilesOK() bool { return level >= levelAVX512 && haveVNNI }
+
+// bf16TilesOK is whether mulBF16Tiles runs here for rows of cols columns.
+func bf16TilesOK(cols int) bool { return level >= levelAVX512 && haveBF16 && cols%4 == 0 }
 
 const (
 	tileRows = 16 // weight rows of a tile (one 512-bit vector of int32)
@@ -47,11 +60,63 @@ type tileActsQ8 struct {
 
 var tileActsPool = sync.Pool{New: func() any { return new(tileActsQ8) }}
 
+// mulBF16Tiles is MulT for a BF16 matrix and many activation rows: the
+// activations are rounded to BF16 (as llama.cpp rounds them for BF16
+// weights) and a tile of 16 weight rows × 8 activation rows sums pairs of
+// products into float32 with VDPBF16PS — twice the multiply-adds of an
+// F32 FMA a step (Intel SDM: products exact, each sum rounded to nearest
+// even; denormal inputs and outputs flushed to zero). The weights are
+// packed a strip of 16 rows at a time, pairs of columns together.
+func (m *QMatrix) mulBF16Tiles(y, x []float32, M int, beta float32) {
+	pairs := m.Cols / 2
+	groups := (M + tileActs - 1) / tileActs
+	xb := tileBF16Pool.Get().(*[]uint32)
+	defer tileBF16Pool.Put(xb)
+	*xb = grown(*xb, groups*pairs*tileActs)
+	a := *xb
+	clear(a[(M/tileActs)*pairs*tileActs:])
+	ParallelFor(groups, 1, func(lo, hi int) {
+		for r := lo * tileActs; r < min(M, hi*tileActs); r++ {
+			g, j := r/tileActs, r%tileActs
+			row, dst := x[r*m.Cols:][:m.Cols], a[g*pairs*tileActs:][:pairs*tileActs]
+			for p := range pairs {
+				dst[p*tileActs+j] = uint32(F32ToBF16(row[2*p])) | uint32(F32ToBF16(row[2*p+1]))<<16
+			}
+		}
+	})
+	m.mulTiles(y, M, beta, func(s *tileStrip, r0, n int) { m.packBF16Strip(s, r0, n) },
+		func(s *tileStrip, g int, out *[tileActs * tileRows]float32) {
+			bf16Tile16x8(&s.h[0], &a[g*pairs*tileActs], pairs/2, &out[0])
+		})
+}
+
+var tileBF16Pool = sync.Pool{New: func() any { return new([]uint32) }}
+
+// packBF16Strip packs rows r0..r0+n-1 (n ≤ 16) of a BF16 matrix into s:
+// for each pair of columns the 16 rows' two values; rows after n are zero.
+func (m *QMatrix) packBF16Strip(s *tileStrip, r0, n int) {
+	pairs := m.Cols / 2
+	s.h = grown(s.h, pairs*tileRows)
+	for i := range tileRows {
+		if i >= n {
+			for p := range pairs {
+				s.h[p*tileRows+i] = 0
+			}
+			continue
+		}
+		for p := range pairs {
+			k := m.offsetOf(r0+i, 2*p)
+			s.h[p*tileRows+i] = uint32(m.h[k]) | uint32(m.h[k+1])<<16
+		}
+	}
+}
+
 // tileStrip is a packed strip of 16 weight rows: per block 8 groups of 64
 // bytes (columns 4g..4g+3 of the 16 rows, +128) and 16 scales.
 type tileStrip struct {
 	w  []byte
 	dw []float32
+	h  []uint32 // a BF16 strip: per pair of columns the 16 rows' pairs
 }
 
 var tileStripPool = sync.Pool{New: func() any { return new(tileStrip) }}
@@ -61,18 +126,28 @@ func (m *QMatrix) mulQ8Tiles(y, x []float32, M int, beta float32) {
 	nb := m.Cols / Q8Block
 	a := packTileActs(x, M, m.Cols)
 	defer tileActsPool.Put(a)
+	m.mulTiles(y, M, beta, func(s *tileStrip, r0, n int) { m.packQ8Strip(s, r0, n) },
+		func(s *tileStrip, g int, out *[tileActs * tileRows]float32) {
+			q8Tile16x8(&s.w[0], &s.dw[0], &a.x[g*nb*tileActs*Q8Block], &a.c[g*nb*tileActs], &a.d[g*nb*tileActs], nb, &out[0])
+		})
+}
+
+// mulTiles runs the tiles of a product over the threads, a strip of 16
+// weight rows at a time (pack fills the strip's buffers with rows r0…r0+n-1)
+// against every group of 8 activation rows (tile writes their 8 × 16
+// outputs), and writes y.
+func (m *QMatrix) mulTiles(y []float32, M int, beta float32, pack func(s *tileStrip, r0, n int), tile func(s *tileStrip, g int, out *[tileActs * tileRows]float32)) {
 	groups := (M + tileActs - 1) / tileActs
 	ParallelFor((m.Rows+tileRows-1)/tileRows, 1, func(lo, hi int) {
 		s := tileStripPool.Get().(*tileStrip)
 		defer tileStripPool.Put(s)
-		s.w, s.dw = grown(s.w, nb*8*64), grown(s.dw, nb*tileRows)
 		var out [tileActs * tileRows]float32
 		for strip := lo; strip < hi; strip++ {
 			r0 := strip * tileRows
 			n := min(tileRows, m.Rows-r0)
-			m.packQ8Strip(s, r0, n)
+			pack(s, r0, n)
 			for g := range groups {
-				q8Tile16x8(&s.w[0], &s.dw[0], &a.x[g*nb*tileActs*Q8Block], &a.c[g*nb*tileActs], &a.d[g*nb*tileActs], nb, &out[0])
+				tile(s, g, &out)
 				for j := range min(tileActs, M-g*tileActs) {
 					dst, o := y[(g*tileActs+j)*m.Rows+r0:][:n], out[j*tileRows:][:n]
 					if beta == 0 {
@@ -125,6 +200,7 @@ func packTileActs(x []float32, M, cols int) *tileActsQ8 {
 // zero weights with zero scales.
 func (m *QMatrix) packQ8Strip(s *tileStrip, r0, n int) {
 	nb := m.Cols / Q8Block
+	s.w, s.dw = grown(s.w, nb*8*64), grown(s.dw, nb*tileRows)
 	for i := range tileRows {
 		for b := range nb {
 			w := s.w[b*8*64+i*4:]
@@ -135,7 +211,7 @@ func (m *QMatrix) packQ8Strip(s *tileStrip, r0, n int) {
 				s.dw[b*tileRows+i] = 0
 				continue
 			}
-			k := m.q8BlockAt(r0+i, b)
+			k := m.offsetOf(r0+i, b*Q8Block)
 			q := m.q[k : k+Q8Block]
 			for g := range 8 {
 				*(*uint32)(unsafe.Pointer(&w[g*64])) = *(*uint32)(unsafe.Pointer(&q[4*g])) ^ 0x80808080

@@ -18,11 +18,22 @@ var (
 // AVX-512 for the main matrix kernel when the CPU has it).
 func SIMD() bool { return level > levelGo }
 
-// Q8PromptsQuantized is whether a product of many activation rows (a
-// prompt's) by a Q8_0 matrix quantizes the activations per block of 32 as a
-// few rows' products always do: where the 8-bit tiles run (AVX-512 VNNI).
-// Elsewhere such a product widens the weights and keeps the activations.
-func Q8PromptsQuantized() bool { return q8TilesOK() }
+// PromptsRoundActivations is whether a product of many activation rows (a
+// prompt's) by a matrix of type dt rounds the activations where a few rows'
+// products do not, or otherwise: Q8_0 quantizes them per block of 32 as a
+// few rows' products always do, where the 8-bit tiles run (AVX-512 VNNI);
+// BF16 rounds them to BF16, where its tiles run (AVX512-BF16, rows a
+// multiple of 4 long). Elsewhere such a product widens the weights and
+// keeps the activations.
+func PromptsRoundActivations(dt DType) bool {
+	switch dt {
+	case Q8_0:
+		return q8TilesOK()
+	case BF16:
+		return bf16TilesOK(4)
+	}
+	return false
+}
 
 // SIMDLevel names the instruction set the kernels use: "avx512", "avx2" or "go".
 func SIMDLevel() string {

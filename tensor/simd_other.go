@@ -39,3 +39,9 @@ func q8TilesOK() bool { return false }
 func (m *QMatrix) mulQ8Tiles(y, x []float32, M int, beta float32) {
 	panic("tensor: SIMD kernels are not built")
 }
+
+func bf16TilesOK(cols int) bool { return false }
+
+func (m *QMatrix) mulBF16Tiles(y, x []float32, M int, beta float32) {
+	panic("tensor: SIMD kernels are not built")
+}
