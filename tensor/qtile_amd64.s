@@ -13,6 +13,15 @@
 // Z0–Z7: the block's integer sums; Z8–Z15: the float sums; Z16: weights;
 // Z17: the block's weight scales; Z18: a scale product.
 
+// ZERO8 clears eight vector registers; STORE8 stores them to out[0:128].
+#define ZERO8(a, b, c, d, e, f, g, h) \
+	VPXORD a, a, a; VPXORD b, b, b; VPXORD c, c, c; VPXORD d, d, d; \
+	VPXORD e, e, e; VPXORD f, f, f; VPXORD g, g, g; VPXORD h, h, h
+
+#define STORE8(a, b, c, d, e, f, g, h) \
+	VMOVUPS a, 0(R8); VMOVUPS b, 64(R8); VMOVUPS c, 128(R8); VMOVUPS d, 192(R8); \
+	VMOVUPS e, 256(R8); VMOVUPS f, 320(R8); VMOVUPS g, 384(R8); VMOVUPS h, 448(R8)
+
 #define DOT(g) \
 	VMOVDQU32 (g*64)(AX), Z16; \
 	VPDPBUSD.BCST (0*32+g*4)(CX), Z16, Z0; \
@@ -37,14 +46,7 @@ TEXT ·q8Tile16x8(SB), NOSPLIT, $0-56
 	MOVQ xd+32(FP), SI
 	MOVQ nb+40(FP), DI
 	MOVQ out+48(FP), R8
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 	TESTQ DI, DI
 	JLE done
 
@@ -83,14 +85,7 @@ block:
 	JNZ block
 
 done:
-	VMOVUPS Z8, 0(R8)
-	VMOVUPS Z9, 64(R8)
-	VMOVUPS Z10, 128(R8)
-	VMOVUPS Z11, 192(R8)
-	VMOVUPS Z12, 256(R8)
-	VMOVUPS Z13, 320(R8)
-	VMOVUPS Z14, 384(R8)
-	VMOVUPS Z15, 448(R8)
+	STORE8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 	VZEROUPPER
 	RET
 
@@ -108,14 +103,7 @@ TEXT ·bf16Tile16x8(SB), NOSPLIT, $0-32
 	MOVQ x+8(FP), CX
 	MOVQ n+16(FP), DI
 	MOVQ out+24(FP), R8
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
 	TESTQ DI, DI
 	JLE bfdone
 
@@ -144,13 +132,6 @@ bfstep:
 	JNZ bfstep
 
 bfdone:
-	VMOVUPS Z0, 0(R8)
-	VMOVUPS Z1, 64(R8)
-	VMOVUPS Z2, 128(R8)
-	VMOVUPS Z3, 192(R8)
-	VMOVUPS Z4, 256(R8)
-	VMOVUPS Z5, 320(R8)
-	VMOVUPS Z6, 384(R8)
-	VMOVUPS Z7, 448(R8)
+	STORE8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
 	VZEROUPPER
 	RET

@@ -63,6 +63,10 @@ type result struct {
 	// texts, between fspo's log-probs decoding in --dtype (one token at a
 	// time, the decoding kernels) and its F32 scoring.
 	MaxLogprobDiff float64 `json:"max_abs_logprob_diff_vs_f32,omitempty"`
+	// MaxScoreDiff is the same for fspo's scoring in --dtype (the prompt
+	// kernels: many rows a product, where Q8_0 and BF16 tiles round the
+	// activations).
+	MaxScoreDiff float64 `json:"max_abs_logprob_diff_scoring_vs_f32,omitempty"`
 	// MaxLogprobDiffOriginal is the same against the F32 file of this
 	// shape (the weights before rounding to --dtype), when it is in --dir.
 	MaxLogprobDiffOriginal float64 `json:"max_abs_logprob_diff_vs_original_f32,omitempty"`
@@ -170,6 +174,7 @@ func (res *result) accuracy(ref, m *model.Model, tokens []int, decodeN int, tokP
 	for _, text := range accuracyTexts {
 		ids := append([]int{128000}, tok.Encode(text, false)...)
 		res.MaxLogprobDiff = max(res.MaxLogprobDiff, logprobDiff(ref, m, ids))
+		res.MaxScoreDiff = max(res.MaxScoreDiff, maxDiff(scores(ref, ids), scores(m, ids)))
 		if orig != nil {
 			res.MaxLogprobDiffOriginal = max(res.MaxLogprobDiffOriginal, logprobDiff(orig, m, ids))
 		}
@@ -185,8 +190,8 @@ func (res *result) print(threads []string, compared bool, decodeN int) {
 			res.Prefill[s], res.LlamaCPP.Prefill[s], res.Prefill[s]/res.LlamaCPP.Prefill[s])
 	}
 	if compared {
-		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d; max |Δ log-prob| over 3 texts vs F32 of the same values: %.3g, vs the original F32 weights: %.3g\n",
-			res.SameGreedy, decodeN, res.MaxLogprobDiff, res.MaxLogprobDiffOriginal)
+		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d; max |Δ log-prob| over 3 texts vs F32 of the same values: %.3g decoding, %.3g scoring; decoding vs the original F32 weights: %.3g\n",
+			res.SameGreedy, decodeN, res.MaxLogprobDiff, res.MaxScoreDiff, res.MaxLogprobDiffOriginal)
 	}
 }
 
@@ -203,12 +208,25 @@ var accuracyTexts = []string{
 	"Few-shot preference optimization personalizes a language model to each user from a handful of their preferences.",
 }
 
+// scores is m's scoring of ids: the log-prob of each token after the first.
+func scores(m *model.Model, ids []int) []float32 {
+	p, err := m.Score([]model.Example{{Prompt: ids[:1], Completions: [][]int{ids[1:]}}}, nil)
+	fail(err)
+	return p.Tokens(0, 0)
+}
+
+func maxDiff(a, b []float32) float64 {
+	d := 0.0
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i]-b[i])))
+	}
+	return d
+}
+
 // logprobDiff decodes ids with m one token at a time and returns the largest
 // difference of its next-token log-probs from ref's scoring.
 func logprobDiff(ref, m *model.Model, ids []int) float64 {
-	p, err := ref.Score([]model.Example{{Prompt: ids[:1], Completions: [][]int{ids[1:]}}}, nil)
-	fail(err)
-	want := p.Tokens(0, 0)
+	want := scores(ref, ids)
 	cache, logits := m.NewCacheFor(len(ids)), make([]float32, m.Config.Vocab)
 	d := 0.0
 	for i := 0; i+1 < len(ids); i++ {
