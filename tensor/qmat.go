@@ -506,14 +506,3 @@ func CheckHalfFinite(dt DType, h []uint16) error {
 	}
 	return nil
 }
-
-// offsetOf is where column c of row o is in the stored values (h or q; a
-// Q8_0 block's scale is at its offset / Q8Block).
-func (m *QMatrix) offsetOf(o, c int) int {
-	p := 0
-	if m.pieces() > 1 {
-		p = c / pieceCols
-	}
-	off, c0, _ := m.piece(o, p)
-	return off + c - c0
-}

@@ -78,10 +78,7 @@ func (m *QMatrix) mulBF16Tiles(y, x []float32, M int, beta float32) {
 	ParallelFor(groups, 1, func(lo, hi int) {
 		for r := lo * tileActs; r < min(M, hi*tileActs); r++ {
 			g, j := r/tileActs, r%tileActs
-			row, dst := x[r*m.Cols:][:m.Cols], a[g*pairs*tileActs:][:pairs*tileActs]
-			for p := range pairs {
-				dst[p*tileActs+j] = uint32(F32ToBF16(row[2*p])) | uint32(F32ToBF16(row[2*p+1]))<<16
-			}
+			packBF16Row(a[g*pairs*tileActs+j:], x[r*m.Cols:][:m.Cols])
 		}
 	})
 	m.mulTiles(y, M, beta, func(s *tileStrip, r0, n int) { m.packBF16Strip(s, r0, n) },
@@ -91,6 +88,28 @@ func (m *QMatrix) mulBF16Tiles(y, x []float32, M int, beta float32) {
 }
 
 var tileBF16Pool = sync.Pool{New: func() any { return new([]uint32) }}
+
+// packBF16Row rounds row to BF16 as F32ToBF16 does (NaN aside: it is
+// garbage in a product anyway) and writes its pairs of columns to dst[0],
+// dst[tileActs], dst[2·tileActs]… (AVX-512, 16 values a step).
+func packBF16Row(dst []uint32, row []float32) {
+	one, half := archsimd.BroadcastUint32x16(1), archsimd.BroadcastUint32x16(0x7fff)
+	c := 0
+	for ; c+16 <= len(row); c += 16 {
+		b := archsimd.LoadFloat32x16Slice(row[c : c+16]).AsUint32x16()
+		b = b.Add(half).Add(b.ShiftAllRight(16).And(one)).ShiftAllRight(16)
+		var t [8]uint32
+		b.TruncateToUint16().AsUint32x8().Store(&t)
+		d := dst[c/2*tileActs:]
+		_ = d[7*tileActs]
+		for i, v := range t {
+			d[i*tileActs] = v
+		}
+	}
+	for ; c < len(row); c += 2 {
+		dst[c/2*tileActs] = uint32(F32ToBF16(row[c])) | uint32(F32ToBF16(row[c+1]))<<16
+	}
+}
 
 // packBF16Strip packs rows r0..r0+n-1 (n ≤ 16) of a BF16 matrix into s:
 // for each pair of columns the 16 rows' two values; rows after n are zero.
@@ -104,9 +123,12 @@ func (m *QMatrix) packBF16Strip(s *tileStrip, r0, n int) {
 			}
 			continue
 		}
-		for p := range pairs {
-			k := m.offsetOf(r0+i, 2*p)
-			s.h[p*tileRows+i] = uint32(m.h[k]) | uint32(m.h[k+1])<<16
+		for pc := range m.pieces() {
+			off, c0, w := m.piece(r0+i, pc)
+			h, d := m.h[off:off+w], s.h[c0/2*tileRows+i:]
+			for p := range w / 2 {
+				d[p*tileRows] = uint32(h[2*p]) | uint32(h[2*p+1])<<16
+			}
 		}
 	}
 }
@@ -202,21 +224,26 @@ func (m *QMatrix) packQ8Strip(s *tileStrip, r0, n int) {
 	nb := m.Cols / Q8Block
 	s.w, s.dw = grown(s.w, nb*8*64), grown(s.dw, nb*tileRows)
 	for i := range tileRows {
-		for b := range nb {
-			w := s.w[b*8*64+i*4:]
-			if i >= n {
+		if i >= n {
+			for b := range nb {
+				w := s.w[b*8*64+i*4:]
 				for g := range 8 {
 					*(*uint32)(unsafe.Pointer(&w[g*64])) = 0x80808080
 				}
 				s.dw[b*tileRows+i] = 0
-				continue
 			}
-			k := m.offsetOf(r0+i, b*Q8Block)
-			q := m.q[k : k+Q8Block]
-			for g := range 8 {
-				*(*uint32)(unsafe.Pointer(&w[g*64])) = *(*uint32)(unsafe.Pointer(&q[4*g])) ^ 0x80808080
+			continue
+		}
+		for pc := range m.pieces() {
+			off, c0, cols := m.piece(r0+i, pc)
+			for k := range cols / Q8Block {
+				b, q := c0/Q8Block+k, m.q[off+k*Q8Block:][:Q8Block]
+				w := s.w[b*8*64+i*4:]
+				for g := range 8 {
+					*(*uint32)(unsafe.Pointer(&w[g*64])) = *(*uint32)(unsafe.Pointer(&q[4*g])) ^ 0x80808080
+				}
+				s.dw[b*tileRows+i] = m.d[off/Q8Block+k]
 			}
-			s.dw[b*tileRows+i] = m.d[k/Q8Block]
 		}
 	}
 }

@@ -3,6 +3,7 @@
 package tensor
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -41,6 +42,31 @@ func TestQuantizeBlockSIMD(t *testing.T) {
 		}
 		if got != want || gd != wd || sum != wsum {
 			t.Fatalf("block %d %v:\nvalues %v scale %v sum %d,\nwant   %v scale %v sum %d", n, x, got, gd, sum, want, wd, wsum)
+		}
+	}
+}
+
+// TestPackBF16Row: the BF16 tiles' rounding of an activation row is
+// F32ToBF16's, ties to even included, with the pairs of columns placed at the
+// tile's stride, the row's tail (not a multiple of 16) included.
+func TestPackBF16Row(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, cols := range []int{4, 16, 36, 576} {
+		row := make([]float32, cols)
+		for i := range row {
+			row[i] = float32(r.NormFloat64())
+			if i%3 == 0 { // halfway between two BF16 values: ties go to even
+				row[i] = math.Float32frombits(math.Float32bits(row[i])&^0xffff | 0x8000)
+			}
+		}
+		row[1] = 1e-40 // a denormal
+		dst := make([]uint32, cols/2*tileActs)
+		packBF16Row(dst, row)
+		for p := range cols / 2 {
+			want := uint32(F32ToBF16(row[2*p])) | uint32(F32ToBF16(row[2*p+1]))<<16
+			if dst[p*tileActs] != want {
+				t.Fatalf("%d columns, pair %d: %#08x, want %#08x", cols, p, dst[p*tileActs], want)
+			}
 		}
 	}
 }
