@@ -20,8 +20,8 @@ import (
 // by signed bytes, so the weights are packed as w+128 and each activation
 // block's sum starts at -128·Σx: no products saturate and the integer sums
 // are exact, −128 weights included. The weights are packed 16 rows at a
-// time (a strip, 34 bytes per 32 weights read once) and the strip serves
-// every activation row from the first-level cache.
+// time (a strip: the matrix is read once) and the strip serves every
+// activation row from the cache (9 KiB of weights for rows of 576).
 
 // q8Tile16x8 is the tile kernel (qtile_amd64.s).
 //

@@ -70,6 +70,7 @@ type result struct {
 	// MaxLogprobDiffOriginal is the same against the F32 file of this
 	// shape (the weights before rounding to --dtype), when it is in --dir.
 	MaxLogprobDiffOriginal float64 `json:"max_abs_logprob_diff_vs_original_f32,omitempty"`
+	original               bool    // MaxLogprobDiffOriginal was measured
 	WeightBytes            int64   `json:"weight_bytes"`
 	Load                   float64 `json:"load_average_1m"`
 	Settings               string  `json:"settings"`
@@ -169,6 +170,7 @@ func (res *result) accuracy(ref, m *model.Model, tokens []int, decodeN int, tokP
 		if _, err := os.Stat(origPath); err == nil {
 			orig, _, err = gguf.Load(origPath)
 			fail(err)
+			res.original = true
 		}
 	}
 	for _, text := range accuracyTexts {
@@ -190,8 +192,12 @@ func (res *result) print(threads []string, compared bool, decodeN int) {
 			res.Prefill[s], res.LlamaCPP.Prefill[s], res.Prefill[s]/res.LlamaCPP.Prefill[s])
 	}
 	if compared {
-		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d; max |Δ log-prob| over 3 texts vs F32 of the same values: %.3g decoding, %.3g scoring; decoding vs the original F32 weights: %.3g\n",
-			res.SameGreedy, decodeN, res.MaxLogprobDiff, res.MaxScoreDiff, res.MaxLogprobDiffOriginal)
+		orig := "not measured (no F32 file of this shape)"
+		if res.original {
+			orig = fmt.Sprintf("%.3g", res.MaxLogprobDiffOriginal)
+		}
+		fmt.Printf("greedy tokens identical to fspo's F32 run: %d of %d; max |Δ log-prob| over 3 texts vs F32 of the same values: %.3g decoding, %.3g scoring; decoding vs the original F32 weights: %s\n",
+			res.SameGreedy, decodeN, res.MaxLogprobDiff, res.MaxScoreDiff, orig)
 	}
 }
 
