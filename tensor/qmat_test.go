@@ -157,7 +157,7 @@ func TestQMatrixMulT(t *testing.T) {
 	forLevels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
 		for _, dt := range []DType{F32, F16, BF16, Q8_0} {
-			for _, sh := range [][2]int{{7, 64}, {5, 96}, {64, 172}, {9, 224}, {131, 576}, {8, 2048}, {7, 4352}} {
+			for _, sh := range [][2]int{{7, 64}, {5, 96}, {64, 172}, {9, 224}, {131, 576}, {8, 2048}, {7, 4352}, {33, 4160}} {
 				rows, cols := sh[0], sh[1]
 				if dt == Q8_0 && cols%Q8Block != 0 {
 					continue

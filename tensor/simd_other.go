@@ -45,3 +45,7 @@ func bf16TilesOK(cols int) bool { return false }
 func (m *QMatrix) mulBF16Tiles(y, x []float32, M int, beta float32) {
 	panic("tensor: SIMD kernels are not built")
 }
+
+func quantizeBlockSIMD(q []int8, x []float32) (float32, int32) {
+	panic("tensor: SIMD kernels are not built")
+}
