@@ -45,7 +45,8 @@ func (d DType) BitsPerWeight() float64 {
 // QMatrix is a (Rows, Cols) weight matrix kept in its DType, for products
 // with float32 activations (F32 accumulation). It is stored row after row,
 // except that an F16, BF16 or Q8_0 matrix with rows longer than longCols is
-// stored in column pieces (see piece).
+// stored in column pieces (see piece), and Q8_0 is stored in strips of 16
+// rows where AVX-512 VNNI runs (see qstrip.go).
 type QMatrix struct {
 	DType      DType
 	Rows, Cols int
@@ -53,6 +54,8 @@ type QMatrix struct {
 	h          []uint16  // F16 / BF16 bits
 	q          []int8    // Q8_0 weights
 	d          []float32 // Q8_0 scale of each block (F16 values), Rows × Cols/32
+	sq         []byte    // Q8_0 in strips (instead of q and d)
+	sd         []float32 // the strips' block scales
 }
 
 // Rows longer than longCols are stored in pieces of pieceCols columns:
@@ -70,7 +73,7 @@ const (
 
 // pieces is how many column pieces the matrix is stored in (1: row-major).
 func (m *QMatrix) pieces() int {
-	if m.DType == F32 || m.Cols <= longCols {
+	if m.DType == F32 || m.Cols <= longCols || m.sq != nil {
 		return 1
 	}
 	return (m.Cols + pieceCols - 1) / pieceCols
@@ -79,7 +82,7 @@ func (m *QMatrix) pieces() int {
 // piece locates piece p of row o: its offset in the stored values (h or
 // q; q's block scales are at off/Q8Block), its first column and its width.
 func (m *QMatrix) piece(o, p int) (off, c0, w int) {
-	if m.DType == F32 || m.Cols <= longCols {
+	if m.DType == F32 || m.Cols <= longCols || m.sq != nil {
 		return o * m.Cols, 0, m.Cols
 	}
 	c0 = p * pieceCols
@@ -121,6 +124,10 @@ func NewQMatrix(dt DType, rows, cols int) (*QMatrix, error) {
 		if cols%Q8Block != 0 {
 			return nil, fmt.Errorf("q8_0 needs rows whose length is a multiple of %d, not %d", Q8Block, cols)
 		}
+		if q8TilesOK() {
+			m.newStrips()
+			break
+		}
 		m.q = MakeWeights[int8](rows * cols)
 		m.d = make([]float32, rows*cols/Q8Block)
 	default:
@@ -147,7 +154,15 @@ func (m *QMatrix) SetRows(row0 int, w []float32) error {
 		to = F32ToBF16
 	}
 	ParallelFor(len(w)/m.Cols, max(1, (1<<14)/m.Cols), func(lo, hi int) {
+		var q [Q8Block]int8
 		for i := lo; i < hi; i++ {
+			if m.sq != nil {
+				for b := range m.Cols / Q8Block {
+					d := F16ToF32(QuantizeQ8Block(q[:], w[i*m.Cols+b*Q8Block:]))
+					m.setStripBlock(row0+i, b, q[:], d)
+				}
+				continue
+			}
 			for p := range m.pieces() {
 				off, c0, n := m.piece(row0+i, p)
 				src := w[i*m.Cols+c0:][:n]
@@ -167,8 +182,13 @@ func (m *QMatrix) SetRows(row0 int, w []float32) error {
 }
 
 // fromRows stores the matrix m's stored values, given row after row (h, or
-// q and d), in m: as they are, or copied into pieces when m's rows are long.
+// q and d), in m: as they are, or copied into pieces when m's rows are long
+// or into strips (Q8_0 where they run).
 func (m *QMatrix) fromRows(h []uint16, q []int8, d []float32) {
+	if q != nil && q8TilesOK() {
+		m.stripsFromRows(q, d)
+		return
+	}
 	m.h, m.q, m.d = h, q, d
 	if m.pieces() == 1 {
 		return
@@ -224,7 +244,8 @@ func HalfMatrix(dt DType, h []uint16, rows, cols int) (*QMatrix, error) {
 }
 
 // Q8Matrix wraps Q8_0 weights and their block scales (F16 bits), row after
-// row, as a matrix (the weights copied only into pieces for long rows).
+// row, as a matrix (the weights copied only into pieces for long rows, or
+// into strips where they run).
 func Q8Matrix(q []int8, scales []uint16, rows, cols int) (*QMatrix, error) {
 	if cols%Q8Block != 0 || len(q) != rows*cols || len(scales) != len(q)/Q8Block {
 		return nil, fmt.Errorf("%d q8_0 weights with %d scales are not a %d×%d matrix", len(q), len(scales), rows, cols)
@@ -240,12 +261,23 @@ func Q8Matrix(q []int8, scales []uint16, rows, cols int) (*QMatrix, error) {
 
 // Bytes is the memory the weights take.
 func (m *QMatrix) Bytes() int64 {
-	return int64(4*len(m.f) + 2*len(m.h) + len(m.q) + 2*len(m.d))
+	return int64(4*len(m.f) + 2*len(m.h) + len(m.q) + 2*len(m.d) + len(m.sq) + 2*len(m.sd))
 }
 
 // Row writes row i widened to float32 into dst[:Cols].
 func (m *QMatrix) Row(i int, dst []float32) {
 	dst = dst[:m.Cols]
+	if m.sq != nil {
+		for b := range m.Cols / Q8Block {
+			w, k := m.stripAt(i, b)
+			for g := range 8 {
+				for j, v := range m.sq[w+g*64:][:4] {
+					dst[b*Q8Block+4*g+j] = float32(int8(v^0x80)) * m.sd[k]
+				}
+			}
+		}
+		return
+	}
 	for p := range m.pieces() {
 		o, c0, n := m.piece(i, p)
 		d := dst[c0 : c0+n]
@@ -308,6 +340,10 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 		panic(fmt.Sprintf("tensor.QMatrix.MulT: %d×%d matrix, %d rows, len(x)=%d, len(y)=%d, beta=%g", m.Rows, m.Cols, M, len(x), len(y), beta))
 	}
 	if M == 0 {
+		return
+	}
+	if m.sq != nil {
+		m.mulStrips(t, y, x, M, beta)
 		return
 	}
 	if m.DType == F32 && M > qDirectRows {
@@ -376,15 +412,11 @@ func (m *QMatrix) mulF32On(t *Team, y, x []float32, M int, beta float32) {
 }
 
 // mulPanels is MulT for many rows: panels of the matrix are widened to
-// float32 and multiplied with Gemm — or, where the tiles run, Q8_0 with the
-// activations quantized and multiplied in integers (mulQ8Tiles, AVX-512
-// VNNI) and BF16 with the activations rounded to BF16 (mulBF16Tiles,
-// AVX512-BF16).
+// float32 and multiplied with Gemm — or, where the tiles run, BF16 with the
+// activations rounded to BF16 (mulBF16Tiles, AVX512-BF16). (Q8_0's tiles
+// read its strips: mulStrips.)
 func (m *QMatrix) mulPanels(y, x []float32, M int, beta float32) {
 	switch {
-	case m.DType == Q8_0 && q8TilesOK():
-		m.mulQ8Tiles(y, x, M, beta)
-		return
 	case m.DType == BF16 && bf16TilesOK(m.Cols):
 		m.mulBF16Tiles(y, x, M, beta)
 		return

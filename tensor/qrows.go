@@ -8,12 +8,15 @@ import "sync"
 // q8Acts holds activation rows quantized to Q8_0 blocks: the int8 values
 // (s), the same widened to int16 (q, for the AVX2 multiply-add), each block's
 // scale (d) and, for the AVX-512 kernel, each scale repeated eight times
-// (e: a block's lanes after its pairs of pairs are summed).
+// (e: a block's lanes after its pairs of pairs are summed); on AVX-512,
+// each block's -128·Σx for the kernels over strips (c: the start of the
+// integer sum with weights stored +128).
 type q8Acts struct {
 	s []int8
 	q []int16
 	d []float32
 	e []float32
+	c []int32
 }
 
 var q8ActPool = sync.Pool{New: func() any { return &q8Acts{} }}
@@ -22,9 +25,9 @@ func quantizeActs(x []float32, M, cols int) *q8Acts {
 	a := q8ActPool.Get().(*q8Acts)
 	n := M * cols
 	if cap(a.q) < n {
-		a.s, a.q, a.d, a.e = make([]int8, n), make([]int16, n), make([]float32, n/Q8Block), make([]float32, n/Q8Block*8)
+		a.s, a.q, a.d, a.e, a.c = make([]int8, n), make([]int16, n), make([]float32, n/Q8Block), make([]float32, n/Q8Block*8), make([]int32, n/Q8Block)
 	}
-	a.s, a.q, a.d, a.e = a.s[:n], a.q[:n], a.d[:n/Q8Block], a.e[:n/Q8Block*8]
+	a.s, a.q, a.d, a.e, a.c = a.s[:n], a.q[:n], a.d[:n/Q8Block], a.e[:n/Q8Block*8], a.c[:n/Q8Block]
 	// The AVX-512 kernels read s, d and e; the AVX2 and portable ones q and d.
 	// On AVX-512 the blocks are quantized on vectors (the same values,
 	// TestQuantizeBlockSIMD): the scalar loop took 1.3 µs for a row of 576,
@@ -33,7 +36,9 @@ func quantizeActs(x []float32, M, cols int) *q8Acts {
 	for b := range a.d {
 		q := a.s[b*Q8Block:][:Q8Block]
 		if wide {
-			a.d[b], _ = quantizeBlockSIMD(q, x[b*Q8Block:])
+			var sum int32
+			a.d[b], sum = quantizeBlockSIMD(q, x[b*Q8Block:])
+			a.c[b] = -128 * sum
 		} else {
 			a.d[b] = F16ToF32(QuantizeQ8Block(q, x[b*Q8Block:]))
 			dst := a.q[b*Q8Block:][:Q8Block]

@@ -38,14 +38,13 @@
 	VMULPS.BCST (j*4)(SI), Z17, Z18; \
 	VFMADD231PS Z18, Zi, Zf
 
+// Q8ARGS loads the arguments of q8Tile16x8 and q8Strip16x1 (the same).
+#define Q8ARGS \
+	MOVQ w+0(FP), AX; MOVQ dw+8(FP), BX; MOVQ x+16(FP), CX; MOVQ xc+24(FP), DX; \
+	MOVQ xd+32(FP), SI; MOVQ nb+40(FP), DI; MOVQ out+48(FP), R8
+
 TEXT ·q8Tile16x8(SB), NOSPLIT, $0-56
-	MOVQ w+0(FP), AX
-	MOVQ dw+8(FP), BX
-	MOVQ x+16(FP), CX
-	MOVQ xc+24(FP), DX
-	MOVQ xd+32(FP), SI
-	MOVQ nb+40(FP), DI
-	MOVQ out+48(FP), R8
+	Q8ARGS
 	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 	TESTQ DI, DI
 	JLE done
@@ -133,5 +132,51 @@ bfstep:
 
 bfdone:
 	STORE8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	VZEROUPPER
+	RET
+
+// func q8Strip16x1(w *byte, dw *float32, x *int8, xc *int32, xd *float32, nb int, out *float32)
+//
+// q8Tile16x8 for one activation row (x: its nb blocks of 32 int8 in a row,
+// xc and xd one per block): out[i] for the strip's 16 rows. The block's
+// integer sum is taken in two halves (even and odd groups, Z0 and Z1: two
+// chains of VPDPBUSD instead of one) and added — integers, so the sum is
+// q8Tile16x8's exactly — then scaled and added as q8Tile16x8 does.
+#define DOT1(g, Zw, Zs) \
+	VMOVDQU32 (g*64)(AX), Zw; \
+	VPDPBUSD.BCST (g*4)(CX), Zw, Zs
+
+TEXT ·q8Strip16x1(SB), NOSPLIT, $0-56
+	Q8ARGS
+	VPXORD Z8, Z8, Z8
+	TESTQ DI, DI
+	JLE done1
+
+block1:
+	VPBROADCASTD 0(DX), Z0
+	VPXORD Z1, Z1, Z1
+	DOT1(0, Z16, Z0)
+	DOT1(1, Z17, Z1)
+	DOT1(2, Z18, Z0)
+	DOT1(3, Z19, Z1)
+	DOT1(4, Z20, Z0)
+	DOT1(5, Z21, Z1)
+	DOT1(6, Z22, Z0)
+	DOT1(7, Z23, Z1)
+	VPADDD Z1, Z0, Z0
+	VMOVUPS (BX), Z17
+	VCVTDQ2PS Z0, Z0
+	VMULPS.BCST 0(SI), Z17, Z18
+	VFMADD231PS Z18, Z0, Z8
+	ADDQ $512, AX
+	ADDQ $64, BX
+	ADDQ $32, CX
+	ADDQ $4, DX
+	ADDQ $4, SI
+	DECQ DI
+	JNZ block1
+
+done1:
+	VMOVUPS Z8, (R8)
 	VZEROUPPER
 	RET

@@ -6,7 +6,6 @@ import (
 	"math"
 	"simd/archsimd"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
@@ -44,11 +43,6 @@ func q8TilesOK() bool { return level >= levelAVX512 && haveVNNI }
 // bf16TilesOK is whether mulBF16Tiles runs here for rows of cols columns.
 func bf16TilesOK(cols int) bool { return level >= levelAVX512 && haveBF16 && cols%4 == 0 }
 
-const (
-	tileRows = 16 // weight rows of a tile (one 512-bit vector of int32)
-	tileActs = 8  // activation rows of a tile
-)
-
 // tileActsQ8 holds activation rows quantized and laid out for the kernel:
 // for each group of 8 rows and each block, the 8 rows' 32 values (x), the
 // start of their integer sums (c: -128·Σx) and their scales (d).
@@ -81,8 +75,8 @@ func (m *QMatrix) mulBF16Tiles(y, x []float32, M int, beta float32) {
 			packBF16Row(a[g*pairs*tileActs+j:], x[r*m.Cols:][:m.Cols])
 		}
 	})
-	m.mulTiles(y, M, beta, func(s *tileStrip, r0, n int) { m.packBF16Strip(s, r0, n) },
-		func(s *tileStrip, g int, out *[tileActs * tileRows]float32) {
+	m.mulTiles(nil, y, M, beta, func(s *tileStrip, r0, n int) { m.packBF16Strip(s, r0, n) },
+		func(s *tileStrip, _, g int, out *[tileActs * tileRows]float32) {
 			bf16Tile16x8(&s.h[0], &a[g*pairs*tileActs], pairs/2, &out[0])
 		})
 }
@@ -133,43 +127,83 @@ func (m *QMatrix) packBF16Strip(s *tileStrip, r0, n int) {
 	}
 }
 
-// tileStrip is a packed strip of 16 weight rows: per block 8 groups of 64
-// bytes (columns 4g..4g+3 of the 16 rows, +128) and 16 scales.
+// tileStrip is a packed strip of 16 BF16 weight rows: per pair of columns
+// the 16 rows' pairs.
 type tileStrip struct {
-	w  []byte
-	dw []float32
-	h  []uint32 // a BF16 strip: per pair of columns the 16 rows' pairs
+	h []uint32
 }
 
 var tileStripPool = sync.Pool{New: func() any { return new(tileStrip) }}
 
-// mulQ8Tiles is MulT for a Q8_0 matrix and many activation rows.
-func (m *QMatrix) mulQ8Tiles(y, x []float32, M int, beta float32) {
+// mulQ8Tiles is MulTOn for a Q8_0 matrix in strips and many activation
+// rows (on team t when not nil).
+func (m *QMatrix) mulQ8Tiles(t *Team, y, x []float32, M int, beta float32) {
 	nb := m.Cols / Q8Block
-	a := packTileActs(x, M, m.Cols)
+	a := packTileActs(x, M, m.Cols, t == nil)
 	defer tileActsPool.Put(a)
-	m.mulTiles(y, M, beta, func(s *tileStrip, r0, n int) { m.packQ8Strip(s, r0, n) },
-		func(s *tileStrip, g int, out *[tileActs * tileRows]float32) {
-			q8Tile16x8(&s.w[0], &s.dw[0], &a.x[g*nb*tileActs*Q8Block], &a.c[g*nb*tileActs], &a.d[g*nb*tileActs], nb, &out[0])
-		})
+	m.mulTiles(t, y, M, beta, nil, func(_ *tileStrip, strip, g int, out *[tileActs * tileRows]float32) {
+		q8Tile16x8(&m.sq[strip*nb*stripBlock], &m.sd[strip*nb*tileRows], &a.x[g*nb*tileActs*Q8Block], &a.c[g*nb*tileActs], &a.d[g*nb*tileActs], nb, &out[0])
+	})
+}
+
+// q8Strip16x1 is the kernel of one activation row over a strip
+// (qtile_amd64.s): q8Tile16x8's sums for one row.
+//
+//go:noescape
+func q8Strip16x1(w *byte, dw *float32, x *int8, xc *int32, xd *float32, nb int, out *float32)
+
+// q8StripsSIMD is q8StripsGo on AVX-512 VNNI: each activation row against
+// each strip, the strip staying in cache for the next row. A row's outputs
+// are its tile outputs bit for bit (the same integer sums, scaled and added
+// in the same order), so a sequence decodes alike alone and in a batch.
+func q8StripsSIMD(m *QMatrix, y []float32, a *q8Acts, M, lo, hi int, beta float32) {
+	nb := m.Cols / Q8Block
+	var out [tileRows]float32
+	for strip := lo; strip < hi; strip++ {
+		r0 := strip * tileRows
+		n := min(tileRows, m.Rows-r0)
+		for r := range M {
+			k := r * nb
+			q8Strip16x1(&m.sq[strip*nb*stripBlock], &m.sd[strip*nb*tileRows], &a.s[k*Q8Block], &a.c[k], &a.d[k], nb, &out[0])
+			dst := y[r*m.Rows+r0:][:n]
+			if beta == 0 {
+				copy(dst, out[:n])
+				continue
+			}
+			for i, v := range out[:n] {
+				dst[i] += v
+			}
+		}
+	}
 }
 
 // mulTiles runs the tiles of a product over the threads, a strip of 16
-// weight rows at a time (pack fills the strip's buffers with rows r0…r0+n-1)
-// against every group of 8 activation rows (tile writes their 8 × 16
-// outputs), and writes y.
-func (m *QMatrix) mulTiles(y []float32, M int, beta float32, pack func(s *tileStrip, r0, n int), tile func(s *tileStrip, g int, out *[tileActs * tileRows]float32)) {
+// weight rows at a time (pack, unless nil, fills the strip's buffers with
+// rows r0…r0+n-1) against every group of 8 activation rows (tile writes
+// their 8 × 16 outputs), and writes y. A batch of decoded rows runs on
+// team t when not nil (in items of a few strips: its partner spins, and
+// ParallelFor's helpers would wait for its core), else on ParallelFor.
+func (m *QMatrix) mulTiles(t *Team, y []float32, M int, beta float32, pack func(s *tileStrip, r0, n int), tile func(s *tileStrip, strip, g int, out *[tileActs * tileRows]float32)) {
 	groups := (M + tileActs - 1) / tileActs
-	ParallelFor((m.Rows+tileRows-1)/tileRows, 1, func(lo, hi int) {
+	run := ParallelFor
+	if t != nil {
+		run = func(S, _ int, f func(lo, hi int)) {
+			n := min(S, 32)
+			t.For(n, func(_, i int) { f(i*S/n, (i+1)*S/n) })
+		}
+	}
+	run(m.strips(), 1, func(lo, hi int) {
 		s := tileStripPool.Get().(*tileStrip)
 		defer tileStripPool.Put(s)
 		var out [tileActs * tileRows]float32
 		for strip := lo; strip < hi; strip++ {
 			r0 := strip * tileRows
 			n := min(tileRows, m.Rows-r0)
-			pack(s, r0, n)
+			if pack != nil {
+				pack(s, r0, n)
+			}
 			for g := range groups {
-				tile(s, g, &out)
+				tile(s, strip, g, &out)
 				for j := range min(tileActs, M-g*tileActs) {
 					dst, o := y[(g*tileActs+j)*m.Rows+r0:][:n], out[j*tileRows:][:n]
 					if beta == 0 {
@@ -194,9 +228,9 @@ func grown[T any](s []T, n int) []T {
 }
 
 // packTileActs quantizes the M rows of x (cols long) to Q8_0 blocks as
-// quantizeActs does and lays them out for q8Tile16x8; the rows that pad the
-// last group of 8 are zero.
-func packTileActs(x []float32, M, cols int) *tileActsQ8 {
+// quantizeActs does and lays them out for q8Tile16x8, on every thread when
+// parallel; the rows that pad the last group of 8 are zero.
+func packTileActs(x []float32, M, cols int, parallel bool) *tileActsQ8 {
 	nb := cols / Q8Block
 	groups := (M + tileActs - 1) / tileActs
 	a := tileActsPool.Get().(*tileActsQ8)
@@ -205,7 +239,7 @@ func packTileActs(x []float32, M, cols int) *tileActsQ8 {
 	clear(a.x[(M/tileActs)*nb*tileActs*Q8Block:])
 	clear(a.c[(M/tileActs)*nb*tileActs:])
 	clear(a.d[(M/tileActs)*nb*tileActs:])
-	ParallelFor(groups, 1, func(lo, hi int) {
+	quant := func(lo, hi int) {
 		for r := lo * tileActs; r < min(M, hi*tileActs); r++ {
 			g, j := r/tileActs, r%tileActs
 			for b := range nb {
@@ -214,42 +248,13 @@ func packTileActs(x []float32, M, cols int) *tileActsQ8 {
 				a.d[k], a.c[k] = d, -128*sum
 			}
 		}
-	})
+	}
+	if parallel {
+		ParallelFor(groups, 1, quant)
+	} else {
+		quant(0, groups)
+	}
 	return a
-}
-
-// packQ8Strip packs rows r0..r0+n-1 (n ≤ 16) into s; the rows after n are
-// zero weights with zero scales.
-func (m *QMatrix) packQ8Strip(s *tileStrip, r0, n int) {
-	nb := m.Cols / Q8Block
-	s.w, s.dw = grown(s.w, nb*8*64), grown(s.dw, nb*tileRows)
-	if n == tileRows {
-		m.packQ8Strip16(s, r0)
-		return
-	}
-	for i := range tileRows {
-		if i >= n {
-			for b := range nb {
-				w := s.w[b*8*64+i*4:]
-				for g := range 8 {
-					*(*uint32)(unsafe.Pointer(&w[g*64])) = 0x80808080
-				}
-				s.dw[b*tileRows+i] = 0
-			}
-			continue
-		}
-		for pc := range m.pieces() {
-			off, c0, cols := m.piece(r0+i, pc)
-			for k := range cols / Q8Block {
-				b, q := c0/Q8Block+k, m.q[off+k*Q8Block:][:Q8Block]
-				w := s.w[b*8*64+i*4:]
-				for g := range 8 {
-					*(*uint32)(unsafe.Pointer(&w[g*64])) = *(*uint32)(unsafe.Pointer(&q[4*g])) ^ 0x80808080
-				}
-				s.dw[b*tileRows+i] = m.d[off/Q8Block+k]
-			}
-		}
-	}
 }
 
 // quantizeBlockSIMD is QuantizeQ8Block on AVX-512 with the scale returned as
@@ -292,61 +297,4 @@ func quantizeBlockSIMD(q []int8, x []float32) (float32, int32) {
 		sum += v
 	}
 	return F16ToF32(F32ToF16(d)), sum
-}
-
-// packQ8Strip16 is packQ8Strip for 16 rows on vectors: a block's 16 rows of
-// eight 4-byte groups are loaded two rows a vector and transposed to eight
-// vectors of one group's 16 rows by three rounds of two-vector permutes
-// (quads, then pairs, then single values of the two rows' halves taken
-// alternately: qTranspose). Products of BenchmarkQMulTPrompt's matrix with
-// 8 and 16 rows, one thread: 0.21 and 0.23 ms packing a value at a time,
-// 0.15 and 0.16 ms so.
-func (m *QMatrix) packQ8Strip16(s *tileStrip, r0 int) {
-	flip := archsimd.BroadcastUint32x16(0x80808080)
-	var ix [6]archsimd.Uint32x16
-	for i := range ix {
-		ix[i] = archsimd.LoadUint32x16(&qTranspose[i])
-	}
-	for pc := range m.pieces() {
-		off, c0, w := m.piece(r0, pc)
-		for k := range w / Q8Block {
-			b := c0/Q8Block + k
-			var v [8]archsimd.Uint32x16
-			for i := range v {
-				lo := archsimd.LoadUint32x8((*[8]uint32)(unsafe.Pointer(&m.q[off+2*i*w+k*Q8Block])))
-				hi := archsimd.LoadUint32x8((*[8]uint32)(unsafe.Pointer(&m.q[off+(2*i+1)*w+k*Q8Block])))
-				v[i] = archsimd.Uint32x16{}.SetLo(lo).SetHi(hi)
-			}
-			var p [8]archsimd.Uint32x16 // rows 4i…4i+3: columns 0–3 (p[i]), 4–7 (p[4+i])
-			for i := range 4 {
-				p[i], p[4+i] = v[2*i].ConcatPermute(v[2*i+1], ix[0]), v[2*i].ConcatPermute(v[2*i+1], ix[1])
-			}
-			var q [8]archsimd.Uint32x16 // rows 0–7 and 8–15 of two columns each
-			for i := range 4 {
-				q[2*i], q[2*i+1] = p[2*i].ConcatPermute(p[2*i+1], ix[2]), p[2*i].ConcatPermute(p[2*i+1], ix[3])
-			}
-			dst := s.w[b*8*64:][:8*64]
-			for c := range 4 { // q[4j+h], q[4j+2+h]: columns 4j+2h, 4j+2h+1 of rows 0–7 and 8–15
-				j, h := c/2, c%2
-				lo, hi := q[4*j+h], q[4*j+2+h]
-				g := 4*j + 2*h
-				lo.ConcatPermute(hi, ix[4]).Xor(flip).Store((*[16]uint32)(unsafe.Pointer(&dst[g*64])))
-				lo.ConcatPermute(hi, ix[5]).Xor(flip).Store((*[16]uint32)(unsafe.Pointer(&dst[(g+1)*64])))
-			}
-			for i := range tileRows {
-				s.dw[b*tileRows+i] = m.d[(off+i*w)/Q8Block+k]
-			}
-		}
-	}
-}
-
-// qTranspose are the index vectors of packQ8Strip16's three rounds, each an
-// even and an odd choice over two vectors' 32 lanes: quads, pairs, singles.
-var qTranspose = [6][16]uint32{
-	{0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
-	{4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31},
-	{0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
-	{2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31},
-	{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
-	{1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31},
 }

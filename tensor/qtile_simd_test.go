@@ -5,6 +5,7 @@ package tensor
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -68,5 +69,56 @@ func TestPackBF16Row(t *testing.T) {
 				t.Fatalf("%d columns, pair %d: %#08x, want %#08x", cols, p, dst[p*tileActs], want)
 			}
 		}
+	}
+}
+
+// TestQ8Strips: a Q8_0 matrix in strips (where AVX-512 VNNI runs) gives
+// each activation row the same bits alone (the one-row strip kernel), with
+// a few others and in a batch of tiles (on the threads or a team), so a sequence decodes alike alone
+// and batched; and the portable kernel over strips (a lower level) keeps
+// Q8_0's definition. Rows that fill no whole strip, one strip, long rows.
+func TestQ8Strips(t *testing.T) {
+	if !q8TilesOK() {
+		t.Skip("Q8_0 strips need AVX-512 VNNI, which this CPU lacks")
+	}
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, sh := range [][2]int{{5, 64}, {16, 96}, {40, 576}, {33, 4160}} {
+		rows, cols := sh[0], sh[1]
+		m, err := Quantize(Q8_0, randSlice(r, rows*cols), rows, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.sq == nil || m.q != nil {
+			t.Fatalf("%d×%d: not stored in strips", rows, cols)
+		}
+		const M = 11 // > qDirectRows: tiles
+		x := randSlice(r, M*cols)
+		batch := make([]float32, M*rows)
+		m.MulT(batch, x, M, 0)
+		onTeam := make([]float32, M*rows)
+		team := NewTeam()
+		m.MulTOn(team, onTeam, x, M, 0)
+		team.Close()
+		if !slices.Equal(onTeam, batch) {
+			t.Fatalf("%d×%d: the batch on a team differs", rows, cols)
+		}
+		few := make([]float32, 3*rows)
+		m.MulT(few, x, 3, 0)
+		alone := make([]float32, rows)
+		for j := range M {
+			m.MulT(alone, x[j*cols:(j+1)*cols], 1, 0)
+			for o, v := range alone {
+				if v != batch[j*rows+o] || j < 3 && v != few[j*rows+o] {
+					t.Fatalf("%d×%d row %d out %d: alone %v, in a batch %v", rows, cols, j, o, v, batch[j*rows+o])
+				}
+			}
+		}
+		func() {
+			defer func(l int) { level = l }(level)
+			level = levelGo
+			for _, M := range []int{1, 3, 9} {
+				checkMulT(t, m, x[:M*cols], randSlice(r, M*rows), M, 1)
+			}
+		}()
 	}
 }

@@ -36,7 +36,11 @@ func widenRowSIMD(m *QMatrix, i int, dst []float32) { panic("tensor: SIMD kernel
 
 func q8TilesOK() bool { return false }
 
-func (m *QMatrix) mulQ8Tiles(y, x []float32, M int, beta float32) {
+func (m *QMatrix) mulQ8Tiles(t *Team, y, x []float32, M int, beta float32) {
+	panic("tensor: SIMD kernels are not built")
+}
+
+func q8StripsSIMD(m *QMatrix, y []float32, a *q8Acts, M, lo, hi int, beta float32) {
 	panic("tensor: SIMD kernels are not built")
 }
 

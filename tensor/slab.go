@@ -15,7 +15,7 @@ import (
 // buffers is referenced and a newer slab is being cut (the current one's
 // unused part, < 32 MiB, stays); buffers for short-lived data (KV caches)
 // belong in MakeHuge, lest one of them keep a slab alive.
-func MakeWeights[T uint16 | int8 | float32](n int) []T {
+func MakeWeights[T uint16 | int8 | uint8 | float32](n int) []T {
 	var z T
 	size := uintptr(n) * unsafe.Sizeof(z)
 	if size == 0 || size >= hugePage {
