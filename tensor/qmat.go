@@ -268,12 +268,11 @@ func (m *QMatrix) Bytes() int64 {
 func (m *QMatrix) Row(i int, dst []float32) {
 	dst = dst[:m.Cols]
 	if m.sq != nil {
+		var q [Q8Block]int8
 		for b := range m.Cols / Q8Block {
-			w, k := m.stripAt(i, b)
-			for g := range 8 {
-				for j, v := range m.sq[w+g*64:][:4] {
-					dst[b*Q8Block+4*g+j] = float32(int8(v^0x80)) * m.sd[k]
-				}
+			d := m.stripBlockWeights(i, b, &q)
+			for k, v := range q {
+				dst[b*Q8Block+k] = float32(v) * d
 			}
 		}
 		return

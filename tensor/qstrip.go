@@ -49,6 +49,18 @@ func (m *QMatrix) setStripBlock(o, b int, q []int8, d float32) {
 	m.sd[k] = d
 }
 
+// stripBlockWeights writes block b of row o's 32 weights into q and
+// returns its scale.
+func (m *QMatrix) stripBlockWeights(o, b int, q *[Q8Block]int8) float32 {
+	w, k := m.stripAt(o, b)
+	for g := range 8 {
+		for j, v := range m.sq[w+g*64:][:4] {
+			q[4*g+j] = int8(v ^ 0x80)
+		}
+	}
+	return m.sd[k]
+}
+
 // q8Values writes row o's weights into q and its block scales into d,
 // whatever the layout.
 func (m *QMatrix) q8Values(o int, q []int8, d []float32) {
@@ -62,13 +74,7 @@ func (m *QMatrix) q8Values(o int, q []int8, d []float32) {
 		return
 	}
 	for b := range nb {
-		w, k := m.stripAt(o, b)
-		for g := range 8 {
-			for j, v := range m.sq[w+g*64:][:4] {
-				q[b*Q8Block+4*g+j] = int8(v ^ 0x80)
-			}
-		}
-		d[b] = m.sd[k]
+		d[b] = m.stripBlockWeights(o, b, (*[Q8Block]int8)(q[b*Q8Block:]))
 	}
 }
 
@@ -122,15 +128,13 @@ func q8StripsGo(m *QMatrix, y []float32, a *q8Acts, M, lo, hi int, beta float32)
 		for r := range M {
 			var s float32
 			for b := range nb {
-				w, k := m.stripAt(o, b)
-				xb := a.s[(r*nb+b)*Q8Block:][:Q8Block]
+				var wq [Q8Block]int8
+				wd := m.stripBlockWeights(o, b, &wq)
 				var is int32
-				for g := range 8 {
-					for j, v := range m.sq[w+g*64:][:4] {
-						is += int32(int8(v^0x80)) * int32(xb[4*g+j])
-					}
+				for k, v := range a.s[(r*nb+b)*Q8Block:][:Q8Block] {
+					is += int32(wq[k]) * int32(v)
 				}
-				s += float32(is) * (m.sd[k] * a.d[r*nb+b])
+				s += float32(is) * (wd * a.d[r*nb+b])
 			}
 			if beta != 0 {
 				s += y[r*m.Rows+o]
