@@ -17,8 +17,10 @@ import (
 // sometimes preempted holding an item, and the caller waits for it, often
 // for a whole time slice of the other process (milliseconds, the time of
 // dozens of tokens). After teamStalls waits longer than teamStallTime
-// within teamWindow jobs the team goes solo: the caller runs the next
-// teamSolo jobs alone and the partner parks, then the pair is tried again.
+// within teamWindow jobs the team goes solo: the caller runs the jobs of
+// the next teamSoloTime alone and the partner parks, then the pair is
+// tried again; a pair that stalls again within a window of coming back
+// stays solo twice as long the next time (up to teamSoloMax).
 type Team struct {
 	cur    atomic.Pointer[teamJob]
 	stop   atomic.Bool
@@ -27,7 +29,10 @@ type Team struct {
 	exited chan struct{}
 
 	// caller's side only
-	jobs, stalls, solo int
+	jobs, stalls int
+	soloUntil    time.Time     // zero while paired
+	soloFor      time.Duration // the next solo period
+	sinceSolo    int           // jobs since the last solo period ended
 }
 
 type teamJob struct {
@@ -51,10 +56,18 @@ const (
 	// (60 vs 80 tok/s measured).
 	teamStalls = 8
 	// teamStallTime is how long the caller waits for the partner before it
-	// counts a stall: longer than an interrupt, shorter than a time slice.
-	teamStallTime = 50 * time.Microsecond
+	// counts a stall: longer than an interrupt or a brief imbalance between
+	// the halves of a large product (waits of 60–600 µs, a few in every
+	// 1,000 jobs of a 1B model, measured here), shorter than the time slice
+	// of another process (0.75 ms or more). At 50 µs those imbalances sent
+	// a 1B model's two-thread decoding solo within its first tokens.
+	teamStallTime = 700 * time.Microsecond
 	teamWindow    = 256
-	teamSolo      = 1 << 14
+	// teamSoloTime is the first solo period, teamSoloMax the longest. A
+	// period in jobs (it was 16,384) is half a second of a 180M model's
+	// decoding but 20 s of a 1B model's, whose token has fewer, longer jobs.
+	teamSoloTime = 250 * time.Millisecond
+	teamSoloMax  = 4 * time.Second
 )
 
 // NewTeam starts the partner goroutine.
@@ -106,12 +119,14 @@ func (t *Team) For(n int, fn func(worker, i int)) {
 	if n <= 0 {
 		return
 	}
-	if t.solo > 0 {
-		t.solo--
+	if t.solo() {
 		for i := 0; i < n; i++ {
 			fn(0, i)
 		}
 		return
+	}
+	if !t.soloUntil.IsZero() { // the solo period is over
+		t.soloUntil, t.sinceSolo = time.Time{}, 0
 	}
 	if t.parked.Load() {
 		select {
@@ -147,10 +162,27 @@ func (t *Team) For(n int, fn func(worker, i int)) {
 		t.jobs = 0
 		t.stalls = 0
 	}
+	t.sinceSolo++
 	if t.stalls >= teamStalls {
-		t.solo, t.stalls, t.jobs = teamSolo, 0, 0
+		t.goSolo()
 	}
 }
+
+// goSolo starts a solo period: the first, or one twice as long as the last
+// when the pair stalled again within a window of coming back.
+func (t *Team) goSolo() {
+	switch {
+	case t.soloFor == 0 || t.sinceSolo > teamWindow:
+		t.soloFor = teamSoloTime
+	default:
+		t.soloFor = min(2*t.soloFor, teamSoloMax)
+	}
+	t.soloUntil = time.Now().Add(t.soloFor)
+	t.stalls, t.jobs = 0, 0
+}
+
+// solo reports whether the team is in a solo period.
+func (t *Team) solo() bool { return !t.soloUntil.IsZero() && time.Now().Before(t.soloUntil) }
 
 // Close stops the partner and waits for it to exit.
 func (t *Team) Close() {

@@ -42,7 +42,7 @@ func TestTeamGoesSoloAfterStalls(t *testing.T) {
 	tm := NewTeam()
 	defer tm.Close()
 	var partnerItems atomic.Int32
-	for job := 0; job < 10 && tm.solo == 0; job++ {
+	for job := 0; job < 10 && !tm.solo(); job++ {
 		claimed := partnerItems.Load()
 		tm.For(2, func(worker, i int) {
 			if worker == 1 {
@@ -57,7 +57,7 @@ func TestTeamGoesSoloAfterStalls(t *testing.T) {
 	if partnerItems.Load() < teamStalls {
 		t.Skipf("the partner ran %d items of 10 jobs (machine too busy)", partnerItems.Load())
 	}
-	if tm.solo == 0 {
+	if !tm.solo() {
 		t.Fatalf("after %d slow partner items the team is not solo", partnerItems.Load())
 	}
 	before := partnerItems.Load()
@@ -70,5 +70,57 @@ func TestTeamGoesSoloAfterStalls(t *testing.T) {
 	}
 	if partnerItems.Load() != before {
 		t.Fatalf("solo team gave %d items to the partner", partnerItems.Load()-before)
+	}
+}
+
+// TestTeamSoloPeriods: a solo period is a time, not a count of jobs; when it
+// ends the partner takes items again, and a pair that stalls again right
+// after coming back stays solo twice as long (up to teamSoloMax), while one
+// that ran a window of jobs first starts over from teamSoloTime.
+func TestTeamSoloPeriods(t *testing.T) {
+	tm := NewTeam()
+	defer tm.Close()
+	tm.goSolo()
+	if !tm.solo() || tm.soloFor != teamSoloTime {
+		t.Fatalf("first solo period: solo=%v for %v, want true for %v", tm.solo(), tm.soloFor, teamSoloTime)
+	}
+	var partner atomic.Int32
+	tm.For(4, func(worker, i int) {
+		if worker != 0 {
+			partner.Add(1)
+		}
+	})
+	if partner.Load() != 0 {
+		t.Fatalf("solo team gave %d items to the partner", partner.Load())
+	}
+	tm.soloUntil = time.Now().Add(-time.Millisecond) // the period is over
+	claimed := false
+	for job := 0; job < 20 && !claimed; job++ {
+		tm.For(2, func(worker, i int) {
+			if worker == 1 {
+				partner.Add(1)
+				return
+			}
+			for start := time.Now(); partner.Load() == 0 && time.Since(start) < 100*time.Millisecond; {
+			}
+		})
+		claimed = partner.Load() > 0
+	}
+	if !claimed || tm.solo() {
+		t.Fatalf("after the solo period the partner claimed no item in 20 jobs (solo=%v)", tm.solo())
+	}
+	want := teamSoloTime
+	for range 6 {
+		tm.goSolo() // stalled again right after coming back
+		want = min(2*want, teamSoloMax)
+		if tm.soloFor != want {
+			t.Fatalf("solo again soon after: %v, want %v", tm.soloFor, want)
+		}
+		tm.soloUntil, tm.sinceSolo = time.Time{}, 0
+	}
+	tm.sinceSolo = teamWindow + 1 // a window of paired jobs without stalls
+	tm.goSolo()
+	if tm.soloFor != teamSoloTime {
+		t.Fatalf("solo after a calm window: %v, want %v", tm.soloFor, teamSoloTime)
 	}
 }

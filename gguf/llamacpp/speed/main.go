@@ -26,6 +26,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,7 +88,14 @@ func main() {
 	repeats := flag.Int("repeats", 3, "runs per engine and measurement; medians reported")
 	compare := flag.Bool("compare-f32", true, "also decode with fspo in F32 and count the greedy tokens that agree")
 	asJSON := flag.Bool("json", false, "print JSON")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		fail(err)
+		fail(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	c, ok := shapes[*shape]
 	typ, ok2 := types[*dtype]
 	if !ok || !ok2 {
