@@ -62,6 +62,20 @@ func (c *Cache) CopyPrefix(o *Cache, n int) {
 	c.n = n
 }
 
+// View is a read-only view of c's first n positions (n ≤ c.Len()) sharing
+// c's memory, as the source of CopyPrefix: c may go on filling positions
+// from n on (a sequence generating after its prompt) while the view is
+// copied from, since a position once filled is never written again.
+func (c *Cache) View(n int) *Cache {
+	if n > c.n {
+		panic(fmt.Sprintf("model: View of %d positions of a cache holding %d", n, c.n))
+	}
+	return &Cache{k: c.k, v: c.v, n: n, ctx: c.ctx, kvDim: c.kvDim}
+}
+
+// Cap is how many positions the cache has room for.
+func (c *Cache) Cap() int { return c.ctx }
+
 // Bytes is the memory the cache holds.
 func (c *Cache) Bytes() int64 { return int64(len(c.k)+len(c.v)) * 4 }
 

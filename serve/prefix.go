@@ -72,16 +72,23 @@ func (p *PrefixCache) Fill(c *model.Cache, prompt []int) int {
 
 // Store keeps the first len(prompt) positions of c (which holds at least
 // those) under prompt, evicting the least recently used entries past the
-// byte bound; newFor makes an empty cache of n positions.
+// byte bound; newFor makes an empty cache of n positions. Where c has room
+// for at most twice the prompt (a sequence's cache: its prompt and answer)
+// the entry shares c's memory, which the sequence goes on filling past the
+// prompt: storing is then no copy, and costs no one's time to first token;
+// a larger c is copied, so an entry holds at most twice what it needs.
 func (p *PrefixCache) Store(prompt []int, c *model.Cache, newFor func(n int) *model.Cache) {
 	if len(prompt) < minReuse {
 		return
 	}
-	kept := newFor(len(prompt))
+	kept := c.View(len(prompt))
+	if c.Cap() > 2*len(prompt) {
+		kept = newFor(len(prompt))
+		kept.CopyPrefix(c, len(prompt))
+	}
 	if kept.Bytes() > p.maxBytes {
 		return
 	}
-	kept.CopyPrefix(c, len(prompt))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for e := p.lru.Front(); e != nil; e = e.Next() { // the same prompt again: refresh it

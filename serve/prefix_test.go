@@ -24,7 +24,12 @@ func TestPrefixCacheReusesAUsersContext(t *testing.T) {
 	cached.Prefix = serve.NewPrefixCache(64 << 20)
 	for i, q := range questions {
 		prompt := append(slices.Clip(context4), q...)
-		for _, opt := range []model.GenOptions{{MaxTokens: 30}, {MaxTokens: 30, Temperature: 0.8, TopP: 0.9, Seed: uint64(i)}} {
+		// 30 new tokens: the sequence's cache (prompt and answer) is kept
+		// shared; 80: it has room for over twice the prompt and is copied
+		if len(prompt)+30-1 > 2*len(prompt) || len(prompt)+80-1 <= 2*len(prompt) {
+			t.Fatalf("a prompt of %d tokens does not take both of Store's paths", len(prompt))
+		}
+		for _, opt := range []model.GenOptions{{MaxTokens: 30}, {MaxTokens: 80, Temperature: 0.8, TopP: 0.9, Seed: uint64(i)}} {
 			want, err := plain.Generate(context.Background(), prompt, opt, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -77,6 +82,26 @@ func TestCopyPrefix(t *testing.T) {
 	for i := range whole {
 		if d := whole[i] - split[i]; d > 1e-4 || d < -1e-4 {
 			t.Fatalf("logit %d: %g whole, %g after a copied prefix", i, whole[i], split[i])
+		}
+	}
+	// a view of a cache's first positions, copied from while the cache goes
+	// on filling the positions after them, holds what they held
+	src := m.NewCacheFor(len(p))
+	if err := m.Forward([]model.Step{{Cache: src, Tokens: p[:10], Logits: split}}); err != nil {
+		t.Fatal(err)
+	}
+	view := src.View(10)
+	if err := m.Forward([]model.Step{{Cache: src, Tokens: p[10:], Logits: split}}); err != nil {
+		t.Fatal(err)
+	}
+	fromView := m.NewCacheFor(len(p))
+	fromView.CopyPrefix(view, 10)
+	if err := m.Forward([]model.Step{{Cache: fromView, Tokens: p[10:], Logits: split}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range whole {
+		if d := whole[i] - split[i]; d > 1e-4 || d < -1e-4 {
+			t.Fatalf("logit %d: %g whole, %g after a prefix copied from a view", i, whole[i], split[i])
 		}
 	}
 }
