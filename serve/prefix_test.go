@@ -63,45 +63,41 @@ func TestPrefixCacheReusesAUsersContext(t *testing.T) {
 }
 
 // TestCopyPrefix: a cache holding a copied prefix, then fed the rest of the
-// prompt, gives the logits of the whole prompt fed at once.
+// prompt, gives the logits of the whole prompt fed at once — copied from a
+// whole cache, or from a view of a cache's first positions while that cache
+// goes on filling the positions after them.
 func TestCopyPrefix(t *testing.T) {
 	e, _ := storiesEngine(t, episode.Plain)
 	m, tok := e.Model, e.Codec.Tok
 	p := tok.Encode("Once upon a time, there was a little girl named Lily who liked cake.", true)
-	whole := make([]float32, m.Config.Vocab)
-	full := m.NewCacheFor(len(p))
-	if err := m.Forward([]model.Step{{Cache: full, Tokens: p, Logits: whole}}); err != nil {
-		t.Fatal(err)
+	logits := make([]float32, m.Config.Vocab)
+	feed := func(c *model.Cache, toks []int) []float32 {
+		t.Helper()
+		if err := m.Forward([]model.Step{{Cache: c, Tokens: toks, Logits: logits}}); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(logits)
 	}
-	split := make([]float32, m.Config.Vocab)
+	full := m.NewCacheFor(len(p))
+	whole := feed(full, p)
 	c := m.NewCacheFor(len(p) + 8) // another capacity than the source's
 	c.CopyPrefix(full, 10)
-	if err := m.Forward([]model.Step{{Cache: c, Tokens: p[10:], Logits: split}}); err != nil {
-		t.Fatal(err)
-	}
-	for i := range whole {
-		if d := whole[i] - split[i]; d > 1e-4 || d < -1e-4 {
-			t.Fatalf("logit %d: %g whole, %g after a copied prefix", i, whole[i], split[i])
-		}
-	}
-	// a view of a cache's first positions, copied from while the cache goes
-	// on filling the positions after them, holds what they held
+	sameLogits(t, whole, feed(c, p[10:]), "after a copied prefix")
+
 	src := m.NewCacheFor(len(p))
-	if err := m.Forward([]model.Step{{Cache: src, Tokens: p[:10], Logits: split}}); err != nil {
-		t.Fatal(err)
-	}
+	feed(src, p[:10])
 	view := src.View(10)
-	if err := m.Forward([]model.Step{{Cache: src, Tokens: p[10:], Logits: split}}); err != nil {
-		t.Fatal(err)
-	}
+	feed(src, p[10:])
 	fromView := m.NewCacheFor(len(p))
 	fromView.CopyPrefix(view, 10)
-	if err := m.Forward([]model.Step{{Cache: fromView, Tokens: p[10:], Logits: split}}); err != nil {
-		t.Fatal(err)
-	}
+	sameLogits(t, whole, feed(fromView, p[10:]), "after a prefix copied from a view")
+}
+
+func sameLogits(t *testing.T, whole, split []float32, how string) {
+	t.Helper()
 	for i := range whole {
 		if d := whole[i] - split[i]; d > 1e-4 || d < -1e-4 {
-			t.Fatalf("logit %d: %g whole, %g after a prefix copied from a view", i, whole[i], split[i])
+			t.Fatalf("logit %d: %g whole, %g %s", i, whole[i], split[i], how)
 		}
 	}
 }
