@@ -38,13 +38,6 @@ func (m *Model) NewCacheFor(n int) *Cache {
 // Len is how many positions the cache holds.
 func (c *Cache) Len() int { return c.n }
 
-// Truncate forgets every position from n on (to reuse a shared prefix).
-func (c *Cache) Truncate(n int) {
-	if n < c.n {
-		c.n = n
-	}
-}
-
 // CopyPrefix makes c hold o's first n positions (both from the same model;
 // their capacities may differ): the keys and values of a shared prompt
 // prefix, which depend on those tokens alone (causal attention).
@@ -65,7 +58,8 @@ func (c *Cache) CopyPrefix(o *Cache, n int) {
 // View is a read-only view of c's first n positions (n ≤ c.Len()) sharing
 // c's memory, as the source of CopyPrefix: c may go on filling positions
 // from n on (a sequence generating after its prompt) while the view is
-// copied from, since a position once filled is never written again.
+// copied from, since a position once filled is never written again (a
+// cache only grows).
 func (c *Cache) View(n int) *Cache {
 	if n > c.n {
 		panic(fmt.Sprintf("model: View of %d positions of a cache holding %d", n, c.n))
