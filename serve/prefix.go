@@ -81,13 +81,15 @@ func (p *PrefixCache) Store(prompt []int, c *model.Cache, newFor func(n int) *mo
 	if len(prompt) < minReuse {
 		return
 	}
-	kept := c.View(len(prompt))
-	if c.Cap() > 2*len(prompt) {
+	kept, copied := c.View(len(prompt)), c.Cap() > 2*len(prompt)
+	if copied {
 		kept = newFor(len(prompt))
-		kept.CopyPrefix(c, len(prompt))
 	}
 	if kept.Bytes() > p.maxBytes {
 		return
+	}
+	if copied {
+		kept.CopyPrefix(c, len(prompt))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
