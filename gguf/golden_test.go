@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"fspo/gguf"
@@ -109,6 +110,18 @@ func TestStoriesRoundTrip(t *testing.T) {
 	}
 	if !gguf.IsGGUF(path) || gguf.IsGGUF("golden_test.go") {
 		t.Error("IsGGUF does not tell a GGUF file from a Go file")
+	}
+	// A damaged file named .gguf is still read as GGUF, so that its error
+	// says what is wrong with it instead of looking for another format.
+	damaged := filepath.Join(t.TempDir(), "damaged.gguf")
+	if err := os.WriteFile(damaged, []byte(`{"not": "a GGUF file"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !gguf.IsGGUF(damaged) {
+		t.Error("IsGGUF: a file named .gguf is not read as GGUF")
+	}
+	if _, _, err := gguf.Load(damaged); err == nil || !strings.Contains(err.Error(), "bad magic") || !strings.Contains(err.Error(), damaged) {
+		t.Errorf("Load(damaged .gguf) = %v, want a bad-magic error naming the file", err)
 	}
 	if tok.Tokens[300] == "" || tok.BOS != 1 || tok.EOS != 2 || tok.TokenTypes[3] != gguf.TokenByte || tok.Tokens[3] != "<0x00>" {
 		t.Errorf("tokenizer metadata: %q bos %d eos %d types %v", tok.Tokens[:5], tok.BOS, tok.EOS, tok.TokenTypes[:5])

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -275,14 +276,19 @@ func metaValue[T any](m *metaReader, key string, required bool, def T, get func(
 	return zero, false
 }
 
-// IsGGUF tells whether the file at path starts with the GGUF magic (for
-// loaders choosing a format).
+// IsGGUF tells whether the file at path is to be read as GGUF (for loaders
+// choosing a format): it starts with the GGUF magic, or it is a regular file
+// whose name ends in .gguf — so that a damaged one is reported by the GGUF
+// reader ("bad magic") rather than taken for another format.
 func IsGGUF(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && strings.EqualFold(filepath.Ext(path), ".gguf") {
+		return true
+	}
 	head := make([]byte, len(Magic))
 	n, _ := io.ReadFull(f, head)
 	return n == len(head) && string(head) == Magic
