@@ -95,21 +95,16 @@ func readReduced(f *File, c model.Config, s tensorSpec, l int, p *model.Params, 
 	if err != nil {
 		return fmt.Errorf("gguf %s: tensor %s: %w", f.Path, name, err)
 	}
-	if fellBack {
-		r.Fallback = append(r.Fallback, name)
-	}
-	slots := map[string]*[]*tensor.QMatrix{"attn_q.weight": &r.Wq, "attn_k.weight": &r.Wk, "attn_v.weight": &r.Wv,
-		"attn_output.weight": &r.Wo, "ffn_gate.weight": &r.W1, "ffn_down.weight": &r.W2, "ffn_up.weight": &r.W3}
-	switch s.name {
-	case "token_embd.weight":
-		r.Emb = qm
-	case "output.weight":
-		r.Wcls = qm
-	default:
-		*slots[s.name] = append(*slots[s.name], qm)
+	if err := r.Add(paramsField[s.name], name, qm, fellBack); err != nil {
+		return fmt.Errorf("gguf %s: %w", f.Path, err)
 	}
 	return nil
 }
+
+// paramsField is the model.Params field of each large matrix's spec.
+var paramsField = map[string]string{"token_embd.weight": "emb", "output.weight": "wcls",
+	"attn_q.weight": "wq", "attn_k.weight": "wk", "attn_v.weight": "wv", "attn_output.weight": "wo",
+	"ffn_gate.weight": "w1", "ffn_down.weight": "w2", "ffn_up.weight": "w3"}
 
 // reducedMatrix builds the (rows, cols) matrix t holds in dt, or in F16
 // when dt is Q8_0 and the rows are not a multiple of 32 long (fellBack);

@@ -28,8 +28,6 @@ func LoadAs(dir string, dt tensor.DType) (*model.Model, *Folder, error) {
 	defer w.close()
 	p := model.NewSmallParams(c)
 	r := model.Reduced{DType: dt}
-	layered := map[string]*[]*tensor.QMatrix{"q_proj": &r.Wq, "k_proj": &r.Wk, "v_proj": &r.Wv, "o_proj": &r.Wo,
-		"gate_proj": &r.W1, "down_proj": &r.W2, "up_proj": &r.W3}
 	for _, e := range entries(c, p) { // layer by layer, in order
 		if e.dst != nil { // a norm or bias, allocated in p
 			if err := w.readEntry(e); err != nil {
@@ -41,18 +39,8 @@ func LoadAs(dir string, dt tensor.DType) (*model.Model, *Folder, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if fellBack {
-			r.Fallback = append(r.Fallback, e.name)
-		}
-		switch parts := strings.Split(e.name, "."); {
-		case e.name == "model.embed_tokens.weight":
-			r.Emb = qm
-		case e.name == "lm_head.weight":
-			r.Wcls = qm
-		case len(parts) == 6 && layered[parts[4]] != nil:
-			*layered[parts[4]] = append(*layered[parts[4]], qm)
-		default:
-			return nil, nil, fmt.Errorf("hf %s: tensor %s: no place for it in a reduced model", dir, e.name)
+		if err := r.Add(paramsField(e.name), e.name, qm, fellBack); err != nil {
+			return nil, nil, fmt.Errorf("hf %s: %w", dir, err)
 		}
 	}
 	m, err := model.NewReduced(c, p, r)
@@ -60,6 +48,23 @@ func LoadAs(dir string, dt tensor.DType) (*model.Model, *Folder, error) {
 		return nil, nil, fmt.Errorf("hf %s: %w", dir, err)
 	}
 	return m, f, nil
+}
+
+// paramsField is the model.Params field of a large matrix's Hugging Face
+// name ("" for any other name).
+func paramsField(name string) string {
+	switch name {
+	case "model.embed_tokens.weight":
+		return "emb"
+	case "lm_head.weight":
+		return "wcls"
+	}
+	layered := map[string]string{"q_proj": "wq", "k_proj": "wk", "v_proj": "wv", "o_proj": "wo",
+		"gate_proj": "w1", "down_proj": "w2", "up_proj": "w3"}
+	if parts := strings.Split(name, "."); len(parts) == 6 {
+		return layered[parts[4]]
+	}
+	return ""
 }
 
 // StoredDType is the type the folder's weights are stored in (its

@@ -249,6 +249,28 @@ type Reduced struct {
 	Fallback                   []string
 }
 
+// Add places a large matrix as a loader reads it: field is its Params
+// field's name in Tensors (emb, wq, wk, wv, wo, w1, w2, w3, wcls; the
+// per-layer ones in layer order), name the file's name for it, recorded in
+// Fallback when the matrix was kept in F16 (fellBack).
+func (r *Reduced) Add(field, name string, qm *tensor.QMatrix, fellBack bool) error {
+	layered := map[string]*[]*tensor.QMatrix{"wq": &r.Wq, "wk": &r.Wk, "wv": &r.Wv, "wo": &r.Wo, "w1": &r.W1, "w2": &r.W2, "w3": &r.W3}
+	switch {
+	case field == "emb":
+		r.Emb = qm
+	case field == "wcls":
+		r.Wcls = qm
+	case layered[field] != nil:
+		*layered[field] = append(*layered[field], qm)
+	default:
+		return fmt.Errorf("tensor %s: no place for it in a reduced model", name)
+	}
+	if fellBack {
+		r.Fallback = append(r.Fallback, name)
+	}
+	return nil
+}
+
 // IsLarge tells whether the tensor named name (a Params field's name in
 // Tensors: emb, wq, …, wcls) is one of the large matrices a reduced model
 // keeps in its reduced type.

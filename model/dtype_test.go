@@ -251,6 +251,38 @@ func TestSetDTypeErrors(t *testing.T) {
 	}
 }
 
+// TestReducedAdd: a loader's matrices go to their Params field, layered ones
+// in order, and a name with no field is an error naming it.
+func TestReducedAdd(t *testing.T) {
+	qm := func(rows int) *tensor.QMatrix {
+		m, err := tensor.Quantize(tensor.F16, make([]float32, rows*32), rows, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	r := Reduced{DType: tensor.Q8_0}
+	emb, w0, w1 := qm(1), qm(2), qm(3)
+	for _, a := range []struct {
+		field, name string
+		m           *tensor.QMatrix
+		fellBack    bool
+	}{{"emb", "token_embd.weight", emb, true}, {"w2", "blk.0.ffn_down.weight", w0, false}, {"w2", "blk.1.ffn_down.weight", w1, false}} {
+		if err := r.Add(a.field, a.name, a.m, a.fellBack); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r.Emb != emb || len(r.W2) != 2 || r.W2[0] != w0 || r.W2[1] != w1 || r.Wq != nil || r.Wcls != nil {
+		t.Errorf("placed: emb %v, w2 %v, wq %v, wcls %v", r.Emb == emb, r.W2, r.Wq, r.Wcls)
+	}
+	if len(r.Fallback) != 1 || r.Fallback[0] != "token_embd.weight" {
+		t.Errorf("Fallback = %q, want the embedding's name", r.Fallback)
+	}
+	if err := r.Add("", "blk.0.attn_norm.weight", w0, false); err == nil || !strings.Contains(err.Error(), "blk.0.attn_norm.weight") {
+		t.Errorf("Add of a matrix with no field: %v", err)
+	}
+}
+
 // TestCloneOfReducedModel: a clone shares the reduced matrices and decodes
 // as the original does.
 func TestCloneOfReducedModel(t *testing.T) {
