@@ -105,16 +105,7 @@ func main() {
 	if _, err := os.Stat(path); err != nil {
 		fail(build(path, c, typ, *tokPath))
 	}
-	lib := os.Getenv("FSPO_LLAMACPP_LIB")
-	if lib == "" {
-		fail(fmt.Errorf("set FSPO_LLAMACPP_LIB to the folder holding libllama.so (../../.ci/llamacpp.sh prints it)"))
-	}
-	if err := llama.Load(lib); err != nil {
-		fail(err)
-	}
-	llama.LogSet(llama.LogSilent())
-	llama.Init()
-
+	loadLlamaCPP()
 	m, _, err := gguf.Load(path)
 	fail(err)
 	var ref *model.Model
@@ -134,23 +125,7 @@ func main() {
 	res := result{Shape: *shape, DType: *dtype, Decode: map[string]float64{}, Prefill: map[string]float64{}, WeightBytes: m.WeightBytes(),
 		Settings: fmt.Sprintf("decode %d tokens from BOS (greedy, batch 1), prefill %d random tokens, medians of %d alternating runs; fspo kernels %s; llama.cpp v0.5.0 (npm @node-llama-cpp/linux-x64@3.22.1)", *decodeN, *prefillN, *repeats, tensor.SIMDLevel())}
 	res.LlamaCPP.Decode, res.LlamaCPP.Prefill = map[string]float64{}, map[string]float64{}
-	var fsTokens []int
-	for _, s := range strings.Split(*threadList, ",") {
-		th, err := strconv.Atoi(s)
-		fail(err)
-		tensor.SetThreads(th)
-		var fd, fp, ld, lp []float64
-		for range *repeats {
-			toks, rate := fspoDecode(m, *decodeN)
-			fsTokens = toks
-			fd = append(fd, rate)
-			ld = append(ld, llamaDecode(lm, int32(th), *decodeN))
-			fp = append(fp, fspoPrefill(m, prompt))
-			lp = append(lp, llamaPrefill(lm, int32(th), prompt))
-		}
-		res.Decode[s], res.Prefill[s] = median(fd), median(fp)
-		res.LlamaCPP.Decode[s], res.LlamaCPP.Prefill[s] = median(ld), median(lp)
-	}
+	fsTokens := res.time(m, lm, strings.Split(*threadList, ","), *repeats, *decodeN, prompt)
 	if ref != nil {
 		res.accuracy(ref, m, fsTokens, *decodeN, *tokPath, filepath.Join(*dir, fmt.Sprintf("random-%s-f32.gguf", *shape)))
 	}
@@ -160,6 +135,41 @@ func main() {
 		return
 	}
 	res.print(strings.Split(*threadList, ","), ref != nil, *decodeN)
+}
+
+// loadLlamaCPP loads llama.cpp's libraries from $FSPO_LLAMACPP_LIB.
+func loadLlamaCPP() {
+	lib := os.Getenv("FSPO_LLAMACPP_LIB")
+	if lib == "" {
+		fail(fmt.Errorf("set FSPO_LLAMACPP_LIB to the folder holding libllama.so (../../.ci/llamacpp.sh prints it)"))
+	}
+	fail(llama.Load(lib))
+	llama.LogSet(llama.LogSilent())
+	llama.Init()
+}
+
+// time fills res's rates: for each thread count, repeats alternating runs
+// of each engine's decoding and prefill, medians kept. It returns fspo's
+// greedy tokens (the last run's).
+func (res *result) time(m *model.Model, lm llama.Model, threads []string, repeats, decodeN int, prompt []int) []int {
+	var fsTokens []int
+	for _, s := range threads {
+		th, err := strconv.Atoi(s)
+		fail(err)
+		tensor.SetThreads(th)
+		var fd, fp, ld, lp []float64
+		for range repeats {
+			toks, rate := fspoDecode(m, decodeN)
+			fsTokens = toks
+			fd = append(fd, rate)
+			ld = append(ld, llamaDecode(lm, int32(th), decodeN))
+			fp = append(fp, fspoPrefill(m, prompt))
+			lp = append(lp, llamaPrefill(lm, int32(th), prompt))
+		}
+		res.Decode[s], res.Prefill[s] = median(fd), median(fp)
+		res.LlamaCPP.Decode[s], res.LlamaCPP.Prefill[s] = median(ld), median(lp)
+	}
+	return fsTokens
 }
 
 // accuracy compares m with its F32 copy ref (greedy tokens from BOS, and
