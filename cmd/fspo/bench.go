@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -24,9 +25,16 @@ type benchResult struct {
 	Decode  map[string]float64 `json:"decode_tokens_per_s"`
 	Prefill map[string]float64 `json:"prefill_tokens_per_s"`
 	Train   map[string]float64 `json:"train_tokens_per_s,omitempty"`
-	GemmGF  map[string]float64 `json:"gemm_gflops,omitempty"`
-	DType   string             `json:"dtype"`
-	Config  map[string]any     `json:"config"`
+	// TrainGF is training's rate in GFLOP/s (trainFlops a token); GemmGF the
+	// machine's sgemm peak measured beside it (sgemmPeak); PeakShare the
+	// median over runs of each run's TrainGF / GemmGF.
+	TrainGF   map[string]float64 `json:"train_gflops,omitempty"`
+	GemmGF    map[string]float64 `json:"gemm_gflops,omitempty"`
+	PeakShare map[string]float64 `json:"train_of_sgemm_peak,omitempty"`
+	// ShareRuns are the runs' ratios behind PeakShare, in order.
+	ShareRuns map[string][]float64 `json:"train_of_sgemm_peak_runs,omitempty"`
+	DType     string               `json:"dtype"`
+	Config    map[string]any       `json:"config"`
 }
 
 func runBench(ctx context.Context, env *Env, args []string) error {
@@ -70,7 +78,8 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		Config: map[string]any{"model": lm.Paths.Checkpoint, "params": m.Config.NumParams(), "weight_bytes": m.WeightBytes(), "positions": *positions, "prefill": *prefill,
 			"batch": *batch, "seq": *seqLen, "steps_per_run": *steps, "repeats": *repeats, "simd": tensor.SIMDLevel()}}
 	if *train {
-		res.Train, res.GemmGF = map[string]float64{}, map[string]float64{}
+		res.Train, res.TrainGF, res.GemmGF, res.PeakShare = map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
+		res.ShareRuns = map[string][]float64{}
 	}
 	cfg := m.Config
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -87,11 +96,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		if !*train {
 			continue
 		}
-		if res.Train[key], err = median(*repeats, func() (float64, error) { return benchTrain(ctx, f32, *batch, *seqLen, *steps) }); err != nil {
+		if err := res.timeTraining(ctx, f32, key, th, *repeats, *batch, *seqLen, *steps); err != nil {
 			return err
 		}
-		// the largest matmul of a training step: the MLP up-projection x·W1ᵀ
-		res.GemmGF[key] = tensor.MeasureGemm(false, true, *batch**seqLen, cfg.Hidden, cfg.Dim, th, 300*time.Millisecond)
 	}
 	if *asJSON {
 		return json.NewEncoder(env.Stdout).Encode(res)
@@ -137,11 +144,56 @@ func parseThreads(list string) ([]int, error) {
 
 // printTable writes the results, a row per thread count.
 func (res benchResult) printTable(w io.Writer, threads []int, prefill, batch, seqLen int) {
-	fmt.Fprintf(w, "%-8s %20s %22s %22s %16s\n", "threads", "decode tok/s (b=1)", fmt.Sprintf("prefill tok/s (%d)", prefill), fmt.Sprintf("train tok/s (%dx%d)", batch, seqLen), "matmul GFLOP/s")
+	fmt.Fprintf(w, "%-8s %20s %22s %22s %14s %18s %12s\n", "threads", "decode tok/s (b=1)", fmt.Sprintf("prefill tok/s (%d)", prefill), fmt.Sprintf("train tok/s (%dx%d)", batch, seqLen), "train GFLOP/s", "sgemm peak GFLOP/s", "of the peak")
 	for _, th := range threads {
 		k := strconv.Itoa(th)
-		fmt.Fprintf(w, "%-8d %20.1f %22.1f %22.1f %16.1f\n", th, res.Decode[k], res.Prefill[k], res.Train[k], res.GemmGF[k])
+		fmt.Fprintf(w, "%-8d %20.1f %22.1f %22.1f %14.1f %18.1f %11.0f%%\n", th, res.Decode[k], res.Prefill[k], res.Train[k], res.TrainGF[k], res.GemmGF[k], 100*res.PeakShare[k])
 	}
+}
+
+// timeTraining measures, repeats times in turn, training steps (benchTrain)
+// and the machine's sgemm peak right after them (sgemmPeak), and keeps for
+// the thread count key the medians of the rates and of each run's ratio of
+// training GFLOP/s to that run's peak: side by side, as the machine's speed
+// drifts between runs.
+func (res *benchResult) timeTraining(ctx context.Context, m *model.Model, key string, threads, repeats, batch, seq, steps int) error {
+	flops := trainFlops(m.Config, seq) / 1e9
+	var rate, gf, peak, share []float64
+	for range max(repeats, 1) {
+		r, err := benchTrain(ctx, m, batch, seq, steps)
+		if err != nil {
+			return err
+		}
+		p := sgemmPeak(m.Config, batch*seq, threads)
+		rate, gf, peak, share = append(rate, r), append(gf, r*flops), append(peak, p), append(share, r*flops/p)
+	}
+	res.Train[key], res.TrainGF[key], res.GemmGF[key], res.PeakShare[key] = medianOf(rate), medianOf(gf), medianOf(peak), medianOf(share)
+	res.ShareRuns[key] = share
+	return nil
+}
+
+// sgemmPeak is the machine's F32 matmul rate in GFLOP/s on threads threads:
+// the better of a training step's largest product (the MLP up-projection
+// x·W1ᵀ, rows × Hidden × Dim) and a square 1024 product, 300 ms each.
+func sgemmPeak(c model.Config, rows, threads int) float64 {
+	up := tensor.MeasureGemm(false, true, rows, c.Hidden, c.Dim, threads, 300*time.Millisecond)
+	return max(up, tensor.MeasureGemm(false, false, 1024, 1024, 1024, threads, 300*time.Millisecond))
+}
+
+// trainFlops is the floating-point operations of a training step per token
+// of sequences of seq tokens: forward, backward and the weights' gradients
+// of every matrix product, 6 per weight (Kaplan et al. 2020, "Scaling Laws
+// for Neural Language Models", §2.1), the classifier included (the
+// embedding lookup is none), and attention's scores and weighted values:
+// 12·QDim a layer for each position a token sees, (seq+1)/2 on average.
+// Norms, activations and the optimizer are left out, so the rate is not
+// overstated.
+func trainFlops(c model.Config, seq int) float64 {
+	q, kv := c.QDim(), c.KVDim()
+	layer := c.Dim*(q+2*kv) + q*c.Dim + 3*c.Dim*c.Hidden
+	weights := c.Layers*layer + c.Vocab*c.Dim
+	attn := float64(c.Layers) * 6 * float64(q) * float64(seq+1)
+	return 6*float64(weights) + attn
 }
 
 // benchTrain times steps of forward + backward + AdamW on random tokens and
@@ -191,6 +243,13 @@ func benchTrain(ctx context.Context, m *model.Model, batch, seq, steps int) (flo
 	return float64(steps*batch*seq) / time.Since(start).Seconds(), nil
 }
 
+// medianOf is the median of xs (the upper one of an even count).
+func medianOf(xs []float64) float64 {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
 func median(n int, f func() (float64, error)) (float64, error) {
 	xs := make([]float64, 0, n)
 	for i := 0; i < max(n, 1); i++ {
@@ -200,8 +259,7 @@ func median(n int, f func() (float64, error)) (float64, error) {
 		}
 		xs = append(xs, x)
 	}
-	sort.Float64s(xs)
-	return xs[len(xs)/2], nil
+	return medianOf(xs), nil
 }
 
 func splitComma(s string) []string {
