@@ -110,7 +110,7 @@ func (s *state) bind(prefix string, kinds []string, params []tensor.Tensor, froz
 			}
 			sl = &slot{name: p.Name, shape: append([]int(nil), p.Shape...), bufs: make([][]float32, len(kinds))}
 			for k := range kinds {
-				sl.bufs[k] = make([]float32, len(p.Data))
+				sl.bufs[k] = tensor.MakeWeights[float32](len(p.Data)) // huge pages: first touched by a whole-model sweep
 			}
 		} else if len(sl.bufs) != len(kinds) {
 			return fmt.Errorf("%s: state for parameter %s has %d buffers, this configuration uses %d %v", prefix, p.Name, len(sl.bufs), len(kinds), kinds)
@@ -221,7 +221,8 @@ func (s *state) load(prefix string, kinds []string, ts []tensor.Tensor) error {
 		if sl.bufs[k] != nil {
 			return fmt.Errorf("%s: state tensor %s appears twice", prefix, t.Name)
 		}
-		sl.bufs[k] = append([]float32(nil), t.Data...)
+		sl.bufs[k] = tensor.MakeWeights[float32](len(t.Data))
+		copy(sl.bufs[k], t.Data)
 	}
 	if step < 0 {
 		return fmt.Errorf("%s: state has no %s.step tensor", prefix, prefix)
