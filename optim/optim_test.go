@@ -3,6 +3,7 @@ package optim
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -467,5 +468,40 @@ func TestVectorLoopsMatchScalar(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAdamWThreadsAgree: an update split over threads (chunks of a large
+// parameter) gives the parameters and moments of one thread's update bit
+// for bit, over a few steps with weight decay.
+func TestAdamWThreadsAgree(t *testing.T) {
+	defer tensor.SetThreads(tensor.Threads())
+	run := func(threads int) ([]tensor.Tensor, []tensor.Tensor) {
+		tensor.SetThreads(threads)
+		params := []tensor.Tensor{tensor.New("w", 613, 517), tensor.New("b", 517)}
+		r := rand.New(rand.NewPCG(3, 3))
+		for _, p := range params {
+			for i := range p.Data {
+				p.Data[i] = float32(r.NormFloat64())
+			}
+		}
+		o := NewAdamW()
+		o.WeightDecay = 0.1
+		for s := range 3 {
+			o.Step(params, randomGrads(rand.New(rand.NewPCG(uint64(s), 1)), params), 1e-2)
+		}
+		return params, o.State()
+	}
+	p1, s1 := run(1)
+	p2, s2 := run(2)
+	for i := range p1 {
+		if !slices.Equal(p1[i].Data, p2[i].Data) {
+			t.Errorf("parameter %s differs between 1 and 2 threads", p1[i].Name)
+		}
+	}
+	for i := range s1 {
+		if s1[i].Name != s2[i].Name || !slices.Equal(s1[i].Data, s2[i].Data) {
+			t.Errorf("state %s differs between 1 and 2 threads", s1[i].Name)
+		}
 	}
 }
