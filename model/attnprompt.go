@@ -10,11 +10,12 @@ import (
 // attendPrompt computes as matrix products.
 const promptAttnRows = 32
 
-// usePromptAttn is whether the rows of steps attend through attendPrompt:
-// one step of many rows, and a head size above the 8 that the row kernels
-// are written for (stories260K keeps them).
-func (m *Model) usePromptAttn(steps []Step) bool {
-	return len(steps) == 1 && len(steps[0].Tokens) >= promptAttnRows && m.Config.HeadSize() > tensor.AttnRowsHS
+// promptStep is whether the rows of step s attend through attendPrompt: a
+// step of many rows (a prompt, alone or beside other sequences' rows in a
+// batch), and a head size above the 8 that the row kernels are written for
+// (stories260K keeps them).
+func (m *Model) promptStep(s Step) bool {
+	return len(s.Tokens) >= promptAttnRows && m.Config.HeadSize() > tensor.AttnRowsHS
 }
 
 // attendPrompt is attendCached for one step of many rows, as the training
@@ -23,13 +24,15 @@ func (m *Model) usePromptAttn(steps []Step) bool {
 // matrix product with the cache's transposed keys, each row's softmax runs
 // over the keys it sees (the rest zeroed), and a second product weighs the
 // transposed values. Measured on a 180M model's 512-token prefill: the row
-// by row attention was 30% of the time.
-func (m *Model) attendPrompt(b *inferBuf, s Step, l int) {
+// by row attention was 30% of the time. The step's rows are rows row0… of
+// the call's buffers.
+func (m *Model) attendPrompt(b *inferBuf, s Step, l, row0 int) {
 	c := m.Config
 	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	cache, rows := s.Cache, len(s.Tokens)
+	q, ao := b.q[row0*qd:], b.ao[row0*qd:]
 	blocks := (rows + attBlock - 1) / attBlock
 	keys := cache.n + rows
 	scratch := attBlock * keys
@@ -45,7 +48,7 @@ func (m *Model) attendPrompt(b *inferBuf, s Step, l int) {
 			n := cache.n + r1 // keys the block's last row sees
 			base := (l*kv + h/group*hs) * cache.ctx
 			// S[r0:r1, 0:n] = Q[r0:r1] · K[0:n]ᵀ, K stored as (hs, ctx)
-			tensor.GemmSerial(false, false, r1-r0, n, hs, b.q[r0*qd+h*hs:], qd, cache.k[base:], cache.ctx, 0, S, n)
+			tensor.GemmSerial(false, false, r1-r0, n, hs, q[r0*qd+h*hs:], qd, cache.k[base:], cache.ctx, 0, S, n)
 			for r := r0; r < r1; r++ {
 				row := S[(r-r0)*n : (r-r0+1)*n]
 				seen := row[:cache.n+r+1]
@@ -55,7 +58,7 @@ func (m *Model) attendPrompt(b *inferBuf, s Step, l int) {
 				clear(row[len(seen):])
 			}
 			// O[r0:r1] = P · V[0:n], V stored as (hs, ctx)
-			tensor.GemmSerial(false, true, r1-r0, hs, n, S, n, cache.v[base:], cache.ctx, 0, b.ao[r0*qd+h*hs:], qd)
+			tensor.GemmSerial(false, true, r1-r0, hs, n, S, n, cache.v[base:], cache.ctx, 0, ao[r0*qd+h*hs:], qd)
 		}
 	})
 }

@@ -78,7 +78,8 @@ type inferBuf struct {
 	x, xb, q, k, v, ao, h1, h3, hb, att []float32
 	logits                              []float32 // the classifier's rows when several steps want logits
 	pos                                 []int32
-	rowCache                            []*Cache     // the cache of each row
+	rowCache                            []*Cache     // the cache of each row attending alone (rows)
+	rows                                []int32      // the rows that attend one by one (not a prompt's)
 	slot                                atomic.Int32 // next scratch slot of att
 }
 
@@ -299,29 +300,35 @@ func (m *Model) stepLogits(b *inferBuf, steps []Step, pr projector) {
 // helper thread, which one row never does (measured: 2 threads decoded 20%
 // slower than 1 with a ParallelFor per layer).
 func (m *Model) attendCached(b *inferBuf, steps []Step, l int, team *tensor.Team) {
-	if m.usePromptAttn(steps) {
-		m.attendPrompt(b, steps[0], l)
+	// Prompts attend through matrix products, the other rows one by one.
+	b.rowCache, b.rows = b.rowCache[:0], b.rows[:0]
+	row0 := 0
+	for _, s := range steps {
+		if m.promptStep(s) {
+			m.attendPrompt(b, s, l, row0)
+		} else {
+			for i := range s.Tokens {
+				b.rowCache, b.rows = append(b.rowCache, s.Cache), append(b.rows, int32(row0+i))
+			}
+		}
+		row0 += len(s.Tokens)
+	}
+	if len(b.rows) == 0 {
 		return
 	}
 	c := m.Config
 	qd, kv, hs := c.QDim(), c.KVDim(), c.HeadSize()
 	group := c.Heads / c.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hs)))
-	b.rowCache = b.rowCache[:0]
-	for _, s := range steps {
-		for range s.Tokens {
-			b.rowCache = append(b.rowCache, s.Cache)
-		}
-	}
 	work := 0
-	for r := range b.rowCache {
+	for _, r := range b.rows {
 		work += int(b.pos[r]) + 1
 	}
-	items := len(b.rowCache) * c.KVHeads
+	items := len(b.rows) * c.KVHeads
 	items1 := func(att []float32, lo, hi int) {
 		for it := lo; it < hi; it++ {
-			r, g := it/c.KVHeads, it%c.KVHeads
-			cache := b.rowCache[r]
+			i, g := it/c.KVHeads, it%c.KVHeads
+			r, cache := int(b.rows[i]), b.rowCache[i]
 			ctx := cache.ctx
 			base := (l*kv + g*hs) * ctx
 			n := int(b.pos[r]) + 1 // positions seen
@@ -339,7 +346,7 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int, team *tensor.Team
 		return
 	}
 	threads := tensor.Threads()
-	if threads == 1 || len(b.rowCache) == 1 || work < attendParMin {
+	if threads == 1 || len(b.rows) == 1 || work < attendParMin {
 		b.att = grow(b.att, scratch)
 		items1(b.att, 0, items)
 		return
