@@ -7,8 +7,11 @@ import (
 )
 
 // promptAttnRows is the fewest rows of one step (a prompt) whose attention
-// attendPrompt computes as matrix products.
-const promptAttnRows = 32
+// attendPrompt computes as matrix products. Measured on the 180M model's
+// cached serving (16 users' 24-token questions after 360 cached positions,
+// alternating builds, 6 rounds): at 16 rather than 32 the questions' time to
+// first token fell 9–16% and the 16 users' throughput rose in 5 of 6 rounds.
+const promptAttnRows = 16
 
 // promptStep is whether the rows of step s attend through attendPrompt: a
 // step of many rows (a prompt, alone or beside other sequences' rows in a
