@@ -94,16 +94,11 @@ func (o *AdamW) Step(params, grads []tensor.Tensor, lr float32) {
 		}
 		pd, g, m, v := p.Data, grads[i].Data, sl.bufs[0], sl.bufs[1]
 		kp := k // a copy for the chunks: the loop goes on changing k.decay
-		tensor.ParallelFor(len(pd), updateGrain, func(lo, hi int) {
+		inChunks(len(pd), func(lo, hi int) {
 			adamwUpdate(pd[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], &kp)
 		})
 	}
 }
-
-// updateGrain is the fewest elements an optimizer update gives a thread:
-// the update is elementwise (a chunk's values are those of one pass), and
-// bound by memory, which two threads read faster than one.
-const updateGrain = 1 << 16
 
 type adamwConsts struct {
 	decay, w1, beta2, w2, eps, negStep, bc2Sqrt float32

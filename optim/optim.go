@@ -328,3 +328,21 @@ func validate(opt string, rules ...rule) error {
 	}
 	return nil
 }
+
+// updateGrain is the fewest elements an optimizer update gives a thread:
+// the updates are elementwise (a chunk's values are those of one pass over
+// the whole parameter), and bound by memory, which two threads read faster
+// than one.
+const updateGrain = 1 << 16
+
+// inChunks runs an elementwise update of n values in chunks over the
+// threads (one chunk, on the caller, when n is under 2·updateGrain).
+func inChunks(n int, update func(lo, hi int)) { tensor.ParallelFor(n, updateGrain, update) }
+
+// part is b[lo:hi], or nil for an unused (nil) buffer.
+func part(b []float32, lo, hi int) []float32 {
+	if b == nil {
+		return nil
+	}
+	return b[lo:hi]
+}

@@ -471,11 +471,28 @@ func TestVectorLoopsMatchScalar(t *testing.T) {
 	}
 }
 
-// TestAdamWThreadsAgree: an update split over threads (chunks of a large
-// parameter) gives the parameters and moments of one thread's update bit
-// for bit, over a few steps with weight decay.
-func TestAdamWThreadsAgree(t *testing.T) {
+// TestUpdatesThreadsAgree: an update split over threads (chunks of a large
+// parameter) gives the parameters and state of one thread's update bit for
+// bit, over a few steps with weight decay — AdamW, and RMSprop with
+// momentum and centering (its optional buffers).
+func TestUpdatesThreadsAgree(t *testing.T) {
 	defer tensor.SetThreads(tensor.Threads())
+	newRMSprop := func() Optimizer {
+		o := NewRMSprop()
+		o.Momentum, o.Centered, o.WeightDecay = 0.9, true, 0.1
+		return o
+	}
+	newAdamW := func() Optimizer {
+		o := NewAdamW()
+		o.WeightDecay = 0.1
+		return o
+	}
+	for name, newOpt := range map[string]func() Optimizer{"adamw": newAdamW, "rmsprop": newRMSprop} {
+		threadsAgree(t, name, newOpt)
+	}
+}
+
+func threadsAgree(t *testing.T, name string, newOpt func() Optimizer) {
 	run := func(threads int) ([]tensor.Tensor, []tensor.Tensor) {
 		tensor.SetThreads(threads)
 		params := []tensor.Tensor{tensor.New("w", 613, 517), tensor.New("b", 517)}
@@ -485,8 +502,7 @@ func TestAdamWThreadsAgree(t *testing.T) {
 				p.Data[i] = float32(r.NormFloat64())
 			}
 		}
-		o := NewAdamW()
-		o.WeightDecay = 0.1
+		o := newOpt()
 		for s := range 3 {
 			o.Step(params, randomGrads(rand.New(rand.NewPCG(uint64(s), 1)), params), 1e-2)
 		}
@@ -496,12 +512,12 @@ func TestAdamWThreadsAgree(t *testing.T) {
 	p2, s2 := run(2)
 	for i := range p1 {
 		if !slices.Equal(p1[i].Data, p2[i].Data) {
-			t.Errorf("parameter %s differs between 1 and 2 threads", p1[i].Name)
+			t.Errorf("%s: parameter %s differs between 1 and 2 threads", name, p1[i].Name)
 		}
 	}
 	for i := range s1 {
 		if s1[i].Name != s2[i].Name || !slices.Equal(s1[i].Data, s2[i].Data) {
-			t.Errorf("state %s differs between 1 and 2 threads", s1[i].Name)
+			t.Errorf("%s: state %s differs between 1 and 2 threads", name, s1[i].Name)
 		}
 	}
 }

@@ -108,7 +108,10 @@ func (o *RMSprop) Step(params, grads []tensor.Tensor, lr float32) {
 		if o.Centered {
 			avg = sl.bufs[j]
 		}
-		rmspropUpdate(p.Data, grads[i].Data, sq, buf, avg, &k)
+		pd, g, kp := p.Data, grads[i].Data, k // k: a copy for the chunks (the loop changes k.wd)
+		inChunks(len(pd), func(lo, hi int) {
+			rmspropUpdate(pd[lo:hi], g[lo:hi], sq[lo:hi], part(buf, lo, hi), part(avg, lo, hi), &kp)
+		})
 	}
 }
 
