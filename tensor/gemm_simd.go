@@ -13,7 +13,12 @@ import (
 // the B panel of one K block stays in L1 while the strips of A stream by.
 // B is packed when it is transposed, for the last partial column panel, and
 // whenever C has packMinRows rows or more; A is read in place except for a
-// partial last row strip.
+// partial last row strip. With up to lazyMaxRows rows (a training step's
+// tokens, a prompt), the threads share out the column panels and each packs
+// a panel's K block just before running all rows over it, so the packed
+// block is written and read in L1; larger products pack the whole of B first
+// and share out row blocks too. Either way every element of C is summed in
+// the same order.
 //
 // gemmSIMD picks a path by shape (checked in this order):
 //   - NT with M <= smallNT, NN with M <= smallNN: dotNT / axpyNN (decoding);
@@ -40,6 +45,17 @@ const (
 	packMinRows = 64
 )
 
+// With at most lazyMaxRows rows, B's panels are packed a K block at a time
+// by the work item that uses them, just before it does, where the packed
+// block stays in L1 (see gemmSIMD); larger products pack all of B first.
+// A variable so that tests can send every product down either path.
+var lazyMaxRows = 512
+
+// bpackPool holds the lazy packing buffers of work items: a K block of one
+// panel, 32 KiB, taken from the pool rather than cleared on the stack at
+// every call.
+var bpackPool = sync.Pool{New: func() any { return new([kcMax * 32]float32) }}
+
 // Products with few rows take GEMV-like paths that read B in place.
 const (
 	smallNT = 4  // NT with M <= smallNT: dot products against rows of B
@@ -54,6 +70,11 @@ type panel struct {
 	b      []float32 // B(k, j0+j) = b[k*sb+j]
 	sb     int
 	packed bool // b is a packed copy, filled by packPanels
+	// lazy: b is the caller's op(B) source, packed K block by K block by
+	// the work item that uses the panel (transB as given, ldb its stride).
+	lazy   bool
+	transB bool
+	ldb    int
 }
 
 // mr is the number of rows the panel's kernel computes at once; cols
@@ -82,6 +103,7 @@ type gemmJob struct {
 	ps          []panel
 	pack        []float32
 	mc, pg      int
+	lazy        bool // some panels are packed by the items (gemmBlock)
 	run, dotRun func(lo, hi int)
 	packRun     func(lo, hi int)
 	packTransB  bool      // packPanels: the caller's B
@@ -105,10 +127,16 @@ var jobPool = sync.Pool{New: func() any {
 // items computes work items [lo, hi): item it is row block it/pg of mc rows
 // times panel group it%pg.
 func (j *gemmJob) items(lo, hi int) {
+	var bpack []float32
+	if j.lazy {
+		buf := bpackPool.Get().(*[kcMax * 32]float32)
+		defer bpackPool.Put(buf)
+		bpack = buf[:]
+	}
 	for it := lo; it < hi; it++ {
 		r, g := it/j.pg, it%j.pg
 		p0, p1 := g*len(j.ps)/j.pg, (g+1)*len(j.ps)/j.pg
-		gemmBlock(j.transA, r*j.mc, min(j.M, (r+1)*j.mc), j.ps[p0:p1], j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc)
+		gemmBlock(j.transA, r*j.mc, min(j.M, (r+1)*j.mc), j.ps[p0:p1], j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc, bpack)
 	}
 	clearUpper() // this may run on a pool goroutine that runs scalar code next
 }
@@ -230,9 +258,12 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	// padded main panel or, when it is at most half of one, as 8-wide panels.
 	ps := j.ps[:0]
 	packLen := 0
+	lazy := M <= lazyMaxRows
 	add := func(j0, w, nr int) {
 		p := panel{j0: j0, w: w, nr: nr}
-		if transB || w < nr || M >= packMinRows {
+		if lazy && (transB || w < nr || M >= packMinRows) {
+			p.b, p.sb, p.lazy, p.transB, p.ldb = b, nr, true, transB, ldb
+		} else if transB || w < nr || M >= packMinRows {
 			p.sb = nr
 			packLen += K * nr
 		} else {
@@ -253,7 +284,7 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 			add(col, min(8, N-col), 8)
 		}
 	}
-	j.ps = ps
+	j.ps, j.lazy = ps, lazy
 	if packLen > 0 {
 		j.pack = grow(j.pack, packLen)
 		off := 0
@@ -281,7 +312,11 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 		target = chunksPerThread * threads
 	}
 	mc := mcDefault
-	if nb := (M + mc - 1) / mc; nb*len(ps) < target {
+	if lazy {
+		// Each panel's K blocks are packed by the one item that computes
+		// all rows against it: panels are shared out, rows are not.
+		mc = M
+	} else if nb := (M + mc - 1) / mc; nb*len(ps) < target {
 		rb := (target + len(ps) - 1) / len(ps)
 		mc = max(12, ((M+rb-1)/rb+11)/12*12)
 	}
@@ -307,7 +342,8 @@ func grow(s []float32, n int) []float32 {
 }
 
 // gemmBlock computes rows [i0, i1) of C for the given panels.
-func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda int, beta float32, c []float32, ldc int) {
+// A lazy panel's K block is packed into bpack.
+func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda int, beta float32, c []float32, ldc int, bpack []float32) {
 	var tile [6 * 32]float32     // partial tiles are computed here, then copied
 	var apack [8 * kcMax]float32 // a partial strip of A, zero-padded to MR rows
 	nk := (K + kcMax - 1) / kcMax
@@ -318,7 +354,17 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 		for pi := range ps {
 			p := &ps[pi]
 			mr := p.mr(transA)
-			bp := p.b[pc*p.sb:]
+			var bp []float32
+			if p.lazy {
+				src := p.b[pc:]
+				if !p.transB {
+					src = p.b[pc*p.ldb:]
+				}
+				bp = bpack[:kc*p.nr]
+				packB(p.transB, kc, p.j0, p.w, p.nr, src, p.ldb, bp)
+			} else {
+				bp = p.b[pc*p.sb:]
+			}
 			i := i0
 			if p.w == p.nr {
 				// Whole strips go straight to C.
