@@ -314,9 +314,12 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	mc := mcDefault
 	if lazy {
 		// Each panel's K blocks are packed by the one item that computes
-		// all rows against it: panels are shared out, rows are not.
+		// all rows against it: panels are shared out, rows are not, unless
+		// there are too few panels to go round (each row block then packs
+		// its own copy).
 		mc = M
-	} else if nb := (M + mc - 1) / mc; nb*len(ps) < target {
+	}
+	if nb := (M + mc - 1) / mc; nb*len(ps) < target {
 		rb := (target + len(ps) - 1) / len(ps)
 		mc = max(12, ((M+rb-1)/rb+11)/12*12)
 	}
