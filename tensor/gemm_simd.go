@@ -56,6 +56,15 @@ var lazyMaxRows = 512
 // every call.
 var bpackPool = sync.Pool{New: func() any { return new([kcMax * 32]float32) }}
 
+// Work items of at most transposeARows rows of a transposed A transpose
+// each K block of it first (gemmBlock); a variable so that tests can turn
+// it off (0). At most mcDefault, the size of atPool's buffers.
+var transposeARows = mcDefault
+
+// atPool holds the buffers in which work items transpose a block of a
+// transposed A (gemmBlock): mcDefault rows of one K block, 72 KiB.
+var atPool = sync.Pool{New: func() any { return new([mcDefault * kcMax]float32) }}
+
 // Products with few rows take GEMV-like paths that read B in place.
 const (
 	smallNT = 4  // NT with M <= smallNT: dot products against rows of B
@@ -127,16 +136,21 @@ var jobPool = sync.Pool{New: func() any {
 // items computes work items [lo, hi): item it is row block it/pg of mc rows
 // times panel group it%pg.
 func (j *gemmJob) items(lo, hi int) {
-	var bpack []float32
+	var bpack, at []float32
 	if j.lazy {
 		buf := bpackPool.Get().(*[kcMax * 32]float32)
 		defer bpackPool.Put(buf)
 		bpack = buf[:]
 	}
+	if j.transA && j.mc <= transposeARows {
+		buf := atPool.Get().(*[mcDefault * kcMax]float32)
+		defer atPool.Put(buf)
+		at = buf[:]
+	}
 	for it := lo; it < hi; it++ {
 		r, g := it/j.pg, it%j.pg
 		p0, p1 := g*len(j.ps)/j.pg, (g+1)*len(j.ps)/j.pg
-		gemmBlock(j.transA, r*j.mc, min(j.M, (r+1)*j.mc), j.ps[p0:p1], j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc, bpack)
+		gemmBlock(j.transA, r*j.mc, min(j.M, (r+1)*j.mc), j.ps[p0:p1], j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc, bpack, at)
 	}
 	clearUpper() // this may run on a pool goroutine that runs scalar code next
 }
@@ -344,9 +358,13 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// gemmBlock computes rows [i0, i1) of C for the given panels.
-// A lazy panel's K block is packed into bpack.
-func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda int, beta float32, c []float32, ldc int, bpack []float32) {
+// gemmBlock computes rows [i0, i1) of C for the given panels. A lazy
+// panel's K block is packed into bpack. With a transposed A and at non-nil
+// (room for mcDefault rows of a K block), each K block of the rows is first
+// transposed into at, so that the row kernels run instead of the
+// transposed-A ones, which read three values a cache line apart at every k;
+// the sums are the same, in the same order.
+func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda int, beta float32, c []float32, ldc int, bpack, at []float32) {
 	var tile [6 * 32]float32     // partial tiles are computed here, then copied
 	var apack [8 * kcMax]float32 // a partial strip of A, zero-padded to MR rows
 	nk := (K + kcMax - 1) / kcMax
@@ -354,9 +372,15 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 		pc, pe := kb*K/nk, (kb+1)*K/nk
 		kc := pe - pc
 		acc := kb > 0 || beta != 0
+		// Row i of op(A) from k = pc is ar[(i-base)*la:] unless ta.
+		ta, ar, la, base := transA, a[pc:], lda, 0
+		if transA && at != nil && i1-i0 <= mcDefault {
+			transposeBlock(a[pc*lda+i0:], lda, kc, i1-i0, at)
+			ta, ar, la, base = false, at, kc, i0
+		}
 		for pi := range ps {
 			p := &ps[pi]
-			mr := p.mr(transA)
+			mr := p.mr(ta)
 			var bp []float32
 			if p.lazy {
 				src := p.b[pc:]
@@ -372,10 +396,10 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 			if p.w == p.nr {
 				// Whole strips go straight to C.
 				if ns := (i1 - i0) / mr; ns > 0 {
-					if transA {
+					if ta {
 						kernel(p.nr, true, ns, kc, a[pc*lda+i0:], lda, bp, p.sb, c[i0*ldc+p.j0:], ldc, acc)
 					} else {
-						kernel(p.nr, false, ns, kc, a[i0*lda+pc:], lda, bp, p.sb, c[i0*ldc+p.j0:], ldc, acc)
+						kernel(p.nr, false, ns, kc, ar[(i0-base)*la:], la, bp, p.sb, c[i0*ldc+p.j0:], ldc, acc)
 					}
 					i += ns * mr
 				}
@@ -384,11 +408,11 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 			for ; i < i1; i += mr {
 				rows := min(mr, i1-i)
 				switch {
-				case rows == mr && transA:
+				case rows == mr && ta:
 					kernel(p.nr, true, 1, kc, a[pc*lda+i:], lda, bp, p.sb, tile[:], p.nr, false)
 				case rows == mr:
-					kernel(p.nr, false, 1, kc, a[i*lda+pc:], lda, bp, p.sb, tile[:], p.nr, false)
-				case transA:
+					kernel(p.nr, false, 1, kc, ar[(i-base)*la:], la, bp, p.sb, tile[:], p.nr, false)
+				case ta:
 					clear(apack[:kc*mr])
 					for k := range kc {
 						copy(apack[k*mr:k*mr+rows], a[(pc+k)*lda+i:(pc+k)*lda+i+rows])
@@ -397,7 +421,7 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 				default:
 					clear(apack[:kc*mr])
 					for r := range rows {
-						copy(apack[r*kc:r*kc+kc], a[(i+r)*lda+pc:(i+r)*lda+pe])
+						copy(apack[r*kc:r*kc+kc], ar[(i+r-base)*la:(i+r-base)*la+kc])
 					}
 					kernel(p.nr, false, 1, kc, apack[:], kc, bp, p.sb, tile[:], p.nr, false)
 				}

@@ -96,3 +96,25 @@ func load16(b []float32, off int) archsimd.Float32x16 {
 	}
 	return loadPart16(b[off:])
 }
+
+// transposeBlock writes rows r < m of op(A) = Aᵀ for k < kc, A(k, r) =
+// a[k*lda+r], to dst[r*kc+k]: 8×8 blocks through transpose8, the edges
+// scalar.
+func transposeBlock(a []float32, lda, kc, m int, dst []float32) {
+	m8, k8 := m/8*8, kc/8*8
+	for r := 0; r < m8; r += 8 {
+		for k := 0; k < k8; k += 8 {
+			transpose8(a[k*lda+r:], lda, dst[r*kc+k:], kc, false)
+		}
+	}
+	clearUpper() // scalar code next
+	for r := range m {
+		k0 := k8
+		if r >= m8 {
+			k0 = 0
+		}
+		for k := k0; k < kc; k++ {
+			dst[r*kc+k] = a[k*lda+r]
+		}
+	}
+}

@@ -9,14 +9,15 @@ import (
 )
 
 // TestGemmPackingPathsAgree: products of up to lazyMaxRows rows pack B's
-// panels inside the work items, larger ones pack all of B first. Both give
-// the reference's result (float64 triple loop, refGemm) and the same bits,
-// on one thread and on three: the path changes where packing happens, not
-// the order of any sum.
+// panels inside the work items, larger ones pack all of B first; work items
+// of up to transposeARows rows of a transposed A transpose it first, larger
+// ones read it in place. Every combination gives the reference's result
+// (float64 triple loop, refGemm) and the same bits, on one thread and on
+// three: the paths change where data is copied, not the order of any sum.
 func TestGemmPackingPathsAgree(t *testing.T) {
 	defer SetThreads(Threads())
-	saved := lazyMaxRows
-	defer func() { lazyMaxRows = saved }()
+	saved, savedT := lazyMaxRows, transposeARows
+	defer func() { lazyMaxRows, transposeARows = saved, savedT }()
 	cases := []gemmCase{
 		{false, true, 256, 200, 600, 0, 0}, // x·Wᵀ: K over three blocks, a 16-wide remainder
 		{false, false, 256, 77, 530, 3, 1}, // dY·W, strided, accumulating, a 13-wide remainder
@@ -43,16 +44,16 @@ func TestGemmPackingPathsAgree(t *testing.T) {
 		want, mag := refGemm(g.transA, g.transB, g.M, g.N, g.K, a, lda, b, ldb, g.beta, c0, ldc)
 		var first []float32
 		for _, threads := range []int{1, 3} {
-			for _, rows := range []int{saved, 0} {
+			for _, paths := range [][2]int{{saved, savedT}, {0, savedT}, {saved, 0}, {0, 0}} {
 				SetThreads(threads)
-				lazyMaxRows = rows
+				lazyMaxRows, transposeARows = paths[0], paths[1]
 				c := append([]float32(nil), c0...)
 				Gemm(g.transA, g.transB, g.M, g.N, g.K, a, lda, b, ldb, g.beta, c, ldc)
 				for i := range g.M {
 					for j := range g.N {
 						got, w := float64(c[i*ldc+j]), want[i*g.N+j]
 						if math.Abs(got-w) > float64(g.K+2)*0x1p-24*mag[i*g.N+j] {
-							t.Fatalf("%v threads=%d lazyMaxRows=%d: C[%d,%d] = %g, want %g", g, threads, rows, i, j, got, w)
+							t.Fatalf("%v threads=%d paths=%v: C[%d,%d] = %g, want %g", g, threads, paths, i, j, got, w)
 						}
 					}
 				}
@@ -62,7 +63,7 @@ func TestGemmPackingPathsAgree(t *testing.T) {
 				}
 				for i := range c {
 					if math.Float32bits(c[i]) != math.Float32bits(first[i]) {
-						t.Fatalf("%v threads=%d lazyMaxRows=%d: C[%d] = %g, the lazy path on one thread gave %g", g, threads, rows, i, c[i], first[i])
+						t.Fatalf("%v threads=%d paths=%v: C[%d] = %g, the lazy path on one thread gave %g", g, threads, paths, i, c[i], first[i])
 					}
 				}
 			}
