@@ -244,17 +244,7 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 		j.dotN, j.dotB, j.dotLd = N, b, ldb
 		if !transB {
 			j.pack = grow(j.pack, N*K)
-			k := 0
-			if N == 8 {
-				for ; k+8 <= K; k += 8 {
-					transpose8(b[k*ldb:], ldb, j.pack[k:], K, false)
-				}
-			}
-			for ; k < K; k++ {
-				for n, v := range b[k*ldb : k*ldb+N] {
-					j.pack[n*K+k] = v
-				}
-			}
+			transposeTo(b, ldb, K, N, j.pack, K)
 			j.dotB, j.dotLd = j.pack, K
 		}
 		if threads > 1 {
@@ -375,7 +365,7 @@ func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda i
 		// Row i of op(A) from k = pc is ar[(i-base)*la:] unless ta.
 		ta, ar, la, base := transA, a[pc:], lda, 0
 		if transA && at != nil && i1-i0 <= mcDefault {
-			transposeBlock(a[pc*lda+i0:], lda, kc, i1-i0, at)
+			transposeTo(a[pc*lda+i0:], lda, kc, i1-i0, at, kc)
 			ta, ar, la, base = false, at, kc, i0
 		}
 		for pi := range ps {

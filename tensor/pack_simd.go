@@ -40,24 +40,7 @@ func packB(transB bool, K, j0, w, nr int, b []float32, ldb int, dst []float32) {
 	if w < nr {
 		clear(dst)
 	}
-	j8, k8 := w/8*8, K/8*8
-	for j := 0; j < j8; j += 8 {
-		// 8x8 blocks of B^T through the SIMD transpose, the rest scalar.
-		for k := 0; k < k8; k += 8 {
-			transpose8(b[(j0+j)*ldb+k:], ldb, dst[k*nr+j:], nr, false)
-		}
-		for jj := j; jj < j+8; jj++ {
-			for k := k8; k < K; k++ {
-				dst[k*nr+jj] = b[(j0+jj)*ldb+k]
-			}
-		}
-	}
-	for j := j8; j < w; j++ {
-		src := b[(j0+j)*ldb : (j0+j)*ldb+K]
-		for k, v := range src {
-			dst[k*nr+j] = v
-		}
-	}
+	transposeTo(b[j0*ldb:], ldb, w, K, dst, nr)
 }
 
 // transpose8 writes the transpose of the 8x8 block t[n*ld+i] (n, i < 8) to
@@ -97,24 +80,23 @@ func load16(b []float32, off int) archsimd.Float32x16 {
 	return loadPart16(b[off:])
 }
 
-// transposeBlock writes rows r < m of op(A) = Aᵀ for k < kc, A(k, r) =
-// a[k*lda+r], to dst[r*kc+k]: 8×8 blocks through transpose8, the edges
-// scalar.
-func transposeBlock(a []float32, lda, kc, m int, dst []float32) {
-	m8, k8 := m/8*8, kc/8*8
-	for r := 0; r < m8; r += 8 {
-		for k := 0; k < k8; k += 8 {
-			transpose8(a[k*lda+r:], lda, dst[r*kc+k:], kc, false)
+// transposeTo writes the transpose of the rows × cols matrix src[r*lds+c]
+// to dst[c*ldd+r]: 8×8 blocks through transpose8, the edges scalar.
+func transposeTo(src []float32, lds, rows, cols int, dst []float32, ldd int) {
+	r8, c8 := rows/8*8, cols/8*8
+	for c := 0; c < c8; c += 8 {
+		for r := 0; r < r8; r += 8 {
+			transpose8(src[r*lds+c:], lds, dst[c*ldd+r:], ldd, false)
 		}
 	}
 	clearUpper() // scalar code next
-	for r := range m {
-		k0 := k8
-		if r >= m8 {
-			k0 = 0
+	for c := range cols {
+		r0 := r8
+		if c >= c8 {
+			r0 = 0
 		}
-		for k := k0; k < kc; k++ {
-			dst[r*kc+k] = a[k*lda+r]
+		for r := r0; r < rows; r++ {
+			dst[c*ldd+r] = src[r*lds+c]
 		}
 	}
 }
