@@ -85,6 +85,11 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 		caches[i] = m.NewCacheFor(len(p) + limit[i] - 1)
 		steps = append(steps, Step{Cache: caches[i], Tokens: p, Logits: logits[i]})
 	}
+	defer func() {
+		for _, c := range caches {
+			c.Release()
+		}
+	}()
 	if n == 1 && tensor.Threads() > 1 {
 		// one sequence: its attention heads are split with a spinning partner
 		caches[0].team = tensor.NewTeam()

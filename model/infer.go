@@ -16,6 +16,8 @@ type Cache struct {
 	n     int       // positions filled
 	ctx   int       // positions available
 	kvDim int
+	// shared: the memory is also another Cache's (View), so Release keeps it
+	shared bool
 	// team, when set, splits a single row's attention heads between two
 	// threads (set by GenerateBatch for one sequence on 2+ threads).
 	team *tensor.Team
@@ -32,7 +34,7 @@ func (m *Model) NewCacheFor(n int) *Cache {
 	c := m.Config
 	n = max(1, min(n, m.Positions()))
 	size := c.Layers * n * c.KVDim()
-	return &Cache{k: tensor.MakeHuge[float32](size), v: tensor.MakeHuge[float32](size), ctx: n, kvDim: c.KVDim()}
+	return &Cache{k: takeBuffer(size), v: takeBuffer(size), ctx: n, kvDim: c.KVDim()}
 }
 
 // Len is how many positions the cache holds.
@@ -64,7 +66,8 @@ func (c *Cache) View(n int) *Cache {
 	if n > c.n {
 		panic(fmt.Sprintf("model: View of %d positions of a cache holding %d", n, c.n))
 	}
-	return &Cache{k: c.k, v: c.v, n: n, ctx: c.ctx, kvDim: c.kvDim}
+	c.shared = true
+	return &Cache{k: c.k, v: c.v, n: n, ctx: c.ctx, kvDim: c.kvDim, shared: true}
 }
 
 // Cap is how many positions the cache has room for.

@@ -40,6 +40,7 @@ func (m *Model) ContinuationLogProbs(ctx context.Context, prefix []int, conts []
 		}
 	}
 	shared := m.NewCacheFor(len(prefix) - 1)
+	defer shared.Release()
 	if len(prefix) > 1 {
 		if err := m.Forward([]Step{{Cache: shared, Tokens: prefix[:len(prefix)-1]}}); err != nil {
 			return nil, err
@@ -66,7 +67,11 @@ func (m *Model) ContinuationLogProbs(ctx context.Context, prefix []int, conts []
 			in := append([]int{prefix[len(prefix)-1]}, c.Tokens[:len(c.Tokens)-1]...)
 			steps[i-lo] = Step{Cache: cache, Tokens: in, AllLogits: make([]float32, len(in)*vocab)}
 		}
-		if err := m.Forward(steps); err != nil {
+		err := m.Forward(steps)
+		for _, s := range steps {
+			s.Cache.Release()
+		}
+		if err != nil {
 			return nil, err
 		}
 		for i := lo; i < hi; i++ {

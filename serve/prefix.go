@@ -81,14 +81,16 @@ func (p *PrefixCache) Store(prompt []int, c *model.Cache, newFor func(n int) *mo
 	if len(prompt) < minReuse {
 		return
 	}
-	kept, copied := c.View(len(prompt)), c.Cap() > 2*len(prompt)
-	if copied {
-		kept = newFor(len(prompt))
-	}
-	if kept.Bytes() > p.maxBytes {
+	if c.Bytes() > p.maxBytes && c.Cap() <= 2*len(prompt) {
 		return
 	}
-	if copied {
+	var kept *model.Cache
+	if c.Cap() > 2*len(prompt) {
+		kept = newFor(len(prompt))
+		if kept.Bytes() > p.maxBytes {
+			kept.Release()
+			return
+		}
 		kept.CopyPrefix(c, len(prompt))
 	}
 	p.mu.Lock()
@@ -96,8 +98,14 @@ func (p *PrefixCache) Store(prompt []int, c *model.Cache, newFor func(n int) *mo
 	for e := p.lru.Front(); e != nil; e = e.Next() { // the same prompt again: refresh it
 		if pe := e.Value.(*prefixEntry); len(pe.toks) == len(prompt) && commonPrefix(pe.toks, prompt) == len(prompt) {
 			p.lru.MoveToFront(e)
+			if kept != nil {
+				kept.Release()
+			}
 			return
 		}
+	}
+	if kept == nil {
+		kept = c.View(len(prompt))
 	}
 	p.lru.PushFront(&prefixEntry{toks: append([]int(nil), prompt...), cache: kept})
 	p.bytes += kept.Bytes()
@@ -105,6 +113,7 @@ func (p *PrefixCache) Store(prompt []int, c *model.Cache, newFor func(n int) *mo
 		last := p.lru.Back()
 		p.bytes -= last.Value.(*prefixEntry).cache.Bytes()
 		p.lru.Remove(last)
+		last.Value.(*prefixEntry).cache.Release() // kept memory only: a view's stays with its sequence
 	}
 }
 

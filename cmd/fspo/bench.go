@@ -124,7 +124,9 @@ func benchInference(ctx context.Context, m *model.Model, bos int, prompt []int, 
 		cache, logits := m.NewCacheFor(len(prompt)), make([]float32, m.Config.Vocab)
 		start := time.Now()
 		err := m.Forward([]model.Step{{Cache: cache, Tokens: prompt, Logits: logits}})
-		return float64(len(prompt)) / time.Since(start).Seconds(), err
+		secs := time.Since(start).Seconds()
+		cache.Release()
+		return float64(len(prompt)) / secs, err
 	})
 	return decode, prefill, err
 }

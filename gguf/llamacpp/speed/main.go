@@ -329,7 +329,8 @@ func fspoDecode(m *model.Model, n int) ([]int, float64) {
 }
 
 func fspoPrefill(m *model.Model, prompt []int) float64 {
-	cache := m.NewCache()
+	cache := m.NewCacheFor(len(prompt))
+	defer cache.Release()
 	logits := make([]float32, m.Config.Vocab)
 	start := time.Now()
 	fail(m.Forward([]model.Step{{Cache: cache, Tokens: prompt, Logits: logits}}))

@@ -1,0 +1,64 @@
+package model
+
+import (
+	"context"
+	"testing"
+)
+
+// TestReleasedCacheMemoryIsReused: a released cache's buffers serve the next
+// cache of a size they hold (at most twice over), cleared; a cache a View was
+// taken of keeps its memory; generating on reused memory gives the tokens
+// generating on fresh memory gave.
+func TestReleasedCacheMemoryIsReused(t *testing.T) {
+	m := loadStories(t)
+	const n = 173 // a size no other test asks for
+	c := m.NewCacheFor(n)
+	if err := m.Forward([]Step{{Cache: c, Tokens: []int{BOS, 403, 407, 261}}}); err != nil {
+		t.Fatal(err)
+	}
+	k, v := &c.k[0], &c.v[0]
+	c.Release()
+	if c.k != nil || c.Len() != 0 {
+		t.Fatalf("a released cache keeps its buffers (%d positions)", c.Len())
+	}
+	d := m.NewCacheFor(n - 20)
+	if got := [2]*float32{&d.k[0], &d.v[0]}; (got[0] != k && got[0] != v) || (got[1] != k && got[1] != v) {
+		t.Fatalf("a cache of %d positions after releasing one of %d got new memory", n-20, n)
+	}
+	for i := range d.k {
+		if d.k[i] != 0 || d.v[i] != 0 {
+			t.Fatalf("reused memory not cleared at %d: k %v v %v", i, d.k[i], d.v[i])
+		}
+	}
+	if len(d.k) != m.Config.Layers*(n-20)*m.Config.KVDim() {
+		t.Fatalf("reused buffer has %d values, want %d", len(d.k), m.Config.Layers*(n-20)*m.Config.KVDim())
+	}
+	d.Release()
+	if e := m.NewCacheFor(n / 3); &e.k[0] == k || &e.k[0] == v {
+		t.Fatalf("a cache of %d positions took a buffer of %d (more than twice its size)", n/3, n)
+	}
+
+	// a viewed cache is not released: the view may still be read
+	f := m.NewCacheFor(n)
+	if err := m.Forward([]Step{{Cache: f, Tokens: []int{BOS, 291, 280}}}); err != nil {
+		t.Fatal(err)
+	}
+	view := f.View(2)
+	f.Release()
+	view.Release()
+	if f.k == nil || view.k == nil || f.Len() != 3 {
+		t.Fatal("Release freed a cache that a view shares")
+	}
+
+	gen := func() []int {
+		out, err := m.Generate(context.Background(), []int{BOS, 403}, GenOptions{MaxTokens: 60}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Tokens
+	}
+	first, again := gen(), gen() // the second on the first's released memory
+	if !equalInts(first, again) {
+		t.Fatalf("generation on reused memory %v, on fresh %v", again, first)
+	}
+}
