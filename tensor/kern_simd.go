@@ -2,7 +2,10 @@
 
 package tensor
 
-import "simd/archsimd"
+import (
+	"fmt"
+	"simd/archsimd"
+)
 
 // Register-blocked micro-kernels of the SIMD matrix multiplication. Each
 // computes one MR x NR tile of C from a kc-long slice of the K dimension:
@@ -47,34 +50,35 @@ func st8(c []float32, v archsimd.Float32x8, acc bool) {
 	v.StoreSlice(c)
 }
 
-// k4x32rows is the AVX-512 4x32 kernel with A given as rows.
+// k4x32rows is the AVX-512 4x32 kernel with A given as rows: ns strips of
+// 4 rows, each element of C a chain of FMAs in k order from zero, added to C
+// when acc. It is f32Rows4x32 (gemmk_amd64.s): written in Go, the register
+// allocator kept copies of the broadcasts and reloaded pointers from the
+// stack every step (~45 instructions per 8 FMAs); the assembly runs two
+// strips at a time, 16 FMAs per 2 loads of B and 8 broadcasts from memory.
+// The slices' lengths are checked here once, for the assembly's reads and
+// writes.
 func k4x32rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float32, ldc int, acc bool) {
-	for s := range ns {
-		as := a[4*s*lda:]
-		a0, a1, a2, a3 := as[:kc], as[lda:lda+kc], as[2*lda:2*lda+kc], as[3*lda:3*lda+kc]
-		var c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16
-		off := 0
-		for k := range a0 {
-			bk := b[off : off+32]
-			b0 := archsimd.LoadFloat32x16Slice(bk)
-			b1 := archsimd.LoadFloat32x16Slice(bk[16:])
-			x := archsimd.BroadcastFloat32x16(a0[k])
-			c00 = x.MulAdd(b0, c00)
-			c01 = x.MulAdd(b1, c01)
-			x = archsimd.BroadcastFloat32x16(a1[k])
-			c10 = x.MulAdd(b0, c10)
-			c11 = x.MulAdd(b1, c11)
-			x = archsimd.BroadcastFloat32x16(a2[k])
-			c20 = x.MulAdd(b0, c20)
-			c21 = x.MulAdd(b1, c21)
-			x = archsimd.BroadcastFloat32x16(a3[k])
-			c30 = x.MulAdd(b0, c30)
-			c31 = x.MulAdd(b1, c31)
-			off += sb
-		}
-		st4x32(c[4*s*ldc:], ldc, acc, c00, c01, c10, c11, c20, c21, c30, c31)
+	if ns <= 0 {
+		return
 	}
+	if len(a) < (4*ns-1)*lda+kc || (kc > 0 && len(b) < (kc-1)*sb+32) || len(c) < (4*ns-1)*ldc+32 {
+		panic(fmt.Sprintf("tensor: k4x32rows: %d strips of %d, slices of %d, %d, %d (strides %d, %d, %d)", ns, kc, len(a), len(b), len(c), lda, sb, ldc))
+	}
+	var ap, bp *float32
+	if len(a) > 0 {
+		ap = &a[0]
+	}
+	if len(b) > 0 {
+		bp = &b[0]
+	}
+	f32Rows4x32(ns, kc, ap, lda, bp, sb, &c[0], ldc, acc)
 }
+
+// f32Rows4x32 is k4x32rows without the checks (gemmk_amd64.s).
+//
+//go:noescape
+func f32Rows4x32(ns, kc int, a *float32, lda int, b *float32, sb int, c *float32, ldc int, acc bool)
 
 // k3x32cols is the AVX-512 kernel with A(r,k) = a[k*sa+r], three rows by
 // 32 columns. With four rows (as k4x32rows) the register allocator spilled a

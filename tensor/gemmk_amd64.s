@@ -1,0 +1,158 @@
+//go:build goexperiment.simd && amd64
+
+#include "textflag.h"
+
+// func f32Rows4x32(ns, kc int, a *float32, lda int, b *float32, sb int, c *float32, ldc int, acc bool)
+//
+// C[r][j] (+)= Σ_k A[r][k]·B[k][j] for ns strips of 4 rows r (A given as
+// rows, lda apart) and 32 columns j (B's rows sb apart), each sum a chain of
+// FMAs in k order from zero, then added to C when acc: the bits of
+// k4x32rows. Two strips go together (16 sums, Z16–Z31: 16 independent FMA
+// chains, enough to hide the FMA latency on two pipes); a last odd strip
+// runs alone. Each A value is broadcast once from memory and feeds two FMAs.
+// Registers: SI rows 0–2 (and 4 via DI*4), R8 row 3 (5 via DI*2), R9 row 6
+// (7 via DI*1), DI = lda in bytes, BX = B at k, R11 = sb in bytes, CX the k
+// count, R12 = C, R13 = ldc in bytes, DX the strips left, AX spare.
+
+// FMA2(row, acc0, acc1): acc0 += A·B[k][0:16], acc1 += A·B[k][16:32].
+#define FMA2(src, x, a0, a1) \
+	VBROADCASTSS src, x; \
+	VFMADD231PS Z0, x, a0; \
+	VFMADD231PS Z1, x, a1
+
+// ST2(off, a0, a1): C row at R12+off gets a0, a1 (added to it when acc).
+#define ST2(dst0, dst1, a0, a1) \
+	CMPB R10, $0; \
+	JEQ 3(PC); \
+	VADDPS dst0, a0, a0; \
+	VADDPS dst1, a1, a1; \
+	VMOVUPS a0, dst0; \
+	VMOVUPS a1, dst1
+
+TEXT ·f32Rows4x32(SB), NOSPLIT, $0-65
+	MOVQ ns+0(FP), DX
+	MOVQ a+16(FP), AX
+	MOVQ lda+24(FP), DI
+	SHLQ $2, DI
+	MOVQ sb+40(FP), R11
+	SHLQ $2, R11
+	MOVQ c+48(FP), R12
+	MOVQ ldc+56(FP), R13
+	SHLQ $2, R13
+	MOVBLZX acc+64(FP), R10
+
+pairs:
+	CMPQ DX, $2
+	JLT single
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+	MOVQ AX, SI
+	LEAQ (AX)(DI*2), R8
+	ADDQ DI, R8
+	LEAQ (R8)(DI*2), R9
+	ADDQ DI, R9
+	MOVQ b+32(FP), BX
+	MOVQ kc+8(FP), CX
+	TESTQ CX, CX
+	JEQ store8
+
+loop8:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	FMA2((SI), Z2, Z16, Z17)
+	FMA2((SI)(DI*1), Z3, Z18, Z19)
+	FMA2((SI)(DI*2), Z4, Z20, Z21)
+	FMA2((R8), Z5, Z22, Z23)
+	FMA2((SI)(DI*4), Z6, Z24, Z25)
+	FMA2((R8)(DI*2), Z7, Z26, Z27)
+	FMA2((R9), Z8, Z28, Z29)
+	FMA2((R9)(DI*1), Z9, Z30, Z31)
+	ADDQ $4, SI
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ R11, BX
+	DECQ CX
+	JNE loop8
+
+store8:
+	MOVQ R12, SI
+	ST2((SI), 64(SI), Z16, Z17)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z18, Z19)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z20, Z21)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z22, Z23)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z24, Z25)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z26, Z27)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z28, Z29)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z30, Z31)
+	ADDQ R13, SI
+	MOVQ SI, R12
+	LEAQ (AX)(DI*8), AX
+	SUBQ $2, DX
+	JMP pairs
+
+single:
+	TESTQ DX, DX
+	JEQ done
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	MOVQ AX, SI
+	LEAQ (AX)(DI*2), R8
+	ADDQ DI, R8
+	MOVQ b+32(FP), BX
+	MOVQ kc+8(FP), CX
+	TESTQ CX, CX
+	JEQ store4
+
+loop4:
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	FMA2((SI), Z2, Z16, Z17)
+	FMA2((SI)(DI*1), Z3, Z18, Z19)
+	FMA2((SI)(DI*2), Z4, Z20, Z21)
+	FMA2((R8), Z5, Z22, Z23)
+	ADDQ $4, SI
+	ADDQ $4, R8
+	ADDQ R11, BX
+	DECQ CX
+	JNE loop4
+
+store4:
+	MOVQ R12, SI
+	ST2((SI), 64(SI), Z16, Z17)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z18, Z19)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z20, Z21)
+	ADDQ R13, SI
+	ST2((SI), 64(SI), Z22, Z23)
+
+done:
+	VZEROUPPER
+	RET
