@@ -3,6 +3,7 @@
 package tensor
 
 import (
+	"fmt"
 	"simd/archsimd"
 )
 
@@ -16,9 +17,23 @@ func (j *gemmJob) packPanels(lo, hi int) {
 	clearUpper()
 }
 
+// packRows32 copies k rows of 32 floats, ld apart, to dst (gemmk_amd64.s).
+//
+//go:noescape
+func packRows32(k int, src *float32, ld int, dst *float32)
+
 // packB writes columns [j0, j0+w) of op(B) into dst k-major with row length
 // nr, zero-padding columns w..nr-1.
 func packB(transB bool, K, j0, w, nr int, b []float32, ldb int, dst []float32) {
+	if !transB && w == nr && nr == 32 && level >= levelAVX512 {
+		if K > 0 && (len(b) < (K-1)*ldb+j0+32 || len(dst) < K*32) {
+			panic(fmt.Sprintf("tensor: packB: %d rows of 32 from %d floats (stride %d, column %d) to %d", K, len(b), ldb, j0, len(dst)))
+		}
+		if K > 0 {
+			packRows32(K, &b[j0], ldb, &dst[0])
+		}
+		return
+	}
 	if !transB && w == nr {
 		// Whole rows of the panel: vector moves, not a memmove call per row.
 		for k := range K {
