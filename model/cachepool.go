@@ -21,7 +21,8 @@ var cachePool = struct {
 }{}
 
 // CachePoolBytes bounds the memory kept for future caches (released
-// buffers past it go back to the garbage collector).
+// buffers past it go back to the garbage collector). What the pool keeps
+// stays with the process after a burst of sequences, up to this bound.
 var CachePoolBytes int64 = 1 << 30
 
 // takeBuffer returns n zeroed floats: the smallest pooled buffer that holds
