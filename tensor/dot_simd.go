@@ -137,6 +137,12 @@ func dot1x4w(a0, b0, b1, b2, b3 []float32) archsimd.Float32x4 {
 	return hsum4(fold(s0), fold(s1), fold(s2), fold(s3))
 }
 
+// dot2x4Acc is dot2x4w's main loop over n16 blocks of 16 (gemmk_amd64.s):
+// the eight sums' lanes, s00..s03 then s10..s13, to out[0:128].
+//
+//go:noescape
+func dot2x4Acc(n16 int, a0, a1, b0, b1, b2, b3 *float32, out *float32)
+
 // dot2x4w returns the 2×4 dot products of a0, a1 with b0..b3 as two
 // vectors, r[i] = [ai.b0, ai.b1, ai.b2, ai.b3] (AVX-512): each B vector
 // feeds two multiply-adds where dot1x4w's feeds one, and the eight sums, four
@@ -147,18 +153,13 @@ func dot2x4w(a0, a1, b0, b1, b2, b3 []float32) (r0, r1 archsimd.Float32x4) {
 	K := len(a0)
 	a1 = a1[:K]
 	b0, b1, b2, b3 = b0[:K], b1[:K], b2[:K], b3[:K]
-	var s00, s01, s02, s03, s10, s11, s12, s13 archsimd.Float32x16
-	k := 0
-	for ; k+16 <= K; k += 16 {
-		y0 := archsimd.LoadFloat32x16Slice(b0[k : k+16])
-		y1 := archsimd.LoadFloat32x16Slice(b1[k : k+16])
-		y2 := archsimd.LoadFloat32x16Slice(b2[k : k+16])
-		y3 := archsimd.LoadFloat32x16Slice(b3[k : k+16])
-		x := archsimd.LoadFloat32x16Slice(a0[k : k+16])
-		s00, s01, s02, s03 = y0.MulAdd(x, s00), y1.MulAdd(x, s01), y2.MulAdd(x, s02), y3.MulAdd(x, s03)
-		x = archsimd.LoadFloat32x16Slice(a1[k : k+16])
-		s10, s11, s12, s13 = y0.MulAdd(x, s10), y1.MulAdd(x, s11), y2.MulAdd(x, s12), y3.MulAdd(x, s13)
+	k := K &^ 15
+	var sums [128]float32
+	if k > 0 {
+		dot2x4Acc(k/16, &a0[0], &a1[0], &b0[0], &b1[0], &b2[0], &b3[0], &sums[0])
 	}
+	ld := func(i int) archsimd.Float32x16 { return archsimd.LoadFloat32x16Slice(sums[16*i : 16*i+16]) }
+	s00, s01, s02, s03, s10, s11, s12, s13 := ld(0), ld(1), ld(2), ld(3), ld(4), ld(5), ld(6), ld(7)
 	if k < K {
 		y0, y1, y2, y3 := loadPart16(b0[k:]), loadPart16(b1[k:]), loadPart16(b2[k:]), loadPart16(b3[k:])
 		x := loadPart16(a0[k:])

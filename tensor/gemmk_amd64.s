@@ -189,3 +189,66 @@ packloop:
 packdone:
 	VZEROUPPER
 	RET
+
+// func dot2x4Acc(n16 int, a0, a1, b0, b1, b2, b3 *float32, out *float32)
+//
+// The main loop of dot2x4w: for k over n16 blocks of 16, the eight sums
+// s[i][j] += b_j[k:k+16]·a_i[k:k+16] lane by lane (one FMA each, k in
+// order), stored to out as s00..s03, s10..s13 (16 floats each). Written in
+// Go, the loop moved its sums between registers and reloaded pointers from
+// the stack every step.
+TEXT ·dot2x4Acc(SB), NOSPLIT, $0-64
+	MOVQ n16+0(FP), CX
+	MOVQ a0+8(FP), SI
+	MOVQ a1+16(FP), DI
+	MOVQ b0+24(FP), BX
+	MOVQ b1+32(FP), R8
+	MOVQ b2+40(FP), R9
+	MOVQ b3+48(FP), R10
+	MOVQ out+56(FP), DX
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	TESTQ CX, CX
+	JEQ dotstore
+
+dotloop:
+	VMOVUPS (BX), Z0
+	VMOVUPS (R8), Z1
+	VMOVUPS (R9), Z2
+	VMOVUPS (R10), Z3
+	VMOVUPS (SI), Z4
+	VMOVUPS (DI), Z5
+	VFMADD231PS Z4, Z0, Z16
+	VFMADD231PS Z4, Z1, Z17
+	VFMADD231PS Z4, Z2, Z18
+	VFMADD231PS Z4, Z3, Z19
+	VFMADD231PS Z5, Z0, Z20
+	VFMADD231PS Z5, Z1, Z21
+	VFMADD231PS Z5, Z2, Z22
+	VFMADD231PS Z5, Z3, Z23
+	ADDQ $64, SI
+	ADDQ $64, DI
+	ADDQ $64, BX
+	ADDQ $64, R8
+	ADDQ $64, R9
+	ADDQ $64, R10
+	DECQ CX
+	JNE dotloop
+
+dotstore:
+	VMOVUPS Z16, 0(DX)
+	VMOVUPS Z17, 64(DX)
+	VMOVUPS Z18, 128(DX)
+	VMOVUPS Z19, 192(DX)
+	VMOVUPS Z20, 256(DX)
+	VMOVUPS Z21, 320(DX)
+	VMOVUPS Z22, 384(DX)
+	VMOVUPS Z23, 448(DX)
+	VZEROUPPER
+	RET
