@@ -81,7 +81,7 @@ func k4x32rows(ns, kc int, a []float32, lda int, b []float32, sb int, c []float3
 func f32Rows4x32(ns, kc int, a *float32, lda int, b *float32, sb int, c *float32, ldc int, acc bool)
 
 // k3x32cols is the AVX-512 kernel with A(r,k) = a[k*sa+r], three rows by
-// 32 columns. With four rows (as k4x32rows) the register allocator spilled a
+// 32 columns. With four rows (as the Go k4x32rows had) the register allocator spilled a
 // broadcast every step; when that 64-byte stack slot straddled two cache
 // lines the reload missed store forwarding and the kernel ran 3x slower,
 // depending only on the caller's frame sizes. Three rows leave room.
@@ -114,17 +114,6 @@ func k3x32cols(ns, kc int, a []float32, sa int, b []float32, sb int, c []float32
 		st16(cs[2*ldc:], c20, acc)
 		st16(cs[2*ldc+16:], c21, acc)
 	}
-}
-
-func st4x32(c []float32, ldc int, acc bool, c00, c01, c10, c11, c20, c21, c30, c31 archsimd.Float32x16) {
-	st16(c[0:], c00, acc)
-	st16(c[16:], c01, acc)
-	st16(c[ldc:], c10, acc)
-	st16(c[ldc+16:], c11, acc)
-	st16(c[2*ldc:], c20, acc)
-	st16(c[2*ldc+16:], c21, acc)
-	st16(c[3*ldc:], c30, acc)
-	st16(c[3*ldc+16:], c31, acc)
 }
 
 // k4x16wrows is the AVX-512 4x16 kernel with A given as rows, for column
