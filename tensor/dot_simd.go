@@ -6,10 +6,12 @@ import "simd/archsimd"
 
 // dotNT computes C = A B^T + beta C when the rows of A and of B are both
 // contiguous in k (decoding's x W^T, and attention's P V once V is
-// transposed): every output is a dot product. A row of A meets four rows of
-// B per pass. Wider passes (two rows of A, or eight of B) measured 2x slower:
-// the compiler hoists all loads of an iteration, the live vectors exceed the
-// 15 registers, and the spilled 512-bit value is reloaded every iteration.
+// transposed): every output is a dot product. Four rows of B meet four rows
+// of A per pass where K is a multiple of 16 (dot4x4, in assembly: 16 sums in
+// registers, half a load per FMA), then two (dot2x4w), then one; every sum
+// is formed in dot1x4w's order, so a row's bits do not depend on the rows
+// beside it. (Written with archsimd, passes wider than one row of A measured
+// 2x slower: the live vectors exceeded the registers the compiler used.)
 func dotNT(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	wide := level >= levelAVX512 && K >= 16
 	acc := beta != 0
@@ -37,6 +39,15 @@ func dotNT(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32
 	for ; n+4 <= N; n += 4 {
 		b0, b1, b2, b3 := b[n*ldb:][:K], b[(n+1)*ldb:][:K], b[(n+2)*ldb:][:K], b[(n+3)*ldb:][:K]
 		i := 0
+		if wide && K%16 == 0 {
+			pf := b0 // the next group of B, or this one again at the end
+			if n+8 <= N {
+				pf = b[(n+4)*ldb:]
+			}
+			for ; i+4 <= M; i += 4 {
+				dot4x4(K/16, &a[i*lda], lda, &b0[0], ldb, &c[i*ldc+n], ldc, acc, &pf[0])
+			}
+		}
 		for ; wide && i+2 <= M; i += 2 {
 			r0, r1 := dot2x4w(a[i*lda:][:K], a[(i+1)*lda:][:K], b0, b1, b2, b3)
 			st4(c[i*ldc+n:], r0, acc)
@@ -136,6 +147,14 @@ func dot1x4w(a0, b0, b1, b2, b3 []float32) archsimd.Float32x4 {
 	}
 	return hsum4(fold(s0), fold(s1), fold(s2), fold(s3))
 }
+
+// dot4x4 is four rows of A (lda apart) against four of B (ldb apart,
+// from b), n16 blocks of 16 each, to C[i][0:4] (ldc apart; added to it
+// when acc) with dot1x4w's bits (gemmk_amd64.s); pf's four rows, ldb
+// apart, are prefetched.
+//
+//go:noescape
+func dot4x4(n16 int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool, pf *float32)
 
 // dot2x4Acc is dot2x4w's main loop over n16 blocks of 16 (gemmk_amd64.s):
 // the eight sums' lanes, s00..s03 then s10..s13, to out[0:128].

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -286,15 +287,17 @@ func TestGemmRowsAsAlone(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	for _, s := range [][3]int{{16, 576, 192}, {13, 100, 70}, {32, 64, 64}, {7, 300, 129}, {16, 64, 1002}, {9, 96, 4099}} {
 		M, K, N := s[0], s[1], s[2]
-		a, w := randSlice(r, M*K), randSlice(r, N*K)
-		all := make([]float32, M*N)
-		Gemm(false, true, M, N, K, a, K, w, K, 0, all, N)
-		one := make([]float32, N)
-		for i := range M {
-			Gemm(false, true, 1, N, K, a[i*K:], K, w, K, 0, one, N)
-			for j := range N {
-				if math.Float32bits(one[j]) != math.Float32bits(all[i*N+j]) {
-					t.Fatalf("M=%d K=%d N=%d: row %d col %d: alone %v, in the batch %v", M, K, N, i, j, one[j], all[i*N+j])
+		a, w, c0 := randSlice(r, M*K), randSlice(r, N*K), randSlice(r, M*N)
+		for _, beta := range []float32{0, 1} { // beta 1 adds to what C holds
+			all := slices.Clone(c0)
+			Gemm(false, true, M, N, K, a, K, w, K, beta, all, N)
+			for i := range M {
+				one := slices.Clone(c0[i*N : (i+1)*N])
+				Gemm(false, true, 1, N, K, a[i*K:], K, w, K, beta, one, N)
+				for j := range N {
+					if math.Float32bits(one[j]) != math.Float32bits(all[i*N+j]) {
+						t.Fatalf("M=%d K=%d N=%d beta=%v: row %d col %d: alone %v, in the batch %v", M, K, N, beta, i, j, one[j], all[i*N+j])
+					}
 				}
 			}
 		}

@@ -252,3 +252,118 @@ dotstore:
 	VMOVUPS Z23, 448(DX)
 	VZEROUPPER
 	RET
+
+// D44ROW reduces one row's four sums (z0–z3, their low halves y0–y3) to
+// [Σz0, Σz1, Σz2, Σz3] at DX (added to it when R10 ≠ 0), as dot1x4w does:
+// fold (the 256-bit halves added: Y8–Y11, which VHADDPS can name), then
+// hsum4 (pairwise sums of the pairs, then the 128-bit halves added).
+#define D44ROW(z0, z1, z2, z3, y0, y1, y2, y3) \
+	VEXTRACTF64X4 $1, z0, Y8; \
+	VADDPS y0, Y8, Y8; \
+	VEXTRACTF64X4 $1, z1, Y9; \
+	VADDPS y1, Y9, Y9; \
+	VEXTRACTF64X4 $1, z2, Y10; \
+	VADDPS y2, Y10, Y10; \
+	VEXTRACTF64X4 $1, z3, Y11; \
+	VADDPS y3, Y11, Y11; \
+	VHADDPS Y9, Y8, Y8; \
+	VHADDPS Y11, Y10, Y10; \
+	VHADDPS Y10, Y8, Y8; \
+	VEXTRACTF128 $1, Y8, X9; \
+	VADDPS X9, X8, X8; \
+	CMPQ R10, $0; \
+	JEQ 2(PC); \
+	VADDPS (DX), X8, X8; \
+	VMOVUPS X8, (DX)
+
+// func dot4x4(n16 int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool, pf *float32)
+//
+// C[i][j] (+)= A[i]·B[j] for four rows i of A and four rows j of B, each
+// n16 blocks of 16 long: 16 sums of 16 lanes (Z16–Z31), each a chain of
+// FMAs in k order from zero, folded and reduced as dot1x4w does (the 256-bit
+// halves added, then the pairwise sums of hsum4, then the 128-bit halves),
+// so a row's results have dot1x4w's bits whatever rows it goes with. Per
+// block: four B and four A vectors loaded, 16 FMAs (dot2x4Acc: six loads for
+// eight). pf, four rows ldb apart, is prefetched as B is read: the caller's
+// next group of B rows, from memory while this group is in cache.
+// Registers: SI = A, R11 = lda in bytes, R12 = 3·lda; BX = B, R13 = ldb in
+// bytes, R14 = 3·ldb; R9 = pf; DX = C, AX = ldc in bytes; R10 = acc.
+TEXT ·dot4x4(SB), NOSPLIT, $0-72
+	MOVQ n16+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), R11
+	SHLQ $2, R11
+	MOVQ b+24(FP), BX
+	MOVQ ldb+32(FP), R13
+	SHLQ $2, R13
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), AX
+	SHLQ $2, AX
+	MOVBQZX acc+56(FP), R10
+	MOVQ pf+64(FP), R9
+	LEAQ (R11)(R11*2), R12
+	LEAQ (R13)(R13*2), R14
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+	TESTQ CX, CX
+	JEQ d44reduce
+
+d44loop:
+	VMOVUPS (BX), Z0
+	VMOVUPS (BX)(R13*1), Z1
+	VMOVUPS (BX)(R13*2), Z2
+	VMOVUPS (BX)(R14*1), Z3
+	PREFETCHT0 (R9)
+	PREFETCHT0 (R9)(R13*1)
+	PREFETCHT0 (R9)(R13*2)
+	PREFETCHT0 (R9)(R14*1)
+	VMOVUPS (SI), Z4
+	VMOVUPS (SI)(R11*1), Z5
+	VMOVUPS (SI)(R11*2), Z6
+	VMOVUPS (SI)(R12*1), Z7
+	VFMADD231PS Z4, Z0, Z16
+	VFMADD231PS Z4, Z1, Z17
+	VFMADD231PS Z4, Z2, Z18
+	VFMADD231PS Z4, Z3, Z19
+	VFMADD231PS Z5, Z0, Z20
+	VFMADD231PS Z5, Z1, Z21
+	VFMADD231PS Z5, Z2, Z22
+	VFMADD231PS Z5, Z3, Z23
+	VFMADD231PS Z6, Z0, Z24
+	VFMADD231PS Z6, Z1, Z25
+	VFMADD231PS Z6, Z2, Z26
+	VFMADD231PS Z6, Z3, Z27
+	VFMADD231PS Z7, Z0, Z28
+	VFMADD231PS Z7, Z1, Z29
+	VFMADD231PS Z7, Z2, Z30
+	VFMADD231PS Z7, Z3, Z31
+	ADDQ $64, SI
+	ADDQ $64, BX
+	ADDQ $64, R9
+	DECQ CX
+	JNE d44loop
+
+d44reduce:
+	D44ROW(Z16, Z17, Z18, Z19, Y16, Y17, Y18, Y19)
+	ADDQ AX, DX
+	D44ROW(Z20, Z21, Z22, Z23, Y20, Y21, Y22, Y23)
+	ADDQ AX, DX
+	D44ROW(Z24, Z25, Z26, Z27, Y24, Y25, Y26, Y27)
+	ADDQ AX, DX
+	D44ROW(Z28, Z29, Z30, Z31, Y28, Y29, Y30, Y31)
+	VZEROUPPER
+	RET
