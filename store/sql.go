@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -31,6 +32,27 @@ type Rows interface {
 	Scan(dest ...any) error
 	Err() error
 	Close()
+}
+
+// ReleaseOnClose is r that, once closed, also runs release, once however
+// often it is closed: a backend's way to give back the connection or lock
+// the rows hold. A nil release leaves r as it is.
+func ReleaseOnClose(r Rows, release func()) Rows {
+	if release == nil {
+		return r
+	}
+	return &releasingRows{Rows: r, release: release}
+}
+
+type releasingRows struct {
+	Rows
+	release func()
+	once    sync.Once
+}
+
+func (r *releasingRows) Close() {
+	r.Rows.Close()
+	r.once.Do(r.release)
 }
 
 // SQL implements Store on top of a backend's Conn.

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -100,7 +99,7 @@ func (c conn) Query(ctx context.Context, query string, args ...any) (store.Rows,
 		if err != nil {
 			return nil, err
 		}
-		return &rows{Rows: r}, nil
+		return r, nil
 	}
 	pc, err := c.p.acquire(ctx)
 	if err != nil {
@@ -112,7 +111,7 @@ func (c conn) Query(ctx context.Context, query string, args ...any) (store.Rows,
 		return nil, err
 	}
 	// The connection goes back to the pool when the rows are closed.
-	return &rows{Rows: r, done: func() { c.p.release(pc) }}, nil
+	return store.ReleaseOnClose(r, func() { c.p.release(pc) }), nil
 }
 
 func (c conn) Tx(ctx context.Context, fn func(store.Conn) error) error {
@@ -136,17 +135,4 @@ func (c conn) Tx(ctx context.Context, fn func(store.Conn) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
-}
-
-type rows struct {
-	pgx.Rows
-	done func()
-	once sync.Once
-}
-
-func (r *rows) Close() {
-	r.Rows.Close()
-	if r.done != nil {
-		r.once.Do(r.done)
-	}
 }

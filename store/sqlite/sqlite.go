@@ -135,11 +135,11 @@ func (c conn) Query(ctx context.Context, query string, args ...any) (store.Rows,
 		}
 		return nil, err
 	}
-	out := &rows{Rows: r}
+	var release func()
 	if locked {
-		out.done = c.wmu.Unlock
+		release = c.wmu.Unlock
 	}
-	return out, nil
+	return store.ReleaseOnClose(rows{r}, release), nil
 }
 
 func (c conn) Tx(ctx context.Context, fn func(store.Conn) error) error {
@@ -162,15 +162,7 @@ func (c conn) Tx(ctx context.Context, fn func(store.Conn) error) error {
 	return nil
 }
 
-type rows struct {
-	*sql.Rows
-	done func()
-	once sync.Once
-}
+// rows is a result set of database/sql as a store.Rows.
+type rows struct{ *sql.Rows }
 
-func (r *rows) Close() {
-	r.Rows.Close()
-	if r.done != nil {
-		r.once.Do(r.done)
-	}
-}
+func (r rows) Close() { r.Rows.Close() }
