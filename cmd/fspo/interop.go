@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,11 +24,8 @@ func runImport(ctx context.Context, env *Env, args []string) error {
 	testFrac := fs.Float64("test-frac", 0.1, "share of the non-interpolated users held out in the manifest (interpolated Reviews users are always held out)")
 	seed := fs.Int64("seed", 1, "seed of the train/test split")
 	skip := fs.Bool("skip-invalid", false, "count and list rows with empty or identical responses instead of stopping at the first")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: fspo import: %v", errUsage, err)
+	if err := flagError(fs, fs.Parse(args)); err != nil {
+		return err
 	}
 	switch {
 	case *out == "":

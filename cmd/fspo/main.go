@@ -86,16 +86,23 @@ func newFlags(env *Env, name, synopsis string) *flag.FlagSet {
 
 // parseFlags parses args and rejects stray positional arguments.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: fspo %s: %v", errUsage, fs.Name(), err)
+	if err := flagError(fs, fs.Parse(args)); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: fspo %s: unexpected argument %q (flags go before values: --flag value)", errUsage, fs.Name(), fs.Arg(0))
 	}
 	return nil
+}
+
+// flagError is the error of parsing fs's flags as a command returns it:
+// nil, flag.ErrHelp (-h: the usage is printed), or a usage error naming
+// the command.
+func flagError(fs *flag.FlagSet, err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: fspo %s: %v", errUsage, fs.Name(), err)
 }
 
 func main() {

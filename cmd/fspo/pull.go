@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -39,11 +37,8 @@ func runPull(ctx context.Context, env *Env, args []string) error {
 			return fmt.Errorf("%w: fspo pull: one model name expected, got %q", errUsage, append([]string{first}, fs.Args()...))
 		}
 	}
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: fspo pull: %v", errUsage, err)
+	if err = flagError(fs, err); err != nil {
+		return err
 	}
 	switch {
 	case fs.NArg() == 0:

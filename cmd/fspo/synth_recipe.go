@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -77,11 +75,8 @@ func runSynthRecipe(ctx context.Context, env *Env, args []string) error {
 func runSynthMerge(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "synth merge", "--out DIR PART_DIR...")
 	out := fs.String("out", "", "directory of the merged preferences.jsonl, manifest and report")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: fspo synth merge: %v", errUsage, err)
+	if err := flagError(fs, fs.Parse(args)); err != nil {
+		return err
 	}
 	if *out == "" || fs.NArg() == 0 {
 		return fmt.Errorf("%w: fspo synth merge: give --out DIR and the part directories (flags first)", errUsage)
