@@ -2,9 +2,10 @@ package model
 
 import (
 	"cmp"
-	"math"
 	"math/rand/v2"
 	"slices"
+
+	"fspo/tensor"
 )
 
 // Sampler picks the next token from logits: greedy (Temperature 0),
@@ -44,16 +45,11 @@ func (s *Sampler) Sample(logits []float32) int {
 	}
 	p := s.probs[:len(logits)]
 	mx := logits[Argmax(logits)]
-	var sum float64
-	inv := 1 / s.Temperature
-	for i, z := range logits {
-		e := math.Exp(float64((z - mx) * inv))
-		p[i] = float32(e)
-		sum += e
-	}
-	for i := range p {
-		p[i] = float32(float64(p[i]) / sum)
-	}
+	// p[i] = exp((z_i − max)/T) / Σ, each exponential math.Exp's in float64
+	// and the sum in index order (tensor.ExpScaled forms eight at a time with
+	// those bits).
+	sum := tensor.ExpScaled(p, logits, mx, 1/s.Temperature)
+	tensor.DivideBy(p, sum)
 	coin := s.rng.Float32()
 	if s.TopP <= 0 || s.TopP >= 1 {
 		var cdf float32

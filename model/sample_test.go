@@ -35,7 +35,26 @@ func fullSortNucleus(p []float32, topP, coin float32) int {
 	return idx[last]
 }
 
-// TestNucleusEqualsFullSort: the sampler, which sorts only the tokens that
+// plainSoftmax is the sampler's distribution written as the plain loop:
+// float64 exponentials of the float32 (z − max)/T, summed in index order,
+// then each divided by the sum and rounded to float32.
+func plainSoftmax(logits []float32, temp float32) []float32 {
+	mx := logits[Argmax(logits)]
+	p := make([]float32, len(logits))
+	var sum float64
+	for i, z := range logits {
+		e := math.Exp(float64((z - mx) * (1 / temp)))
+		p[i] = float32(e)
+		sum += e
+	}
+	for i := range p {
+		p[i] = float32(float64(p[i]) / sum)
+	}
+	return p
+}
+
+// TestNucleusEqualsFullSort: the sampler's probabilities are, bit for bit,
+// those of the plain softmax loop (plainSoftmax), and the sampler, which sorts only the tokens that
 // can be in the nucleus, draws exactly the token a full sort draws — on
 // peaked and flat distributions, with ties, tiny vocabularies and top-p
 // close to 0 and 1.
@@ -61,6 +80,11 @@ func TestNucleusEqualsFullSort(t *testing.T) {
 						for range 5 {
 							coin := twin.Float32()
 							got := s.Sample(logits)
+							for i, want := range plainSoftmax(logits, temp) {
+								if math.Float32bits(s.probs[i]) != math.Float32bits(want) {
+									t.Fatalf("n %d spread %v T %v: p[%d] = %v, the plain loop gives %v", n, spread, temp, i, s.probs[i], want)
+								}
+							}
 							want := fullSortNucleus(s.probs[:n], topP, coin)
 							if got != want {
 								t.Fatalf("n %d spread %v ties %v top-p %v T %v: sampled %d, a full sort gives %d", n, spread, quant, topP, temp, got, want)

@@ -53,3 +53,9 @@ func (m *QMatrix) mulBF16Tiles(y, x []float32, M int, beta float32) {
 func quantizeBlockSIMD(q []int8, x []float32) (float32, int32) {
 	panic("tensor: SIMD kernels are not built")
 }
+
+func expScaledSIMD(dst, x []float32, m, s float32, sum *float64) int {
+	panic("tensor: SIMD kernels are not built")
+}
+
+func divideBySIMD(p []float32, d float64) int { panic("tensor: SIMD kernels are not built") }
