@@ -124,10 +124,12 @@ func (p *Params) SetTensors(c Config, ts []tensor.Tensor) error {
 	return nil
 }
 
-// Zero sets every value to 0 (used to clear gradients).
+// Zero sets every value to 0 (used to clear gradients), a large tensor on
+// every thread.
 func (p *Params) Zero(c Config) {
 	for _, t := range p.Tensors(c) {
-		clear(t.Data)
+		d := t.Data
+		tensor.ParallelFor(len(d), 1<<18, func(lo, hi int) { clear(d[lo:hi]) })
 	}
 }
 
