@@ -60,14 +60,16 @@ func putBuffer(b []float32) {
 }
 
 // Release gives the cache's memory back for later caches; c must not be
-// used after. A cache that a View was taken of, and a view, keep their
-// memory (the other may still read it): Release leaves them to the garbage
-// collector.
+// used after (a second Release does nothing). A cache a View was taken of,
+// and a view, share their memory: it goes back when the last of them is
+// released.
 func (c *Cache) Release() {
-	if c.shared || c.k == nil {
+	if c.k == nil {
 		return
 	}
-	putBuffer(c.k)
-	putBuffer(c.v)
+	if c.refs.Add(-1) == 0 {
+		putBuffer(c.k)
+		putBuffer(c.v)
+	}
 	c.k, c.v, c.n, c.ctx = nil, nil, 0, 0
 }

@@ -7,7 +7,8 @@ import (
 
 // TestReleasedCacheMemoryIsReused: a released cache's buffers serve the next
 // cache of a size they hold (at most twice over), cleared; a cache a View was
-// taken of keeps its memory; generating on reused memory gives the tokens
+// taken of gives its memory back when it and every view are released;
+// generating on reused memory gives the tokens
 // generating on fresh memory gave.
 func TestReleasedCacheMemoryIsReused(t *testing.T) {
 	m := loadStories(t)
@@ -38,16 +39,26 @@ func TestReleasedCacheMemoryIsReused(t *testing.T) {
 		t.Fatalf("a cache of %d positions took a buffer of %d (more than twice its size)", n/3, n)
 	}
 
-	// a viewed cache is not released: the view may still be read
+	// a viewed cache's memory goes back only when the cache and every view
+	// of it are released: until then a view may still be read
 	f := m.NewCacheFor(n)
 	if err := m.Forward([]Step{{Cache: f, Tokens: []int{BOS, 291, 280}}}); err != nil {
 		t.Fatal(err)
 	}
-	view := f.View(2)
+	fk := &f.k[0]
+	view, view2 := f.View(2), f.View(3)
 	f.Release()
 	view.Release()
-	if f.k == nil || view.k == nil || f.Len() != 3 {
-		t.Fatal("Release freed a cache that a view shares")
+	if view2.k == nil || view2.Len() != 3 || &view2.k[0] != fk {
+		t.Fatal("releasing a cache and one view took the memory from the other view")
+	}
+	if g := m.NewCacheFor(n); &g.k[0] == fk || &g.v[0] == fk {
+		t.Fatal("a new cache took the memory a view still reads")
+	}
+	view2.Release()
+	view2.Release() // a second release does nothing
+	if g := m.NewCacheFor(n); &g.k[0] != fk && &g.v[0] != fk {
+		t.Fatal("the memory of a cache and its views, all released, did not go back to the pool")
 	}
 
 	gen := func() []int {

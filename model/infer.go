@@ -16,8 +16,9 @@ type Cache struct {
 	n     int       // positions filled
 	ctx   int       // positions available
 	kvDim int
-	// shared: the memory is also another Cache's (View), so Release keeps it
-	shared bool
+	// refs counts the caches holding k and v: this one and its views (View);
+	// the last to Release gives the memory to the pool
+	refs *atomic.Int32
 	// team, when set, splits a single row's attention heads between two
 	// threads (set by GenerateBatch for one sequence on 2+ threads).
 	team *tensor.Team
@@ -34,7 +35,9 @@ func (m *Model) NewCacheFor(n int) *Cache {
 	c := m.Config
 	n = max(1, min(n, m.Positions()))
 	size := c.Layers * n * c.KVDim()
-	return &Cache{k: takeBuffer(size), v: takeBuffer(size), ctx: n, kvDim: c.KVDim()}
+	refs := new(atomic.Int32)
+	refs.Store(1)
+	return &Cache{k: takeBuffer(size), v: takeBuffer(size), ctx: n, kvDim: c.KVDim(), refs: refs}
 }
 
 // Len is how many positions the cache holds.
@@ -61,13 +64,14 @@ func (c *Cache) CopyPrefix(o *Cache, n int) {
 // c's memory, as the source of CopyPrefix: c may go on filling positions
 // from n on (a sequence generating after its prompt) while the view is
 // copied from, since a position once filled is never written again (a
-// cache only grows).
+// cache only grows). The memory goes back to the pool when c and all its
+// views are released.
 func (c *Cache) View(n int) *Cache {
 	if n > c.n {
 		panic(fmt.Sprintf("model: View of %d positions of a cache holding %d", n, c.n))
 	}
-	c.shared = true
-	return &Cache{k: c.k, v: c.v, n: n, ctx: c.ctx, kvDim: c.kvDim, shared: true}
+	c.refs.Add(1)
+	return &Cache{k: c.k, v: c.v, n: n, ctx: c.ctx, kvDim: c.kvDim, refs: c.refs}
 }
 
 // Cap is how many positions the cache has room for.

@@ -168,7 +168,7 @@ func (b *Batcher) step(active []*seq) []*seq {
 }
 
 func (s *seq) finish(err error) {
-	s.cache.Release() // its memory goes to the next sequence's cache, unless the prefix cache shares it
+	s.cache.Release() // its memory goes to the next sequence's cache (once the prefix cache, if it shares it, lets go too)
 	close(s.toks)
 	s.done <- err
 }

@@ -113,7 +113,7 @@ func (p *PrefixCache) Store(prompt []int, c *model.Cache, newFor func(n int) *mo
 		last := p.lru.Back()
 		p.bytes -= last.Value.(*prefixEntry).cache.Bytes()
 		p.lru.Remove(last)
-		last.Value.(*prefixEntry).cache.Release() // kept memory only: a view's stays with its sequence
+		last.Value.(*prefixEntry).cache.Release() // a view's memory goes back once its sequence is done too
 	}
 }
 
