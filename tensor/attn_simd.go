@@ -34,20 +34,11 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 		q4, q5 := archsimd.BroadcastFloat32x16(q[c+4]*scale), archsimd.BroadcastFloat32x16(q[c+5]*scale)
 		q6, q7 := archsimd.BroadcastFloat32x16(q[c+6]*scale), archsimd.BroadcastFloat32x16(q[c+7]*scale)
 		kc := k[c*ld:]
-		for p := 0; p < full; p += 16 {
-			s := archsimd.LoadFloat32x16Slice(kc[p:]).Mul(q0)
-			t := archsimd.LoadFloat32x16Slice(kc[ld+p:]).Mul(q1)
-			s = archsimd.LoadFloat32x16Slice(kc[2*ld+p:]).MulAdd(q2, s)
-			t = archsimd.LoadFloat32x16Slice(kc[3*ld+p:]).MulAdd(q3, t)
-			s = archsimd.LoadFloat32x16Slice(kc[4*ld+p:]).MulAdd(q4, s)
-			t = archsimd.LoadFloat32x16Slice(kc[5*ld+p:]).MulAdd(q5, t)
-			s = archsimd.LoadFloat32x16Slice(kc[6*ld+p:]).MulAdd(q6, s)
-			t = archsimd.LoadFloat32x16Slice(kc[7*ld+p:]).MulAdd(q7, t)
-			s = s.Add(t)
-			if c > 0 {
-				s = s.Add(archsimd.LoadFloat32x16Slice(att[p:]))
-			}
-			s.StoreSlice(att[p:])
+		if full > 0 {
+			_ = kc[7*ld+full-1] // the rows scores8x16 reads
+			qs := [8]float32{q[c] * scale, q[c+1] * scale, q[c+2] * scale, q[c+3] * scale,
+				q[c+4] * scale, q[c+5] * scale, q[c+6] * scale, q[c+7] * scale}
+			scores8x16(full/16, &kc[0], ld, &qs[0], &att[0], c > 0)
 		}
 		if full < n {
 			p, m := full, n-full
@@ -73,19 +64,14 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 	inv := 1 / expSum16(att, maxSIMD(att[:n]))
 	// out[d] = inv · Σ_p att[p]·v[d][p], 8 channels per pass over att
 	for c := 0; c < hs; c += 8 {
-		var s0, s1, s2, s3, s4, s5, s6, s7 archsimd.Float32x16
 		vc := v[c*ld:]
-		for p := 0; p < full; p += 16 {
-			a := archsimd.LoadFloat32x16Slice(att[p:])
-			s0 = archsimd.LoadFloat32x16Slice(vc[p:]).MulAdd(a, s0)
-			s1 = archsimd.LoadFloat32x16Slice(vc[ld+p:]).MulAdd(a, s1)
-			s2 = archsimd.LoadFloat32x16Slice(vc[2*ld+p:]).MulAdd(a, s2)
-			s3 = archsimd.LoadFloat32x16Slice(vc[3*ld+p:]).MulAdd(a, s3)
-			s4 = archsimd.LoadFloat32x16Slice(vc[4*ld+p:]).MulAdd(a, s4)
-			s5 = archsimd.LoadFloat32x16Slice(vc[5*ld+p:]).MulAdd(a, s5)
-			s6 = archsimd.LoadFloat32x16Slice(vc[6*ld+p:]).MulAdd(a, s6)
-			s7 = archsimd.LoadFloat32x16Slice(vc[7*ld+p:]).MulAdd(a, s7)
+		var lanes [128]float32
+		if full > 0 {
+			_ = vc[7*ld+full-1] // the rows weighted8x16 reads
+			weighted8x16(full/16, &vc[0], ld, &att[0], &lanes[0])
 		}
+		ld16 := func(i int) archsimd.Float32x16 { return archsimd.LoadFloat32x16Slice(lanes[16*i : 16*i+16]) }
+		s0, s1, s2, s3, s4, s5, s6, s7 := ld16(0), ld16(1), ld16(2), ld16(3), ld16(4), ld16(5), ld16(6), ld16(7)
 		if full < n {
 			p, m := full, n-full
 			mk := tailMask(m)
@@ -103,3 +89,14 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 		r.Mul(archsimd.BroadcastFloat32x8(inv)).StoreSlice(out[c : c+8])
 	}
 }
+
+// scores8x16 adds eight key channels' scores for n16 blocks of 16 positions
+// to att (sets them when !acc), and weighted8x16 sums eight value channels
+// against att, its lanes to out[0:128]: attendHeadSIMD's main loops, the
+// same operations in the same order (attn_amd64.s).
+//
+//go:noescape
+func scores8x16(n16 int, k *float32, ld int, q *float32, att *float32, acc bool)
+
+//go:noescape
+func weighted8x16(n16 int, v *float32, ld int, att *float32, out *float32)
