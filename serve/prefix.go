@@ -48,9 +48,12 @@ const minReuse = 16
 // Fill copies into c (empty, of the same model) the longest cached prefix of
 // prompt, leaving at least the last prompt token to compute (its logits are
 // the first token's distribution), and returns how many positions it holds.
+//
+// The copy runs outside the cache's lock, from a view of the entry (an
+// eviction meanwhile leaves the memory to the view), so users who arrive
+// together copy their prefixes in parallel.
 func (p *PrefixCache) Fill(c *model.Cache, prompt []int) int {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.stats.Lookups++
 	p.stats.PromptTokens += int64(len(prompt))
 	var best *list.Element
@@ -61,12 +64,16 @@ func (p *PrefixCache) Fill(c *model.Cache, prompt []int) int {
 		}
 	}
 	if best == nil || n < minReuse {
+		p.mu.Unlock()
 		return 0
 	}
 	p.lru.MoveToFront(best)
-	c.CopyPrefix(best.Value.(*prefixEntry).cache, n)
+	src := best.Value.(*prefixEntry).cache.View(n)
 	p.stats.Hits++
 	p.stats.ReusedTokens += int64(n)
+	p.mu.Unlock()
+	c.CopyPrefix(src, n)
+	src.Release()
 	return n
 }
 
