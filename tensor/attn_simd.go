@@ -29,18 +29,18 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 	full := n &^ 15
 	// scores: att[p] = Σ_d scale·q[d]·k[d][p], 8 channels per pass
 	for c := 0; c < hs; c += 8 {
-		q0, q1 := archsimd.BroadcastFloat32x16(q[c]*scale), archsimd.BroadcastFloat32x16(q[c+1]*scale)
-		q2, q3 := archsimd.BroadcastFloat32x16(q[c+2]*scale), archsimd.BroadcastFloat32x16(q[c+3]*scale)
-		q4, q5 := archsimd.BroadcastFloat32x16(q[c+4]*scale), archsimd.BroadcastFloat32x16(q[c+5]*scale)
-		q6, q7 := archsimd.BroadcastFloat32x16(q[c+6]*scale), archsimd.BroadcastFloat32x16(q[c+7]*scale)
+		var qs [8]float32 // this pass's channels of q, scaled
+		for j := range qs {
+			qs[j] = q[c+j] * scale
+		}
 		kc := k[c*ld:]
 		if full > 0 {
 			_ = kc[7*ld+full-1] // the rows scores8x16 reads
-			qs := [8]float32{q[c] * scale, q[c+1] * scale, q[c+2] * scale, q[c+3] * scale,
-				q[c+4] * scale, q[c+5] * scale, q[c+6] * scale, q[c+7] * scale}
 			scores8x16(full/16, &kc[0], ld, &qs[0], &att[0], c > 0)
 		}
 		if full < n {
+			b := func(j int) archsimd.Float32x16 { return archsimd.BroadcastFloat32x16(qs[j]) }
+			q0, q1, q2, q3, q4, q5, q6, q7 := b(0), b(1), b(2), b(3), b(4), b(5), b(6), b(7)
 			p, m := full, n-full
 			mk := tailMask(m)
 			s := loadTail(kc[p:], m, mk).Mul(q0)
