@@ -15,6 +15,10 @@ import "simd/archsimd"
 func dotNT(M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	wide := level >= levelAVX512 && K >= 16
 	acc := beta != 0
+	if wide && K%16 == 0 && M >= 4 && N >= 4 {
+		// the last element of A and of C that dot4x4 (assembly) touches
+		_, _ = a[(M-1)*lda+K-1], c[(M-1)*ldc+N-1]
+	}
 	n := 0
 	if K == 8 {
 		// Head size 8 (decoding's q K^T): a whole dot product is one vector
