@@ -74,6 +74,27 @@ func (c *Cache) View(n int) *Cache {
 	return &Cache{k: c.k, v: c.v, n: n, ctx: c.ctx, kvDim: c.kvDim, refs: c.refs}
 }
 
+// Adopt returns a cache holding c's first n positions (n ≤ c.Len()) in c's
+// own memory, when c — a cache or a view — is the last holder of that
+// memory: the positions from n on are cleared, to be written again, and c
+// is left empty (its Release does nothing). It returns nil, leaving c as it
+// is, while another cache or view shares the memory.
+func (c *Cache) Adopt(n int) *Cache {
+	if n > c.n {
+		panic(fmt.Sprintf("model: Adopt of %d positions of a cache holding %d", n, c.n))
+	}
+	if c.k == nil || c.refs.Load() != 1 {
+		return nil
+	}
+	for row := 0; row < len(c.k)/c.ctx; row++ { // one row per (layer, kv head, channel)
+		clear(c.k[row*c.ctx+n : (row+1)*c.ctx])
+		clear(c.v[row*c.ctx+n : (row+1)*c.ctx])
+	}
+	out := &Cache{k: c.k, v: c.v, n: n, ctx: c.ctx, kvDim: c.kvDim, refs: c.refs}
+	c.k, c.v, c.n, c.ctx = nil, nil, 0, 0
+	return out
+}
+
 // Cap is how many positions the cache has room for.
 func (c *Cache) Cap() int { return c.ctx }
 

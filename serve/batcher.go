@@ -189,10 +189,12 @@ func (b *Batcher) Generate(ctx context.Context, prompt []int, opt model.GenOptio
 	if opt.MaxTokens > 0 && opt.MaxTokens < limit {
 		limit = opt.MaxTokens
 	}
-	s := &seq{ctx: ctx, prompt: prompt, opt: opt, cache: b.m.NewCacheFor(len(prompt) + limit - 1), sampler: model.NewSampler(opt.Temperature, opt.TopP, opt.Seed),
+	s := &seq{ctx: ctx, prompt: prompt, opt: opt, sampler: model.NewSampler(opt.Temperature, opt.TopP, opt.Seed),
 		logits: make([]float32, b.m.Config.Vocab), limit: limit, toks: make(chan int, limit), done: make(chan error, 1)}
 	if b.Prefix != nil {
-		b.Prefix.Fill(s.cache, prompt)
+		s.cache, _ = b.Prefix.Lend(prompt, len(prompt)+limit-1, b.m.NewCacheFor)
+	} else {
+		s.cache = b.m.NewCacheFor(len(prompt) + limit - 1)
 	}
 	select {
 	case b.join <- s:

@@ -21,8 +21,11 @@ import (
 //     360 tokens and a 24-token question) and of their second question after
 //     the same context, through the batcher with the prefix cache;
 //   - throughput of 16 users answered at once (64 new tokens each, every
-//     prompt its own) against a single stream, cold (whole prompts) and with
-//     each user's context already cached.
+//     prompt its own) against a single stream, cold (whole prompts), with
+//     each user's context already cached (seen once, in a one-token answer:
+//     copied from the entry into fresh memory), and for the users' next
+//     questions after those answers (each entry's memory handed over to the
+//     user's next sequence: "-next").
 //
 // go test ./serve -run '^$' -bench Serving180M -benchtime 1x
 func BenchmarkServing180M(b *testing.B) {
@@ -72,9 +75,17 @@ func BenchmarkServing180M(b *testing.B) {
 			timeToFirstToken(b, warm, prompt(u))
 		}
 		oneW, sixteenW := answerTogether(b, warm, prompt, 1), answerTogether(b, warm, prompt, 16)
+		before := warm.Prefix.Stats().Handovers
+		oneN, sixteenN := answerTogether(b, warm, prompt, 1), answerTogether(b, warm, prompt, 16)
+		handovers := warm.Prefix.Stats().Handovers - before
 		stopWarm()
+		if handovers != 17 {
+			b.Fatalf("%d of the 17 next questions took over their entry's memory", handovers)
+		}
 		b.ReportMetric(sixteenW/oneW, "x-16-vs-1-cached")
 		b.ReportMetric(sixteenW, "tok/s-16-users-cached")
+		b.ReportMetric(sixteenN/oneN, "x-16-vs-1-cached-next")
+		b.ReportMetric(sixteenN, "tok/s-16-users-cached-next")
 	}
 }
 
