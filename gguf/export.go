@@ -110,9 +110,9 @@ func addWeights(w *Writer, c model.Config, p *model.Params, typ TensorType) erro
 	prepared := map[string][]float32{}
 	for _, s := range specs {
 		data := *s.ptr(p)
-		if s.rope && neoxRope(c.Arch) && s.used(c) {
+		if hs := ropeHeadSize(c, s); hs > 0 && s.used(c) {
 			data = slices.Clone(data)
-			model.InterleavedToHalf(data, c.HeadSize(), colsOf(s.shape(c)))
+			model.InterleavedToHalf(data, hs, colsOf(s.shape(c)))
 		}
 		prepared[s.name] = data
 	}

@@ -73,9 +73,9 @@ func addLoRATensor(w *Writer, c model.Config, rank int, t LoRATensor) error {
 		return fmt.Errorf("lora layer %d %s: A has %d values, B %d; want %d×%d and %d×%d", t.Layer, t.Target, len(t.A), len(t.B), rank, in, out, rank)
 	}
 	b := t.B
-	if s.rope && neoxRope(c.Arch) {
+	if hs := ropeHeadSize(c, s); hs > 0 {
 		b = slices.Clone(b)
-		model.InterleavedToHalf(b, c.HeadSize(), rank)
+		model.InterleavedToHalf(b, hs, rank)
 	}
 	base := s.fileName(t.Layer)
 	if err := w.AddTensor(base+".lora_a", F32, []int{rank, in}, t.A); err != nil {

@@ -82,47 +82,90 @@ func (s tensorSpec) layers(c model.Config) int {
 // ReadModel builds the model's config and weights from a GGUF file's
 // metadata and tensors (dequantized to float32).
 func ReadModel(f *File) (model.Config, *model.Params, error) {
-	c, err := readConfig(f)
+	c, err := modelConfig(f)
 	if err != nil {
 		return c, nil, err
 	}
-	if err := c.Validate(); err != nil {
-		return c, nil, fmt.Errorf("gguf %s: model config: %w", f.Path, err)
-	}
 	p := model.NewParams(c)
+	err = readSpecs(f, c, p, func(s tensorSpec, l int, t *Tensor) error {
+		decodeLayer(c, s, l, t, p)
+		return nil
+	})
+	if err != nil {
+		return c, nil, err
+	}
+	return c, p, nil
+}
+
+// modelConfig reads the model's config from f's metadata and validates it.
+func modelConfig(f *File) (model.Config, error) {
+	c, err := readConfig(f)
+	if err != nil {
+		return c, err
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("gguf %s: model config: %w", f.Path, err)
+	}
+	return c, nil
+}
+
+// readSpecs hands read the tensor of every spec the config uses, layer by
+// layer in spec order, once it has checked that f holds it in the shape the
+// config wants; then it checks that f holds no other tensor (but the RoPE
+// frequencies) and that p's weights are finite.
+func readSpecs(f *File, c model.Config, p *model.Params, read func(s tensorSpec, l int, t *Tensor) error) error {
 	seen := map[string]bool{}
 	for _, s := range specs {
 		if !s.used(c) {
 			continue
 		}
-		dst := *s.ptr(p)
 		want := s.shape(c)
-		per := len(dst) / s.layers(c)
 		for l := range s.layers(c) {
 			name := s.fileName(l)
 			t := f.Tensor(name)
 			if t == nil {
-				return c, nil, fmt.Errorf("gguf %s: tensor %s is missing", f.Path, name)
+				return fmt.Errorf("gguf %s: tensor %s is missing", f.Path, name)
 			}
 			if !slices.Equal(t.Shape(), want) {
-				return c, nil, fmt.Errorf("gguf %s: tensor %s has shape %v, the config wants %v", f.Path, name, t.Shape(), want)
+				return fmt.Errorf("gguf %s: tensor %s has shape %v, the config wants %v", f.Path, name, t.Shape(), want)
 			}
-			decode(t.Type, t.Data, dst[l*per:(l+1)*per])
+			if err := read(s, l, t); err != nil {
+				return err
+			}
 			seen[name] = true
-		}
-		if s.rope && neoxRope(c.Arch) {
-			model.HalfToInterleaved(dst, c.HeadSize(), colsOf(want))
 		}
 	}
 	for _, t := range f.Tensors {
 		if !seen[t.Name] && t.Name != ropeFreqsTensor {
-			return c, nil, fmt.Errorf("gguf %s: tensor %s is not part of a %s model of this config", f.Path, t.Name, c.Arch)
+			return fmt.Errorf("gguf %s: tensor %s is not part of a %s model of this config", f.Path, t.Name, c.Arch)
 		}
 	}
 	if err := p.CheckFinite(c); err != nil {
-		return c, nil, fmt.Errorf("gguf %s: %w", f.Path, err)
+		return fmt.Errorf("gguf %s: %w", f.Path, err)
 	}
-	return c, p, nil
+	return nil
+}
+
+// decodeLayer decodes t, layer l of s, to float32 into its part of s's
+// field of p, permuting the rows of each head from the half RoPE layout
+// where the architecture stores them so (ropeHeadSize).
+func decodeLayer(c model.Config, s tensorSpec, l int, t *Tensor, p *model.Params) {
+	dst := *s.ptr(p)
+	per := len(dst) / s.layers(c)
+	part := dst[l*per : (l+1)*per]
+	decode(t.Type, t.Data, part)
+	if hs := ropeHeadSize(c, s); hs > 0 {
+		model.HalfToInterleaved(part, hs, colsOf(s.shape(c)))
+	}
+}
+
+// ropeHeadSize is the head size when s's rows are stored in the half RoPE
+// layout of a NeoX-style architecture, else 0.
+func ropeHeadSize(c model.Config, s tensorSpec) int {
+	if s.rope && neoxRope(c.Arch) {
+		return c.HeadSize()
+	}
+	return 0
 }
 
 // colsOf is the row length of a row-major shape (1 for a vector).
@@ -145,18 +188,28 @@ func Load(path string) (*model.Model, *Tokenizer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := ReadTokenizer(f)
+	tok, err := modelTokenizer(f, c)
 	if err != nil {
 		return nil, nil, err
-	}
-	if tok != nil && len(tok.Tokens) != c.Vocab {
-		return nil, nil, fmt.Errorf("gguf %s: tokenizer.ggml.tokens holds %d tokens, token_embd.weight has %d rows", path, len(tok.Tokens), c.Vocab)
 	}
 	m, err := model.New(c, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("gguf %s: %w", path, err)
 	}
 	return m, tok, nil
+}
+
+// modelTokenizer reads f's tokenizer metadata (nil when it has none) and
+// checks that it has a token for each row of the embedding.
+func modelTokenizer(f *File, c model.Config) (*Tokenizer, error) {
+	tok, err := ReadTokenizer(f)
+	if err != nil {
+		return nil, err
+	}
+	if tok != nil && len(tok.Tokens) != c.Vocab {
+		return nil, fmt.Errorf("gguf %s: tokenizer.ggml.tokens holds %d tokens, token_embd.weight has %d rows", f.Path, len(tok.Tokens), c.Vocab)
+	}
+	return tok, nil
 }
 
 // Architectures lists the general.architecture values this package maps.

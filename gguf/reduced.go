@@ -3,7 +3,6 @@ package gguf
 import (
 	"encoding/binary"
 	"fmt"
-	"slices"
 
 	"fspo/model"
 	"fspo/tensor"
@@ -24,41 +23,21 @@ func LoadAs(path string, dt tensor.DType) (*model.Model, *Tokenizer, error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	c, err := readConfig(f)
+	c, err := modelConfig(f)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := c.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("gguf %s: model config: %w", f.Path, err)
-	}
-	tok, err := ReadTokenizer(f)
+	tok, err := modelTokenizer(f, c)
 	if err != nil {
 		return nil, nil, err
-	}
-	if tok != nil && len(tok.Tokens) != c.Vocab {
-		return nil, nil, fmt.Errorf("gguf %s: tokenizer.ggml.tokens holds %d tokens, token_embd.weight has %d rows", path, len(tok.Tokens), c.Vocab)
 	}
 	p := model.NewSmallParams(c)
 	r := model.Reduced{DType: dt}
-	seen := map[string]bool{}
-	for _, s := range specs {
-		if !s.used(c) {
-			continue
-		}
-		for l := range s.layers(c) {
-			if err := readReduced(f, c, s, l, p, &r); err != nil {
-				return nil, nil, err
-			}
-			seen[s.fileName(l)] = true
-		}
-	}
-	for _, t := range f.Tensors {
-		if !seen[t.Name] && t.Name != ropeFreqsTensor {
-			return nil, nil, fmt.Errorf("gguf %s: tensor %s is not part of a %s model of this config", f.Path, t.Name, c.Arch)
-		}
-	}
-	if err := p.CheckFinite(c); err != nil {
-		return nil, nil, fmt.Errorf("gguf %s: %w", f.Path, err)
+	err = readSpecs(f, c, p, func(s tensorSpec, l int, t *Tensor) error {
+		return readReduced(f, c, s, l, t, p, &r)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	m, err := model.NewReduced(c, p, r)
 	if err != nil {
@@ -67,35 +46,19 @@ func LoadAs(path string, dt tensor.DType) (*model.Model, *Tokenizer, error) {
 	return m, tok, nil
 }
 
-// readReduced reads layer l's tensor of spec s: a norm or bias into p (F32),
-// a matrix into its slot of r.
-func readReduced(f *File, c model.Config, s tensorSpec, l int, p *model.Params, r *model.Reduced) error {
-	name, want := s.fileName(l), s.shape(c)
-	t := f.Tensor(name)
-	if t == nil {
-		return fmt.Errorf("gguf %s: tensor %s is missing", f.Path, name)
-	}
-	if !slices.Equal(t.Shape(), want) {
-		return fmt.Errorf("gguf %s: tensor %s has shape %v, the config wants %v", f.Path, name, t.Shape(), want)
-	}
-	hs := 0
-	if s.rope && neoxRope(c.Arch) {
-		hs = c.HeadSize()
-	}
+// readReduced reads t, layer l's tensor of spec s: a norm or bias into p
+// (F32), a matrix into its slot of r.
+func readReduced(f *File, c model.Config, s tensorSpec, l int, t *Tensor, p *model.Params, r *model.Reduced) error {
+	want := s.shape(c)
 	if len(want) == 1 {
-		dst := *s.ptr(p)
-		per := len(dst) / s.layers(c)
-		decode(t.Type, t.Data, dst[l*per:(l+1)*per])
-		if hs > 0 {
-			model.HalfToInterleaved(dst[l*per:(l+1)*per], hs, 1)
-		}
+		decodeLayer(c, s, l, t, p)
 		return nil
 	}
-	qm, fellBack, err := reducedMatrix(t, r.DType, want[0], want[1], hs)
+	qm, fellBack, err := reducedMatrix(t, r.DType, want[0], want[1], ropeHeadSize(c, s))
 	if err != nil {
-		return fmt.Errorf("gguf %s: tensor %s: %w", f.Path, name, err)
+		return fmt.Errorf("gguf %s: tensor %s: %w", f.Path, t.Name, err)
 	}
-	if err := r.Add(paramsField[s.name], name, qm, fellBack); err != nil {
+	if err := r.Add(paramsField[s.name], t.Name, qm, fellBack); err != nil {
 		return fmt.Errorf("gguf %s: %w", f.Path, err)
 	}
 	return nil
