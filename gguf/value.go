@@ -29,43 +29,57 @@ var minSize = [...]int{1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8}
 // maxArrayDepth bounds arrays of arrays.
 const maxArrayDepth = 4
 
+// elemType reads a value of one type that is not an array: one as it is,
+// or n of them as a slice of its Go type.
+type elemType struct {
+	one  func(r *reader) any
+	many func(r *reader, n uint64) any
+}
+
+// elem makes the elemType of the values read decodes.
+func elem[T any](read func(r *reader) T) elemType {
+	return elemType{
+		one:  func(r *reader) any { return read(r) },
+		many: func(r *reader, n uint64) any { return readN(r, n, func() T { return read(r) }) },
+	}
+}
+
+// elemTypes holds the Go type and decoding of each value type but arrays.
+var elemTypes = map[uint32]elemType{
+	tUint8:   elem((*reader).u8),
+	tInt8:    elem(func(r *reader) int8 { return int8(r.u8()) }),
+	tUint16:  elem((*reader).u16),
+	tInt16:   elem(func(r *reader) int16 { return int16(r.u16()) }),
+	tUint32:  elem((*reader).u32),
+	tInt32:   elem(func(r *reader) int32 { return int32(r.u32()) }),
+	tFloat32: elem(func(r *reader) float32 { return math.Float32frombits(r.u32()) }),
+	tBool:    elem((*reader).boolean),
+	tString:  elem((*reader).str),
+	tUint64:  elem((*reader).u64),
+	tInt64:   elem(func(r *reader) int64 { return int64(r.u64()) }),
+	tFloat64: elem(func(r *reader) float64 { return math.Float64frombits(r.u64()) }),
+}
+
+// boolean reads a bool, which is stored as the byte 0 or 1.
+func (r *reader) boolean() bool {
+	b := r.u8()
+	if b > 1 && r.err == nil {
+		r.err = fmt.Errorf("bool value %d", b)
+	}
+	return b == 1
+}
+
 // value reads one value of type typ.
 func (r *reader) value(typ uint32, depth int) any {
-	switch typ {
-	case tUint8:
-		return r.u8()
-	case tInt8:
-		return int8(r.u8())
-	case tUint16:
-		return r.u16()
-	case tInt16:
-		return int16(r.u16())
-	case tUint32:
-		return r.u32()
-	case tInt32:
-		return int32(r.u32())
-	case tFloat32:
-		return math.Float32frombits(r.u32())
-	case tBool:
-		b := r.u8()
-		if b > 1 && r.err == nil {
-			r.err = fmt.Errorf("bool value %d", b)
-		}
-		return b == 1
-	case tString:
-		return r.str()
-	case tArray:
+	if e, ok := elemTypes[typ]; ok {
+		return e.one(r)
+	}
+	if typ == tArray {
 		if depth >= maxArrayDepth {
 			r.err = fmt.Errorf("arrays nested deeper than %d", maxArrayDepth)
 			return nil
 		}
 		return r.array(depth)
-	case tUint64:
-		return r.u64()
-	case tInt64:
-		return int64(r.u64())
-	case tFloat64:
-		return math.Float64frombits(r.u64())
 	}
 	if r.err == nil {
 		r.err = fmt.Errorf("unknown value type %d", typ)
@@ -73,6 +87,7 @@ func (r *reader) value(typ uint32, depth int) any {
 	return nil
 }
 
+// array reads an array: its element type, its length, then its values.
 func (r *reader) array(depth int) any {
 	et, n := r.u32(), r.u64()
 	if r.err != nil {
@@ -86,31 +101,8 @@ func (r *reader) array(depth int) any {
 		r.err = fmt.Errorf("array of %d values of type %d does not fit in the %d bytes left", n, et, r.left())
 		return nil
 	}
-	switch et {
-	case tUint8:
-		return readN(r, n, r.u8)
-	case tInt8:
-		return readN(r, n, func() int8 { return int8(r.u8()) })
-	case tUint16:
-		return readN(r, n, r.u16)
-	case tInt16:
-		return readN(r, n, func() int16 { return int16(r.u16()) })
-	case tUint32:
-		return readN(r, n, r.u32)
-	case tInt32:
-		return readN(r, n, func() int32 { return int32(r.u32()) })
-	case tFloat32:
-		return readN(r, n, func() float32 { return math.Float32frombits(r.u32()) })
-	case tBool:
-		return readN(r, n, func() bool { return r.value(tBool, depth).(bool) })
-	case tString:
-		return readN(r, n, r.str)
-	case tUint64:
-		return readN(r, n, r.u64)
-	case tInt64:
-		return readN(r, n, func() int64 { return int64(r.u64()) })
-	case tFloat64:
-		return readN(r, n, func() float64 { return math.Float64frombits(r.u64()) })
+	if e, ok := elemTypes[et]; ok {
+		return e.many(r, n)
 	}
 	return readN(r, n, func() any { return r.value(tArray, depth+1) })
 }
