@@ -24,27 +24,16 @@ func NewSampler(temperature, topP float32, seed uint64) *Sampler {
 	return &Sampler{Temperature: temperature, TopP: topP, rng: rand.New(rand.NewPCG(seed, 0x5eed))}
 }
 
-// Argmax is the index of the first largest value.
-func Argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // Sample returns the next token. logits is not modified.
 func (s *Sampler) Sample(logits []float32) int {
 	if s.Temperature <= 0 {
-		return Argmax(logits)
+		return tensor.Argmax(logits)
 	}
 	if cap(s.probs) < len(logits) {
 		s.probs = make([]float32, len(logits))
 	}
 	p := s.probs[:len(logits)]
-	mx := logits[Argmax(logits)]
+	mx := tensor.Max(logits)
 	// p[i] = exp((z_i − max)/T) / Σ, each exponential math.Exp's in float64
 	// and the sum in index order (tensor.ExpScaled forms eight at a time with
 	// those bits).

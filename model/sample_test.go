@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"testing"
+
+	"fspo/tensor"
 )
 
 // fullSortNucleus is nucleus sampling by sorting every token (stable, by
@@ -39,7 +41,7 @@ func fullSortNucleus(p []float32, topP, coin float32) int {
 // float64 exponentials of the float32 (z − max)/T, summed in index order,
 // then each divided by the sum and rounded to float32.
 func plainSoftmax(logits []float32, temp float32) []float32 {
-	mx := logits[Argmax(logits)]
+	mx := tensor.Max(logits)
 	p := make([]float32, len(logits))
 	var sum float64
 	for i, z := range logits {
