@@ -138,7 +138,7 @@ func (p *Pass) layerBackward(g *Params, gl *LoRA, l int) {
 	p.loraBackward(gl, l, s, "down", p.dhb, p.dx, p.hb[s], hid, dim)
 	parallelFor(M, 64, func(lo, hi int) {
 		a, b := lo*hid, hi*hid
-		swigluBackward(p.dh1[a:b], p.dh3[a:b], p.dhb[a:b], p.h1[s][a:b], p.h3[s][a:b])
+		tensor.SwiGLUBackward(p.dh1[a:b], p.dh3[a:b], p.dhb[a:b], p.h1[s][a:b], p.h3[s][a:b])
 	})
 	clear(p.dxn)
 	linearBackward(p.dxn, glayer(g.W1, l, hid*dim), p.dh1, p.xnF[s], layer(w.W1, l, hid*dim), M, dim, hid)

@@ -273,7 +273,7 @@ func (m *Model) forwardLayer(b *inferBuf, steps []Step, pr projector, l int) {
 	rmsnormForward(b.xb, nil, b.x, layer(w.RmsFfn, l, dim), dim, c.NormEps)
 	m.project(projGate, l, b.h1, b.xb, pr.M, 0, pr)
 	m.project(projUp, l, b.h3, b.xb, pr.M, 0, pr)
-	swigluForward(b.hb, b.h1, b.h3)
+	tensor.SwiGLU(b.hb, b.h1, b.h3)
 	m.project(projDown, l, b.x, b.hb, pr.M, 1, pr)
 }
 

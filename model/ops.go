@@ -65,32 +65,6 @@ func (m *Model) rope(x []float32, width int, pos []int32, sign float32) {
 	}
 }
 
-// swigluForward: out = silu(h1) ∘ h3, silu(z) = z·σ(z) (Shazeer 2020).
-// out doubles as scratch for exp(−h1).
-func swigluForward(out, h1, h3 []float32) {
-	for i, z := range h1 {
-		out[i] = -z
-	}
-	tensor.ExpSub(out, out, 0)
-	for i, z := range h1 {
-		out[i] = z / (1 + out[i]) * h3[i]
-	}
-}
-
-// swigluBackward: from dout, writes dh1 and dh3 (dh1 doubles as scratch).
-// d silu(z)/dz = σ(z)·(1 + z·(1 − σ(z)))
-func swigluBackward(dh1, dh3, dout, h1, h3 []float32) {
-	for i, z := range h1 {
-		dh1[i] = -z
-	}
-	tensor.ExpSub(dh1, dh1, 0)
-	for i, z := range h1 {
-		sg := 1 / (1 + dh1[i])
-		dh3[i] = dout[i] * z * sg
-		dh1[i] = dout[i] * h3[i] * sg * (1 + z*(1-sg))
-	}
-}
-
 // logSoftmaxAt returns log softmax(logits)[target] and the log-sum-exp;
 // scratch (len(logits)) receives exp(logits − max).
 func logSoftmaxAt(logits, scratch []float32, target int) (logp, lse float32) {

@@ -251,7 +251,7 @@ func (p *Pass) layerForward(l int, writeOut bool) {
 	p.loraForward(l, s, "gate", p.h1[s], p.xnF[s], dim, hid)
 	p.loraForward(l, s, "up", p.h3[s], p.xnF[s], dim, hid)
 	parallelFor(M, 64, func(lo, hi int) {
-		swigluForward(p.hb[s][lo*hid:hi*hid], p.h1[s][lo*hid:hi*hid], p.h3[s][lo*hid:hi*hid])
+		tensor.SwiGLU(p.hb[s][lo*hid:hi*hid], p.h1[s][lo*hid:hi*hid], p.h3[s][lo*hid:hi*hid])
 	})
 	xout := p.xin[l+1]
 	if !writeOut { // recomputing for Backward: the layer's output is kept already

@@ -21,6 +21,11 @@ func sumSquaresSIMD(x []float32) float32             { panic("tensor: SIMD kerne
 func maxSIMD(x []float32) float32                    { panic("tensor: SIMD kernels are not built") }
 func argmaxSIMD(x []float32) int                     { panic("tensor: SIMD kernels are not built") }
 func expSubSIMD(dst, x []float32, m float32) float32 { panic("tensor: SIMD kernels are not built") }
+func negateSIMD(dst, x []float32) int                { panic("tensor: SIMD kernels are not built") }
+func swigluSIMD(out, h1, h3 []float32) int           { panic("tensor: SIMD kernels are not built") }
+func swigluBackSIMD(dh1, dh3, dout, h1, h3 []float32) int {
+	panic("tensor: SIMD kernels are not built")
+}
 
 func clearUpper() {}
 
