@@ -105,11 +105,7 @@ func (m *Model) attentionBackward(p *Pass, l int, dao, dq, dk, dv []float32) {
 					// dP = dO[t0:t1] · V[0:t1]ᵀ  (into dS)
 					tensor.GemmSerial(false, true, n, t1, hs, dob[t0*qd:], qd, vb, kv, 0, dS, T)
 					for t := t0; t < t1; t++ {
-						pr, dr := Pb[(t-t0)*T:(t-t0)*T+t1], dS[(t-t0)*T:(t-t0)*T+t1]
-						dot := tensor.Dot(pr, dr)
-						tensor.Mul(dr, pr, dr)
-						tensor.Axpy(-dot, pr, dr)
-						tensor.Scale(scale, dr)
+						tensor.SoftmaxBackward(dS[(t-t0)*T:(t-t0)*T+t1], Pb[(t-t0)*T:(t-t0)*T+t1], scale)
 					}
 					// dQ[t0:t1] = dS · K[0:t1];  dK[0:t1] += dSᵀ · Q[t0:t1]
 					tensor.GemmSerial(false, false, n, hs, t1, dS, T, kb, kv, 0, dqb[t0*qd:], qd)

@@ -26,6 +26,9 @@ func swigluSIMD(out, h1, h3 []float32) int           { panic("tensor: SIMD kerne
 func swigluBackSIMD(dh1, dh3, dout, h1, h3 []float32) int {
 	panic("tensor: SIMD kernels are not built")
 }
+func softmaxBackSIMD(d, p []float32, negDot, scale float32) int {
+	panic("tensor: SIMD kernels are not built")
+}
 
 func clearUpper() {}
 

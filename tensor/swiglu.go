@@ -50,3 +50,22 @@ func negate(dst, x []float32) {
 		dst[i] = -x[i]
 	}
 }
+
+// SoftmaxBackward sets d = scale · p ∘ (d − Σᵢ pᵢdᵢ): from the gradient d of
+// a softmax's output p, the gradient of its scaled input, in one pass after
+// the dot product. Its bits are those of Dot, Mul, Axpy and Scale run one
+// after the other on the same level.
+func SoftmaxBackward(d, p []float32, scale float32) {
+	sameLen("SoftmaxBackward", len(d), p)
+	dot := Dot(p, d)
+	i := 0
+	if level > levelGo {
+		i = softmaxBackSIMD(d, p, -dot, scale)
+		clearUpper()
+	}
+	for ; i < len(d); i++ {
+		t := float32(p[i] * d[i])
+		t += float32(-dot * p[i]) // rounded on its own, as Axpy's plain loop rounds it
+		d[i] = t * scale
+	}
+}

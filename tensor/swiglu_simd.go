@@ -47,3 +47,21 @@ func swigluBackSIMD(dh1, dh3, dout, h1, h3 []float32) int {
 	}
 	return i
 }
+
+// softmaxBackSIMD is SoftmaxBackward's pass eight at a time, the last
+// partial eight included: d = (p·d + negDot·p)·scale, the middle a fused
+// multiply-add as Axpy's; it returns len(d).
+func softmaxBackSIMD(d, p []float32, negDot, scale float32) int {
+	p = p[:len(d)]
+	nd, sc := archsimd.BroadcastFloat32x8(negDot), archsimd.BroadcastFloat32x8(scale)
+	i := 0
+	for ; i+8 <= len(d); i += 8 {
+		pv := archsimd.LoadFloat32x8Slice(p[i:])
+		nd.MulAdd(pv, pv.Mul(archsimd.LoadFloat32x8Slice(d[i:]))).Mul(sc).StoreSlice(d[i:])
+	}
+	if i < len(d) {
+		pv := loadPart8(p[i:])
+		storePart8(nd.MulAdd(pv, pv.Mul(loadPart8(d[i:]))).Mul(sc), d[i:])
+	}
+	return len(d)
+}

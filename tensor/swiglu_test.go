@@ -45,3 +45,39 @@ func TestSwiGLUBits(t *testing.T) {
 		})
 	}
 }
+
+// TestSoftmaxBackwardBits: SoftmaxBackward gives, on every level, the bits
+// of Dot, Mul, Axpy and Scale run one after the other (the attention
+// backward's four passes it replaces), for lengths with and without a
+// partial eight; and d − Σ p∘d times p and scale (float64, to 1e-5).
+func TestSoftmaxBackwardBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	forLevels(t, func(t *testing.T) {
+		for _, n := range []int{1, 5, 8, 16, 63, 257} {
+			p, d := randSlice(r, n), randSlice(r, n)
+			for i := range p {
+				p[i] = float32(math.Abs(float64(p[i]))) / float32(n)
+			}
+			want := append([]float32(nil), d...)
+			dot := Dot(p, want)
+			Mul(want, p, want)
+			Axpy(-dot, p, want)
+			Scale(0.125, want)
+			got := append([]float32(nil), d...)
+			SoftmaxBackward(got, p, 0.125)
+			var exactDot float64
+			for i := range p {
+				exactDot += float64(p[i]) * float64(d[i])
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("n=%d [%d]: %v, the four passes give %v", n, i, got[i], want[i])
+				}
+				exact := 0.125 * float64(p[i]) * (float64(d[i]) - exactDot)
+				if math.Abs(float64(got[i])-exact) > 1e-5 {
+					t.Fatalf("n=%d [%d]: %v, want %v", n, i, got[i], exact)
+				}
+			}
+		}
+	})
+}
