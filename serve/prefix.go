@@ -82,7 +82,9 @@ func (p *PrefixCache) Lend(prompt []int, need int, newFor func(n int) *model.Cac
 			p.mu.Unlock()
 			return c, n
 		}
-		// a copy from the entry, begun before it left, still reads it
+		// a copy from the entry begun before it left, or the sequence that
+		// filled it, still holds the memory: copy from it (the entry stays
+		// out; the new prompt is stored once computed)
 	} else {
 		src = src.View(n)
 		p.mu.Unlock()
