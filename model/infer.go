@@ -392,7 +392,7 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int, team *tensor.Team
 				cache.k[base:base+hs*ctx], cache.v[base:base+hs*ctx], ctx, n, scale, att)
 		}
 	}
-	scratch := tensor.AttendScratch(m.Positions())
+	scratch := tensor.AttendTScratch(group, m.Positions())
 	if team != nil && work >= attendTeamMin {
 		b.att = grow(b.att, 2*scratch)
 		team.For(items, func(worker, it int) {

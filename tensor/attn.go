@@ -13,10 +13,11 @@ import (
 //	q (nq, hs), k and v (hs rows of stride ld, n ≤ ld positions) -> out (nq, hs)
 //	out[h][d] = Σ_p softmax_p(scale · q[h]·k_p) · v_p[d]   (Vaswani et al. 2017, eq. 1)
 //
-// att is scratch of at least AttendScratch(n) values. With AVX-512 and a
-// head size that is a multiple of 8, the scores of 8 channels are formed in
+// att is scratch of at least AttendTScratch(nq, n) values. With AVX-512 and
+// a head size that is a multiple of 8, the scores of 8 channels are formed in
 // registers in one pass over the keys and the weighted sum of values in one
-// pass over att, instead of one pass per channel.
+// pass over att, instead of one pass per channel; with a head size above 8,
+// three heads at a time share each pass, the same values as one at a time.
 func AttendT(out, q []float32, nq, hs int, k, v []float32, ld, n int, scale float32, att []float32) {
 	switch {
 	case n < 1 || n > ld:
@@ -25,11 +26,15 @@ func AttendT(out, q []float32, nq, hs int, k, v []float32, ld, n int, scale floa
 		panic(fmt.Sprintf("tensor.AttendT: q has %d and out %d values, want %d", len(q), len(out), nq*hs))
 	case len(k) < (hs-1)*ld+n || len(v) < (hs-1)*ld+n:
 		panic(fmt.Sprintf("tensor.AttendT: k has %d and v %d values, want %d", len(k), len(v), (hs-1)*ld+n))
-	case len(att) < AttendScratch(n):
-		panic(fmt.Sprintf("tensor.AttendT: att has %d values, want %d", len(att), AttendScratch(n)))
+	case len(att) < AttendTScratch(nq, n):
+		panic(fmt.Sprintf("tensor.AttendT: att has %d values, want %d", len(att), AttendTScratch(nq, n)))
 	}
 	if level >= levelAVX512 && hs%8 == 0 {
-		for h := 0; h < nq; h++ {
+		h := 0
+		for ; hs > 8 && h+3 <= nq; h += 3 {
+			attend3SIMD(out[h*hs:(h+3)*hs], q[h*hs:(h+3)*hs], hs, k, v, ld, n, scale, att)
+		}
+		for ; h < nq; h++ {
 			attendHeadSIMD(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att)
 		}
 		clearUpper()
@@ -40,9 +45,12 @@ func AttendT(out, q []float32, nq, hs int, k, v []float32, ld, n int, scale floa
 	}
 }
 
-// AttendScratch is the scratch AttendT needs for n positions: n rounded up
-// to a multiple of 16.
+// AttendScratch is n positions' scores rounded up to a multiple of 16.
 func AttendScratch(n int) int { return (n + 15) &^ 15 }
+
+// AttendTScratch is the scratch AttendT needs for nq heads and n positions:
+// the scores of up to three heads at a time.
+func AttendTScratch(nq, n int) int { return min(max(nq, 1), 3) * AttendScratch(n) }
 
 // attendHead is AttendT for one head with the vector ops: scores by one AXPY
 // per channel, weighted values by one dot product per channel.

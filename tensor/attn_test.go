@@ -38,6 +38,7 @@ func TestAttendT(t *testing.T) {
 		for _, tc := range []struct{ nq, hs, ld, n int }{
 			{1, 8, 16, 1}, {2, 8, 512, 1}, {2, 8, 512, 15}, {2, 8, 512, 16}, {2, 8, 512, 17},
 			{2, 8, 512, 300}, {2, 8, 512, 512}, {1, 16, 40, 33}, {3, 48, 64, 64}, {2, 6, 32, 20},
+			{3, 64, 447, 400}, {4, 64, 48, 37}, {7, 16, 40, 33}, {3, 32, 16, 5},
 		} {
 			t.Run(fmt.Sprintf("nq%d_hs%d_ld%d_n%d", tc.nq, tc.hs, tc.ld, tc.n), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.hs)))
@@ -57,7 +58,7 @@ func TestAttendT(t *testing.T) {
 				}
 				scale := float32(1 / math.Sqrt(float64(tc.hs)))
 				out := make([]float32, tc.nq*tc.hs)
-				AttendT(out, q, tc.nq, tc.hs, k, v, tc.ld, tc.n, scale, make([]float32, AttendScratch(tc.n)))
+				AttendT(out, q, tc.nq, tc.hs, k, v, tc.ld, tc.n, scale, make([]float32, AttendTScratch(tc.nq, tc.n)))
 				want := attendRef(q, tc.nq, tc.hs, k, v, tc.ld, tc.n, scale)
 				for i := range out {
 					if got := float64(out[i]); math.Abs(got-want[i]) > 1e-5*(1+math.Abs(want[i])) {
@@ -65,6 +66,39 @@ func TestAttendT(t *testing.T) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// TestAttendTGroupsBits: heads attending three at a time (one pass over the
+// keys and values for the three) give the bits of each head attending alone,
+// at every level, for full blocks of 16 positions, tails and both.
+func TestAttendTGroupsBits(t *testing.T) {
+	forLevels(t, func(t *testing.T) {
+		for _, tc := range []struct{ nq, hs, ld, n int }{
+			{3, 64, 447, 400}, {3, 64, 447, 7}, {3, 64, 447, 16}, {4, 64, 64, 45}, {7, 16, 40, 33}, {6, 24, 48, 48},
+		} {
+			rng := rand.New(rand.NewPCG(uint64(tc.n), 3))
+			rnd := func(n int) []float32 {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				return x
+			}
+			q, k, v := rnd(tc.nq*tc.hs), rnd(tc.hs*tc.ld), rnd(tc.hs*tc.ld)
+			got := make([]float32, tc.nq*tc.hs)
+			AttendT(got, q, tc.nq, tc.hs, k, v, tc.ld, tc.n, 0.125, make([]float32, AttendTScratch(tc.nq, tc.n)))
+			att := make([]float32, AttendTScratch(1, tc.n))
+			for h := range tc.nq {
+				want := make([]float32, tc.hs)
+				AttendT(want, q[h*tc.hs:(h+1)*tc.hs], 1, tc.hs, k, v, tc.ld, tc.n, 0.125, att)
+				for d := range want {
+					if g := got[h*tc.hs+d]; math.Float32bits(g) != math.Float32bits(want[d]) {
+						t.Fatalf("%+v: head %d channel %d: %v together, %v alone", tc, h, d, g, want[d])
+					}
+				}
+			}
 		}
 	})
 }
@@ -99,7 +133,7 @@ func BenchmarkAttendT180M(b *testing.B) {
 		k[i], v[i] = randSlice(r, hs*ld), randSlice(r, hs*ld)
 	}
 	q, out := randSlice(r, group*hs), make([]float32, group*hs)
-	att := make([]float32, AttendScratch(n))
+	att := make([]float32, AttendTScratch(group, n))
 	for b.Loop() {
 		for i := range k {
 			AttendT(out, q, group, hs, k[i], v[i], ld, n, 0.125, att)
