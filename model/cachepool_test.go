@@ -31,8 +31,8 @@ func TestReleasedCacheMemoryIsReused(t *testing.T) {
 			t.Fatalf("reused memory not cleared at %d: k %v v %v", i, d.k[i], d.v[i])
 		}
 	}
-	if len(d.k) != m.Config.Layers*(n-20)*m.Config.KVDim() {
-		t.Fatalf("reused buffer has %d values, want %d", len(d.k), m.Config.Layers*(n-20)*m.Config.KVDim())
+	if want := (n - 20 + 15) &^ 15; d.Cap() != want || len(d.k) != m.Config.Layers*want*m.Config.KVDim() {
+		t.Fatalf("reused buffer has %d values for %d positions, want %d positions (%d rounded up to 16)", len(d.k), d.Cap(), want, n-20)
 	}
 	d.Release()
 	if e := m.NewCacheFor(n / 3); &e.k[0] == k || &e.k[0] == v {

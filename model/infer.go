@@ -27,13 +27,17 @@ type Cache struct {
 // NewCache makes an empty cache for up to m.Positions() positions.
 func (m *Model) NewCache() *Cache { return m.NewCacheFor(m.Positions()) }
 
-// NewCacheFor makes an empty cache for up to n positions (at most
+// NewCacheFor makes an empty cache for at least n positions (at most
 // m.Positions()): a generation that knows its length pays for the memory it
 // uses only (a 1B model's cache for 8192 positions is 0.5 GB, first touched
-// position by position).
+// position by position). The room is rounded up to a multiple of 16
+// positions, so that each channel's row of keys or values starts a cache
+// line and attention's 16-position loads do not straddle two (measured: 16
+// sequences' attention over 400 positions on one thread took 8–12% less
+// time with rows of 448 positions than of 447).
 func (m *Model) NewCacheFor(n int) *Cache {
 	c := m.Config
-	n = max(1, min(n, m.Positions()))
+	n = max(1, min((n+15)&^15, m.Positions()))
 	size := c.Layers * n * c.KVDim()
 	refs := new(atomic.Int32)
 	refs.Store(1)
