@@ -31,14 +31,27 @@ import (
 //go:embed trainer.py
 var trainerPy []byte
 
+//go:embed hfmodel.py
+var modelPy []byte
+
 // Names inside a run folder.
 const (
 	Dir         = "torch"     // the stage folder, inside the run folder
 	PlanFile    = "plan.json" // what trainer.py reads first
 	TrainerFile = "trainer.py"
-	InitDir     = "init" // the initial model (Hugging Face folder)
-	OutDir      = "out"  // the trained model, renamed into place when complete
+	ModelFile   = "hfmodel.py" // the trainer's model module, beside it
+	InitDir     = "init"       // the initial model (Hugging Face folder)
+	OutDir      = "out"        // the trained model, renamed into place when complete
 )
+
+// writeTrainer writes trainer.py and its model module into the stage
+// folder dir (the current ones: a resumed stage runs this binary's trainer).
+func writeTrainer(dir string) error {
+	if err := os.WriteFile(filepath.Join(dir, TrainerFile), trainerPy, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, ModelFile), modelPy, 0o644)
+}
 
 // Plan is plan.json: one stage as trainer.py runs it.
 type Plan struct {
@@ -119,7 +132,7 @@ func Stage(ctx context.Context, r *train.Run, o StageOptions) (string, error) {
 	dir := filepath.Join(r.Dir, Dir)
 	if old, err := ReadPlan(dir); err == nil {
 		if old.Items == p.Items && old.Config == p.Config {
-			return dir, os.WriteFile(filepath.Join(dir, TrainerFile), trainerPy, 0o644)
+			return dir, writeTrainer(dir)
 		}
 		return "", fmt.Errorf("torch engine: %s holds a stage of other examples or settings; use a new --out folder", dir)
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -140,7 +153,7 @@ func Stage(ctx context.Context, r *train.Run, o StageOptions) (string, error) {
 	if p.Shards, err = writeShards(ctx, dir, r, ref, p.Steps, o); err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, TrainerFile), trainerPy, 0o644); err != nil {
+	if err := writeTrainer(dir); err != nil {
 		return "", err
 	}
 	raw, err := json.MarshalIndent(p, "", " ")

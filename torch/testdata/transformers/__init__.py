@@ -1,11 +1,11 @@
 """A stand-in for Hugging Face transformers, for tests where it is not installed: the part of its API
 trainer.py uses (AutoModelForCausalLM.from_pretrained, a model called with input_ids whose output has
 .logits of every position, .config.tie_word_embeddings, gradient_checkpointing_enable,
-.model.layers), computed by trainer.py's own CausalLM. It checks the trainer's transformers path
+.model.layers), computed by the trainer's own CausalLM (hfmodel.py). It checks the trainer's transformers path
 (its calls, all-position logits, parameter names), not transformers itself."""
 import types
 
-from trainer import CausalLM, load_folder
+from hfmodel import CausalLM, load_folder
 
 
 class _Model(CausalLM):
