@@ -25,10 +25,12 @@ func loadTail(s []float32, m int, mk archsimd.Mask32x16) archsimd.Float32x16 {
 // scores8 sets p[j] = Σ_d x[d]·t[d*ld+j] for j < AttendScratch(n); lanes of
 // the last block past n are 0 (t read zero-filled there).
 func scores8(p, x, t []float32, ld, n int, scale float32) {
-	x0, x1 := archsimd.BroadcastFloat32x16(x[0]*scale), archsimd.BroadcastFloat32x16(x[1]*scale)
-	x2, x3 := archsimd.BroadcastFloat32x16(x[2]*scale), archsimd.BroadcastFloat32x16(x[3]*scale)
-	x4, x5 := archsimd.BroadcastFloat32x16(x[4]*scale), archsimd.BroadcastFloat32x16(x[5]*scale)
-	x6, x7 := archsimd.BroadcastFloat32x16(x[6]*scale), archsimd.BroadcastFloat32x16(x[7]*scale)
+	var xs [8]float32 // x, scaled
+	for d := range xs {
+		xs[d] = x[d] * scale
+	}
+	b := func(d int) archsimd.Float32x16 { return archsimd.BroadcastFloat32x16(xs[d]) }
+	x0, x1, x2, x3, x4, x5, x6, x7 := b(0), b(1), b(2), b(3), b(4), b(5), b(6), b(7)
 	full := n &^ 15
 	// rows resliced to one length so the loop needs no bounds checks
 	t0, t1, t2, t3 := t[:full], t[ld:ld+full], t[2*ld:2*ld+full], t[3*ld:3*ld+full]
@@ -46,19 +48,7 @@ func scores8(p, x, t []float32, ld, n int, scale float32) {
 		u = archsimd.LoadFloat32x16Slice(t7[j:j+16]).MulAdd(x7, u)
 		s.Add(u).StoreSlice(pp[j : j+16])
 	}
-	if full < n {
-		j, m := full, n-full
-		mk := tailMask(m)
-		s := loadTail(t[j:], m, mk).Mul(x0)
-		u := loadTail(t[ld+j:], m, mk).Mul(x1)
-		s = loadTail(t[2*ld+j:], m, mk).MulAdd(x2, s)
-		u = loadTail(t[3*ld+j:], m, mk).MulAdd(x3, u)
-		s = loadTail(t[4*ld+j:], m, mk).MulAdd(x4, s)
-		u = loadTail(t[5*ld+j:], m, mk).MulAdd(x5, u)
-		s = loadTail(t[6*ld+j:], m, mk).MulAdd(x6, s)
-		u = loadTail(t[7*ld+j:], m, mk).MulAdd(x7, u)
-		s.Add(u).StoreSlice(p[j:])
-	}
+	scoresTail(p, &xs, t, ld, full, n, false)
 }
 
 // weighted8 returns out[d] = Σ_j w[j]·t[d*ld+j] over j < AttendScratch(n)
