@@ -122,4 +122,8 @@ func ParallelFor(n, grain int, fn func(lo, hi int)) {
 	}
 	j.work()
 	<-j.done
+	// Copies of j left in the channel when the caller took every chunk
+	// itself reach a helper later and find no chunk; until then they must
+	// not keep fn's captures (a model's weights) alive.
+	j.fn = nil
 }

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 )
 
 func TestParallelForCoversRange(t *testing.T) {
@@ -123,5 +124,44 @@ func TestParallelForRunsConcurrently(t *testing.T) {
 	}
 	if best > 65*time.Millisecond {
 		t.Errorf("8 x 10 ms on 2 threads took %v at best, want about 40 ms", best)
+	}
+}
+
+// TestParallelForReleasesItsFunction: a call whose chunks the caller took
+// alone, its job still queued for helpers busy elsewhere, does not keep what
+// its function captures alive (a model's F32 weights after SetDType).
+func TestParallelForReleasesItsFunction(t *testing.T) {
+	defer SetThreads(Threads())
+	SetThreads(3)
+	// occupy the caller and both helpers of another call
+	var entered atomic.Int32
+	release := make(chan struct{})
+	busy := make(chan struct{})
+	go func() {
+		ParallelFor(12, 1, func(lo, hi int) {
+			entered.Add(1)
+			<-release
+		})
+		close(busy)
+	}()
+	for entered.Load() < 3 {
+		time.Sleep(time.Millisecond)
+	}
+	w := func() weak.Pointer[float32] { // data is reachable only through the function
+		data := make([]float32, 1<<16)
+		sum := float32(0)
+		ParallelFor(len(data), 1024, func(lo, hi int) {
+			for _, v := range data[lo:hi] {
+				sum += v // the caller runs every chunk: no race
+			}
+		})
+		return weak.Make(&data[0])
+	}()
+	runtime.GC()
+	gone := w.Value() == nil
+	close(release)
+	<-busy
+	if !gone {
+		t.Fatal("the data a finished ParallelFor's function captured is still reachable")
 	}
 }

@@ -155,6 +155,9 @@ func (t *Team) For(n int, fn func(worker, i int)) {
 			osYield()
 		}
 	}
+	// t.cur keeps j until the next job; its function, and what that
+	// captures, need not live as long (every call of it has returned).
+	j.fn = nil
 	if stalled {
 		t.stalls++
 	}

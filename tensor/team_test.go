@@ -1,9 +1,11 @@
 package tensor
 
 import (
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
+	"weak"
 )
 
 func TestTeamForCoversEveryItemOnce(t *testing.T) {
@@ -124,5 +126,22 @@ func TestTeamSoloPeriods(t *testing.T) {
 	tm.goSolo()
 	if tm.soloFor != teamSoloTime {
 		t.Fatalf("solo after a calm window: %v, want %v", tm.soloFor, teamSoloTime)
+	}
+}
+
+// TestTeamReleasesItsFunction: after For returns, the team's last job does
+// not keep what its function captured alive.
+func TestTeamReleasesItsFunction(t *testing.T) {
+	team := NewTeam()
+	defer team.Close()
+	w := func() weak.Pointer[float32] { // data is reachable only through the function
+		data := make([]float32, 1<<16)
+		var sum atomic.Int64
+		team.For(64, func(_, i int) { sum.Add(int64(data[i*1024])) })
+		return weak.Make(&data[0])
+	}()
+	runtime.GC()
+	if w.Value() != nil {
+		t.Fatal("the data a finished team job's function captured is still reachable")
 	}
 }
