@@ -67,3 +67,9 @@ func expScaledSIMD(dst, x []float32, m, s float32, sum *float64) int {
 }
 
 func divideBySIMD(p []float32, d float64) int { panic("tensor: SIMD kernels are not built") }
+
+func bf16DotOK(m *QMatrix) bool { return false }
+
+func (m *QMatrix) mulBF16Dot(t *Team, y, x []float32, M int, beta float32) {
+	panic("tensor: SIMD kernels are not built")
+}
