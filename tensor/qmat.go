@@ -321,8 +321,8 @@ func f16Table() []float32 {
 // the matrix to float32 and use the blocked matrix product. Measured on a
 // 46080×576 matrix, one thread: the direct kernels are faster up to 4 rows
 // (F16 19.7 vs 16.9 G weight-rows/s), the panels from 8 (18.3 vs 15.1).
-// A BF16 matrix times a batch of up to TeamRows rows on AVX512-BF16 reads
-// its rows in place instead (mulBF16Dot).
+// A BF16 or F16 matrix times a batch of up to TeamRows rows reads its rows
+// in place instead (mulHalfDot).
 const qDirectRows = 6
 
 // MulT computes y (M, Rows) = x (M, Cols) · mᵀ + beta·y (beta 0 or 1), on
@@ -355,8 +355,8 @@ func (m *QMatrix) MulTOn(t *Team, y, x []float32, M int, beta float32) {
 		Gemm(false, true, M, m.Rows, m.Cols, x, m.Cols, m.f, m.Cols, beta, y, m.Rows)
 		return
 	}
-	if M > qDirectRows && M <= TeamRows && bf16DotOK(m) {
-		m.mulBF16Dot(t, y, x, M, beta)
+	if M > qDirectRows && M <= TeamRows && halfDotOK(m) {
+		m.mulHalfDot(t, y, x, M, beta)
 		return
 	}
 	if M > qDirectRows {

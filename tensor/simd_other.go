@@ -68,8 +68,8 @@ func expScaledSIMD(dst, x []float32, m, s float32, sum *float64) int {
 
 func divideBySIMD(p []float32, d float64) int { panic("tensor: SIMD kernels are not built") }
 
-func bf16DotOK(m *QMatrix) bool { return false }
+func halfDotOK(m *QMatrix) bool { return false }
 
-func (m *QMatrix) mulBF16Dot(t *Team, y, x []float32, M int, beta float32) {
+func (m *QMatrix) mulHalfDot(t *Team, y, x []float32, M int, beta float32) {
 	panic("tensor: SIMD kernels are not built")
 }
