@@ -6,6 +6,7 @@ import (
 	"math"
 	"simd/archsimd"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
@@ -107,9 +108,28 @@ func packBF16Row(dst []uint32, row []float32) {
 
 // packBF16Strip packs rows r0..r0+n-1 (n ≤ 16) of a BF16 matrix into s:
 // for each pair of columns the 16 rows' two values; rows after n are zero.
+// A whole strip is transposed 16 pairs × 16 rows at a time
+// (transpose16x16u32), a piece's last pairs and a partial strip value by
+// value.
 func (m *QMatrix) packBF16Strip(s *tileStrip, r0, n int) {
 	pairs := m.Cols / 2
 	s.h = grown(s.h, pairs*tileRows)
+	if n == tileRows {
+		for pc := range m.pieces() {
+			off, c0, w := m.piece(r0, pc)
+			src := unsafe.Slice((*uint32)(unsafe.Pointer(&m.h[off])), tileRows*w/2) // rows w/2 pairs apart
+			p := 0
+			for ; p+16 <= w/2; p += 16 {
+				transpose16x16u32(&src[p], w/2, &s.h[(c0/2+p)*tileRows])
+			}
+			for i := range tileRows {
+				for q := p; q < w/2; q++ {
+					s.h[(c0/2+q)*tileRows+i] = src[i*w/2+q]
+				}
+			}
+		}
+		return
+	}
 	for i := range tileRows {
 		if i >= n {
 			for p := range pairs {
@@ -301,3 +321,8 @@ func quantizeBlockSIMD(q []int8, x []float32) (float32, int32) {
 	}
 	return F16ToF32(F32ToF16(d)), sum
 }
+
+// transpose16x16u32 is in qtile_amd64.s.
+//
+//go:noescape
+func transpose16x16u32(src *uint32, lds int, dst *uint32)

@@ -122,3 +122,39 @@ func TestQ8Strips(t *testing.T) {
 		}()
 	}
 }
+
+// TestPackBF16Strip: a strip of a BF16 matrix packs, for each pair of
+// columns, the 16 rows' two values (rows after the matrix's last zero):
+// whole strips through the 16 × 16 transposes with a remainder of pairs,
+// rows in pieces, and a partial last strip.
+func TestPackBF16Strip(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	for _, sh := range [][2]int{{16, 64}, {37, 68}, {32, 4160}, {20, 576}} {
+		rows, cols := sh[0], sh[1]
+		m, err := Quantize(BF16, randSlice(r, rows*cols), rows, cols)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := make([]float32, rows*cols)
+		for o := range rows {
+			m.Row(o, w[o*cols:(o+1)*cols])
+		}
+		var s tileStrip
+		for r0 := 0; r0 < rows; r0 += tileRows {
+			n := min(tileRows, rows-r0)
+			m.packBF16Strip(&s, r0, n)
+			for p := range cols / 2 {
+				for i := range tileRows {
+					var want uint32
+					if i < n {
+						o := (r0 + i) * cols
+						want = uint32(F32ToBF16(w[o+2*p])) | uint32(F32ToBF16(w[o+2*p+1]))<<16
+					}
+					if got := s.h[p*tileRows+i]; got != want {
+						t.Fatalf("%d×%d strip at %d: pair %d of row %d = %#x, want %#x", rows, cols, r0, p, i, got, want)
+					}
+				}
+			}
+		}
+	}
+}
