@@ -172,7 +172,7 @@ func TestQMatrixMulT(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, M := range []int{1, 2, 3, 4, 9, 20} {
+				for _, M := range []int{1, 2, 3, 4, 9, 20, 40} { // 9 and 20: a batch (≤ TeamRows); 40: a prompt (tiles, panels)
 					for _, beta := range []float32{0, 1} {
 						t.Run(fmt.Sprintf("%s/%dx%d/M%d/beta%g", dt, rows, cols, M, beta), func(t *testing.T) {
 							checkMulT(t, m, randSlice(r, M*cols), randSlice(r, M*rows), M, beta)

@@ -28,11 +28,6 @@ import (
 //go:noescape
 func q8Tile16x8(w *byte, dw *float32, x *int8, xc *int32, xd *float32, nb int, out *float32)
 
-// bf16Tile16x8 is the BF16 tile kernel (qtile_amd64.s).
-//
-//go:noescape
-func bf16Tile16x8(w *uint32, x *uint32, n int, out *float32)
-
 var (
 	haveVNNI = archsimd.X86.AVX512VNNI()
 	haveBF16 = cpu.X86.HasAVX512BF16
@@ -57,28 +52,29 @@ var tileActsPool = sync.Pool{New: func() any { return new(tileActsQ8) }}
 
 // mulBF16Tiles is MulT for a BF16 matrix and many activation rows: the
 // activations are rounded to BF16 (as llama.cpp rounds them for BF16
-// weights) and a tile of 16 weight rows × 8 activation rows sums pairs of
+// weights) and a tile of 16 weight rows × 16 activation rows sums pairs of
 // products into float32 with VDPBF16PS — twice the multiply-adds of an
 // F32 FMA a step (Intel SDM: products exact, each sum rounded to nearest
 // even; denormal inputs and outputs flushed to zero). The weights are
 // packed a strip of 16 rows at a time, pairs of columns together.
 func (m *QMatrix) mulBF16Tiles(y, x []float32, M int, beta float32) {
+	const acts = 16 // activation rows of a tile (bf16Tile16x16)
 	pairs := m.Cols / 2
-	groups := (M + tileActs - 1) / tileActs
+	groups := (M + acts - 1) / acts
 	xb := tileBF16Pool.Get().(*[]uint32)
 	defer tileBF16Pool.Put(xb)
-	*xb = grown(*xb, groups*pairs*tileActs)
+	*xb = grown(*xb, groups*pairs*acts)
 	a := *xb
-	clear(a[(M/tileActs)*pairs*tileActs:])
+	clear(a[(M/acts)*pairs*acts:])
 	ParallelFor(groups, 1, func(lo, hi int) {
-		for r := lo * tileActs; r < min(M, hi*tileActs); r++ {
-			g, j := r/tileActs, r%tileActs
-			packBF16Row(a[g*pairs*tileActs+j:], x[r*m.Cols:][:m.Cols])
+		for r := lo * acts; r < min(M, hi*acts); r++ {
+			g, j := r/acts, r%acts
+			packBF16Row(a[g*pairs*acts+j:], x[r*m.Cols:][:m.Cols], acts)
 		}
 	})
-	m.mulTiles(nil, y, M, beta, func(s *tileStrip, r0, n int) { m.packBF16Strip(s, r0, n) },
-		func(s *tileStrip, _, g int, out *[tileActs * tileRows]float32) {
-			bf16Tile16x8(&s.h[0], &a[g*pairs*tileActs], pairs/2, &out[0])
+	m.mulTiles(nil, y, M, acts, beta, func(s *tileStrip, r0, n int) { m.packBF16Strip(s, r0, n) },
+		func(s *tileStrip, _, g int, out []float32) {
+			bf16Tile16x16(&s.h[0], &a[g*pairs*acts], pairs/2, &out[0])
 		})
 }
 
@@ -86,8 +82,8 @@ var tileBF16Pool = sync.Pool{New: func() any { return new([]uint32) }}
 
 // packBF16Row rounds row to BF16 as F32ToBF16 does (NaN aside: it is
 // garbage in a product anyway) and writes its pairs of columns to dst[0],
-// dst[tileActs], dst[2·tileActs]… (AVX-512, 16 values a step).
-func packBF16Row(dst []uint32, row []float32) {
+// dst[stride], dst[2·stride]… (AVX-512, 16 values a step).
+func packBF16Row(dst []uint32, row []float32, stride int) {
 	one, half := archsimd.BroadcastUint32x16(1), archsimd.BroadcastUint32x16(0x7fff)
 	c := 0
 	for ; c+16 <= len(row); c += 16 {
@@ -95,14 +91,14 @@ func packBF16Row(dst []uint32, row []float32) {
 		b = b.Add(half).Add(b.ShiftAllRight(16).And(one)).ShiftAllRight(16)
 		var t [8]uint32
 		b.TruncateToUint16().AsUint32x8().Store(&t)
-		d := dst[c/2*tileActs:]
-		_ = d[7*tileActs]
+		d := dst[c/2*stride:]
+		_ = d[7*stride]
 		for i, v := range t {
-			d[i*tileActs] = v
+			d[i*stride] = v
 		}
 	}
 	for ; c < len(row); c += 2 {
-		dst[c/2*tileActs] = uint32(F32ToBF16(row[c])) | uint32(F32ToBF16(row[c+1]))<<16
+		dst[c/2*stride] = uint32(F32ToBF16(row[c])) | uint32(F32ToBF16(row[c+1]))<<16
 	}
 }
 
@@ -161,7 +157,7 @@ func (m *QMatrix) mulQ8Tiles(t *Team, y, x []float32, M int, beta float32) {
 	nb := m.Cols / Q8Block
 	a := packTileActs(x, M, m.Cols, t == nil)
 	defer tileActsPool.Put(a)
-	m.mulTiles(t, y, M, beta, nil, func(_ *tileStrip, strip, g int, out *[tileActs * tileRows]float32) {
+	m.mulTiles(t, y, M, tileActs, beta, nil, func(_ *tileStrip, strip, g int, out []float32) {
 		q8Tile16x8(&m.sq[strip*nb*stripBlock], &m.sd[strip*nb*tileRows], &a.x[g*nb*tileActs*Q8Block], &a.c[g*nb*tileActs], &a.d[g*nb*tileActs], nb, &out[0])
 	})
 }
@@ -199,12 +195,12 @@ func q8StripsSIMD(m *QMatrix, y []float32, a *q8Acts, M, lo, hi int, beta float3
 
 // mulTiles runs the tiles of a product over the threads, a strip of 16
 // weight rows at a time (pack, unless nil, fills the strip's buffers with
-// rows r0…r0+n-1) against every group of 8 activation rows (tile writes
-// their 8 × 16 outputs), and writes y. A batch of decoded rows runs on
+// rows r0…r0+n-1) against every group of acts activation rows (8 or 16:
+// tile writes their acts × 16 outputs), and writes y. A batch of decoded rows runs on
 // team t when not nil (in four items of strips: its partner spins, and
 // ParallelFor's helpers would wait for its core), else on ParallelFor.
-func (m *QMatrix) mulTiles(t *Team, y []float32, M int, beta float32, pack func(s *tileStrip, r0, n int), tile func(s *tileStrip, strip, g int, out *[tileActs * tileRows]float32)) {
-	groups := (M + tileActs - 1) / tileActs
+func (m *QMatrix) mulTiles(t *Team, y []float32, M, acts int, beta float32, pack func(s *tileStrip, r0, n int), tile func(s *tileStrip, strip, g int, out []float32)) {
+	groups := (M + acts - 1) / acts
 	run := ParallelFor
 	if t != nil {
 		run = func(S, _ int, f func(lo, hi int)) {
@@ -218,7 +214,8 @@ func (m *QMatrix) mulTiles(t *Team, y []float32, M int, beta float32, pack func(
 	run(m.strips(), 1, func(lo, hi int) {
 		s := tileStripPool.Get().(*tileStrip)
 		defer tileStripPool.Put(s)
-		var out [tileActs * tileRows]float32
+		var buf [16 * tileRows]float32
+		out := buf[:acts*tileRows]
 		for strip := lo; strip < hi; strip++ {
 			r0 := strip * tileRows
 			n := min(tileRows, m.Rows-r0)
@@ -226,9 +223,9 @@ func (m *QMatrix) mulTiles(t *Team, y []float32, M int, beta float32, pack func(
 				pack(s, r0, n)
 			}
 			for g := range groups {
-				tile(s, strip, g, &out)
-				for j := range min(tileActs, M-g*tileActs) {
-					dst, o := y[(g*tileActs+j)*m.Rows+r0:][:n], out[j*tileRows:][:n]
+				tile(s, strip, g, out)
+				for j := range min(acts, M-g*acts) {
+					dst, o := y[(g*acts+j)*m.Rows+r0:][:n], out[j*tileRows:][:n]
 					if beta == 0 {
 						copy(dst, o)
 						continue
@@ -322,7 +319,12 @@ func quantizeBlockSIMD(q []int8, x []float32) (float32, int32) {
 	return F16ToF32(F32ToF16(d)), sum
 }
 
-// transpose16x16u32 is in qtile_amd64.s.
+// bf16Tile16x16 and transpose16x16u32 are in qtile_amd64.s.
+//
+//go:noescape
+func bf16Tile16x16(w *uint32, x *uint32, n int, out *float32)
+
+// transpose16x16u32: see bf16Tile16x16.
 //
 //go:noescape
 func transpose16x16u32(src *uint32, lds int, dst *uint32)

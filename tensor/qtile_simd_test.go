@@ -60,13 +60,14 @@ func TestPackBF16Row(t *testing.T) {
 				row[i] = math.Float32frombits(math.Float32bits(row[i])&^0xffff | 0x8000)
 			}
 		}
-		row[1] = 1e-40 // a denormal
-		dst := make([]uint32, cols/2*tileActs)
-		packBF16Row(dst, row)
+		row[1] = 1e-40    // a denormal
+		const stride = 16 // mulBF16Tiles' activation rows a tile
+		dst := make([]uint32, cols/2*stride)
+		packBF16Row(dst, row, stride)
 		for p := range cols / 2 {
 			want := uint32(F32ToBF16(row[2*p])) | uint32(F32ToBF16(row[2*p+1]))<<16
-			if dst[p*tileActs] != want {
-				t.Fatalf("%d columns, pair %d: %#08x, want %#08x", cols, p, dst[p*tileActs], want)
+			if dst[p*stride] != want {
+				t.Fatalf("%d columns, pair %d: %#08x, want %#08x", cols, p, dst[p*stride], want)
 			}
 		}
 	}
