@@ -7,7 +7,7 @@ import (
 	"sync"
 )
 
-// bf16dot4x4, bf16dot4x1, f16dot4x4 and f16dot4x1 are in gemmk_amd64.s.
+// bf16dot4x4, bf16dot4x1, f16dot4x4 and f16dot4x1 are in halfdot_amd64.s.
 //
 //go:noescape
 func bf16dot4x4(n32 int, a *uint16, lda int, b *uint16, ldb int, c *float32, ldc int, acc bool, pf *uint16)
