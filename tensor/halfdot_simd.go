@@ -114,14 +114,19 @@ var bf16ActsPool = sync.Pool{New: func() any { return new([]uint16) }}
 // roundBF16Row sets dst[i] to src[i] rounded to BF16 as F32ToBF16 rounds
 // it (NaNs aside: garbage in a product anyway), 16 values a step.
 func roundBF16Row(dst []uint16, src []float32) {
-	one, half := archsimd.BroadcastUint32x16(1), archsimd.BroadcastUint32x16(0x7fff)
 	i := 0
 	for ; i+16 <= len(src); i += 16 {
-		b := archsimd.LoadFloat32x16Slice(src[i : i+16]).AsUint32x16()
-		b = b.Add(half).Add(b.ShiftAllRight(16).And(one)).ShiftAllRight(16)
-		b.TruncateToUint16().StoreSlice(dst[i : i+16])
+		roundBF16x16(src[i : i+16]).StoreSlice(dst[i : i+16])
 	}
 	for ; i < len(src); i++ {
 		dst[i] = F32ToBF16(src[i])
 	}
+}
+
+// roundBF16x16 is x[:16] rounded to BF16 as F32ToBF16 rounds it (to
+// nearest, ties to even; NaNs aside).
+func roundBF16x16(x []float32) archsimd.Uint16x16 {
+	one, half := archsimd.BroadcastUint32x16(1), archsimd.BroadcastUint32x16(0x7fff)
+	b := archsimd.LoadFloat32x16Slice(x[:16]).AsUint32x16()
+	return b.Add(half).Add(b.ShiftAllRight(16).And(one)).ShiftAllRight(16).TruncateToUint16()
 }

@@ -84,13 +84,10 @@ var tileBF16Pool = sync.Pool{New: func() any { return new([]uint32) }}
 // garbage in a product anyway) and writes its pairs of columns to dst[0],
 // dst[stride], dst[2·stride]… (AVX-512, 16 values a step).
 func packBF16Row(dst []uint32, row []float32, stride int) {
-	one, half := archsimd.BroadcastUint32x16(1), archsimd.BroadcastUint32x16(0x7fff)
 	c := 0
 	for ; c+16 <= len(row); c += 16 {
-		b := archsimd.LoadFloat32x16Slice(row[c : c+16]).AsUint32x16()
-		b = b.Add(half).Add(b.ShiftAllRight(16).And(one)).ShiftAllRight(16)
 		var t [8]uint32
-		b.TruncateToUint16().AsUint32x8().Store(&t)
+		roundBF16x16(row[c : c+16]).AsUint32x8().Store(&t)
 		d := dst[c/2*stride:]
 		_ = d[7*stride]
 		for i, v := range t {
