@@ -95,44 +95,57 @@ func (m *Model) loraAt(l int, target string) *LoRATensor {
 	return m.adapterAt[l*len(LoRATargets)+targetIndex(target)]
 }
 
-// loraForward adds Scale·(x·Aᵀ)·Bᵀ to y (M, out) for the adapter of (l,
-// target), keeping u = Scale·x·Aᵀ (M, rank) in activation slot slot for backward.
-func (p *Pass) loraForward(l, slot int, target string, y, x []float32, in, out int) {
-	t := p.m.loraAt(l, target)
+// projectLoRA is m.project(which, l, y, x, M, beta, projector{}) for
+// matrix which of layer l and, when target has an adapter there, its
+// Scale·(x·Aᵀ)·Bᵀ, keeping u = Scale·x·Aᵀ (M, rank) in activation slot slot
+// for backward. Over F32 weights u·Bᵀ is GemmPlus's term: added to each
+// panel of y right after x·Wᵀ, not in a second pass over y.
+func (p *Pass) projectLoRA(which, l, slot int, target string, y, x []float32, beta float32) {
+	m, M := p.m, p.M
+	t := m.loraAt(l, target)
 	if t == nil {
+		m.project(which, l, y, x, M, beta, projector{})
 		return
 	}
-	r, M := p.m.adapter.Rank, p.M
+	wl, in, out := m.f32Layer(which, l)
+	r := m.adapter.Rank
 	k := slot*len(LoRATargets) + targetIndex(target)
-	if len(p.lu) != len(p.m.adapterAt) {
-		p.lu = make([][]float32, len(p.m.adapterAt))
+	if len(p.lu) != len(m.adapterAt) {
+		p.lu = make([][]float32, len(m.adapterAt))
 	}
 	p.lu[k] = grow(p.lu[k], M*r)
 	u := p.lu[k]
 	gemm(false, true, M, r, in, x, in, t.A, in, 0, u, r)
-	tensor.Scale(p.m.adapter.Scale(), u)
+	tensor.Scale(m.adapter.Scale(), u)
+	if (projector{}).matrices(m) == nil {
+		tensor.GemmPlus(false, true, M, out, in, x, in, wl, in, beta, y, out, tensor.Term{K: r, A: u, LdA: r, B: t.B, LdB: r})
+		return
+	}
+	m.project(which, l, y, x, M, beta, projector{})
 	gemm(false, true, M, out, r, u, r, t.B, r, 1, y, out)
 }
 
-// loraBackward adds the adapter's gradients for (l, target) to g and its
-// input gradient du·A to dx (nil: not needed), given dy (M, out) and the
-// layer input x (M, in).
-func (p *Pass) loraBackward(g *LoRA, l, slot int, target string, dx, dy, x []float32, in, out int) {
+// linearBackwardLoRA is linearBackward(dx, dw, dy, x, w, M, in, out) for
+// the adapted matrix (l, target) and the adapter's part: its gradients added
+// to g (nil: none) and its input gradient du·A (du = Scale·dy·B) added to dx
+// with dy·W, as GemmPlus's term.
+func (p *Pass) linearBackwardLoRA(g *LoRA, l, slot int, target string, dx, dw, dy, x, w []float32, in, out int) {
 	t := p.m.loraAt(l, target)
+	M := p.M
 	if t == nil || g == nil {
+		linearBackward(dx, dw, dy, x, w, M, in, out)
 		return
 	}
 	gt := g.at(l, target)
-	r, M := p.m.adapter.Rank, p.M
+	r := p.m.adapter.Rank
 	u := p.lu[slot*len(LoRATargets)+targetIndex(target)]
 	gemm(true, false, out, r, M, dy, out, u, r, 1, gt.B, r) // dB += dyᵀ·u
 	p.du = grow(p.du, M*r)
 	gemm(false, false, M, r, out, dy, out, t.B, r, 0, p.du, r) // du = Scale·dy·B
 	tensor.Scale(p.m.adapter.Scale(), p.du)
 	gemm(true, false, r, in, M, p.du, r, x, in, 1, gt.A, in) // dA += duᵀ·x
-	if dx != nil {
-		gemm(false, false, M, in, r, p.du, r, t.A, in, 1, dx, in) // dx += du·A
-	}
+	tensor.GemmPlus(false, false, M, in, out, dy, out, w, in, 1, dx, in, tensor.Term{K: r, A: p.du, LdA: r, B: t.A, LdB: in})
+	linearBackward(nil, dw, dy, x, w, M, in, out)
 }
 
 // at is the tensor of (layer, target); it panics when absent (a gradient

@@ -35,7 +35,9 @@ func TestAdapterFiniteDifferences(t *testing.T) {
 		V := m.Config.Vocab
 		rng := rand.New(rand.NewPCG(3, 4))
 		exs := []Example{
-			{Prompt: randTokens(rng, 6, V), Completions: [][]int{randTokens(rng, 4, V), randTokens(rng, 3, V)}},
+			// 24 prompt tokens: 2 × 28 rows, more than the 32 below which
+			// products take the decoding paths (tensor.GemmPlus's term in one pass)
+			{Prompt: randTokens(rng, 24, V), Completions: [][]int{randTokens(rng, 4, V), randTokens(rng, 3, V)}},
 			{Prompt: randTokens(rng, 1, V), Completions: [][]int{randTokens(rng, 9, V)}},
 		}
 		weights := [][]float32{{1, -0.7}, {0.5}}
@@ -107,7 +109,9 @@ func equalFloats(a, b []float32) bool {
 func TestAdapterEqualsMerged(t *testing.T) {
 	for name, m := range archVariants(t) {
 		rng := rand.New(rand.NewPCG(8, 9))
-		exs := []Example{{Prompt: randTokens(rng, 7, m.Config.Vocab), Completions: [][]int{randTokens(rng, 6, m.Config.Vocab)}}}
+		// 2 × 20 rows: the adapter's term added in the base product's pass (tensor.GemmPlus)
+		V := m.Config.Vocab
+		exs := []Example{{Prompt: randTokens(rng, 14, V), Completions: [][]int{randTokens(rng, 6, V)}}, {Prompt: randTokens(rng, 9, V), Completions: [][]int{randTokens(rng, 11, V)}}}
 		base, err := m.Score(exs, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -134,34 +134,27 @@ func (p *Pass) layerBackward(g *Params, gl *LoRA, l int) {
 	s := p.actSlot(l)
 	// MLP: xout = xmid + hb·W2ᵀ; p.dx is dxout and becomes dxmid
 	clear(p.dhb)
-	linearBackward(p.dhb, glayer(g.W2, l, dim*hid), p.dx, p.hb[s], layer(w.W2, l, dim*hid), M, hid, dim)
-	p.loraBackward(gl, l, s, "down", p.dhb, p.dx, p.hb[s], hid, dim)
+	p.linearBackwardLoRA(gl, l, s, "down", p.dhb, glayer(g.W2, l, dim*hid), p.dx, p.hb[s], layer(w.W2, l, dim*hid), hid, dim)
 	parallelFor(M, 64, func(lo, hi int) {
 		a, b := lo*hid, hi*hid
 		tensor.SwiGLUBackward(p.dh1[a:b], p.dh3[a:b], p.dhb[a:b], p.h1[s][a:b], p.h3[s][a:b])
 	})
 	clear(p.dxn)
-	linearBackward(p.dxn, glayer(g.W1, l, hid*dim), p.dh1, p.xnF[s], layer(w.W1, l, hid*dim), M, dim, hid)
-	linearBackward(p.dxn, glayer(g.W3, l, hid*dim), p.dh3, p.xnF[s], layer(w.W3, l, hid*dim), M, dim, hid)
-	p.loraBackward(gl, l, s, "gate", p.dxn, p.dh1, p.xnF[s], dim, hid)
-	p.loraBackward(gl, l, s, "up", p.dxn, p.dh3, p.xnF[s], dim, hid)
+	p.linearBackwardLoRA(gl, l, s, "gate", p.dxn, glayer(g.W1, l, hid*dim), p.dh1, p.xnF[s], layer(w.W1, l, hid*dim), dim, hid)
+	p.linearBackwardLoRA(gl, l, s, "up", p.dxn, glayer(g.W3, l, hid*dim), p.dh3, p.xnF[s], layer(w.W3, l, hid*dim), dim, hid)
 	rowsRMSNormBackward(p.dx, layer(g.RmsFfn, l, dim), p.dxn, p.xmid[s], layer(w.RmsFfn, l, dim), p.rstdF[s], dim)
 
 	// attention: xmid = xin + ao·Woᵀ; p.dx is dxmid and becomes dxin
 	clear(p.dao)
-	linearBackward(p.dao, glayer(g.Wo, l, dim*qd), p.dx, p.ao[s], layer(w.Wo, l, dim*qd), M, qd, dim)
-	p.loraBackward(gl, l, s, "o", p.dao, p.dx, p.ao[s], qd, dim)
+	p.linearBackwardLoRA(gl, l, s, "o", p.dao, glayer(g.Wo, l, dim*qd), p.dx, p.ao[s], layer(w.Wo, l, dim*qd), qd, dim)
 	m.attentionBackward(p, s, p.dao, p.dq, p.dk, p.dv)
 	if c.QKNorm {
 		p.dqk = grow(p.dqk, M*qd)
 	}
 	m.attnInputsBackward(g, p.dq, p.dk, p.dv, p.dqk, l, p.pk.Pos[:M], p.qkRec(s))
 	clear(p.dxn)
-	linearBackward(p.dxn, glayer(g.Wq, l, qd*dim), p.dq, p.xnA[s], layer(w.Wq, l, qd*dim), M, dim, qd)
-	linearBackward(p.dxn, glayer(g.Wk, l, kv*dim), p.dk, p.xnA[s], layer(w.Wk, l, kv*dim), M, dim, kv)
-	linearBackward(p.dxn, glayer(g.Wv, l, kv*dim), p.dv, p.xnA[s], layer(w.Wv, l, kv*dim), M, dim, kv)
-	p.loraBackward(gl, l, s, "q", p.dxn, p.dq, p.xnA[s], dim, qd)
-	p.loraBackward(gl, l, s, "k", p.dxn, p.dk, p.xnA[s], dim, kv)
-	p.loraBackward(gl, l, s, "v", p.dxn, p.dv, p.xnA[s], dim, kv)
+	p.linearBackwardLoRA(gl, l, s, "q", p.dxn, glayer(g.Wq, l, qd*dim), p.dq, p.xnA[s], layer(w.Wq, l, qd*dim), dim, qd)
+	p.linearBackwardLoRA(gl, l, s, "k", p.dxn, glayer(g.Wk, l, kv*dim), p.dk, p.xnA[s], layer(w.Wk, l, kv*dim), dim, kv)
+	p.linearBackwardLoRA(gl, l, s, "v", p.dxn, glayer(g.Wv, l, kv*dim), p.dv, p.xnA[s], layer(w.Wv, l, kv*dim), dim, kv)
 	rowsRMSNormBackward(p.dx, layer(g.RmsAtt, l, dim), p.dxn, p.xin[l], layer(w.RmsAtt, l, dim), p.rstdA[s], dim)
 }

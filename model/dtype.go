@@ -200,19 +200,25 @@ func (m *Model) project(which, l int, y, x []float32, M int, beta float32, pr pr
 		qm.MulTOn(pr.team, y, x, M, beta)
 		return
 	}
-	c, w := m.Config, m.W
-	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
-	in := [...]int{projQ: d, projK: d, projV: d, projO: qd, projGate: d, projDown: h, projUp: d}[which]
-	out := [...]int{projQ: qd, projK: kv, projV: kv, projO: d, projGate: h, projDown: d, projUp: h}[which]
-	wl := [...][]float32{projQ: w.Wq, projK: w.Wk, projV: w.Wv, projO: w.Wo, projGate: w.W1, projDown: w.W2, projUp: w.W3}[which]
-	t := pr.t
-	n := in * out
-	if t != nil {
+	wl, in, out := m.f32Layer(which, l)
+	if t := pr.t; t != nil {
+		n := in * out
 		wt := [...][]float32{t.wq, t.wk, t.wv, t.wo, t.w1, t.w2, t.w3}[which]
 		gemm(false, false, M, out, in, x, in, wt[l*n:(l+1)*n], out, beta, y, out)
 		return
 	}
-	gemm(false, true, M, out, in, x, in, wl[l*n:(l+1)*n], in, beta, y, out)
+	gemm(false, true, M, out, in, x, in, wl, in, beta, y, out)
+}
+
+// f32Layer is layer l's F32 matrix which (out, in), with its sizes.
+func (m *Model) f32Layer(which, l int) (wl []float32, in, out int) {
+	c, w := m.Config, m.W
+	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
+	in = [...]int{projQ: d, projK: d, projV: d, projO: qd, projGate: d, projDown: h, projUp: d}[which]
+	out = [...]int{projQ: qd, projK: kv, projV: kv, projO: d, projGate: h, projDown: d, projUp: h}[which]
+	wl = [...][]float32{projQ: w.Wq, projK: w.Wk, projV: w.Wv, projO: w.Wo, projGate: w.W1, projDown: w.W2, projUp: w.W3}[which]
+	n := in * out
+	return wl[l*n : (l+1)*n], in, out
 }
 
 // classifyRows: logits (M, vocab) = x (M, dim) · classifierᵀ.

@@ -24,6 +24,35 @@ func GemmSerial(transA, transB bool, M, N, K int, a []float32, lda int, b []floa
 	gemm(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, false)
 }
 
+// Term is the second product of GemmPlus: op(A) is M x K and op(B) is
+// K x N, stored as Gemm's operands are and transposed like the first pair.
+type Term struct {
+	K   int
+	A   []float32
+	LdA int
+	B   []float32
+	LdB int
+}
+
+// GemmPlus computes C = op(A)·op(B) + op(t.A)·op(t.B) + beta·C: the product
+// of the concatenations [op(A) op(t.A)] and [op(B); op(t.B)], such as a
+// LoRA adapter's low-rank (x·Aᵀ)·Bᵀ beside a base layer's x·Wᵀ. The sums
+// are those of Gemm followed by Gemm of the term with beta 1 when the
+// blocked kernels take both (a term of fewer than 32 terms over more than
+// 32 rows); there the term runs as more K blocks over each work item's
+// rows of C while they are in cache, instead of a second pass over C.
+func GemmPlus(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, t Term) {
+	checkGemm(transA, transB, M, N, K, a, lda, b, ldb, c, ldc)
+	checkGemm(transA, transB, M, N, t.K, t.A, t.LdA, t.B, t.LdB, c, ldc)
+	if level > levelGo && M > 0 && N > 0 && K > 0 && t.K > 0 && (beta == 0 || beta == 1) {
+		gemmSIMDTerm(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, true, &t)
+		clearUpper()
+		return
+	}
+	gemm(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, true)
+	gemm(transA, transB, M, N, t.K, t.A, t.LdA, t.B, t.LdB, 1, c, ldc, true)
+}
+
 func gemm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
 	if M == 0 || N == 0 {
 		return

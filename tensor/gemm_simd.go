@@ -103,6 +103,7 @@ func (p *panel) mr(cols bool) int {
 // function value without a new closure.
 type gemmJob struct {
 	transA      bool
+	transB      bool // the blocked path's: for packing the term's B
 	M, K        int
 	a           []float32
 	lda         int
@@ -125,6 +126,7 @@ type gemmJob struct {
 	fewLdb      int
 	dotB        []float32 // dot form: op(B)^T, N rows of K
 	dotN, dotLd int
+	term        *Term // GemmPlus's second product, run as more K blocks
 }
 
 var jobPool = sync.Pool{New: func() any {
@@ -137,7 +139,7 @@ var jobPool = sync.Pool{New: func() any {
 // times panel group it%pg.
 func (j *gemmJob) items(lo, hi int) {
 	var bpack, at []float32
-	if j.lazy {
+	if j.lazy || j.term != nil {
 		buf := bpackPool.Get().(*[kcMax * 32]float32)
 		defer bpackPool.Put(buf)
 		bpack = buf[:]
@@ -150,7 +152,7 @@ func (j *gemmJob) items(lo, hi int) {
 	for it := lo; it < hi; it++ {
 		r, g := it/j.pg, it%j.pg
 		p0, p1 := g*len(j.ps)/j.pg, (g+1)*len(j.ps)/j.pg
-		gemmBlock(j.transA, r*j.mc, min(j.M, (r+1)*j.mc), j.ps[p0:p1], j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc, bpack, at)
+		j.block(r*j.mc, min(j.M, (r+1)*j.mc), j.ps[p0:p1], bpack, at)
 	}
 	clearUpper() // this may run on a pool goroutine that runs scalar code next
 }
@@ -170,35 +172,26 @@ func (j *gemmJob) dotRows(lo, hi int) {
 }
 
 func (j *gemmJob) release() {
-	j.a, j.c, j.dotB, j.fewB, j.packSrc = nil, nil, nil, nil, nil
+	j.a, j.c, j.dotB, j.fewB, j.packSrc, j.term = nil, nil, nil, nil, nil, nil
 	jobPool.Put(j)
 }
 
 func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) {
-	if !transA && transB && M <= smallNT {
-		dotNT(M, N, K, a, lda, b, ldb, beta, c, ldc)
+	gemmSIMDTerm(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, parallel, nil)
+}
+
+// gemmSIMDTerm is gemmSIMD with GemmPlus's second product t (nil: none).
+// The blocked path runs t as more K blocks of each work item (gemmBlock);
+// the other paths, and a transposed A, run it as a second product after
+// the first.
+func gemmSIMDTerm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool, t *Term) {
+	if t != nil && transA {
+		gemmSIMD(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, parallel)
+		t.second(transA, transB, M, N, c, ldc, parallel)
 		return
 	}
-	if !transA && transB && M <= batchNT && K >= 64 && N >= 64 && level >= levelAVX512 {
-		// A batch of decoded rows times a row-major weight matrix (x·Wᵀ): dot
-		// products read each row of B once for every row of A, where the
-		// blocked kernel would first transpose B into panels for only a few
-		// strips of rows. Columns are split between threads in chunks that
-		// start at multiples of 4, where dotNT's groups of four start when it
-		// runs alone: a row's result does not depend on the split.
-		if parallel && 2*M*N*K >= parallelMinFlops && Threads() > 1 {
-			ParallelFor((N+3)/4, 4, func(lo, hi int) {
-				lo, hi = 4*lo, min(4*hi, N)
-				dotNT(M, hi-lo, K, a, lda, b[lo*ldb:], ldb, beta, c[lo:], ldc)
-				clearUpper()
-			})
-		} else {
-			dotNT(M, N, K, a, lda, b, ldb, beta, c, ldc)
-		}
-		return
-	}
-	if !transA && !transB && M <= smallNN {
-		axpyNN(M, N, K, a, lda, b, ldb, beta, c, ldc)
+	if gemmSmall(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, parallel) {
+		t.second(transA, transB, M, N, c, ldc, parallel)
 		return
 	}
 	threads := 1
@@ -208,52 +201,11 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	j := jobPool.Get().(*gemmJob)
 	defer j.release()
 	j.transA, j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc = transA, M, K, a, lda, beta, c, ldc
-	if M <= 8 && level >= levelAVX512 {
-		gemmFewRows(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, j, threads)
+	if j.narrow(transB, N, b, ldb, threads, parallel) {
+		t.second(transA, transB, M, N, c, ldc, parallel)
 		return
 	}
-	if transA && N <= 8 && M >= 32 {
-		// Narrow C from a transposed A (attention's P^T dO): C^T = op(B)^T A is
-		// wide, so the wide kernels compute it (gemmFewRows on AVX-512) and
-		// it is transposed into C.
-		t := grow(j.pack, N*M)
-		j.pack = t
-		gemmSIMD(!transB, false, N, M, K, b, ldb, a, lda, 0, t, M, parallel)
-		i := 0
-		if N == 8 {
-			for ; i+8 <= M; i += 8 {
-				transpose8(t[i:], M, c[i*ldc:], ldc, beta != 0)
-			}
-		}
-		clearUpper() // scalar code next
-		for ; i < M; i++ {
-			ci := c[i*ldc : i*ldc+N]
-			for n := range ci {
-				if beta == 0 {
-					ci[n] = t[n*M+i]
-				} else {
-					ci[n] += t[n*M+i]
-				}
-			}
-		}
-		return
-	}
-	if !transA && N <= 8 && K >= 32 {
-		// Narrow C with a long K (attention's P V): dot products of rows of A
-		// with the N rows of op(B)^T beat broadcasting into a half-empty tile.
-		j.dotN, j.dotB, j.dotLd = N, b, ldb
-		if !transB {
-			j.pack = grow(j.pack, N*K)
-			transposeTo(b, ldb, K, N, j.pack, K)
-			j.dotB, j.dotLd = j.pack, K
-		}
-		if threads > 1 {
-			ParallelFor(M, 8, j.dotRun)
-		} else {
-			j.dotRows(0, M)
-		}
-		return
-	}
+	j.term, j.transB = t, transB
 	nrMain := 16
 	if level >= levelAVX512 {
 		nrMain = 32
@@ -340,117 +292,102 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	}
 }
 
+// second adds t's product to C as a product of its own (t nil: nothing).
+func (t *Term) second(transA, transB bool, M, N int, c []float32, ldc int, parallel bool) {
+	if t != nil {
+		gemmSIMD(transA, transB, M, N, t.K, t.A, t.LdA, t.B, t.LdB, 1, c, ldc, parallel)
+	}
+}
+
+// gemmSmall runs the paths for products of a few rows that need no job:
+// dot products or axpys over B in place. It reports whether it ran one.
+func gemmSmall(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool) bool {
+	if !transA && transB && M <= smallNT {
+		dotNT(M, N, K, a, lda, b, ldb, beta, c, ldc)
+		return true
+	}
+	if !transA && transB && M <= batchNT && K >= 64 && N >= 64 && level >= levelAVX512 {
+		// A batch of decoded rows times a row-major weight matrix (x·Wᵀ): dot
+		// products read each row of B once for every row of A, where the
+		// blocked kernel would first transpose B into panels for only a few
+		// strips of rows. Columns are split between threads in chunks that
+		// start at multiples of 4, where dotNT's groups of four start when it
+		// runs alone: a row's result does not depend on the split.
+		if parallel && 2*M*N*K >= parallelMinFlops && Threads() > 1 {
+			ParallelFor((N+3)/4, 4, func(lo, hi int) {
+				lo, hi = 4*lo, min(4*hi, N)
+				dotNT(M, hi-lo, K, a, lda, b[lo*ldb:], ldb, beta, c[lo:], ldc)
+				clearUpper()
+			})
+		} else {
+			dotNT(M, N, K, a, lda, b, ldb, beta, c, ldc)
+		}
+		return true
+	}
+	if !transA && !transB && M <= smallNN {
+		axpyNN(M, N, K, a, lda, b, ldb, beta, c, ldc)
+		return true
+	}
+	return false
+}
+
+// narrow runs the paths for a few rows on AVX-512 and for a narrow C (see
+// gemmSIMD) on j's operands; it reports whether it ran one.
+func (j *gemmJob) narrow(transB bool, N int, b []float32, ldb, threads int, parallel bool) bool {
+	transA, M, K, a, lda, beta, c, ldc := j.transA, j.M, j.K, j.a, j.lda, j.beta, j.c, j.ldc
+	if M <= 8 && level >= levelAVX512 {
+		gemmFewRows(transA, transB, M, N, K, a, lda, b, ldb, beta, c, ldc, j, threads)
+		return true
+	}
+	if transA && N <= 8 && M >= 32 {
+		// Narrow C from a transposed A (attention's P^T dO): C^T = op(B)^T A is
+		// wide, so the wide kernels compute it (gemmFewRows on AVX-512) and
+		// it is transposed into C.
+		t := grow(j.pack, N*M)
+		j.pack = t
+		gemmSIMD(!transB, false, N, M, K, b, ldb, a, lda, 0, t, M, parallel)
+		i := 0
+		if N == 8 {
+			for ; i+8 <= M; i += 8 {
+				transpose8(t[i:], M, c[i*ldc:], ldc, beta != 0)
+			}
+		}
+		clearUpper() // scalar code next
+		for ; i < M; i++ {
+			ci := c[i*ldc : i*ldc+N]
+			for n := range ci {
+				if beta == 0 {
+					ci[n] = t[n*M+i]
+				} else {
+					ci[n] += t[n*M+i]
+				}
+			}
+		}
+		return true
+	}
+	if !transA && N <= 8 && K >= 32 {
+		// Narrow C with a long K (attention's P V): dot products of rows of A
+		// with the N rows of op(B)^T beat broadcasting into a half-empty tile.
+		j.dotN, j.dotB, j.dotLd = N, b, ldb
+		if !transB {
+			j.pack = grow(j.pack, N*K)
+			transposeTo(b, ldb, K, N, j.pack, K)
+			j.dotB, j.dotLd = j.pack, K
+		}
+		if threads > 1 {
+			ParallelFor(M, 8, j.dotRun)
+		} else {
+			j.dotRows(0, M)
+		}
+		return true
+	}
+	return false
+}
+
 // grow returns s resized to n, reallocating only when it is too small.
 func grow(s []float32, n int) []float32 {
 	if cap(s) < n {
 		return make([]float32, n)
 	}
 	return s[:n]
-}
-
-// gemmBlock computes rows [i0, i1) of C for the given panels. A lazy
-// panel's K block is packed into bpack. With a transposed A and at non-nil
-// (room for mcDefault rows of a K block), each K block of the rows is first
-// transposed into at, so that the row kernels run instead of the
-// transposed-A ones, which read three values a cache line apart at every k;
-// the sums are the same, in the same order.
-func gemmBlock(transA bool, i0, i1 int, ps []panel, M, K int, a []float32, lda int, beta float32, c []float32, ldc int, bpack, at []float32) {
-	var tile [6 * 32]float32     // partial tiles are computed here, then copied
-	var apack [8 * kcMax]float32 // a partial strip of A, zero-padded to MR rows
-	nk := (K + kcMax - 1) / kcMax
-	for kb := range nk {
-		pc, pe := kb*K/nk, (kb+1)*K/nk
-		kc := pe - pc
-		acc := kb > 0 || beta != 0
-		// Row i of op(A) from k = pc is ar[(i-base)*la:] unless ta.
-		ta, ar, la, base := transA, a[pc:], lda, 0
-		if transA && at != nil && i1-i0 <= mcDefault {
-			transposeTo(a[pc*lda+i0:], lda, kc, i1-i0, at, kc)
-			ta, ar, la, base = false, at, kc, i0
-		}
-		for pi := range ps {
-			p := &ps[pi]
-			mr := p.mr(ta)
-			var bp []float32
-			if p.lazy {
-				src := p.b[pc:]
-				if !p.transB {
-					src = p.b[pc*p.ldb:]
-				}
-				bp = bpack[:kc*p.nr]
-				packB(p.transB, kc, p.j0, p.w, p.nr, src, p.ldb, bp)
-			} else {
-				bp = p.b[pc*p.sb:]
-			}
-			i := i0
-			if p.w == p.nr {
-				// Whole strips go straight to C.
-				if ns := (i1 - i0) / mr; ns > 0 {
-					if ta {
-						kernel(p.nr, true, ns, kc, a[pc*lda+i0:], lda, bp, p.sb, c[i0*ldc+p.j0:], ldc, acc)
-					} else {
-						kernel(p.nr, false, ns, kc, ar[(i0-base)*la:], la, bp, p.sb, c[i0*ldc+p.j0:], ldc, acc)
-					}
-					i += ns * mr
-				}
-			}
-			// Partial tiles: computed into tile, then the valid part copied.
-			for ; i < i1; i += mr {
-				rows := min(mr, i1-i)
-				switch {
-				case rows == mr && ta:
-					kernel(p.nr, true, 1, kc, a[pc*lda+i:], lda, bp, p.sb, tile[:], p.nr, false)
-				case rows == mr:
-					kernel(p.nr, false, 1, kc, ar[(i-base)*la:], la, bp, p.sb, tile[:], p.nr, false)
-				case ta:
-					clear(apack[:kc*mr])
-					for k := range kc {
-						copy(apack[k*mr:k*mr+rows], a[(pc+k)*lda+i:(pc+k)*lda+i+rows])
-					}
-					kernel(p.nr, true, 1, kc, apack[:], mr, bp, p.sb, tile[:], p.nr, false)
-				default:
-					clear(apack[:kc*mr])
-					for r := range rows {
-						copy(apack[r*kc:r*kc+kc], ar[(i+r-base)*la:(i+r-base)*la+kc])
-					}
-					kernel(p.nr, false, 1, kc, apack[:], kc, bp, p.sb, tile[:], p.nr, false)
-				}
-				clearUpper() // scalar code next
-				for r := range rows {
-					crow := c[(i+r)*ldc+p.j0 : (i+r)*ldc+p.j0+p.w]
-					trow := tile[r*p.nr : r*p.nr+p.w]
-					if acc {
-						for j, v := range trow {
-							crow[j] += v
-						}
-					} else {
-						copy(crow, trow)
-					}
-				}
-			}
-		}
-	}
-}
-
-// kernel runs the micro-kernel of width nr on ns strips; cols selects the
-// transposed-A form (sa is then the stride between k steps, else between rows).
-func kernel(nr int, cols bool, ns, kc int, a []float32, sa int, b []float32, sb int, c []float32, ldc int, acc bool) {
-	switch {
-	case nr == 32 && cols:
-		k3x32cols(ns, kc, a, sa, b, sb, c, ldc, acc)
-	case nr == 32:
-		k4x32rows(ns, kc, a, sa, b, sb, c, ldc, acc)
-	case nr == 16 && cols && level >= levelAVX512:
-		k4x16wcols(ns, kc, a, sa, b, sb, c, ldc, acc)
-	case nr == 16 && level >= levelAVX512:
-		k4x16wrows(ns, kc, a, sa, b, sb, c, ldc, acc)
-	case nr == 16 && cols:
-		k3x16cols(ns, kc, a, sa, b, sb, c, ldc, acc)
-	case nr == 16:
-		k4x16rows(ns, kc, a, sa, b, sb, c, ldc, acc)
-	case cols:
-		k6x8cols(ns, kc, a, sa, b, sb, c, ldc, acc)
-	default:
-		k6x8rows(ns, kc, a, sa, b, sb, c, ldc, acc)
-	}
 }

@@ -11,6 +11,10 @@ func gemmSIMD(transA, transB bool, M, N, K int, a []float32, lda int, b []float3
 	panic("tensor: SIMD kernels are not built")
 }
 
+func gemmSIMDTerm(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, parallel bool, t *Term) {
+	panic("tensor: SIMD kernels are not built")
+}
+
 func dotSIMD(a, b []float32) float32                 { panic("tensor: SIMD kernels are not built") }
 func axpySIMD(alpha float32, x, y []float32)         { panic("tensor: SIMD kernels are not built") }
 func scaleSIMD(alpha float32, x []float32)           { panic("tensor: SIMD kernels are not built") }

@@ -27,71 +27,102 @@ import (
 //	GOEXPERIMENT=simd go test ./train -run '^$' -bench 'LoRAvsFull/lora' -benchtime 4x
 //
 // It reports the median wall and CPU seconds of the steps after the first
-// (which includes the set-up), the heap reserved and the peak RSS.
+// (which includes the set-up), the heap reserved and the peak RSS. The
+// ratio sub-benchmark runs full and lora by turns, b.N steps each per
+// round over three rounds, and reports lora/full as the ratio of the
+// medians of every step's wall time (the machine's load shifts over a
+// minute; by turns, both see it):
+//
+//	GOEXPERIMENT=simd go test ./train -run '^$' -bench 'LoRAvsFull/ratio' -benchtime 4x
 func BenchmarkLoRAvsFull(b *testing.B) {
-	c := model.Config{Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, SeqLen: 2048,
-		SharedClassifier: true, NormEps: 1e-5, RopeTheta: 100000}
 	for _, kind := range []string{"full", "lora", "lora-recompute"} {
 		b.Run(kind, func(b *testing.B) {
-			p := model.NewParams(c)
-			rng := rand.New(rand.NewPCG(1, 2))
-			for _, t := range p.Tensors(c) {
-				for i := range t.Data {
-					t.Data[i] = float32(rng.NormFloat64() * 0.02)
-					if strings.HasPrefix(t.Name, "rms") {
-						t.Data[i] = 1
-					}
-				}
-			}
-			m, err := model.New(c, p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			items := make([]Item, 2)
-			for i := range items {
-				seq := func(n int) []int {
-					out := make([]int, n)
-					for k := range out {
-						out[k] = 3 + rng.IntN(c.Vocab-3)
-					}
-					return out
-				}
-				items[i] = Item{User: "u", Prompt: seq(128), Chosen: seq(129)}
-			}
-			cfg := Default("sft")
-			cfg.Batch, cfg.Steps, cfg.Warmup, cfg.CheckpointEvery, cfg.LogEvery = 2, int64(b.N), 0, 1<<30, 1<<30
-			if strings.HasPrefix(kind, "lora") {
-				cfg.LoRA = LoRAConfig{Rank: 8, Alpha: 16, Targets: model.LoRATargets}
-			}
-			cfg.Recompute = strings.HasSuffix(kind, "recompute")
-			// steps after the first (which includes the set-up) are timed
-			// between Progress calls; the final checkpoint write is not
-			var walls, cpus []float64
-			var lastWall time.Time
-			var lastCPU float64
-			r := &Run{Config: cfg, Dir: b.TempDir(), Model: m, Items: items, Progress: func(mt Metrics, total int64) {
-				now, cpu := time.Now(), cpuSeconds()
-				if mt.Step > 1 {
-					walls, cpus = append(walls, now.Sub(lastWall).Seconds()), append(cpus, cpu-lastCPU)
-				}
-				lastWall, lastCPU = now, cpu
-			}}
 			if b.N < 2 {
 				return // the probe run (steps after the first are timed: use -benchtime 4x)
 			}
-			if err := r.Train(context.Background()); err != nil {
-				b.Fatal(err)
-			}
+			walls, cpus := loraBenchRun(b, kind, b.N)
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			slices.Sort(walls)
-			slices.Sort(cpus)
-			b.ReportMetric(walls[len(walls)/2], "s/step")
-			b.ReportMetric(cpus[len(cpus)/2], "cpu-s/step")
+			b.ReportMetric(median(walls), "s/step")
+			b.ReportMetric(median(cpus), "cpu-s/step")
 			b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-sys-MiB")
 			b.ReportMetric(peakRSSMiB(), "peak-rss-MiB")
 		})
 	}
+	b.Run("ratio", func(b *testing.B) {
+		if b.N < 2 {
+			return
+		}
+		var full, lora []float64
+		for range 3 {
+			w, _ := loraBenchRun(b, "full", b.N)
+			full = append(full, w...)
+			w, _ = loraBenchRun(b, "lora", b.N)
+			lora = append(lora, w...)
+		}
+		b.ReportMetric(median(full), "full-s/step")
+		b.ReportMetric(median(lora), "lora-s/step")
+		b.ReportMetric(median(lora)/median(full), "lora/full")
+	})
+}
+
+// loraBenchRun trains the benchmark's model (kind: full, lora or
+// lora-recompute) for steps steps and returns the wall and CPU seconds of
+// each step after the first (which includes the set-up); the final
+// checkpoint write is not timed.
+func loraBenchRun(b *testing.B, kind string, steps int) (walls, cpus []float64) {
+	c := model.Config{Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 49152, SeqLen: 2048,
+		SharedClassifier: true, NormEps: 1e-5, RopeTheta: 100000}
+	p := model.NewParams(c)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, t := range p.Tensors(c) {
+		for i := range t.Data {
+			t.Data[i] = float32(rng.NormFloat64() * 0.02)
+			if strings.HasPrefix(t.Name, "rms") {
+				t.Data[i] = 1
+			}
+		}
+	}
+	m, err := model.New(c, p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	items := make([]Item, 2)
+	for i := range items {
+		seq := func(n int) []int {
+			out := make([]int, n)
+			for k := range out {
+				out[k] = 3 + rng.IntN(c.Vocab-3)
+			}
+			return out
+		}
+		items[i] = Item{User: "u", Prompt: seq(128), Chosen: seq(129)}
+	}
+	cfg := Default("sft")
+	cfg.Batch, cfg.Steps, cfg.Warmup, cfg.CheckpointEvery, cfg.LogEvery = 2, int64(steps), 0, 1<<30, 1<<30
+	if strings.HasPrefix(kind, "lora") {
+		cfg.LoRA = LoRAConfig{Rank: 8, Alpha: 16, Targets: model.LoRATargets}
+	}
+	cfg.Recompute = strings.HasSuffix(kind, "recompute")
+	var lastWall time.Time
+	var lastCPU float64
+	r := &Run{Config: cfg, Dir: b.TempDir(), Model: m, Items: items, Progress: func(mt Metrics, total int64) {
+		now, cpu := time.Now(), cpuSeconds()
+		if mt.Step > 1 {
+			walls, cpus = append(walls, now.Sub(lastWall).Seconds()), append(cpus, cpu-lastCPU)
+		}
+		lastWall, lastCPU = now, cpu
+	}}
+	if err := r.Train(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return walls, cpus
+}
+
+// median of x (sorted in place).
+func median(x []float64) float64 {
+	slices.Sort(x)
+	return x[len(x)/2]
 }
 
 // peakRSSMiB is the process's peak resident set (VmHWM).
