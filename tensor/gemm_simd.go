@@ -206,6 +206,44 @@ func gemmSIMDTerm(transA, transB bool, M, N, K int, a []float32, lda int, b []fl
 		return
 	}
 	j.term, j.transB = t, transB
+	j.makePanels(transB, N, b, ldb, threads)
+	lazy, ps := j.lazy, j.ps
+
+	// Work items: row blocks x groups of panels, enough of them to share out.
+	target := 1
+	if threads > 1 {
+		target = chunksPerThread * threads
+	}
+	mc := mcDefault
+	if lazy {
+		// Each panel's K blocks are packed by the one item that computes
+		// all rows against it: panels are shared out, rows are not, unless
+		// there are too few panels to go round (each row block then packs
+		// its own copy).
+		mc = M
+	}
+	if nb := (M + mc - 1) / mc; nb*len(ps) < target {
+		rb := (target + len(ps) - 1) / len(ps)
+		mc = max(12, ((M+rb-1)/rb+11)/12*12)
+	}
+	rb := (M + mc - 1) / mc
+	j.mc, j.pg = mc, min(len(ps), max(1, (target+rb-1)/rb))
+	items := rb * j.pg
+	if target > 1 && items > 1 {
+		ParallelFor(items, 1, j.run)
+	} else {
+		j.items(0, items)
+	}
+	for i := range ps {
+		ps[i].b = nil
+	}
+}
+
+// makePanels cuts C's N columns into the micro-kernels' panels (j.ps) and
+// packs those that the work items do not (eagerly, on the pool when B is
+// tall), for j's M and K and B (b, ldb, transB) over threads.
+func (j *gemmJob) makePanels(transB bool, N int, b []float32, ldb, threads int) {
+	M, K := j.M, j.K
 	nrMain := 16
 	if level >= levelAVX512 {
 		nrMain = 32
@@ -260,35 +298,6 @@ func gemmSIMDTerm(transA, transB bool, M, N, K int, a []float32, lda int, b []fl
 		} else {
 			j.packPanels(0, len(ps))
 		}
-	}
-
-	// Work items: row blocks x groups of panels, enough of them to share out.
-	target := 1
-	if threads > 1 {
-		target = chunksPerThread * threads
-	}
-	mc := mcDefault
-	if lazy {
-		// Each panel's K blocks are packed by the one item that computes
-		// all rows against it: panels are shared out, rows are not, unless
-		// there are too few panels to go round (each row block then packs
-		// its own copy).
-		mc = M
-	}
-	if nb := (M + mc - 1) / mc; nb*len(ps) < target {
-		rb := (target + len(ps) - 1) / len(ps)
-		mc = max(12, ((M+rb-1)/rb+11)/12*12)
-	}
-	rb := (M + mc - 1) / mc
-	j.mc, j.pg = mc, min(len(ps), max(1, (target+rb-1)/rb))
-	items := rb * j.pg
-	if target > 1 && items > 1 {
-		ParallelFor(items, 1, j.run)
-	} else {
-		j.items(0, items)
-	}
-	for i := range ps {
-		ps[i].b = nil
 	}
 }
 
