@@ -128,7 +128,7 @@ func (p *Pass) projectLoRA(which, l, slot int, target string, y, x []float32, be
 // linearBackwardLoRA is linearBackward(dx, dw, dy, x, w, M, in, out) for
 // the adapted matrix (l, target) and the adapter's part: its gradients added
 // to g (nil: none) and its input gradient du·A (du = Scale·dy·B) added to dx
-// with dy·W, as GemmPlus's term.
+// (nil: not wanted) with dy·W, as GemmPlus's term.
 func (p *Pass) linearBackwardLoRA(g *LoRA, l, slot int, target string, dx, dw, dy, x, w []float32, in, out int) {
 	t := p.m.loraAt(l, target)
 	M := p.M
@@ -144,7 +144,9 @@ func (p *Pass) linearBackwardLoRA(g *LoRA, l, slot int, target string, dx, dw, d
 	gemm(false, false, M, r, out, dy, out, t.B, r, 0, p.du, r) // du = Scale·dy·B
 	tensor.Scale(p.m.adapter.Scale(), p.du)
 	gemm(true, false, r, in, M, p.du, r, x, in, 1, gt.A, in) // dA += duᵀ·x
-	tensor.GemmPlus(false, false, M, in, out, dy, out, w, in, 1, dx, in, tensor.Term{K: r, A: p.du, LdA: r, B: t.A, LdB: in})
+	if dx != nil {
+		tensor.GemmPlus(false, false, M, in, out, dy, out, w, in, 1, dx, in, tensor.Term{K: r, A: p.du, LdA: r, B: t.A, LdB: in})
+	}
 	linearBackward(nil, dw, dy, x, w, M, in, out)
 }
 

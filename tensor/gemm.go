@@ -36,11 +36,13 @@ type Term struct {
 
 // GemmPlus computes C = op(A)·op(B) + op(t.A)·op(t.B) + beta·C: the product
 // of the concatenations [op(A) op(t.A)] and [op(B); op(t.B)], such as a
-// LoRA adapter's low-rank (x·Aᵀ)·Bᵀ beside a base layer's x·Wᵀ. The sums
-// are those of Gemm followed by Gemm of the term with beta 1 when the
-// blocked kernels take both (a term of fewer than 32 terms over more than
-// 32 rows); there the term runs as more K blocks over each work item's
-// rows of C while they are in cache, instead of a second pass over C.
+// LoRA adapter's low-rank (x·Aᵀ)·Bᵀ beside a base layer's x·Wᵀ. Where the
+// blocked kernels take both products (no transposed A, more than 32 rows, a
+// term of fewer than 32 terms), the term runs on each column panel of C
+// right after the first product's last K block, as more K blocks, while
+// the panel's rows are in L1 — not as a second pass over C — and the sums
+// are those of Gemm followed by Gemm of the term with beta 1. Elsewhere it
+// is those two calls.
 func GemmPlus(transA, transB bool, M, N, K int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, t Term) {
 	checkGemm(transA, transB, M, N, K, a, lda, b, ldb, c, ldc)
 	checkGemm(transA, transB, M, N, t.K, t.A, t.LdA, t.B, t.LdB, c, ldc)
