@@ -38,6 +38,20 @@ func (m *Model) attendPrompt(b *inferBuf, s Step, l, row0 int) {
 	q, ao := b.q[row0*qd:], b.ao[row0*qd:]
 	blocks := (rows + attBlock - 1) / attBlock
 	keys := cache.n + rows
+	// the layer's keys and values as (kv, ld) matrices: the cache's own, or
+	// its halves widened for the step
+	var K, V []float32
+	ld := cache.ctx
+	if !cache.half {
+		K, V = cache.k[l*kv*ld:], cache.v[l*kv*ld:]
+	} else {
+		b.kw = grow(b.kw, 2*kv*keys)
+		K, V, ld = b.kw[:kv*keys], b.kw[kv*keys:], keys
+		for r := range kv {
+			tensor.WidenF16(K[r*ld:(r+1)*ld], cache.hk[(l*kv+r)*cache.ctx:][:keys])
+			tensor.WidenF16(V[r*ld:(r+1)*ld], cache.hv[(l*kv+r)*cache.ctx:][:keys])
+		}
+	}
 	scratch := attBlock * keys
 	slots := 4*tensor.Threads() + 1
 	b.att = grow(b.att, slots*scratch)
@@ -49,9 +63,9 @@ func (m *Model) attendPrompt(b *inferBuf, s Step, l, row0 int) {
 			h, r0 := it/blocks, it%blocks*attBlock
 			r1 := min(r0+attBlock, rows)
 			n := cache.n + r1 // keys the block's last row sees
-			base := (l*kv + h/group*hs) * cache.ctx
-			// S[r0:r1, 0:n] = Q[r0:r1] · K[0:n]ᵀ, K stored as (hs, ctx)
-			tensor.GemmSerial(false, false, r1-r0, n, hs, q[r0*qd+h*hs:], qd, cache.k[base:], cache.ctx, 0, S, n)
+			base := h / group * hs * ld
+			// S[r0:r1, 0:n] = Q[r0:r1] · K[0:n]ᵀ, K stored as (hs, ld)
+			tensor.GemmSerial(false, false, r1-r0, n, hs, q[r0*qd+h*hs:], qd, K[base:], ld, 0, S, n)
 			for r := r0; r < r1; r++ {
 				row := S[(r-r0)*n : (r-r0+1)*n]
 				seen := row[:cache.n+r+1]
@@ -60,8 +74,8 @@ func (m *Model) attendPrompt(b *inferBuf, s Step, l, row0 int) {
 				tensor.Scale(1/sum, seen)
 				clear(row[len(seen):])
 			}
-			// O[r0:r1] = P · V[0:n], V stored as (hs, ctx)
-			tensor.GemmSerial(false, true, r1-r0, hs, n, S, n, cache.v[base:], cache.ctx, 0, ao[r0*qd+h*hs:], qd)
+			// O[r0:r1] = P · V[0:n], V stored as (hs, ld)
+			tensor.GemmSerial(false, true, r1-r0, hs, n, S, n, V[base:], ld, 0, ao[r0*qd+h*hs:], qd)
 		}
 	})
 }

@@ -71,5 +71,5 @@ func (c *Cache) Release() {
 		putBuffer(c.k)
 		putBuffer(c.v)
 	}
-	c.k, c.v, c.n, c.ctx = nil, nil, 0, 0
+	c.empty()
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"fspo/tensor"
 )
@@ -12,16 +13,43 @@ import (
 // Cache holds the keys and values of the positions a sequence has seen, so
 // that generation processes each new token once.
 type Cache struct {
-	k, v  []float32 // (layers, positions, kv_dim)
-	n     int       // positions filled
-	ctx   int       // positions available
-	kvDim int
+	// k and v hold the memory, (layers, kv_dim, positions) values each:
+	// float32, or, when half is set, IEEE halves two to a float32 (hk, hv)
+	k, v   []float32
+	hk, hv []uint16
+	half   bool
+	n      int // positions filled
+	ctx    int // positions available
+	kvDim  int
 	// refs counts the caches holding k and v: this one and its views (View);
 	// the last to Release gives the memory to the pool
 	refs *atomic.Int32
 	// team, when set, splits a single row's attention heads between two
 	// threads (set by GenerateBatch for one sequence on 2+ threads).
 	team *tensor.Team
+}
+
+// SetKVCache sets how the caches made from now on store keys and values:
+// tensor.F32 (the default: the model's own arithmetic) or tensor.F16 (IEEE
+// halves, as llama.cpp keeps them by default: half the memory, so twice
+// the positions or users in the same bytes, and half the bytes attention
+// reads while decoding; each key and value rounded to 11 significant bits,
+// values beyond ±65504 held there).
+func (m *Model) SetKVCache(dt tensor.DType) error {
+	switch dt {
+	case tensor.F32, tensor.F16:
+		m.kvHalf = dt == tensor.F16
+		return nil
+	}
+	return fmt.Errorf("a key/value cache is stored as f32 or f16, not %s", dt)
+}
+
+// KVCache is how the model's caches store keys and values (SetKVCache).
+func (m *Model) KVCache() tensor.DType {
+	if m.kvHalf {
+		return tensor.F16
+	}
+	return tensor.F32
 }
 
 // NewCache makes an empty cache for up to m.Positions() positions.
@@ -41,27 +69,62 @@ func (m *Model) NewCacheFor(n int) *Cache {
 	size := c.Layers * n * c.KVDim()
 	refs := new(atomic.Int32)
 	refs.Store(1)
-	return &Cache{k: takeBuffer(size), v: takeBuffer(size), ctx: n, kvDim: c.KVDim(), refs: refs}
+	if !m.kvHalf {
+		return &Cache{k: takeBuffer(size), v: takeBuffer(size), ctx: n, kvDim: c.KVDim(), refs: refs}
+	}
+	k, v := takeBuffer((size+1)/2), takeBuffer((size+1)/2)
+	return &Cache{k: k, v: v, hk: asHalves(k, size), hv: asHalves(v, size), half: true, ctx: n, kvDim: c.KVDim(), refs: refs}
+}
+
+// asHalves is the first n halves of b's memory.
+func asHalves(b []float32, n int) []uint16 {
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), n)
 }
 
 // Len is how many positions the cache holds.
 func (c *Cache) Len() int { return c.n }
 
-// CopyPrefix makes c hold o's first n positions (both from the same model;
-// their capacities may differ): the keys and values of a shared prompt
-// prefix, which depend on those tokens alone (causal attention).
+// rows is the number of (layer, kv head, channel) rows the cache holds.
+func (c *Cache) rows() int {
+	if c.half {
+		return len(c.hk) / c.ctx
+	}
+	return len(c.k) / c.ctx
+}
+
+// CopyPrefix makes c hold o's first n positions (both from the same model
+// and kind of cache; their capacities may differ): the keys and values of a
+// shared prompt prefix, which depend on those tokens alone (causal
+// attention).
 func (c *Cache) CopyPrefix(o *Cache, n int) {
-	if c.kvDim != o.kvDim || len(c.k)/c.ctx != len(o.k)/o.ctx {
-		panic("model: CopyPrefix between caches of different models")
+	if c.kvDim != o.kvDim || c.half != o.half || c.rows() != o.rows() {
+		panic("model: CopyPrefix between caches of different models or kinds")
 	}
 	if n > o.n || n > c.ctx {
 		panic(fmt.Sprintf("model: CopyPrefix of %d positions (the source holds %d, the destination fits %d)", n, o.n, c.ctx))
 	}
-	for row := 0; row < len(c.k)/c.ctx; row++ { // one row per (layer, kv head, channel)
-		copy(c.k[row*c.ctx:row*c.ctx+n], o.k[row*o.ctx:row*o.ctx+n])
-		copy(c.v[row*c.ctx:row*c.ctx+n], o.v[row*o.ctx:row*o.ctx+n])
+	if c.half {
+		copyRows(c.hk, o.hk, c.ctx, o.ctx, n)
+		copyRows(c.hv, o.hv, c.ctx, o.ctx, n)
+	} else {
+		copyRows(c.k, o.k, c.ctx, o.ctx, n)
+		copyRows(c.v, o.v, c.ctx, o.ctx, n)
 	}
 	c.n = n
+}
+
+// copyRows copies the first n values of each row (dctx and sctx apart).
+func copyRows[T float32 | uint16](dst, src []T, dctx, sctx, n int) {
+	for row := 0; row < len(dst)/dctx; row++ { // one row per (layer, kv head, channel)
+		copy(dst[row*dctx:row*dctx+n], src[row*sctx:row*sctx+n])
+	}
+}
+
+// clearFrom zeroes each row (ctx apart) from position n on.
+func clearFrom[T float32 | uint16](b []T, ctx, n int) {
+	for row := 0; row < len(b)/ctx; row++ {
+		clear(b[row*ctx+n : (row+1)*ctx])
+	}
 }
 
 // View is a read-only view of c's first n positions (n ≤ c.Len()) sharing
@@ -75,7 +138,9 @@ func (c *Cache) View(n int) *Cache {
 		panic(fmt.Sprintf("model: View of %d positions of a cache holding %d", n, c.n))
 	}
 	c.refs.Add(1)
-	return &Cache{k: c.k, v: c.v, n: n, ctx: c.ctx, kvDim: c.kvDim, refs: c.refs}
+	out := *c
+	out.n, out.team = n, nil
+	return &out
 }
 
 // Adopt returns a cache holding c's first n positions (n ≤ c.Len()) in c's
@@ -90,13 +155,22 @@ func (c *Cache) Adopt(n int) *Cache {
 	if c.k == nil || c.refs.Load() != 1 {
 		return nil
 	}
-	for row := 0; row < len(c.k)/c.ctx; row++ { // one row per (layer, kv head, channel)
-		clear(c.k[row*c.ctx+n : (row+1)*c.ctx])
-		clear(c.v[row*c.ctx+n : (row+1)*c.ctx])
+	if c.half {
+		clearFrom(c.hk, c.ctx, n)
+		clearFrom(c.hv, c.ctx, n)
+	} else {
+		clearFrom(c.k, c.ctx, n)
+		clearFrom(c.v, c.ctx, n)
 	}
-	out := &Cache{k: c.k, v: c.v, n: n, ctx: c.ctx, kvDim: c.kvDim, refs: c.refs}
-	c.k, c.v, c.n, c.ctx = nil, nil, 0, 0
-	return out
+	out := *c
+	out.n, out.team = n, nil
+	c.empty()
+	return &out
+}
+
+// empty leaves c holding no memory.
+func (c *Cache) empty() {
+	c.k, c.v, c.hk, c.hv, c.n, c.ctx = nil, nil, nil, nil, 0, 0
 }
 
 // Cap is how many positions the cache has room for.
@@ -108,6 +182,7 @@ func (c *Cache) Bytes() int64 { return int64(len(c.k)+len(c.v)) * 4 }
 // inferBuf is the scratch space of one Forward call.
 type inferBuf struct {
 	x, xb, q, k, v, ao, h1, h3, hb, att []float32
+	kw                                  []float32 // a prompt's keys and values widened from halves (attendPrompt)
 	rowStart                            []int     // storeKV: each step's first row
 	logits                              []float32 // the classifier's rows when several steps want logits
 	pos                                 []int32
@@ -290,6 +365,11 @@ func (m *Model) storeKV(b *inferBuf, steps []Step, l int, team *tensor.Team) {
 	store := func(k int) {
 		s, r := steps[k], b.rowStart[k]
 		ctx, n, p := s.Cache.ctx, len(s.Tokens), s.Cache.n
+		if s.Cache.half {
+			storeHalves(s.Cache.hk[l*kv*ctx:(l+1)*kv*ctx], b.k[r*kv:(r+n)*kv], kv, ctx, p)
+			storeHalves(s.Cache.hv[l*kv*ctx:(l+1)*kv*ctx], b.v[r*kv:(r+n)*kv], kv, ctx, p)
+			return
+		}
 		ck := s.Cache.k[l*kv*ctx : (l+1)*kv*ctx]
 		cv := s.Cache.v[l*kv*ctx : (l+1)*kv*ctx]
 		for ch := range kv {
@@ -305,6 +385,21 @@ func (m *Model) storeKV(b *inferBuf, steps []Step, l int, team *tensor.Team) {
 	}
 	for k := range steps {
 		store(k)
+	}
+}
+
+// storeHalves writes rows of kv values (one per position from p on) into a
+// layer's transposed cache of halves, each rounded by tensor.NarrowF16.
+func storeHalves(dst []uint16, src []float32, kv, ctx, p int) {
+	var buf [512]uint16
+	for i := 0; i < len(src)/kv; i++ {
+		for c0 := 0; c0 < kv; c0 += len(buf) {
+			h := buf[:min(len(buf), kv-c0)]
+			tensor.NarrowF16(h, src[i*kv+c0:i*kv+c0+len(h)])
+			for j, x := range h {
+				dst[(c0+j)*ctx+p+i] = x
+			}
+		}
 	}
 }
 
@@ -392,11 +487,22 @@ func (m *Model) attendCached(b *inferBuf, steps []Step, l int, team *tensor.Team
 			base := (l*kv + g*hs) * ctx
 			n := int(b.pos[r]) + 1 // positions seen
 			h0 := r*qd + g*group*hs
+			if cache.half {
+				tensor.AttendT16(b.ao[h0:h0+group*hs], b.q[h0:h0+group*hs], group, hs,
+					cache.hk[base:base+hs*ctx], cache.hv[base:base+hs*ctx], ctx, n, scale, att)
+				continue
+			}
 			tensor.AttendT(b.ao[h0:h0+group*hs], b.q[h0:h0+group*hs], group, hs,
 				cache.k[base:base+hs*ctx], cache.v[base:base+hs*ctx], ctx, n, scale, att)
 		}
 	}
 	scratch := tensor.AttendTScratch(group, m.Positions())
+	for _, cache := range b.rowCache {
+		if cache.half {
+			scratch = tensor.AttendT16Scratch(group, hs, m.Positions())
+			break
+		}
+	}
 	if team != nil && work >= attendTeamMin {
 		b.att = grow(b.att, 2*scratch)
 		team.For(items, func(worker, it int) {

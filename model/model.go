@@ -29,6 +29,8 @@ type Model struct {
 
 	adapter   *LoRA         // attached adapter (Attach), or nil
 	adapterAt []*LoRATensor // its tensors by layer*len(LoRATargets)+target
+
+	kvHalf bool // caches store keys and values as halves (SetKVCache)
 }
 
 // transposed holds Wᵀ of every matrix a token passes through, (in, out)

@@ -8,15 +8,26 @@ import (
 	"fspo/episode"
 	"fspo/model"
 	"fspo/serve"
+	"fspo/tensor"
 )
 
 // TestPrefixCacheReusesAUsersContext: a user's second question after the
 // same few-shot context computes only the tokens after the shared part, and
 // its answer is the one computed without the cache (greedy and sampled);
-// the cache stays within its byte bound, dropping the least recently used.
+// the cache stays within its byte bound, dropping the least recently used —
+// with keys and values cached in float32 and in halves (model.SetKVCache).
 func TestPrefixCacheReusesAUsersContext(t *testing.T) {
+	for _, kv := range []tensor.DType{tensor.F32, tensor.F16} {
+		t.Run(kv.String(), func(t *testing.T) { prefixCacheReuse(t, kv) })
+	}
+}
+
+func prefixCacheReuse(t *testing.T, kv tensor.DType) {
 	e, _ := storiesEngine(t, episode.Plain)
 	m, tok := e.Model, e.Codec.Tok
+	if err := m.SetKVCache(kv); err != nil {
+		t.Fatal(err)
+	}
 	context4 := tok.Encode("Once upon a time, there was a little girl named Lily. She loved to play in the park with her friends. One day,", true)
 	questions := [][]int{tok.Encode(" she saw a big dog", false), tok.Encode(" it began to rain", false), tok.Encode(" her mom baked a cake", false)}
 	plain := startBatcher(t, m, 4)

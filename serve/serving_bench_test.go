@@ -16,7 +16,8 @@ import (
 
 // BenchmarkServing180M measures, on a random model of SmolLM2-135M's layer
 // shapes with Llama-3.1's vocabulary (~180M parameters; weights in
-// $FSPO_BENCH_DTYPE, default f32), what a personalized server pays:
+// $FSPO_BENCH_DTYPE, default f32; keys and values cached in $FSPO_BENCH_KV,
+// default f32), what a personalized server pays:
 //   - time to first token of a user's first question (a 4-shot context of
 //     360 tokens and a 24-token question) and of their second question after
 //     the same context, through the batcher with the prefix cache;
@@ -41,6 +42,7 @@ func BenchmarkServing180M(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	kvCacheFromEnv(b, m)
 	rng := rand.New(rand.NewPCG(1, 2))
 	tokens := func(n int) []int {
 		out := make([]int, n)
@@ -94,6 +96,22 @@ func BenchmarkServing180M(b *testing.B) {
 		b.ReportMetric(median(sixteenN)/median(oneN), "x-16-vs-1-cached-next")
 		b.ReportMetric(median(oneN), "tok/s-1-stream-cached-next")
 		b.ReportMetric(median(sixteenN), "tok/s-16-users-cached-next")
+	}
+}
+
+// kvCacheFromEnv stores m's caches as $FSPO_BENCH_KV says (f32, the
+// default, or f16).
+func kvCacheFromEnv(tb testing.TB, m *model.Model) {
+	d := os.Getenv("FSPO_BENCH_KV")
+	if d == "" {
+		return
+	}
+	dt, err := tensor.ParseDType(d)
+	if err == nil {
+		err = m.SetKVCache(dt)
+	}
+	if err != nil {
+		tb.Fatalf("FSPO_BENCH_KV: %v", err)
 	}
 }
 
@@ -175,6 +193,7 @@ func randomModel(tb testing.TB, c model.Config) *model.Model {
 func BenchmarkDecodeStep180M(b *testing.B) {
 	c := model.Config{Dim: 576, Hidden: 1536, Layers: 30, Heads: 9, KVHeads: 3, Vocab: 128256, SeqLen: 1024, SharedClassifier: true, NormEps: 1e-5, RopeTheta: 1e5}
 	m := randomModel(b, c)
+	kvCacheFromEnv(b, m)
 	rng := rand.New(rand.NewPCG(5, 6))
 	team := tensor.NewTeam()
 	defer team.Close()

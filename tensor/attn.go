@@ -19,29 +19,39 @@ import (
 // pass over att, instead of one pass per channel; with a head size above 8,
 // three heads at a time share each pass, the same values as one at a time.
 func AttendT(out, q []float32, nq, hs int, k, v []float32, ld, n int, scale float32, att []float32) {
-	switch {
-	case n < 1 || n > ld:
-		panic(fmt.Sprintf("tensor.AttendT: %d positions with a stride of %d", n, ld))
-	case len(q) < nq*hs || len(out) < nq*hs:
-		panic(fmt.Sprintf("tensor.AttendT: q has %d and out %d values, want %d", len(q), len(out), nq*hs))
-	case len(k) < (hs-1)*ld+n || len(v) < (hs-1)*ld+n:
-		panic(fmt.Sprintf("tensor.AttendT: k has %d and v %d values, want %d", len(k), len(v), (hs-1)*ld+n))
-	case len(att) < AttendTScratch(nq, n):
-		panic(fmt.Sprintf("tensor.AttendT: att has %d values, want %d", len(att), AttendTScratch(nq, n)))
-	}
+	checkAttend("AttendT", out, q, nq, hs, len(k), len(v), ld, n, len(att), AttendTScratch(nq, n))
 	if level >= levelAVX512 && hs%8 == 0 {
 		h := 0
 		for ; hs > 8 && h+3 <= nq; h += 3 {
 			attend3SIMD(out[h*hs:(h+3)*hs], q[h*hs:(h+3)*hs], hs, k, v, ld, n, scale, att)
 		}
 		for ; h < nq; h++ {
-			attendHeadSIMD(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att)
+			if hs == 8 {
+				attendHead8SIMD(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att)
+			} else {
+				attendHeadSIMD(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att)
+			}
 		}
 		clearUpper()
 		return
 	}
 	for h := 0; h < nq; h++ {
 		attendHead(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att[:n])
+	}
+}
+
+// checkAttend panics, naming the function, unless the slices' lengths fit
+// nq heads of size hs over n positions with a stride of ld.
+func checkAttend(name string, out, q []float32, nq, hs, lenK, lenV, ld, n, lenAtt, scratch int) {
+	switch {
+	case n < 1 || n > ld:
+		panic(fmt.Sprintf("tensor.%s: %d positions with a stride of %d", name, n, ld))
+	case len(q) < nq*hs || len(out) < nq*hs:
+		panic(fmt.Sprintf("tensor.%s: q has %d and out %d values, want %d", name, len(q), len(out), nq*hs))
+	case lenK < (hs-1)*ld+n || lenV < (hs-1)*ld+n:
+		panic(fmt.Sprintf("tensor.%s: k has %d and v %d values, want %d", name, lenK, lenV, (hs-1)*ld+n))
+	case lenAtt < scratch:
+		panic(fmt.Sprintf("tensor.%s: att has %d values, want %d", name, lenAtt, scratch))
 	}
 }
 

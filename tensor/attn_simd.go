@@ -4,26 +4,31 @@ package tensor
 
 import "simd/archsimd"
 
+// attendHead8SIMD is one head of AttendT for a head size of 8 (AVX-512):
+// the row kernels of attnrows_simd.go, with no bounds checks in the loops
+// and four sums per pass over values (eight spill).
+func attendHead8SIMD(out, q, k, v []float32, ld, n int, scale float32, att []float32) {
+	att = att[:AttendScratch(n)]
+	scores8(att, q, k, ld, n, scale)
+	inv := softmaxPadded(att, n)
+	weighted8(out, att, v, ld, n)
+	for d := range out[:8] {
+		out[d] *= inv
+	}
+}
+
 // attendHeadSIMD is one head of AttendT on 16 positions per vector (AVX-512),
-// head size a multiple of 8. att[:n] receives the scores, then their
-// exponentials; att[n:] up to the next multiple of 16 is -Inf, then 0, so
-// the last partial block needs no special case in the softmax or the sum.
-func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []float32) {
+// head size a multiple of 8, keys and values in float32 or in halves
+// (AttendT16: widened as they are loaded, the same sums). att[:n] receives
+// the scores, then their exponentials; att[n:] up to the next multiple of 16
+// is -Inf, then 0, so the last partial block needs no special case in the
+// softmax or the sum.
+func attendHeadSIMD[T kvValue](out, q []float32, k, v []T, ld, n int, scale float32, att []float32) {
 	hs := len(q)
 	np := AttendScratch(n)
 	att = att[:np]
-	if hs == 8 {
-		// the row kernels of attnrows_simd.go: no bounds checks in the
-		// loops, and four sums per pass over values (eight spill)
-		scores8(att, q, k, ld, n, scale)
-		inv := softmaxPadded(att, n)
-		weighted8(out, att, v, ld, n)
-		for d := range out[:8] {
-			out[d] *= inv
-		}
-		return
-	}
 	full := n &^ 15
+	var tmp [128]float32 // the last partial block, widened (halves)
 	// scores: att[p] = Σ_d scale·q[d]·k[d][p], 8 channels per pass
 	for c := 0; c < hs; c += 8 {
 		var qs [8]float32 // this pass's channels of q, scaled
@@ -33,9 +38,10 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 		kc := k[c*ld:]
 		if full > 0 {
 			_ = kc[7*ld+full-1] // the rows scores8x16 reads
-			scores8x16(full/16, &kc[0], ld, &qs[0], &att[0], c > 0)
+			scoresBlocks(full/16, kc, ld, &qs[0], &att[0], c > 0)
 		}
-		scoresTail(att, &qs, kc, ld, full, n, c > 0)
+		src, sld := tailRows(kc, ld, full, n, &tmp)
+		scoresTail(att[full:], &qs, src, sld, 0, n-full, c > 0)
 	}
 	inv := softmaxPadded(att, n)
 	// out[d] = inv · Σ_p att[p]·v[d][p], 8 channels per pass over att
@@ -44,9 +50,10 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 		var lanes [128]float32
 		if full > 0 {
 			_ = vc[7*ld+full-1] // the rows weighted8x16 reads
-			weighted8x16(full/16, &vc[0], ld, &att[0], &lanes[0])
+			weightedBlocks(full/16, vc, ld, &att[0], &lanes[0])
 		}
-		weightedTail(out[c:c+8], &lanes, att, vc, ld, full, n, inv)
+		src, sld := tailRows(vc, ld, full, n, &tmp)
+		weightedTail(out[c:c+8], &lanes, att[full:], src, sld, 0, n-full, inv)
 	}
 }
 
@@ -56,10 +63,11 @@ func attendHeadSIMD(out, q, k, v []float32, ld, n int, scale float32, att []floa
 // reads from cache, not the arithmetic, bound a head's loops. Every value is
 // formed by the same operations in the same order as attendHeadSIMD's, so
 // the results are its bit for bit.
-func attend3SIMD(out, q []float32, hs int, k, v []float32, ld, n int, scale float32, att []float32) {
+func attend3SIMD[T kvValue](out, q []float32, hs int, k, v []T, ld, n int, scale float32, att []float32) {
 	np := AttendScratch(n)
 	att = att[:3*np]
 	full := n &^ 15
+	var tmp [128]float32
 	for c := 0; c < hs; c += 8 {
 		var qs [24]float32 // this pass's channels of each head's q, scaled
 		for h := range 3 {
@@ -70,10 +78,11 @@ func attend3SIMD(out, q []float32, hs int, k, v []float32, ld, n int, scale floa
 		kc := k[c*ld:]
 		if full > 0 {
 			_ = kc[7*ld+full-1] // the rows scores3x8x16 reads
-			scores3x8x16(full/16, &kc[0], ld, &qs[0], &att[0], np, &v[c*ld], c > 0)
+			scores3Blocks(full/16, kc, ld, &qs[0], &att[0], np, v[c*ld:], c > 0)
 		}
+		src, sld := tailRows(kc, ld, full, n, &tmp)
 		for h := range 3 {
-			scoresTail(att[h*np:(h+1)*np], (*[8]float32)(qs[8*h:]), kc, ld, full, n, c > 0)
+			scoresTail(att[h*np+full:(h+1)*np], (*[8]float32)(qs[8*h:]), src, sld, 0, n-full, c > 0)
 		}
 	}
 	var inv [3]float32
@@ -85,11 +94,74 @@ func attend3SIMD(out, q []float32, hs int, k, v []float32, ld, n int, scale floa
 		var lanes [3 * 128]float32
 		if full > 0 {
 			_ = vc[7*ld+full-1] // the rows weighted3x8x16 reads
-			weighted3x8x16(full/16, &vc[0], ld, &att[0], np, &lanes[0])
+			weighted3Blocks(full/16, vc, ld, &att[0], np, &lanes[0])
 		}
+		src, sld := tailRows(vc, ld, full, n, &tmp)
 		for h := range 3 {
-			weightedTail(out[h*hs+c:h*hs+c+8], (*[128]float32)(lanes[128*h:]), att[h*np:(h+1)*np], vc, ld, full, n, inv[h])
+			weightedTail(out[h*hs+c:h*hs+c+8], (*[128]float32)(lanes[128*h:]), att[h*np+full:(h+1)*np], src, sld, 0, n-full, inv[h])
 		}
+	}
+}
+
+// tailRows returns eight channels' positions full..n-1 (rows ld apart from
+// kc) as float32 rows src[j·sld:]: kc itself from full on, or, for halves,
+// those positions widened into tmp (rows 16 apart).
+func tailRows[T kvValue](kc []T, ld, full, n int, tmp *[128]float32) (src []float32, sld int) {
+	switch kc := any(kc).(type) {
+	case []float32:
+		return kc[full:], ld
+	case []uint16:
+		if full == n {
+			break
+		}
+		if 7*ld+full+16 <= len(kc) {
+			widenTail8h(&kc[full], ld, &tmp[0])
+			break
+		}
+		for j := range 8 {
+			for i := range n - full {
+				tmp[16*j+i] = F16ToF32(kc[j*ld+full+i])
+			}
+		}
+	}
+	return tmp[:], 16
+}
+
+// scoresBlocks, weightedBlocks, scores3Blocks and weighted3Blocks run the
+// assembly kernel for k's or v's storage.
+func scoresBlocks[T kvValue](n16 int, kc []T, ld int, q, att *float32, acc bool) {
+	switch kc := any(kc).(type) {
+	case []float32:
+		scores8x16(n16, &kc[0], ld, q, att, acc)
+	case []uint16:
+		scores8x16h(n16, &kc[0], ld, q, att, acc)
+	}
+}
+
+func weightedBlocks[T kvValue](n16 int, vc []T, ld int, att, out *float32) {
+	switch vc := any(vc).(type) {
+	case []float32:
+		weighted8x16(n16, &vc[0], ld, att, out)
+	case []uint16:
+		weighted8x16h(n16, &vc[0], ld, att, out)
+	}
+}
+
+func scores3Blocks[T kvValue](n16 int, kc []T, ld int, q, att *float32, np int, vc []T, acc bool) {
+	switch kc := any(kc).(type) {
+	case []float32:
+		scores3x8x16(n16, &kc[0], ld, q, att, np, &any(vc).([]float32)[0], acc)
+	case []uint16:
+		scores3x8x16h(n16, &kc[0], ld, q, att, np, &any(vc).([]uint16)[0], acc)
+	}
+}
+
+func weighted3Blocks[T kvValue](n16 int, vc []T, ld int, att *float32, np int, out *float32) {
+	switch vc := any(vc).(type) {
+	case []float32:
+		weighted3x8x16(n16, &vc[0], ld, att, np, out)
+	case []uint16:
+		weighted3x8x16h(n16, &vc[0], ld, att, np, out)
 	}
 }
 
@@ -173,3 +245,35 @@ func scores3x8x16(n16 int, k *float32, ld int, q *float32, att *float32, np int,
 
 //go:noescape
 func weighted3x8x16(n16 int, v *float32, ld int, att *float32, np int, out *float32)
+
+// The kernels above for halves (attn16_amd64.s): the same sums on the
+// widened values, bit for bit.
+//
+//go:noescape
+func scores8x16h(n16 int, k *uint16, ld int, q *float32, att *float32, acc bool)
+
+//go:noescape
+func weighted8x16h(n16 int, v *uint16, ld int, att *float32, out *float32)
+
+//go:noescape
+func scores3x8x16h(n16 int, k *uint16, ld int, q *float32, att *float32, np int, v *uint16, acc bool)
+
+//go:noescape
+func weighted3x8x16h(n16 int, v *uint16, ld int, att *float32, np int, out *float32)
+
+// widenTail8h widens 16 halves of each of eight rows ld apart into
+// dst[16j:16j+16].
+//
+//go:noescape
+func widenTail8h(k *uint16, ld int, dst *float32)
+
+// narrow16h rounds n16 blocks of 16 values to halves as F32ToF16Held does
+// (NaNs to a NaN).
+//
+//go:noescape
+func narrow16h(n16 int, src *float32, dst *uint16)
+
+// widen16h widens n16 blocks of 16 halves from src into dst (VCVTPH2PS).
+//
+//go:noescape
+func widen16h(n16 int, src *uint16, dst *float32)

@@ -15,7 +15,8 @@ import (
 
 // TestReducedWeightsThroughTheCLI: a GGUF written with --quantize q8_0 (or
 // F16) runs in its stored type by default and in another with --dtype;
-// generation continues the prompt's text; fspo bench reports the type it ran.
+// generation continues the prompt's text, also with a KV cache of halves
+// (--kv-cache f16); fspo bench reports the type it ran.
 func TestReducedWeightsThroughTheCLI(t *testing.T) {
 	p := sharedModel(t)
 	dir := t.TempDir()
@@ -26,7 +27,7 @@ func TestReducedWeightsThroughTheCLI(t *testing.T) {
 	if _, _, err := runCLI(t, "convert", "--model", p.Checkpoint, "--out", f16, "--dtype", "f16"); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"--model", q8}, {"--model", q8, "--dtype", "f32"}, {"--model", f16}, {"--model", f16, "--dtype", "bf16"}} {
+	for _, args := range [][]string{{"--model", q8}, {"--model", q8, "--dtype", "f32"}, {"--model", f16}, {"--model", f16, "--dtype", "bf16"}, {"--model", p.Checkpoint, "--kv-cache", "f16"}} {
 		out, stderr, err := runCLI(t, append([]string{"generate", "--prompt", "Once upon", "--temperature", "0", "--steps", "12"}, args...)...)
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
@@ -79,6 +80,8 @@ func TestDTypeFlagErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"generate", "--model", p.Checkpoint, "--dtype", "q4_k"}, `dtype "q4_k": want one of f32, f16, bf16, q8_0`},
+		{[]string{"generate", "--model", p.Checkpoint, "--kv-cache", "q8_0"}, `"q8_0" for flag -kv-cache: want f32 or f16`},
+		{[]string{"serve", "--db", "sqlite:" + out + ".db", "--kv-cache", "f8"}, `"f8" for flag -kv-cache`},
 		{[]string{"convert", "--model", p.Checkpoint, "--out", out + ".gguf", "--quantize", "q4_0"}, `--quantize "q4_0": only q8_0`},
 		{[]string{"convert", "--model", p.Checkpoint, "--out", out + ".bin", "--quantize", "q8_0"}, "--quantize q8_0 writes GGUF"},
 	} {

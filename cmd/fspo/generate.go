@@ -19,7 +19,7 @@ func init() {
 // prompt's text followed by the generated text, then a newline; --steps
 // counts positions including BOS and the prompt.
 func runGenerate(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "generate", "[--model M] [--prompt P] [--steps N] [--temperature T] [--topp P] [--seed S] [--dtype auto|f32|f16|bf16|q8_0]")
+	fs := newFlags(env, "generate", "[--model M] [--prompt P] [--steps N] [--temperature T] [--topp P] [--seed S] [--dtype auto|f32|f16|bf16|q8_0] [--kv-cache f32|f16]")
 	modelFlag := fs.String("model", "", "checkpoint file, model folder or name (default: stories260K from $FSPO_MODELS, ../shared/models or the cache, else the built-in copy)")
 	prompt := fs.String("prompt", "", "text to continue")
 	steps := fs.Int("steps", 256, "positions to run, counting BOS and the prompt (0: the model's context)")
@@ -27,6 +27,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	topp := fs.Float64("topp", 0.9, "nucleus sampling mass in (0,1]; 1 turns it off")
 	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
 	dtype := fs.String("dtype", "auto", dtypeHelp)
+	kv := kvCacheFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -38,6 +39,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	m := lm.Model
+	m.SetKVCache(*kv) // f32 or f16, checked by the flag
 	if *steps <= 0 || *steps > m.Positions() {
 		*steps = m.Positions()
 	}

@@ -24,6 +24,7 @@ import (
 	"fspo/store"
 	"fspo/store/postgres"
 	"fspo/store/sqlite"
+	"fspo/tensor"
 )
 
 func init() {
@@ -150,8 +151,9 @@ type engineLoader struct {
 	force   bool           // --force-prompt
 	rawBase bool
 	batch   int
-	prefix  int    // --prefix-cache-mb
-	dtype   string // --dtype
+	prefix  int          // --prefix-cache-mb
+	dtype   string       // --dtype
+	kv      tensor.DType // --kv-cache
 
 	ctx context.Context // the batchers' lifetime
 }
@@ -163,6 +165,7 @@ func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prom
 		return nil, runcard.Prompt{}, err
 	}
 	m := lm.Model
+	m.SetKVCache(ld.kv) // f32 or f16, checked by the flag
 	p, err := servePrompt(ld.env, lm.Paths.Checkpoint, ld.given, ld.force)
 	if err != nil {
 		return nil, p, err
@@ -200,6 +203,7 @@ func (ld engineLoader) reference(name, file string) (*model.Model, float64, stri
 		fmt.Fprintf(ld.env.Stderr, "fspo serve: %s: no ranking: reference model: %v\n", name, err)
 		return nil, 0, ""
 	}
+	ref.Model.SetKVCache(ld.kv)
 	return ref.Model, card.Train.Beta, card.Train.Loss
 }
 
@@ -263,6 +267,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	batch := fs.Int("batch", 16, "generations of concurrent requests batched per forward pass (0: each alone)")
 	prefixMB := fs.Int("prefix-cache-mb", 256, "memory for the KV caches of recent prompts, per model (LRU): a user's next question reuses their few-shot context's (0: off; needs --batch)")
 	dtype := fs.String("dtype", "auto", dtypeHelp)
+	kv := kvCacheFlag(fs)
 	grace := fs.Duration("grace", 15*time.Second, "how long running requests may finish at shutdown")
 	secureCookies := fs.Bool("secure-cookies", false, "mark cookies Secure and send HSTS (behind a TLS-terminating proxy)")
 	var proxies []netip.Prefix
@@ -286,7 +291,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// The batchers stop after the server has finished its requests.
 	bctx, stopBatchers := context.WithCancel(context.Background())
 	defer stopBatchers()
-	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, prefix: *prefixMB, dtype: *dtype, ctx: bctx}
+	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, prefix: *prefixMB, dtype: *dtype, kv: *kv, ctx: bctx}
 	more, err := ld.loadMore(engines)
 	if err != nil {
 		return err
