@@ -40,30 +40,24 @@ func AttendT16Scratch(nq, hs, n int) int { return AttendTScratch(nq, n) + 2*hs*A
 
 // WidenF16 writes the IEEE halves of src as float32 into dst (exact:
 // subnormals, infinities and NaNs included; len(dst) ≥ len(src)).
-func WidenF16(dst []float32, src []uint16) {
-	dst = dst[:len(src)]
-	k := 0
-	if level >= levelAVX512 && len(src) >= 16 {
-		k = len(src) &^ 15
-		widen16h(k/16, &src[0], &dst[0])
-	}
-	for ; k < len(src); k++ {
-		dst[k] = F16ToF32(src[k])
-	}
-}
+func WidenF16(dst []float32, src []uint16) { convert(dst, src, widen16h, F16ToF32) }
 
 // NarrowF16 rounds src to IEEE halves into dst (nearest, ties to even),
 // holding values beyond the half range at ±65504, the largest finite half,
 // rather than making them infinite (NaN stays NaN).
-func NarrowF16(dst []uint16, src []float32) {
+func NarrowF16(dst []uint16, src []float32) { convert(dst, src, narrow16h, F32ToF16Held) }
+
+// convert writes one(src[i]) into dst[i], blocks of 16 by the AVX-512
+// kernel blocks (the same values).
+func convert[S, D any](dst []D, src []S, blocks func(n16 int, s *S, d *D), one func(S) D) {
 	dst = dst[:len(src)]
 	k := 0
 	if level >= levelAVX512 && len(src) >= 16 {
 		k = len(src) &^ 15
-		narrow16h(k/16, &src[0], &dst[0])
+		blocks(k/16, &src[0], &dst[0])
 	}
 	for ; k < len(src); k++ {
-		dst[k] = F32ToF16Held(src[k])
+		dst[k] = one(src[k])
 	}
 }
 
