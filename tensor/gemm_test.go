@@ -104,6 +104,13 @@ func gemmCases() []gemmCase {
 		gemmCase{false, false, 45, 7, 50, 3, 1},  // narrow C, dot form
 		gemmCase{false, true, 16, 64, 576, 0, 0}, // 16 decoded rows: 2×4 dot blocks
 		gemmCase{false, true, 19, 70, 100, 2, 1}, // ... with row, column and K tails
+		// LoRA's narrow products at ranks 16 and 32 (narrowDotN, narrowTransN)
+		gemmCase{false, true, 70, 16, 96, 0, 0},  // u = x·Aᵀ
+		gemmCase{false, false, 70, 16, 96, 2, 0}, // du = dy·B
+		gemmCase{false, false, 70, 13, 96, 0, 1}, // ... at rank 13
+		gemmCase{true, false, 96, 16, 70, 0, 1},  // dB += dyᵀ·u: 8×8 blocks
+		gemmCase{true, false, 45, 32, 70, 3, 1},  // ... rank 32, a row tail
+		gemmCase{true, false, 40, 20, 70, 0, 0},  // ... rank 20: one value at a time
 	)
 	// Odd sizes and tails through every path.
 	r := rand.New(rand.NewPCG(1, 2))
