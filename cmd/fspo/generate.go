@@ -9,6 +9,7 @@ import (
 
 	"fspo/fewshot"
 	"fspo/model"
+	"fspo/tensor"
 )
 
 func init() {
@@ -27,7 +28,8 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	topp := fs.Float64("topp", 0.9, "nucleus sampling mass in (0,1]; 1 turns it off")
 	seed := fs.Uint64("seed", 0, "random seed (0: from the clock)")
 	dtype := fs.String("dtype", "auto", dtypeHelp)
-	kv := kvCacheFlag(fs)
+	var kv tensor.DType
+	kvCacheFlag(fs, &kv)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,7 +41,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	m := lm.Model
-	m.SetKVCache(*kv) // f32 or f16, checked by the flag
+	m.SetKVCache(kv) // f32 or f16, checked by the flag
 	if *steps <= 0 || *steps > m.Positions() {
 		*steps = m.Positions()
 	}

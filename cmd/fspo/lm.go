@@ -42,19 +42,18 @@ type lmodel struct {
 // dtypeHelp is the help of the --dtype flag of the inference commands.
 const dtypeHelp = "type to hold the weight matrices in for inference: auto (the model file's: bf16/f16 for most Hugging Face models, the GGUF file's type), f32, f16, bf16 or q8_0"
 
-// kvCacheFlag registers --kv-cache: how the model's KV caches store keys
-// and values (model.SetKVCache), checked as the flags are parsed.
-func kvCacheFlag(fs *flag.FlagSet) *tensor.DType {
-	dt := tensor.F32
+// kvCacheFlag registers --kv-cache into dt: how the model's KV caches
+// store keys and values (model.SetKVCache), checked as the flags are parsed.
+func kvCacheFlag(fs *flag.FlagSet, dt *tensor.DType) {
+	*dt = tensor.F32
 	fs.Func("kv-cache", "how KV caches store keys and values: f32 (default; the model's own arithmetic) or f16 (half the memory — twice the prompts in --prefix-cache-mb — and half the bytes attention reads; each key and value rounded to 11 significant bits, as llama.cpp keeps them)", func(v string) error {
 		d, err := tensor.ParseDType(v)
 		if err == nil && d != tensor.F32 && d != tensor.F16 {
 			err = fmt.Errorf("want f32 or f16")
 		}
-		dt = d
+		*dt = d
 		return err
 	})
-	return &dt
 }
 
 // loadLMAs is loadLM, then useDType(dtype). A Hugging Face folder or a

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -158,6 +159,14 @@ type engineLoader struct {
 	ctx context.Context // the batchers' lifetime
 }
 
+// flags registers the flags that say how ld loads and runs the models.
+func (ld *engineLoader) flags(fs *flag.FlagSet) {
+	fs.IntVar(&ld.batch, "batch", 16, "generations of concurrent requests batched per forward pass (0: each alone)")
+	fs.IntVar(&ld.prefix, "prefix-cache-mb", 256, "memory for the KV caches of recent prompts, per model (LRU): a user's next question reuses their few-shot context's (0: off; needs --batch)")
+	fs.StringVar(&ld.dtype, "dtype", "auto", dtypeHelp)
+	kvCacheFlag(fs, &ld.kv)
+}
+
 // load loads one engine and returns the prompt it serves with.
 func (ld engineLoader) load(name, path string) (*serve.ModelEngine, runcard.Prompt, error) {
 	lm, err := loadLMAs(ld.env, path, ld.dtype)
@@ -264,10 +273,8 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	burst := fs.Int("burst", 20, "burst of requests per user")
 	questions := fs.String("questions", "", "file of questions offered for labelling, one per line")
 	elicitFrom := fs.String("elicit-from", "", "data folder (or preferences.jsonl) whose users' labelled pairs stand for plausible users when choosing pairs to label (active elicitation; needs a ranking model)")
-	batch := fs.Int("batch", 16, "generations of concurrent requests batched per forward pass (0: each alone)")
-	prefixMB := fs.Int("prefix-cache-mb", 256, "memory for the KV caches of recent prompts, per model (LRU): a user's next question reuses their few-shot context's (0: off; needs --batch)")
-	dtype := fs.String("dtype", "auto", dtypeHelp)
-	kv := kvCacheFlag(fs)
+	ld := engineLoader{env: env}
+	ld.flags(fs)
 	grace := fs.Duration("grace", 15*time.Second, "how long running requests may finish at shutdown")
 	secureCookies := fs.Bool("secure-cookies", false, "mark cookies Secure and send HSTS (behind a TLS-terminating proxy)")
 	var proxies []netip.Prefix
@@ -291,7 +298,7 @@ func runServe(ctx context.Context, env *Env, args []string) error {
 	// The batchers stop after the server has finished its requests.
 	bctx, stopBatchers := context.WithCancel(context.Background())
 	defer stopBatchers()
-	ld := engineLoader{env: env, given: given, force: *force, rawBase: *rawBase, batch: *batch, prefix: *prefixMB, dtype: *dtype, kv: *kv, ctx: bctx}
+	ld.given, ld.force, ld.rawBase, ld.ctx = given, *force, *rawBase, bctx
 	more, err := ld.loadMore(engines)
 	if err != nil {
 		return err
