@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -131,7 +132,34 @@ func TestKVCacheF16(t *testing.T) {
 			m.NewCacheFor(n).CopyPrefix(half, n)
 		})
 	}
-	m := loadStories(t)
+	// generation over halves (the single sequence's products and attention
+	// split with a partner thread past 64 positions) gives the tokens of
+	// stepping the same halves by hand on one goroutine
+	m := kvHalfModels(t)["hs64_group3"]
+	if err := m.SetKVCache(tensor.F16); err != nil {
+		t.Fatal(err)
+	}
+	prompt := randTokens(rand.New(rand.NewPCG(3, 3)), 70, m.Config.Vocab)
+	g, err := m.Generate(context.Background(), prompt, GenOptions{MaxTokens: 40}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.NewCacheFor(len(prompt) + 40)
+	l := make([]float32, m.Config.Vocab)
+	toks := prompt
+	for i, want := range g.Tokens {
+		if err := m.Forward([]Step{{Cache: c, Tokens: toks, Logits: l}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := tensor.Argmax(l); got != want {
+			t.Fatalf("token %d: %d by hand, %d generated", i, got, want)
+		}
+		toks = []int{want}
+	}
+	if len(g.Tokens) < 30 {
+		t.Fatalf("generated %d tokens", len(g.Tokens))
+	}
+	m = loadStories(t)
 	if err := m.SetKVCache(tensor.BF16); err == nil || m.KVCache() != tensor.F32 {
 		t.Errorf("SetKVCache(bf16): %v, cache type %s", err, m.KVCache())
 	}
