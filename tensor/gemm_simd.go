@@ -352,11 +352,12 @@ func (j *gemmJob) narrow(transB bool, N int, b []float32, ldb, threads int, para
 	if level >= levelAVX512 {
 		transN, dotN = narrowTransN, narrowDotN
 	}
-	if transA && N <= transN && M >= 32 {
+	if transA && N <= transN && M >= 32 && M > N {
 		// Narrow C from a transposed A (attention's P^T dO, a LoRA adapter's
 		// dyᵀ·u): C^T = op(B)^T A is wide, so the wide kernels compute it
 		// and it is transposed into C, 8×8 blocks at a time where N is a
-		// multiple of 8.
+		// multiple of 8. (C^T is wider than C is: its product, itself from a
+		// transposed A when B is not transposed, does not come back here.)
 		t := grow(j.pack, N*M)
 		j.pack = t
 		gemmSIMD(!transB, false, N, M, K, b, ldb, a, lda, 0, t, M, parallel)

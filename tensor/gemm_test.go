@@ -111,6 +111,8 @@ func gemmCases() []gemmCase {
 		gemmCase{true, false, 96, 16, 70, 0, 1},  // dB += dyᵀ·u: 8×8 blocks
 		gemmCase{true, false, 45, 32, 70, 3, 1},  // ... rank 32, a row tail
 		gemmCase{true, false, 40, 20, 70, 0, 0},  // ... rank 20: one value at a time
+		gemmCase{true, false, 32, 32, 30, 0, 1},  // a square C: not narrow (C^T is no wider)
+		gemmCase{true, false, 33, 32, 30, 1, 0},  // ... one row more: narrow
 	)
 	// Odd sizes and tails through every path.
 	r := rand.New(rand.NewPCG(1, 2))
