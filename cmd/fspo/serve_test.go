@@ -143,16 +143,21 @@ func TestServeCommand(t *testing.T) {
 // layout's preferred-response mark (its token count is checked against
 // rendering and tokenizing those texts here); the answer is an assistant
 // message that stops at the end of turn or max_tokens; the plain request
-// renders the question alone.
+// renders the question alone. The SmolLM2-shaped model is served again with
+// its KV caches in halves (--kv-cache f16).
 func TestServeChatModel(t *testing.T) {
-	for kind, opening := range map[string]string{"qwen3": "<think>\n\n</think>\n\n", "smollm2_shape": ""} {
-		t.Run(kind, func(t *testing.T) { serveChatModel(t, kind, opening) })
+	for _, tc := range []struct{ name, kind, opening, kv string }{
+		{"qwen3", "qwen3", "<think>\n\n</think>\n\n", "f32"},
+		{"smollm2_shape", "smollm2_shape", "", "f32"},
+		{"smollm2_shape_kv_f16", "smollm2_shape", "", "f16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { serveChatModel(t, tc.kind, tc.opening, tc.kv) })
 	}
 }
 
-func serveChatModel(t *testing.T, kind, opening string) {
+func serveChatModel(t *testing.T, kind, opening, kv string) {
 	dir := chatFolder(t, kind)
-	call, stop := startServe(t, "--model", dir, "--dtype", "f32")
+	call, stop := startServe(t, "--model", dir, "--dtype", "f32", "--kv-cache", kv)
 	defer stop()
 	shot := [3]string{"Tell me about animal a.", "I love cats!", "Nothing to say."}
 	tok := newServeUser(t, call, shot)
