@@ -119,7 +119,7 @@ func TestKVCacheF16(t *testing.T) {
 			}
 			ref := next(half)
 			for what, c := range map[string]*Cache{"copied": copied, "handed over": adopted} {
-				if l := next(c); !sameBits(l, ref) {
+				if l := next(c); !equalF32(l, ref) {
 					t.Errorf("a %s cache of halves steps differently from the original", what)
 				}
 				c.Release()
@@ -163,15 +163,6 @@ func TestKVCacheF16(t *testing.T) {
 	if err := m.SetKVCache(tensor.BF16); err == nil || m.KVCache() != tensor.F32 {
 		t.Errorf("SetKVCache(bf16): %v, cache type %s", err, m.KVCache())
 	}
-}
-
-func sameBits(a, b []float32) bool {
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
-	}
-	return len(a) == len(b)
 }
 
 func logSoftmax64(x []float32) []float64 {
