@@ -21,15 +21,11 @@ import (
 func AttendT(out, q []float32, nq, hs int, k, v []float32, ld, n int, scale float32, att []float32) {
 	checkAttend("AttendT", out, q, nq, hs, len(k), len(v), ld, n, len(att), AttendTScratch(nq, n))
 	if level >= levelAVX512 && hs%8 == 0 {
-		h := 0
-		for ; hs > 8 && h+3 <= nq; h += 3 {
-			attend3SIMD(out[h*hs:(h+3)*hs], q[h*hs:(h+3)*hs], hs, k, v, ld, n, scale, att)
-		}
-		for ; h < nq; h++ {
-			if hs == 8 {
-				attendHead8SIMD(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att)
-			} else {
-				attendHeadSIMD(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att)
+		if hs > 8 {
+			attendHeads(out, q, nq, hs, k, v, ld, n, scale, att)
+		} else {
+			for h := range nq {
+				attendHead8SIMD(out[h*8:(h+1)*8], q[h*8:(h+1)*8], k, v, ld, n, scale, att)
 			}
 		}
 		clearUpper()
@@ -37,6 +33,19 @@ func AttendT(out, q []float32, nq, hs int, k, v []float32, ld, n int, scale floa
 	}
 	for h := 0; h < nq; h++ {
 		attendHead(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att[:n])
+	}
+}
+
+// attendHeads is AttendT's AVX-512 path for a head size that is a multiple
+// of 8 above 8, keys and values in float32 or halves: three query heads at a
+// time over each pass of the keys and values, then the rest one by one.
+func attendHeads[T kvValue](out, q []float32, nq, hs int, k, v []T, ld, n int, scale float32, att []float32) {
+	h := 0
+	for ; h+3 <= nq; h += 3 {
+		attend3SIMD(out[h*hs:(h+3)*hs], q[h*hs:(h+3)*hs], hs, k, v, ld, n, scale, att)
+	}
+	for ; h < nq; h++ {
+		attendHeadSIMD(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att)
 	}
 }
 

@@ -15,13 +15,7 @@ type kvValue interface{ float32 | uint16 }
 func AttendT16(out, q []float32, nq, hs int, k, v []uint16, ld, n int, scale float32, att []float32) {
 	checkAttend("AttendT16", out, q, nq, hs, len(k), len(v), ld, n, len(att), AttendT16Scratch(nq, hs, n))
 	if level >= levelAVX512 && hs%8 == 0 && hs > 8 {
-		h := 0
-		for ; h+3 <= nq; h += 3 {
-			attend3SIMD(out[h*hs:(h+3)*hs], q[h*hs:(h+3)*hs], hs, k, v, ld, n, scale, att)
-		}
-		for ; h < nq; h++ {
-			attendHeadSIMD(out[h*hs:(h+1)*hs], q[h*hs:(h+1)*hs], k, v, ld, n, scale, att)
-		}
+		attendHeads(out, q, nq, hs, k, v, ld, n, scale, att)
 		clearUpper()
 		return
 	}
