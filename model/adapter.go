@@ -107,7 +107,7 @@ func (p *Pass) projectLoRA(which, l, slot int, target string, y, x []float32, be
 		m.project(which, l, y, x, M, beta, projector{})
 		return
 	}
-	wl, in, out := m.f32Layer(which, l)
+	in, out := m.Config.projDims(which)
 	r := m.adapter.Rank
 	k := slot*len(LoRATargets) + targetIndex(target)
 	if len(p.lu) != len(m.adapterAt) {
@@ -118,6 +118,7 @@ func (p *Pass) projectLoRA(which, l, slot int, target string, y, x []float32, be
 	gemm(false, true, M, r, in, x, in, t.A, in, 0, u, r)
 	tensor.Scale(m.adapter.Scale(), u)
 	if (projector{}).matrices(m) == nil {
+		wl, _, _ := m.f32Layer(which, l)
 		tensor.GemmPlus(false, true, M, out, in, x, in, wl, in, beta, y, out, tensor.Term{K: r, A: u, LdA: r, B: t.B, LdB: r})
 		return
 	}
@@ -125,29 +126,49 @@ func (p *Pass) projectLoRA(which, l, slot int, target string, y, x []float32, be
 	gemm(false, true, M, out, r, u, r, t.B, r, 1, y, out)
 }
 
-// linearBackwardLoRA is linearBackward(dx, dw, dy, x, w, M, in, out) for
-// the adapted matrix (l, target) and the adapter's part: its gradients added
-// to g (nil: none) and its input gradient du·A (du = Scale·dy·B) added to dx
-// (nil: not wanted) with dy·W, as GemmPlus's term.
-func (p *Pass) linearBackwardLoRA(g *LoRA, l, slot int, target string, dx, dw, dy, x, w []float32, in, out int) {
-	t := p.m.loraAt(l, target)
-	M := p.M
+// linearBackwardLoRA adds the input gradient dy·W of matrix which of layer
+// l (target: its adapter's name) to dx (nil: not wanted) and its weight
+// gradient dyᵀ·x to dw (nil: not wanted; over a reduced base it must be),
+// and for an adapted matrix the adapter's part: its gradients added to g
+// (nil: none) and its input gradient du·A (du = Scale·dy·B) added to dx —
+// over F32 weights with dy·W, as GemmPlus's term.
+func (p *Pass) linearBackwardLoRA(g *LoRA, l, slot, which int, target string, dx, dw, dy, x []float32) {
+	m, M := p.m, p.M
+	in, out := m.Config.projDims(which)
+	if m.q != nil && dw != nil {
+		panic(ErrReducedWeights) // Backward: only an adapter trains over a reduced base
+	}
+	t := m.loraAt(l, target)
 	if t == nil || g == nil {
+		if m.q != nil {
+			m.inputGrad(which, l, dx, dy, M)
+			return
+		}
+		w, _, _ := m.f32Layer(which, l)
 		linearBackward(dx, dw, dy, x, w, M, in, out)
 		return
 	}
 	gt := g.at(l, target)
-	r := p.m.adapter.Rank
+	r := m.adapter.Rank
 	u := p.lu[slot*len(LoRATargets)+targetIndex(target)]
 	gemm(true, false, out, r, M, dy, out, u, r, 1, gt.B, r) // dB += dyᵀ·u
 	p.du = grow(p.du, M*r)
 	gemm(false, false, M, r, out, dy, out, t.B, r, 0, p.du, r) // du = Scale·dy·B
-	tensor.Scale(p.m.adapter.Scale(), p.du)
+	tensor.Scale(m.adapter.Scale(), p.du)
 	gemm(true, false, r, in, M, p.du, r, x, in, 1, gt.A, in) // dA += duᵀ·x
-	if dx != nil {
+	switch {
+	case dx == nil:
+	case m.q != nil:
+		m.inputGrad(which, l, dx, dy, M)
+		gemm(false, false, M, in, r, p.du, r, t.A, in, 1, dx, in)
+	default:
+		w, _, _ := m.f32Layer(which, l)
 		tensor.GemmPlus(false, false, M, in, out, dy, out, w, in, 1, dx, in, tensor.Term{K: r, A: p.du, LdA: r, B: t.A, LdB: in})
 	}
-	linearBackward(nil, dw, dy, x, w, M, in, out)
+	if dw != nil {
+		w, _, _ := m.f32Layer(which, l)
+		linearBackward(nil, dw, dy, x, w, M, in, out)
+	}
 }
 
 // at is the tensor of (layer, target); it panics when absent (a gradient

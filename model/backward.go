@@ -50,7 +50,14 @@ func (p *Pass) backward(g *Params, gl *LoRA) {
 	if c.SharedClassifier {
 		dcls = g.Emb
 	}
-	linearBackward(p.dxf, dcls, p.dlogit, p.xf, w.classifier(), S, dim, V)
+	if m.q != nil {
+		if dcls != nil {
+			panic(ErrReducedWeights) // Backward: only an adapter trains over a reduced base
+		}
+		m.reducedT().cls.MulT(p.dxf, p.dlogit, S, 1)
+	} else {
+		linearBackward(p.dxf, dcls, p.dlogit, p.xf, w.classifier(), S, dim, V)
+	}
 	// final RMSNorm of the scored rows, scattered into the residual gradient
 	p.dx = grow(p.dx, M*dim)
 	clear(p.dx)
@@ -134,27 +141,27 @@ func (p *Pass) layerBackward(g *Params, gl *LoRA, l int) {
 	s := p.actSlot(l)
 	// MLP: xout = xmid + hb·W2ᵀ; p.dx is dxout and becomes dxmid
 	clear(p.dhb)
-	p.linearBackwardLoRA(gl, l, s, "down", p.dhb, glayer(g.W2, l, dim*hid), p.dx, p.hb[s], layer(w.W2, l, dim*hid), hid, dim)
+	p.linearBackwardLoRA(gl, l, s, projDown, "down", p.dhb, glayer(g.W2, l, dim*hid), p.dx, p.hb[s])
 	parallelFor(M, 64, func(lo, hi int) {
 		a, b := lo*hid, hi*hid
 		tensor.SwiGLUBackward(p.dh1[a:b], p.dh3[a:b], p.dhb[a:b], p.h1[s][a:b], p.h3[s][a:b])
 	})
 	clear(p.dxn)
-	p.linearBackwardLoRA(gl, l, s, "gate", p.dxn, glayer(g.W1, l, hid*dim), p.dh1, p.xnF[s], layer(w.W1, l, hid*dim), dim, hid)
-	p.linearBackwardLoRA(gl, l, s, "up", p.dxn, glayer(g.W3, l, hid*dim), p.dh3, p.xnF[s], layer(w.W3, l, hid*dim), dim, hid)
+	p.linearBackwardLoRA(gl, l, s, projGate, "gate", p.dxn, glayer(g.W1, l, hid*dim), p.dh1, p.xnF[s])
+	p.linearBackwardLoRA(gl, l, s, projUp, "up", p.dxn, glayer(g.W3, l, hid*dim), p.dh3, p.xnF[s])
 	rowsRMSNormBackward(p.dx, layer(g.RmsFfn, l, dim), p.dxn, p.xmid[s], layer(w.RmsFfn, l, dim), p.rstdF[s], dim)
 
 	// attention: xmid = xin + ao·Woᵀ; p.dx is dxmid and becomes dxin
 	clear(p.dao)
-	p.linearBackwardLoRA(gl, l, s, "o", p.dao, glayer(g.Wo, l, dim*qd), p.dx, p.ao[s], layer(w.Wo, l, dim*qd), qd, dim)
+	p.linearBackwardLoRA(gl, l, s, projO, "o", p.dao, glayer(g.Wo, l, dim*qd), p.dx, p.ao[s])
 	m.attentionBackward(p, s, p.dao, p.dq, p.dk, p.dv)
 	if c.QKNorm {
 		p.dqk = grow(p.dqk, M*qd)
 	}
 	m.attnInputsBackward(g, p.dq, p.dk, p.dv, p.dqk, l, p.pk.Pos[:M], p.qkRec(s))
 	clear(p.dxn)
-	p.linearBackwardLoRA(gl, l, s, "q", p.dxn, glayer(g.Wq, l, qd*dim), p.dq, p.xnA[s], layer(w.Wq, l, qd*dim), dim, qd)
-	p.linearBackwardLoRA(gl, l, s, "k", p.dxn, glayer(g.Wk, l, kv*dim), p.dk, p.xnA[s], layer(w.Wk, l, kv*dim), dim, kv)
-	p.linearBackwardLoRA(gl, l, s, "v", p.dxn, glayer(g.Wv, l, kv*dim), p.dv, p.xnA[s], layer(w.Wv, l, kv*dim), dim, kv)
+	p.linearBackwardLoRA(gl, l, s, projQ, "q", p.dxn, glayer(g.Wq, l, qd*dim), p.dq, p.xnA[s])
+	p.linearBackwardLoRA(gl, l, s, projK, "k", p.dxn, glayer(g.Wk, l, kv*dim), p.dk, p.xnA[s])
+	p.linearBackwardLoRA(gl, l, s, projV, "v", p.dxn, glayer(g.Wv, l, kv*dim), p.dv, p.xnA[s])
 	rowsRMSNormBackward(p.dx, layer(g.RmsAtt, l, dim), p.dxn, p.xin[l], layer(w.RmsAtt, l, dim), p.rstdA[s], dim)
 }

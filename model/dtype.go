@@ -113,7 +113,7 @@ func (m *Model) SetDType(dt tensor.DType) error {
 		}
 	}
 	m.tmu.Lock()
-	m.t = nil
+	m.t, m.qt = nil, nil
 	m.tmu.Unlock()
 	return nil
 }
@@ -212,13 +212,19 @@ func (m *Model) project(which, l int, y, x []float32, M int, beta float32, pr pr
 
 // f32Layer is layer l's F32 matrix which (out, in), with its sizes.
 func (m *Model) f32Layer(which, l int) (wl []float32, in, out int) {
-	c, w := m.Config, m.W
-	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
-	in = [...]int{projQ: d, projK: d, projV: d, projO: qd, projGate: d, projDown: h, projUp: d}[which]
-	out = [...]int{projQ: qd, projK: kv, projV: kv, projO: d, projGate: h, projDown: d, projUp: h}[which]
+	w := m.W
+	in, out = m.Config.projDims(which)
 	wl = [...][]float32{projQ: w.Wq, projK: w.Wk, projV: w.Wv, projO: w.Wo, projGate: w.W1, projDown: w.W2, projUp: w.W3}[which]
 	n := in * out
 	return wl[l*n : (l+1)*n], in, out
+}
+
+// projDims are the sizes of matrix which: (out, in).
+func (c Config) projDims(which int) (in, out int) {
+	d, qd, kv, h := c.Dim, c.QDim(), c.KVDim(), c.Hidden
+	in = [...]int{projQ: d, projK: d, projV: d, projO: qd, projGate: d, projDown: h, projUp: d}[which]
+	out = [...]int{projQ: qd, projK: kv, projV: kv, projO: d, projGate: h, projDown: d, projUp: h}[which]
+	return in, out
 }
 
 // classifyRows: logits (M, vocab) = x (M, dim) · classifierᵀ.

@@ -22,7 +22,8 @@ type Model struct {
 	tmu sync.Mutex
 	t   *transposed // weights transposed for decoding, built on first use
 
-	q *qweights // the large matrices in a reduced type (SetDType), or nil
+	q  *qweights // the large matrices in a reduced type (SetDType), or nil
+	qt *qweights // q's matrices transposed, for input gradients over a frozen reduced base (reducedT)
 
 	views        *qweights // F32 matrices as QMatrix views, for decoding wide models
 	viewsVersion uint64

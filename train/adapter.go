@@ -70,11 +70,20 @@ func setTensors(ts, saved []tensor.Tensor) error {
 func (r *Run) trainables(st *state) error {
 	c, mcfg := r.Config, r.Model.Config
 	if !c.LoRA.On() {
+		if r.Model.DType() != tensor.F32 {
+			return fmt.Errorf("train: %w", model.ErrReducedWeights)
+		}
 		st.grads = model.NewParams(mcfg)
 		st.params, st.gts = r.Model.W.Tensors(mcfg), st.grads.Tensors(mcfg)
 		return nil
 	}
-	var err error
+	dt, err := c.LoRA.baseDType()
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := r.Model.SetDType(dt); err != nil {
+		return fmt.Errorf("train: lora.base_dtype: %w", err)
+	}
 	if st.adapter, err = model.NewLoRA(mcfg, c.LoRA.Rank, float32(c.LoRA.Alpha), c.LoRA.Targets, uint64(c.Seed)); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -98,6 +107,7 @@ func (r *Run) finishAdapter(st *state) error {
 	if err := r.Model.Attach(nil); err != nil {
 		return err
 	}
+	r.Model.Dequantize() // a reduced base: the values it held, in F32 again
 	if err := st.adapter.Merge(r.Model.Config, r.Model.W); err != nil {
 		return fmt.Errorf("train: merge the adapter: %w", err)
 	}

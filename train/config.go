@@ -18,6 +18,7 @@ import (
 
 	"fspo/model"
 	"fspo/pref"
+	"fspo/tensor"
 )
 
 // Config is one training stage. The defaults (Default) were chosen by the
@@ -66,6 +67,22 @@ type LoRAConfig struct {
 	Rank    int      `json:"rank" yaml:"rank"`
 	Alpha   float64  `json:"alpha" yaml:"alpha"`
 	Targets []string `json:"targets" yaml:"targets"`
+	// BaseDType is the type the frozen base is held in while the adapter
+	// trains: f32 (""), f16, bf16 or q8_0 (model.SetDType). Its forward
+	// products then run as inference's do (BF16 on AVX-512 BF16 tiles, the
+	// activations rounded to BF16 as they enter them; Q8_0 quantizing them to
+	// 8 bits), its input gradients on a transposed copy of the same values;
+	// the adapter and everything else stay F32. The run's model.fspo is the
+	// base's held values widened, with the adapter merged.
+	BaseDType string `json:"base_dtype,omitempty" yaml:"base_dtype"`
+}
+
+// baseDType is BaseDType parsed (F32 when unset).
+func (l LoRAConfig) baseDType() (tensor.DType, error) {
+	if l.BaseDType == "" {
+		return tensor.F32, nil
+	}
+	return tensor.ParseDType(l.BaseDType)
 }
 
 // On reports whether an adapter is trained.
@@ -132,6 +149,11 @@ func (c Config) Validate() error {
 				bad = append(bad, fmt.Sprintf("lora.targets: %q is not one of %s", t, strings.Join(model.LoRATargets, ", ")))
 			}
 		}
+	}
+	if dt, err := c.LoRA.baseDType(); err != nil {
+		bad = append(bad, "lora.base_dtype: "+err.Error())
+	} else if dt != tensor.F32 && !c.LoRA.On() {
+		bad = append(bad, fmt.Sprintf("lora.base_dtype: %q needs an adapter (lora.rank > 0): every weight trains in f32", c.LoRA.BaseDType))
 	}
 	if c.CheckpointEvery < 1 || c.LogEvery < 1 {
 		bad = append(bad, "checkpoint_every and log_every must be at least 1")

@@ -20,7 +20,8 @@ import (
 // 9 heads, 3 KV heads, 1536 feed-forward, 49,152-token vocabulary, tied
 // embedding) on 2 sequences of 256 positions, training every weight
 // (full) or a rank-8 LoRA adapter on every matrix (lora), with activation
-// checkpointing (lora-recompute) or without. Run each
+// checkpointing (lora-recompute) or without, or over the base held in BF16
+// (lora-bf16: lora.base_dtype). Run each
 // sub-benchmark in its own process for its peak RSS:
 //
 //	GOEXPERIMENT=simd go test ./train -run '^$' -bench 'LoRAvsFull/full' -benchtime 4x
@@ -28,14 +29,15 @@ import (
 //
 // It reports the median wall and CPU seconds of the steps after the first
 // (which includes the set-up), the heap reserved and the peak RSS. The
-// ratio sub-benchmark runs full and lora by turns, b.N steps each per
-// round over three rounds, and reports lora/full as the ratio of the
+// ratio sub-benchmark runs full, lora and lora-bf16 by turns, b.N steps
+// each per round over three rounds, and reports lora/full (and
+// lora-bf16/full) as the ratio of the
 // medians of every step's wall time (the machine's load shifts over a
 // minute; by turns, both see it):
 //
 //	GOEXPERIMENT=simd go test ./train -run '^$' -bench 'LoRAvsFull/ratio' -benchtime 4x
 func BenchmarkLoRAvsFull(b *testing.B) {
-	for _, kind := range []string{"full", "lora", "lora-recompute"} {
+	for _, kind := range []string{"full", "lora", "lora-recompute", "lora-bf16"} {
 		b.Run(kind, func(b *testing.B) {
 			if b.N < 2 {
 				return // the probe run (steps after the first are timed: use -benchtime 4x)
@@ -53,16 +55,20 @@ func BenchmarkLoRAvsFull(b *testing.B) {
 		if b.N < 2 {
 			return
 		}
-		var full, lora []float64
+		var full, lora, bf16 []float64
 		for range 3 {
 			w, _ := loraBenchRun(b, "full", b.N)
 			full = append(full, w...)
 			w, _ = loraBenchRun(b, "lora", b.N)
 			lora = append(lora, w...)
+			w, _ = loraBenchRun(b, "lora-bf16", b.N)
+			bf16 = append(bf16, w...)
 		}
 		b.ReportMetric(median(full), "full-s/step")
 		b.ReportMetric(median(lora), "lora-s/step")
+		b.ReportMetric(median(bf16), "lora-bf16-s/step")
 		b.ReportMetric(median(lora)/median(full), "lora/full")
+		b.ReportMetric(median(bf16)/median(full), "lora-bf16/full")
 	})
 }
 
@@ -104,6 +110,9 @@ func loraBenchRun(b *testing.B, kind string, steps int) (walls, cpus []float64) 
 		cfg.LoRA = LoRAConfig{Rank: 8, Alpha: 16, Targets: model.LoRATargets}
 	}
 	cfg.Recompute = strings.HasSuffix(kind, "recompute")
+	if kind == "lora-bf16" {
+		cfg.LoRA.BaseDType = "bf16"
+	}
 	var lastWall time.Time
 	var lastCPU float64
 	r := &Run{Config: cfg, Dir: b.TempDir(), Model: m, Items: items, Progress: func(mt Metrics, total int64) {

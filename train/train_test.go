@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"fspo/ckpt"
 	"fspo/model"
+	"fspo/tensor"
 )
 
 func tinyModel(t *testing.T, seed uint64) *model.Model {
@@ -140,16 +142,23 @@ func TestPrefStageLearns(t *testing.T) {
 	cfg.Steps, cfg.Batch, cfg.LR, cfg.Warmup, cfg.LogEvery = 60, 8, 3e-3, 5, 1
 	dir := t.TempDir()
 	r := &Run{Config: cfg, Dir: dir, Model: tinyModel(t, 2), Ref: tinyModel(t, 2), Items: tinyItems(40)}
+	trainLearns(t, r, "the preference stage")
+}
+
+// trainLearns trains r and fails unless its loss fell and its last
+// step's pair accuracy reached 0.9.
+func trainLearns(t *testing.T, r *Run, what string) {
+	t.Helper()
 	if err := r.Train(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := ReadMetrics(filepath.Join(dir, MetricsFile))
+	ms, err := ReadMetrics(filepath.Join(r.Dir, MetricsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	first, last := ms[0], ms[len(ms)-1]
 	if !(last.Loss < first.Loss) || last.Accuracy < 0.9 {
-		t.Fatalf("loss %.4f -> %.4f, accuracy %.2f -> %.2f: the preference stage did not learn", first.Loss, last.Loss, first.Accuracy, last.Accuracy)
+		t.Fatalf("loss %.4f -> %.4f, accuracy %.2f -> %.2f: %s did not learn", first.Loss, last.Loss, first.Accuracy, last.Accuracy, what)
 	}
 }
 
@@ -207,44 +216,44 @@ func TestLoadConfigRejectsUnknownKeys(t *testing.T) {
 // TestLoRARun: a LoRA run trains only its adapter: IPO over the frozen
 // initial model (no reference copy) learns the preference; the run writes
 // the adapter (adapter.fspo) and the merged model, which equals the
-// initial model with the adapter merged in.
+// initial model with the adapter merged in. Over a base held in BF16
+// (lora.base_dtype) likewise, the merged model's base being the BF16
+// values widened.
 func TestLoRARun(t *testing.T) {
-	cfg := Default("pref")
-	cfg.Steps, cfg.Batch, cfg.LR, cfg.Warmup, cfg.LogEvery = 60, 8, 1e-2, 5, 1
-	cfg.LoRA = LoRAConfig{Rank: 4, Alpha: 8, Targets: model.LoRATargets}
-	dir := t.TempDir()
-	r := &Run{Config: cfg, Dir: dir, Model: tinyModel(t, 2), Items: tinyItems(40)}
-	if err := r.Train(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := ReadMetrics(filepath.Join(dir, MetricsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, last := ms[0], ms[len(ms)-1]
-	if !(last.Loss < first.Loss) || last.Accuracy < 0.9 {
-		t.Fatalf("loss %.4f -> %.4f, accuracy %.2f -> %.2f: the LoRA preference stage did not learn", first.Loss, last.Loss, first.Accuracy, last.Accuracy)
-	}
-	cp, err := ckpt.Load(filepath.Join(dir, AdapterFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, _, err := model.LoRAFromCheckpoint(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := tinyModel(t, 2)
-	if err := l.Merge(want.Config, want.W); err != nil {
-		t.Fatal(err)
-	}
-	got, err := model.Load(filepath.Join(dir, ModelFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w, g := weights(want), weights(got); !slices.Equal(w, g) {
-		t.Fatal("model.fspo is not the initial model with adapter.fspo merged in")
-	}
-	if slices.Equal(weights(got), weights(tinyModel(t, 2))) {
-		t.Fatal("the merged model equals the initial one")
+	for _, base := range []string{"", "bf16"} {
+		cfg := Default("pref")
+		cfg.Steps, cfg.Batch, cfg.LR, cfg.Warmup, cfg.LogEvery = 60, 8, 1e-2, 5, 1
+		cfg.LoRA = LoRAConfig{Rank: 4, Alpha: 8, Targets: model.LoRATargets, BaseDType: base}
+		dir := t.TempDir()
+		r := &Run{Config: cfg, Dir: dir, Model: tinyModel(t, 2), Items: tinyItems(40)}
+		trainLearns(t, r, fmt.Sprintf("the LoRA preference stage over base %q", base))
+		cp, err := ckpt.Load(filepath.Join(dir, AdapterFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _, err := model.LoRAFromCheckpoint(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := tinyModel(t, 2)
+		if base != "" {
+			if err := want.SetDType(tensor.BF16); err != nil {
+				t.Fatal(err)
+			}
+			want.Dequantize()
+		}
+		if err := l.Merge(want.Config, want.W); err != nil {
+			t.Fatal(err)
+		}
+		got, err := model.Load(filepath.Join(dir, ModelFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, g := weights(want), weights(got); !slices.Equal(w, g) {
+			t.Fatalf("base %q: model.fspo is not the initial model with adapter.fspo merged in", base)
+		}
+		if slices.Equal(weights(got), weights(tinyModel(t, 2))) {
+			t.Fatalf("base %q: the merged model equals the initial one", base)
+		}
 	}
 }

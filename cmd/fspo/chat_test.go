@@ -195,6 +195,7 @@ func TestChatModelStages(t *testing.T) {
 	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", filepath.Join(runs, "bad"), "--lora-rank", "4", "--lora-targets", "q,wrong"}, common...)...); err == nil || !strings.Contains(err.Error(), `lora.targets: "wrong"`) {
 		t.Errorf("unknown LoRA target: %v", err)
 	}
+	checkBF16BaseRun(t, runs, stage1, common)
 	checkTrainedChatScore(t, stage2, sc)
 
 	checkStage2Diagnostics(t, stage2, data)
@@ -252,6 +253,31 @@ func trainChatStages(t *testing.T, dir, stage1, stage2 string, common []string) 
 	}
 	if _, err := os.Stat(filepath.Join(stage2, "adapter.fspo")); err != nil {
 		t.Errorf("LoRA run: %v", err)
+	}
+}
+
+// checkBF16BaseRun trains stage 2's adapter over the stage-1 model held in
+// BF16 (--lora-base-dtype bf16): the run card records it, the merged model
+// loads (fspo info); an unknown type, or one without an adapter, is
+// refused naming the field.
+func checkBF16BaseRun(t *testing.T, runs, stage1 string, common []string) {
+	t.Helper()
+	out := filepath.Join(runs, "fspo-bf16")
+	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", out, "--lora-rank", "4", "--lora-base-dtype", "bf16"}, common...)...); err != nil {
+		t.Fatalf("LoRA over a BF16 base: %v", err)
+	}
+	info, _, err := runCLI(t, "info", "--model", out, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(info, `"base_dtype": "bf16"`) {
+		t.Errorf("the run card does not record the BF16 base: %s", info)
+	}
+	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", filepath.Join(runs, "bad-dtype"), "--lora-rank", "4", "--lora-base-dtype", "f8"}, common...)...); err == nil || !strings.Contains(err.Error(), "lora.base_dtype") {
+		t.Errorf("unknown base type: %v", err)
+	}
+	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", filepath.Join(runs, "bad-full"), "--lora-base-dtype", "bf16"}, common...)...); err == nil || !strings.Contains(err.Error(), "needs an adapter") {
+		t.Errorf("a BF16 base without an adapter: %v", err)
 	}
 }
 

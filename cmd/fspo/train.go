@@ -69,6 +69,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 	loraRank := fs.Int("lora-rank", 0, "train a LoRA adapter of this rank over the frozen --init model (0: every weight)")
 	loraAlpha := fs.Float64("lora-alpha", 0, "LoRA alpha: the adapter is scaled by alpha/rank (default 2×rank)")
 	loraTargets := fs.String("lora-targets", "q,k,v,o,gate,up,down", "matrices the adapter covers: q, k, v, o, gate, up, down")
+	loraBase := fs.String("lora-base-dtype", "f32", "type the frozen base is held in while the adapter trains: f32, f16, bf16 (AVX-512 BF16 products, activations rounded to BF16) or q8_0")
 	tf.engine.register(fs)
 	recompute := fs.Bool("recompute", false, "activation checkpointing: recompute each layer's activations in backward (less memory, more time)")
 	if err := parseFlags(fs, args); err != nil {
@@ -102,6 +103,7 @@ func runTrain(ctx context.Context, env *Env, args []string) error {
 		},
 		"recompute":  func() { cfg.Recompute = *recompute },
 		"lora-alpha": func() { cfg.LoRA.Alpha = *loraAlpha }, "lora-targets": func() { cfg.LoRA.Targets = strings.Split(*loraTargets, ",") },
+		"lora-base-dtype": func() { cfg.LoRA.BaseDType = *loraBase },
 	}
 	fs.Visit(func(f *flag.Flag) {
 		if set, ok := apply[f.Name]; ok {
