@@ -227,12 +227,11 @@ func (m *QMatrix) mulTiles(t *Team, y []float32, M, acts int, beta float32, pack
 						copy(dst, o)
 						continue
 					}
-					for i, v := range o {
-						dst[i] += v
-					}
+					addSIMD(dst, dst, o)
 				}
 			}
 		}
+		clearUpper() // this may run on a pool goroutine that runs scalar code next
 	})
 }
 
