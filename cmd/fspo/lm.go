@@ -80,8 +80,9 @@ func loadLMAs(env *Env, flag, dtype string) (*lmodel, error) {
 }
 
 // useDType holds the model's matrices in the type flag names ("" or auto:
-// the file's type). Reduced types are for inference: the model can no
-// longer be trained or saved as F32.
+// the file's type). A model in a reduced type runs inference and can be
+// the frozen base of an adapter (lora.base_dtype); it can no longer be
+// trained whole or saved as F32.
 func (l *lmodel) useDType(env *Env, flag string) error {
 	dt, err := parseDTypeFlag(flag, l.Stored)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"fspo/fewshot"
 	"fspo/model"
 	"fspo/runcard"
+	"fspo/tensor"
 	"fspo/train"
 )
 
@@ -136,7 +137,7 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 	if err != nil {
 		return fmt.Errorf("%w: --layout: %v", errUsage, err)
 	}
-	lm, err := loadLM(env, tf.init)
+	lm, err := loadTrainInit(env, tf)
 	if err != nil {
 		return err
 	}
@@ -180,6 +181,16 @@ func trainStage(ctx context.Context, env *Env, tf trainFlags) error {
 		return trainTorch(ctx, env, r, tf)
 	}
 	return trainGo(ctx, env, r, tf)
+}
+
+// loadTrainInit loads the model a stage starts from: for an adapter over a
+// base held in a reduced type (lora.base_dtype), straight in that type, so
+// that no F32 copy of the base is made (model.SetDType's values either way).
+func loadTrainInit(env *Env, tf trainFlags) (*lmodel, error) {
+	if b := tf.cfg.LoRA.BaseDType; tf.cfg.LoRA.On() && b != "" && b != tensor.F32.String() {
+		return loadLMAs(env, tf.init, b)
+	}
+	return loadLM(env, tf.init)
 }
 
 // scoreProgress shows the reference's scoring of the pairs, done once
