@@ -195,7 +195,7 @@ func TestChatModelStages(t *testing.T) {
 	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", filepath.Join(runs, "bad"), "--lora-rank", "4", "--lora-targets", "q,wrong"}, common...)...); err == nil || !strings.Contains(err.Error(), `lora.targets: "wrong"`) {
 		t.Errorf("unknown LoRA target: %v", err)
 	}
-	checkBF16BaseRun(t, runs, stage1, common)
+	checkBF16BaseRun(t, runs, dir, stage1, common)
 	checkTrainedChatScore(t, stage2, sc)
 
 	checkStage2Diagnostics(t, stage2, data)
@@ -258,13 +258,17 @@ func trainChatStages(t *testing.T, dir, stage1, stage2 string, common []string) 
 
 // checkBF16BaseRun trains stage 2's adapter over the stage-1 model held in
 // BF16 (--lora-base-dtype bf16): the run card records it, the merged model
-// loads (fspo info); an unknown type, or one without an adapter, is
-// refused naming the field.
-func checkBF16BaseRun(t *testing.T, runs, stage1 string, common []string) {
+// loads (fspo info); an adapter over the Hugging Face folder hf, loaded
+// straight in BF16, trains too; an unknown type, or one without an adapter,
+// is refused naming the field.
+func checkBF16BaseRun(t *testing.T, runs, hf, stage1 string, common []string) {
 	t.Helper()
 	out := filepath.Join(runs, "fspo-bf16")
 	if _, _, err := runCLI(t, append([]string{"train", "--init", stage1, "--stage", "pref", "--out", out, "--lora-rank", "4", "--lora-base-dtype", "bf16"}, common...)...); err != nil {
 		t.Fatalf("LoRA over a BF16 base: %v", err)
+	}
+	if _, _, err := runCLI(t, append([]string{"train", "--init", hf, "--stage", "sft", "--out", filepath.Join(runs, "sft-bf16"), "--lora-rank", "4", "--lora-base-dtype", "bf16"}, common...)...); err != nil {
+		t.Fatalf("LoRA over a Hugging Face folder loaded in BF16: %v", err)
 	}
 	info, _, err := runCLI(t, "info", "--model", out, "--json")
 	if err != nil {
