@@ -141,7 +141,7 @@ func (p *Pass) linearBackwardLoRA(g *LoRA, l, slot, which int, target string, dx
 	t := m.loraAt(l, target)
 	if t == nil || g == nil {
 		if m.q != nil {
-			m.inputGrad(which, l, dx, dy, M)
+			m.reducedInputGrad(which, l, dx, dy, M)
 			return
 		}
 		w, _, _ := m.f32Layer(which, l)
@@ -159,7 +159,7 @@ func (p *Pass) linearBackwardLoRA(g *LoRA, l, slot, which int, target string, dx
 	switch {
 	case dx == nil:
 	case m.q != nil:
-		m.inputGrad(which, l, dx, dy, M)
+		m.reducedInputGrad(which, l, dx, dy, M)
 		gemm(false, false, M, in, r, p.du, r, t.A, in, 1, dx, in)
 	default:
 		w, _, _ := m.f32Layer(which, l)

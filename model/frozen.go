@@ -70,15 +70,9 @@ func transposeQ(qm *tensor.QMatrix) *tensor.QMatrix {
 	return out
 }
 
-// inputGrad adds dy (M, out) · W to dx (M, in) for matrix which of layer l
-// (W: (out, in)), from the F32 weights or, for a reduced model, from their
-// transposed copy.
-func (m *Model) inputGrad(which, l int, dx, dy []float32, M int) {
-	if m.q == nil {
-		w, in, out := m.f32Layer(which, l)
-		gemm(false, false, M, in, out, dy, out, w, in, 1, dx, in)
-		return
-	}
+// reducedInputGrad adds dy (M, out) · W to dx (M, in) for matrix which of
+// layer l (W: (out, in)) of a reduced model, from the transposed copy.
+func (m *Model) reducedInputGrad(which, l int, dx, dy []float32, M int) {
 	t := m.reducedT()
 	[...][]*tensor.QMatrix{t.wq, t.wk, t.wv, t.wo, t.w1, t.w2, t.w3}[which][l].MulT(dx, dy, M, 1)
 }
