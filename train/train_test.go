@@ -67,9 +67,10 @@ func weights(m *model.Model) []float32 {
 
 // TestResumeEqualsUninterrupted: a run stopped at several points and resumed
 // ends with bit-identical weights to an uninterrupted run, for both stages,
-// training every weight or a LoRA adapter (whose run has no reference model).
+// training every weight or a LoRA adapter (whose run has no reference model),
+// over an F32 base or one held in BF16.
 func TestResumeEqualsUninterrupted(t *testing.T) {
-	for _, variant := range []string{"sft", "pref", "sft-lora", "pref-lora", "pref-recompute"} {
+	for _, variant := range []string{"sft", "pref", "sft-lora", "pref-lora", "pref-lorabf16", "pref-recompute"} {
 		stage, lora, _ := strings.Cut(variant, "-")
 		recompute := lora == "recompute"
 		if recompute {
@@ -80,6 +81,9 @@ func TestResumeEqualsUninterrupted(t *testing.T) {
 		if lora != "" {
 			cfg.LoRA = LoRAConfig{Rank: 2, Alpha: 4, Targets: []string{"q", "v", "o", "down"}}
 			cfg.LR = 1e-2
+			if lora == "lorabf16" {
+				cfg.LoRA.BaseDType = "bf16"
+			}
 		}
 		cfg.Recompute = recompute
 		items := tinyItems(20)
