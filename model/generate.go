@@ -60,7 +60,8 @@ func (m *Model) Generate(ctx context.Context, prompt []int, opt GenOptions, emit
 
 // GenerateBatch continues several prompts at once: each step runs every
 // unfinished sequence's next token through one batched forward pass.
-// emit(i, tok) sees sequence i's tokens as they come.
+// emit(i, tok) sees sequence i's tokens as they come. A prompt equal to the
+// one before it (several samples of one prompt) is computed once.
 func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptions, emit func(i, tok int) bool) ([]Generated, error) {
 	n := len(prompts)
 	out := make([]Generated, n)
@@ -69,6 +70,7 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 	logits := make([][]float32, n)
 	limit := make([]int, n)
 	steps := make([]Step, 0, n)
+	same := make([]int, n) // the first of a run of identical prompts
 	for i, p := range prompts {
 		if len(p) == 0 {
 			return nil, fmt.Errorf("generate: prompt %d is empty (start it with BOS)", i)
@@ -83,6 +85,11 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 			limit[i] = opt.MaxTokens
 		}
 		caches[i] = m.NewCacheFor(len(p) + limit[i] - 1)
+		if i > 0 && slices.Equal(p, prompts[i-1]) {
+			same[i] = same[i-1] // prefilled once, for the first of the run
+			continue
+		}
+		same[i] = i
 		steps = append(steps, Step{Cache: caches[i], Tokens: p, Logits: logits[i]})
 	}
 	defer func() {
@@ -105,6 +112,10 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 		}
 		if err := m.Forward(steps); err != nil {
 			return nil, fmt.Errorf("generate: %w", err)
+		}
+		if same != nil { // the prompts' own step
+			copyRepeats(prompts, same, caches, logits)
+			same = nil
 		}
 		next := active[:0]
 		steps = steps[:0]
@@ -129,4 +140,16 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 		active = next
 	}
 	return out, nil
+}
+
+// copyRepeats gives each prompt i that repeats an earlier one (same[i] its
+// first, computed) that prompt's keys, values and logits, which depend on
+// the tokens alone.
+func copyRepeats(prompts [][]int, same []int, caches []*Cache, logits [][]float32) {
+	for i, f := range same {
+		if f != i {
+			caches[i].CopyPrefix(caches[f], len(prompts[i]))
+			copy(logits[i], logits[f])
+		}
+	}
 }

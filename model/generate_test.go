@@ -6,10 +6,11 @@ import (
 )
 
 // TestBatchedGenerationEqualsSingle: sequences generated together (greedy and
-// seeded sampling) are the sequences generated one by one.
+// seeded sampling) are the sequences generated one by one, also where a
+// prompt repeats the one before it (computed once, then copied).
 func TestBatchedGenerationEqualsSingle(t *testing.T) {
 	m := loadStories(t)
-	prompts := [][]int{{BOS}, {BOS, 403, 407, 261}, {BOS, 291, 280}}
+	prompts := [][]int{{BOS}, {BOS, 403, 407, 261}, {BOS, 403, 407, 261}, {BOS, 403, 407, 261}, {BOS, 291, 280}, {BOS, 403, 407, 261}, {BOS, 403, 407, 261}}
 	for _, opt := range []GenOptions{
 		{MaxTokens: 40},
 		{MaxTokens: 40, Temperature: 0.9, TopP: 0.9, Seed: 42},
