@@ -45,6 +45,10 @@ const (
 	FSPO     = "fspo"              // few-shot IPO (stage 2)
 	FSPOCOT  = "fspo_cot"          // FSPO with the user-description chain of thought
 	OracleBK = "oracle"            // best of K base samples under the true reward
+	// FSPOOnPolicy is FSPO after one more few-shot IPO round, against FSPO,
+	// on FSPO's own answers to the training users' questions labelled by
+	// their rewards (package onpolicy; beyond the paper).
+	FSPOOnPolicy = "fspo_onpolicy"
 	// FSPOBest is the best of Config.BestOf FSPO samples under the user's
 	// implicit reward β·(log πθ − log πref) (not in Methods: only with --best-of).
 	FSPOBest = "fspo_best_of"
@@ -54,14 +58,14 @@ const (
 )
 
 // Methods lists every method in report order.
-var Methods = []string{Base, FewShot, PrefFT, IPO, FSPO, FSPOCOT, OracleBK}
+var Methods = []string{Base, FewShot, PrefFT, IPO, FSPO, FSPOCOT, FSPOOnPolicy, OracleBK}
 
 // TrainedMethods are the methods whose model is a training run.
-var TrainedMethods = []string{PrefFT, IPO, FSPO, FSPOCOT}
+var TrainedMethods = []string{PrefFT, IPO, FSPO, FSPOCOT, FSPOOnPolicy}
 
 // PreferenceMethods are the methods trained against a reference model; their
 // implicit-reward accuracy is measured.
-var PreferenceMethods = []string{IPO, FSPO, FSPOCOT}
+var PreferenceMethods = []string{IPO, FSPO, FSPOCOT, FSPOOnPolicy}
 
 // User kinds: trained attribute combinations, held-out combinations of seen
 // values (the paper's "interpolated" users), and users with an attribute

@@ -27,6 +27,8 @@ var variantOf = map[string]episode.Variant{
 	FSPOCOT:  episode.COT,
 	OracleBK: "",
 
+	FSPOOnPolicy: episode.Plain,
+
 	FSPOCOTGiven: episode.COT,
 }
 

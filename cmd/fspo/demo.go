@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"fspo/dataset"
 	"fspo/eval"
 	"fspo/train"
 )
@@ -21,10 +22,19 @@ func init() {
 type demoStage struct {
 	name, stage, variant, init string // init: "" = base model, else another stage's name
 	shots                      int
+	// onpolicy: the stage trains on its init model's own answers to the
+	// training users' questions, labelled by their exact rewards (fspo
+	// synth onpolicy, into the data folder named onpolicyData), with the
+	// demo's records.
+	onpolicy bool
 }
 
+// onpolicyData is the demo's folder of the on-policy pairs (beside data).
+const onpolicyData = "data-onpolicy"
+
 // The methods of METHOD.md §4 that need training: few-shot Pref-FT, FSPO
-// (IPO from it), their COT versions, and IPO without shots.
+// (IPO from it), their COT versions, and IPO without shots; and beyond the
+// paper, FSPO after one more IPO round on its own answers.
 // They are listed in the order they start when workers are free: the
 // COT chain, the longest, first; IPO without shots, the shortest, last.
 var demoStages = []demoStage{
@@ -32,6 +42,7 @@ var demoStages = []demoStage{
 	{name: "prefft", stage: "sft", variant: "plain", shots: 4},
 	{name: "fspo_cot", stage: "pref", variant: "cot", init: "prefft_cot", shots: 4},
 	{name: "fspo", stage: "pref", variant: "plain", init: "prefft", shots: 4},
+	{name: "fspo_onpolicy", stage: "pref", variant: "plain", init: "fspo", shots: 4, onpolicy: true},
 	{name: "ipo", stage: "pref", variant: "zero-shot", shots: 0},
 }
 
@@ -69,7 +80,8 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	}
 	evalDir := filepath.Join(*out, "eval")
 	evalArgs := []string{"eval", "--data", data, "--out", evalDir, "--seed", fmt.Sprint(*seed),
-		"--prefft", runs["prefft"], "--fspo", runs["fspo"], "--fspo-cot", runs["fspo_cot"], "--ipo", runs["ipo"]}
+		"--prefft", runs["prefft"], "--fspo", runs["fspo"], "--fspo-cot", runs["fspo_cot"], "--ipo", runs["ipo"],
+		"--fspo-onpolicy", runs["fspo_onpolicy"]}
 	if *modelFlag != "" {
 		evalArgs = append(evalArgs, "--base", *modelFlag)
 	}
@@ -137,9 +149,17 @@ func demoTrainTasks(out, data, modelFlag string, seed int64, quick bool, env *En
 		}
 		cfg := demoTrainConfig(st, quick, seed)
 		tf := trainFlags{data: data, out: runDir, init: init, variant: st.variant, layout: "compact", shots: st.shots, heldout: 64, passes: demoPasses, maxDropped: 0.05, cfg: cfg}
+		if st.onpolicy {
+			tf.data = filepath.Join(out, onpolicyData)
+		}
 		task := trainTask{name: st.name, after: st.init}
 		task.run = func(ctx context.Context, env *Env) error {
 			t0 := time.Now()
+			if st.onpolicy {
+				if err := demoOnpolicy(ctx, env, data, runs[st.init], tf.data, seed, quick); err != nil {
+					return fmt.Errorf("demo train %s: %w", st.name, err)
+				}
+			}
 			fmt.Fprintf(env.Stderr, "== train %s\n", st.name)
 			if err := trainStage(ctx, env, tf); err != nil {
 				return fmt.Errorf("demo train %s: %w", st.name, err)
@@ -150,6 +170,20 @@ func demoTrainTasks(out, data, modelFlag string, seed int64, quick bool, env *En
 		todo = append(todo, task)
 	}
 	return runs, todo
+}
+
+// demoOnpolicy writes the on-policy data folder out from policy's answers
+// (resuming an interrupted run); a folder with its manifest is done.
+func demoOnpolicy(ctx context.Context, env *Env, data, policy, out string, seed int64, quick bool) error {
+	if _, err := os.Stat(filepath.Join(out, dataset.ManifestName)); err == nil {
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "== on-policy pairs from %s\n", policy)
+	args := []string{"synth", "onpolicy", "--data", data, "--policy", policy, "--out", out, "--seed", fmt.Sprint(seed)}
+	if quick {
+		args = append(args, "--passes", "1", "--samples", "2")
+	}
+	return Run(ctx, env, args)
 }
 
 // demoWorkers is how many trainings run at once. stories260K is too small

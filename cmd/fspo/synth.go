@@ -23,10 +23,13 @@ func runSynth(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "merge" {
 		return runSynthMerge(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "onpolicy" {
+		return runSynthOnpolicy(ctx, env, args[1:])
+	}
 	if hasRecipeFlag(args) {
 		return runSynthRecipe(ctx, env, args)
 	}
-	fs := newFlags(env, "synth", "--domain stories --out DIR [--users N] [--seed S] [--model M] [--quick] [flags]\n       fspo synth --recipe NAME ... (LLM recipes; see fspo synth --recipe x -h)\n       fspo synth merge --out DIR PART_DIR...")
+	fs := newFlags(env, "synth", "--domain stories --out DIR [--users N] [--seed S] [--model M] [--quick] [flags]\n       fspo synth --recipe NAME ... (LLM recipes; see fspo synth --recipe x -h)\n       fspo synth merge --out DIR PART_DIR...\n       fspo synth onpolicy --data DIR --policy RUN --out DIR (a trained model's own answers, labelled)")
 	def := stories.DefaultOptions()
 	domain := fs.String("domain", "stories", "synthetic domain: stories (offline, programmatic users); LLM domains use --recipe")
 	out := fs.String("out", "", "output directory (rerun the same command to resume an interrupted run)")
