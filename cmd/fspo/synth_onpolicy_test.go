@@ -25,7 +25,7 @@ func TestSynthOnpolicy(t *testing.T) {
 		t.Fatalf("train: %v\n%s", err, stderr)
 	}
 	out := filepath.Join(dir, "online")
-	args := []string{"synth", "onpolicy", "--data", data, "--policy", run, "--out", out, "--samples", "3", "--passes", "1", "--min-margin", "0.1", "--seed", "3"}
+	args := []string{"synth", "onpolicy", "--data", data, "--policy", run, "--out", out, "--samples", "3", "--passes", "2", "--min-margin", "0.1", "--seed", "3"}
 	stdout, stderr, err := runCLI(t, args...)
 	if err != nil {
 		t.Fatalf("synth onpolicy: %v\n%s", err, stderr)
@@ -77,6 +77,9 @@ func TestSynthOnpolicy(t *testing.T) {
 	if !bytes.Equal(before, after) {
 		t.Errorf("a rerun changed %s", dataset.FileName)
 	}
+	// Interrupted with the last user's pairs half written: the rerun writes
+	// the rest, and the folder is the uninterrupted run's.
+	checkOnpolicyResume(t, out, args, before)
 	next := filepath.Join(dir, "next")
 	if _, stderr, err := runCLI(t, "train", "--data", out, "--out", next, "--init", filepath.Join(run, "model.fspo"), "--stage", "pref", "--steps", "2", "--batch", "2", "--heldout", "0"); err != nil {
 		t.Fatalf("pref stage on the on-policy data: %v\n%s", err, stderr)
@@ -93,5 +96,50 @@ func TestSynthOnpolicy(t *testing.T) {
 		if _, _, err := runCLI(t, append([]string{"synth", "onpolicy"}, c.args...)...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v, want %q", c.args, err, c.want)
 		}
+	}
+}
+
+// checkOnpolicyResume cuts the partial file in the middle of one user's
+// pairs (an interrupted write), removes the finished folder's data file and manifest,
+// reruns args and wants want as the data file again.
+func checkOnpolicyResume(t *testing.T, out string, args []string, want []byte) {
+	t.Helper()
+	partial := filepath.Join(out, onpolicyPartial)
+	recs, err := dataset.ReadAll(partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the user with the most pairs is cut in the middle, the users after it dropped
+	first, n := 0, 0
+	for i := 0; i < len(recs); {
+		j := i
+		for j < len(recs) && recs[j].User == recs[i].User {
+			j++
+		}
+		if j-i > n {
+			first, n = i, j-i
+		}
+		i = j
+	}
+	if n < 2 {
+		t.Fatalf("no user has two pairs to cut between (%d pairs)", len(recs))
+	}
+	last, keep := recs[first].User, first+n/2
+	raw, _ := os.ReadFile(partial)
+	lines := bytes.SplitAfter(raw, []byte("\n"))
+	if err := os.WriteFile(partial, bytes.Join(lines[:keep], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{dataset.FileName, dataset.ManifestName} {
+		if err := os.Remove(filepath.Join(out, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, err := runCLI(t, args...); err != nil {
+		t.Fatalf("resumed run: %v\n%s", err, stderr)
+	}
+	got, _ := os.ReadFile(filepath.Join(out, dataset.FileName))
+	if !bytes.Equal(got, want) {
+		t.Errorf("after an interrupted run (%d of %d pairs kept, the last user %s cut at %d), %s differs from the uninterrupted run's", keep, len(recs), last, keep-first, dataset.FileName)
 	}
 }
