@@ -176,7 +176,7 @@ func demoTrainTasks(out, data, modelFlag string, seed int64, quick bool, env *En
 // (resuming an interrupted run); a folder with its manifest is done.
 func demoOnpolicy(ctx context.Context, env *Env, data, policy, out string, seed int64, quick bool) error {
 	if _, err := os.Stat(filepath.Join(out, dataset.ManifestName)); err == nil {
-		return nil
+		return claimOnpolicyFolder(out, policy, false) // made from this policy?
 	}
 	fmt.Fprintf(env.Stderr, "== on-policy pairs from %s\n", policy)
 	args := []string{"synth", "onpolicy", "--data", data, "--policy", policy, "--out", out, "--seed", fmt.Sprint(seed)}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"fspo/atomicfile"
@@ -60,6 +61,9 @@ func runSynthOnpolicy(ctx context.Context, env *Env, args []string) error {
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("fspo synth onpolicy: %w", err)
+	}
+	if err := claimOnpolicyFolder(*out, *policy, true); err != nil {
+		return err
 	}
 	w, err := resumeOnpolicy(filepath.Join(*out, onpolicyPartial), &opt)
 	if err != nil {
@@ -125,10 +129,7 @@ func readOnpolicySource(dir string) (*onpolicySource, error) {
 // loadOnpolicyPolicy loads the policy and sets opt.Shots from its run card;
 // the card must describe a trained few-shot model.
 func loadOnpolicyPolicy(env *Env, policy string, opt *onpolicy.Options) (*lmodel, fewshot.Codec, error) {
-	path := policy
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		path = filepath.Join(path, modelpath.CheckpointFile)
-	}
+	path := onpolicyModel(policy)
 	card, err := runcard.Load(path)
 	if err != nil {
 		return nil, fewshot.Codec{}, fmt.Errorf("fspo synth onpolicy: --policy: %w", err)
@@ -150,6 +151,40 @@ func loadOnpolicyPolicy(env *Env, policy string, opt *onpolicy.Options) (*lmodel
 	}
 	opt.Shots = card.Prompt.Shots
 	return lm, lm.codec(fewshot.Codec{Variant: v, Layout: l}), nil
+}
+
+// onpolicyModel is the model file of --policy (a run folder's model.fspo).
+func onpolicyModel(policy string) string {
+	if st, err := os.Stat(policy); err == nil && st.IsDir() {
+		return filepath.Join(policy, modelpath.CheckpointFile)
+	}
+	return policy
+}
+
+// onpolicyPolicyFile, in the output folder, holds the sha256 of the policy
+// whose answers the folder holds.
+const onpolicyPolicyFile = "onpolicy.policy"
+
+// claimOnpolicyFolder refuses an output folder begun or finished with
+// another policy (its answers would be mixed with this one's, or stale); a
+// new folder is claimed for this policy when claim is set.
+func claimOnpolicyFolder(out, policy string, claim bool) error {
+	sum, err := runcard.FileSHA256(onpolicyModel(policy))
+	if err != nil {
+		return fmt.Errorf("fspo synth onpolicy: --policy: %w", err)
+	}
+	path := filepath.Join(out, onpolicyPolicyFile)
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && strings.TrimSpace(string(old)) != sum:
+		return fmt.Errorf("fspo synth onpolicy: %s holds the answers of another policy (sha256 %s, in %s); %s is %s: remove the folder or choose another --out",
+			out, strings.TrimSpace(string(old)), onpolicyPolicyFile, policy, sum)
+	case errors.Is(err, os.ErrNotExist) && claim:
+		return atomicfile.WriteBytes(path, []byte(sum+"\n"))
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("fspo synth onpolicy: %w", err)
+	}
+	return nil
 }
 
 // resumeOnpolicy opens the partial file and marks the users it holds as
@@ -224,7 +259,11 @@ func writeOnpolicyFolder(data, out, policy string, src *onpolicySource) (int, er
 		return 0, fmt.Errorf("fspo synth onpolicy: %w", err)
 	}
 	for _, e := range entries {
-		if e.Type().IsRegular() && e.Name() != dataset.FileName && e.Name() != dataset.ManifestName {
+		switch e.Name() {
+		case dataset.FileName, dataset.ManifestName, onpolicyPartial, onpolicyPolicyFile:
+			continue // written here (a data folder made by an earlier round has its own)
+		}
+		if e.Type().IsRegular() {
 			if err := atomicfile.Copy(filepath.Join(data, e.Name()), filepath.Join(out, e.Name())); err != nil {
 				return 0, fmt.Errorf("fspo synth onpolicy: %w", err)
 			}

@@ -80,6 +80,7 @@ func TestSynthOnpolicy(t *testing.T) {
 	// Interrupted with the last user's pairs half written: the rerun writes
 	// the rest, and the folder is the uninterrupted run's.
 	checkOnpolicyResume(t, out, args, before)
+	checkOnpolicyRounds(t, dir, data, out, run, p.Checkpoint)
 	next := filepath.Join(dir, "next")
 	if _, stderr, err := runCLI(t, "train", "--data", out, "--out", next, "--init", filepath.Join(run, "model.fspo"), "--stage", "pref", "--steps", "2", "--batch", "2", "--heldout", "0"); err != nil {
 		t.Fatalf("pref stage on the on-policy data: %v\n%s", err, stderr)
@@ -141,5 +142,30 @@ func checkOnpolicyResume(t *testing.T, out string, args []string, want []byte) {
 	got, _ := os.ReadFile(filepath.Join(out, dataset.FileName))
 	if !bytes.Equal(got, want) {
 		t.Errorf("after an interrupted run (%d of %d pairs kept, the last user %s cut at %d), %s differs from the uninterrupted run's", keep, len(recs), last, keep-first, dataset.FileName)
+	}
+}
+
+// checkOnpolicyRounds: a folder begun with one policy refuses another, and a
+// second round over a first round's folder keeps the first's pairs as data
+// and its own in its partial file.
+func checkOnpolicyRounds(t *testing.T, dir, data, out, run, base string) {
+	t.Helper()
+	other := filepath.Join(dir, "other")
+	if _, stderr, err := runCLI(t, "train", "--data", data, "--out", other, "--init", base, "--stage", "sft", "--steps", "2", "--batch", "2", "--heldout", "0", "--seed", "9"); err != nil {
+		t.Fatalf("train: %v\n%s", err, stderr)
+	}
+	_, _, err := runCLI(t, "synth", "onpolicy", "--data", data, "--policy", other, "--out", out, "--passes", "1")
+	if err == nil || !strings.Contains(err.Error(), "holds the answers of another policy") {
+		t.Errorf("another policy into %s: error %v", out, err)
+	}
+	second := filepath.Join(dir, "second")
+	if _, stderr, err := runCLI(t, "synth", "onpolicy", "--data", out, "--policy", other, "--out", second, "--passes", "1", "--min-margin", "0"); err != nil {
+		t.Fatalf("second round: %v\n%s", err, stderr)
+	}
+	first, _ := dataset.ReadAll(filepath.Join(out, dataset.FileName))
+	mine, _ := dataset.ReadAll(filepath.Join(second, onpolicyPartial))
+	all, err := dataset.ReadAll(filepath.Join(second, dataset.FileName))
+	if err != nil || len(mine) == 0 || len(all) != len(first)+len(mine) {
+		t.Errorf("second round: %d records (%v), want the first round's %d and its own %d", len(all), err, len(first), len(mine))
 	}
 }
