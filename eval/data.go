@@ -7,6 +7,7 @@ import (
 
 	"fspo/dataset"
 	"fspo/episode"
+	"fspo/fewshot"
 	"fspo/tokenizer"
 )
 
@@ -96,10 +97,9 @@ type caps struct {
 }
 
 func measureCaps(tok tokenizer.Codec, train map[string][]dataset.Record) (caps, error) {
-	var c caps
+	c := caps{response: fewshot.LongestResponse(tok, train)}
 	for _, recs := range train {
 		for _, r := range recs {
-			c.response = max(c.response, len(tok.Encode(r.Chosen, false)), len(tok.Encode(r.Rejected, false)))
 			c.description = max(c.description, len(tok.Encode(r.Description, false)), len(tok.Encode(r.RejectedDescription, false)))
 		}
 	}

@@ -165,3 +165,16 @@ func Positions(prompt []int, completions ...[]int) int {
 	}
 	return len(prompt) + longest - 1
 }
+
+// LongestResponse is the token count of the longest chosen or rejected
+// response among the records: the answer cap that generation takes from
+// the training data (0 without records).
+func LongestResponse(tok tokenizer.Codec, byUser map[string][]dataset.Record) int {
+	n := 0
+	for _, recs := range byUser {
+		for _, r := range recs {
+			n = max(n, len(tok.Encode(r.Chosen, false)), len(tok.Encode(r.Rejected, false)))
+		}
+	}
+	return n
+}

@@ -92,3 +92,20 @@ func TestDescriptionEnd(t *testing.T) {
 		t.Errorf("DescriptionEnd with two separators = %d, want the first, %d", got, len(desc))
 	}
 }
+
+// LongestResponse counts the tokens of the longest chosen or rejected
+// response, whichever user and side holds it, and 0 without records.
+func TestLongestResponse(t *testing.T) {
+	tok := tokenizer.Llama2C(loadTok(t))
+	long := "Once upon a time, there was a little dog named Max who loved to run in the park."
+	recs := map[string][]dataset.Record{
+		"a": {{Chosen: "Tom ran.", Rejected: "A cat sat."}},
+		"b": {{Chosen: "Lily smiled.", Rejected: long}, {Chosen: "Sam hid.", Rejected: "No."}},
+	}
+	if got, want := LongestResponse(tok, recs), len(tok.Encode(long, false)); got != want || want < 10 {
+		t.Errorf("LongestResponse = %d, want %d (the rejected response of user b)", got, want)
+	}
+	if got := LongestResponse(tok, nil); got != 0 {
+		t.Errorf("no records: %d, want 0", got)
+	}
+}

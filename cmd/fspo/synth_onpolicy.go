@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +58,9 @@ func runSynthOnpolicy(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if opt.MaxTokens == 0 {
-		opt.MaxTokens = longestResponse(codec.Tok.Encode, src.train)
+		if opt.MaxTokens = fewshot.LongestResponse(codec.Tok, src.train); opt.MaxTokens == 0 {
+			return fmt.Errorf("fspo synth onpolicy: %s: no training responses to take the answer cap from; give --max-tokens", *data)
+		}
 	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fmt.Errorf("fspo synth onpolicy: %w", err)
@@ -221,17 +224,6 @@ func writeNew(w *dataset.Writer, recs []dataset.Record) error {
 	return w.WriteBatch(fresh)
 }
 
-// longestResponse is the token count of the longest training response.
-func longestResponse(encode func(string, bool) []int, train map[string][]dataset.Record) int {
-	n := 1
-	for _, recs := range train {
-		for _, r := range recs {
-			n = max(n, len(encode(r.Chosen, false)), len(encode(r.Rejected, false)))
-		}
-	}
-	return n
-}
-
 // writeOnpolicyFolder writes out's preferences.jsonl (the data's records,
 // then the on-policy pairs), copies the data folder's other files and
 // writes the manifest with the new file's hash; it returns the records
@@ -276,20 +268,14 @@ func writeOnpolicyFolder(data, out, policy string, src *onpolicySource) (int, er
 	}
 	man.Files = map[string]dataset.FileInfo{dataset.FileName: info}
 	man.Created = time.Now().UTC().Format(time.RFC3339)
-	man.Notes = mapsWith(man.Notes, "onpolicy", fmt.Sprintf("%d pairs of %s's own answers to the training users' questions, labelled by their exact rewards (source %q, also in %s), after the %d records of %s",
-		len(extra), policy, onpolicy.Source, onpolicyPartial, len(src.records), data))
+	man.Notes = maps.Clone(man.Notes)
+	if man.Notes == nil {
+		man.Notes = map[string]string{}
+	}
+	man.Notes["onpolicy"] = fmt.Sprintf("%d pairs of %s's own answers to the training users' questions, labelled by their exact rewards (source %q, also in %s), after the %d records of %s",
+		len(extra), policy, onpolicy.Source, onpolicyPartial, len(src.records), data)
 	if err := dataset.WriteManifest(out, man); err != nil {
 		return 0, fmt.Errorf("fspo synth onpolicy: %w", err)
 	}
 	return len(all), nil
-}
-
-// mapsWith returns a copy of m with k set to v.
-func mapsWith(m map[string]string, k, v string) map[string]string {
-	c := make(map[string]string, len(m)+1)
-	for key, val := range m {
-		c[key] = val
-	}
-	c[k] = v
-	return c
 }
