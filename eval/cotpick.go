@@ -9,6 +9,8 @@ import (
 	"fspo/episode"
 	"fspo/fewshot"
 	"fspo/model"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // pickDescriptions chooses the description a COT model states for each
@@ -40,48 +42,71 @@ func (g *generator) pickDescriptions(ctx context.Context, m *model.Model, c fews
 			}
 		}
 	}
+	// the prompts' candidates are scored two prompts at a time: one
+	// prompt's scoring keeps a little over one thread busy
 	out := make([]string, len(prompts))
+	grp, gctx := errgroup.WithContext(ctx)
+	grp.SetLimit(2)
 	for q, ep := range eps {
-		best := math.Inf(-1)
-		for _, d := range cands[q] {
-			fit, err := shotFit(ctx, m, c, ep.Shots, d)
+		grp.Go(func() error {
+			fits, err := shotFits(gctx, m, c, ep.Shots, cands[q])
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if fit > best {
-				best, out[q] = fit, d
+			best := math.Inf(-1)
+			for i, fit := range fits {
+				if fit > best {
+					best, out[q] = fit, cands[q][i]
+				}
 			}
-		}
+			return nil
+		})
+	}
+	if err := grp.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// shotFit is Σ over shots of log p(chosen) − log p(rejected) after the
-// description d, each shot's question asked with the other shots as context.
-func shotFit(ctx context.Context, m *model.Model, c fewshot.Codec, shots []dataset.Record, d string) (float64, error) {
-	part := c.DescriptionPart(d)
-	fit := 0.0
+// shotFits is, for each description, Σ over shots of log p(chosen) −
+// log p(rejected) after it, each shot's question asked with the other shots
+// as context. A shot's context is computed once for all descriptions; a
+// description whose continuation does not fit the model skips the shot.
+func shotFits(ctx context.Context, m *model.Model, c fewshot.Codec, shots []dataset.Record, descs []string) ([]float64, error) {
+	fits := make([]float64, len(descs))
+	skip := len(c.Header()) + len(c.DescriptionPart(""))
 	for i, sh := range shots {
 		others := append(slices.Clip(shots[:i]), shots[i+1:]...)
 		p, err := c.Prompt(others, sh.Prompt, "")
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		prefix := append(p, c.Header()...)
-		conts := []model.Continuation{
-			{Tokens: append(slices.Clip(part), c.Completion(sh.Chosen, "")[len(c.Header())+len(c.DescriptionPart("")):]...), From: len(part)},
-			{Tokens: append(slices.Clip(part), c.Completion(sh.Rejected, "")[len(c.Header())+len(c.DescriptionPart("")):]...), From: len(part)},
+		chosen, rejected := c.Completion(sh.Chosen, "")[skip:], c.Completion(sh.Rejected, "")[skip:]
+		var conts []model.Continuation
+		var of []int // the description of each pair of continuations
+		for d, desc := range descs {
+			part := c.DescriptionPart(desc)
+			if len(prefix)+len(part)+max(len(chosen), len(rejected)) > m.Positions() {
+				continue
+			}
+			conts = append(conts,
+				model.Continuation{Tokens: append(slices.Clip(part), chosen...), From: len(part)},
+				model.Continuation{Tokens: append(slices.Clip(part), rejected...), From: len(part)})
+			of = append(of, d)
 		}
-		if len(prefix)+max(len(conts[0].Tokens), len(conts[1].Tokens)) > m.Positions() {
+		if len(conts) == 0 {
 			continue
 		}
 		lp, err := m.ContinuationLogProbs(ctx, prefix, conts)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		fit += lp[0] - lp[1]
+		for k, d := range of {
+			fits[d] += lp[2*k] - lp[2*k+1]
+		}
 	}
-	return fit, nil
+	return fits, nil
 }
 
 // describe generates a COT description for every prompt, stopping each at

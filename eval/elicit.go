@@ -18,6 +18,8 @@ import (
 	"fspo/fewshot"
 	"fspo/model"
 	"fspo/pref"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // ElicitLabels are the label counts of the elicitation curves.
@@ -217,18 +219,26 @@ func candidatePairs(d *data, user string) []dataset.Record {
 // the model under a member's context gets ½ (that member has no say on it).
 func committeeProbs(ctx context.Context, codec fewshot.Codec, members [][]dataset.Record, pool []dataset.Record, policy, ref *model.Model, obj pref.Objective) ([][]float64, error) {
 	p := make([][]float64, len(members))
+	grp, gctx := errgroup.WithContext(ctx)
+	grp.SetLimit(2) // one member's scoring keeps a little over one thread busy
 	for m, shots := range members {
-		margins, err := memberMargins(ctx, codec, shots, pool, policy, ref, obj)
-		if err != nil {
-			return nil, err
-		}
-		p[m] = make([]float64, len(pool))
-		for j, mg := range margins {
-			p[m][j] = 0.5
-			if !math.IsNaN(mg) {
-				p[m][j] = elicit.Prob(obj.Kind, mg)
+		grp.Go(func() error {
+			margins, err := memberMargins(gctx, codec, shots, pool, policy, ref, obj)
+			if err != nil {
+				return err
 			}
-		}
+			p[m] = make([]float64, len(pool))
+			for j, mg := range margins {
+				p[m][j] = 0.5
+				if !math.IsNaN(mg) {
+					p[m][j] = elicit.Prob(obj.Kind, mg)
+				}
+			}
+			return nil
+		})
+	}
+	if err := grp.Wait(); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
