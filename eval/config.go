@@ -49,6 +49,9 @@ const (
 	// on FSPO's own answers to the training users' questions labelled by
 	// their rewards (package onpolicy; beyond the paper).
 	FSPOOnPolicy = "fspo_onpolicy"
+	// FSPOCOTOnPolicy is FSPOCOT after the same round on its own answers,
+	// written after each user's true description (beyond the paper).
+	FSPOCOTOnPolicy = "fspo_cot_onpolicy"
 	// FSPOBest is the best of Config.BestOf FSPO samples under the user's
 	// implicit reward β·(log πθ − log πref) (not in Methods: only with --best-of).
 	FSPOBest = "fspo_best_of"
@@ -58,14 +61,14 @@ const (
 )
 
 // Methods lists every method in report order.
-var Methods = []string{Base, FewShot, PrefFT, IPO, FSPO, FSPOCOT, FSPOOnPolicy, OracleBK}
+var Methods = []string{Base, FewShot, PrefFT, IPO, FSPO, FSPOCOT, FSPOOnPolicy, FSPOCOTOnPolicy, OracleBK}
 
 // TrainedMethods are the methods whose model is a training run.
-var TrainedMethods = []string{PrefFT, IPO, FSPO, FSPOCOT, FSPOOnPolicy}
+var TrainedMethods = []string{PrefFT, IPO, FSPO, FSPOCOT, FSPOOnPolicy, FSPOCOTOnPolicy}
 
 // PreferenceMethods are the methods trained against a reference model; their
 // implicit-reward accuracy is measured.
-var PreferenceMethods = []string{IPO, FSPO, FSPOCOT, FSPOOnPolicy}
+var PreferenceMethods = []string{IPO, FSPO, FSPOCOT, FSPOOnPolicy, FSPOCOTOnPolicy}
 
 // User kinds: trained attribute combinations, held-out combinations of seen
 // values (the paper's "interpolated" users), and users with an attribute

@@ -27,7 +27,8 @@ var variantOf = map[string]episode.Variant{
 	FSPOCOT:  episode.COT,
 	OracleBK: "",
 
-	FSPOOnPolicy: episode.Plain,
+	FSPOOnPolicy:    episode.Plain,
+	FSPOCOTOnPolicy: episode.COT,
 
 	FSPOCOTGiven: episode.COT,
 }

@@ -110,6 +110,7 @@ func newFixture(t *testing.T) fixture {
 	f.runs[IPO] = save("ipo", "zero-shot", 3, nil)
 	f.runs[FSPOCOT] = save("fspo_cot", "cot", 4, map[string]string{"init": filepath.Join(f.runs[PrefFT], modelpath.CheckpointFile)})
 	f.runs[FSPOOnPolicy] = save("fspo_onpolicy", "plain", 5, map[string]string{"init": filepath.Join(f.runs[FSPO], modelpath.CheckpointFile)})
+	f.runs[FSPOCOTOnPolicy] = save("fspo_cot_onpolicy", "cot", 6, map[string]string{"init": filepath.Join(f.runs[FSPOCOT], modelpath.CheckpointFile)})
 	return f
 }
 

@@ -19,7 +19,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -65,6 +64,7 @@ type Stats struct {
 	Users, Episodes, Samples int
 	Pairs                    int     // pairs kept
 	Ties                     int     // questions whose best and worst answers were closer than MinMargin
+	Skipped                  int     // questions whose prompt leaves fewer positions than the answer cap
 	MeanMargin               float64 // mean reward margin of the kept pairs
 }
 
@@ -90,17 +90,17 @@ func (o Options) Validate() error {
 // Pairs samples opt.Samples answers of m to every episode of the users in
 // train (opt.Passes passes, episode.Build's windows) and returns, user by
 // user in sorted order, the pairs of each episode's best and worst answer
-// under rewards[user] that clear opt.MinMargin. The codec's variant must
-// not be COT (its answers carry a description the reward does not score).
+// under rewards[user] that clear opt.MinMargin. For a COT codec the
+// answers are sampled after the user's true description (the description
+// part a COT completion is trained on), so the pair's two answers differ
+// in the response alone, which the reward scores; the pair carries that
+// description on both sides.
 // Answers are seeded by the episode's place in the whole run, so a resumed
 // run (opt.Done) and an uninterrupted one give the same pairs.
 func Pairs(ctx context.Context, m *model.Model, codec fewshot.Codec, train map[string][]dataset.Record, rewards map[string]Rewarder, opt Options) ([]dataset.Record, Stats, error) {
 	var st Stats
 	if err := opt.Validate(); err != nil {
 		return nil, st, err
-	}
-	if codec.Variant == episode.COT {
-		return nil, st, errors.New("onpolicy: the cot variant is not supported: its answers carry a description the reward does not score")
 	}
 	users := slices.Sorted(maps.Keys(train))
 	for _, u := range users {
@@ -125,6 +125,7 @@ func Pairs(ctx context.Context, m *model.Model, codec fewshot.Codec, train map[s
 			st.Episodes += s.Episodes
 			st.Samples += s.Samples
 			st.Ties += s.Ties
+			st.Skipped += s.Skipped
 			st.Pairs += len(pairs)
 			for _, p := range pairs {
 				margins += *p.ChosenScore - *p.RejectedScore
@@ -140,6 +141,9 @@ func Pairs(ctx context.Context, m *model.Model, codec fewshot.Codec, train map[s
 			opt.Progress(i+1, len(users))
 		}
 	}
+	if st.Episodes == 0 && st.Skipped > 0 {
+		return out, st, fmt.Errorf("onpolicy: none of %d questions leaves room for the %d-token answer cap in the model's %d positions", st.Skipped, opt.MaxTokens, m.Positions())
+	}
 	if st.Pairs > 0 {
 		st.MeanMargin = margins / float64(st.Pairs)
 	}
@@ -147,24 +151,30 @@ func Pairs(ctx context.Context, m *model.Model, codec fewshot.Codec, train map[s
 }
 
 // userPairs samples the answers to the episodes of one user, which start
-// at eps[at], and keeps each episode's best and worst.
+// at eps[at], and keeps each episode's best and worst. An episode whose
+// prompt leaves fewer positions than the answer cap is skipped (the
+// trainer would drop its pair as too long).
 func userPairs(ctx context.Context, m *model.Model, codec fewshot.Codec, eps []episode.Episode, at int, r Rewarder, opt Options) ([]dataset.Record, Stats, error) {
 	var st Stats
 	user := eps[at].User
 	var prompts [][]int
-	end := at
-	for ; end < len(eps) && eps[end].User == user; end++ {
-		p, err := codec.Prompt(eps[end].Shots, eps[end].Query.Prompt, "")
+	var kept []int // indices into eps of the episodes sampled
+	for i := at; i < len(eps) && eps[i].User == user; i++ {
+		p, err := prompt(codec, eps[i])
 		if err != nil {
 			return nil, st, err
 		}
-		p = append(p, codec.Header()...)
-		if room := m.Positions() - len(p); room < opt.MaxTokens {
-			return nil, st, fmt.Errorf("episode of query %s: prompt of %d tokens leaves %d of the model's %d positions, fewer than the %d-token answer cap", eps[end].Query.Key(), len(p), room, m.Positions(), opt.MaxTokens)
+		if m.Positions()-len(p) < opt.MaxTokens {
+			st.Skipped++
+			continue
 		}
+		kept = append(kept, i)
 		for range opt.Samples {
 			prompts = append(prompts, p)
 		}
+	}
+	if len(kept) == 0 {
+		return nil, st, nil
 	}
 	gen := model.GenOptions{MaxTokens: opt.MaxTokens, Temperature: float32(opt.Temperature), TopP: float32(opt.TopP),
 		Stop: codec.Stop(true), Seed: uint64(opt.Seed) + uint64(at*opt.Samples)}
@@ -172,10 +182,10 @@ func userPairs(ctx context.Context, m *model.Model, codec fewshot.Codec, eps []e
 	if err != nil {
 		return nil, st, err
 	}
-	st.Episodes, st.Samples = end-at, len(outs)
+	st.Episodes, st.Samples = len(kept), len(outs)
 	var pairs []dataset.Record
-	for e := range end - at {
-		ep := eps[at+e]
+	for e, i := range kept {
+		ep := eps[i]
 		texts := make([]string, opt.Samples)
 		scores := make([]float64, opt.Samples)
 		for s := range texts {
@@ -187,9 +197,30 @@ func userPairs(ctx context.Context, m *model.Model, codec fewshot.Codec, eps []e
 			st.Ties++
 			continue
 		}
-		pairs = append(pairs, record(ep, at+e, texts[best], texts[worst], scores[best], scores[worst]))
+		rec := record(ep, i, texts[best], texts[worst], scores[best], scores[worst])
+		if codec.Variant == episode.COT {
+			rec.RejectedDescription = rec.Description // both answers were written after it
+		}
+		pairs = append(pairs, rec)
 	}
 	return pairs, st, nil
+}
+
+// prompt is what the policy answers after: the episode's prompt and the
+// header, and for COT the user's description part.
+func prompt(codec fewshot.Codec, ep episode.Episode) ([]int, error) {
+	p, err := codec.Prompt(ep.Shots, ep.Query.Prompt, "")
+	if err != nil {
+		return nil, err
+	}
+	p = append(p, codec.Header()...)
+	if codec.Variant == episode.COT {
+		if ep.Query.Description == "" {
+			return nil, fmt.Errorf("episode of query %s: a cot policy answers after the user's description, and the record has none", ep.Query.Key())
+		}
+		p = append(p, codec.DescriptionPart(ep.Query.Description)...)
+	}
+	return p, nil
 }
 
 // extremes returns the indices of the highest and the lowest score, the

@@ -171,15 +171,99 @@ func TestPairsRefuses(t *testing.T) {
 		{"one answer", func(o *Options) { o.Samples = 1 }, codec, rewards, "at least 2 answers"},
 		{"greedy", func(o *Options) { o.Temperature = 0 }, codec, rewards, "positive temperature"},
 		{"no passes", func(o *Options) { o.Passes = 0 }, codec, rewards, "passes 0"},
-		{"cot", func(*Options) {}, cot, rewards, "cot variant"},
+		{"cot without descriptions", func(*Options) {}, cot, rewards, "has none"},
 		{"no reward", func(*Options) {}, codec, map[string]Rewarder{"u0": &counter{}}, `user "u1" has no exact reward`},
 		{"cap past the context", func(o *Options) { o.MaxTokens = 10_000 }, codec, rewards, "answer cap"},
 	} {
 		opt := options()
 		c.set(&opt)
-		_, _, err := Pairs(context.Background(), m, c.codec, users(), c.rw, opt)
+		train := users()
+		if c.codec.Variant == episode.COT {
+			for i := range train["u1"] {
+				train["u1"][i].Description = ""
+			}
+		}
+		_, _, err := Pairs(context.Background(), m, c.codec, train, c.rw, opt)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one saying %q", c.name, err, c.want)
+		}
+	}
+}
+
+// A COT policy answers after the user's true description: the scored
+// answers are those generated from the prompt, the header and the
+// description part, and both sides of a pair carry that description.
+func TestCOTPairsAnswerAfterTheDescription(t *testing.T) {
+	m, codec := stories(t)
+	codec.Variant = episode.COT
+	train := map[string][]dataset.Record{"u0": users()["u0"]}
+	c := &counter{}
+	opt := options()
+	opt.MinMargin = 0
+	pairs, st, err := Pairs(context.Background(), m, codec, train, map[string]Rewarder{"u0": c}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pairs == 0 {
+		t.Fatal("no pair; the test needs some")
+	}
+	for _, p := range pairs {
+		if p.Description != "Likes u0" || p.RejectedDescription != p.Description {
+			t.Errorf("pair %s: descriptions %q / %q, want the user's on both sides", p.ID, p.Description, p.RejectedDescription)
+		}
+	}
+	// the same answers, generated here from the episodes' prompts
+	var prompts [][]int
+	for _, ep := range episode.Build(train, opt.Shots, opt.Passes, opt.Seed) {
+		p, err := codec.Prompt(ep.Shots, ep.Query.Prompt, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p = append(append(p, codec.Header()...), codec.DescriptionPart(ep.Query.Description)...)
+		for range opt.Samples {
+			prompts = append(prompts, p)
+		}
+	}
+	outs, err := m.GenerateBatch(context.Background(), prompts, model.GenOptions{MaxTokens: opt.MaxTokens,
+		Temperature: float32(opt.Temperature), TopP: float32(opt.TopP), Stop: codec.Stop(true), Seed: uint64(opt.Seed)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outs) != len(c.seen) {
+		t.Fatalf("%d answers scored, %d generated here", len(c.seen), len(outs))
+	}
+	for i, o := range outs {
+		if got := codec.Text(o.Tokens); got != c.seen[i] {
+			t.Errorf("answer %d: scored %q, generated after the description %q", i, c.seen[i], got)
+		}
+	}
+}
+
+// A question whose prompt leaves fewer positions than the answer cap is
+// skipped and counted; the others are answered as before.
+func TestPairsSkipQuestionsTooLong(t *testing.T) {
+	m, codec := stories(t)
+	train := users()
+	for i := range train["u1"] {
+		train["u1"][i].Prompt = strings.Repeat("Once upon a time there was a dog. ", 20)
+	}
+	rewards := map[string]Rewarder{"u0": &counter{}, "u1": &counter{}, "u2": &counter{}}
+	opt := options()
+	opt.MinMargin = 0
+	pairs, st, err := Pairs(context.Background(), m, codec, train, rewards, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Skipped != 2 || st.Episodes != 2 || len(pairs) == 0 {
+		t.Fatalf("stats %+v with %d pairs; want u1's 2 questions skipped, u0's 2 answered", st, len(pairs))
+	}
+	want, _, err := Pairs(context.Background(), m, codec, map[string][]dataset.Record{"u0": train["u0"]}, rewards, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pairs {
+		if p.User != "u0" || i >= len(want) || p.ID != want[i].ID {
+			t.Errorf("pair %d: %s, want u0's own pairs", i, p.ID)
 		}
 	}
 }

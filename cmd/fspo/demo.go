@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,19 +23,22 @@ func init() {
 type demoStage struct {
 	name, stage, variant, init string // init: "" = base model, else another stage's name
 	shots                      int
-	// onpolicy: the stage trains on its init model's own answers to the
-	// training users' questions, labelled by their exact rewards (fspo
-	// synth onpolicy, into the data folder named onpolicyData), with the
-	// demo's records.
-	onpolicy bool
+	// onpolicy, when not empty, is the data folder (beside data) of the
+	// stage's training pairs: its init model's own answers to the training
+	// users' questions, labelled by their exact rewards (fspo synth
+	// onpolicy), with the demo's records.
+	onpolicy string
+	// onpolicyPasses (0: fspo synth onpolicy's 4) is how many passes over
+	// each user's records the answers are sampled for, and steps (0: the
+	// demo's 240) how many steps the stage trains: the COT round, the last
+	// link of the longest chain, does less of both to keep the demo within
+	// its 12 minutes.
+	onpolicyPasses, steps int
 }
-
-// onpolicyData is the demo's folder of the on-policy pairs (beside data).
-const onpolicyData = "data-onpolicy"
 
 // The methods of METHOD.md §4 that need training: few-shot Pref-FT, FSPO
 // (IPO from it), their COT versions, and IPO without shots; and beyond the
-// paper, FSPO after one more IPO round on its own answers.
+// paper, FSPO and FSPO-COT after one more IPO round on their own answers.
 // They are listed in the order they start when workers are free: the
 // COT chain, the longest, first; IPO without shots, the shortest, last.
 var demoStages = []demoStage{
@@ -42,7 +46,8 @@ var demoStages = []demoStage{
 	{name: "prefft", stage: "sft", variant: "plain", shots: 4},
 	{name: "fspo_cot", stage: "pref", variant: "cot", init: "prefft_cot", shots: 4},
 	{name: "fspo", stage: "pref", variant: "plain", init: "prefft", shots: 4},
-	{name: "fspo_onpolicy", stage: "pref", variant: "plain", init: "fspo", shots: 4, onpolicy: true},
+	{name: "fspo_onpolicy", stage: "pref", variant: "plain", init: "fspo", shots: 4, onpolicy: "data-onpolicy"},
+	{name: "fspo_cot_onpolicy", stage: "pref", variant: "cot", init: "fspo_cot", shots: 4, onpolicy: "data-onpolicy-cot", onpolicyPasses: 2, steps: 160},
 	{name: "ipo", stage: "pref", variant: "zero-shot", shots: 0},
 }
 
@@ -81,7 +86,7 @@ func runDemo(ctx context.Context, env *Env, args []string) error {
 	evalDir := filepath.Join(*out, "eval")
 	evalArgs := []string{"eval", "--data", data, "--out", evalDir, "--seed", fmt.Sprint(*seed),
 		"--prefft", runs["prefft"], "--fspo", runs["fspo"], "--fspo-cot", runs["fspo_cot"], "--ipo", runs["ipo"],
-		"--fspo-onpolicy", runs["fspo_onpolicy"]}
+		"--fspo-onpolicy", runs["fspo_onpolicy"], "--fspo-cot-onpolicy", runs["fspo_cot_onpolicy"]}
 	if *modelFlag != "" {
 		evalArgs = append(evalArgs, "--base", *modelFlag)
 	}
@@ -149,14 +154,14 @@ func demoTrainTasks(out, data, modelFlag string, seed int64, quick bool, env *En
 		}
 		cfg := demoTrainConfig(st, quick, seed)
 		tf := trainFlags{data: data, out: runDir, init: init, variant: st.variant, layout: "compact", shots: st.shots, heldout: 64, passes: demoPasses, maxDropped: 0.05, cfg: cfg}
-		if st.onpolicy {
-			tf.data = filepath.Join(out, onpolicyData)
+		if st.onpolicy != "" {
+			tf.data = filepath.Join(out, st.onpolicy)
 		}
 		task := trainTask{name: st.name, after: st.init}
 		task.run = func(ctx context.Context, env *Env) error {
 			t0 := time.Now()
-			if st.onpolicy {
-				if err := demoOnpolicy(ctx, env, data, runs[st.init], tf.data, seed, quick); err != nil {
+			if st.onpolicy != "" {
+				if err := demoOnpolicy(ctx, env, data, runs[st.init], tf.data, seed, st.onpolicyPasses, quick); err != nil {
 					return fmt.Errorf("demo train %s: %w", st.name, err)
 				}
 			}
@@ -174,7 +179,7 @@ func demoTrainTasks(out, data, modelFlag string, seed int64, quick bool, env *En
 
 // demoOnpolicy writes the on-policy data folder out from policy's answers
 // (resuming an interrupted run); a folder with its manifest is done.
-func demoOnpolicy(ctx context.Context, env *Env, data, policy, out string, seed int64, quick bool) error {
+func demoOnpolicy(ctx context.Context, env *Env, data, policy, out string, seed int64, passes int, quick bool) error {
 	if _, err := os.Stat(filepath.Join(out, dataset.ManifestName)); err == nil {
 		return claimOnpolicyFolder(out, policy, false) // made from this policy?
 	}
@@ -182,6 +187,8 @@ func demoOnpolicy(ctx context.Context, env *Env, data, policy, out string, seed 
 	args := []string{"synth", "onpolicy", "--data", data, "--policy", policy, "--out", out, "--seed", fmt.Sprint(seed)}
 	if quick {
 		args = append(args, "--passes", "1", "--samples", "2")
+	} else if passes > 0 {
+		args = append(args, "--passes", fmt.Sprint(passes))
 	}
 	return Run(ctx, env, args)
 }
@@ -200,7 +207,7 @@ const demoPasses = 2
 func demoTrainConfig(st demoStage, quick bool, seed int64) train.Config {
 	c := train.Default(st.stage)
 	c.Seed = seed
-	c.Steps, c.Batch = 240, 16
+	c.Steps, c.Batch = int64(cmp.Or(st.steps, 240)), 16
 	if st.stage == "sft" {
 		c.LR = 3e-3
 	}

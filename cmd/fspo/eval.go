@@ -21,18 +21,18 @@ func init() {
 }
 
 func runEval(ctx context.Context, env *Env, args []string) error {
-	flags := newFlags(env, "eval", "--data DIR --out DIR [--prefft RUN] [--ipo RUN] [--fspo RUN] [--fspo-cot RUN] [--fspo-onpolicy RUN] [flags]")
+	flags := newFlags(env, "eval", "--data DIR --out DIR [--prefft RUN] [--ipo RUN] [--fspo RUN] [--fspo-cot RUN] [--fspo-onpolicy RUN] [--fspo-cot-onpolicy RUN] [flags]")
 	d := eval.Defaults()
 	c := d
 	flags.StringVar(&c.Data, "data", "", "dataset folder (preferences.jsonl, manifest.json; users.json for the stories reward)")
 	flags.StringVar(&c.Out, "out", "", "output folder: report.md, report.json, samples.jsonl, winrates.png")
 	base := flags.String("base", "", "base model: checkpoint, folder or name (default stories260K)")
 	runs := map[string]*string{}
-	for _, m := range []struct{ flag, method string }{{"prefft", eval.PrefFT}, {"ipo", eval.IPO}, {"fspo", eval.FSPO}, {"fspo-cot", eval.FSPOCOT}, {"fspo-onpolicy", eval.FSPOOnPolicy}} {
+	for _, m := range []struct{ flag, method string }{{"prefft", eval.PrefFT}, {"ipo", eval.IPO}, {"fspo", eval.FSPO}, {"fspo-cot", eval.FSPOCOT}, {"fspo-onpolicy", eval.FSPOOnPolicy}, {"fspo-cot-onpolicy", eval.FSPOCOTOnPolicy}} {
 		runs[m.method] = flags.String(m.flag, "", "run folder (or model file) of "+m.method+"; not given: reported absent")
 	}
 	refs := map[string]*string{}
-	for _, m := range []struct{ flag, method string }{{"ipo-ref", eval.IPO}, {"fspo-ref", eval.FSPO}, {"fspo-cot-ref", eval.FSPOCOT}, {"fspo-onpolicy-ref", eval.FSPOOnPolicy}} {
+	for _, m := range []struct{ flag, method string }{{"ipo-ref", eval.IPO}, {"fspo-ref", eval.FSPO}, {"fspo-cot-ref", eval.FSPOCOT}, {"fspo-onpolicy-ref", eval.FSPOOnPolicy}, {"fspo-cot-onpolicy-ref", eval.FSPOCOTOnPolicy}} {
 		refs[m.method] = flags.String(m.flag, "", "reference model of "+m.method+" for the implicit reward (default: the run's initial model)")
 	}
 	flags.IntVar(&c.Shots, "shots", 0, fmt.Sprintf("shots per prompt (default: the runs' run card, else %d; another value is an error)", eval.DefaultShots))

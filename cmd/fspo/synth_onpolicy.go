@@ -86,8 +86,8 @@ func runSynthOnpolicy(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s: %d on-policy pairs after the data's %d records (this run: %d users, %d questions × %d answers, %d ties, mean margin %.2f) in %v\n",
-		*out, n-len(src.records), len(src.records), st.Users, st.Episodes, opt.Samples, st.Ties, st.MeanMargin, time.Since(t0).Round(time.Millisecond))
+	fmt.Fprintf(env.Stdout, "wrote %s: %d on-policy pairs after the data's %d records (this run: %d users, %d questions × %d answers, %d ties, %d questions too long for the answer cap, mean margin %.2f) in %v\n",
+		*out, n-len(src.records), len(src.records), st.Users, st.Episodes, opt.Samples, st.Ties, st.Skipped, st.MeanMargin, time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
