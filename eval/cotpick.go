@@ -42,11 +42,10 @@ func (g *generator) pickDescriptions(ctx context.Context, m *model.Model, c fews
 			}
 		}
 	}
-	// the prompts' candidates are scored two prompts at a time: one
-	// prompt's scoring keeps a little over one thread busy
+	// the prompts' candidates are scored scoringWorkers prompts at a time
 	out := make([]string, len(prompts))
 	grp, gctx := errgroup.WithContext(ctx)
-	grp.SetLimit(2)
+	grp.SetLimit(scoringWorkers)
 	for q, ep := range eps {
 		grp.Go(func() error {
 			fits, err := shotFits(gctx, m, c, ep.Shots, cands[q])

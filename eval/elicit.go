@@ -220,7 +220,7 @@ func candidatePairs(d *data, user string) []dataset.Record {
 func committeeProbs(ctx context.Context, codec fewshot.Codec, members [][]dataset.Record, pool []dataset.Record, policy, ref *model.Model, obj pref.Objective) ([][]float64, error) {
 	p := make([][]float64, len(members))
 	grp, gctx := errgroup.WithContext(ctx)
-	grp.SetLimit(2) // one member's scoring keeps a little over one thread busy
+	grp.SetLimit(scoringWorkers)
 	for m, shots := range members {
 		grp.Go(func() error {
 			margins, err := memberMargins(gctx, codec, shots, pool, policy, ref, obj)

@@ -15,6 +15,11 @@ import (
 // judgeWorkers bounds the comparisons in flight (an LLM judge calls out).
 const judgeWorkers = 8
 
+// scoringWorkers is how many scorings of independent prompts run at once
+// (COT description candidates, elicitation committee members): one keeps a
+// little over one thread busy, two fill this project's 2-core machines.
+const scoringWorkers = 2
+
 // Run evaluates every method whose model is given (the others are reported
 // as absent with the reason), writes the outputs into c.Out (WriteOutputs)
 // and returns the report.
