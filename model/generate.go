@@ -61,28 +61,26 @@ func (m *Model) Generate(ctx context.Context, prompt []int, opt GenOptions, emit
 // GenerateBatch continues several prompts at once: each step runs every
 // unfinished sequence's next token through one batched forward pass.
 // emit(i, tok) sees sequence i's tokens as they come. A prompt equal to the
-// one before it (several samples of one prompt) is computed once.
+// one before it (several samples of one prompt) is computed once. Greedy
+// decoding (temperature 0) asks each step for the next token alone
+// (Step.Next), which spares reading the whole of a large classifier.
 func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptions, emit func(i, tok int) bool) ([]Generated, error) {
 	n := len(prompts)
 	out := make([]Generated, n)
 	caches := make([]*Cache, n)
 	samplers := make([]*Sampler, n)
-	logits := make([][]float32, n)
-	limit := make([]int, n)
+	logits, next := make([][]float32, n), make([]int, n) // a step's logits, or its greedy token
+	limit, err := m.genLimits(prompts, opt.MaxTokens)
+	if err != nil {
+		return nil, err
+	}
+	greedy := opt.Temperature == 0
 	steps := make([]Step, 0, n)
 	same := make([]int, n) // the first of a run of identical prompts
 	for i, p := range prompts {
-		if len(p) == 0 {
-			return nil, fmt.Errorf("generate: prompt %d is empty (start it with BOS)", i)
-		}
-		if len(p) >= m.Positions() {
-			return nil, fmt.Errorf("generate: prompt %d has %d tokens, the model's context is %d", i, len(p), m.Positions())
-		}
 		samplers[i] = NewSampler(opt.Temperature, opt.TopP, opt.Seed+uint64(i))
-		logits[i] = make([]float32, m.Config.Vocab)
-		limit[i] = m.Positions() - len(p) + 1 // the last token is never fed back
-		if opt.MaxTokens > 0 && opt.MaxTokens < limit[i] {
-			limit[i] = opt.MaxTokens
+		if !greedy {
+			logits[i] = make([]float32, m.Config.Vocab)
 		}
 		caches[i] = m.NewCacheFor(len(p) + limit[i] - 1)
 		if i > 0 && slices.Equal(p, prompts[i-1]) {
@@ -90,7 +88,7 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 			continue
 		}
 		same[i] = i
-		steps = append(steps, Step{Cache: caches[i], Tokens: p, Logits: logits[i]})
+		steps = append(steps, genStep(caches[i], p, logits[i], &next[i]))
 	}
 	defer func() {
 		for _, c := range caches {
@@ -114,13 +112,16 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 			return nil, fmt.Errorf("generate: %w", err)
 		}
 		if same != nil { // the prompts' own step
-			copyRepeats(prompts, same, caches, logits)
+			copyRepeats(prompts, same, caches, logits, next)
 			same = nil
 		}
-		next := active[:0]
+		still := active[:0]
 		steps = steps[:0]
 		for _, i := range active {
-			tok := samplers[i].Sample(logits[i])
+			tok := next[i]
+			if !greedy {
+				tok = samplers[i].Sample(logits[i])
+			}
 			if opt.Stops(tok) {
 				out[i].FinishReason = "stop"
 				continue
@@ -134,22 +135,50 @@ func (m *Model) GenerateBatch(ctx context.Context, prompts [][]int, opt GenOptio
 				out[i].FinishReason = "length"
 				continue
 			}
-			next = append(next, i)
-			steps = append(steps, Step{Cache: caches[i], Tokens: []int{tok}, Logits: logits[i]})
+			still = append(still, i)
+			steps = append(steps, genStep(caches[i], []int{tok}, logits[i], &next[i]))
 		}
-		active = next
+		active = still
 	}
 	return out, nil
 }
 
+// genLimits checks the prompts and gives each one's most new tokens.
+func (m *Model) genLimits(prompts [][]int, maxTokens int) ([]int, error) {
+	limit := make([]int, len(prompts))
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("generate: prompt %d is empty (start it with BOS)", i)
+		}
+		if len(p) >= m.Positions() {
+			return nil, fmt.Errorf("generate: prompt %d has %d tokens, the model's context is %d", i, len(p), m.Positions())
+		}
+		limit[i] = m.Positions() - len(p) + 1 // the last token is never fed back
+		if maxTokens > 0 && maxTokens < limit[i] {
+			limit[i] = maxTokens
+		}
+	}
+	return limit, nil
+}
+
+// genStep is a generation step of toks: its logits wanted in logits, or
+// (nil logits: greedy) its next token in next.
+func genStep(c *Cache, toks []int, logits []float32, next *int) Step {
+	if logits == nil {
+		return Step{Cache: c, Tokens: toks, Next: next}
+	}
+	return Step{Cache: c, Tokens: toks, Logits: logits}
+}
+
 // copyRepeats gives each prompt i that repeats an earlier one (same[i] its
-// first, computed) that prompt's keys, values and logits, which depend on
-// the tokens alone.
-func copyRepeats(prompts [][]int, same []int, caches []*Cache, logits [][]float32) {
+// first, computed) that prompt's keys, values and logits or greedy token,
+// which depend on the tokens alone.
+func copyRepeats(prompts [][]int, same []int, caches []*Cache, logits [][]float32, next []int) {
 	for i, f := range same {
 		if f != i {
 			caches[i].CopyPrefix(caches[f], len(prompts[i]))
 			copy(logits[i], logits[f])
+			next[i] = next[f]
 		}
 	}
 }

@@ -15,6 +15,10 @@ type inferBuf struct {
 	kw                                  []float32 // a prompt's keys and values widened from halves (attendPrompt)
 	rowStart                            []int     // storeKV: each step's first row
 	logits                              []float32 // the classifier's rows when several steps want logits
+	xn                                  []float32 // greedy steps' normed rows (greedy.go)
+	next                                []*int    // greedy steps' answers
+	best                                []int
+	screen                              tensor.ScreenScratch
 	pos                                 []int32
 	rowCache                            []*Cache     // the cache of each row attending alone (rows)
 	rows                                []int32      // the rows that attend one by one (not a prompt's)
@@ -42,6 +46,11 @@ type Step struct {
 	// instead (len(Tokens)·vocab values, token by token): scoring a whole
 	// continuation in one step.
 	AllLogits []float32
+	// Next, when set (with neither logits buffer), receives the id of the
+	// largest next-token logit instead (ties to the lowest): a greedy step,
+	// which over a large vocabulary reads the classifier's screen rather
+	// than the classifier whole (greedy.go).
+	Next *int
 }
 
 // Forward appends each step's tokens to its cache and computes the logits
@@ -111,6 +120,9 @@ func (m *Model) checkSteps(steps []Step) (int, error) {
 		}
 		if s.AllLogits != nil && (s.Logits != nil || len(s.AllLogits) != len(s.Tokens)*c.Vocab) {
 			return 0, fmt.Errorf("step %d: all-logits buffer has %d values, want %d (and no Logits)", i, len(s.AllLogits), len(s.Tokens)*c.Vocab)
+		}
+		if s.Next != nil && (s.Logits != nil || s.AllLogits != nil) {
+			return 0, fmt.Errorf("step %d: Next goes without logits buffers", i)
 		}
 		M += len(s.Tokens)
 	}
@@ -234,12 +246,20 @@ func storeHalves(dst []uint16, src []float32, kv, ctx, p int) {
 }
 
 // stepLogits advances the caches and writes each step's logits after its
-// last row. The last rows of all steps go through the classifier together:
-// one pass over its weights for the whole batch, not one per sequence.
+// last row (or its rows), or its greedy next token. The last rows of all
+// steps go through the classifier together: one pass over its weights for
+// the whole batch, not one per sequence.
 func (m *Model) stepLogits(b *inferBuf, steps []Step, pr projector) {
 	c, w := m.Config, m.W
 	dim := c.Dim
-	r, n := 0, 0
+	r, n, g := 0, 0, 0
+	b.next = b.next[:0]
+	for _, s := range steps {
+		if s.Next != nil {
+			b.next = append(b.next, s.Next)
+		}
+	}
+	b.xn = grow(b.xn, len(b.next)*dim)
 	for _, s := range steps {
 		first := r + len(s.Tokens) - 1 // the rows the step wants logits of: its last, or all of them
 		if s.AllLogits != nil {
@@ -247,13 +267,19 @@ func (m *Model) stepLogits(b *inferBuf, steps []Step, pr projector) {
 		}
 		r += len(s.Tokens)
 		s.Cache.n += len(s.Tokens)
-		if s.Logits == nil && s.AllLogits == nil {
-			continue
+		switch {
+		case s.Next != nil: // greedy rows apart, in b.xn
+			rmsnormForward(b.xn[g*dim:(g+1)*dim], nil, b.x[(r-1)*dim:r*dim], w.RmsFinal, dim, c.NormEps)
+			g++
+		case s.Logits != nil || s.AllLogits != nil:
+			for row := first; row < r; row++ {
+				rmsnormForward(b.xb[n*dim:(n+1)*dim], nil, b.x[row*dim:(row+1)*dim], w.RmsFinal, dim, c.NormEps)
+				n++
+			}
 		}
-		for row := first; row < r; row++ {
-			rmsnormForward(b.xb[n*dim:(n+1)*dim], nil, b.x[row*dim:(row+1)*dim], w.RmsFinal, dim, c.NormEps)
-			n++
-		}
+	}
+	if g > 0 {
+		m.classifyGreedy(b, g, pr)
 	}
 	if n == 0 {
 		return

@@ -28,6 +28,11 @@ type Model struct {
 	views        *qweights // F32 matrices as QMatrix views, for decoding wide models
 	viewsVersion uint64
 
+	scr      *tensor.Screen  // the classifier's screen for greedy steps (greedy.go), or nil
+	scrOf    *tensor.QMatrix // the classifier matrix scr was built for
+	noScreen bool            // SetClassifierScreen(false)
+	scrBuild sync.WaitGroup  // screens being built
+
 	adapter   *LoRA         // attached adapter (Attach), or nil
 	adapterAt []*LoRATensor // its tensors by layer*len(LoRATargets)+target
 

@@ -40,7 +40,8 @@ type seq struct {
 	opt     model.GenOptions
 	cache   *model.Cache
 	sampler *model.Sampler
-	logits  []float32
+	logits  []float32 // nil for greedy decoding, which asks for the next token alone
+	next    int       // the greedy next token
 	limit   int
 	last    int
 	out     model.Generated
@@ -114,7 +115,11 @@ func (b *Batcher) step(active []*seq) []*seq {
 		if n := s.cache.Len(); n < len(s.prompt) { // joining: the prompt, after any prefix lent by b.Prefix
 			toks = s.prompt[n:]
 		}
-		steps = append(steps, model.Step{Cache: s.cache, Tokens: toks, Logits: s.logits})
+		st := model.Step{Cache: s.cache, Tokens: toks, Logits: s.logits}
+		if s.logits == nil {
+			st.Next = &s.next
+		}
+		steps = append(steps, st)
 		live = append(live, s)
 	}
 	b.running.Store(int64(len(live)))
@@ -131,7 +136,11 @@ func (b *Batcher) step(active []*seq) []*seq {
 	// the rows are drawn in parallel (a softmax over a 128k vocabulary takes
 	// about a millisecond) and the tokens are those of a serial draw.
 	b.drawn = slices.Grow(b.drawn[:0], len(live))[:len(live)]
-	draw := func(k int) { b.drawn[k] = live[k].sampler.Sample(live[k].logits) }
+	draw := func(k int) {
+		if b.drawn[k] = live[k].next; live[k].logits != nil {
+			b.drawn[k] = live[k].sampler.Sample(live[k].logits)
+		}
+	}
 	if b.team != nil {
 		b.team.For(len(live), func(_, k int) { draw(k) })
 	} else {
@@ -190,7 +199,10 @@ func (b *Batcher) Generate(ctx context.Context, prompt []int, opt model.GenOptio
 		limit = opt.MaxTokens
 	}
 	s := &seq{ctx: ctx, prompt: prompt, opt: opt, sampler: model.NewSampler(opt.Temperature, opt.TopP, opt.Seed),
-		logits: make([]float32, b.m.Config.Vocab), limit: limit, toks: make(chan int, limit), done: make(chan error, 1)}
+		limit: limit, toks: make(chan int, limit), done: make(chan error, 1)}
+	if opt.Temperature != 0 {
+		s.logits = make([]float32, b.m.Config.Vocab)
+	}
 	if b.Prefix != nil {
 		s.cache, _ = b.Prefix.Lend(prompt, len(prompt)+limit-1, b.m.NewCacheFor)
 	} else {

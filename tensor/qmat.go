@@ -154,31 +154,44 @@ func (m *QMatrix) SetRows(row0 int, w []float32) error {
 		to = F32ToBF16
 	}
 	ParallelFor(len(w)/m.Cols, max(1, (1<<14)/m.Cols), func(lo, hi int) {
-		var q [Q8Block]int8
+		var q []int8
+		var d []float32
+		if m.DType == Q8_0 {
+			q, d = make([]int8, m.Cols), make([]float32, m.Cols/Q8Block)
+		}
 		for i := lo; i < hi; i++ {
-			if m.sq != nil {
-				for b := range m.Cols / Q8Block {
-					d := F16ToF32(QuantizeQ8Block(q[:], w[i*m.Cols+b*Q8Block:]))
-					m.setStripBlock(row0+i, b, q[:], d)
-				}
+			if m.DType == Q8_0 {
+				m.setQ8Row(row0+i, w[i*m.Cols:][:m.Cols], q, d)
 				continue
 			}
 			for p := range m.pieces() {
 				off, c0, n := m.piece(row0+i, p)
-				src := w[i*m.Cols+c0:][:n]
-				if m.DType == Q8_0 {
-					for b := range n / Q8Block {
-						m.d[off/Q8Block+b] = F16ToF32(QuantizeQ8Block(m.q[off+b*Q8Block:], src[b*Q8Block:]))
-					}
-					continue
-				}
-				for k, v := range src {
+				for k, v := range w[i*m.Cols+c0:][:n] {
 					m.h[off+k] = to(v)
 				}
 			}
 		}
 	})
 	return nil
+}
+
+// setQ8Row stores row o of a Q8_0 matrix from its values w (unchecked),
+// leaving the quantized values in q (Cols) and the blocks' scales in d.
+func (m *QMatrix) setQ8Row(o int, w []float32, q []int8, d []float32) {
+	for b := range d {
+		d[b] = F16ToF32(QuantizeQ8Block(q[b*Q8Block:], w[b*Q8Block:]))
+	}
+	if m.sq != nil {
+		for b, v := range d {
+			m.setStripBlock(o, b, q[b*Q8Block:], v)
+		}
+		return
+	}
+	for p := range m.pieces() {
+		off, c0, n := m.piece(o, p)
+		copy(m.q[off:off+n], q[c0:])
+		copy(m.d[off/Q8Block:(off+n)/Q8Block], d[c0/Q8Block:])
+	}
 }
 
 // fromRows stores the matrix m's stored values, given row after row (h, or
@@ -465,4 +478,17 @@ func CheckHalfFinite(dt DType, h []uint16) error {
 		}
 	}
 	return nil
+}
+
+// rowProduct is output o of MulT for the one activation row x (written to
+// y[o] as well), by the kernel MulT runs for a few rows; m is F32, F16 or
+// BF16.
+func (m *QMatrix) rowProduct(x []float32, o int, y []float32) float32 {
+	if level > levelGo {
+		qRowsSIMD(m, y, x, nil, 1, o, o+1, 0)
+		clearUpper()
+	} else {
+		qRowsGo(m, y, x, nil, 1, o, o+1, 0)
+	}
+	return y[o]
 }

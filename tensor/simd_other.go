@@ -15,15 +15,18 @@ func gemmSIMDTerm(transA, transB bool, M, N, K int, a []float32, lda int, b []fl
 	panic("tensor: SIMD kernels are not built")
 }
 
-func dotSIMD(a, b []float32) float32                 { panic("tensor: SIMD kernels are not built") }
-func axpySIMD(alpha float32, x, y []float32)         { panic("tensor: SIMD kernels are not built") }
-func scaleSIMD(alpha float32, x []float32)           { panic("tensor: SIMD kernels are not built") }
-func addSIMD(dst, a, b []float32)                    { panic("tensor: SIMD kernels are not built") }
-func mulSIMD(dst, a, b []float32)                    { panic("tensor: SIMD kernels are not built") }
-func sumSIMD(x []float32) float32                    { panic("tensor: SIMD kernels are not built") }
-func sumSquaresSIMD(x []float32) float32             { panic("tensor: SIMD kernels are not built") }
-func maxSIMD(x []float32) float32                    { panic("tensor: SIMD kernels are not built") }
-func argmaxSIMD(x []float32) int                     { panic("tensor: SIMD kernels are not built") }
+func dotSIMD(a, b []float32) float32         { panic("tensor: SIMD kernels are not built") }
+func axpySIMD(alpha float32, x, y []float32) { panic("tensor: SIMD kernels are not built") }
+func scaleSIMD(alpha float32, x []float32)   { panic("tensor: SIMD kernels are not built") }
+func addSIMD(dst, a, b []float32)            { panic("tensor: SIMD kernels are not built") }
+func mulSIMD(dst, a, b []float32)            { panic("tensor: SIMD kernels are not built") }
+func sumSIMD(x []float32) float32            { panic("tensor: SIMD kernels are not built") }
+func sumSquaresSIMD(x []float32) float32     { panic("tensor: SIMD kernels are not built") }
+func maxSIMD(x []float32) float32            { panic("tensor: SIMD kernels are not built") }
+func argmaxSIMD(x []float32) int             { panic("tensor: SIMD kernels are not built") }
+func atLeastSIMD(x []float32, t float32, dst []int32) []int32 {
+	panic("tensor: SIMD kernels are not built")
+}
 func expSubSIMD(dst, x []float32, m float32) float32 { panic("tensor: SIMD kernels are not built") }
 func negateSIMD(dst, x []float32) int                { panic("tensor: SIMD kernels are not built") }
 func swigluSIMD(out, h1, h3 []float32) int           { panic("tensor: SIMD kernels are not built") }

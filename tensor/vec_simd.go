@@ -257,3 +257,20 @@ func expSubSIMD(dst, x []float32, m float32) float32 {
 	}
 	return hsum(sum)
 }
+
+// atLeastSIMD appends to dst the indices of x's values ≥ t.
+func atLeastSIMD(x []float32, t float32, dst []int32) []int32 {
+	tv := archsimd.BroadcastFloat32x8(t)
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		for bm := archsimd.LoadFloat32x8Slice(x[i:]).GreaterEqual(tv).ToBits(); bm != 0; bm &= bm - 1 {
+			dst = append(dst, int32(i+bits.TrailingZeros8(bm)))
+		}
+	}
+	for ; i < len(x); i++ {
+		if x[i] >= t {
+			dst = append(dst, int32(i))
+		}
+	}
+	return dst
+}

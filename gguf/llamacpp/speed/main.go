@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,11 +50,15 @@ var types = map[string]gguf.TensorType{"f32": gguf.F32, "f16": gguf.F16, "bf16":
 
 // result is what --json prints; the maps are keyed by thread count.
 type result struct {
-	Shape    string             `json:"shape"`
-	DType    string             `json:"dtype"`
-	Decode   map[string]float64 `json:"decode_tokens_per_s"`
-	Prefill  map[string]float64 `json:"prefill_tokens_per_s"`
-	LlamaCPP struct {
+	Shape  string             `json:"shape"`
+	DType  string             `json:"dtype"`
+	Decode map[string]float64 `json:"decode_tokens_per_s"`
+	// DecodeWhole is fspo's greedy decoding with the classifier's screen
+	// off (model.SetClassifierScreen): every logit computed, as before the
+	// screen (--screen-off-too).
+	DecodeWhole map[string]float64 `json:"decode_whole_classifier_tokens_per_s,omitempty"`
+	Prefill     map[string]float64 `json:"prefill_tokens_per_s"`
+	LlamaCPP    struct {
 		Decode  map[string]float64 `json:"decode_tokens_per_s"`
 		Prefill map[string]float64 `json:"prefill_tokens_per_s"`
 	} `json:"llamacpp"`
@@ -87,6 +92,7 @@ func main() {
 	prefillN := flag.Int("prefill", 512, "prompt tokens per prefill run")
 	repeats := flag.Int("repeats", 3, "runs per engine and measurement; medians reported")
 	compare := flag.Bool("compare-f32", true, "also decode with fspo in F32 and count the greedy tokens that agree")
+	whole := flag.Bool("screen-off-too", true, "also time fspo's greedy decoding with the classifier's screen off (every logit computed)")
 	asJSON := flag.Bool("json", false, "print JSON")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
@@ -125,6 +131,10 @@ func main() {
 	res := result{Shape: *shape, DType: *dtype, Decode: map[string]float64{}, Prefill: map[string]float64{}, WeightBytes: m.WeightBytes(),
 		Settings: fmt.Sprintf("decode %d tokens from BOS (greedy, batch 1), prefill %d random tokens, medians of %d alternating runs; fspo kernels %s; llama.cpp v0.5.0 (npm @node-llama-cpp/linux-x64@3.22.1)", *decodeN, *prefillN, *repeats, tensor.SIMDLevel())}
 	res.LlamaCPP.Decode, res.LlamaCPP.Prefill = map[string]float64{}, map[string]float64{}
+	if *whole {
+		res.DecodeWhole = map[string]float64{}
+	}
+	m.PrepareClassifierScreen()
 	fsTokens := res.time(m, lm, strings.Split(*threadList, ","), *repeats, *decodeN, prompt)
 	if ref != nil {
 		res.accuracy(ref, m, fsTokens, *decodeN, *tokPath, filepath.Join(*dir, fmt.Sprintf("random-%s-f32.gguf", *shape)))
@@ -157,16 +167,29 @@ func (res *result) time(m *model.Model, lm llama.Model, threads []string, repeat
 		th, err := strconv.Atoi(s)
 		fail(err)
 		tensor.SetThreads(th)
-		var fd, fp, ld, lp []float64
+		var fd, fw, fp, ld, lp []float64
 		for range repeats {
 			toks, rate := fspoDecode(m, decodeN)
 			fsTokens = toks
 			fd = append(fd, rate)
+			if res.DecodeWhole != nil {
+				m.SetClassifierScreen(false)
+				wt, rate := fspoDecode(m, decodeN)
+				m.SetClassifierScreen(true)
+				m.PrepareClassifierScreen() // rebuilt, untimed
+				if !slices.Equal(wt, toks) {
+					fail(fmt.Errorf("greedy tokens with the classifier's screen %v, without %v", toks, wt))
+				}
+				fw = append(fw, rate)
+			}
 			ld = append(ld, llamaDecode(lm, int32(th), decodeN))
 			fp = append(fp, fspoPrefill(m, prompt))
 			lp = append(lp, llamaPrefill(lm, int32(th), prompt))
 		}
 		res.Decode[s], res.Prefill[s] = median(fd), median(fp)
+		if res.DecodeWhole != nil {
+			res.DecodeWhole[s] = median(fw)
+		}
 		res.LlamaCPP.Decode[s], res.LlamaCPP.Prefill[s] = median(ld), median(lp)
 	}
 	return fsTokens
@@ -208,6 +231,11 @@ func (res *result) print(threads []string, compared bool, decodeN int) {
 	for _, s := range threads {
 		fmt.Printf("%-8s %14.1f %14.1f %6.2fx %16.1f %16.1f %6.2fx\n", s, res.Decode[s], res.LlamaCPP.Decode[s], res.Decode[s]/res.LlamaCPP.Decode[s],
 			res.Prefill[s], res.LlamaCPP.Prefill[s], res.Prefill[s]/res.LlamaCPP.Prefill[s])
+	}
+	for _, s := range threads {
+		if w, ok := res.DecodeWhole[s]; ok {
+			fmt.Printf("%s threads, fspo greedy decoding with the classifier's screen off: %.1f tok/s (%.2fx llama.cpp; the screen %.2fx)\n", s, w, w/res.LlamaCPP.Decode[s], res.Decode[s]/w)
+		}
 	}
 	if compared {
 		orig := "not measured (no F32 file of this shape)"
