@@ -12,11 +12,11 @@ import (
 // F32, F16 or BF16 classifier a greedy step reads its tensor.Screen (a
 // Q8_0 copy with per-row error bounds, built on first use) and rescores
 // only the rows the copy cannot rule out, with the kernel MulT uses: the
-// same token as the argmax of the full logits (bit for bit for up to six
-// greedy rows in a step, the few-row kernels' reach; a larger batch's full
-// logits come from other kernels, which round otherwise). A Q8_0
-// classifier, a small vocabulary or a model decoding through its
-// transposed F32 copy computes the logits and takes their argmax.
+// same token as the argmax of the whole logits, bit for bit. A step of
+// more than tensor.ScreenRows greedy rows (a large batch, which would read
+// the copy once for every six rows), a Q8_0 classifier, a small vocabulary
+// or a model decoding through its transposed F32 copy computes the logits
+// and takes their argmax.
 
 // screenVocab is the smallest vocabulary whose classifier is screened: a
 // llama2.c model's 512 or 32,000 tokens cost little either way, and their
@@ -40,7 +40,7 @@ func ScreenStats() (rows, exact, whole int64) {
 func (m *Model) classifyGreedy(b *inferBuf, g int, pr projector) {
 	c := m.Config
 	b.best = append(b.best[:0], make([]int, g)...)
-	if s := m.screen(pr); s != nil {
+	if s := m.screen(pr); s != nil && g <= tensor.ScreenRows {
 		var st tensor.ScreenStats
 		s.Argmax(pr.team, b.best, b.xn[:g*c.Dim], g, &b.screen, &st)
 		screenStats.rows.Add(int64(st.Rows))

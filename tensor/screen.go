@@ -44,6 +44,13 @@ const (
 	screenAbs = 1.0 / 65536
 )
 
+// ScreenRows is the most activation rows whose products with the copy one
+// pass computes (MulT's few-row kernels, which quantize the activations as
+// the bounds assume). Argmax takes more rows in passes of this many, each
+// reading the copy again: for a larger batch the whole matrix's product,
+// read once, costs less.
+const ScreenRows = qDirectRows
+
 // NewScreen builds w's screen, its Q8_0 copy and the rows' bounds, on the
 // calling goroutine alone (about a second a 100M weights; greedy decoding
 // builds it in the background). w's columns must be a multiple of 32; a
@@ -111,8 +118,8 @@ func (s *Screen) Argmax(t *Team, best []int, x []float32, M int, sc *ScreenScrat
 		sc.exact = make([]float32, R)
 	}
 	approx, exact := sc.approx[:M*R], sc.exact[:R]
-	for r0 := 0; r0 < M; r0 += qDirectRows { // the row kernels' quantized activations (actBounds)
-		s.q.MulTOn(t, approx[r0*R:], x[r0*n:], min(qDirectRows, M-r0), 0)
+	for r0 := 0; r0 < M; r0 += ScreenRows {
+		s.q.MulTOn(t, approx[r0*R:], x[r0*n:], min(ScreenRows, M-r0), 0)
 	}
 	for r := range M {
 		xr := x[r*n:][:n]
