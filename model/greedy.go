@@ -61,12 +61,13 @@ func (m *Model) classifyGreedy(b *inferBuf, g int, pr projector) {
 
 // screen is the screen of the classifier pr multiplies by, or nil where
 // greedy steps compute the logits: a classifier in Q8_0 already, a small
-// vocabulary, or no QMatrix (the transposed copy) — and while the screen
-// is being built, in the background from the first greedy step on (half a
-// second of one core for a 180M model's classifier, 2.4 s for a 1B one's),
-// or where NewScreen refuses the classifier (a value that is not finite).
-// Built once per classifier matrix, which changes when F32 weights are
-// trained (their views are rebuilt).
+// vocabulary, or no QMatrix (the transposed copy) — and where NewScreen
+// refuses the classifier (a value that is not finite). Built once per
+// classifier matrix: a reduced model's in the background from the first
+// greedy step on (half a second of one core for a 180M model's classifier,
+// 2.4 s for a 1B one's; the steps meanwhile compute the logits), F32
+// weights' on the spot, since they may change once the call returns
+// (training; their views, and so the screen, are rebuilt after a change).
 func (m *Model) screen(pr projector) *tensor.Screen {
 	q := m.screenable(pr)
 	if q == nil {
@@ -74,20 +75,25 @@ func (m *Model) screen(pr projector) *tensor.Screen {
 	}
 	m.tmu.Lock()
 	defer m.tmu.Unlock()
-	if m.scrOf != q.cls {
-		m.scrOf, m.scr = q.cls, nil
-		m.scrBuild.Add(1)
-		go func() {
-			defer m.scrBuild.Done()
-			s, err := tensor.NewScreen(q.cls)
-			m.tmu.Lock()
-			defer m.tmu.Unlock()
-			if err == nil && m.scrOf == q.cls {
-				m.scr = s
-			}
-		}()
+	if m.scrOf == q.cls {
+		return m.scr
 	}
-	return m.scr
+	m.scrOf, m.scr = q.cls, nil
+	if m.q == nil {
+		m.scr, _ = tensor.NewScreen(q.cls)
+		return m.scr
+	}
+	m.scrBuild.Add(1)
+	go func() {
+		defer m.scrBuild.Done()
+		s, err := tensor.NewScreen(q.cls)
+		m.tmu.Lock()
+		defer m.tmu.Unlock()
+		if err == nil && m.scrOf == q.cls {
+			m.scr = s
+		}
+	}()
+	return nil
 }
 
 // screenable is the matrices whose classifier greedy steps screen, or nil.

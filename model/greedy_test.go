@@ -48,8 +48,9 @@ func greedyRef(t *testing.T, m *Model, prompts [][]int, n int) [][]int {
 // TestGreedyScreenedEqualsArgmax: a model with a large vocabulary decodes
 // greedily through its classifier's screen (F32, F16, BF16; not Q8_0) on 1
 // and 2 threads, one prompt or two, the last of them twice — on 1 thread
-// from the first greedy step, while the screen is being built — and every
-// token is the argmax of the whole logits.
+// from the first greedy step, while a reduced model's screen is being
+// built in the background — and every token is the argmax of the whole
+// logits.
 func TestGreedyScreenedEqualsArgmax(t *testing.T) {
 	c := Config{Dim: rowDecodeDim, Hidden: 384, Layers: 2, Heads: 4, KVHeads: 2, Vocab: screenVocab + 1000, SeqLen: 64, SharedClassifier: true, NormEps: 1e-5, RopeTheta: 10000}
 	base := randomModel(t, c, 9)
