@@ -137,8 +137,10 @@ func (b *Batcher) step(active []*seq) []*seq {
 	// about a millisecond) and the tokens are those of a serial draw.
 	b.drawn = slices.Grow(b.drawn[:0], len(live))[:len(live)]
 	draw := func(k int) {
-		if b.drawn[k] = live[k].next; live[k].logits != nil {
-			b.drawn[k] = live[k].sampler.Sample(live[k].logits)
+		if s := live[k]; s.logits != nil {
+			b.drawn[k] = s.sampler.Sample(s.logits)
+		} else {
+			b.drawn[k] = s.next // greedy: the forward pass chose it
 		}
 	}
 	if b.team != nil {
