@@ -55,7 +55,7 @@ type QMatrix struct {
 	q          []int8    // Q8_0 weights
 	d          []float32 // Q8_0 scale of each block (F16 values), Rows × Cols/32
 	sq         []byte    // Q8_0 in strips (instead of q and d)
-	sd         []float32 // the strips' block scales
+	sd         []uint16  // the strips' block scales (F16 bits, as GGUF stores them)
 }
 
 // Rows longer than longCols are stored in pieces of pieceCols columns:

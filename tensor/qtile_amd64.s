@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// func q8Tile16x8(w *byte, dw *float32, x *int8, xc *int32, xd *float32, nb int, out *float32)
+// func q8Tile16x8(w *byte, dw *uint16, x *int8, xc *int32, xd *float32, nb int, out *float32)
 //
 // out[j*16+i] = Σ_b dw[b*16+i]·xd[b*8+j]·(Σ_k w_b[i][k]·x_b[j][k]) for 16
 // weight rows i and 8 activation rows j, b over nb blocks of 32 columns
@@ -11,7 +11,8 @@
 // activations are 8 rows of 32 int8; xc holds -128·Σ_k x_b[j][k] per row,
 // the start of its integer sum, so that it ends at Σ_k w·x exactly.
 // Z0–Z7: the block's integer sums; Z8–Z15: the float sums; Z16: weights;
-// Z17: the block's weight scales; Z18: a scale product.
+// Z17: the block's weight scales (16 F16 values, widened as they load —
+// exact); Z18: a scale product.
 
 // ZERO8 clears eight vector registers; STORE8 stores them to out[0:128].
 #define ZERO8(a, b, c, d, e, f, g, h) \
@@ -66,7 +67,7 @@ block:
 	DOT(5)
 	DOT(6)
 	DOT(7)
-	VMOVUPS (BX), Z17
+	VCVTPH2PS (BX), Z17
 	SCALE(0, Z0, Z8)
 	SCALE(1, Z1, Z9)
 	SCALE(2, Z2, Z10)
@@ -76,7 +77,7 @@ block:
 	SCALE(6, Z6, Z14)
 	SCALE(7, Z7, Z15)
 	ADDQ $512, AX
-	ADDQ $64, BX
+	ADDQ $32, BX
 	ADDQ $256, CX
 	ADDQ $32, DX
 	ADDQ $32, SI
@@ -88,7 +89,7 @@ done:
 	VZEROUPPER
 	RET
 
-// func q8Strip16x1(w *byte, dw *float32, x *int8, xc *int32, xd *float32, nb int, out *float32)
+// func q8Strip16x1(w *byte, dw *uint16, x *int8, xc *int32, xd *float32, nb int, out *float32)
 //
 // q8Tile16x8 for one activation row (x: its nb blocks of 32 int8 in a row,
 // xc and xd one per block): out[i] for the strip's 16 rows. The block's
@@ -117,12 +118,12 @@ block1:
 	DOT1(6, Z22, Z0)
 	DOT1(7, Z23, Z1)
 	VPADDD Z1, Z0, Z0
-	VMOVUPS (BX), Z17
+	VCVTPH2PS (BX), Z17
 	VCVTDQ2PS Z0, Z0
 	VMULPS.BCST 0(SI), Z17, Z18
 	VFMADD231PS Z18, Z0, Z8
 	ADDQ $512, AX
-	ADDQ $64, BX
+	ADDQ $32, BX
 	ADDQ $32, CX
 	ADDQ $4, DX
 	ADDQ $4, SI

@@ -26,7 +26,7 @@ import (
 // q8Tile16x8 is the tile kernel (qtile_amd64.s).
 //
 //go:noescape
-func q8Tile16x8(w *byte, dw *float32, x *int8, xc *int32, xd *float32, nb int, out *float32)
+func q8Tile16x8(w *byte, dw *uint16, x *int8, xc *int32, xd *float32, nb int, out *float32)
 
 var (
 	haveVNNI = archsimd.X86.AVX512VNNI()
@@ -163,7 +163,7 @@ func (m *QMatrix) mulQ8Tiles(t *Team, y, x []float32, M int, beta float32) {
 // (qtile_amd64.s): q8Tile16x8's sums for one row.
 //
 //go:noescape
-func q8Strip16x1(w *byte, dw *float32, x *int8, xc *int32, xd *float32, nb int, out *float32)
+func q8Strip16x1(w *byte, dw *uint16, x *int8, xc *int32, xd *float32, nb int, out *float32)
 
 // q8StripsSIMD is q8StripsGo on AVX-512 VNNI: each activation row against
 // each strip, the strip staying in cache for the next row. A row's outputs
