@@ -27,11 +27,7 @@ func screenCase(t *testing.T, r *rand.Rand, dt DType, rows, cols int) *QMatrix {
 			}
 		}
 	}
-	m, err := Quantize(dt, w, rows, cols)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
+	return mustQuantize(t, dt, w, rows, cols)
 }
 
 // TestScreenArgmaxIsExact: for F32, F16 and BF16 matrices with rows of one
@@ -95,14 +91,7 @@ func TestScreenTiesAndNaN(t *testing.T) {
 	for _, o := range []int{300, 41, 450} {
 		copy(w[o*cols:][:cols], w[200*cols:][:cols])
 	}
-	m, err := Quantize(F16, w, rows, cols)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := NewScreen(m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, s := f16Screen(t, w, rows, cols)
 	x := make([]float32, 2*cols)
 	for i := range cols {
 		x[i] = 10 * w[200*cols+i]
@@ -120,7 +109,7 @@ func TestScreenTiesAndNaN(t *testing.T) {
 	if want := Argmax(full); best[1] != want || st.Whole != 1 {
 		t.Fatalf("NaN activation: chose %d, Argmax %d, stats %+v", best[1], want, st)
 	}
-	if _, err := NewScreen(mustQ8(t, w, rows, cols)); err == nil {
+	if _, err := NewScreen(mustQuantize(t, Q8_0, w, rows, cols)); err == nil {
 		t.Fatal("NewScreen of a Q8_0 matrix: no error")
 	}
 	w[77*cols+3] = float32(math.Inf(1))
@@ -129,13 +118,24 @@ func TestScreenTiesAndNaN(t *testing.T) {
 	}
 }
 
-func mustQ8(t *testing.T, w []float32, rows, cols int) *QMatrix {
-	t.Helper()
-	m, err := Quantize(Q8_0, w, rows, cols)
+func mustQuantize(tb testing.TB, dt DType, w []float32, rows, cols int) *QMatrix {
+	tb.Helper()
+	m, err := Quantize(dt, w, rows, cols)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return m
+}
+
+// f16Screen is w as an F16 matrix and its screen.
+func f16Screen(tb testing.TB, w []float32, rows, cols int) (*QMatrix, *Screen) {
+	tb.Helper()
+	m := mustQuantize(tb, F16, w, rows, cols)
+	s, err := NewScreen(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m, s
 }
 
 // randomClassifier is a random model's classifier as the benchmarks build
@@ -148,14 +148,7 @@ func randomClassifier(tb testing.TB, seed uint64, rows, cols, M int) (*QMatrix, 
 	for i := range w {
 		w[i] = float32(r.NormFloat64() * 0.02)
 	}
-	m, err := Quantize(F16, w, rows, cols)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	s, err := NewScreen(m)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	m, s := f16Screen(tb, w, rows, cols)
 	x := make([]float32, M*cols)
 	for i := range x {
 		x[i] = float32(r.NormFloat64())
