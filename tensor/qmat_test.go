@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The reference for every product below is a float64 sum over the weights
@@ -328,6 +329,65 @@ func BenchmarkQMulT(b *testing.B) {
 	}
 }
 
+// BenchmarkQMulTCold is a decoded row's products over the layers of a
+// Llama-3.2-1B-shaped model (16 layers of 2048-wide attention with 8 KV
+// heads and an 8192-wide feed-forward: 1.0 G weights, none of them in cache
+// when read), as decoding streams them, beside a streaming sum over the
+// same number of bytes: the share of the machine's read rate a weight type's
+// row kernel keeps. BenchmarkQMulT reads one 78 MB matrix again and again,
+// which the 32 MB third-level cache partly holds.
+func BenchmarkQMulTCold(b *testing.B) {
+	defer SetThreads(Threads())
+	SetThreads(1)
+	shapes := [][2]int{{2048, 2048}, {512, 2048}, {512, 2048}, {2048, 2048}, {8192, 2048}, {8192, 2048}, {2048, 8192}}
+	r := rand.New(rand.NewPCG(5, 6))
+	src := randSlice(r, 8192*2048)
+	x := randSlice(r, 8192)
+	y := make([]float32, 8192)
+	for _, dt := range []DType{Q8_0, F16} {
+		b.Run(dt.String(), func(b *testing.B) {
+			ms, bytes := layerMatrices(b, dt, 16, shapes, src)
+			sum := MakeHuge[float32](int(bytes / 4))
+			for i := range sum {
+				sum[i] = 1 // written, so that the pages are memory, not the shared zero page
+			}
+			var tq, ts time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				for _, m := range ms {
+					m.MulT(y[:m.Rows], x[:m.Cols], 1, 0)
+				}
+				t1 := time.Now()
+				if !(Sum(sum) > 0) {
+					b.Fatal("a buffer of ones sums to no more than 0")
+				}
+				tq, ts = tq+t1.Sub(t0), ts+time.Since(t1)
+			}
+			b.ReportMetric(float64(bytes)*float64(b.N)/tq.Seconds()/1e9, "GB/s")
+			b.ReportMetric(float64(bytes)*float64(b.N)/ts.Seconds()/1e9, "sum-GB/s")
+			b.ReportMetric(ts.Seconds()/tq.Seconds(), "of-sum")
+		})
+	}
+}
+
+// layerMatrices stores a model's layer matrices in dt: layers × shapes
+// (rows, cols), each from the first rows·cols values of src; it returns them
+// and their bytes.
+func layerMatrices(b *testing.B, dt DType, layers int, shapes [][2]int, src []float32) ([]*QMatrix, int64) {
+	var ms []*QMatrix
+	var bytes int64
+	for range layers {
+		for _, s := range shapes {
+			m, err := Quantize(dt, src[:s[0]*s[1]], s[0], s[1])
+			if err != nil {
+				b.Fatal(err)
+			}
+			ms, bytes = append(ms, m), bytes+m.Bytes()
+		}
+	}
+	return ms, bytes
+}
+
 // TestRoundHalfAway: the quantizer's rounding equals math.Round (halves away
 // from zero) on halves, their neighbours, and random values in Q8_0's range.
 func TestRoundHalfAway(t *testing.T) {
@@ -422,17 +482,7 @@ func TestRowsSplitAlike(t *testing.T) {
 func BenchmarkTeamProducts(b *testing.B) {
 	r := rand.New(rand.NewPCG(7, 8))
 	shapes := [][2]int{{576, 576}, {192, 576}, {192, 576}, {576, 576}, {1536, 576}, {1536, 576}, {576, 1536}}
-	var ms []*QMatrix
-	var bytes int64
-	for range 30 {
-		for _, s := range shapes {
-			m, err := Quantize(F16, randSlice(r, s[0]*s[1]), s[0], s[1])
-			if err != nil {
-				b.Fatal(err)
-			}
-			ms, bytes = append(ms, m), bytes+m.Bytes()
-		}
-	}
+	ms, bytes := layerMatrices(b, F16, 30, shapes, randSlice(r, 1536*576))
 	x, y := randSlice(r, 1536), make([]float32, 1536)
 	for _, team := range []bool{true, false} {
 		name := "alone"
