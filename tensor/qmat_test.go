@@ -378,10 +378,7 @@ func layerMatrices(b *testing.B, dt DType, layers int, shapes [][2]int, src []fl
 	var bytes int64
 	for range layers {
 		for _, s := range shapes {
-			m, err := Quantize(dt, src[:s[0]*s[1]], s[0], s[1])
-			if err != nil {
-				b.Fatal(err)
-			}
+			m := mustQuantize(b, dt, src[:s[0]*s[1]], s[0], s[1])
 			ms, bytes = append(ms, m), bytes+m.Bytes()
 		}
 	}
